@@ -1,0 +1,60 @@
+import helmet from '@fastify/helmet';
+import { RequestMethod } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { SwaggerModule } from '@nestjs/swagger';
+import { randomUUID } from 'node:crypto';
+import { AppModule } from './app.module';
+import { AppConfig } from './config/app-config';
+import { validateEnvironment } from './config/environment';
+import { FeaturesService } from './core/features/features.service';
+import { HttpExceptionFilter } from './core/http/http-exception.filter';
+import { createValidationPipe } from './core/http/validation';
+import { createRootLogger, PinoNestLogger } from './core/logging/logger';
+import { buildOpenApiDocument, documentForFeatures } from './core/openapi/openapi';
+
+export const API_PREFIX = 'api/v1';
+
+/** Builds the HTTP application exactly as `main.ts` serves it; tests boot it the same way. */
+export async function createApp(): Promise<NestFastifyApplication> {
+  const config = new AppConfig(validateEnvironment(process.env));
+  const rootLogger = createRootLogger(config.log.level, config.log.pretty);
+  const adapter = new FastifyAdapter({
+    loggerInstance: rootLogger,
+    disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace',
+    bodyLimit: config.http.bodyLimit,
+    trustProxy: true,
+    genReqId: () => randomUUID(),
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule, adapter, {
+    logger: new PinoNestLogger(rootLogger),
+    bufferLogs: true,
+  });
+  app.enableShutdownHooks();
+  app.setGlobalPrefix(API_PREFIX, { exclude: [{ path: 'health', method: RequestMethod.GET }, { path: 'health/ready', method: RequestMethod.GET }] });
+  app.useGlobalPipes(createValidationPipe());
+
+  const fastify = app.getHttpAdapter().getInstance();
+  await app.register(helmet as never, { contentSecurityPolicy: false } as never);
+  app.enableCors({ origin: config.http.corsOrigins === true ? true : config.http.corsOrigins.length ? config.http.corsOrigins : false, credentials: true });
+  // Body parsing fails before Nest sees the request; give those errors the shared shape too.
+  const filter = new HttpExceptionFilter();
+  fastify.setErrorHandler((error, _request, reply) => {
+    const body = filter.toBody(error);
+    if (body.statusCode >= 500) rootLogger.error({ err: error }, 'Unhandled error');
+    void reply.status(body.statusCode).send(body);
+  });
+
+  if (config.swaggerEnabled) {
+    await app.init();
+    const document = buildOpenApiDocument(app);
+    const features = app.get(FeaturesService);
+    SwaggerModule.setup('docs', app, document, {
+      jsonDocumentUrl: 'docs-json',
+      yamlDocumentUrl: 'docs-yaml',
+      customSiteTitle: 'Maestro CRM API',
+      patchDocumentOnRequest: (_req, _res, full) => documentForFeatures(full, (key) => features.isEnabled(key as never)),
+    });
+  }
+  return app;
+}

@@ -1,0 +1,35 @@
+import { ForbiddenException, NotFoundException } from '@nestjs/common';
+import { permittedFieldsOf } from '@casl/ability/extra';
+import { AppAbility, subjectOf } from './app-ability';
+
+/**
+ * Checks an action on a loaded record. A record the user may not even read is reported
+ * as missing (404), so its existence does not leak; one they may read but not change is 403.
+ */
+export function assertCanOnRecord<T extends object>(ability: AppAbility, action: string, subject: string, record: T | null | undefined, notFoundMessage = `${subject} not found`): T {
+  if (!record) throw new NotFoundException({ message: notFoundMessage, code: 'not_found' });
+  const tagged = subjectOf(subject, record);
+  if (!ability.can('read', tagged)) throw new NotFoundException({ message: notFoundMessage, code: 'not_found' });
+  if (action !== 'read' && !ability.can(action, tagged)) {
+    throw new ForbiddenException({ message: `You may not ${action} this ${subject}`, code: 'forbidden' });
+  }
+  return record;
+}
+
+/** Fields of `record` that `action` may touch, given rules with `fields`. */
+export function permittedFields(ability: AppAbility, action: string, subject: string, record: object, allFields: string[]): string[] {
+  return permittedFieldsOf(ability, action, subjectOf(subject, record), { fieldsFrom: (rule) => rule.fields ?? allFields });
+}
+
+/** Refuses a change that touches fields the rules do not open to this user. */
+export function assertFieldsPermitted(ability: AppAbility, action: string, subject: string, record: object, changed: string[], allFields: string[]): void {
+  const allowed = new Set(permittedFields(ability, action, subject, record, allFields));
+  const refused = changed.filter((field) => !allowed.has(field));
+  if (refused.length) {
+    throw new ForbiddenException({
+      message: `You may not change ${refused.join(', ')} of this ${subject}`,
+      code: 'field_forbidden',
+      details: refused.map((field) => ({ field, message: 'not permitted for your role' })),
+    });
+  }
+}

@@ -1,0 +1,38 @@
+import type { StoredRule } from './rule.types';
+
+export interface RuleUserContext {
+  id: string;
+  contactId: string;
+  email: string;
+}
+
+const PLACEHOLDER = /\$\{(user\.[A-Za-z]+)\}/g;
+
+/** Replaces `${user.id}`-style placeholders in rule conditions with the signed-in user's values. */
+export function interpolateRules(rules: StoredRule[], user: RuleUserContext): StoredRule[] {
+  const values: Record<string, string> = { 'user.id': user.id, 'user.contactId': user.contactId, 'user.email': user.email };
+  const walk = (value: unknown): unknown => {
+    if (typeof value === 'string') {
+      const whole = /^\$\{(user\.[A-Za-z]+)\}$/.exec(value);
+      if (whole) return values[whole[1]!];
+      return value.replace(PLACEHOLDER, (_, name: string) => values[name] ?? '');
+    }
+    if (Array.isArray(value)) return value.map(walk);
+    if (value && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, walk(inner)]));
+    }
+    return value;
+  };
+  return rules.map((rule) => (rule.conditions ? { ...rule, conditions: walk(rule.conditions) as Record<string, unknown> } : rule));
+}
+
+export function placeholdersIn(value: unknown): string[] {
+  const found: string[] = [];
+  const walk = (inner: unknown) => {
+    if (typeof inner === 'string') for (const match of inner.matchAll(PLACEHOLDER)) found.push(match[1]!);
+    else if (Array.isArray(inner)) inner.forEach(walk);
+    else if (inner && typeof inner === 'object') Object.values(inner).forEach(walk);
+  };
+  walk(value);
+  return found;
+}

@@ -1,0 +1,150 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { AbilityFactory } from '../access/ability.factory';
+import { AuditService } from '../audit/audit.service';
+import type { AuthUser } from '../identity/auth-user';
+import { ContactDirectory } from '../identity/contact-directory';
+import { IdentityService } from '../identity/identity.service';
+import { RolesCache } from '../identity/roles-cache.service';
+import { EmailTakenError, InvalidCredentialsError, InvalidPasswordTokenError, WrongCurrentPasswordError } from './auth.errors';
+import type { ChangePasswordDto, MeDto, RegisterDto, TokensDto } from './dto/auth.dto';
+import { PasswordService } from './password.service';
+import { PasswordTokensService } from './password-tokens.service';
+import { ClientInfo, TokenService } from './token.service';
+
+/** Serialises sign-ups so exactly one of two simultaneous first registrations becomes admin. */
+const REGISTRATION_LOCK_KEY = 7_316_482_114;
+
+@Injectable()
+export class AuthService {
+  private readonly logger = new Logger('Auth');
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly identity: IdentityService,
+    private readonly contacts: ContactDirectory,
+    private readonly passwords: PasswordService,
+    private readonly tokens: TokenService,
+    private readonly passwordTokens: PasswordTokensService,
+    private readonly abilities: AbilityFactory,
+    private readonly rolesCache: RolesCache,
+    private readonly audit: AuditService,
+  ) {}
+
+  /**
+   * Public sign-up: a client account with a Lead contact. The very first account instead
+   * becomes admin, and at that moment the roles and starter lists are put in place.
+   */
+  async register(input: RegisterDto, client: ClientInfo): Promise<TokensDto> {
+    const passwordHash = await this.passwords.hash(input.password);
+    const { user, tokens, first } = await this.dataSource.transaction(async (manager) => {
+      await manager.query('SELECT pg_advisory_xact_lock($1)', [REGISTRATION_LOCK_KEY]);
+      const [{ count }] = (await manager.query('SELECT count(*)::int AS count FROM users')) as Array<{ count: number }>;
+      const first = count === 0;
+      await this.identity.ensureSystemRoles(manager);
+      if (first) await this.contacts.ensureStarterData(manager);
+      const taken: unknown[] = await manager.query(
+        'SELECT 1 FROM users WHERE email_key = lower($1) UNION ALL SELECT 1 FROM contacts WHERE email_key = lower($1) LIMIT 1',
+        [input.email],
+      );
+      if (taken.length) throw new EmailTakenError();
+      const contact = await this.contacts.createForAccount(manager, { firstName: input.firstName, lastName: input.lastName, email: input.email, phone: input.phone ?? null });
+      const roleId = await this.identity.systemRoleId(manager, first ? 'admin' : 'client');
+      const user = await this.identity.createAccount(manager, {
+        contactId: contact.id,
+        email: input.email,
+        firstName: input.firstName,
+        lastName: input.lastName,
+        passwordHash,
+        roleIds: [roleId],
+      });
+      await this.audit.record({ actorId: user.id, action: first ? 'user.bootstrap-admin' : 'user.register', subjectType: 'User', subjectId: user.id }, manager);
+      const tokens = await this.tokens.issue(manager, user, client);
+      return { user, tokens, first };
+    });
+    this.rolesCache.invalidate();
+    if (first) this.logger.log(`First account ${user.email} registered and made admin`);
+    return { ...tokens, tokenType: 'Bearer', user: await this.me(this.identity.toAuthUser(user, user.roles)) };
+  }
+
+  async login(email: string, password: string, client: ClientInfo): Promise<TokensDto> {
+    const user = await this.identity.findByEmailWithSecret(email);
+    const valid = await this.passwords.verify(user?.passwordHash, password);
+    if (!user || !valid || !user.isActive) throw new InvalidCredentialsError();
+    const full = (await this.identity.findById(user.id))!;
+    const tokens = await this.dataSource.transaction(async (manager) => {
+      await manager.query('UPDATE users SET last_login_at = now() WHERE id = $1', [user.id]);
+      return this.tokens.issue(manager, full, client);
+    });
+    return { ...tokens, tokenType: 'Bearer', user: await this.me(this.identity.toAuthUser(full, full.roles)) };
+  }
+
+  async refresh(refreshToken: string, client: ClientInfo): Promise<TokensDto> {
+    const { userId, familyId } = await this.tokens.consume(refreshToken);
+    const user = await this.identity.findById(userId);
+    if (!user || !user.isActive) throw new InvalidCredentialsError();
+    const tokens = await this.dataSource.transaction((manager) => this.tokens.issue(manager, user, client, familyId));
+    return { ...tokens, tokenType: 'Bearer', user: await this.me(this.identity.toAuthUser(user, user.roles)) };
+  }
+
+  async logout(refreshToken: string): Promise<void> {
+    await this.tokens.revokeFamilyOf(refreshToken);
+  }
+
+  async me(user: AuthUser): Promise<MeDto> {
+    const ability = await this.abilities.forUser(user);
+    return {
+      id: user.id,
+      contactId: user.contactId,
+      email: user.email,
+      firstName: user.firstName,
+      lastName: user.lastName,
+      accountType: user.accountType,
+      roles: user.roles,
+      rules: ability.rules.map((rule) => ({
+        action: rule.action,
+        subject: rule.subject as string | string[],
+        ...(rule.conditions ? { conditions: rule.conditions as Record<string, unknown> } : {}),
+        ...(rule.fields ? { fields: rule.fields as string[] } : {}),
+        ...(rule.inverted ? { inverted: true } : {}),
+      })),
+    };
+  }
+
+  /**
+   * Always resolves the same way; the mail (if any) is sent after the response so the
+   * timing does not tell whether the account exists either.
+   */
+  forgotPassword(email: string): void {
+    setImmediate(() => {
+      void (async () => {
+        const user = await this.identity.findByEmailWithSecret(email);
+        if (!user || !user.isActive) return;
+        await this.passwordTokens.issueAndSend(user, 'reset');
+      })().catch((error: Error) => this.logger.error(`Password reset mail failed: ${error.message}`));
+    });
+  }
+
+  async resetPassword(token: string, password: string): Promise<void> {
+    const passwordHash = await this.passwords.hash(password);
+    await this.dataSource.transaction(async (manager) => {
+      const userId = await this.passwordTokens.consume(manager, token);
+      if (!userId) throw new InvalidPasswordTokenError();
+      await this.identity.setPassword(manager, userId, passwordHash);
+      await this.audit.record({ actorId: userId, action: 'user.password-reset', subjectType: 'User', subjectId: userId }, manager);
+    });
+  }
+
+  async changePassword(user: AuthUser, input: ChangePasswordDto): Promise<void> {
+    const current = await this.identity.passwordHashOf(user.id);
+    if (!(await this.passwords.verify(current, input.currentPassword))) {
+      throw new WrongCurrentPasswordError();
+    }
+    const passwordHash = await this.passwords.hash(input.password);
+    await this.dataSource.transaction(async (manager) => {
+      await this.identity.setPassword(manager, user.id, passwordHash);
+      await this.audit.record({ actorId: user.id, action: 'user.password-change', subjectType: 'User', subjectId: user.id }, manager);
+    });
+  }
+}

@@ -1,0 +1,48 @@
+import type { ThrottlerStorage } from '@nestjs/throttler';
+import type Redis from 'ioredis';
+
+interface ThrottlerStorageRecord {
+  totalHits: number;
+  timeToExpire: number;
+  isBlocked: boolean;
+  timeToBlockExpire: number;
+}
+
+/**
+ * Counts hits in Redis so every API process shares one budget per key. One Lua call does
+ * the increment, the window expiry and the block, atomically.
+ */
+const SCRIPT = `
+local hits_key = KEYS[1]
+local block_key = KEYS[2]
+local ttl = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local block = tonumber(ARGV[3])
+local block_ttl = redis.call('PTTL', block_key)
+if block_ttl > 0 then
+  return { tonumber(redis.call('GET', hits_key) or limit + 1), redis.call('PTTL', hits_key), 1, block_ttl }
+end
+local hits = redis.call('INCR', hits_key)
+if hits == 1 then redis.call('PEXPIRE', hits_key, ttl) end
+local hits_ttl = redis.call('PTTL', hits_key)
+if hits > limit then
+  redis.call('SET', block_key, 1, 'PX', block)
+  return { hits, hits_ttl, 1, block }
+end
+return { hits, hits_ttl, 0, 0 }
+`;
+
+export class RedisThrottlerStorage implements ThrottlerStorage {
+  constructor(private readonly redis: Redis) {}
+
+  async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
+    const prefix = `throttle:${throttlerName}:${key}`;
+    const [totalHits, hitsTtl, blocked, blockTtl] = (await this.redis.eval(SCRIPT, 2, `${prefix}:hits`, `${prefix}:block`, ttl, limit, blockDuration || ttl)) as number[];
+    return {
+      totalHits: totalHits!,
+      timeToExpire: Math.ceil(Math.max(hitsTtl!, 0) / 1000),
+      isBlocked: blocked === 1,
+      timeToBlockExpire: Math.ceil(Math.max(blockTtl!, 0) / 1000),
+    };
+  }
+}

@@ -1,0 +1,86 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import { STATUS_CODES } from 'node:http';
+import { QueryFailedError } from 'typeorm';
+import type { ErrorResponseDto } from './error-response.dto';
+
+interface FastifyReplyLike {
+  status(code: number): FastifyReplyLike;
+  header(name: string, value: string): FastifyReplyLike;
+  send(body: unknown): void;
+  sent?: boolean;
+}
+
+/** Postgres error codes that mean the input was wrong, not that the server broke. */
+const PG_CLIENT_ERRORS: Record<string, { status: number; code: string; message: string }> = {
+  '23505': { status: 409, code: 'duplicate', message: 'A record with the same unique value already exists' },
+  '23503': { status: 409, code: 'reference_conflict', message: 'The record is referenced by, or references, another record' },
+  '23514': { status: 400, code: 'constraint_violation', message: 'A value is out of its allowed range' },
+  '23502': { status: 400, code: 'missing_value', message: 'A required value is missing' },
+  '22P02': { status: 400, code: 'invalid_value', message: 'A value has the wrong format' },
+  '22001': { status: 400, code: 'value_too_long', message: 'A value is too long' },
+  '22003': { status: 400, code: 'value_out_of_range', message: 'A number is out of range' },
+  '22007': { status: 400, code: 'invalid_value', message: 'A date or time has the wrong format' },
+  '22008': { status: 400, code: 'invalid_value', message: 'A date or time is out of range' },
+  '40001': { status: 409, code: 'concurrent_update', message: 'The record was changed concurrently; retry' },
+};
+
+/** Every error leaves the API as `{ statusCode, error, message, code?, details?, feature? }`. */
+@Catch()
+export class HttpExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('HTTP');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const reply = host.switchToHttp().getResponse<FastifyReplyLike>();
+    const body = this.toBody(exception);
+    if (body.statusCode >= 500) {
+      this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+    }
+    if (reply.sent) return;
+    reply.status(body.statusCode).header('content-type', 'application/json; charset=utf-8').send(body);
+  }
+
+  toBody(exception: unknown): ErrorResponseDto {
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const response = exception.getResponse();
+      const base: ErrorResponseDto = { statusCode: status, error: STATUS_CODES[status] ?? 'Error', message: exception.message };
+      if (typeof response === 'string') return { ...base, message: response };
+      const { message, code, details, feature } = response as Record<string, unknown>;
+      if (Array.isArray(message)) base.message = message.join('; ');
+      else if (typeof message === 'string') base.message = message;
+      if (typeof code === 'string') base.code = code;
+      if (Array.isArray(details)) base.details = details as ErrorResponseDto['details'];
+      if (typeof feature === 'string') base.feature = feature;
+      return base;
+    }
+    if (exception instanceof QueryFailedError) {
+      const pgCode = (exception.driverError as { code?: string } | undefined)?.code ?? '';
+      const known = PG_CLIENT_ERRORS[pgCode];
+      if (known) return { statusCode: known.status, error: STATUS_CODES[known.status]!, message: known.message, code: known.code };
+    }
+    const fastifyError = exception as { statusCode?: number; code?: string; message?: string };
+    if (typeof fastifyError?.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+      return {
+        statusCode: fastifyError.statusCode,
+        error: STATUS_CODES[fastifyError.statusCode] ?? 'Error',
+        message: friendlyFastifyMessage(fastifyError),
+        code: fastifyError.code,
+      };
+    }
+    return { statusCode: HttpStatus.INTERNAL_SERVER_ERROR, error: 'Internal Server Error', message: 'Internal server error' };
+  }
+}
+
+function friendlyFastifyMessage(error: { code?: string; message?: string }): string {
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return 'Request body is too large';
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'Unsupported content type: send application/json';
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return 'Body cannot be empty when content-type is set to application/json';
+    default:
+      if (error.message && /JSON/i.test(error.message)) return 'Malformed JSON body';
+      return error.message ?? 'Bad request';
+  }
+}

@@ -1,0 +1,5 @@
+export * from './api-errors.decorator';
+export * from './error-response.dto';
+export * from './http-exception.filter';
+export * from './pagination';
+export * from './validation';

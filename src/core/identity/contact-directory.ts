@@ -1,0 +1,34 @@
+import type { EntityManager } from 'typeorm';
+
+export interface ContactDetails {
+  firstName: string;
+  lastName: string;
+  email: string;
+  phone?: string | null;
+}
+
+export interface ContactSummary {
+  id: string;
+  firstName: string;
+  lastName: string;
+  email: string | null;
+  phone: string | null;
+}
+
+/**
+ * What the platform needs from the contacts module, which implements it: every account
+ * belongs to a contact, and the first sign-up seeds the basic lists.
+ * Declared here so core depends on an interface, never on a module.
+ */
+export abstract class ContactDirectory {
+  /** Creates the contact an account will belong to, with the default (lead) status. */
+  abstract createForAccount(manager: EntityManager, details: ContactDetails): Promise<ContactSummary>;
+
+  abstract findById(manager: EntityManager, contactId: string): Promise<ContactSummary | null>;
+
+  /** Updates the phone of a contact (names and email follow the account through database triggers). */
+  abstract updatePhone(manager: EntityManager, contactId: string, phone: string | null): Promise<void>;
+
+  /** Makes sure the basic statuses, services and traffic sources exist. Idempotent. */
+  abstract ensureStarterData(manager: EntityManager): Promise<void>;
+}

@@ -1,0 +1,75 @@
+import type { INestApplication } from '@nestjs/common';
+import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import { FEATURE_EXTENSION } from '../features/feature.decorator';
+import { ErrorResponseDto, FieldErrorDto } from '../http/error-response.dto';
+import { PageMetaDto } from '../http/pagination';
+
+const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head', 'trace'] as const;
+
+/** The whole API, every module included. */
+export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
+  const config = new DocumentBuilder()
+    .setTitle('Maestro CRM API')
+    .setDescription(
+      'Modular CRM backend. Routes of a module that is switched off answer 404 and are left out of the served document. ' +
+        'Errors share one body: `{ statusCode, error, message, code?, details?, feature? }`.',
+    )
+    .setVersion('1.0.0')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+    .build();
+  const document = SwaggerModule.createDocument(app, config, {
+    extraModels: [ErrorResponseDto, FieldErrorDto, PageMetaDto],
+    operationIdFactory: (controllerKey, methodKey) => `${controllerKey}_${methodKey}`,
+  });
+  return sortDocument(document);
+}
+
+/** A copy of the document without the operations of switched-off features. */
+export function documentForFeatures(document: OpenAPIObject, isEnabled: (key: string) => boolean): OpenAPIObject {
+  const copy = structuredClone(document);
+  for (const [path, item] of Object.entries(copy.paths)) {
+    for (const method of HTTP_METHODS) {
+      const operation = item[method] as (Record<string, unknown> & { tags?: string[] }) | undefined;
+      const feature = operation?.[FEATURE_EXTENSION];
+      if (typeof feature === 'string' && !isEnabled(feature)) delete item[method];
+    }
+    if (!HTTP_METHODS.some((method) => item[method])) delete copy.paths[path];
+  }
+  const usedTags = new Set(Object.values(copy.paths).flatMap((item) => HTTP_METHODS.flatMap((m) => (item[m] as { tags?: string[] } | undefined)?.tags ?? [])));
+  if (copy.tags) copy.tags = copy.tags.filter((tag) => usedTags.has(tag.name));
+  pruneUnusedSchemas(copy);
+  return copy;
+}
+
+/** Drops component schemas no remaining operation reaches, so hidden modules leave no trace. */
+function pruneUnusedSchemas(document: OpenAPIObject): void {
+  const schemas = document.components?.schemas;
+  if (!schemas) return;
+  const reached = new Set<string>();
+  const visit = (node: unknown) => {
+    if (Array.isArray(node)) return node.forEach(visit);
+    if (!node || typeof node !== 'object') return;
+    for (const [key, value] of Object.entries(node)) {
+      if (key === '$ref' && typeof value === 'string' && value.startsWith('#/components/schemas/')) {
+        const name = value.slice('#/components/schemas/'.length);
+        if (!reached.has(name)) {
+          reached.add(name);
+          visit(schemas[name]);
+        }
+      } else visit(value);
+    }
+  };
+  visit(document.paths);
+  visit(document.components?.responses);
+  for (const name of Object.keys(schemas)) if (!reached.has(name)) delete schemas[name];
+}
+
+/** Stable key order, so the committed document only changes when the API does. */
+function sortDocument(document: OpenAPIObject): OpenAPIObject {
+  const sorted = <T extends Record<string, unknown>>(object: T | undefined): T | undefined =>
+    object ? (Object.fromEntries(Object.entries(object).sort(([a], [b]) => a.localeCompare(b))) as T) : object;
+  document.paths = sorted(document.paths)!;
+  if (document.components?.schemas) document.components.schemas = sorted(document.components.schemas);
+  if (document.tags) document.tags = [...document.tags].sort((a, b) => a.name.localeCompare(b.name));
+  return document;
+}

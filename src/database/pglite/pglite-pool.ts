@@ -1,0 +1,158 @@
+import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import { PGlite, type Results } from '@electric-sql/pglite';
+
+type ConnectCallback = (err: Error | null, client: PGliteClient | null, release: (err?: unknown) => void) => void;
+
+interface PgStyleResult {
+  rows: unknown[];
+  rowCount: number;
+  command?: string;
+  fields: Results<unknown>['fields'];
+}
+
+/**
+ * A node-postgres compatible pool over one embedded PGlite database.
+ *
+ * PGlite is a single session, so two TypeORM query runners sharing it would see each
+ * other's transactions. This pool hands the session to one query runner at a time:
+ * `connect` waits until the previous holder releases it, which makes every
+ * transaction on the embedded database isolated the way it is on a server.
+ */
+export class PGlitePool extends EventEmitter {
+  private static instances = new Map<string, Promise<PGlite>>();
+  private queue: Array<() => void> = [];
+  private held = false;
+  readonly options: { dataDir: string; acquireTimeoutMs: number };
+
+  constructor(options: { dataDir?: string; acquireTimeoutMs?: number; connectionString?: string }) {
+    super();
+    this.options = { dataDir: options.dataDir ?? 'memory://', acquireTimeoutMs: options.acquireTimeoutMs ?? 30000 };
+  }
+
+  static database(dataDir: string): Promise<PGlite> {
+    let instance = PGlitePool.instances.get(dataDir);
+    if (!instance) {
+      if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
+      const created: Promise<PGlite> = PGlite.create(dataDir);
+      instance = created;
+      PGlitePool.instances.set(dataDir, created);
+    }
+    return instance;
+  }
+
+  static async closeAll(): Promise<void> {
+    const instances = [...PGlitePool.instances.values()];
+    PGlitePool.instances.clear();
+    for (const instance of instances) await (await instance).close();
+  }
+
+  connect(callback?: ConnectCallback): Promise<PGliteClient> | void {
+    const promise = this.acquire().then(async (release) => {
+      const db = await PGlitePool.database(this.options.dataDir);
+      return { client: new PGliteClient(db), release };
+    });
+    if (!callback) return promise.then(({ client }) => client);
+    promise.then(
+      ({ client, release }) => callback(null, client, release),
+      (err: Error) => callback(err, null, () => undefined),
+    );
+  }
+
+  async query(sql: string, params?: unknown[]): Promise<PgStyleResult> {
+    const release = await this.acquire();
+    try {
+      return await new PGliteClient(await PGlitePool.database(this.options.dataDir)).query(sql, params);
+    } finally {
+      release();
+    }
+  }
+
+  end(callback?: (err?: Error) => void): Promise<void> {
+    // The database outlives a pool: data sources for migrations and the app share it.
+    callback?.();
+    return Promise.resolve();
+  }
+
+  get totalCount(): number {
+    return 1;
+  }
+
+  get idleCount(): number {
+    return this.held ? 0 : 1;
+  }
+
+  get waitingCount(): number {
+    return this.queue.length;
+  }
+
+  private acquire(): Promise<(err?: unknown) => void> {
+    return new Promise((resolvePromise, reject) => {
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        const next = this.queue.shift();
+        if (next) next();
+        else this.held = false;
+      };
+      const grant = () => {
+        clearTimeout(timer);
+        this.held = true;
+        resolvePromise(release);
+      };
+      const timer = setTimeout(() => {
+        const index = this.queue.indexOf(grant);
+        if (index >= 0) this.queue.splice(index, 1);
+        reject(new Error(`Timed out after ${this.options.acquireTimeoutMs} ms waiting for the embedded database`));
+      }, this.options.acquireTimeoutMs);
+      timer.unref();
+      if (!this.held) grant();
+      else this.queue.push(grant);
+    });
+  }
+}
+
+/** The part of a node-postgres client that TypeORM's postgres driver uses. */
+export class PGliteClient extends EventEmitter {
+  constructor(private readonly db: PGlite) {
+    super();
+  }
+
+  async query(sql: string, params?: unknown[]): Promise<PgStyleResult> {
+    if (params && params.length > 0) {
+      const result = await this.db.query(sql, params);
+      return toPgResult(sql, result);
+    }
+    // Parameterless strings may hold several statements (migrations do); the last result is the answer.
+    const results = await this.db.exec(sql);
+    const last = results[results.length - 1];
+    return last ? toPgResult(sql, last) : { rows: [], rowCount: 0, fields: [] };
+  }
+
+  release(): void {
+    /* released through the pool's callback */
+  }
+}
+
+function toPgResult(sql: string, result: Results<unknown>): PgStyleResult {
+  const command = /^\s*(\w+)/.exec(sql)?.[1]?.toUpperCase();
+  return {
+    rows: result.rows,
+    rowCount: command === 'SELECT' || command === 'WITH' ? result.rows.length : (result.affectedRows ?? result.rows.length),
+    command,
+    fields: result.fields,
+  };
+}
+
+/** The module shape TypeORM expects from `driver`: it only constructs `Pool`. */
+export function pgliteDriver(dataDir: string) {
+  return {
+    Pool: class extends PGlitePool {
+      constructor(options: Record<string, unknown>) {
+        super({ ...options, dataDir });
+      }
+    },
+    defaults: {},
+  };
+}

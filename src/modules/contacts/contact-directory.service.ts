@@ -1,0 +1,49 @@
+import { Injectable } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import { ContactDetails, ContactDirectory, ContactSummary } from '../../core/identity/contact-directory';
+import { STARTER_SERVICES, STARTER_STATUSES, STARTER_TRAFFIC_SOURCES } from './contacts.starter-data';
+import { Contact } from './entities/contact.entity';
+
+/** The contacts module's side of the account ↔ contact link that core relies on. */
+@Injectable()
+export class ContactDirectoryService extends ContactDirectory {
+  async createForAccount(manager: EntityManager, details: ContactDetails): Promise<ContactSummary> {
+    const [status] = (await manager.query(
+      `SELECT id FROM contact_statuses WHERE stage = 'lead' ORDER BY (name_key = 'lead') DESC, position, created_at LIMIT 1`,
+    )) as Array<{ id: string }>;
+    const inserted = await manager.insert(Contact, {
+      firstName: details.firstName,
+      lastName: details.lastName,
+      email: details.email.trim(),
+      phone: details.phone ?? null,
+      statusId: status?.id ?? null,
+    });
+    const id = (inserted.identifiers[0] as { id: string }).id;
+    return (await this.findById(manager, id))!;
+  }
+
+  async findById(manager: EntityManager, contactId: string): Promise<ContactSummary | null> {
+    const contact = await manager.findOne(Contact, { where: { id: contactId } });
+    return contact ? { id: contact.id, firstName: contact.firstName, lastName: contact.lastName, email: contact.email, phone: contact.phone } : null;
+  }
+
+  async updatePhone(manager: EntityManager, contactId: string, phone: string | null): Promise<void> {
+    await manager.query('UPDATE contacts SET phone = $2, version = version + 1, updated_at = now() WHERE id = $1', [contactId, phone]);
+  }
+
+  async ensureStarterData(manager: EntityManager): Promise<void> {
+    for (const [position, status] of STARTER_STATUSES.entries()) {
+      await manager.query('INSERT INTO contact_statuses (name, stage, position) VALUES ($1, $2, $3) ON CONFLICT (name_key) DO NOTHING', [
+        status.name,
+        status.stage,
+        position,
+      ]);
+    }
+    for (const name of STARTER_SERVICES) {
+      await manager.query('INSERT INTO services (name) VALUES ($1) ON CONFLICT (name_key) DO NOTHING', [name]);
+    }
+    for (const name of STARTER_TRAFFIC_SOURCES) {
+      await manager.query('INSERT INTO traffic_sources (name) VALUES ($1) ON CONFLICT (name_key) DO NOTHING', [name]);
+    }
+  }
+}

@@ -1,0 +1,43 @@
+import { ConflictException, NotFoundException, UnprocessableEntityException } from '@nestjs/common';
+
+export class UserNotFoundError extends NotFoundException {
+  constructor() {
+    super({ message: 'User not found', code: 'user_not_found' });
+  }
+}
+
+export class RoleNotFoundError extends NotFoundException {
+  constructor() {
+    super({ message: 'Role not found', code: 'role_not_found' });
+  }
+}
+
+export class LastAdminError extends ConflictException {
+  constructor() {
+    super({ message: 'This would leave the deployment without an active admin; make another user admin first', code: 'last_admin' });
+  }
+}
+
+export class SystemRoleError extends UnprocessableEntityException {
+  constructor(message: string) {
+    super({ message, code: 'system_role' });
+  }
+}
+
+export class RoleInUseError extends ConflictException {
+  constructor(count: number) {
+    super({ message: `The role is held by ${count} user(s); give them another role first`, code: 'role_in_use' });
+  }
+}
+
+export class RoleNameTakenError extends ConflictException {
+  constructor() {
+    super({ message: 'A role with this name already exists', code: 'role_name_taken', details: [{ field: 'name', message: 'is already in use' }] });
+  }
+}
+
+export class UnknownRolesError extends UnprocessableEntityException {
+  constructor(ids: string[]) {
+    super({ message: `Unknown role id(s): ${ids.join(', ')}`, code: 'unknown_roles', details: [{ field: 'roleIds', message: 'contains unknown role ids' }] });
+  }
+}

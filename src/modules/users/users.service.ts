@@ -1,0 +1,205 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { AppConfig } from '../../config/app-config';
+import { abilityToSql } from '../../core/access/ability-to-sql';
+import type { AppAbility } from '../../core/access/app-ability';
+import { assertCanOnRecord } from '../../core/access/record-access';
+import { SubjectRegistry } from '../../core/access/subject-registry';
+import { AuditService } from '../../core/audit/audit.service';
+import { EmailTakenError } from '../../core/auth/auth.errors';
+import { PasswordTokensService } from '../../core/auth/password-tokens.service';
+import { accountTypeOf, AuthUser } from '../../core/identity/auth-user';
+import { ContactDirectory } from '../../core/identity/contact-directory';
+import { IdentityService } from '../../core/identity/identity.service';
+import { Page, pageWindow, parseSort, toPage } from '../../core/http/pagination';
+import type { CreateUserDto, UpdateUserDto, UserDto, UserQueryDto } from './dto/user.dto';
+import { LastAdminError, UnknownRolesError, UserNotFoundError } from './users.errors';
+import { USER_SORTS, USER_VIEW_SELECT, UserViewRow } from './users.queries';
+
+@Injectable()
+export class UsersService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly config: AppConfig,
+    private readonly identity: IdentityService,
+    private readonly contacts: ContactDirectory,
+    private readonly passwordTokens: PasswordTokensService,
+    private readonly subjects: SubjectRegistry,
+    private readonly audit: AuditService,
+  ) {}
+
+  async list(ability: AppAbility, query: UserQueryDto): Promise<Page<UserDto>> {
+    const window = pageWindow(query, this.config.pagination.maxLimit);
+    const sort = parseSort(query.sort, USER_SORTS, [['u.created_at', 'DESC']]);
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: (p: (v: unknown) => string) => string) => where.push(sql((value) => `$${params.push(value)}`));
+    const visible = abilityToSql(ability, 'read', 'User', this.subjects.get('User')!.fields, 'u', params.length + 1);
+    params.push(...visible.params);
+    where.push(visible.sql);
+    if (query.q) add((p) => `(u.email ILIKE ${p(`%${escapeLike(query.q!)}%`)} OR (u.first_name || ' ' || u.last_name) ILIKE ${p(`%${escapeLike(query.q!)}%`)})`);
+    if (query.isActive !== undefined) add((p) => `u.is_active = ${p(query.isActive)}`);
+    if (query.roleId) add((p) => `EXISTS (SELECT 1 FROM user_roles ur WHERE ur.user_id = u.id AND ur.role_id = ${p(query.roleId)})`);
+    if (query.accountType) {
+      const staff = `EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = u.id AND r.audience = 'staff')`;
+      where.push(query.accountType === 'staff' ? staff : `NOT ${staff}`);
+    }
+    const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const order = sort.map(([expression, direction]) => `${expression} ${direction} NULLS LAST`).concat('u.id').join(', ');
+    const [rows, [{ total }]] = await Promise.all([
+      this.dataSource.query(`${USER_VIEW_SELECT} ${whereSql} ORDER BY ${order} LIMIT ${window.limit} OFFSET ${window.offset}`, params) as Promise<UserViewRow[]>,
+      this.dataSource.query(`SELECT count(*)::int AS total FROM users u ${whereSql}`, params) as Promise<Array<{ total: number }>>,
+    ]);
+    return toPage(rows.map(toUserDto), total, window);
+  }
+
+  async get(ability: AppAbility, id: string): Promise<UserDto> {
+    const row = await this.view(this.dataSource.manager, id);
+    assertCanOnRecord(ability, 'read', 'User', row && { id: row.id, contactId: row.contact_id, email: row.email, isActive: row.is_active }, 'User not found');
+    return toUserDto(row!);
+  }
+
+  /** Creates the contact and the account together; the person is invited to choose a password. */
+  async create(actor: AuthUser, input: CreateUserDto): Promise<UserDto> {
+    const user = await this.dataSource.transaction(async (manager) => {
+      await this.assertRolesExist(manager, input.roleIds);
+      await this.assertEmailFree(manager, input.email);
+      const contact = await this.contacts.createForAccount(manager, { firstName: input.firstName, lastName: input.lastName, email: input.email, phone: input.phone ?? null });
+      const created = await this.identity.createAccount(manager, {
+        contactId: contact.id,
+        email: input.email,
+        firstName: input.firstName,
+        lastName: input.lastName,
+        passwordHash: null,
+        roleIds: input.roleIds,
+      });
+      await this.audit.record({ actorId: actor.id, action: 'user.create', subjectType: 'User', subjectId: created.id, after: { email: created.email, roleIds: input.roleIds } }, manager);
+      return created;
+    });
+    if (input.sendInvite !== false) await this.passwordTokens.issueAndSend(user, 'invite');
+    return toUserDto((await this.view(this.dataSource.manager, user.id))!);
+  }
+
+  async update(actor: AuthUser, id: string, input: UpdateUserDto): Promise<UserDto> {
+    await this.dataSource.transaction(async (manager) => {
+      const before = await this.lockedView(manager, id);
+      if (input.email && input.email.toLowerCase() !== before.email.toLowerCase()) await this.assertEmailFree(manager, input.email);
+      if (input.isActive === false && before.is_active && before.roles.some((r) => r.systemKey === 'admin')) await this.assertOtherAdmin(manager, id);
+      const changes: Record<string, unknown> = {};
+      if (input.firstName !== undefined) changes.first_name = input.firstName;
+      if (input.lastName !== undefined) changes.last_name = input.lastName;
+      if (input.email !== undefined) changes.email = input.email;
+      if (input.isActive !== undefined) changes.is_active = input.isActive;
+      const columns = Object.keys(changes);
+      if (columns.length) {
+        // Names and email reach the contact through the users_sync_contact trigger, in this transaction.
+        await manager.query(`UPDATE users SET ${columns.map((c, i) => `${c} = $${i + 2}`).join(', ')}, updated_at = now() WHERE id = $1`, [id, ...Object.values(changes)]);
+      }
+      if (input.phone !== undefined) await this.contacts.updatePhone(manager, before.contact_id, input.phone || null);
+      if (input.isActive === false && before.is_active) await this.identity.revokeSessions(manager, id);
+      await this.audit.record({ actorId: actor.id, action: 'user.update', subjectType: 'User', subjectId: id, before: pick(before, input), after: input }, manager);
+    });
+    return toUserDto((await this.view(this.dataSource.manager, id))!);
+  }
+
+  async setRoles(actor: AuthUser, id: string, roleIds: string[]): Promise<UserDto> {
+    const unique = [...new Set(roleIds)];
+    await this.dataSource.transaction(async (manager) => {
+      const before = await this.lockedView(manager, id);
+      await this.assertRolesExist(manager, unique);
+      const adminId = await this.identity.systemRoleId(manager, 'admin');
+      if (before.roles.some((r) => r.id === adminId) && !unique.includes(adminId)) await this.assertOtherAdmin(manager, id);
+      await manager.query('DELETE FROM user_roles WHERE user_id = $1', [id]);
+      await manager.query('INSERT INTO user_roles (user_id, role_id) SELECT $1, unnest($2::uuid[])', [id, unique]);
+      await this.audit.record({ actorId: actor.id, action: 'user.roles', subjectType: 'User', subjectId: id, before: { roleIds: before.roles.map((r) => r.id) }, after: { roleIds: unique } }, manager);
+    });
+    return toUserDto((await this.view(this.dataSource.manager, id))!);
+  }
+
+  /** Deletes the account only: the contact and everything the user wrote stay. */
+  async remove(actor: AuthUser, id: string): Promise<void> {
+    await this.dataSource.transaction(async (manager) => {
+      const before = await this.lockedView(manager, id);
+      if (before.roles.some((r) => r.systemKey === 'admin')) await this.assertOtherAdmin(manager, id);
+      await manager.query('DELETE FROM users WHERE id = $1', [id]);
+      await this.audit.record({ actorId: actor.id, action: 'user.delete', subjectType: 'User', subjectId: id, before: { email: before.email, contactId: before.contact_id } }, manager);
+    });
+  }
+
+  async requestPasswordReset(actor: AuthUser, id: string, mode: 'send' | 'force'): Promise<void> {
+    const user = await this.dataSource.transaction(async (manager) => {
+      const row = await this.lockedView(manager, id);
+      if (mode === 'force') {
+        await manager.query('UPDATE users SET password_hash = NULL WHERE id = $1', [id]);
+        await this.identity.revokeSessions(manager, id);
+      }
+      await this.audit.record({ actorId: actor.id, action: `user.password-reset.${mode}`, subjectType: 'User', subjectId: id }, manager);
+      return row;
+    });
+    await this.passwordTokens.issueAndSend({ id: user.id, email: user.email, firstName: user.first_name }, 'reset');
+  }
+
+  private async view(manager: EntityManager, id: string): Promise<UserViewRow | undefined> {
+    const rows: UserViewRow[] = await manager.query(`${USER_VIEW_SELECT} WHERE u.id = $1`, [id]);
+    return rows[0];
+  }
+
+  private async lockedView(manager: EntityManager, id: string): Promise<UserViewRow> {
+    const locked: unknown[] = await manager.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [id]);
+    if (!locked.length) throw new UserNotFoundError();
+    return (await this.view(manager, id))!;
+  }
+
+  private async assertRolesExist(manager: EntityManager, roleIds: string[]): Promise<void> {
+    const rows: Array<{ id: string }> = await manager.query('SELECT id FROM roles WHERE id = ANY($1::uuid[])', [roleIds]);
+    const found = new Set(rows.map((row) => row.id));
+    const missing = roleIds.filter((roleId) => !found.has(roleId));
+    if (missing.length) throw new UnknownRolesError(missing);
+  }
+
+  private async assertEmailFree(manager: EntityManager, email: string): Promise<void> {
+    const taken: unknown[] = await manager.query(
+      'SELECT 1 FROM users WHERE email_key = lower($1) UNION ALL SELECT 1 FROM contacts WHERE email_key = lower($1) LIMIT 1',
+      [email],
+    );
+    if (taken.length) throw new EmailTakenError();
+  }
+
+  /** Locks the admins so two concurrent demotions cannot both pass this check. */
+  private async assertOtherAdmin(manager: EntityManager, exceptUserId: string): Promise<void> {
+    const rows: unknown[] = await manager.query(
+      `SELECT u.id FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id
+        WHERE r.system_key = 'admin' AND u.is_active AND u.id <> $1 FOR UPDATE OF u`,
+      [exceptUserId],
+    );
+    if (!rows.length) throw new LastAdminError();
+  }
+}
+
+function toUserDto(row: UserViewRow): UserDto {
+  return {
+    id: row.id,
+    contactId: row.contact_id,
+    email: row.email,
+    firstName: row.first_name,
+    lastName: row.last_name,
+    phone: row.phone,
+    isActive: row.is_active,
+    hasPassword: row.has_password,
+    accountType: accountTypeOf(row.roles),
+    roles: row.roles,
+    lastLoginAt: row.last_login_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function pick(row: UserViewRow, input: UpdateUserDto): Record<string, unknown> {
+  const map: Record<string, unknown> = { firstName: row.first_name, lastName: row.last_name, email: row.email, phone: row.phone, isActive: row.is_active };
+  return Object.fromEntries(Object.keys(input).map((key) => [key, map[key]]));
+}
+
+function escapeLike(value: string): string {
+  return value.replace(/[\\%_]/g, '\\$&');
+}
