@@ -8,7 +8,6 @@ import { AppModule } from './app.module';
 import { AppConfig } from './config/app-config';
 import { validateEnvironment } from './config/environment';
 import { FeaturesService } from './core/features/features.service';
-import { HttpExceptionFilter } from './core/http/http-exception.filter';
 import { createValidationPipe } from './core/http/validation';
 import { createRootLogger, PinoNestLogger } from './core/logging/logger';
 import { buildOpenApiDocument, documentForFeatures } from './core/openapi/openapi';
@@ -21,7 +20,6 @@ export async function createApp(): Promise<NestFastifyApplication> {
   const rootLogger = createRootLogger(config.log.level, config.log.pretty);
   const adapter = new FastifyAdapter({
     loggerInstance: rootLogger,
-    disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace',
     bodyLimit: config.http.bodyLimit,
     trustProxy: true,
     genReqId: () => randomUUID(),
@@ -34,16 +32,8 @@ export async function createApp(): Promise<NestFastifyApplication> {
   app.setGlobalPrefix(API_PREFIX, { exclude: [{ path: 'health', method: RequestMethod.GET }, { path: 'health/ready', method: RequestMethod.GET }] });
   app.useGlobalPipes(createValidationPipe());
 
-  const fastify = app.getHttpAdapter().getInstance();
   await app.register(helmet as never, { contentSecurityPolicy: false } as never);
   app.enableCors({ origin: config.http.corsOrigins === true ? true : config.http.corsOrigins.length ? config.http.corsOrigins : false, credentials: true });
-  // Body parsing fails before Nest sees the request; give those errors the shared shape too.
-  const filter = new HttpExceptionFilter();
-  fastify.setErrorHandler((error, _request, reply) => {
-    const body = filter.toBody(error);
-    if (body.statusCode >= 500) rootLogger.error({ err: error }, 'Unhandled error');
-    void reply.status(body.statusCode).send(body);
-  });
 
   if (config.swaggerEnabled) {
     await app.init();

@@ -2,7 +2,7 @@ import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckResult, HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import { Public } from '../access/authorize.decorator';
-import { REDIS, OptionalRedis } from '../redis/redis.module';
+import { REDIS, type OptionalRedis } from '../redis/redis.module';
 
 @ApiTags('health')
 @Controller('health')

@@ -1,0 +1,76 @@
+import type { TestApp } from './test-app';
+
+export interface Session {
+  accessToken: string;
+  refreshToken: string;
+  userId: string;
+  contactId: string;
+  email: string;
+  auth: { Authorization: string };
+}
+
+let counter = 0;
+
+/** A unique, valid registration body. */
+export function newPerson(prefix = 'person') {
+  counter += 1;
+  const tag = `${prefix}${counter}${Date.now().toString(36)}`;
+  return { firstName: 'Test', lastName: tag, email: `${tag}@example.com`, password: 'a-long-enough-password', phone: '+1 555 0100' };
+}
+
+export function sessionFrom(body: { accessToken: string; refreshToken: string; user: { id: string; contactId: string; email: string } }): Session {
+  return {
+    accessToken: body.accessToken,
+    refreshToken: body.refreshToken,
+    userId: body.user.id,
+    contactId: body.user.contactId,
+    email: body.user.email,
+    auth: { Authorization: `Bearer ${body.accessToken}` },
+  };
+}
+
+export async function register(t: TestApp, prefix = 'person'): Promise<Session> {
+  const response = await t.http.post('/api/v1/auth/register').send(newPerson(prefix)).expect(201);
+  return sessionFrom(response.body);
+}
+
+export async function login(t: TestApp, email: string, password = 'a-long-enough-password'): Promise<Session> {
+  const response = await t.http.post('/api/v1/auth/login').send({ email, password }).expect(200);
+  return sessionFrom(response.body);
+}
+
+/** Creates a user with the given roles through the admin API and signs them in. */
+export async function createUserWithRoles(t: TestApp, admin: Session, roleIds: string[], prefix = 'user'): Promise<Session> {
+  const person = newPerson(prefix);
+  const created = await t.http
+    .post('/api/v1/users')
+    .set(admin.auth)
+    .send({ firstName: person.firstName, lastName: person.lastName, email: person.email, roleIds, sendInvite: false })
+    .expect(201);
+  const { token } = await issueResetToken(t, admin, created.body.id, person.email);
+  await t.http.post('/api/v1/auth/reset-password').send({ token, password: person.password }).expect(204);
+  return login(t, person.email, person.password);
+}
+
+/** Asks for an admin-sent reset and reads the token from the outbox. */
+export async function issueResetToken(t: TestApp, admin: Session, userId: string, email: string): Promise<{ token: string }> {
+  await t.http.post(`/api/v1/users/${userId}/password-reset`).set(admin.auth).send({ mode: 'send' }).expect(202);
+  return { token: await latestTokenFor(t, admin, email) };
+}
+
+/** The token in the newest outbox message to `email`. */
+export async function latestTokenFor(t: TestApp, admin: Session, email: string, attempts = 50): Promise<string> {
+  for (let i = 0; i < attempts; i += 1) {
+    const response = await t.http.get('/api/v1/mail/outbox').query({ to: email, limit: 1 }).set(admin.auth).expect(200);
+    const body: string | undefined = response.body.data[0]?.textBody;
+    const match = body ? /Token: (\S+)/.exec(body) : null;
+    if (match) return match[1]!;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`No mail with a token reached ${email}`);
+}
+
+export async function systemRoleId(t: TestApp, key: 'admin' | 'staff' | 'client'): Promise<string> {
+  const rows: Array<{ id: string }> = await t.db.query('SELECT id FROM roles WHERE system_key = $1', [key]);
+  return rows[0]!.id;
+}
