@@ -28,7 +28,6 @@ export async function createApp(): Promise<NestFastifyApplication> {
     logger: new PinoNestLogger(rootLogger),
     bufferLogs: true,
   });
-  app.enableShutdownHooks();
   app.setGlobalPrefix(API_PREFIX, { exclude: [{ path: 'health', method: RequestMethod.GET }, { path: 'health/ready', method: RequestMethod.GET }] });
   app.useGlobalPipes(createValidationPipe());
 

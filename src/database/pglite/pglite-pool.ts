@@ -21,6 +21,7 @@ interface PgStyleResult {
  */
 export class PGlitePool extends EventEmitter {
   private static instances = new Map<string, Promise<PGlite>>();
+  private static openPools = new Map<string, number>();
   private queue: Array<() => void> = [];
   private held = false;
   readonly options: { dataDir: string; acquireTimeoutMs: number };
@@ -28,6 +29,7 @@ export class PGlitePool extends EventEmitter {
   constructor(options: { dataDir?: string; acquireTimeoutMs?: number; connectionString?: string }) {
     super();
     this.options = { dataDir: options.dataDir ?? 'memory://', acquireTimeoutMs: options.acquireTimeoutMs ?? 30000 };
+    PGlitePool.openPools.set(this.options.dataDir, (PGlitePool.openPools.get(this.options.dataDir) ?? 0) + 1);
   }
 
   static database(dataDir: string): Promise<PGlite> {
@@ -68,10 +70,25 @@ export class PGlitePool extends EventEmitter {
     }
   }
 
+  /** Closes the embedded database when the last pool on it ends, so everything is flushed to disk. */
   end(callback?: (err?: Error) => void): Promise<void> {
-    // The database outlives a pool: data sources for migrations and the app share it.
-    callback?.();
-    return Promise.resolve();
+    const remaining = (PGlitePool.openPools.get(this.options.dataDir) ?? 1) - 1;
+    PGlitePool.openPools.set(this.options.dataDir, remaining);
+    const closing = remaining > 0 ? Promise.resolve() : PGlitePool.close(this.options.dataDir);
+    return closing.then(
+      () => callback?.(),
+      (error: Error) => {
+        callback?.(error);
+        if (!callback) throw error;
+      },
+    );
+  }
+
+  private static async close(dataDir: string): Promise<void> {
+    const instance = PGlitePool.instances.get(dataDir);
+    PGlitePool.instances.delete(dataDir);
+    PGlitePool.openPools.delete(dataDir);
+    if (instance) await (await instance).close();
   }
 
   get totalCount(): number {

@@ -1,0 +1,395 @@
+import { PGlite } from '@electric-sql/pglite';
+import { abilityToSql, UntranslatableRuleError } from './ability-to-sql';
+import { AppAbility, buildAbility, subjectOf } from './app-ability';
+import { interpolateRules } from './rule-interpolation';
+import type { StoredRule, SubjectField } from './rule.types';
+
+/**
+ * The SQL predicate is executed against a real (embedded) PostgreSQL and its result is
+ * compared with what CASL itself decides for each row, so the list query and the
+ * single-record check can never disagree.
+ */
+
+const FIELDS: Record<string, SubjectField> = {
+  id: { column: '{alias}.id', type: 'uuid' },
+  assignedToId: { column: '{alias}.assigned_to_id', type: 'uuid' },
+  statusId: { column: '{alias}.status_id', type: 'uuid' },
+  email: { column: '{alias}.email', type: 'string' },
+  score: { column: '{alias}.score', type: 'number' },
+  tags: { column: '{alias}.tags', type: 'string[]' },
+};
+
+const USER = {
+  alice: 'a11ce000-0000-4000-8000-000000000001',
+  bob: 'b0b00000-0000-4000-8000-000000000002',
+};
+const STATUS = {
+  lead: '5a000000-0000-4000-8000-00000000000a',
+  won: '5b000000-0000-4000-8000-00000000000b',
+  lost: '5c000000-0000-4000-8000-00000000000c',
+};
+
+interface ContactRow {
+  id: string;
+  assigned_to_id: string | null;
+  status_id: string | null;
+  email: string | null;
+  score: number | null;
+  tags: string[] | null;
+}
+
+const row = (n: number, assigned_to_id: string | null, status_id: string | null, email: string | null, score: number | null, tags: string[] | null): ContactRow => ({
+  id: `c0000000-0000-4000-8000-${String(n).padStart(12, '0')}`,
+  assigned_to_id,
+  status_id,
+  email,
+  score,
+  tags,
+});
+
+const ROWS: ContactRow[] = [
+  row(1, USER.alice, STATUS.lead, 'one@example.test', 10, ['vip', 'eu']),
+  row(2, USER.bob, STATUS.won, 'two@example.test', 50, ['us']),
+  row(3, null, null, null, null, null),
+  row(4, USER.alice, STATUS.lost, 'four@example.test', 50.5, []),
+  row(5, USER.bob, STATUS.lead, null, 99, ['vip']),
+  row(6, null, STATUS.won, 'six@example.test', 0, ['eu', 'blocked']),
+  row(7, USER.alice, null, 'seven@example.test', -5, null),
+  row(8, USER.bob, STATUS.lost, 'eight@example.test', 49.99, ['blocked']),
+];
+const [R1, R2, R3, R4, R5, R6, R7, R8] = ROWS.map((r) => r.id) as [string, string, string, string, string, string, string, string];
+const ALL_IDS = ROWS.map((r) => r.id).sort();
+
+/** The record as the application hands it to CASL: camelCase fields, NULL columns as null. */
+const toSubject = (r: ContactRow) => ({
+  id: r.id,
+  assignedToId: r.assigned_to_id,
+  statusId: r.status_id,
+  email: r.email,
+  score: r.score,
+  tags: r.tags,
+});
+
+const sorted = (ids: string[]) => [...ids].sort();
+
+let db: PGlite;
+
+beforeAll(async () => {
+  db = await PGlite.create('memory://');
+  await db.exec(`
+    CREATE TABLE contacts (
+      id uuid PRIMARY KEY,
+      assigned_to_id uuid NULL,
+      status_id uuid NULL,
+      email text NULL,
+      score numeric NULL,
+      tags text[] NULL
+    );
+  `);
+  for (const r of ROWS) {
+    await db.query('INSERT INTO contacts (id, assigned_to_id, status_id, email, score, tags) VALUES ($1, $2, $3, $4, $5, $6)', [
+      r.id,
+      r.assigned_to_id,
+      r.status_id,
+      r.email,
+      r.score,
+      r.tags,
+    ]);
+  }
+}, 60000);
+
+afterAll(async () => {
+  await db?.close();
+});
+
+function caslVisible(ability: AppAbility): string[] {
+  return sorted(ROWS.filter((r) => ability.can('read', subjectOf('Contact', toSubject(r)))).map((r) => r.id));
+}
+
+async function sqlVisible(ability: AppAbility, firstParam?: number): Promise<{ ids: string[]; sql: string; params: unknown[] }> {
+  const { sql, params } = abilityToSql(ability, 'read', 'Contact', FIELDS, 'c', firstParam);
+  const result = await db.query<{ id: string }>(`SELECT id FROM contacts c WHERE ${sql}`, params);
+  return { ids: sorted(result.rows.map((r) => r.id)), sql, params };
+}
+
+/** Runs the predicate and checks it selects exactly the rows CASL lets the user read. */
+async function expectSqlMatchesCasl(rules: StoredRule[]) {
+  const ability = buildAbility(rules);
+  const fromSql = await sqlVisible(ability);
+  const fromCasl = caslVisible(ability);
+  expect(fromSql.ids).toEqual(fromCasl);
+  return { ...fromSql, casl: fromCasl };
+}
+
+/** Guards against a vacuous comparison: the rule must select some rows but not all of them. */
+function expectProperSubset(ids: string[]) {
+  expect(ids.length).toBeGreaterThan(0);
+  expect(ids.length).toBeLessThan(ROWS.length);
+}
+
+describe('abilityToSql (executed against PostgreSQL, compared with CASL)', () => {
+  it('the fixture holds what the tests rely on', async () => {
+    const result = await db.query<{ n: number; nulls: number }>(
+      'SELECT count(*)::int AS n, count(*) FILTER (WHERE assigned_to_id IS NULL AND status_id IS NULL AND email IS NULL AND score IS NULL AND tags IS NULL)::int AS nulls FROM contacts',
+    );
+    expect(result.rows[0]).toEqual({ n: ROWS.length, nulls: 1 });
+  });
+
+  it('an unconditional rule lets every row through', async () => {
+    const { ids, sql, params } = await expectSqlMatchesCasl([{ action: 'read', subject: 'Contact' }]);
+    expect(ids).toEqual(ALL_IDS);
+    expect(sql).toBe('TRUE');
+    expect(params).toEqual([]);
+  });
+
+  it('manage on all counts as an unconditional read', async () => {
+    const { ids } = await expectSqlMatchesCasl([{ action: 'manage', subject: 'all' }]);
+    expect(ids).toEqual(ALL_IDS);
+  });
+
+  it('without a matching rule nothing is visible and the predicate is FALSE', async () => {
+    const rules: StoredRule[] = [
+      { action: 'update', subject: 'Contact' },
+      { action: 'read', subject: 'Invoice' },
+    ];
+    const { ids, sql, params } = await expectSqlMatchesCasl(rules);
+    expect(sql).toBe('FALSE');
+    expect(params).toEqual([]);
+    expect(ids).toEqual([]);
+  });
+
+  it('with no rules at all nothing is visible', async () => {
+    const { ids, sql } = await expectSqlMatchesCasl([]);
+    expect(sql).toBe('FALSE');
+    expect(ids).toEqual([]);
+  });
+
+  it('an unconditional cannot overrides an earlier can', async () => {
+    const { ids, sql } = await expectSqlMatchesCasl([
+      { action: 'read', subject: 'Contact', conditions: { assignedToId: USER.alice } },
+      { action: 'read', subject: 'Contact', inverted: true },
+    ]);
+    expect(sql).toBe('FALSE');
+    expect(ids).toEqual([]);
+  });
+
+  it('$eq with a value interpolated from a ${user.id} placeholder', async () => {
+    const stored: StoredRule[] = [{ action: 'read', subject: 'Contact', conditions: { assignedToId: { $eq: '${user.id}' } } }];
+    const rules = interpolateRules(stored, { id: USER.alice, contactId: R1, email: 'alice@example.test' });
+    const ability = buildAbility(rules);
+    const { ids, params } = await sqlVisible(ability);
+    expect(ids).toEqual(caslVisible(ability));
+    expect(ids).toEqual(sorted([R1, R4, R7]));
+    expect(params).toEqual([USER.alice]);
+  });
+
+  it('a plain value is an implicit $eq', async () => {
+    const { ids } = await expectSqlMatchesCasl([{ action: 'read', subject: 'Contact', conditions: { statusId: STATUS.won } }]);
+    expect(ids).toEqual(sorted([R2, R6]));
+  });
+
+  it('$in on a scalar field', async () => {
+    const { ids, params } = await expectSqlMatchesCasl([
+      { action: 'read', subject: 'Contact', conditions: { statusId: { $in: [STATUS.won, STATUS.lost] } } },
+    ]);
+    expect(ids).toEqual(sorted([R2, R4, R6, R8]));
+    expect(params).toEqual([[STATUS.won, STATUS.lost]]);
+  });
+
+  it('$nin on a scalar field keeps rows whose column is NULL, as CASL does', async () => {
+    const { ids } = await expectSqlMatchesCasl([
+      { action: 'read', subject: 'Contact', conditions: { statusId: { $nin: [STATUS.won, STATUS.lost] } } },
+    ]);
+    expect(ids).toEqual(sorted([R1, R3, R5, R7]));
+  });
+
+  it('$in whose list contains null matches rows where the column is NULL, as CASL does', async () => {
+    const { ids } = await expectSqlMatchesCasl([
+      { action: 'read', subject: 'Contact', conditions: { statusId: { $in: [STATUS.won, null] } } },
+    ]);
+    expect(ids).toEqual(sorted([R2, R3, R6, R7]));
+  });
+
+  it('$ne keeps rows whose column is NULL (NULL is "not equal")', async () => {
+    const { ids } = await expectSqlMatchesCasl([{ action: 'read', subject: 'Contact', conditions: { assignedToId: { $ne: USER.alice } } }]);
+    expect(ids).toEqual(sorted([R2, R3, R5, R6, R8]));
+  });
+
+  it('$eq null and $ne null select the NULL and non-NULL rows', async () => {
+    const isNull = await expectSqlMatchesCasl([{ action: 'read', subject: 'Contact', conditions: { email: null } }]);
+    expect(isNull.ids).toEqual(sorted([R3, R5]));
+    expect(isNull.params).toEqual([]);
+    const notNull = await expectSqlMatchesCasl([{ action: 'read', subject: 'Contact', conditions: { email: { $ne: null } } }]);
+    expect(notNull.ids).toEqual(sorted([R1, R2, R4, R6, R7, R8]));
+  });
+
+  it('$exists: true agrees with CASL', async () => {
+    const { casl } = await expectSqlMatchesCasl([{ action: 'read', subject: 'Contact', conditions: { email: { $exists: true } } }]);
+    expect(casl).toEqual(expect.arrayContaining([R1, R2, R4, R6, R7, R8]));
+  });
+
+  it('$exists: false agrees with CASL', async () => {
+    const { casl } = await expectSqlMatchesCasl([{ action: 'read', subject: 'Contact', conditions: { email: { $exists: false } } }]);
+    expect(casl).not.toContain(R1);
+  });
+
+  it('$gt and $lte on numbers (rows that have a score)', async () => {
+    const scored = (extra: Record<string, unknown>) => ({ score: { $ne: null, ...extra } });
+    const gt = await expectSqlMatchesCasl([{ action: 'read', subject: 'Contact', conditions: scored({ $gt: 49.99 }) }]);
+    expect(gt.ids).toEqual(sorted([R2, R4, R5]));
+    const lte = await expectSqlMatchesCasl([{ action: 'read', subject: 'Contact', conditions: scored({ $lte: 50 }) }]);
+    expect(lte.ids).toEqual(sorted([R1, R2, R6, R7, R8]));
+    const range = await expectSqlMatchesCasl([{ action: 'read', subject: 'Contact', conditions: { score: { $gt: 0, $lte: 50 } } }]);
+    expect(range.ids).toEqual(sorted([R1, R2, R8]));
+  });
+
+  it('$gt with a NULL score present agrees with CASL', async () => {
+    const { ids } = await expectSqlMatchesCasl([{ action: 'read', subject: 'Contact', conditions: { score: { $gt: 10 } } }]);
+    expect(ids).toEqual(sorted([R2, R4, R5, R8]));
+  });
+
+  it('$lte / $lt with a NULL score present agree with CASL', async () => {
+    const lte = await expectSqlMatchesCasl([{ action: 'read', subject: 'Contact', conditions: { score: { $lte: 10 } } }]);
+    expect(lte.ids).toEqual(expect.arrayContaining([R1, R6, R7]));
+    expectProperSubset(lte.ids);
+    const lt = await expectSqlMatchesCasl([{ action: 'read', subject: 'Contact', conditions: { score: { $lt: 0 } } }]);
+    expect(lt.ids).toEqual(expect.arrayContaining([R7]));
+  });
+
+  it('a cannot rule on $lt does not let a row with a NULL score through that CASL denies', async () => {
+    const { casl } = await expectSqlMatchesCasl([
+      { action: 'read', subject: 'Contact' },
+      { action: 'read', subject: 'Contact', inverted: true, conditions: { score: { $lt: 5 } } },
+    ]);
+    expectProperSubset(casl);
+  });
+
+  it('a cannot rule removes matching rows from an unconditional can; NULL columns do not match the cannot', async () => {
+    const { ids } = await expectSqlMatchesCasl([
+      { action: 'read', subject: 'Contact' },
+      { action: 'read', subject: 'Contact', inverted: true, conditions: { statusId: STATUS.won } },
+    ]);
+    expect(ids).toEqual(sorted([R1, R3, R4, R5, R7, R8]));
+  });
+
+  it('cannot rules restrict a conditional can, with NULL columns treated as not equal', async () => {
+    const { ids } = await expectSqlMatchesCasl([
+      { action: 'read', subject: 'Contact', conditions: { statusId: { $ne: STATUS.lost } } },
+      { action: 'read', subject: 'Contact', inverted: true, conditions: { tags: 'blocked' } },
+      { action: 'read', subject: 'Contact', inverted: true, conditions: { assignedToId: USER.bob, score: { $gt: 60 } } },
+    ]);
+    // 6 is blocked, 5 is bob's with a score over 60; 3 and 7 have NULL status, which is "not lost".
+    expect(ids).toEqual(sorted([R1, R2, R3, R7]));
+  });
+
+  it('a cannot with $ne hides rows whose column is NULL', async () => {
+    const { ids } = await expectSqlMatchesCasl([
+      { action: 'read', subject: 'Contact' },
+      { action: 'read', subject: 'Contact', inverted: true, conditions: { assignedToId: { $ne: USER.alice } } },
+    ]);
+    expect(ids).toEqual(sorted([R1, R4, R7]));
+  });
+
+  it('a can rule defined after a cannot rule takes priority over it', async () => {
+    const { ids } = await expectSqlMatchesCasl([
+      { action: 'read', subject: 'Contact', inverted: true, conditions: { statusId: STATUS.lead } },
+      { action: 'read', subject: 'Contact', conditions: { assignedToId: USER.bob } },
+    ]);
+    expect(ids).toEqual(sorted([R2, R5, R8]));
+  });
+
+  it('several can rules are OR-ed', async () => {
+    const { ids } = await expectSqlMatchesCasl([
+      { action: 'read', subject: 'Contact', conditions: { assignedToId: USER.alice } },
+      { action: 'read', subject: 'Contact', conditions: { statusId: STATUS.won } },
+      { action: 'read', subject: 'Contact', conditions: { tags: 'vip' } },
+    ]);
+    expect(ids).toEqual(sorted([R1, R2, R4, R5, R6, R7]));
+  });
+
+  it('$or, $and and $nor inside one rule', async () => {
+    const { ids } = await expectSqlMatchesCasl([
+      {
+        action: 'read',
+        subject: 'Contact',
+        conditions: {
+          $or: [{ assignedToId: USER.bob }, { statusId: null }],
+          $nor: [{ tags: 'blocked' }, { score: { $gt: 90 } }],
+        },
+      },
+    ]);
+    expect(ids).toEqual(sorted([R2, R3, R7]));
+    const and = await expectSqlMatchesCasl([
+      { action: 'read', subject: 'Contact', conditions: { $and: [{ assignedToId: USER.alice }, { email: { $ne: null } }, { tags: { $ne: 'eu' } }] } },
+    ]);
+    expect(and.ids).toEqual(sorted([R4, R7]));
+  });
+
+  it('an array field with $eq matches rows whose array contains the value', async () => {
+    const { ids, params } = await expectSqlMatchesCasl([{ action: 'read', subject: 'Contact', conditions: { tags: { $eq: 'vip' } } }]);
+    expect(ids).toEqual(sorted([R1, R5]));
+    expect(params).toEqual(['vip']);
+  });
+
+  it('an array field with $in matches rows whose array overlaps the list', async () => {
+    const { ids } = await expectSqlMatchesCasl([{ action: 'read', subject: 'Contact', conditions: { tags: { $in: ['eu', 'us'] } } }]);
+    expect(ids).toEqual(sorted([R1, R2, R6]));
+  });
+
+  it('an array field with $ne and $nin keeps NULL and empty arrays', async () => {
+    const ne = await expectSqlMatchesCasl([{ action: 'read', subject: 'Contact', conditions: { tags: { $ne: 'blocked' } } }]);
+    expect(ne.ids).toEqual(sorted([R1, R2, R3, R4, R5, R7]));
+    const nin = await expectSqlMatchesCasl([{ action: 'read', subject: 'Contact', conditions: { tags: { $nin: ['vip', 'us'] } } }]);
+    expect(nin.ids).toEqual(sorted([R3, R4, R6, R7, R8]));
+  });
+
+  it('a cannot on an array field leaves rows with NULL arrays visible', async () => {
+    const { ids } = await expectSqlMatchesCasl([
+      { action: 'read', subject: 'Contact' },
+      { action: 'read', subject: 'Contact', inverted: true, conditions: { tags: { $in: ['blocked', 'us'] } } },
+    ]);
+    expect(ids).toEqual(sorted([R1, R3, R4, R5, R7]));
+  });
+
+  it('numbers parameters from firstParam so the predicate can follow existing parameters', async () => {
+    const ability = buildAbility([
+      { action: 'read', subject: 'Contact', conditions: { assignedToId: USER.alice } },
+      { action: 'read', subject: 'Contact', conditions: { tags: { $in: ['us'] } } },
+    ]);
+    const { sql, params } = abilityToSql(ability, 'read', 'Contact', FIELDS, 'c', 3);
+    expect(sql).toContain('$3');
+    expect(sql).toContain('$4');
+    expect(sql).not.toMatch(/\$[125]\b/);
+    expect(params).toHaveLength(2);
+    const result = await db.query<{ id: string }>(`SELECT id FROM contacts c WHERE c.id <> $1::uuid AND $2::int = 2 AND (${sql})`, [R4, 2, ...params]);
+    expect(sorted(result.rows.map((r) => r.id))).toEqual(sorted([R1, R2, R7]));
+  });
+
+  it('replaces every {alias} in a column expression', async () => {
+    const ability = buildAbility([{ action: 'read', subject: 'Contact', conditions: { email: 'two@example.test' } }]);
+    const fields = { email: { column: "lower({alias}.email || '')", type: 'string' as const } };
+    const { sql } = abilityToSql(ability, 'read', 'Contact', fields, 'x');
+    expect(sql).not.toContain('{alias}');
+    const result = await db.query<{ id: string }>(`SELECT id FROM contacts x WHERE ${sql}`, abilityToSql(ability, 'read', 'Contact', fields, 'x').params);
+    expect(result.rows.map((r) => r.id)).toEqual([R2]);
+  });
+
+  it('a field outside the whitelist throws UntranslatableRuleError', () => {
+    const ability = buildAbility([{ action: 'read', subject: 'Contact', conditions: { nickname: 'bob' } }]);
+    expect(() => abilityToSql(ability, 'read', 'Contact', FIELDS, 'c')).toThrow(UntranslatableRuleError);
+    expect(() => abilityToSql(ability, 'read', 'Contact', FIELDS, 'c')).toThrow(/nickname/);
+  });
+
+  it('an unknown field inside a cannot rule also throws', () => {
+    const ability = buildAbility([
+      { action: 'read', subject: 'Contact' },
+      { action: 'read', subject: 'Contact', inverted: true, conditions: { secret: true } },
+    ]);
+    expect(() => abilityToSql(ability, 'read', 'Contact', FIELDS, 'c')).toThrow(UntranslatableRuleError);
+  });
+
+  it('an operator the translation does not support throws UntranslatableRuleError', () => {
+    const ability = buildAbility([{ action: 'read', subject: 'Contact', conditions: { email: { $regex: '^one' } } }]);
+    expect(() => abilityToSql(ability, 'read', 'Contact', FIELDS, 'c')).toThrow(UntranslatableRuleError);
+  });
+});

@@ -1,0 +1,93 @@
+import SwaggerParser from '@apidevtools/swagger-parser';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { buildOpenApiDocument } from '../../src/core/openapi/openapi';
+import { FEATURE_KEYS } from '../../src/core/features/feature-catalog';
+import { register } from '../support/actors';
+import { startTestApp, TestApp } from '../support/test-app';
+
+const COMMITTED = resolve(__dirname, '..', '..', 'openapi.json');
+
+describe('the OpenAPI document', () => {
+  let t: TestApp;
+  let served: Record<string, unknown>;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    const admin = await register(t, 'admin');
+    for (const key of FEATURE_KEYS) {
+      const response = await t.http.patch(`/api/v1/features/${key}`).set(admin.auth).send({ enabled: true });
+      expect([200, 409]).toContain(response.status);
+    }
+    for (const key of FEATURE_KEYS) await t.http.patch(`/api/v1/features/${key}`).set(admin.auth).send({ enabled: true }).expect(200);
+    served = (await t.http.get('/docs-json').expect(200)).body;
+  });
+  afterAll(() => t.close());
+
+  it('is a valid OpenAPI 3 document', async () => {
+    await expect(SwaggerParser.validate(structuredClone(served) as never)).resolves.toBeDefined();
+  });
+
+  it('matches the committed openapi.json (run `npm run openapi:write` after an API change)', () => {
+    const committed = JSON.parse(readFileSync(COMMITTED, 'utf8'));
+    expect(buildOpenApiDocument(t.app)).toEqual(committed);
+    expect(served).toEqual(committed);
+  });
+
+  it('describes every operation: an id, a tag, responses, and bearer security where sign-in is needed', () => {
+    const paths = served.paths as Record<string, Record<string, { operationId?: string; tags?: string[]; responses?: Record<string, unknown>; security?: unknown[] }>>;
+    const operationIds = new Set<string>();
+    for (const [path, item] of Object.entries(paths)) {
+      for (const [method, operation] of Object.entries(item)) {
+        const name = `${method.toUpperCase()} ${path}`;
+        expect({ name, operationId: typeof operation.operationId }).toEqual({ name, operationId: 'string' });
+        expect(operationIds.has(operation.operationId!)).toBe(false);
+        operationIds.add(operation.operationId!);
+        expect({ name, tags: operation.tags?.length ?? 0 }).toEqual({ name, tags: 1 });
+        expect(Object.keys(operation.responses ?? {}).length).toBeGreaterThan(0);
+        const signedIn = Object.keys(operation.responses ?? {}).includes('401') && !path.startsWith('/api/v1/auth/');
+        if (signedIn) expect({ name, security: operation.security }).toEqual({ name, security: [{ bearer: [] }] });
+      }
+    }
+    expect((served.components as { securitySchemes: Record<string, unknown> }).securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+  });
+
+  it('generates a typed client that type-checks', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'maestro-client-'));
+    try {
+      // The generator's own command line, as a front-end project would run it.
+      writeFileSync(join(dir, 'openapi.json'), JSON.stringify(served));
+      const generator = resolve(__dirname, '..', '..', 'node_modules', '.bin', 'openapi-typescript');
+      execFileSync(generator, [join(dir, 'openapi.json'), '--output', join(dir, 'api.d.ts')], { stdio: 'pipe' });
+      // A front end's view: request and response types come straight from the document.
+      writeFileSync(
+        join(dir, 'usage.ts'),
+        [
+          `import type { paths, components } from './api';`,
+          `type Login = paths['/api/v1/auth/login']['post'];`,
+          `type LoginBody = Login['requestBody'] extends { content: { 'application/json': infer B } } ? B : never;`,
+          `const body: LoginBody = { email: 'a@example.com', password: 'secret-password' };`,
+          `type Tokens = components['schemas']['TokensDto'];`,
+          `const kind: Tokens['user']['accountType'] = 'client';`,
+          `type UserPage = paths['/api/v1/users']['get']['responses']['200']['content']['application/json'];`,
+          `const total: UserPage['meta']['total'] = 3;`,
+          `const feature: components['schemas']['FeatureDto']['key'] = 'contacts';`,
+          `// @ts-expect-error an unknown account type is rejected by the generated types`,
+          `const wrong: Tokens['user']['accountType'] = 'robot';`,
+          `export { body, kind, total, feature, wrong };`,
+        ].join('\n'),
+      );
+      const tsc = require.resolve('typescript/bin/tsc');
+      const args = [tsc, '--ignoreConfig', '--noEmit', '--strict', '--skipLibCheck', '--target', 'es2022', '--moduleResolution', 'bundler', '--module', 'esnext', join(dir, 'usage.ts')];
+      try {
+        execFileSync(process.execPath, args, { stdio: 'pipe', encoding: 'utf8' });
+      } catch (error) {
+        throw new Error(`The generated client does not type-check:\n${(error as { stdout?: string }).stdout ?? ''}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
