@@ -111,3 +111,8 @@ export function ApiPageResponse(item: Type<unknown>) {
     }),
   );
 }
+
+/** `%q%` for ILIKE, with the user's own `%`, `_` and `\` taken literally. */
+export function containsPattern(q: string): string {
+  return `%${q.replace(/[\\%_]/g, '\\$&')}%`;
+}

@@ -6,8 +6,9 @@ export function flattenValidationErrors(errors: ValidationError[], parent = ''):
   const result: FieldErrorDto[] = [];
   for (const error of errors) {
     const field = parent ? `${parent}.${error.property}` : error.property;
-    for (const message of Object.values(error.constraints ?? {})) {
-      result.push({ field, message: message.startsWith(`${error.property} `) ? message.slice(error.property.length + 1) : message });
+    for (const [constraint, message] of Object.entries(error.constraints ?? {})) {
+      if (constraint === 'whitelistValidation') result.push({ field, message: 'is not an accepted field' });
+      else result.push({ field, message: message.startsWith(`${error.property} `) ? message.slice(error.property.length + 1) : message });
     }
     if (error.children?.length) result.push(...flattenValidationErrors(error.children, field));
   }

@@ -3,6 +3,8 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { createTransport, Transporter } from 'nodemailer';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
+import { containsPattern, Page, pageWindow, parseSort, toPage } from '../http/pagination';
+import type { OutboxQueryDto } from './dto/outbox.dto';
 import { MailOutboxMessage } from './mail-outbox.entity';
 
 export interface OutgoingMail {
@@ -51,5 +53,17 @@ export class MailService implements OnApplicationShutdown {
       this.logger.error(`Mail "${mail.subject}" to ${mail.to} failed: ${(error as Error).message}`);
       return repository.save(repository.create({ toAddress: mail.to, subject: mail.subject, textBody: DELIVERED_BODY, template: mail.template, status: 'failed', error: (error as Error).message.slice(0, 1000), sentAt: null }));
     }
+  }
+
+  async listOutbox(query: OutboxQueryDto): Promise<Page<MailOutboxMessage>> {
+    const window = pageWindow(query, this.config.pagination.maxLimit);
+    const sort = parseSort(query.sort, { createdAt: 'm.createdAt', toAddress: 'm.toAddress', subject: 'm.subject' }, [['m.createdAt', 'DESC']]);
+    const builder = this.dataSource.getRepository(MailOutboxMessage).createQueryBuilder('m');
+    if (query.to) builder.andWhere('lower(m.to_address) = lower(:to)', { to: query.to });
+    if (query.status) builder.andWhere('m.status = :status', { status: query.status });
+    if (query.q) builder.andWhere('(m.subject ILIKE :q OR m.to_address ILIKE :q)', { q: containsPattern(query.q) });
+    for (const [expression, direction] of sort) builder.addOrderBy(expression, direction);
+    const [rows, total] = await builder.addOrderBy('m.id').skip(window.offset).take(window.limit).getManyAndCount();
+    return toPage(rows, total, window);
   }
 }

@@ -12,7 +12,7 @@ import { PasswordTokensService } from '../../core/auth/password-tokens.service';
 import { accountTypeOf, AuthUser } from '../../core/identity/auth-user';
 import { ContactDirectory } from '../../core/identity/contact-directory';
 import { IdentityService } from '../../core/identity/identity.service';
-import { Page, pageWindow, parseSort, toPage } from '../../core/http/pagination';
+import { containsPattern, Page, pageWindow, parseSort, toPage } from '../../core/http/pagination';
 import type { CreateUserDto, UpdateUserDto, UserDto, UserQueryDto } from './dto/user.dto';
 import { LastAdminError, UnknownRolesError, UserNotFoundError } from './users.errors';
 import { USER_SORTS, USER_VIEW_SELECT, UserViewRow } from './users.queries';
@@ -38,7 +38,10 @@ export class UsersService {
     const visible = abilityToSql(ability, 'read', 'User', this.subjects.get('User')!.fields, 'u', params.length + 1);
     params.push(...visible.params);
     where.push(visible.sql);
-    if (query.q) add((p) => `(u.email ILIKE ${p(`%${escapeLike(query.q!)}%`)} OR (u.first_name || ' ' || u.last_name) ILIKE ${p(`%${escapeLike(query.q!)}%`)})`);
+    if (query.q) {
+      const pattern = containsPattern(query.q);
+      add((p) => `(u.email ILIKE ${p(pattern)} OR (u.first_name || ' ' || u.last_name) ILIKE ${p(pattern)})`);
+    }
     if (query.isActive !== undefined) add((p) => `u.is_active = ${p(query.isActive)}`);
     if (query.roleId) add((p) => `EXISTS (SELECT 1 FROM user_roles ur WHERE ur.user_id = u.id AND ur.role_id = ${p(query.roleId)})`);
     if (query.accountType) {
@@ -198,8 +201,4 @@ function toUserDto(row: UserViewRow): UserDto {
 function pick(row: UserViewRow, input: UpdateUserDto): Record<string, unknown> {
   const map: Record<string, unknown> = { firstName: row.first_name, lastName: row.last_name, email: row.email, phone: row.phone, isActive: row.is_active };
   return Object.fromEntries(Object.keys(input).map((key) => [key, map[key]]));
-}
-
-function escapeLike(value: string): string {
-  return value.replace(/[\\%_]/g, '\\$&');
 }
