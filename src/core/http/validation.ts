@@ -1,4 +1,4 @@
-import { BadRequestException, ValidationError, ValidationPipe } from '@nestjs/common';
+import { ArgumentMetadata, BadRequestException, ParseUUIDPipe, ValidationError, ValidationPipe } from '@nestjs/common';
 import type { FieldErrorDto } from './error-response.dto';
 
 /** Flattens class-validator errors to `{ field, message }` pairs with dotted paths. */
@@ -21,9 +21,21 @@ export class RequestValidationError extends BadRequestException {
   }
 }
 
+/** A request body must be a JSON object; a missing, null or array body is not an empty update. */
+class BodyValidationPipe extends ValidationPipe {
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (metadata.type === 'body' && metadata.metatype && metadata.metatype !== Object) {
+      if (value === null || value === undefined || typeof value !== 'object' || Array.isArray(value)) {
+        throw new RequestValidationError([{ field: 'body', message: 'must be a JSON object' }]);
+      }
+    }
+    return super.transform(value, metadata);
+  }
+}
+
 /** Unknown fields are rejected, values are converted to their declared types. */
 export function createValidationPipe(): ValidationPipe {
-  return new ValidationPipe({
+  return new BodyValidationPipe({
     whitelist: true,
     forbidNonWhitelisted: true,
     forbidUnknownValues: true,
@@ -32,4 +44,9 @@ export function createValidationPipe(): ValidationPipe {
     validationError: { target: false, value: false },
     exceptionFactory: (errors) => new RequestValidationError(flattenValidationErrors(errors)),
   });
+}
+
+/** Route parameters that must be UUIDs answer 400 with the parameter named, like any field. */
+export function uuidParam(name = 'id'): ParseUUIDPipe {
+  return new ParseUUIDPipe({ exceptionFactory: () => new RequestValidationError([{ field: name, message: 'must be a UUID' }]) });
 }

@@ -1,14 +1,15 @@
-import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, ParseUUIDPipe, Patch, Post } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Patch, Post } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Authorize } from '../../core/access/authorize.decorator';
 import { CurrentUser } from '../../core/access/request-ability.decorator';
 import { RequiresFeature } from '../../core/features/feature.decorator';
 import { ApiErrors } from '../../core/http/api-errors.decorator';
+import { uuidParam } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { CreateRoleDto, PermissionSubjectDto, RoleDto, UpdateRoleDto } from './dto/role.dto';
 import { RolesService } from './roles.service';
 
-const uuid = new ParseUUIDPipe({ errorHttpStatusCode: HttpStatus.BAD_REQUEST });
+const uuid = uuidParam();
 
 @ApiTags('roles')
 @RequiresFeature('users')

@@ -1,16 +1,17 @@
-import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, ParseUUIDPipe, Patch, Post, Put, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Patch, Post, Put, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { AppAbility } from '../../core/access/app-ability';
 import { Authorize } from '../../core/access/authorize.decorator';
 import { CurrentUser, RequestAbility } from '../../core/access/request-ability.decorator';
 import { RequiresFeature } from '../../core/features/feature.decorator';
 import { ApiErrors } from '../../core/http/api-errors.decorator';
+import { uuidParam } from '../../core/http/validation';
 import { ApiPageResponse, Page } from '../../core/http/pagination';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { CreateUserDto, PasswordResetRequestDto, SetUserRolesDto, UpdateUserDto, UserDto, UserQueryDto } from './dto/user.dto';
 import { UsersService } from './users.service';
 
-const uuid = new ParseUUIDPipe({ version: undefined, errorHttpStatusCode: HttpStatus.BAD_REQUEST });
+const uuid = uuidParam();
 
 @ApiTags('users')
 @RequiresFeature('users')
