@@ -21,7 +21,7 @@ export async function createApp(): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     loggerInstance: rootLogger,
     bodyLimit: config.http.bodyLimit,
-    trustProxy: true,
+    trustProxy: config.http.trustProxy as boolean | string[],
     genReqId: () => randomUUID(),
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule, adapter, {

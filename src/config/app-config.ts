@@ -10,7 +10,7 @@ export type DatabaseSettings =
 /** The validated configuration, shaped for the code that reads it. */
 export class AppConfig {
   readonly env: NodeEnvironment;
-  readonly http: { host: string; port: number; bodyLimit: number; corsOrigins: string[] | true; publicUrl: string };
+  readonly http: { host: string; port: number; bodyLimit: number; corsOrigins: string[] | true; publicUrl: string; trustProxy: boolean | number | string[] };
   readonly database: DatabaseSettings;
   readonly redisUrl?: string;
   readonly auth: {
@@ -39,6 +39,9 @@ export class AppConfig {
       bodyLimit: e.BODY_LIMIT_BYTES,
       corsOrigins: origins.includes('*') ? true : origins,
       publicUrl: e.PUBLIC_URL.replace(/\/$/, ''),
+      // Client addresses (throttling, sessions) come from X-Forwarded-For only behind proxies named here.
+      trustProxy:
+        e.TRUST_PROXY === 'true' ? true : e.TRUST_PROXY === 'false' ? false : /^\d+$/.test(e.TRUST_PROXY) ? Number(e.TRUST_PROXY) : e.TRUST_PROXY.split(',').map((p) => p.trim()),
     };
     this.database = e.DATABASE_URL
       ? { kind: 'postgres', url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE, runMigrations: e.MIGRATIONS_RUN }

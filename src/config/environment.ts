@@ -124,6 +124,12 @@ export class Environment {
   @IsString()
   CORS_ORIGINS = '';
 
+  @IsString()
+  @Matches(/^(true|false|\d+|[0-9a-fA-F.:/]+(\s*,\s*[0-9a-fA-F.:/]+)*)$/, {
+    message: 'must be false, true, a number of proxy hops, or a comma-separated list of proxy addresses/CIDRs',
+  })
+  TRUST_PROXY = 'false';
+
   @Transform(toInteger)
   @IsInt({ message: 'must be a number of bytes between 1024 and 104857600' })
   @Min(1024, { message: 'must be a number of bytes between 1024 and 104857600' })
@@ -199,7 +205,8 @@ export class ConfigurationError extends Error {
 export function validateEnvironment(raw: Record<string, unknown>): Environment {
   const known = new Set(Object.keys(new Environment()).concat(['DATABASE_URL', 'REDIS_URL', 'JWT_SECRET', 'SMTP_URL', 'FEATURES']));
   const relevant: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(raw)) if (known.has(key)) relevant[key] = value;
+  // An empty value means "not set": the default applies, as .env.example promises.
+  for (const [key, value] of Object.entries(raw)) if (known.has(key) && value !== '') relevant[key] = value;
 
   const env = plainToInstance(Environment, relevant, { exposeDefaultValues: true });
   const errors = validateSync(env, { skipMissingProperties: false, forbidUnknownValues: false });

@@ -352,4 +352,21 @@ describe('auth: throttling sign-in attempts', () => {
     await t.http.post('/api/v1/auth/register').send(other).expect(201);
     await login(t, other.email, other.password);
   });
+
+  it('does not let a client reset the budget of an email by sending its own X-Forwarded-For header', async () => {
+    const person = newPerson('spoofer');
+    await t.http.post('/api/v1/auth/register').send(person).expect(201);
+    for (let i = 1; i <= 3; i += 1) {
+      await t.http.post('/api/v1/auth/login').send({ email: person.email, password: `wrong-password-${i}` }).expect(401);
+    }
+    await t.http.post('/api/v1/auth/login').send({ email: person.email, password: 'wrong-password-4' }).expect(429);
+
+    // The test client connects straight to the app: a forwarded-for header it makes up is not a new client address.
+    const outcomes: Array<{ status: number; signedIn: boolean }> = [];
+    for (let i = 1; i <= 3; i += 1) {
+      const response = await t.http.post('/api/v1/auth/login').set('X-Forwarded-For', `198.51.100.${i}`).send({ email: person.email, password: person.password });
+      outcomes.push({ status: response.status, signedIn: 'accessToken' in response.body });
+    }
+    expect(outcomes).toEqual(Array(3).fill({ status: 429, signedIn: false }));
+  });
 });

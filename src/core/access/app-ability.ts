@@ -1,13 +1,30 @@
-import { createMongoAbility, MongoAbility, MongoQuery, subject as asSubject } from '@casl/ability';
+import { buildMongoQueryMatcher, createMongoAbility, MongoAbility, MongoQuery, subject as asSubject } from '@casl/ability';
+import { $and, $nor, $or, and, nor, or } from '@ucast/mongo2js';
 import type { StoredRule } from './rule.types';
 
 export type AppAbility = MongoAbility<[string, string | object], MongoQuery>;
 
-export function buildAbility(rules: StoredRule[]): AppAbility {
-  return createMongoAbility<[string, string | object], MongoQuery>(rules as never);
+/**
+ * Orders values the way SQL does: NULL/undefined is neither equal to, less nor greater than
+ * anything, so a rule matches a loaded record exactly when its SQL translation matches the row.
+ */
+function sqlLikeCompare<T>(a: T, b: T): 1 | -1 | 0 {
+  if (a === null || a === undefined || b === null || b === undefined) return (a === b ? 0 : 2) as 0;
+  return a === b ? 0 : a > b ? 1 : -1;
 }
 
-/** Tags a plain record with its subject type, so conditions are checked against it. */
+// CASL 7's default matcher knows field operators only; stored rules may also group with $and/$or/$nor.
+const conditionsMatcher = buildMongoQueryMatcher({ $and, $or, $nor }, { and, or, nor }, { compare: sqlLikeCompare });
+
+export function buildAbility(rules: StoredRule[]): AppAbility {
+  return createMongoAbility<[string, string | object], MongoQuery>(rules as never, { conditionsMatcher });
+}
+
+/**
+ * Tags a plain record with its subject type, so conditions are checked against it. Null
+ * fields are left out: in SQL a NULL column neither exists nor equals anything.
+ */
 export function subjectOf<T extends object>(type: string, record: T): T {
-  return asSubject(type, { ...record });
+  const present = Object.fromEntries(Object.entries(record).filter(([, value]) => value !== null && value !== undefined));
+  return asSubject(type, present as T);
 }

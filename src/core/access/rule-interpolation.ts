@@ -26,10 +26,11 @@ export function interpolateRules(rules: StoredRule[], user: RuleUserContext): St
   return rules.map((rule) => (rule.conditions ? { ...rule, conditions: walk(rule.conditions) as Record<string, unknown> } : rule));
 }
 
+/** Every `${…}` in the value, well-formed or not, so the validator can refuse the unknown ones. */
 export function placeholdersIn(value: unknown): string[] {
   const found: string[] = [];
   const walk = (inner: unknown) => {
-    if (typeof inner === 'string') for (const match of inner.matchAll(PLACEHOLDER)) found.push(match[1]!);
+    if (typeof inner === 'string') for (const match of inner.matchAll(/\$\{([^}]*)\}/g)) found.push(match[1]!);
     else if (Array.isArray(inner)) inner.forEach(walk);
     else if (inner && typeof inner === 'object') Object.values(inner).forEach(walk);
   };

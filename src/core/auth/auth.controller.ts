@@ -38,7 +38,7 @@ export class AuthController {
   @Post('register')
   @Public()
   @UseGuards(AuthThrottlerGuard)
-  @SkipThrottle({ forgot: true })
+  @SkipThrottle({ forgot: true, 'forgot-account': true })
   @ApiOperation({
     summary: 'Create an account',
     description: 'Creates a client account with a contact in status Lead. The first account ever created becomes admin.',
@@ -54,7 +54,7 @@ export class AuthController {
   @Public()
   @HttpCode(HttpStatus.OK)
   @UseGuards(AuthThrottlerGuard)
-  @SkipThrottle({ forgot: true })
+  @SkipThrottle({ forgot: true, 'forgot-account': true })
   @ApiOperation({ summary: 'Sign in', description: '`user.accountType` tells a front end whether to open the back office or the client portal.', operationId: 'login' })
   @ApiOkResponse({ type: TokensDto })
   @ApiErrors(400, 401, 413, 429)
@@ -95,7 +95,7 @@ export class AuthController {
   @Public()
   @HttpCode(HttpStatus.ACCEPTED)
   @UseGuards(AuthThrottlerGuard)
-  @SkipThrottle({ login: true })
+  @SkipThrottle({ login: true, 'login-account': true })
   @ApiOperation({ summary: 'Ask for a password reset link', description: 'Answers the same whether or not the account exists.', operationId: 'forgotPassword' })
   @ApiAcceptedResponse({ type: AcceptedDto })
   @ApiErrors(400, 413, 429)

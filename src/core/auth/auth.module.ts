@@ -4,7 +4,7 @@ import { PassportModule } from '@nestjs/passport';
 import { ThrottlerModule, ThrottlerStorageService } from '@nestjs/throttler';
 import { AppConfig } from '../../config/app-config';
 import { REDIS, OptionalRedis } from '../redis/redis.module';
-import { AuthThrottlerGuard } from './auth-throttler.guard';
+import { AuthThrottlerGuard, PER_ACCOUNT_SUFFIX } from './auth-throttler.guard';
 import { AuthController } from './auth.controller';
 import { AuthService } from './auth.service';
 import { JwtAuthGuard } from './jwt-auth.guard';
@@ -27,7 +27,9 @@ import { TokenService } from './token.service';
       useFactory: (config: AppConfig, redis: OptionalRedis) => ({
         throttlers: [
           { name: 'login', ttl: config.throttle.windowSeconds * 1000, limit: config.throttle.loginLimit },
+          { name: `login${PER_ACCOUNT_SUFFIX}`, ttl: config.throttle.windowSeconds * 1000, limit: config.throttle.loginLimit * 5 },
           { name: 'forgot', ttl: config.throttle.windowSeconds * 1000, limit: config.throttle.forgotPasswordLimit },
+          { name: `forgot${PER_ACCOUNT_SUFFIX}`, ttl: config.throttle.windowSeconds * 1000, limit: config.throttle.forgotPasswordLimit * 5 },
         ],
         // Shared counters across API processes when Redis is there; per process otherwise.
         storage: redis ? new RedisThrottlerStorage(redis) : new ThrottlerStorageService(),

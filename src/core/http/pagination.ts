@@ -69,7 +69,7 @@ export function parseSort(
   return sort.split(',').map((part) => {
     const descending = part.startsWith('-');
     const field = descending ? part.slice(1) : part;
-    const expression = allowed[field];
+    const expression = Object.hasOwn(allowed, field) ? allowed[field] : undefined;
     if (!expression) {
       throw new SortFieldError(field, Object.keys(allowed));
     }

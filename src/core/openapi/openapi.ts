@@ -60,7 +60,8 @@ function pruneUnusedSchemas(document: OpenAPIObject): void {
     }
   };
   visit(document.paths);
-  visit(document.components?.responses);
+  const { schemas: _schemas, ...otherComponents } = document.components ?? {};
+  visit(otherComponents);
   for (const name of Object.keys(schemas)) if (!reached.has(name)) delete schemas[name];
 }
 

@@ -33,8 +33,8 @@ export class UsersController {
   @ApiOperation({ summary: 'Create a user (staff or client) with their contact details', description: 'The person is mailed a link to choose a password unless `sendInvite` is false.', operationId: 'createUser' })
   @ApiCreatedResponse({ type: UserDto })
   @ApiErrors(400, 401, 403, 404, 409, 422)
-  create(@CurrentUser() actor: AuthUser, @Body() body: CreateUserDto): Promise<UserDto> {
-    return this.users.create(actor, body);
+  create(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Body() body: CreateUserDto): Promise<UserDto> {
+    return this.users.create(ability, actor, body);
   }
 
   @Get(':id')
@@ -51,17 +51,17 @@ export class UsersController {
   @ApiOperation({ summary: 'Edit a user', description: 'Name and email changes reach the linked contact in the same transaction. `isActive: false` deactivates the account and ends its sessions.', operationId: 'updateUser' })
   @ApiOkResponse({ type: UserDto })
   @ApiErrors(400, 401, 403, 404, 409)
-  update(@CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: UpdateUserDto): Promise<UserDto> {
-    return this.users.update(actor, id, body);
+  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: UpdateUserDto): Promise<UserDto> {
+    return this.users.update(ability, actor, id, body);
   }
 
   @Put(':id/roles')
-  @Authorize('update', 'User')
+  @Authorize('grantRoles', 'User')
   @ApiOperation({ summary: "Replace a user's roles", operationId: 'setUserRoles' })
   @ApiOkResponse({ type: UserDto })
   @ApiErrors(400, 401, 403, 404, 409, 422)
-  setRoles(@CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: SetUserRolesDto): Promise<UserDto> {
-    return this.users.setRoles(actor, id, body.roleIds);
+  setRoles(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: SetUserRolesDto): Promise<UserDto> {
+    return this.users.setRoles(ability, actor, id, body.roleIds);
   }
 
   @Delete(':id')
@@ -70,8 +70,8 @@ export class UsersController {
   @ApiOperation({ summary: 'Delete a user account', description: 'The contact and everything the user wrote are kept.', operationId: 'deleteUser' })
   @ApiNoContentResponse({ description: 'Deleted.' })
   @ApiErrors(400, 401, 403, 404, 409)
-  async remove(@CurrentUser() actor: AuthUser, @Param('id', uuid) id: string): Promise<void> {
-    await this.users.remove(actor, id);
+  async remove(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string): Promise<void> {
+    await this.users.remove(ability, actor, id);
   }
 
   @Post(':id/password-reset')
@@ -80,7 +80,7 @@ export class UsersController {
   @ApiOperation({ summary: 'Send (or force) a password reset for a user', operationId: 'resetUserPassword' })
   @ApiNoContentResponse({ description: 'The reset link was sent.' })
   @ApiErrors(400, 401, 403, 404)
-  async passwordReset(@CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: PasswordResetRequestDto): Promise<void> {
-    await this.users.requestPasswordReset(actor, id, body.mode);
+  async passwordReset(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: PasswordResetRequestDto): Promise<void> {
+    await this.users.requestPasswordReset(ability, actor, id, body.mode);
   }
 }

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { ForbiddenException, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
@@ -64,7 +64,8 @@ export class UsersService {
   }
 
   /** Creates the contact and the account together; the person is invited to choose a password. */
-  async create(actor: AuthUser, input: CreateUserDto): Promise<UserDto> {
+  async create(ability: AppAbility, actor: AuthUser, input: CreateUserDto): Promise<UserDto> {
+    assertMayGrantRoles(ability);
     const user = await this.dataSource.transaction(async (manager) => {
       await this.assertRolesExist(manager, input.roleIds);
       await this.assertEmailFree(manager, input.email);
@@ -84,9 +85,9 @@ export class UsersService {
     return toUserDto((await this.view(this.dataSource.manager, user.id))!);
   }
 
-  async update(actor: AuthUser, id: string, input: UpdateUserDto): Promise<UserDto> {
+  async update(ability: AppAbility, actor: AuthUser, id: string, input: UpdateUserDto): Promise<UserDto> {
     await this.dataSource.transaction(async (manager) => {
-      const before = await this.lockedView(manager, id);
+      const before = await this.lockedView(manager, id, ability, 'update');
       if (input.email && input.email.toLowerCase() !== before.email.toLowerCase()) await this.assertEmailFree(manager, input.email);
       if (input.isActive === false && before.is_active && before.roles.some((r) => r.systemKey === 'admin')) await this.assertOtherAdmin(manager, id);
       const changes: Record<string, unknown> = {};
@@ -106,10 +107,11 @@ export class UsersService {
     return toUserDto((await this.view(this.dataSource.manager, id))!);
   }
 
-  async setRoles(actor: AuthUser, id: string, roleIds: string[]): Promise<UserDto> {
+  async setRoles(ability: AppAbility, actor: AuthUser, id: string, roleIds: string[]): Promise<UserDto> {
+    assertMayGrantRoles(ability);
     const unique = [...new Set(roleIds)];
     await this.dataSource.transaction(async (manager) => {
-      const before = await this.lockedView(manager, id);
+      const before = await this.lockedView(manager, id, ability, 'update');
       await this.assertRolesExist(manager, unique);
       const adminId = await this.identity.systemRoleId(manager, 'admin');
       if (before.roles.some((r) => r.id === adminId) && !unique.includes(adminId)) await this.assertOtherAdmin(manager, id);
@@ -121,18 +123,18 @@ export class UsersService {
   }
 
   /** Deletes the account only: the contact and everything the user wrote stay. */
-  async remove(actor: AuthUser, id: string): Promise<void> {
+  async remove(ability: AppAbility, actor: AuthUser, id: string): Promise<void> {
     await this.dataSource.transaction(async (manager) => {
-      const before = await this.lockedView(manager, id);
+      const before = await this.lockedView(manager, id, ability, 'delete');
       if (before.roles.some((r) => r.systemKey === 'admin')) await this.assertOtherAdmin(manager, id);
       await manager.query('DELETE FROM users WHERE id = $1', [id]);
       await this.audit.record({ actorId: actor.id, action: 'user.delete', subjectType: 'User', subjectId: id, before: { email: before.email, contactId: before.contact_id } }, manager);
     });
   }
 
-  async requestPasswordReset(actor: AuthUser, id: string, mode: 'send' | 'force'): Promise<void> {
+  async requestPasswordReset(ability: AppAbility, actor: AuthUser, id: string, mode: 'send' | 'force'): Promise<void> {
     const user = await this.dataSource.transaction(async (manager) => {
-      const row = await this.lockedView(manager, id);
+      const row = await this.lockedView(manager, id, ability, 'update');
       if (mode === 'force') {
         await manager.query('UPDATE users SET password_hash = NULL WHERE id = $1', [id]);
         await this.identity.revokeSessions(manager, id);
@@ -148,10 +150,13 @@ export class UsersService {
     return rows[0];
   }
 
-  private async lockedView(manager: EntityManager, id: string): Promise<UserViewRow> {
+  /** Locks the user and checks the caller may do `action` on this very account (404 when not even visible). */
+  private async lockedView(manager: EntityManager, id: string, ability: AppAbility, action: 'update' | 'delete'): Promise<UserViewRow> {
     const locked: unknown[] = await manager.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [id]);
     if (!locked.length) throw new UserNotFoundError();
-    return (await this.view(manager, id))!;
+    const row = (await this.view(manager, id))!;
+    assertCanOnRecord(ability, action, 'User', { id: row.id, contactId: row.contact_id, email: row.email, isActive: row.is_active }, 'User not found');
+    return row;
   }
 
   private async assertRolesExist(manager: EntityManager, roleIds: string[]): Promise<void> {
@@ -177,6 +182,13 @@ export class UsersService {
       [exceptUserId],
     );
     if (!rows.length) throw new LastAdminError();
+  }
+}
+
+/** Choosing roles is choosing permissions: only those who may grant any role may do it. */
+function assertMayGrantRoles(ability: AppAbility): void {
+  if (!ability.can('grantRoles', 'User')) {
+    throw new ForbiddenException({ message: 'You may not choose the roles of users', code: 'forbidden' });
   }
 }
 

@@ -10,6 +10,8 @@ export const USER_SUBJECTS: SubjectDefinition[] = [
       email: { column: '{alias}.email', type: 'string' },
       isActive: { column: '{alias}.is_active', type: 'boolean' },
     },
+    // Choosing roles is choosing permissions, so it is an action of its own.
+    extraActions: ['grantRoles'],
     // Staff pick assignees from the user list; only admins change accounts.
     systemRules: { staff: [{ action: 'read', subject: 'User' }] },
   },

@@ -1,0 +1,331 @@
+import { validateRules } from './rule-validator';
+import { interpolateRules, placeholdersIn } from './rule-interpolation';
+import { SubjectRegistry } from './subject-registry';
+import type { StoredRule, SubjectDefinition } from './rule.types';
+
+const CONTACT: SubjectDefinition = {
+  name: 'Contact',
+  description: 'People',
+  fields: {
+    id: { column: '{alias}.id', type: 'uuid' },
+    email: { column: '{alias}.email', type: 'string' },
+    statusId: { column: '{alias}.status_id', type: 'uuid' },
+    assignedToId: { column: '{alias}.assigned_to_id', type: 'uuid' },
+    score: { column: '{alias}.score', type: 'number' },
+    tags: { column: '{alias}.tags', type: 'string[]' },
+  },
+  extraActions: ['export', 'assign'],
+};
+const USER: SubjectDefinition = {
+  name: 'User',
+  description: 'Accounts',
+  fields: {
+    id: { column: '{alias}.id', type: 'uuid' },
+    email: { column: '{alias}.email', type: 'string' },
+    isActive: { column: '{alias}.is_active', type: 'boolean' },
+  },
+};
+
+const registry = new SubjectRegistry();
+registry.register(CONTACT, USER);
+
+/** Called the way RolesService calls it. */
+const validate = (rules: StoredRule[]) =>
+  validateRules(
+    rules,
+    (name) => registry.get(name),
+    registry.all().map((s) => s.name),
+    (name) => registry.actionsFor(name),
+  );
+
+describe('validateRules', () => {
+  it('accepts valid rules', () => {
+    expect(
+      validate([
+        { action: 'manage', subject: 'all' },
+        { action: 'read', subject: 'Contact' },
+        { action: ['read', 'update'], subject: 'Contact', conditions: { assignedToId: '${user.id}' } },
+        { action: 'update', subject: 'Contact', conditions: { id: '${user.contactId}' }, fields: ['email', 'tags'] },
+        { action: 'export', subject: 'Contact', conditions: { statusId: { $in: ['a', 'b'] }, score: { $gte: 1, $lt: 10 } } },
+        { action: 'read', subject: 'Contact', inverted: true, conditions: { email: { $exists: false }, tags: { $nin: ['x'] } }, reason: 'no' },
+        { action: 'read', subject: ['Contact', 'User'], conditions: { email: { $ne: '${user.email}' } } },
+        { action: 'assign', subject: 'all' },
+        { action: 'read', subject: 'Contact', conditions: { $or: [{ statusId: null }, { $and: [{ score: { $gt: 5 } }, { tags: 'vip' }] }] } },
+      ]),
+    ).toEqual([]);
+  });
+
+  it('accepts an empty rule list', () => {
+    expect(validate([])).toEqual([]);
+  });
+
+  it('reports an unknown subject under rules.N.subject', () => {
+    const errors = validate([{ action: 'read', subject: 'Contact' }, { action: 'read', subject: 'Invoice' }]);
+    expect(errors).toEqual([{ field: 'rules.1.subject', message: expect.stringContaining('unknown subject "Invoice"') }]);
+    expect(errors[0]!.message).toContain('all, Contact, User');
+  });
+
+  it('reports each unknown subject of a list', () => {
+    const errors = validate([{ action: 'read', subject: ['Contact', 'Nope', 'Gone'] }]);
+    expect(errors.map((e) => e.field)).toEqual(['rules.0.subject', 'rules.0.subject']);
+    expect(errors.map((e) => e.message).join('\n')).toMatch(/"Nope"[\s\S]*"Gone"/);
+  });
+
+  it('reports an empty subject or action list', () => {
+    const errors = validate([{ action: [], subject: [] }]);
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        { field: 'rules.0.subject', message: 'must name at least one subject' },
+        { field: 'rules.0.action', message: 'must name at least one action' },
+      ]),
+    );
+  });
+
+  it('reports an unknown action under rules.N.action', () => {
+    expect(validate([{ action: 'fly', subject: 'Contact' }])).toEqual([
+      { field: 'rules.0.action', message: expect.stringContaining('unknown action "fly"') },
+    ]);
+  });
+
+  it("knows each subject's extra actions, and only that subject's", () => {
+    expect(validate([{ action: 'export', subject: 'Contact' }])).toEqual([]);
+    expect(validate([{ action: 'export', subject: 'User' }])).toEqual([
+      { field: 'rules.0.action', message: expect.stringContaining('unknown action "export" for User') },
+    ]);
+    expect(validate([{ action: ['read', 'export'], subject: 'all' }])).toEqual([]);
+  });
+
+  it('reports an unknown field in conditions under its path', () => {
+    expect(
+      validate([
+        { action: 'read', subject: 'Contact' },
+        { action: 'read', subject: 'Contact', conditions: { foo: 1 } },
+      ]),
+    ).toEqual([{ field: 'rules.1.conditions.foo', message: 'unknown field "foo"' }]);
+  });
+
+  it('a field of a multi-subject rule must exist on every subject', () => {
+    expect(validate([{ action: 'read', subject: ['Contact', 'User'], conditions: { statusId: 'x' } }])).toEqual([
+      { field: 'rules.0.conditions.statusId', message: 'unknown field "statusId"' },
+    ]);
+  });
+
+  it('reports an unknown field in fields', () => {
+    expect(validate([{ action: 'update', subject: 'Contact', fields: ['email', 'nickname'] }])).toEqual([
+      { field: 'rules.0.fields', message: 'unknown field "nickname"' },
+    ]);
+  });
+
+  it('rejects an empty fields list', () => {
+    expect(validate([{ action: 'update', subject: 'Contact', fields: [] }])).toEqual([
+      { field: 'rules.0.fields', message: expect.stringContaining('non-empty list') },
+    ]);
+  });
+
+  it('rejects an empty conditions object', () => {
+    expect(validate([{ action: 'read', subject: 'Contact', conditions: {} }])).toEqual([
+      { field: 'rules.0.conditions', message: expect.stringContaining('must be a non-empty object') },
+    ]);
+  });
+
+  it('rejects conditions that are not an object', () => {
+    expect(validate([{ action: 'read', subject: 'Contact', conditions: ['id'] as never }])).toEqual([
+      { field: 'rules.0.conditions', message: expect.stringContaining('must be a non-empty object') },
+    ]);
+    expect(validate([{ action: 'read', subject: 'Contact', conditions: null as never }])).toEqual([
+      { field: 'rules.0.conditions', message: expect.stringContaining('must be a non-empty object') },
+    ]);
+  });
+
+  it('rejects conditions on the subject "all"', () => {
+    const errors = validate([{ action: 'read', subject: 'all', conditions: { id: 'x' } }]);
+    expect(errors).toContainEqual({ field: 'rules.0.conditions', message: 'conditions cannot be used with the subject "all"' });
+  });
+
+  it('rejects an empty operator object on a field', () => {
+    expect(validate([{ action: 'read', subject: 'Contact', conditions: { email: {} } }])).toEqual([
+      { field: 'rules.0.conditions.email', message: 'must not be an empty object' },
+    ]);
+  });
+
+  it('rejects a top-level operator such as $where', () => {
+    expect(validate([{ action: 'read', subject: 'Contact', conditions: { $where: 'this.email' } }])).toEqual([
+      { field: 'rules.0.conditions.$where', message: 'unsupported operator "$where"' },
+    ]);
+  });
+
+  it('rejects a field operator the SQL translation does not support, such as $regex', () => {
+    expect(validate([{ action: 'read', subject: 'Contact', conditions: { email: { $regex: '^a' } } }])).toEqual([
+      { field: 'rules.0.conditions.email.$regex', message: expect.stringContaining('unsupported operator "$regex"') },
+    ]);
+    expect(validate([{ action: 'read', subject: 'Contact', conditions: { tags: { $all: ['a'] } } }])).toEqual([
+      { field: 'rules.0.conditions.tags.$all', message: expect.stringContaining('unsupported operator "$all"') },
+    ]);
+  });
+
+  it('requires a list for $in and $nin', () => {
+    expect(validate([{ action: 'read', subject: 'Contact', conditions: { statusId: { $in: 'x' } } }])).toEqual([
+      { field: 'rules.0.conditions.statusId.$in', message: 'must be a list' },
+    ]);
+    expect(validate([{ action: 'read', subject: 'Contact', conditions: { statusId: { $nin: { a: 1 } } } }])).toEqual([
+      { field: 'rules.0.conditions.statusId.$nin', message: 'must be a list' },
+    ]);
+  });
+
+  it('rejects a bare array as a field value and points to $in', () => {
+    expect(validate([{ action: 'read', subject: 'Contact', conditions: { statusId: ['a', 'b'] } }])).toEqual([
+      { field: 'rules.0.conditions.statusId', message: expect.stringContaining('$in') },
+    ]);
+  });
+
+  it('accepts the known placeholders', () => {
+    expect(
+      validate([
+        { action: 'read', subject: 'Contact', conditions: { assignedToId: '${user.id}' } },
+        { action: 'read', subject: 'Contact', conditions: { id: { $in: ['${user.contactId}'] } } },
+        { action: 'read', subject: 'User', conditions: { email: 'x-${user.email}' } },
+      ]),
+    ).toEqual([]);
+  });
+
+  it('rejects an unknown placeholder', () => {
+    expect(validate([{ action: 'read', subject: 'Contact', conditions: { assignedToId: '${user.nope}' } }])).toEqual([
+      { field: 'rules.0.conditions', message: expect.stringContaining('unknown placeholder ${user.nope}') },
+    ]);
+  });
+
+  it('rejects a placeholder that is misspelt or names something other than the user', () => {
+    // Neither resolves: interpolation leaves the text as it is and the rule silently compares with it.
+    for (const placeholder of ['${user.contact_id}', '${account.id}', '${user}']) {
+      const errors = validate([{ action: 'read', subject: 'Contact', conditions: { assignedToId: placeholder } }]);
+      expect({ placeholder, errors }).toEqual({
+        placeholder,
+        errors: [{ field: 'rules.0.conditions', message: expect.stringContaining('unknown placeholder') }],
+      });
+    }
+  });
+
+  it('checks conditions nested in $or and $and, with the path of each', () => {
+    const errors = validate([
+      {
+        action: 'read',
+        subject: 'Contact',
+        conditions: {
+          $or: [{ email: { $regex: 'a' } }, { foo: 1 }, { $and: [{ bar: { $in: 'x' } }] }],
+        },
+      },
+    ]);
+    expect(errors).toEqual([
+      { field: 'rules.0.conditions.$or.0.email.$regex', message: expect.stringContaining('unsupported operator "$regex"') },
+      { field: 'rules.0.conditions.$or.1.foo', message: 'unknown field "foo"' },
+      { field: 'rules.0.conditions.$or.2.$and.0.bar', message: 'unknown field "bar"' },
+      { field: 'rules.0.conditions.$or.2.$and.0.bar.$in', message: 'must be a list' },
+    ]);
+  });
+
+  it('rejects a logical operator that is not a non-empty list of objects', () => {
+    expect(validate([{ action: 'read', subject: 'Contact', conditions: { $or: [] } }])).toEqual([
+      { field: 'rules.0.conditions.$or', message: 'must be a non-empty list of conditions' },
+    ]);
+    expect(validate([{ action: 'read', subject: 'Contact', conditions: { $nor: { email: 'x' } } }])).toEqual([
+      { field: 'rules.0.conditions.$nor', message: 'must be a non-empty list of conditions' },
+    ]);
+    expect(validate([{ action: 'read', subject: 'Contact', conditions: { $and: ['email'] } }])).toEqual([
+      { field: 'rules.0.conditions.$and.0', message: 'must be an object' },
+    ]);
+  });
+
+  it('reports errors of several rules, each under its own index', () => {
+    const errors = validate([
+      { action: 'read', subject: 'Contact' },
+      { action: 'fly', subject: 'Contact' },
+      { action: 'read', subject: 'Contact', conditions: { nope: 1 } },
+    ]);
+    expect(errors.map((e) => e.field)).toEqual(['rules.1.action', 'rules.2.conditions.nope']);
+  });
+});
+
+describe('interpolateRules', () => {
+  const user = { id: 'u-1', contactId: 'c-1', email: 'me@example.test' };
+
+  it('replaces whole-value and embedded placeholders, also in lists and nested conditions', () => {
+    const rules: StoredRule[] = [
+      {
+        action: 'read',
+        subject: 'Contact',
+        conditions: {
+          assignedToId: '${user.id}',
+          id: { $in: ['${user.contactId}', 'fixed'] },
+          email: { $ne: 'copy-of-${user.email}' },
+          $or: [{ statusId: '${user.id}' }, { score: 3 }],
+        },
+      },
+    ];
+    expect(interpolateRules(rules, user)).toEqual([
+      {
+        action: 'read',
+        subject: 'Contact',
+        conditions: {
+          assignedToId: 'u-1',
+          id: { $in: ['c-1', 'fixed'] },
+          email: { $ne: 'copy-of-me@example.test' },
+          $or: [{ statusId: 'u-1' }, { score: 3 }],
+        },
+      },
+    ]);
+  });
+
+  it('replaces several placeholders in one string', () => {
+    const [rule] = interpolateRules([{ action: 'read', subject: 'Contact', conditions: { email: '${user.id}/${user.contactId}' } }], user);
+    expect(rule!.conditions).toEqual({ email: 'u-1/c-1' });
+  });
+
+  it('keeps non-string values and the other properties of a rule', () => {
+    const rules: StoredRule[] = [
+      { action: ['read'], subject: 'Contact', inverted: true, reason: 'r', fields: ['email'], conditions: { score: 3, email: null, flag: true, when: { $exists: false } } },
+    ];
+    expect(interpolateRules(rules, user)).toEqual(rules);
+  });
+
+  it('returns rules without conditions as they are', () => {
+    const rule: StoredRule = { action: 'read', subject: 'Contact' };
+    expect(interpolateRules([rule], user)[0]).toBe(rule);
+  });
+
+  it('does not change the stored rules', () => {
+    const rules: StoredRule[] = [{ action: 'read', subject: 'Contact', conditions: { assignedToId: '${user.id}', id: { $in: ['${user.contactId}'] } } }];
+    const before = structuredClone(rules);
+    interpolateRules(rules, user);
+    expect(rules).toEqual(before);
+  });
+
+  it('gives each user their own values', () => {
+    const rules: StoredRule[] = [{ action: 'read', subject: 'Contact', conditions: { assignedToId: '${user.id}' } }];
+    expect(interpolateRules(rules, { ...user, id: 'u-2' })[0]!.conditions).toEqual({ assignedToId: 'u-2' });
+    expect(interpolateRules(rules, user)[0]!.conditions).toEqual({ assignedToId: 'u-1' });
+  });
+});
+
+describe('placeholdersIn', () => {
+  it('finds placeholders in strings, lists and nested objects, in order', () => {
+    expect(
+      placeholdersIn({
+        a: '${user.id}',
+        b: { $in: ['x', '${user.contactId}'] },
+        c: [{ d: 'pre ${user.email} and ${user.nope}' }],
+        e: 5,
+        f: null,
+      }),
+    ).toEqual(['user.id', 'user.contactId', 'user.email', 'user.nope']);
+  });
+
+  it('finds nothing where there is nothing', () => {
+    expect(placeholdersIn(undefined)).toEqual([]);
+    expect(placeholdersIn({ a: 'plain', b: 3, c: ['$user.id', '{user.id}'] })).toEqual([]);
+  });
+
+  it('can be called repeatedly (the shared global regular expression keeps no state between calls)', () => {
+    expect(placeholdersIn('${user.id}')).toEqual(['user.id']);
+    expect(placeholdersIn('${user.id}')).toEqual(['user.id']);
+  });
+});
