@@ -12,23 +12,58 @@ type Actor = 'anonymous' | 'client' | 'otherClient' | 'staff' | 'restricted' | '
 const ACTORS: Actor[] = ['anonymous', 'client', 'otherClient', 'staff', 'restricted', 'admin'];
 
 interface Fixture {
+  t: TestApp;
   sessions: Record<Exclude<Actor, 'anonymous'>, Session>;
   clientRoleId: string;
   adminRoleId: string;
   staffRoleId: string;
   loginEmail: string;
+  contactId: string;
+  activityId: string;
+  customFieldId: string;
+  lookupIds: Record<LookupPath, string>;
 }
+
+type LookupPath = 'contact-statuses' | 'tags' | 'services' | 'traffic-sources';
+type FeatureKey = 'users' | 'contacts';
 
 interface MatrixRow {
   method: 'get' | 'post' | 'patch' | 'put' | 'delete';
   /** As in the OpenAPI document; `{id}`-style parameters are filled by `params`. */
   path: string;
-  feature?: 'users';
-  params?: (f: Fixture) => Record<string, string>;
+  feature?: FeatureKey;
+  /** Path parameters; may create a fresh record per call, so state-changing rows repeat cleanly. */
+  params?: (f: Fixture) => Record<string, string> | Promise<Record<string, string>>;
   body?: (f: Fixture) => unknown;
   query?: Record<string, string>;
   expect: Record<Actor, number>;
 }
+
+let sequence = 0;
+const unique = (prefix: string) => `${prefix}${Date.now().toString(36)}${(sequence += 1)}`;
+
+/** Records made through the API as admin, one per call, for rows that change or remove them. */
+const fresh = {
+  contact: async (f: Fixture, extra: Record<string, unknown> = {}) =>
+    (await f.t.http.post('/api/v1/contacts').set(f.sessions.admin.auth).send({ firstName: 'Matrix', lastName: unique('c'), ...extra }).expect(201)).body.id as string,
+  trashedContact: async (f: Fixture) => {
+    const id = await fresh.contact(f);
+    await f.t.http.delete(`/api/v1/contacts/${id}`).set(f.sessions.admin.auth).expect(204);
+    return id;
+  },
+  activity: async (f: Fixture) =>
+    (await f.t.http.post(`/api/v1/contacts/${f.contactId}/activities`).set(f.sessions.admin.auth).send({ type: 'note', subject: 'matrix' }).expect(201)).body.id as string,
+  customField: async (f: Fixture, removed = false) => {
+    const id = (await f.t.http.post('/api/v1/custom-fields').set(f.sessions.admin.auth).send({ key: unique('m'), label: 'Matrix', type: 'text' }).expect(201)).body.id as string;
+    if (removed) await f.t.http.delete(`/api/v1/custom-fields/${id}`).set(f.sessions.admin.auth).expect(204);
+    return id;
+  },
+  lookup: async (f: Fixture, path: LookupPath) =>
+    (await f.t.http.post(`/api/v1/${path}`).set(f.sessions.admin.auth).send(lookupBody(path)).expect(201)).body.id as string,
+};
+
+const lookupBody = (path: LookupPath) => (path === 'contact-statuses' ? { name: unique('Status '), stage: 'other' } : { name: unique('Item ') });
+const backOffice = (status: number, staffStatus = status): Record<Actor, number> => ({ anonymous: 401, client: 403, otherClient: 403, staff: staffStatus, restricted: 403, admin: status });
 
 const all = (status: number): Record<Actor, number> => Object.fromEntries(ACTORS.map((a) => [a, status])) as Record<Actor, number>;
 const signedIn = (status: number): Record<Actor, number> => ({ ...all(status), anonymous: 401 });
@@ -77,7 +112,54 @@ const MATRIX: MatrixRow[] = [
   { method: 'post', path: '/api/v1/roles', feature: 'users', body: () => ({ name: `Matrix ${randomUUID()}`, rules: [{ action: 'read', subject: 'Nothing' }] }), expect: adminOnly(400) },
   { method: 'patch', path: '/api/v1/roles/{id}', feature: 'users', params: (f) => ({ id: f.clientRoleId }), body: () => ({ description: 'Customers with portal access.' }), expect: adminOnly(200) },
   { method: 'delete', path: '/api/v1/roles/{id}', feature: 'users', params: (f) => ({ id: f.adminRoleId }), expect: adminOnly(422) },
+
+  // Contacts: the back office. Clients use the portal; the restricted role has no contact rights.
+  { method: 'get', path: '/api/v1/contacts', feature: 'contacts', expect: backOffice(200) },
+  { method: 'post', path: '/api/v1/contacts', feature: 'contacts', body: () => ({ firstName: 'Matrix' }), expect: backOffice(201) },
+  { method: 'post', path: '/api/v1/contacts/search', feature: 'contacts', body: () => ({ q: 'matrix' }), expect: backOffice(200) },
+  { method: 'get', path: '/api/v1/contacts/trash', feature: 'contacts', expect: backOffice(200) },
+  { method: 'post', path: '/api/v1/contacts/bulk', feature: 'contacts', body: (f) => ({ selection: { ids: [f.contactId] }, action: 'unassign' }), expect: backOffice(200) },
+  { method: 'get', path: '/api/v1/contacts/{id}', feature: 'contacts', params: (f) => ({ id: f.contactId }), expect: backOffice(200) },
+  { method: 'patch', path: '/api/v1/contacts/{id}', feature: 'contacts', params: async (f) => ({ id: await fresh.contact(f) }), body: () => ({ version: 1, city: 'Matrixville' }), expect: backOffice(200) },
+  { method: 'delete', path: '/api/v1/contacts/{id}', feature: 'contacts', params: async (f) => ({ id: await fresh.contact(f) }), expect: backOffice(204) },
+  { method: 'post', path: '/api/v1/contacts/{id}/restore', feature: 'contacts', params: async (f) => ({ id: await fresh.trashedContact(f) }), expect: backOffice(200) },
+  { method: 'delete', path: '/api/v1/contacts/{id}/purge', feature: 'contacts', params: async (f) => ({ id: await fresh.trashedContact(f) }), expect: backOffice(204, 403) },
+  {
+    method: 'post',
+    path: '/api/v1/contacts/{id}/account',
+    feature: 'contacts',
+    params: async (f) => ({ id: await fresh.contact(f, { email: `${unique('acct')}@example.com` }) }),
+    body: () => ({ accountType: 'client', sendInvite: false }),
+    expect: backOffice(201),
+  },
+  { method: 'get', path: '/api/v1/contacts/{contactId}/activities', feature: 'contacts', params: (f) => ({ contactId: f.contactId }), expect: backOffice(200) },
+  { method: 'post', path: '/api/v1/contacts/{contactId}/activities', feature: 'contacts', params: (f) => ({ contactId: f.contactId }), body: () => ({ type: 'call', subject: 'Matrix call' }), expect: backOffice(201) },
+  { method: 'get', path: '/api/v1/activities/{id}', feature: 'contacts', params: (f) => ({ id: f.activityId }), expect: backOffice(200) },
+  // Someone else's activity: only its author or an admin edits or deletes it.
+  { method: 'patch', path: '/api/v1/activities/{id}', feature: 'contacts', params: (f) => ({ id: f.activityId }), body: () => ({ subject: 'Edited' }), expect: backOffice(200, 403) },
+  { method: 'delete', path: '/api/v1/activities/{id}', feature: 'contacts', params: async (f) => ({ id: await fresh.activity(f) }), expect: backOffice(204, 403) },
+  // Custom field definitions: staff read them, admins manage them.
+  { method: 'get', path: '/api/v1/custom-fields', feature: 'contacts', expect: backOffice(200) },
+  { method: 'post', path: '/api/v1/custom-fields', feature: 'contacts', body: () => ({ key: unique('k'), label: 'Matrix', type: 'text' }), expect: backOffice(201, 403) },
+  { method: 'get', path: '/api/v1/custom-fields/{id}', feature: 'contacts', params: (f) => ({ id: f.customFieldId }), expect: backOffice(200) },
+  { method: 'patch', path: '/api/v1/custom-fields/{id}', feature: 'contacts', params: (f) => ({ id: f.customFieldId }), body: () => ({ label: 'Renamed' }), expect: backOffice(200, 403) },
+  { method: 'delete', path: '/api/v1/custom-fields/{id}', feature: 'contacts', params: async (f) => ({ id: await fresh.customField(f) }), expect: backOffice(204, 403) },
+  { method: 'post', path: '/api/v1/custom-fields/{id}/restore', feature: 'contacts', params: async (f) => ({ id: await fresh.customField(f, true) }), expect: backOffice(200, 403) },
+  { method: 'delete', path: '/api/v1/custom-fields/{id}/purge', feature: 'contacts', params: async (f) => ({ id: await fresh.customField(f, true) }), expect: backOffice(204, 403) },
+  // Statuses, tags, services and traffic sources: staff read them, admins manage them.
+  ...(['contact-statuses', 'tags', 'services', 'traffic-sources'] as LookupPath[]).flatMap((path): MatrixRow[] => [
+    { method: 'get', path: `/api/v1/${path}`, feature: 'contacts', expect: backOffice(200) },
+    { method: 'post', path: `/api/v1/${path}`, feature: 'contacts', body: () => lookupBody(path), expect: backOffice(201, 403) },
+    { method: 'get', path: `/api/v1/${path}/{id}`, feature: 'contacts', params: (f) => ({ id: f.lookupIds[path] }), expect: backOffice(200) },
+    { method: 'patch', path: `/api/v1/${path}/{id}`, feature: 'contacts', params: (f) => ({ id: f.lookupIds[path] }), body: () => lookupBody(path), expect: backOffice(200, 403) },
+    { method: 'delete', path: `/api/v1/${path}/{id}`, feature: 'contacts', params: async (f) => ({ id: await fresh.lookup(f, path) }), expect: backOffice(204, 403) },
+  ]),
+  { method: 'get', path: '/api/v1/tags/{id}/contacts', feature: 'contacts', params: (f) => ({ id: f.lookupIds.tags }), expect: backOffice(200) },
+  { method: 'get', path: '/api/v1/contact-statuses/{id}/contacts', feature: 'contacts', params: (f) => ({ id: f.lookupIds['contact-statuses'] }), expect: backOffice(200) },
 ];
+
+/** Switching a feature off first switches off the features that need it. */
+const DEPENDENTS: Record<FeatureKey, string[]> = { users: [], contacts: ['segments', 'dashboard', 'client-portal'] };
 
 /** Documentation routes are served outside the API document itself. */
 const UNDOCUMENTED = new Set(['get /docs-json', 'get /docs-yaml', 'get /docs']);
@@ -101,18 +183,30 @@ describe('authorization matrix', () => {
     const restricted = await createUserWithRoles(t, admin, [restrictedRole.body.id], 'restricted');
     const loginUser = await register(t, 'login');
     fixture = {
+      t,
       sessions: { admin, client, otherClient, staff, restricted },
       clientRoleId: await systemRoleId(t, 'client'),
       adminRoleId: await systemRoleId(t, 'admin'),
       staffRoleId,
       loginEmail: loginUser.email,
+      contactId: '',
+      activityId: '',
+      customFieldId: '',
+      lookupIds: { 'contact-statuses': '', tags: '', services: '', 'traffic-sources': '' },
     };
+    fixture.contactId = await fresh.contact(fixture);
+    fixture.activityId = await fresh.activity(fixture);
+    fixture.customFieldId = await fresh.customField(fixture);
+    for (const path of Object.keys(fixture.lookupIds) as LookupPath[]) fixture.lookupIds[path] = await fresh.lookup(fixture, path);
   });
   afterAll(() => t.close());
 
-  async function call(row: MatrixRow, actor: Actor) {
+  /** With the row's module off nothing can be created through it, so ids are placeholders then. */
+  async function call(row: MatrixRow, actor: Actor, featureOff = false) {
     let path = row.path;
-    for (const [name, value] of Object.entries(row.params?.(fixture) ?? {})) path = path.replace(`{${name}}`, value);
+    const params = featureOff ? {} : ((await row.params?.(fixture)) ?? {});
+    for (const [name, value] of Object.entries(params)) path = path.replace(`{${name}}`, value);
+    path = path.replace(/\{[A-Za-z]+\}/g, '00000000-0000-4000-8000-000000000000');
     let req = t.http[row.method](path);
     if (actor !== 'anonymous') req = req.set(fixture.sessions[actor].auth);
     if (row.query) req = req.query(row.query);
@@ -147,19 +241,25 @@ describe('authorization matrix', () => {
     }
   });
 
-  describe('with the users module off', () => {
-    beforeAll(() => setFeature('users', false));
-    afterAll(() => setFeature('users', true));
+  for (const feature of ['users', 'contacts'] as FeatureKey[]) {
+    describe(`with the ${feature} module off`, () => {
+      beforeAll(async () => {
+        for (const key of [...DEPENDENTS[feature], feature]) await setFeature(key, false);
+      });
+      afterAll(async () => {
+        for (const key of [feature, ...DEPENDENTS[feature]]) await setFeature(key, true);
+      });
 
-    for (const row of MATRIX) {
-      for (const actor of ACTORS) {
-        const expected = row.feature === 'users' ? 404 : row.expect[actor];
-        it(`${row.method.toUpperCase()} ${row.path} as ${actor} → ${expected}`, async () => {
-          const response = await call(row, actor);
-          expect(response.status).toBe(expected);
-          if (row.feature === 'users') expect(response.body).toMatchObject({ statusCode: 404, code: 'feature_disabled', feature: 'users' });
-        });
+      for (const row of MATRIX) {
+        for (const actor of ACTORS) {
+          const expected = row.feature === feature ? 404 : row.expect[actor];
+          it(`${row.method.toUpperCase()} ${row.path} as ${actor} → ${expected}`, async () => {
+            const response = await call(row, actor, row.feature === feature);
+            expect(response.status).toBe(expected);
+            if (row.feature === feature) expect(response.body).toMatchObject({ statusCode: 404, code: 'feature_disabled', feature });
+          });
+        }
       }
-    }
-  });
+    });
+  }
 });

@@ -219,7 +219,10 @@ function fieldCases(name: string, rawSchema: Schema, wrap: (value: unknown) => u
     if (schema.format === 'uuid') cases.push(invalid('is not a UUID', 'not-a-uuid'));
     if (schema.format === 'date-time' || schema.format === 'date') cases.push(invalid('is not a date', 'not-a-date'));
     if (schema.minLength && schema.minLength > 1) cases.push(invalid(`is shorter than minLength ${schema.minLength}`, 'x'.repeat(schema.minLength - 1)));
-    if (schema.maxLength !== undefined) {
+    if (schema.maxLength !== undefined && schema.maxLength + 100 > BODY_LIMIT_BYTES) {
+      // Longer than the body limit this suite runs with: the body limit answers first.
+      cases.push({ name: `body field "${field}" is longer than maxLength ${schema.maxLength} (over the body limit)`, body: wrap('x'.repeat(schema.maxLength + 1)), expect: { status: 413 } });
+    } else if (schema.maxLength !== undefined) {
       cases.push(invalid(`is longer than maxLength ${schema.maxLength}`, 'x'.repeat(schema.maxLength + 1)));
     } else if (!schema.enum && !schema.format) {
       // No declared limit: a very long value must still be a client error, never a crash.

@@ -16,7 +16,7 @@ export class PageQueryDto {
   @Max(100000)
   page: number = 1;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 25, description: 'Page size; capped by the server.' })
+  @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE_SIZE, default: 25, description: 'Page size; the server caps it at PAGE_SIZE_MAX (100 unless configured).' })
   @IsOptional()
   @TransformType(() => Number)
   @IsInt()

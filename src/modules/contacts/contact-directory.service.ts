@@ -2,12 +2,14 @@ import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { ContactDetails, ContactDirectory, ContactSummary } from '../../core/identity/contact-directory';
 import { STARTER_SERVICES, STARTER_STATUSES, STARTER_TRAFFIC_SOURCES } from './contacts.starter-data';
+import { setChangeContext } from './contacts.change-context';
 import { Contact } from './entities/contact.entity';
 
 /** The contacts module's side of the account ↔ contact link that core relies on. */
 @Injectable()
 export class ContactDirectoryService extends ContactDirectory {
   async createForAccount(manager: EntityManager, details: ContactDetails): Promise<ContactSummary> {
+    await setChangeContext(manager, null, 'registration');
     const [status] = (await manager.query(
       `SELECT id FROM contact_statuses WHERE stage = 'lead' ORDER BY (name_key = 'lead') DESC, position, created_at LIMIT 1`,
     )) as Array<{ id: string }>;

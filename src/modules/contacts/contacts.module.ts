@@ -1,17 +1,45 @@
 import { Global, Module, OnModuleInit } from '@nestjs/common';
 import { SubjectRegistry } from '../../core/access/subject-registry';
 import { ContactDirectory } from '../../core/identity/contact-directory';
+import { ActivitiesController } from './activities.controller';
+import { ActivitiesService } from './activities.service';
 import { ContactDirectoryService } from './contact-directory.service';
+import { ContactsController } from './contacts.controller';
+import { ContactsService } from './contacts.service';
 import { CONTACT_SUBJECTS } from './contacts.subjects';
+import { CustomFieldsController } from './custom-fields.controller';
+import { CustomFieldsService } from './custom-fields.service';
+import { LookupsService } from './lookups.service';
+import { ServiceOfferingsController } from './service-offerings.controller';
+import { StatusesController } from './statuses.controller';
+import { TagsController } from './tags.controller';
+import { TrafficSourcesController } from './traffic-sources.controller';
 
 /**
- * Contacts (feature `contacts`). Global because core's registration and account code
- * reaches contacts through the {@link ContactDirectory} port this module provides.
+ * Contacts (feature `contacts`): contacts, their lists, activities and custom fields.
+ * Global because core's registration and account code reaches contacts through the
+ * {@link ContactDirectory} port this module provides.
  */
 @Global()
 @Module({
-  providers: [ContactDirectoryService, { provide: ContactDirectory, useExisting: ContactDirectoryService }],
-  exports: [ContactDirectory],
+  controllers: [
+    ContactsController,
+    ActivitiesController,
+    CustomFieldsController,
+    StatusesController,
+    TagsController,
+    ServiceOfferingsController,
+    TrafficSourcesController,
+  ],
+  providers: [
+    ContactsService,
+    ActivitiesService,
+    CustomFieldsService,
+    LookupsService,
+    ContactDirectoryService,
+    { provide: ContactDirectory, useExisting: ContactDirectoryService },
+  ],
+  exports: [ContactDirectory, ContactsService, CustomFieldsService, LookupsService],
 })
 export class ContactsModule implements OnModuleInit {
   constructor(private readonly subjects: SubjectRegistry) {}

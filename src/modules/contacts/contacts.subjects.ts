@@ -1,44 +1,91 @@
 import type { SubjectDefinition } from '../../core/access/rule.types';
 
+/** Contact fields that CASL rules (conditions and `fields`) may name. */
+export const CONTACT_RULE_FIELDS: SubjectDefinition['fields'] = {
+  id: { column: '{alias}.id', type: 'uuid' },
+  firstName: { column: '{alias}.first_name', type: 'string' },
+  lastName: { column: '{alias}.last_name', type: 'string' },
+  email: { column: '{alias}.email', type: 'string' },
+  phone: { column: '{alias}.phone', type: 'string' },
+  company: { column: '{alias}.company', type: 'string' },
+  jobTitle: { column: '{alias}.job_title', type: 'string' },
+  addressLine1: { column: '{alias}.address_line1', type: 'string' },
+  addressLine2: { column: '{alias}.address_line2', type: 'string' },
+  city: { column: '{alias}.city', type: 'string' },
+  region: { column: '{alias}.region', type: 'string' },
+  postalCode: { column: '{alias}.postal_code', type: 'string' },
+  country: { column: '{alias}.country', type: 'string' },
+  statusId: { column: '{alias}.status_id', type: 'uuid' },
+  trafficSourceId: { column: '{alias}.traffic_source_id', type: 'uuid' },
+  assignedToId: { column: '{alias}.assigned_to_id', type: 'uuid' },
+  createdById: { column: '{alias}.created_by_id', type: 'uuid' },
+  hasAccount: { column: 'EXISTS (SELECT 1 FROM users ru WHERE ru.contact_id = {alias}.id)', type: 'boolean' },
+  tagIds: { column: 'ARRAY(SELECT rt.tag_id FROM contact_tags rt WHERE rt.contact_id = {alias}.id)', type: 'uuid[]' },
+  serviceIds: { column: 'ARRAY(SELECT rs.service_id FROM contact_services rs WHERE rs.contact_id = {alias}.id)', type: 'uuid[]' },
+  customFields: { column: '{alias}.custom_fields', type: 'string' },
+  createdAt: { column: '{alias}.created_at', type: 'date' },
+};
+
+const lookup = (name: string, description: string): SubjectDefinition => ({
+  name,
+  description,
+  fields: { id: { column: '{alias}.id', type: 'uuid' }, name: { column: '{alias}.name', type: 'string' } },
+  // Admin-managed lists ("in settings"); the back office reads them.
+  systemRules: { staff: [{ action: 'read', subject: name }] },
+});
+
 export const CONTACT_SUBJECTS: SubjectDefinition[] = [
   {
     name: 'Contact',
     description: 'A person or organisation the business deals with.',
-    fields: {
-      id: { column: '{alias}.id', type: 'uuid' },
-      firstName: { column: '{alias}.first_name', type: 'string' },
-      lastName: { column: '{alias}.last_name', type: 'string' },
-      email: { column: '{alias}.email', type: 'string' },
-      phone: { column: '{alias}.phone', type: 'string' },
-      statusId: { column: '{alias}.status_id', type: 'uuid' },
-      createdAt: { column: '{alias}.created_at', type: 'date' },
-    },
-    extraActions: ['import', 'export', 'assign'],
+    fields: CONTACT_RULE_FIELDS,
+    extraActions: ['import', 'export', 'assign', 'purge'],
     systemRules: {
-      staff: [{ action: 'manage', subject: 'Contact' }],
-      // A client sees and edits the safe fields of their own contact, nothing else.
+      // Staff work every contact but only admins empty the trash for good.
+      staff: [
+        { action: ['create', 'read', 'update', 'delete', 'import', 'export', 'assign'], subject: 'Contact' },
+        // A client's login email is theirs: staff may not change it.
+        { action: 'update', subject: 'Contact', fields: ['email'], conditions: { hasAccount: true }, inverted: true },
+      ],
+      // A client sees their own contact and edits its safe fields, nothing else.
       client: [
         { action: 'read', subject: 'Contact', conditions: { id: '${user.contactId}' } },
-        { action: 'update', subject: 'Contact', conditions: { id: '${user.contactId}' }, fields: ['firstName', 'lastName', 'phone'] },
+        {
+          action: 'update',
+          subject: 'Contact',
+          conditions: { id: '${user.contactId}' },
+          fields: ['firstName', 'lastName', 'phone', 'addressLine1', 'addressLine2', 'city', 'region', 'postalCode', 'country'],
+        },
       ],
     },
   },
   {
-    name: 'ContactStatus',
-    description: 'The statuses a contact can be in, each with a stage.',
-    fields: { id: { column: '{alias}.id', type: 'uuid' }, stage: { column: '{alias}.stage', type: 'string' } },
-    systemRules: { staff: [{ action: 'read', subject: 'ContactStatus' }] },
+    name: 'Activity',
+    description: 'A call, email, meeting, note, SMS or task logged on a contact.',
+    fields: {
+      id: { column: '{alias}.id', type: 'uuid' },
+      contactId: { column: '{alias}.contact_id', type: 'uuid' },
+      authorId: { column: '{alias}.author_id', type: 'uuid' },
+      type: { column: '{alias}.type', type: 'string' },
+      visibleToClient: { column: '{alias}.visible_to_client', type: 'boolean' },
+    },
+    systemRules: {
+      // Anyone in the back office logs activities; only the author (or an admin) edits or deletes one.
+      staff: [
+        { action: ['create', 'read'], subject: 'Activity' },
+        { action: ['update', 'delete'], subject: 'Activity', conditions: { authorId: '${user.id}' } },
+      ],
+      client: [{ action: 'read', subject: 'Activity', conditions: { contactId: '${user.contactId}', visibleToClient: true } }],
+    },
   },
+  lookup('ContactStatus', 'The statuses a contact can be in, each with a stage.'),
+  lookup('Tag', 'Labels on contacts.'),
+  lookup('Service', 'Services contacts can be interested in.'),
+  lookup('TrafficSource', 'Where contacts come from.'),
   {
-    name: 'Service',
-    description: 'Services contacts can be interested in.',
-    fields: { id: { column: '{alias}.id', type: 'uuid' } },
-    systemRules: { staff: [{ action: 'read', subject: 'Service' }] },
-  },
-  {
-    name: 'TrafficSource',
-    description: 'Where contacts come from.',
-    fields: { id: { column: '{alias}.id', type: 'uuid' } },
-    systemRules: { staff: [{ action: 'read', subject: 'TrafficSource' }] },
+    name: 'CustomField',
+    description: 'Admin-defined contact fields.',
+    fields: { id: { column: '{alias}.id', type: 'uuid' }, key: { column: '{alias}.key', type: 'string' } },
+    systemRules: { staff: [{ action: 'read', subject: 'CustomField' }] },
   },
 ];

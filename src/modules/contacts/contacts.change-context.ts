@@ -1,0 +1,11 @@
+import type { EntityManager } from 'typeorm';
+
+export type ChangeSource = 'api' | 'bulk' | 'import' | 'registration' | 'account' | 'lookup';
+
+/**
+ * Tells the database triggers (status history) who is changing contacts and through what,
+ * for the rest of the current transaction.
+ */
+export async function setChangeContext(manager: EntityManager, actorId: string | null, source: ChangeSource): Promise<void> {
+  await manager.query(`SELECT set_config('maestro.actor_id', $1, true), set_config('maestro.change_source', $2, true)`, [actorId ?? '', source]);
+}

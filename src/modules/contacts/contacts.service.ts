@@ -1,0 +1,567 @@
+import { ForbiddenException, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { AppConfig } from '../../config/app-config';
+import type { AppAbility } from '../../core/access/app-ability';
+import { subjectOf } from '../../core/access/app-ability';
+import { assertCanOnRecord, assertFieldsPermitted } from '../../core/access/record-access';
+import { AuditService } from '../../core/audit/audit.service';
+import { PasswordTokensService } from '../../core/auth/password-tokens.service';
+import { RequestValidationError } from '../../core/http/validation';
+import type { AuthUser } from '../../core/identity/auth-user';
+import { IdentityService } from '../../core/identity/identity.service';
+import { setChangeContext } from './contacts.change-context';
+import {
+  AccountExistsError,
+  ContactEmailTakenError,
+  ContactHasAccountError,
+  ContactNotFoundError,
+  ContactRuleError,
+  StaleContactVersionError,
+  UnknownReferenceError,
+} from './contacts.errors';
+import {
+  compileSelection,
+  CONTACT_LIST_COLUMNS,
+  CONTACT_LIST_JOINS,
+  ContactListRow,
+  ContactScope,
+  contactOrder,
+  CURSOR_SORTS,
+  decodeCursor,
+  encodeCursor,
+  mentionsCustomFields,
+  tagsOf,
+} from './contacts.queries';
+import { CONTACT_RULE_FIELDS } from './contacts.subjects';
+import { checkCustomValues } from './custom-field-values';
+import { CustomFieldsService } from './custom-fields.service';
+import type {
+  BulkActionDto,
+  BulkResultDto,
+  ContactDto,
+  ContactListItemDto,
+  ContactPageDto,
+  ContactWritableFields,
+  CreateAccountDto,
+  CreateContactDto,
+  UpdateContactDto,
+} from './dto/contact.dto';
+import type { CustomField } from './entities/custom-field.entity';
+import type { FilterNode } from './filters/contact-filter.types';
+import { LookupsService } from './lookups.service';
+
+/** A contact as CASL conditions see it: camelCase fields plus derived ones (hasAccount, tagIds…). */
+export type ContactRecord = Record<string, unknown> & { id: string; version: number; hasAccount: boolean; email: string | null };
+
+export interface ContactPageRequest {
+  filter?: FilterNode;
+  sort?: string;
+  page?: number;
+  limit?: number;
+  cursor?: string;
+  scope?: ContactScope;
+}
+
+const ALL_RULE_FIELDS = Object.keys(CONTACT_RULE_FIELDS);
+
+/** Body field → column, for the scalar fields a create or update writes directly. */
+const SCALAR_COLUMNS: Record<string, string> = {
+  firstName: 'first_name',
+  lastName: 'last_name',
+  email: 'email',
+  phone: 'phone',
+  company: 'company',
+  jobTitle: 'job_title',
+  addressLine1: 'address_line1',
+  addressLine2: 'address_line2',
+  city: 'city',
+  region: 'region',
+  postalCode: 'postal_code',
+  country: 'country',
+  statusId: 'status_id',
+  trafficSourceId: 'traffic_source_id',
+  assignedToId: 'assigned_to_id',
+};
+
+@Injectable()
+export class ContactsService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly config: AppConfig,
+    private readonly customFields: CustomFieldsService,
+    private readonly lookups: LookupsService,
+    private readonly identity: IdentityService,
+    private readonly passwordTokens: PasswordTokensService,
+    private readonly audit: AuditService,
+  ) {}
+
+  /** One page of contacts the caller may read, filtered and sorted; offset or keyset paging. */
+  async page(ability: AppAbility, request: ContactPageRequest): Promise<ContactPageDto> {
+    const definitions = await this.definitionsFor(request.filter, request.sort);
+    const limit = Math.min(request.limit ?? 25, this.config.pagination.maxLimit);
+    const page = request.page ?? 1;
+    const selection = compileSelection({ ability, action: 'read', filter: request.filter, scope: request.scope }, definitions);
+    const order = contactOrder(request.sort ?? (request.scope === 'trash' ? '-deletedAt' : undefined), definitions);
+    const params = [...selection.params];
+    let where = selection.where;
+    const sortKey = request.sort ?? '-createdAt';
+    if (request.cursor) {
+      if (!CURSOR_SORTS.has(sortKey) || request.scope === 'trash') {
+        throw new RequestValidationError([{ field: 'cursor', message: `keyset paging works with sort ${[...CURSOR_SORTS].join(', ')}` }]);
+      }
+      const cursor = decodeCursor(request.cursor);
+      const key = order.keys[0]!;
+      params.push(cursor.value, cursor.id);
+      where += ` AND (${key.expression}, c.id) ${key.descending ? '<' : '>'} ($${params.length - 1}::timestamptz, $${params.length}::uuid)`;
+    }
+    const offset = request.cursor ? 0 : (page - 1) * limit;
+    const [rows, [{ total }]] = await Promise.all([
+      this.dataSource.query(
+        `SELECT ${CONTACT_LIST_COLUMNS} FROM contacts c ${CONTACT_LIST_JOINS} WHERE ${where} ORDER BY ${order.sql} LIMIT ${limit} OFFSET ${offset}`,
+        params,
+      ) as Promise<ContactListRow[]>,
+      this.dataSource.query(`SELECT count(*)::int AS total FROM contacts c WHERE ${selection.where}`, selection.params) as Promise<Array<{ total: number }>>,
+    ]);
+    const tags = await tagsOf(this.dataSource.manager, rows.map((row) => row.id));
+    const data = rows.map((row) => toListItem(row, tags.get(row.id) ?? []));
+    const last = rows[rows.length - 1];
+    const cursorable = CURSOR_SORTS.has(sortKey) && request.scope !== 'trash';
+    const nextCursor =
+      cursorable && last && rows.length === limit
+        ? encodeCursor({ value: (sortKey.endsWith('updatedAt') ? last.updated_at : last.created_at).toISOString(), id: last.id })
+        : null;
+    return {
+      data,
+      meta: { page: request.cursor ? 1 : page, limit, total, ...(cursorable ? { nextCursor } : {}), ...(selection.warnings.length ? { warnings: selection.warnings } : {}) },
+    };
+  }
+
+  /** The contact if the caller may `action` it (404 when they may not even read it). */
+  async findVisible(ability: AppAbility, id: string, action = 'read', manager: EntityManager = this.dataSource.manager, lock = false): Promise<ContactRecord> {
+    const record = await this.loadRecord(manager, id, 'live', lock);
+    assertCanOnRecord(ability, action, 'Contact', record, 'Contact not found');
+    return record!;
+  }
+
+  async get(ability: AppAbility, id: string): Promise<ContactDto> {
+    await this.findVisible(ability, id);
+    return this.profile(id);
+  }
+
+  async create(ability: AppAbility, actor: AuthUser, input: CreateContactDto): Promise<ContactDto> {
+    const definitions = await this.customFields.all();
+    const custom = checkCustomValues(definitions, input.customFields ?? {}, true);
+    if (custom.errors.length) throw new RequestValidationError(custom.errors);
+    const id = await this.dataSource.transaction(async (manager) => {
+      await setChangeContext(manager, actor.id, 'api');
+      const statusId = input.statusId === undefined ? await this.defaultStatusId(manager) : input.statusId;
+      await this.checkReferences(manager, { ...input, statusId });
+      if (input.email) await this.assertEmailFree(manager, input.email, null);
+      const candidate = { ...input, statusId, hasAccount: false, createdById: actor.id };
+      if (!ability.can('create', subjectOf('Contact', candidate))) {
+        throw new ForbiddenException({ message: 'You may not create this contact', code: 'forbidden' });
+      }
+      if (input.assignedToId && !ability.can('assign', subjectOf('Contact', candidate))) {
+        throw new ForbiddenException({ message: 'You may not assign contacts', code: 'forbidden' });
+      }
+      const columns: Record<string, unknown> = { created_by_id: actor.id, status_id: statusId, custom_fields: JSON.stringify(stripNulls(custom.values)) };
+      for (const [field, column] of Object.entries(SCALAR_COLUMNS)) {
+        const value = (input as unknown as Record<string, unknown>)[field];
+        if (value !== undefined && field !== 'statusId') columns[column] = value ?? (field === 'lastName' ? '' : null);
+      }
+      const names = Object.keys(columns);
+      const [row] = (await manager.query(
+        `INSERT INTO contacts (${names.join(', ')}) VALUES (${names.map((name, i) => (name === 'custom_fields' ? `$${i + 1}::jsonb` : `$${i + 1}`)).join(', ')}) RETURNING id`,
+        Object.values(columns),
+      )) as Array<{ id: string }>;
+      await this.writeSets(manager, row!.id, input, true);
+      await this.audit.record({ actorId: actor.id, action: 'contact.create', subjectType: 'Contact', subjectId: row!.id, after: input }, manager);
+      return row!.id;
+    });
+    return this.profile(id);
+  }
+
+  async update(ability: AppAbility, actor: AuthUser, id: string, input: UpdateContactDto): Promise<ContactDto> {
+    const definitions = await this.customFields.all();
+    const custom = checkCustomValues(definitions, input.customFields ?? {}, false);
+    if (custom.errors.length) throw new RequestValidationError(custom.errors);
+    await this.dataSource.transaction(async (manager) => {
+      await setChangeContext(manager, actor.id, 'api');
+      const before = await this.findVisible(ability, id, 'update', manager, true);
+      if (before.version !== input.version) throw new StaleContactVersionError(before.version);
+      const changed = this.changedFields(before, input);
+      assertFieldsPermitted(ability, 'update', 'Contact', before, changed, ALL_RULE_FIELDS);
+      if (changed.includes('assignedToId') && !ability.can('assign', subjectOf('Contact', before))) {
+        throw new ForbiddenException({ message: 'You may not assign this contact', code: 'forbidden' });
+      }
+      await this.checkReferences(manager, input);
+      if (changed.includes('email')) {
+        if (before.hasAccount && !input.email) throw new ContactRuleError('A contact with a user account must keep an email address (it is the login)', [{ field: 'email', message: 'is required while the contact has an account' }]);
+        if (input.email) await this.assertEmailFree(manager, input.email, id);
+      }
+      const sets: string[] = [];
+      const params: unknown[] = [id];
+      for (const field of changed) {
+        const column = SCALAR_COLUMNS[field];
+        if (!column) continue;
+        const value = (input as unknown as Record<string, unknown>)[field];
+        params.push(value ?? (field === 'lastName' ? '' : null));
+        sets.push(`${column} = $${params.length}`);
+      }
+      if (input.customFields && Object.keys(custom.values).length) {
+        const cleared = Object.keys(custom.values).filter((key) => custom.values[key] === null);
+        params.push(JSON.stringify(stripNulls(custom.values)), cleared);
+        sets.push(`custom_fields = (custom_fields - $${params.length}::text[]) || $${params.length - 1}::jsonb`);
+      }
+      const setsChanged = await this.writeSets(manager, id, input, false);
+      if (sets.length || setsChanged) {
+        // Names and email reach the linked account through the contacts_sync_user trigger.
+        await manager.query(`UPDATE contacts SET ${sets.concat('version = version + 1', 'updated_at = now()').join(', ')} WHERE id = $1`, params);
+      }
+      await this.audit.record({ actorId: actor.id, action: 'contact.update', subjectType: 'Contact', subjectId: id, before: pick(before, changed), after: input }, manager);
+    });
+    return this.profile(id);
+  }
+
+  /** Moves the contact to the trash, where staff can restore it. */
+  async trash(ability: AppAbility, actor: AuthUser, id: string): Promise<void> {
+    await this.dataSource.transaction(async (manager) => {
+      const record = await this.findVisible(ability, id, 'delete', manager, true);
+      if (record.hasAccount) throw new ContactHasAccountError('delete');
+      await manager.query('UPDATE contacts SET deleted_at = now(), version = version + 1, updated_at = now() WHERE id = $1', [id]);
+      await this.audit.record({ actorId: actor.id, action: 'contact.trash', subjectType: 'Contact', subjectId: id }, manager);
+    });
+  }
+
+  async restore(ability: AppAbility, actor: AuthUser, id: string): Promise<ContactDto> {
+    await this.dataSource.transaction(async (manager) => {
+      const record = await this.loadRecord(manager, id, 'trash', true);
+      assertCanOnRecord(ability, 'delete', 'Contact', record, 'Contact not found in the trash');
+      await manager.query('UPDATE contacts SET deleted_at = NULL, version = version + 1, updated_at = now() WHERE id = $1', [id]);
+      await this.audit.record({ actorId: actor.id, action: 'contact.restore', subjectType: 'Contact', subjectId: id }, manager);
+    });
+    return this.profile(id);
+  }
+
+  /** Deletes a trashed contact for good, with its activities and history. */
+  async purge(ability: AppAbility, actor: AuthUser, id: string): Promise<void> {
+    await this.dataSource.transaction(async (manager) => {
+      const record = await this.loadRecord(manager, id, 'trash', true);
+      assertCanOnRecord(ability, 'purge', 'Contact', record, 'Contact not found in the trash');
+      if (record!.hasAccount) throw new ContactHasAccountError('purge');
+      await manager.query('DELETE FROM contacts WHERE id = $1', [id]);
+      await this.audit.record({ actorId: actor.id, action: 'contact.purge', subjectType: 'Contact', subjectId: id, before: { firstName: record!.firstName, lastName: record!.lastName, email: record!.email } }, manager);
+    });
+  }
+
+  /** One change applied to a selection, as set-based SQL, limited to what the caller may change. */
+  async bulk(ability: AppAbility, actor: AuthUser, input: BulkActionDto): Promise<BulkResultDto> {
+    const { ids, filter } = input.selection ?? {};
+    if ((ids === undefined) === (filter === undefined)) {
+      throw new RequestValidationError([{ field: 'selection', message: 'give either ids or filter' }]);
+    }
+    const required: Record<BulkActionDto['action'], string[]> = {
+      assign: ['assignedToId'],
+      unassign: [],
+      addTags: [],
+      removeTags: ['tagIds'],
+      setStatus: ['statusId'],
+      delete: [],
+    };
+    const missing = required[input.action].filter((field) => (input as unknown as Record<string, unknown>)[field] === undefined);
+    if (input.action === 'addTags' && !input.tagIds?.length && !input.newTags?.length) missing.push('tagIds');
+    if (missing.length) throw new RequestValidationError(missing.map((field) => ({ field, message: `is required for ${input.action}` })));
+
+    const action = input.action === 'assign' || input.action === 'unassign' ? 'assign' : input.action === 'delete' ? 'delete' : 'update';
+    const selectionFilter: FilterNode = ids ? { field: 'id', op: 'in', value: ids.length ? ids : ['00000000-0000-0000-0000-000000000000'] } : filter!;
+    const definitions = await this.definitionsFor(selectionFilter, undefined);
+    const selection = compileSelection({ ability, action, filter: selectionFilter }, definitions);
+    const params = [...selection.params];
+    const p = (value: unknown) => `$${params.push(value)}`;
+
+    return this.dataSource.transaction(async (manager) => {
+      await setChangeContext(manager, actor.id, 'bulk');
+      await this.checkReferences(manager, { assignedToId: input.assignedToId, statusId: input.statusId, tagIds: input.tagIds });
+      const [{ matched }] = (await manager.query(`SELECT count(*)::int AS matched FROM contacts c WHERE ${selection.where}`, selection.params)) as Array<{ matched: number }>;
+      const selected = `SELECT c.id FROM contacts c WHERE ${selection.where}`;
+      let updated = 0;
+      const bump = 'version = version + 1, updated_at = now()';
+      switch (input.action) {
+        case 'assign':
+          updated = await affected(manager, `UPDATE contacts SET assigned_to_id = ${p(input.assignedToId)}::uuid, ${bump} WHERE id IN (${selected}) AND assigned_to_id IS DISTINCT FROM $${params.length}::uuid`, params);
+          break;
+        case 'unassign':
+          updated = await affected(manager, `UPDATE contacts SET assigned_to_id = NULL, ${bump} WHERE id IN (${selected}) AND assigned_to_id IS NOT NULL`, params);
+          break;
+        case 'setStatus':
+          updated = await affected(manager, `UPDATE contacts SET status_id = ${p(input.statusId)}::uuid, ${bump} WHERE id IN (${selected}) AND status_id IS DISTINCT FROM $${params.length}::uuid`, params);
+          break;
+        case 'addTags': {
+          const tagIds = [...new Set([...(input.tagIds ?? []), ...(await this.lookups.ensureTags(manager, input.newTags ?? []))])];
+          const added: Array<{ contact_id: string }> = await manager.query(
+            `INSERT INTO contact_tags (contact_id, tag_id) SELECT s.id, t FROM (${selected}) s CROSS JOIN unnest(${p(tagIds)}::uuid[]) t
+             ON CONFLICT DO NOTHING RETURNING contact_id`,
+            params,
+          );
+          updated = await this.touch(manager, added.map((row) => row.contact_id));
+          break;
+        }
+        case 'removeTags': {
+          const [removed] = (await manager.query(
+            `DELETE FROM contact_tags WHERE contact_id IN (${selected}) AND tag_id = ANY(${p(input.tagIds)}::uuid[]) RETURNING contact_id`,
+            params,
+          )) as [Array<{ contact_id: string }>, number];
+          updated = await this.touch(manager, removed.map((row) => row.contact_id));
+          break;
+        }
+        case 'delete':
+          // Contacts with an account stay: the account needs its contact.
+          updated = await affected(manager, `UPDATE contacts SET deleted_at = now(), ${bump} WHERE id IN (${selected}) AND NOT EXISTS (SELECT 1 FROM users u WHERE u.contact_id = contacts.id)`, params);
+          break;
+      }
+      await this.audit.record({ actorId: actor.id, action: `contact.bulk.${input.action}`, subjectType: 'Contact', after: { selection: input.selection, matched, updated } }, manager);
+      return { matched, updated };
+    });
+  }
+
+  /** Opens an account for an existing contact; the person is invited to choose a password. */
+  async createAccount(ability: AppAbility, actor: AuthUser, id: string, input: CreateAccountDto): Promise<ContactDto> {
+    const user = await this.dataSource.transaction(async (manager) => {
+      await setChangeContext(manager, actor.id, 'account');
+      const record = await this.findVisible(ability, id, 'update', manager, true);
+      if (input.accountType === 'staff' && !ability.can('grantRoles', 'User')) {
+        throw new ForbiddenException({ message: 'Only those who may grant roles can open staff accounts', code: 'forbidden' });
+      }
+      if (record.hasAccount) throw new AccountExistsError();
+      if (!record.email) throw new ContactRuleError('The contact needs an email address to have an account', [{ field: 'email', message: 'is required for an account' }]);
+      const roleId = await this.identity.systemRoleId(manager, input.accountType);
+      const created = await this.identity.createAccount(manager, {
+        contactId: id,
+        email: record.email,
+        firstName: String(record.firstName),
+        lastName: String(record.lastName ?? ''),
+        passwordHash: null,
+        roleIds: [roleId],
+      });
+      await this.audit.record({ actorId: actor.id, action: 'contact.account', subjectType: 'Contact', subjectId: id, after: { userId: created.id, accountType: input.accountType } }, manager);
+      return created;
+    });
+    if (input.sendInvite !== false) await this.passwordTokens.issueAndSend(user, 'invite');
+    return this.profile(id);
+  }
+
+  // --- helpers -----------------------------------------------------------------------------
+
+  /** Marks contacts changed (version and timestamp) after their tags or services changed. */
+  private async touch(manager: EntityManager, ids: string[]): Promise<number> {
+    const unique = [...new Set(ids)];
+    if (!unique.length) return 0;
+    return affected(manager, 'UPDATE contacts SET version = version + 1, updated_at = now() WHERE id = ANY($1::uuid[])', [unique]);
+  }
+
+  private async definitionsFor(filter: unknown, sort: string | undefined): Promise<CustomField[]> {
+    return mentionsCustomFields(filter) || sort?.includes('custom.') ? this.customFields.all() : [];
+  }
+
+  private async loadRecord(manager: EntityManager, id: string, scope: ContactScope, lock: boolean): Promise<ContactRecord | undefined> {
+    if (lock) {
+      const locked: unknown[] = await manager.query(`SELECT id FROM contacts WHERE id = $1 AND deleted_at IS ${scope === 'trash' ? 'NOT ' : ''}NULL FOR UPDATE`, [id]);
+      if (!locked.length) return undefined;
+    }
+    const rows: Array<Record<string, unknown>> = await manager.query(
+      `SELECT c.id, c.first_name, c.last_name, c.email, c.phone, c.company, c.job_title, c.address_line1, c.address_line2, c.city, c.region,
+              c.postal_code, c.country, c.status_id, c.traffic_source_id, c.assigned_to_id, c.created_by_id, c.custom_fields, c.created_at, c.version,
+              EXISTS (SELECT 1 FROM users u WHERE u.contact_id = c.id) AS has_account,
+              ARRAY(SELECT tag_id FROM contact_tags WHERE contact_id = c.id) AS tag_ids,
+              ARRAY(SELECT service_id FROM contact_services WHERE contact_id = c.id) AS service_ids
+         FROM contacts c WHERE c.id = $1 AND c.deleted_at IS ${scope === 'trash' ? 'NOT ' : ''}NULL`,
+      [id],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    return Object.fromEntries(Object.entries(row).map(([key, value]) => [key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), value])) as ContactRecord;
+  }
+
+  private changedFields(before: ContactRecord, input: UpdateContactDto): string[] {
+    const changed: string[] = [];
+    for (const field of Object.keys(SCALAR_COLUMNS)) {
+      const value = (input as unknown as Record<string, unknown>)[field];
+      if (value === undefined) continue;
+      const normalised = value === null && field === 'lastName' ? '' : value;
+      if (normalised !== (before[field] ?? null)) changed.push(field);
+    }
+    if (input.tagIds !== undefined || input.newTags?.length) changed.push('tagIds');
+    if (input.serviceIds !== undefined) changed.push('serviceIds');
+    if (input.customFields && Object.keys(input.customFields).length) changed.push('customFields');
+    return changed;
+  }
+
+  private async defaultStatusId(manager: EntityManager): Promise<string | null> {
+    const rows: Array<{ id: string }> = await manager.query(
+      `SELECT id FROM contact_statuses WHERE stage = 'lead' ORDER BY (name_key = 'lead') DESC, position, created_at LIMIT 1`,
+    );
+    return rows[0]?.id ?? null;
+  }
+
+  /** Every id a write names must exist; an assignee must be an active back-office user. */
+  private async checkReferences(manager: EntityManager, input: Partial<Pick<ContactWritableFields, 'statusId' | 'trafficSourceId' | 'assignedToId' | 'tagIds' | 'serviceIds'>>): Promise<void> {
+    const exists = async (table: string, ids: string[]) => {
+      const rows: Array<{ id: string }> = await manager.query(`SELECT id FROM ${table} WHERE id = ANY($1::uuid[])`, [ids]);
+      return new Set(rows.map((row) => row.id));
+    };
+    if (input.statusId && !(await exists('contact_statuses', [input.statusId])).has(input.statusId)) throw new UnknownReferenceError('statusId', 'status');
+    if (input.trafficSourceId && !(await exists('traffic_sources', [input.trafficSourceId])).has(input.trafficSourceId)) throw new UnknownReferenceError('trafficSourceId', 'traffic source');
+    if (input.tagIds?.length) {
+      const found = await exists('tags', input.tagIds);
+      if (input.tagIds.some((tagId) => !found.has(tagId))) throw new UnknownReferenceError('tagIds', 'tag');
+    }
+    if (input.serviceIds?.length) {
+      const found = await exists('services', input.serviceIds);
+      if (input.serviceIds.some((serviceId) => !found.has(serviceId))) throw new UnknownReferenceError('serviceIds', 'service');
+    }
+    if (input.assignedToId) {
+      const staff: unknown[] = await manager.query(
+        `SELECT 1 FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id
+          WHERE u.id = $1 AND u.is_active AND r.audience = 'staff' LIMIT 1`,
+        [input.assignedToId],
+      );
+      if (!staff.length) throw new UnknownReferenceError('assignedToId', 'active staff user');
+    }
+  }
+
+  private async assertEmailFree(manager: EntityManager, email: string, exceptId: string | null): Promise<void> {
+    const rows: Array<{ deleted_at: Date | null }> = await manager.query(
+      'SELECT deleted_at FROM contacts WHERE email_key = lower($1) AND id IS DISTINCT FROM $2::uuid LIMIT 1',
+      [email, exceptId],
+    );
+    if (rows[0]) throw new ContactEmailTakenError(rows[0].deleted_at !== null);
+  }
+
+  /** Writes tags and services; returns whether anything changed. */
+  private async writeSets(manager: EntityManager, id: string, input: ContactWritableFields, creating: boolean): Promise<boolean> {
+    let changed = false;
+    if (input.tagIds !== undefined || input.newTags?.length) {
+      const typed = await this.lookups.ensureTags(manager, input.newTags ?? []);
+      const current: Array<{ tag_id: string }> = creating ? [] : await manager.query('SELECT tag_id FROM contact_tags WHERE contact_id = $1', [id]);
+      const wanted = [...new Set([...(input.tagIds ?? current.map((row) => row.tag_id)), ...typed])];
+      changed = (await this.replaceSet(manager, 'contact_tags', 'tag_id', id, wanted)) || changed;
+    }
+    if (input.serviceIds !== undefined) {
+      changed = (await this.replaceSet(manager, 'contact_services', 'service_id', id, [...new Set(input.serviceIds)])) || changed;
+    }
+    return changed;
+  }
+
+  private async replaceSet(manager: EntityManager, table: string, column: string, id: string, wanted: string[]): Promise<boolean> {
+    const [removed] = (await manager.query(`DELETE FROM ${table} WHERE contact_id = $1 AND NOT (${column} = ANY($2::uuid[])) RETURNING ${column}`, [id, wanted])) as [unknown[], number];
+    const added: unknown[] = await manager.query(
+      `INSERT INTO ${table} (contact_id, ${column}) SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING RETURNING ${column}`,
+      [id, wanted],
+    );
+    return removed.length > 0 || added.length > 0;
+  }
+
+  /** The full profile: the contact with its lists, account, latest activities and status history. */
+  private async profile(id: string): Promise<ContactDto> {
+    const manager = this.dataSource.manager;
+    const [rows, services, account, activities, history, definitions] = await Promise.all([
+      manager.query(
+        `SELECT ${CONTACT_LIST_COLUMNS}, c.address_line1, c.address_line2, c.region, c.postal_code FROM contacts c ${CONTACT_LIST_JOINS} WHERE c.id = $1`,
+        [id],
+      ) as Promise<Array<ContactListRow & { address_line1: string | null; address_line2: string | null; region: string | null; postal_code: string | null }>>,
+      manager.query('SELECT s.id, s.name FROM contact_services cs JOIN services s ON s.id = cs.service_id WHERE cs.contact_id = $1 ORDER BY s.name_key', [id]) as Promise<Array<{ id: string; name: string }>>,
+      manager.query(
+        `SELECT u.id, u.email, u.is_active, bool_or(r.audience = 'staff') AS staff
+           FROM users u LEFT JOIN user_roles ur ON ur.user_id = u.id LEFT JOIN roles r ON r.id = ur.role_id
+          WHERE u.contact_id = $1 GROUP BY u.id`,
+        [id],
+      ) as Promise<Array<{ id: string; email: string; is_active: boolean; staff: boolean | null }>>,
+      manager.query(
+        `SELECT a.id, a.type, a.subject, a.occurred_at, u.id AS author_id, u.first_name AS author_first_name, u.last_name AS author_last_name
+           FROM activities a LEFT JOIN users u ON u.id = a.author_id WHERE a.contact_id = $1 ORDER BY a.occurred_at DESC LIMIT 10`,
+        [id],
+      ) as Promise<Array<{ id: string; type: string; subject: string; occurred_at: Date; author_id: string | null; author_first_name: string; author_last_name: string }>>,
+      manager.query(
+        `SELECT h.id, h.changed_at, h.source, f.id AS from_id, f.name AS from_name, f.stage AS from_stage, t.id AS to_id, t.name AS to_name, t.stage AS to_stage,
+                u.id AS by_id, u.first_name AS by_first_name, u.last_name AS by_last_name
+           FROM contact_status_history h
+           LEFT JOIN contact_statuses f ON f.id = h.from_status_id
+           LEFT JOIN contact_statuses t ON t.id = h.to_status_id
+           LEFT JOIN users u ON u.id = h.changed_by_id
+          WHERE h.contact_id = $1 ORDER BY h.changed_at DESC, h.id LIMIT 20`,
+        [id],
+      ) as Promise<Array<Record<string, string | Date | null>>>,
+      this.customFields.all(),
+    ]);
+    const row = rows[0];
+    if (!row) throw new ContactNotFoundError();
+    const tags = await tagsOf(manager, [id]);
+    const active = new Set(definitions.filter((d) => !d.deletedAt).map((d) => d.key));
+    const item = toListItem(row, tags.get(id) ?? []);
+    const ref = (idValue: unknown, name: unknown, stage: unknown) => (idValue ? { id: String(idValue), name: String(name), stage: String(stage) } : null);
+    return {
+      ...item,
+      customFields: Object.fromEntries(Object.entries(item.customFields).filter(([key]) => active.has(key))),
+      addressLine1: row.address_line1,
+      addressLine2: row.address_line2,
+      region: row.region,
+      postalCode: row.postal_code,
+      services,
+      account: account[0] ? { userId: account[0].id, email: account[0].email, isActive: account[0].is_active, accountType: account[0].staff ? 'staff' : 'client' } : null,
+      recentActivities: activities.map((a) => ({
+        id: a.id,
+        type: a.type,
+        subject: a.subject,
+        occurredAt: a.occurred_at,
+        author: a.author_id ? { id: a.author_id, firstName: a.author_first_name, lastName: a.author_last_name } : null,
+      })),
+      statusHistory: history.map((h) => ({
+        id: String(h.id),
+        from: ref(h.from_id, h.from_name, h.from_stage),
+        to: ref(h.to_id, h.to_name, h.to_stage),
+        changedAt: h.changed_at as Date,
+        changedBy: h.by_id ? { id: String(h.by_id), firstName: String(h.by_first_name), lastName: String(h.by_last_name) } : null,
+        source: String(h.source),
+      })),
+    };
+  }
+}
+
+export function toListItem(row: ContactListRow, tags: Array<{ id: string; name: string; color: string | null }>): ContactListItemDto {
+  return {
+    id: row.id,
+    firstName: row.first_name,
+    lastName: row.last_name,
+    email: row.email,
+    phone: row.phone,
+    company: row.company,
+    jobTitle: row.job_title,
+    city: row.city,
+    country: row.country,
+    status: row.status_id ? { id: row.status_id, name: row.status_name!, stage: row.status_stage! } : null,
+    tags,
+    assignedTo: row.assigned_to_id ? { id: row.assigned_to_id, firstName: row.assignee_first_name!, lastName: row.assignee_last_name! } : null,
+    trafficSource: row.traffic_source_id ? { id: row.traffic_source_id, name: row.traffic_source_name! } : null,
+    customFields: row.custom_fields,
+    hasAccount: row.has_account,
+    lastContactedAt: row.last_contacted_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    deletedAt: row.deleted_at,
+    version: row.version,
+  };
+}
+
+function stripNulls(values: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== null));
+}
+
+function pick(record: ContactRecord, fields: string[]): Record<string, unknown> {
+  return Object.fromEntries(fields.map((field) => [field, record[field]]));
+}
+
+async function affected(manager: EntityManager, sql: string, params: unknown[]): Promise<number> {
+  const [, count] = (await manager.query(sql, params)) as [unknown, number];
+  return count;
+}

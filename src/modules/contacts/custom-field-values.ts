@@ -1,0 +1,86 @@
+import type { FieldErrorDto } from '../../core/http/error-response.dto';
+import type { CustomField } from './entities/custom-field.entity';
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const PHONE = /^[+0-9 ()./-]{3,50}$/;
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * Checks and normalises custom field values against their definitions. `null` clears a
+ * value. With `creating`, required fields must be present; otherwise only the given keys
+ * are checked. Keys of deleted or unknown fields are refused.
+ */
+export function checkCustomValues(
+  definitions: CustomField[],
+  values: Record<string, unknown>,
+  creating: boolean,
+): { values: Record<string, unknown>; errors: FieldErrorDto[] } {
+  const active = new Map(definitions.filter((d) => !d.deletedAt).map((d) => [d.key, d]));
+  const errors: FieldErrorDto[] = [];
+  const normalised: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(values)) {
+    const definition = active.get(key);
+    const field = `customFields.${key}`;
+    if (!definition) {
+      errors.push({ field, message: 'is not a custom field of contacts' });
+      continue;
+    }
+    if (value === null) {
+      if (definition.required) errors.push({ field, message: 'is required' });
+      else normalised[key] = null;
+      continue;
+    }
+    const result = checkValue(definition, value);
+    if (typeof result === 'string') errors.push({ field, message: result });
+    else normalised[key] = result.value;
+  }
+  if (creating) {
+    for (const definition of active.values()) {
+      if (definition.required && (values[definition.key] === undefined || values[definition.key] === null)) {
+        errors.push({ field: `customFields.${definition.key}`, message: 'is required' });
+      }
+    }
+  }
+  return { values: normalised, errors };
+}
+
+function checkValue(definition: CustomField, value: unknown): { value: unknown } | string {
+  switch (definition.type) {
+    case 'text':
+      return typeof value === 'string' && value.length <= 2000 ? { value: value.trim() } : 'must be text of at most 2000 characters';
+    case 'email':
+      return typeof value === 'string' && value.length <= 254 && EMAIL.test(value.trim()) ? { value: value.trim() } : 'must be an email address';
+    case 'url': {
+      if (typeof value !== 'string' || value.length > 2000) return 'must be an http(s) URL';
+      try {
+        const url = new URL(value.trim());
+        return url.protocol === 'http:' || url.protocol === 'https:' ? { value: url.toString() } : 'must be an http(s) URL';
+      } catch {
+        return 'must be an http(s) URL';
+      }
+    }
+    case 'phone':
+      return typeof value === 'string' && PHONE.test(value.trim()) ? { value: value.trim() } : 'must be a phone number';
+    case 'number':
+      return typeof value === 'number' && Number.isInteger(value) && Math.abs(value) <= Number.MAX_SAFE_INTEGER ? { value } : 'must be a whole number';
+    case 'decimal':
+      return typeof value === 'number' && Number.isFinite(value) ? { value } : 'must be a number';
+    case 'boolean':
+      return typeof value === 'boolean' ? { value } : 'must be true or false';
+    case 'date':
+      return typeof value === 'string' && DATE.test(value) && !Number.isNaN(Date.parse(value)) ? { value } : 'must be a date (YYYY-MM-DD)';
+    case 'datetime':
+      return typeof value === 'string' && DATETIME.test(value) && !Number.isNaN(Date.parse(value))
+        ? { value: new Date(value).toISOString() }
+        : 'must be an ISO 8601 date-time with a time zone';
+    case 'select':
+      return typeof value === 'string' && definition.options.includes(value) ? { value } : `must be one of ${definition.options.join(', ')}`;
+    case 'multi_select': {
+      if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || !definition.options.includes(item))) {
+        return `must be a list of values from ${definition.options.join(', ')}`;
+      }
+      return { value: [...new Set(value as string[])] };
+    }
+  }
+}

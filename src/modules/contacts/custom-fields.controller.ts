@@ -1,0 +1,84 @@
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Patch, Post, Query } from '@nestjs/common';
+import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Audience, Authorize } from '../../core/access/authorize.decorator';
+import { CurrentUser } from '../../core/access/request-ability.decorator';
+import { RequiresFeature } from '../../core/features/feature.decorator';
+import { ApiErrors } from '../../core/http/api-errors.decorator';
+import { uuidParam } from '../../core/http/validation';
+import type { AuthUser } from '../../core/identity/auth-user';
+import { CustomFieldsService } from './custom-fields.service';
+import { CreateCustomFieldDto, CustomFieldDto, CustomFieldQueryDto, UpdateCustomFieldDto } from './dto/custom-field.dto';
+
+@ApiTags('contacts')
+@RequiresFeature('contacts')
+@Audience('staff')
+@Controller('custom-fields')
+export class CustomFieldsController {
+  constructor(private readonly fields: CustomFieldsService) {}
+
+  @Get()
+  @Authorize('read', 'CustomField')
+  @ApiOperation({ summary: 'List the custom contact fields', operationId: 'listCustomFields' })
+  @ApiOkResponse({ type: [CustomFieldDto] })
+  @ApiErrors(400, 401, 403, 404)
+  list(@Query() query: CustomFieldQueryDto): Promise<CustomFieldDto[]> {
+    return this.fields.list(query.includeDeleted ?? false);
+  }
+
+  @Post()
+  @Authorize('create', 'CustomField')
+  @ApiOperation({ summary: 'Define a custom contact field', operationId: 'createCustomField' })
+  @ApiCreatedResponse({ type: CustomFieldDto })
+  @ApiErrors(400, 401, 403, 404, 409, 422)
+  create(@CurrentUser() actor: AuthUser, @Body() body: CreateCustomFieldDto): Promise<CustomFieldDto> {
+    return this.fields.create(actor, body);
+  }
+
+  @Get(':id')
+  @Authorize('read', 'CustomField')
+  @ApiOperation({ summary: 'Get a custom field', operationId: 'getCustomField' })
+  @ApiOkResponse({ type: CustomFieldDto })
+  @ApiErrors(400, 401, 403, 404)
+  get(@Param('id', uuidParam()) id: string): Promise<CustomFieldDto> {
+    return this.fields.get(id);
+  }
+
+  @Patch(':id')
+  @Authorize('update', 'CustomField')
+  @ApiOperation({ summary: 'Edit a custom field (its key and type cannot change)', operationId: 'updateCustomField' })
+  @ApiOkResponse({ type: CustomFieldDto })
+  @ApiErrors(400, 401, 403, 404, 422)
+  update(@CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string, @Body() body: UpdateCustomFieldDto): Promise<CustomFieldDto> {
+    return this.fields.update(actor, id, body);
+  }
+
+  @Delete(':id')
+  @Authorize('delete', 'CustomField')
+  @HttpCode(HttpStatus.NO_CONTENT)
+  @ApiOperation({ summary: 'Remove a custom field', description: 'Its values stay on the contacts until the field is purged, and it can be restored.', operationId: 'removeCustomField' })
+  @ApiNoContentResponse({ description: 'Removed.' })
+  @ApiErrors(400, 401, 403, 404)
+  async remove(@CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string): Promise<void> {
+    await this.fields.remove(actor, id);
+  }
+
+  @Post(':id/restore')
+  @Authorize('delete', 'CustomField')
+  @HttpCode(HttpStatus.OK)
+  @ApiOperation({ summary: 'Restore a removed custom field with its values', operationId: 'restoreCustomField' })
+  @ApiOkResponse({ type: CustomFieldDto })
+  @ApiErrors(400, 401, 403, 404)
+  restore(@CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string): Promise<CustomFieldDto> {
+    return this.fields.restore(actor, id);
+  }
+
+  @Delete(':id/purge')
+  @Authorize('delete', 'CustomField')
+  @HttpCode(HttpStatus.NO_CONTENT)
+  @ApiOperation({ summary: 'Delete a removed custom field and its values for good', operationId: 'purgeCustomField' })
+  @ApiNoContentResponse({ description: 'Purged.' })
+  @ApiErrors(400, 401, 403, 404, 409)
+  async purge(@CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string): Promise<void> {
+    await this.fields.purge(actor, id);
+  }
+}

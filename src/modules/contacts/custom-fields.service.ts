@@ -1,0 +1,108 @@
+import { ConflictException, Injectable, NotFoundException, UnprocessableEntityException } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { AuditService } from '../../core/audit/audit.service';
+import type { AuthUser } from '../../core/identity/auth-user';
+import type { CreateCustomFieldDto, UpdateCustomFieldDto } from './dto/custom-field.dto';
+import { CustomField } from './entities/custom-field.entity';
+
+const CHOICE_TYPES = new Set(['select', 'multi_select']);
+
+/** Definitions of the admin-defined contact fields. */
+@Injectable()
+export class CustomFieldsService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly audit: AuditService,
+  ) {}
+
+  /** Every definition, removed ones included (they still resolve in saved filters). */
+  all(): Promise<CustomField[]> {
+    return this.dataSource.getRepository(CustomField).find({ order: { position: 'ASC', key: 'ASC' } });
+  }
+
+  async list(includeDeleted: boolean): Promise<CustomField[]> {
+    const fields = await this.all();
+    return includeDeleted ? fields : fields.filter((field) => !field.deletedAt);
+  }
+
+  async get(id: string): Promise<CustomField> {
+    const field = await this.dataSource.getRepository(CustomField).findOneBy({ id });
+    if (!field) throw new NotFoundException({ message: 'Custom field not found', code: 'custom_field_not_found' });
+    return field;
+  }
+
+  async create(actor: AuthUser, input: CreateCustomFieldDto): Promise<CustomField> {
+    const options = input.options ?? [];
+    this.checkOptions(input.type, options);
+    return this.dataSource.transaction(async (manager) => {
+      const taken: unknown[] = await manager.query('SELECT 1 FROM custom_fields WHERE key = $1', [input.key]);
+      if (taken.length) {
+        throw new ConflictException({ message: 'A custom field (perhaps a removed one) already has this key', code: 'custom_field_key_taken', details: [{ field: 'key', message: 'is already in use' }] });
+      }
+      const inserted = await manager.insert(CustomField, {
+        key: input.key,
+        label: input.label,
+        type: input.type,
+        required: input.required ?? false,
+        options: options as never,
+        internal: input.internal ?? false,
+        position: input.position ?? 0,
+      });
+      const id = (inserted.identifiers[0] as { id: string }).id;
+      await this.audit.record({ actorId: actor.id, action: 'custom-field.create', subjectType: 'CustomField', subjectId: id, after: input }, manager);
+      return manager.findOneByOrFail(CustomField, { id });
+    });
+  }
+
+  async update(actor: AuthUser, id: string, input: UpdateCustomFieldDto): Promise<CustomField> {
+    return this.dataSource.transaction(async (manager) => {
+      const before = await manager.findOne(CustomField, { where: { id }, lock: { mode: 'pessimistic_write' } });
+      if (!before) throw new NotFoundException({ message: 'Custom field not found', code: 'custom_field_not_found' });
+      if (input.options) this.checkOptions(before.type, input.options);
+      await manager.update(CustomField, { id }, { ...input, ...(input.options ? { options: input.options as never } : {}) });
+      await this.audit.record({ actorId: actor.id, action: 'custom-field.update', subjectType: 'CustomField', subjectId: id, before, after: input }, manager);
+      return manager.findOneByOrFail(CustomField, { id });
+    });
+  }
+
+  /** Removes the definition; the values stay on the contacts until the field is purged. */
+  async remove(actor: AuthUser, id: string): Promise<void> {
+    await this.setDeleted(actor, id, true);
+  }
+
+  async restore(actor: AuthUser, id: string): Promise<CustomField> {
+    return this.setDeleted(actor, id, false);
+  }
+
+  /** Deletes a removed definition and its values on every contact, for good. */
+  async purge(actor: AuthUser, id: string): Promise<void> {
+    await this.dataSource.transaction(async (manager) => {
+      const field = await manager.findOne(CustomField, { where: { id }, lock: { mode: 'pessimistic_write' } });
+      if (!field) throw new NotFoundException({ message: 'Custom field not found', code: 'custom_field_not_found' });
+      if (!field.deletedAt) throw new ConflictException({ message: 'Remove the field before purging it', code: 'custom_field_active' });
+      const result: [unknown[], number] = await manager.query('UPDATE contacts SET custom_fields = custom_fields - $1 WHERE custom_fields ? $1', [field.key]);
+      await manager.delete(CustomField, { id });
+      await this.audit.record({ actorId: actor.id, action: 'custom-field.purge', subjectType: 'CustomField', subjectId: id, before: { key: field.key, contactsCleared: result[1] } }, manager);
+    });
+  }
+
+  private async setDeleted(actor: AuthUser, id: string, deleted: boolean): Promise<CustomField> {
+    return this.dataSource.transaction(async (manager) => {
+      const field = await manager.findOne(CustomField, { where: { id }, lock: { mode: 'pessimistic_write' } });
+      if (!field) throw new NotFoundException({ message: 'Custom field not found', code: 'custom_field_not_found' });
+      await manager.update(CustomField, { id }, { deletedAt: deleted ? new Date() : null });
+      await this.audit.record({ actorId: actor.id, action: deleted ? 'custom-field.remove' : 'custom-field.restore', subjectType: 'CustomField', subjectId: id }, manager);
+      return manager.findOneByOrFail(CustomField, { id });
+    });
+  }
+
+  private checkOptions(type: string, options: string[]): void {
+    if (CHOICE_TYPES.has(type) && options.length === 0) {
+      throw new UnprocessableEntityException({ message: 'Select fields need at least one option', code: 'options_required', details: [{ field: 'options', message: 'must list at least one option' }] });
+    }
+    if (!CHOICE_TYPES.has(type) && options.length > 0) {
+      throw new UnprocessableEntityException({ message: 'Only select fields have options', code: 'options_not_allowed', details: [{ field: 'options', message: 'only select and multi_select fields take options' }] });
+    }
+  }
+}

@@ -1,0 +1,136 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsBoolean, IsIn, isISO8601, IsOptional, IsString, MaxLength, ValidateBy, ValidateIf } from 'class-validator';
+import { PageQueryDto } from '../../../core/http/pagination';
+import { ACTIVITY_TYPES, type ActivityType } from '../entities/activity.entity';
+
+/** May be left out, but not sent as null (unlike IsOptional, which lets null through). */
+const Omittable = () => ValidateIf((_object: object, value: unknown) => value !== undefined);
+
+/** A full date and time with an offset or `Z`, as JSON carries dates: 2025-03-01T14:30:00Z. */
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})$/;
+const DATE_TIME_MESSAGE = 'must be an ISO 8601 date-time with a time zone, e.g. 2025-03-01T14:30:00Z';
+
+/** A real calendar date-time written in full (no bare dates, no local times). */
+const IsDateTime = () =>
+  ValidateBy({
+    name: 'isDateTime',
+    validator: {
+      validate: (value: unknown) => typeof value === 'string' && DATE_TIME.test(value) && isISO8601(value, { strict: true }) && !Number.isNaN(Date.parse(value)),
+      defaultMessage: () => DATE_TIME_MESSAGE,
+    },
+  });
+
+export const ACTIVITY_SUBJECT_MAX = 200;
+export const ACTIVITY_BODY_MAX = 20000;
+
+/** `q` searches subject and body; `sort` takes occurredAt, createdAt and type (default: newest `occurredAt` first). */
+export class ActivityQueryDto extends PageQueryDto {
+  @ApiPropertyOptional({ enum: ACTIVITY_TYPES, enumName: 'ActivityType', description: 'Only activities of this type.' })
+  @IsOptional()
+  @IsIn(ACTIVITY_TYPES)
+  type?: ActivityType;
+}
+
+export class CreateActivityDto {
+  @ApiProperty({ enum: ACTIVITY_TYPES, enumName: 'ActivityType' })
+  @IsIn(ACTIVITY_TYPES)
+  type: ActivityType;
+
+  @ApiPropertyOptional({ maxLength: ACTIVITY_SUBJECT_MAX, default: '', example: 'Intro call' })
+  @Omittable()
+  @IsString()
+  @MaxLength(ACTIVITY_SUBJECT_MAX)
+  subject?: string;
+
+  @ApiPropertyOptional({ maxLength: ACTIVITY_BODY_MAX, default: '', description: 'Notes, the email text, the minutes.' })
+  @Omittable()
+  @IsString()
+  @MaxLength(ACTIVITY_BODY_MAX)
+  body?: string;
+
+  @ApiPropertyOptional({
+    format: 'date-time',
+    example: '2025-03-01T14:30:00Z',
+    description: 'When it happened (or, for a task, is due); defaults to now. Future-dated activities do not count as the last contact.',
+  })
+  @Omittable()
+  @IsDateTime()
+  occurredAt?: string;
+
+  @ApiPropertyOptional({ default: false, description: "Shown on the client's own timeline in the portal." })
+  @Omittable()
+  @IsBoolean()
+  visibleToClient?: boolean;
+}
+
+export class UpdateActivityDto {
+  @ApiPropertyOptional({ enum: ACTIVITY_TYPES, enumName: 'ActivityType' })
+  @Omittable()
+  @IsIn(ACTIVITY_TYPES)
+  type?: ActivityType;
+
+  @ApiPropertyOptional({ maxLength: ACTIVITY_SUBJECT_MAX })
+  @Omittable()
+  @IsString()
+  @MaxLength(ACTIVITY_SUBJECT_MAX)
+  subject?: string;
+
+  @ApiPropertyOptional({ maxLength: ACTIVITY_BODY_MAX })
+  @Omittable()
+  @IsString()
+  @MaxLength(ACTIVITY_BODY_MAX)
+  body?: string;
+
+  @ApiPropertyOptional({ format: 'date-time', example: '2025-03-01T14:30:00Z' })
+  @Omittable()
+  @IsDateTime()
+  occurredAt?: string;
+
+  @ApiPropertyOptional()
+  @Omittable()
+  @IsBoolean()
+  visibleToClient?: boolean;
+}
+
+export class ActivityAuthorDto {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+
+  @ApiProperty()
+  firstName: string;
+
+  @ApiProperty()
+  lastName: string;
+}
+
+export class ActivityDto {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+
+  @ApiProperty({ format: 'uuid' })
+  contactId: string;
+
+  @ApiProperty({ enum: ACTIVITY_TYPES, enumName: 'ActivityType' })
+  type: ActivityType;
+
+  @ApiProperty()
+  subject: string;
+
+  @ApiProperty()
+  body: string;
+
+  @ApiProperty({ format: 'date-time' })
+  occurredAt: Date;
+
+  @ApiProperty()
+  visibleToClient: boolean;
+
+  @ApiProperty({ type: ActivityAuthorDto, nullable: true, description: "Who logged it; null once the author's account is deleted." })
+  author: ActivityAuthorDto | null;
+
+  @ApiProperty({ format: 'date-time' })
+  createdAt: Date;
+
+  @ApiProperty({ format: 'date-time' })
+  updatedAt: Date;
+}

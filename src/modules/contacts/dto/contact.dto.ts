@@ -1,0 +1,631 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform, Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsBoolean,
+  IsEmail,
+  IsIn,
+  IsInt,
+  IsObject,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+  ValidateIf,
+} from 'class-validator';
+import { MAX_PAGE_SIZE, PageQueryDto } from '../../../core/http/pagination';
+import { CONTACT_STAGES } from '../entities/contact-status.entity';
+import type { FilterNode } from '../filters/contact-filter.types';
+
+const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
+const emptyToNull = ({ value }: { value: unknown }) => (typeof value === 'string' ? (value.trim() === '' ? null : value.trim()) : value);
+const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
+/** `a,b` or repeated parameters, as a list. */
+const toList = ({ value }: { value: unknown }) =>
+  value === undefined ? undefined : (Array.isArray(value) ? value : [value]).flatMap((item) => String(item).split(',')).map((item) => item.trim()).filter(Boolean);
+const parseJson = ({ value }: { value: unknown }) => {
+  if (typeof value !== 'string') return value;
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    return value;
+  }
+};
+
+const PHONE = /^[+0-9 ()./-]{3,50}$/;
+const FILTER_DESCRIPTION =
+  'A rule tree: `{"and": [...]}`, `{"or": [...]}`, `{"not": {...}}` or a condition `{"field": "stage", "op": "is", "value": "customer"}`. ' +
+  'Fields: q, firstName, lastName, email, phone, company, jobTitle, city, region, postalCode, country, status, stage, trafficSource, assignedTo, ' +
+  'hasAccount, tags, services, createdAt, updatedAt, lastContactedAt, custom.<key>. Operators depend on the field type: is, isNot, contains, ' +
+  'notContains, startsWith, in, notIn, empty, notEmpty, gt, gte, lt, lte, before, after, inLastDays, notInLastDays, hasAny, hasAll, hasNone, matches.';
+
+export class ContactWritableFields {
+  @ApiPropertyOptional({ maxLength: 100, nullable: true, type: String })
+  @IsOptional()
+  @Transform(emptyToNull)
+  @ValidateIf((_, value) => value !== null)
+  @IsString()
+  @MaxLength(100)
+  lastName?: string | null;
+
+  @ApiPropertyOptional({ format: 'email', maxLength: 254, nullable: true, type: String })
+  @IsOptional()
+  @Transform(emptyToNull)
+  @ValidateIf((_, value) => value !== null)
+  @IsEmail({}, { message: 'must be an email address' })
+  @MaxLength(254)
+  email?: string | null;
+
+  @ApiPropertyOptional({ maxLength: 50, nullable: true, type: String })
+  @IsOptional()
+  @Transform(emptyToNull)
+  @ValidateIf((_, value) => value !== null)
+  @IsString()
+  @Matches(PHONE, { message: 'must be a phone number (digits, spaces, + ( ) . / -)' })
+  phone?: string | null;
+
+  @ApiPropertyOptional({ maxLength: 200, nullable: true, type: String })
+  @IsOptional()
+  @Transform(emptyToNull)
+  @ValidateIf((_, value) => value !== null)
+  @IsString()
+  @MaxLength(200)
+  company?: string | null;
+
+  @ApiPropertyOptional({ maxLength: 200, nullable: true, type: String })
+  @IsOptional()
+  @Transform(emptyToNull)
+  @ValidateIf((_, value) => value !== null)
+  @IsString()
+  @MaxLength(200)
+  jobTitle?: string | null;
+
+  @ApiPropertyOptional({ maxLength: 200, nullable: true, type: String })
+  @IsOptional()
+  @Transform(emptyToNull)
+  @ValidateIf((_, value) => value !== null)
+  @IsString()
+  @MaxLength(200)
+  addressLine1?: string | null;
+
+  @ApiPropertyOptional({ maxLength: 200, nullable: true, type: String })
+  @IsOptional()
+  @Transform(emptyToNull)
+  @ValidateIf((_, value) => value !== null)
+  @IsString()
+  @MaxLength(200)
+  addressLine2?: string | null;
+
+  @ApiPropertyOptional({ maxLength: 100, nullable: true, type: String })
+  @IsOptional()
+  @Transform(emptyToNull)
+  @ValidateIf((_, value) => value !== null)
+  @IsString()
+  @MaxLength(100)
+  city?: string | null;
+
+  @ApiPropertyOptional({ maxLength: 100, nullable: true, type: String })
+  @IsOptional()
+  @Transform(emptyToNull)
+  @ValidateIf((_, value) => value !== null)
+  @IsString()
+  @MaxLength(100)
+  region?: string | null;
+
+  @ApiPropertyOptional({ maxLength: 20, nullable: true, type: String })
+  @IsOptional()
+  @Transform(emptyToNull)
+  @ValidateIf((_, value) => value !== null)
+  @IsString()
+  @MaxLength(20)
+  postalCode?: string | null;
+
+  @ApiPropertyOptional({ maxLength: 100, nullable: true, type: String })
+  @IsOptional()
+  @Transform(emptyToNull)
+  @ValidateIf((_, value) => value !== null)
+  @IsString()
+  @MaxLength(100)
+  country?: string | null;
+
+  @ApiPropertyOptional({ format: 'uuid', nullable: true, type: String, description: 'Defaults to the Lead status on creation.' })
+  @IsOptional()
+  @ValidateIf((_, value) => value !== null)
+  @IsUUID('all', { message: 'must be a UUID' })
+  statusId?: string | null;
+
+  @ApiPropertyOptional({ format: 'uuid', nullable: true, type: String })
+  @IsOptional()
+  @ValidateIf((_, value) => value !== null)
+  @IsUUID('all', { message: 'must be a UUID' })
+  trafficSourceId?: string | null;
+
+  @ApiPropertyOptional({ format: 'uuid', nullable: true, type: String, description: 'A staff user.' })
+  @IsOptional()
+  @ValidateIf((_, value) => value !== null)
+  @IsUUID('all', { message: 'must be a UUID' })
+  assignedToId?: string | null;
+
+  @ApiPropertyOptional({ type: [String], format: 'uuid', description: 'The complete set of tags (replaces the current one).' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(100)
+  @IsUUID('all', { each: true, message: 'must be a list of UUIDs' })
+  tagIds?: string[];
+
+  @ApiPropertyOptional({ type: [String], description: 'Tag names to add; missing tags are created (Title Cased).', example: ['vip', 'newsletter'] })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(50)
+  @IsString({ each: true })
+  @MinLength(1, { each: true, message: 'must not contain empty names' })
+  @MaxLength(100, { each: true })
+  newTags?: string[];
+
+  @ApiPropertyOptional({ type: [String], format: 'uuid', description: 'The complete set of services (replaces the current one).' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(100)
+  @IsUUID('all', { each: true, message: 'must be a list of UUIDs' })
+  serviceIds?: string[];
+
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'Values of custom fields by key; null clears one.', example: { budget: 5000 } })
+  @IsOptional()
+  @IsObject()
+  customFields?: Record<string, unknown>;
+}
+
+export class CreateContactDto extends ContactWritableFields {
+  @ApiProperty({ maxLength: 100, example: 'Ada' })
+  @Transform(trim)
+  @IsString()
+  @MinLength(1, { message: 'must not be empty' })
+  @MaxLength(100)
+  firstName: string;
+}
+
+export class UpdateContactDto extends ContactWritableFields {
+  @ApiPropertyOptional({ maxLength: 100 })
+  @IsOptional()
+  @Transform(trim)
+  @IsString()
+  @MinLength(1, { message: 'must not be empty' })
+  @MaxLength(100)
+  firstName?: string;
+
+  @ApiProperty({ description: 'The version you read; a stale one is refused with 409 instead of overwriting a newer change.', example: 3 })
+  @IsInt()
+  @Min(1)
+  version: number;
+}
+
+export class ContactQueryDto extends PageQueryDto {
+  @ApiPropertyOptional({ type: [String], format: 'uuid', description: 'Status ids (comma-separated or repeated).' })
+  @IsOptional()
+  @Transform(toList)
+  @IsUUID('all', { each: true, message: 'must be a list of UUIDs' })
+  status?: string[];
+
+  @ApiPropertyOptional({ type: [String], enum: CONTACT_STAGES, description: 'Status stages.' })
+  @IsOptional()
+  @Transform(toList)
+  @IsIn(CONTACT_STAGES, { each: true })
+  stage?: string[];
+
+  @ApiPropertyOptional({ type: [String], format: 'uuid', description: 'Tag ids; see tagsMode.' })
+  @IsOptional()
+  @Transform(toList)
+  @IsUUID('all', { each: true, message: 'must be a list of UUIDs' })
+  tags?: string[];
+
+  @ApiPropertyOptional({ enum: ['any', 'all'], default: 'any' })
+  @IsOptional()
+  @IsIn(['any', 'all'])
+  tagsMode?: 'any' | 'all';
+
+  @ApiPropertyOptional({ type: [String], format: 'uuid' })
+  @IsOptional()
+  @Transform(toList)
+  @IsUUID('all', { each: true, message: 'must be a list of UUIDs' })
+  services?: string[];
+
+  @ApiPropertyOptional({ type: [String], format: 'uuid' })
+  @IsOptional()
+  @Transform(toList)
+  @IsUUID('all', { each: true, message: 'must be a list of UUIDs' })
+  trafficSource?: string[];
+
+  @ApiPropertyOptional({ type: [String], description: 'Assignee user ids, or `me`.' })
+  @IsOptional()
+  @Transform(toList)
+  @Matches(/^(me|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$/, { each: true, message: 'must be a list of UUIDs or "me"' })
+  assignedTo?: string[];
+
+  @ApiPropertyOptional({ type: Boolean, description: 'Contacts without a status.' })
+  @IsOptional()
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  noStatus?: boolean;
+
+  @ApiPropertyOptional({ type: Boolean, description: 'Contacts without any tag.' })
+  @IsOptional()
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  noTags?: boolean;
+
+  @ApiPropertyOptional({ type: Boolean, description: 'Contacts without any service.' })
+  @IsOptional()
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  noServices?: boolean;
+
+  @ApiPropertyOptional({ type: Boolean, description: 'Contacts without a traffic source.' })
+  @IsOptional()
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  noTrafficSource?: boolean;
+
+  @ApiPropertyOptional({ type: Boolean, description: 'Contacts not assigned to anyone.' })
+  @IsOptional()
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  unassigned?: boolean;
+
+  @ApiPropertyOptional({ type: Boolean, description: 'Contacts with (true) or without (false) a user account.' })
+  @IsOptional()
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  hasAccount?: boolean;
+
+  @ApiPropertyOptional({ format: 'date-time' })
+  @IsOptional()
+  @Matches(/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?$/, { message: 'must be an ISO 8601 date or date-time' })
+  createdFrom?: string;
+
+  @ApiPropertyOptional({ format: 'date-time' })
+  @IsOptional()
+  @Matches(/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?$/, { message: 'must be an ISO 8601 date or date-time' })
+  createdTo?: string;
+
+  @ApiPropertyOptional({ format: 'date-time' })
+  @IsOptional()
+  @Matches(/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?$/, { message: 'must be an ISO 8601 date or date-time' })
+  lastContactedFrom?: string;
+
+  @ApiPropertyOptional({ format: 'date-time' })
+  @IsOptional()
+  @Matches(/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?$/, { message: 'must be an ISO 8601 date or date-time' })
+  lastContactedTo?: string;
+
+  @ApiPropertyOptional({ description: 'Contacts not contacted in the last N days (never contacted included).', minimum: 0, maximum: 36500 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(36500)
+  notContactedForDays?: number;
+
+  @ApiPropertyOptional({ description: `${FILTER_DESCRIPTION} Sent as JSON in the query string.` })
+  @IsOptional()
+  @Transform(parseJson)
+  @IsObject({ message: 'must be a JSON object' })
+  filter?: FilterNode;
+
+  @ApiPropertyOptional({ description: 'Keyset paging for deep scrolling: pass `meta.nextCursor` of the previous page. Works with sort createdAt or updatedAt (either direction); `page` is then ignored.' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  cursor?: string;
+}
+
+export class ContactSearchDto {
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: FILTER_DESCRIPTION, example: { and: [{ field: 'stage', op: 'is', value: 'customer' }, { field: 'tags', op: 'empty' }] } })
+  @IsOptional()
+  @IsObject()
+  filter?: FilterNode;
+
+  @ApiPropertyOptional({ maxLength: 200 })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  q?: string;
+
+  @ApiPropertyOptional({ example: '-createdAt' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  @Matches(/^-?[A-Za-z][A-Za-z0-9_.]*(,-?[A-Za-z][A-Za-z0-9_.]*)*$/, { message: 'must be a comma-separated list of field names' })
+  sort?: string;
+
+  @ApiPropertyOptional({ minimum: 1, default: 1 })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(100000)
+  page?: number;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE_SIZE, default: 25, description: 'Page size; the server caps it at PAGE_SIZE_MAX (100 unless configured).' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(MAX_PAGE_SIZE)
+  limit?: number;
+
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  cursor?: string;
+}
+
+export class ContactRefDto {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+
+  @ApiProperty()
+  name: string;
+}
+
+export class ContactStatusRefDto extends ContactRefDto {
+  @ApiProperty({ enum: CONTACT_STAGES })
+  stage: string;
+}
+
+export class ContactTagRefDto extends ContactRefDto {
+  @ApiProperty({ nullable: true, type: String, example: '#3366ff' })
+  color: string | null;
+}
+
+export class PersonRefDto {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+
+  @ApiProperty()
+  firstName: string;
+
+  @ApiProperty()
+  lastName: string;
+}
+
+export class ContactListItemDto {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+
+  @ApiProperty()
+  firstName: string;
+
+  @ApiProperty()
+  lastName: string;
+
+  @ApiProperty({ nullable: true, type: String })
+  email: string | null;
+
+  @ApiProperty({ nullable: true, type: String })
+  phone: string | null;
+
+  @ApiProperty({ nullable: true, type: String })
+  company: string | null;
+
+  @ApiProperty({ nullable: true, type: String })
+  jobTitle: string | null;
+
+  @ApiProperty({ nullable: true, type: String })
+  city: string | null;
+
+  @ApiProperty({ nullable: true, type: String })
+  country: string | null;
+
+  @ApiProperty({ type: ContactStatusRefDto, nullable: true })
+  status: ContactStatusRefDto | null;
+
+  @ApiProperty({ type: [ContactTagRefDto] })
+  tags: ContactTagRefDto[];
+
+  @ApiProperty({ type: PersonRefDto, nullable: true })
+  assignedTo: PersonRefDto | null;
+
+  @ApiProperty({ type: ContactRefDto, nullable: true })
+  trafficSource: ContactRefDto | null;
+
+  @ApiProperty({ type: 'object', additionalProperties: true })
+  customFields: Record<string, unknown>;
+
+  @ApiProperty({ description: 'Whether the contact has a user account.' })
+  hasAccount: boolean;
+
+  @ApiProperty({ format: 'date-time', nullable: true, type: String, description: 'The latest logged activity.' })
+  lastContactedAt: Date | null;
+
+  @ApiProperty({ format: 'date-time' })
+  createdAt: Date;
+
+  @ApiProperty({ format: 'date-time' })
+  updatedAt: Date;
+
+  @ApiProperty({ format: 'date-time', nullable: true, type: String, description: 'Set for contacts in the trash.' })
+  deletedAt: Date | null;
+
+  @ApiProperty({ description: 'Send it back with an update.' })
+  version: number;
+}
+
+export class ContactPageMetaDto {
+  @ApiProperty()
+  page: number;
+
+  @ApiProperty()
+  limit: number;
+
+  @ApiProperty()
+  total: number;
+
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'Pass as `cursor` for the next page (keyset paging).' })
+  nextCursor?: string | null;
+
+  @ApiPropertyOptional({ type: [String], description: 'Notes about the filter, e.g. clauses on deleted custom fields.' })
+  warnings?: string[];
+}
+
+export class ContactPageDto {
+  @ApiProperty({ type: [ContactListItemDto] })
+  data: ContactListItemDto[];
+
+  @ApiProperty({ type: ContactPageMetaDto })
+  meta: ContactPageMetaDto;
+}
+
+export class AccountSummaryDto {
+  @ApiProperty({ format: 'uuid' })
+  userId: string;
+
+  @ApiProperty({ format: 'email' })
+  email: string;
+
+  @ApiProperty()
+  isActive: boolean;
+
+  @ApiProperty({ enum: ['staff', 'client'] })
+  accountType: 'staff' | 'client';
+}
+
+export class StatusChangeDto {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+
+  @ApiProperty({ type: ContactStatusRefDto, nullable: true })
+  from: ContactStatusRefDto | null;
+
+  @ApiProperty({ type: ContactStatusRefDto, nullable: true })
+  to: ContactStatusRefDto | null;
+
+  @ApiProperty({ format: 'date-time' })
+  changedAt: Date;
+
+  @ApiProperty({ type: PersonRefDto, nullable: true })
+  changedBy: PersonRefDto | null;
+
+  @ApiProperty({ example: 'api', description: 'api, bulk, import, registration, lookup, account' })
+  source: string;
+}
+
+export class RecentActivityDto {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+
+  @ApiProperty({ enum: ['call', 'email', 'meeting', 'note', 'sms', 'task'] })
+  type: string;
+
+  @ApiProperty()
+  subject: string;
+
+  @ApiProperty({ format: 'date-time' })
+  occurredAt: Date;
+
+  @ApiProperty({ type: PersonRefDto, nullable: true })
+  author: PersonRefDto | null;
+}
+
+export class ContactDto extends ContactListItemDto {
+  @ApiProperty({ nullable: true, type: String })
+  addressLine1: string | null;
+
+  @ApiProperty({ nullable: true, type: String })
+  addressLine2: string | null;
+
+  @ApiProperty({ nullable: true, type: String })
+  region: string | null;
+
+  @ApiProperty({ nullable: true, type: String })
+  postalCode: string | null;
+
+  @ApiProperty({ type: [ContactRefDto] })
+  services: ContactRefDto[];
+
+  @ApiProperty({ type: AccountSummaryDto, nullable: true })
+  account: AccountSummaryDto | null;
+
+  @ApiProperty({ type: [RecentActivityDto], description: 'The ten latest activities.' })
+  recentActivities: RecentActivityDto[];
+
+  @ApiProperty({ type: [StatusChangeDto], description: 'The twenty latest status changes.' })
+  statusHistory: StatusChangeDto[];
+}
+
+export const BULK_ACTIONS = ['assign', 'unassign', 'addTags', 'removeTags', 'setStatus', 'delete'] as const;
+
+export class BulkSelectionDto {
+  @ApiPropertyOptional({ type: [String], format: 'uuid', description: 'Exactly these contacts (at most 10000).' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(10000)
+  @IsUUID('all', { each: true, message: 'must be a list of UUIDs' })
+  ids?: string[];
+
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: `Every contact matching this rule tree right now. ${FILTER_DESCRIPTION}` })
+  @IsOptional()
+  @IsObject()
+  filter?: FilterNode;
+}
+
+export class BulkActionDto {
+  @ApiProperty({ type: BulkSelectionDto, description: 'Give `ids` or `filter` (an empty filter `{"and":[...]}` is required to mean everything).' })
+  @IsObject()
+  @Type(() => BulkSelectionDto)
+  selection: BulkSelectionDto;
+
+  @ApiProperty({ enum: BULK_ACTIONS })
+  @IsIn(BULK_ACTIONS)
+  action: (typeof BULK_ACTIONS)[number];
+
+  @ApiPropertyOptional({ format: 'uuid', description: 'For assign.' })
+  @IsOptional()
+  @IsUUID('all', { message: 'must be a UUID' })
+  assignedToId?: string;
+
+  @ApiPropertyOptional({ format: 'uuid', description: 'For setStatus.' })
+  @IsOptional()
+  @IsUUID('all', { message: 'must be a UUID' })
+  statusId?: string;
+
+  @ApiPropertyOptional({ type: [String], format: 'uuid', description: 'For addTags and removeTags.' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(100)
+  @IsUUID('all', { each: true, message: 'must be a list of UUIDs' })
+  tagIds?: string[];
+
+  @ApiPropertyOptional({ type: [String], description: 'For addTags: names of tags to add, created if missing.' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(50)
+  @IsString({ each: true })
+  @MinLength(1, { each: true })
+  @MaxLength(100, { each: true })
+  newTags?: string[];
+}
+
+export class BulkResultDto {
+  @ApiProperty({ description: 'Contacts the selection matched that you may change.' })
+  matched: number;
+
+  @ApiProperty({ description: 'Contacts actually changed.' })
+  updated: number;
+}
+
+export class CreateAccountDto {
+  @ApiProperty({ enum: ['client', 'staff'], description: 'A client account opens the portal; a staff account the back office (admins only).' })
+  @IsIn(['client', 'staff'])
+  accountType: 'client' | 'staff';
+
+  @ApiPropertyOptional({ default: true, description: 'Mail the person a link to choose a password.' })
+  @IsOptional()
+  @IsBoolean()
+  sendInvite?: boolean;
+}
+
+export class TrashQueryDto extends PageQueryDto {}

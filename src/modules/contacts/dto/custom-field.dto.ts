@@ -1,0 +1,130 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import { ArrayMaxSize, ArrayUnique, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { CUSTOM_FIELD_TYPES, type CustomFieldType } from '../entities/custom-field.entity';
+
+const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
+const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
+
+export class CustomFieldQueryDto {
+  @ApiPropertyOptional({ type: Boolean, description: 'Also list removed definitions (their values are kept until purged).' })
+  @IsOptional()
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  includeDeleted?: boolean;
+}
+
+export class CreateCustomFieldDto {
+  @ApiProperty({ example: 'budget', description: 'Lower-case letters, digits and underscores; cannot change later.', pattern: '^[a-z][a-z0-9_]{0,49}$' })
+  @IsString()
+  @Matches(/^[a-z][a-z0-9_]{0,49}$/, { message: 'must start with a lower-case letter and hold only a-z, 0-9 and _ (50 at most)' })
+  key: string;
+
+  @ApiProperty({ example: 'Budget', maxLength: 100 })
+  @Transform(trim)
+  @IsString()
+  @MinLength(1, { message: 'must not be empty' })
+  @MaxLength(100)
+  label: string;
+
+  @ApiProperty({ enum: CUSTOM_FIELD_TYPES, enumName: 'CustomFieldType', description: 'Cannot change later.' })
+  @IsIn(CUSTOM_FIELD_TYPES)
+  type: CustomFieldType;
+
+  @ApiPropertyOptional({ default: false })
+  @IsOptional()
+  @IsBoolean()
+  required?: boolean;
+
+  @ApiPropertyOptional({ type: [String], description: 'The choices of select and multi_select fields.' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(200)
+  @ArrayUnique()
+  @IsString({ each: true })
+  @MaxLength(100, { each: true })
+  options?: string[];
+
+  @ApiPropertyOptional({ default: false, description: 'Internal fields are hidden from clients in the portal.' })
+  @IsOptional()
+  @IsBoolean()
+  internal?: boolean;
+
+  @ApiPropertyOptional({ default: 0 })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(10000)
+  position?: number;
+}
+
+export class UpdateCustomFieldDto {
+  @ApiPropertyOptional({ maxLength: 100 })
+  @IsOptional()
+  @Transform(trim)
+  @IsString()
+  @MinLength(1, { message: 'must not be empty' })
+  @MaxLength(100)
+  label?: string;
+
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsBoolean()
+  required?: boolean;
+
+  @ApiPropertyOptional({ type: [String] })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(200)
+  @ArrayUnique()
+  @IsString({ each: true })
+  @MaxLength(100, { each: true })
+  options?: string[];
+
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsBoolean()
+  internal?: boolean;
+
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(10000)
+  position?: number;
+}
+
+export class CustomFieldDto {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+
+  @ApiProperty()
+  key: string;
+
+  @ApiProperty()
+  label: string;
+
+  @ApiProperty({ enum: CUSTOM_FIELD_TYPES, enumName: 'CustomFieldType' })
+  type: CustomFieldType;
+
+  @ApiProperty()
+  required: boolean;
+
+  @ApiProperty({ type: [String] })
+  options: string[];
+
+  @ApiProperty()
+  internal: boolean;
+
+  @ApiProperty()
+  position: number;
+
+  @ApiProperty({ format: 'date-time', nullable: true, type: String, description: 'Set when the definition was removed; values are kept until purged.' })
+  deletedAt: Date | null;
+
+  @ApiProperty({ format: 'date-time' })
+  createdAt: Date;
+
+  @ApiProperty({ format: 'date-time' })
+  updatedAt: Date;
+}

@@ -1,0 +1,219 @@
+import type { FieldErrorDto } from '../../../core/http/error-response.dto';
+import { FILTER_OPERATORS, FilterCondition, FilterField, FilterNode, OPERATORS_BY_KIND } from './contact-filter.types';
+
+export interface SqlFragment {
+  sql: string;
+  params: unknown[];
+}
+
+export interface FieldResolver {
+  /** The field's definition, or undefined when unknown. A deleted custom field returns `deleted`. */
+  resolve(name: string): FilterField | 'deleted' | undefined;
+}
+
+const MAX_DEPTH = 8;
+const MAX_CONDITIONS = 100;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+/**
+ * Checks a rule tree: known fields, operators that suit the field's type, values of the
+ * right shape. Errors carry the path of the bad clause (`filter.and.1.op`).
+ * Clauses on deleted custom fields are reported in `warnings`, not errors, so saved
+ * segments keep working (such a clause matches nothing).
+ */
+export function validateFilter(node: unknown, fields: FieldResolver, path = 'filter'): { errors: FieldErrorDto[]; warnings: string[] } {
+  const errors: FieldErrorDto[] = [];
+  const warnings: string[] = [];
+  let count = 0;
+  const walk = (current: unknown, at: string, depth: number) => {
+    if (depth > MAX_DEPTH) return errors.push({ field: at, message: `nests deeper than ${MAX_DEPTH} levels` });
+    if (!current || typeof current !== 'object' || Array.isArray(current)) return errors.push({ field: at, message: 'must be an object: {and}, {or}, {not} or {field, op, value}' });
+    const node = current as Record<string, unknown>;
+    const keys = Object.keys(node);
+    for (const group of ['and', 'or'] as const) {
+      if (group in node) {
+        if (keys.length !== 1) return errors.push({ field: at, message: `a group has only the "${group}" key` });
+        const children = node[group];
+        if (!Array.isArray(children) || children.length === 0) return errors.push({ field: `${at}.${group}`, message: 'must be a non-empty list of rules' });
+        children.forEach((child, i) => walk(child, `${at}.${group}.${i}`, depth + 1));
+        return;
+      }
+    }
+    if ('not' in node) {
+      if (keys.length !== 1) return errors.push({ field: at, message: 'a negation has only the "not" key' });
+      return walk(node.not, `${at}.not`, depth + 1);
+    }
+    count += 1;
+    if (count > MAX_CONDITIONS) return errors.push({ field: at, message: `more than ${MAX_CONDITIONS} conditions` });
+    const unknownKeys = keys.filter((key) => !['field', 'op', 'value'].includes(key));
+    if (unknownKeys.length) return errors.push({ field: at, message: `unknown keys: ${unknownKeys.join(', ')}` });
+    if (typeof node.field !== 'string') return errors.push({ field: `${at}.field`, message: 'must be a field name' });
+    const field = fields.resolve(node.field);
+    if (field === 'deleted') return warnings.push(`${at}: the custom field "${node.field}" was deleted; this rule matches nothing`);
+    if (!field) return errors.push({ field: `${at}.field`, message: `unknown field "${node.field}"` });
+    if (typeof node.op !== 'string' || !(FILTER_OPERATORS as readonly string[]).includes(node.op)) {
+      return errors.push({ field: `${at}.op`, message: `must be one of ${OPERATORS_BY_KIND[field.kind].join(', ')}` });
+    }
+    if (!OPERATORS_BY_KIND[field.kind].includes(node.op as never)) {
+      return errors.push({ field: `${at}.op`, message: `"${node.op}" does not apply to ${node.field}; use one of ${OPERATORS_BY_KIND[field.kind].join(', ')}` });
+    }
+    const problem = valueProblem(field, node as unknown as FilterCondition);
+    if (problem) errors.push({ field: `${at}.value`, message: problem });
+  };
+  walk(node, path, 0);
+  return { errors, warnings };
+}
+
+function valueProblem(field: FilterField, condition: FilterCondition): string | undefined {
+  const { op, value } = condition;
+  if (op === 'empty' || op === 'notEmpty') return value === undefined ? undefined : 'takes no value';
+  if (op === 'inLastDays' || op === 'notInLastDays') {
+    return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 36500 ? undefined : 'must be a whole number of days';
+  }
+  const many = op === 'in' || op === 'notIn' || op === 'hasAny' || op === 'hasAll' || op === 'hasNone';
+  const values = many ? value : [value];
+  if (!Array.isArray(values) || values.length === 0 || values.length > 1000) return many ? 'must be a non-empty list (at most 1000 values)' : 'is required';
+  for (const item of values) {
+    const problem = scalarProblem(field, item, op);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+function scalarProblem(field: FilterField, value: unknown, op: string): string | undefined {
+  switch (field.kind) {
+    case 'search':
+      return typeof value === 'string' && value.trim().length > 0 && value.length <= 200 ? undefined : 'must be non-empty text of at most 200 characters';
+    case 'text':
+    case 'textSet':
+      return typeof value === 'string' && value.length <= 500 ? undefined : 'must be text of at most 500 characters';
+    case 'uuid':
+    case 'uuidSet':
+      return typeof value === 'string' && UUID.test(value) ? undefined : 'must be a UUID';
+    case 'enum':
+      return typeof value === 'string' && field.values?.includes(value) ? undefined : `must be one of ${field.values?.join(', ')}`;
+    case 'number':
+      return typeof value === 'number' && Number.isFinite(value) ? undefined : 'must be a number';
+    case 'boolean':
+      return typeof value === 'boolean' ? undefined : 'must be true or false';
+    case 'date':
+      return typeof value === 'string' && ISO_DATE.test(value) && !Number.isNaN(Date.parse(value)) ? undefined : 'must be a date (YYYY-MM-DD)';
+    case 'datetime':
+      return typeof value === 'string' && !Number.isNaN(Date.parse(value)) && /^\d{4}-\d{2}-\d{2}/.test(value) ? undefined : `must be an ISO 8601 date or date-time (${op})`;
+  }
+}
+
+/**
+ * Compiles a validated rule tree to a SQL predicate over the contacts alias `c`.
+ * Parameters are numbered from `firstParam`.
+ */
+export function compileFilter(node: FilterNode, fields: FieldResolver, firstParam = 1): SqlFragment {
+  const params: unknown[] = [];
+  const p = (value: unknown) => {
+    params.push(value);
+    return `$${firstParam + params.length - 1}`;
+  };
+  const walk = (current: FilterNode): string => {
+    if ('and' in current) return `(${current.and.map(walk).join(' AND ')})`;
+    if ('or' in current) return `(${current.or.map(walk).join(' OR ')})`;
+    if ('not' in current) return `NOT COALESCE(${walk(current.not)}, FALSE)`;
+    const field = fields.resolve(current.field);
+    if (!field || field === 'deleted') return 'FALSE';
+    return condition(field, current, p);
+  };
+  return { sql: walk(node), params };
+}
+
+function condition(field: FilterField, { op, value }: FilterCondition, p: (value: unknown) => string): string {
+  if (field.kind === 'search') {
+    // Every word must match the start of a token of name, email, phone or company.
+    return `c.search @@ to_tsquery('simple', ${p(toPrefixQuery(String(value)))})`;
+  }
+  if (field.link) {
+    const { table, column } = field.link;
+    const exists = (extra = '') => `EXISTS (SELECT 1 FROM ${table} l WHERE l.contact_id = c.id${extra})`;
+    switch (op) {
+      case 'hasAny':
+        return exists(` AND l.${column} = ANY(${p(value)}::uuid[])`);
+      case 'hasAll':
+        return `(SELECT count(DISTINCT l.${column}) FROM ${table} l WHERE l.contact_id = c.id AND l.${column} = ANY(${p(value)}::uuid[])) = ${(value as unknown[]).length}`;
+      case 'hasNone':
+        return `NOT ${exists(` AND l.${column} = ANY(${p(value)}::uuid[])`)}`;
+      case 'empty':
+        return `NOT ${exists()}`;
+      case 'notEmpty':
+        return exists();
+    }
+  }
+  const sql = field.sql!;
+  if (field.kind === 'textSet') {
+    switch (op) {
+      case 'hasAny':
+        return `COALESCE(${sql} ?| ${p(value)}::text[], FALSE)`;
+      case 'hasAll':
+        return `COALESCE(${sql} ?& ${p(value)}::text[], FALSE)`;
+      case 'hasNone':
+        return `NOT COALESCE(${sql} ?| ${p(value)}::text[], FALSE)`;
+      case 'empty':
+        return `(${sql} IS NULL OR jsonb_array_length(${sql}) = 0)`;
+      case 'notEmpty':
+        return `jsonb_array_length(${sql}) > 0`;
+    }
+  }
+  const cast = { text: '::text', uuid: '::uuid', enum: '::text', number: '::numeric', boolean: '::boolean', date: '::date', datetime: '::timestamptz' }[field.kind as 'text'] ?? '';
+  const textual = field.kind === 'text';
+  switch (op) {
+    case 'is':
+      return textual ? `lower(${sql}) = lower(${p(value)})` : `${sql} = ${p(value)}${cast}`;
+    case 'isNot':
+      return textual ? `lower(${sql}) IS DISTINCT FROM lower(${p(value)})` : `${sql} IS DISTINCT FROM ${p(value)}${cast}`;
+    case 'contains':
+      return `${sql} ILIKE ${p(`%${escapeLike(String(value))}%`)}`;
+    case 'notContains':
+      return `NOT COALESCE(${sql} ILIKE ${p(`%${escapeLike(String(value))}%`)}, FALSE)`;
+    case 'startsWith':
+      return `${sql} ILIKE ${p(`${escapeLike(String(value))}%`)}`;
+    case 'in':
+      return textual ? `lower(${sql}) = ANY(${p((value as string[]).map((v) => v.toLowerCase()))}::text[])` : `${sql} = ANY(${p(value)}${cast}[])`;
+    case 'notIn':
+      return textual
+        ? `NOT COALESCE(lower(${sql}) = ANY(${p((value as string[]).map((v) => v.toLowerCase()))}::text[]), FALSE)`
+        : `NOT COALESCE(${sql} = ANY(${p(value)}${cast}[]), FALSE)`;
+    case 'empty':
+      return textual ? `(${sql} IS NULL OR ${sql} = '')` : `${sql} IS NULL`;
+    case 'notEmpty':
+      return textual ? `(${sql} IS NOT NULL AND ${sql} <> '')` : `${sql} IS NOT NULL`;
+    case 'gt':
+    case 'after':
+      return `${sql} > ${p(value)}${cast}`;
+    case 'gte':
+      return `${sql} >= ${p(value)}${cast}`;
+    case 'lt':
+    case 'before':
+      return `${sql} < ${p(value)}${cast}`;
+    case 'lte':
+      return `${sql} <= ${p(value)}${cast}`;
+    case 'inLastDays':
+      return `${sql} >= now() - make_interval(days => ${p(value)}::int)`;
+    case 'notInLastDays':
+      return `(${sql} IS NULL OR ${sql} < now() - make_interval(days => ${p(value)}::int))`;
+    default:
+      return 'FALSE';
+  }
+}
+
+function escapeLike(value: string): string {
+  return value.replace(/[\\%_]/g, '\\$&');
+}
+
+/** `ada love` → `ada:* & love:*`, with tsquery syntax characters removed. */
+export function toPrefixQuery(text: string): string {
+  const words = text
+    .toLowerCase()
+    .split(/\s+/)
+    .map((word) => word.replace(/[^\p{L}\p{N}@.+_-]/gu, ''))
+    .filter(Boolean)
+    .slice(0, 10);
+  return words.length ? words.map((word) => `'${word.replace(/'/g, "''")}':*`).join(' & ') : "''";
+}

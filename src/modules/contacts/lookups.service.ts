@@ -1,0 +1,537 @@
+import { ConflictException, Injectable, NotFoundException, UnprocessableEntityException } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
+import { AppConfig } from '../../config/app-config';
+import { abilityToSql } from '../../core/access/ability-to-sql';
+import type { AppAbility } from '../../core/access/app-ability';
+import { AuditService } from '../../core/audit/audit.service';
+import { containsPattern, Page, pageWindow, parseSort, SortDirection, toPage } from '../../core/http/pagination';
+import { RequestValidationError } from '../../core/http/validation';
+import type { AuthUser } from '../../core/identity/auth-user';
+import { setChangeContext } from './contacts.change-context';
+import { titleCase } from './contacts.naming';
+import { CONTACT_RULE_FIELDS } from './contacts.subjects';
+import type {
+  ContactStatusDto,
+  CreateContactStatusDto,
+  CreateNamedLookupDto,
+  CreateTagDto,
+  DeleteLookupQueryDto,
+  LookupContactDto,
+  LookupContactsQueryDto,
+  LookupQueryDto,
+  ServiceOfferingDto,
+  TagDto,
+  TrafficSourceDto,
+  UpdateContactStatusDto,
+  UpdateNamedLookupDto,
+  UpdateTagDto,
+} from './dto/lookup.dto';
+import type { ContactStage } from './entities/contact-status.entity';
+
+// ---------------------------------------------------------------------------------------------
+// The four lists
+// ---------------------------------------------------------------------------------------------
+
+export type LookupKind = 'status' | 'tag' | 'service' | 'trafficSource';
+
+interface LookupDefinition {
+  table: string;
+  /** The CASL subject, also the audit subject type. */
+  subject: string;
+  /** Prefix of audit actions (`tag.create`, …). */
+  audit: string;
+  /** In messages: "the status", "3 contact(s) use this tag". */
+  label: string;
+  /** Error code prefix (`tag_not_found`). */
+  code: string;
+  /** How contacts refer to an entry: a column on contacts, or a join table. */
+  usage: { column: string } | { joinTable: string; joinColumn: string };
+  /** Columns beyond id, name, timestamps. */
+  extra: string[];
+  defaultSort: Array<[string, SortDirection]>;
+  sorts: Record<string, string>;
+}
+
+const COMMON_SORTS = { name: 'x.name_key', createdAt: 'x.created_at', contactCount: 'u.contact_count' };
+
+const LOOKUPS: Record<LookupKind, LookupDefinition> = {
+  status: {
+    table: 'contact_statuses',
+    subject: 'ContactStatus',
+    audit: 'contact-status',
+    label: 'status',
+    code: 'status',
+    usage: { column: 'status_id' },
+    extra: ['stage', 'position'],
+    defaultSort: [
+      ['x.position', 'ASC'],
+      ['x.name_key', 'ASC'],
+    ],
+    sorts: { ...COMMON_SORTS, position: 'x.position', stage: 'x.stage' },
+  },
+  tag: {
+    table: 'tags',
+    subject: 'Tag',
+    audit: 'tag',
+    label: 'tag',
+    code: 'tag',
+    usage: { joinTable: 'contact_tags', joinColumn: 'tag_id' },
+    extra: ['color'],
+    defaultSort: [['x.name_key', 'ASC']],
+    sorts: COMMON_SORTS,
+  },
+  service: {
+    table: 'services',
+    subject: 'Service',
+    audit: 'service',
+    label: 'service',
+    code: 'service',
+    usage: { joinTable: 'contact_services', joinColumn: 'service_id' },
+    extra: [],
+    defaultSort: [['x.name_key', 'ASC']],
+    sorts: COMMON_SORTS,
+  },
+  trafficSource: {
+    table: 'traffic_sources',
+    subject: 'TrafficSource',
+    audit: 'traffic-source',
+    label: 'traffic source',
+    code: 'traffic_source',
+    usage: { column: 'traffic_source_id' },
+    extra: [],
+    defaultSort: [['x.name_key', 'ASC']],
+    sorts: COMMON_SORTS,
+  },
+};
+
+const LOOKUP_CONTACT_SORTS: Record<string, string> = {
+  firstName: 'lower(c.first_name)',
+  lastName: 'lower(c.last_name)',
+  email: 'c.email_key',
+  company: 'lower(c.company)',
+  createdAt: 'c.created_at',
+};
+
+interface LookupRow {
+  id: string;
+  name: string;
+  stage?: ContactStage;
+  position?: number;
+  color?: string | null;
+  contact_count: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+type LookupDtoOf<K extends LookupKind> = K extends 'status' ? ContactStatusDto : K extends 'tag' ? TagDto : K extends 'service' ? ServiceOfferingDto : TrafficSourceDto;
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+export class LookupNotFoundError extends NotFoundException {
+  constructor(definition: LookupDefinition) {
+    super({ message: `${capitalised(definition.label)} not found`, code: `${definition.code}_not_found` });
+  }
+}
+
+export class LookupNameTakenError extends ConflictException {
+  constructor(definition: LookupDefinition) {
+    super({
+      message: `A ${definition.label} with this name already exists`,
+      code: `${definition.code}_name_taken`,
+      details: [{ field: 'name', message: 'is already in use (names are compared regardless of case)' }],
+    });
+  }
+}
+
+export class LookupInUseError extends ConflictException {
+  constructor(definition: LookupDefinition, live: number, trashed: number) {
+    const total = live + trashed;
+    const where = trashed ? ` (${trashed} of them in the trash)` : '';
+    super({
+      message: `${total} contact(s) use this ${definition.label}${where}; pass replaceWith=<id> to move them to another ${definition.label}, or detach=true to take it off them`,
+      code: 'in_use',
+      details: [
+        { field: 'replaceWith', message: `or detach is required: the ${definition.label} is used by ${total} contact(s)` },
+        { field: 'detach', message: `or replaceWith is required: the ${definition.label} is used by ${total} contact(s)` },
+      ],
+    });
+  }
+}
+
+export class InvalidReplacementError extends UnprocessableEntityException {
+  constructor(definition: LookupDefinition, reason: 'self' | 'unknown') {
+    super({
+      message: reason === 'self' ? `A ${definition.label} cannot replace itself` : `replaceWith does not name an existing ${definition.label}`,
+      code: 'invalid_replacement',
+      details: [{ field: 'replaceWith', message: reason === 'self' ? 'must differ from the deleted id' : `does not name an existing ${definition.label}` }],
+    });
+  }
+}
+
+function capitalised(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The service
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Statuses, tags, services and traffic sources: the admin-managed lists contacts refer to.
+ * Names are stored Title Cased and are unique regardless of case (`name_key`); every entry
+ * reports how many live contacts (not in the trash) use it.
+ */
+@Injectable()
+export class LookupsService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly config: AppConfig,
+    private readonly audit: AuditService,
+  ) {}
+
+  // ----- reading -----
+
+  async list<K extends LookupKind>(kind: K, query: LookupQueryDto): Promise<Page<LookupDtoOf<K>>> {
+    const definition = LOOKUPS[kind];
+    const window = pageWindow(query, this.config.pagination.maxLimit);
+    const sort = parseSort(query.sort, definition.sorts, definition.defaultSort);
+    const params: unknown[] = [];
+    const where = query.q ? `WHERE x.name ILIKE $${params.push(containsPattern(query.q))}` : '';
+    const order = sort.map(([expression, direction]) => `${expression} ${direction} NULLS LAST`).concat('x.id').join(', ');
+    const [rows, [{ total }]] = await Promise.all([
+      this.dataSource.query(`${this.selectSql(definition)} ${where} ORDER BY ${order} LIMIT ${window.limit} OFFSET ${window.offset}`, params) as Promise<LookupRow[]>,
+      this.dataSource.query(`SELECT count(*)::int AS total FROM ${definition.table} x ${where}`, params) as Promise<Array<{ total: number }>>,
+    ]);
+    return toPage(
+      rows.map((row) => this.toDto(kind, row)),
+      total,
+      window,
+    );
+  }
+
+  async get<K extends LookupKind>(kind: K, id: string): Promise<LookupDtoOf<K>> {
+    return this.toDto(kind, await this.view(this.dataSource.manager, LOOKUPS[kind], id));
+  }
+
+  /**
+   * The live contacts in a status or with a tag, as far as the caller may read them.
+   * The query is checked before the entry is looked up, so a bad query is a 400 whatever the id.
+   */
+  async contactsOf(kind: 'status' | 'tag', ability: AppAbility, id: string, query: LookupContactsQueryDto): Promise<Page<LookupContactDto>> {
+    const definition = LOOKUPS[kind];
+    const window = pageWindow(query, this.config.pagination.maxLimit);
+    const sort = parseSort(query.sort, LOOKUP_CONTACT_SORTS, [
+      ['lower(c.last_name)', 'ASC'],
+      ['lower(c.first_name)', 'ASC'],
+    ]);
+    const exists: unknown[] = await this.dataSource.query(`SELECT 1 FROM ${definition.table} WHERE id = $1`, [id]);
+    if (!exists.length) throw new LookupNotFoundError(definition);
+
+    const params: unknown[] = [id];
+    const where = ['c.deleted_at IS NULL', this.usedBySql(definition, 'c', '$1')];
+    const visible = abilityToSql(ability, 'read', 'Contact', CONTACT_RULE_FIELDS, 'c', params.length + 1);
+    params.push(...visible.params);
+    where.push(visible.sql);
+    if (query.q) {
+      const p = `$${params.push(containsPattern(query.q))}`;
+      where.push(`((c.first_name || ' ' || c.last_name) ILIKE ${p} OR c.email ILIKE ${p} OR c.company ILIKE ${p})`);
+    }
+    const whereSql = `WHERE ${where.join(' AND ')}`;
+    const order = sort.map(([expression, direction]) => `${expression} ${direction} NULLS LAST`).concat('c.id').join(', ');
+    const [rows, [{ total }]] = await Promise.all([
+      this.dataSource.query(
+        `SELECT c.id, c.first_name, c.last_name, c.email, c.company, c.created_at FROM contacts c ${whereSql} ORDER BY ${order} LIMIT ${window.limit} OFFSET ${window.offset}`,
+        params,
+      ) as Promise<Array<{ id: string; first_name: string; last_name: string; email: string | null; company: string | null; created_at: Date }>>,
+      this.dataSource.query(`SELECT count(*)::int AS total FROM contacts c ${whereSql}`, params) as Promise<Array<{ total: number }>>,
+    ]);
+    return toPage(
+      rows.map((row) => ({ id: row.id, firstName: row.first_name, lastName: row.last_name, email: row.email, company: row.company, createdAt: row.created_at })),
+      total,
+      window,
+    );
+  }
+
+  // ----- writing -----
+
+  async createStatus(actor: AuthUser, input: CreateContactStatusDto): Promise<ContactStatusDto> {
+    return this.create('status', actor, input.name, async (manager, name) => {
+      const position =
+        input.position ??
+        ((await manager.query('SELECT coalesce(max(position) + 1, 0)::int AS next FROM contact_statuses')) as Array<{ next: number }>)[0]!.next;
+      return { sql: 'INSERT INTO contact_statuses (name, stage, position) VALUES ($1, $2, $3) RETURNING id', params: [name, input.stage, Math.min(position, 10000)] };
+    });
+  }
+
+  async createTag(actor: AuthUser, input: CreateTagDto): Promise<TagDto> {
+    return this.create('tag', actor, input.name, async (_manager, name) => ({
+      sql: 'INSERT INTO tags (name, color) VALUES ($1, $2) RETURNING id',
+      params: [name, input.color ?? null],
+    }));
+  }
+
+  async createNamed<K extends 'service' | 'trafficSource'>(kind: K, actor: AuthUser, input: CreateNamedLookupDto): Promise<LookupDtoOf<K>> {
+    return this.create(kind, actor, input.name, async (_manager, name) => ({
+      sql: `INSERT INTO ${LOOKUPS[kind].table} (name) VALUES ($1) RETURNING id`,
+      params: [name],
+    }));
+  }
+
+  async updateStatus(actor: AuthUser, id: string, input: UpdateContactStatusDto): Promise<ContactStatusDto> {
+    return this.update('status', actor, id, input, { stage: input.stage, position: input.position });
+  }
+
+  async updateTag(actor: AuthUser, id: string, input: UpdateTagDto): Promise<TagDto> {
+    return this.update('tag', actor, id, input, { color: input.color });
+  }
+
+  async updateNamed<K extends 'service' | 'trafficSource'>(kind: K, actor: AuthUser, id: string, input: UpdateNamedLookupDto): Promise<LookupDtoOf<K>> {
+    return this.update(kind, actor, id, input, {});
+  }
+
+  /**
+   * Deletes an entry. One that contacts use (in the trash too: they keep their references)
+   * needs `replaceWith` (the contacts move to another entry) or `detach` (they lose it).
+   */
+  async remove(kind: LookupKind, actor: AuthUser, rawId: string, options: DeleteLookupQueryDto): Promise<void> {
+    const definition = LOOKUPS[kind];
+    // UUIDs may arrive in upper case; the database answers in lower case.
+    const id = rawId.toLowerCase();
+    const replaceWith = options.replaceWith?.toLowerCase();
+    const { detach } = options;
+    if (replaceWith !== undefined && detach) {
+      throw new RequestValidationError([{ field: 'detach', message: 'cannot be combined with replaceWith' }]);
+    }
+    await this.dataSource.transaction(async (manager) => {
+      if (kind === 'status') await setChangeContext(manager, actor.id, 'lookup');
+      // Lock the entry and its replacement in a stable order, so two crossing deletes cannot deadlock.
+      const ids = replaceWith !== undefined && replaceWith !== id ? [id, replaceWith] : [id];
+      const locked: Array<{ id: string; name: string }> = await manager.query(
+        `SELECT id, name FROM ${definition.table} WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
+        [ids],
+      );
+      const entry = locked.find((row) => row.id === id);
+      if (!entry) throw new LookupNotFoundError(definition);
+      if (replaceWith !== undefined) {
+        if (replaceWith === id) throw new InvalidReplacementError(definition, 'self');
+        if (!locked.some((row) => row.id === replaceWith)) throw new InvalidReplacementError(definition, 'unknown');
+      }
+      const before = await this.view(manager, definition, id);
+      const { live, trashed } = await this.usage(manager, definition, id);
+      if (live + trashed > 0 && replaceWith === undefined && !detach) throw new LookupInUseError(definition, live, trashed);
+
+      const affected = live + trashed > 0 ? await this.reassign(manager, definition, id, replaceWith ?? null) : 0;
+      await manager.query(`DELETE FROM ${definition.table} WHERE id = $1`, [id]);
+      await this.audit.record(
+        {
+          actorId: actor.id,
+          action: `${definition.audit}.delete`,
+          subjectType: definition.subject,
+          subjectId: id,
+          before: this.auditView(kind, before),
+          after: replaceWith !== undefined ? { replacedWith: replaceWith, contactsMoved: affected } : detach ? { detachedFrom: affected } : null,
+        },
+        manager,
+      );
+    });
+  }
+
+  /**
+   * Finds or creates tags by name for "create tags by typing their names": names are Title
+   * Cased, deduplicated regardless of case, missing ones inserted (concurrent inserts of the
+   * same name are harmless), and the ids come back in the order the names were given.
+   * Runs in the caller's transaction; new tags are audited against `actorId`, or the actor of
+   * the transaction's change context when it is left out.
+   */
+  async ensureTags(manager: EntityManager, names: string[], actorId?: string | null): Promise<string[]> {
+    const wanted = new Map<string, string>();
+    for (const raw of names) {
+      const name = titleCase(raw);
+      if (!name) continue;
+      if (name.length > 100) throw new RequestValidationError([{ field: 'newTags', message: 'tag names must be at most 100 characters long' }]);
+      const key = name.toLowerCase();
+      if (!wanted.has(key)) wanted.set(key, name);
+    }
+    if (!wanted.size) return [];
+    const titled = [...wanted.values()];
+    const created: Array<{ id: string; name: string }> = await manager.query(
+      'INSERT INTO tags (name) SELECT unnest($1::text[]) ON CONFLICT (name_key) DO NOTHING RETURNING id, name',
+      [titled],
+    );
+    const rows: Array<{ id: string }> = await manager.query(
+      `SELECT t.id FROM unnest($1::text[]) WITH ORDINALITY AS wanted (name, ord) JOIN tags t ON t.name_key = lower(wanted.name) ORDER BY wanted.ord`,
+      [titled],
+    );
+    if (created.length) {
+      const actor =
+        actorId !== undefined
+          ? actorId
+          : ((await manager.query(`SELECT nullif(current_setting('maestro.actor_id', true), '') AS actor`)) as Array<{ actor: string | null }>)[0]!.actor;
+      for (const tag of created) {
+        await this.audit.record({ actorId: actor, action: 'tag.create', subjectType: 'Tag', subjectId: tag.id, after: { name: tag.name, color: null } }, manager);
+      }
+    }
+    return [...new Set(rows.map((row) => row.id))];
+  }
+
+  // ----- internals -----
+
+  private async create<K extends LookupKind>(
+    kind: K,
+    actor: AuthUser,
+    rawName: string,
+    insert: (manager: EntityManager, name: string) => Promise<{ sql: string; params: unknown[] }>,
+  ): Promise<LookupDtoOf<K>> {
+    const definition = LOOKUPS[kind];
+    const name = titleCase(rawName);
+    const row = await this.dataSource.transaction(async (manager) => {
+      await this.assertNameFree(manager, definition, name);
+      const { sql, params } = await insert(manager, name);
+      const [{ id }] = (await this.translatingDuplicates(definition, () => manager.query(sql, params))) as Array<{ id: string }>;
+      const created = await this.view(manager, definition, id);
+      await this.audit.record({ actorId: actor.id, action: `${definition.audit}.create`, subjectType: definition.subject, subjectId: id, after: this.auditView(kind, created) }, manager);
+      return created;
+    });
+    return this.toDto(kind, row);
+  }
+
+  private async update<K extends LookupKind>(
+    kind: K,
+    actor: AuthUser,
+    id: string,
+    input: { name?: string },
+    extra: Record<string, unknown>,
+  ): Promise<LookupDtoOf<K>> {
+    const definition = LOOKUPS[kind];
+    const row = await this.dataSource.transaction(async (manager) => {
+      const locked: unknown[] = await manager.query(`SELECT id FROM ${definition.table} WHERE id = $1 FOR UPDATE`, [id]);
+      if (!locked.length) throw new LookupNotFoundError(definition);
+      const before = await this.view(manager, definition, id);
+      const changes: Record<string, unknown> = {};
+      if (input.name !== undefined) {
+        const name = titleCase(input.name);
+        if (name !== before.name) {
+          if (name.toLowerCase() !== before.name.toLowerCase()) await this.assertNameFree(manager, definition, name);
+          changes.name = name;
+        }
+      }
+      for (const [column, value] of Object.entries(extra)) {
+        if (value !== undefined && value !== before[column as keyof LookupRow]) changes[column] = value;
+      }
+      if (!Object.keys(changes).length) return before;
+      const columns = Object.keys(changes);
+      const assignments = columns.map((column, index) => `${column} = $${index + 2}`).join(', ');
+      await this.translatingDuplicates(definition, () =>
+        manager.query(`UPDATE ${definition.table} SET ${assignments}, updated_at = now() WHERE id = $1`, [id, ...columns.map((column) => changes[column])]),
+      );
+      const after = await this.view(manager, definition, id);
+      await this.audit.record(
+        {
+          actorId: actor.id,
+          action: `${definition.audit}.update`,
+          subjectType: definition.subject,
+          subjectId: id,
+          before: Object.fromEntries(columns.map((column) => [column, before[column as keyof LookupRow] ?? null])),
+          after: changes,
+        },
+        manager,
+      );
+      return after;
+    });
+    return this.toDto(kind, row);
+  }
+
+  /** Moves (or, with no replacement, detaches) every contact using `id`, trash included. Returns how many contacts changed. */
+  private async reassign(manager: EntityManager, definition: LookupDefinition, id: string, replacement: string | null): Promise<number> {
+    if ('column' in definition.usage) {
+      // A real column change: the status history trigger records it under the change context.
+      return this.countOf(
+        manager,
+        `UPDATE contacts SET ${definition.usage.column} = $2, version = version + 1, updated_at = now() WHERE ${definition.usage.column} = $1 RETURNING id`,
+        [id, replacement],
+      );
+    }
+    const { joinTable, joinColumn } = definition.usage;
+    const touched = await this.countOf(
+      manager,
+      `UPDATE contacts SET version = version + 1, updated_at = now() WHERE id IN (SELECT contact_id FROM ${joinTable} WHERE ${joinColumn} = $1) RETURNING id`,
+      [id],
+    );
+    if (replacement) {
+      await manager.query(
+        `INSERT INTO ${joinTable} (contact_id, ${joinColumn}) SELECT contact_id, $2 FROM ${joinTable} WHERE ${joinColumn} = $1 ON CONFLICT DO NOTHING`,
+        [id, replacement],
+      );
+    }
+    await manager.query(`DELETE FROM ${joinTable} WHERE ${joinColumn} = $1`, [id]);
+    return touched;
+  }
+
+  /** How many rows a data-changing statement with RETURNING touched (TypeORM reshapes UPDATE results, a CTE keeps it a plain SELECT). */
+  private async countOf(manager: EntityManager, statement: string, params: unknown[]): Promise<number> {
+    const [{ count }] = (await manager.query(`WITH changed AS (${statement}) SELECT count(*)::int AS count FROM changed`, params)) as Array<{ count: number }>;
+    return count;
+  }
+
+  private async usage(manager: EntityManager, definition: LookupDefinition, id: string): Promise<{ live: number; trashed: number }> {
+    const [row] = (await manager.query(
+      `SELECT count(*) FILTER (WHERE c.deleted_at IS NULL)::int AS live, count(*) FILTER (WHERE c.deleted_at IS NOT NULL)::int AS trashed
+         FROM contacts c WHERE ${this.usedBySql(definition, 'c', '$1')}`,
+      [id],
+    )) as Array<{ live: number; trashed: number }>;
+    return row!;
+  }
+
+  /** SQL true when the contact `alias` uses the entry given by `param`. */
+  private usedBySql(definition: LookupDefinition, alias: string, param: string): string {
+    if ('column' in definition.usage) return `${alias}.${definition.usage.column} = ${param}`;
+    const { joinTable, joinColumn } = definition.usage;
+    return `EXISTS (SELECT 1 FROM ${joinTable} j WHERE j.contact_id = ${alias}.id AND j.${joinColumn} = ${param})`;
+  }
+
+  private selectSql(definition: LookupDefinition): string {
+    const count =
+      'column' in definition.usage
+        ? `SELECT count(*)::int AS contact_count FROM contacts c WHERE c.${definition.usage.column} = x.id AND c.deleted_at IS NULL`
+        : `SELECT count(*)::int AS contact_count FROM ${definition.usage.joinTable} j JOIN contacts c ON c.id = j.contact_id WHERE j.${definition.usage.joinColumn} = x.id AND c.deleted_at IS NULL`;
+    const columns = ['x.id', 'x.name', ...definition.extra.map((column) => `x.${column}`), 'u.contact_count', 'x.created_at', 'x.updated_at'];
+    return `SELECT ${columns.join(', ')} FROM ${definition.table} x CROSS JOIN LATERAL (${count}) u`;
+  }
+
+  private async view(manager: EntityManager, definition: LookupDefinition, id: string): Promise<LookupRow> {
+    const rows: LookupRow[] = await manager.query(`${this.selectSql(definition)} WHERE x.id = $1`, [id]);
+    if (!rows.length) throw new LookupNotFoundError(definition);
+    return rows[0]!;
+  }
+
+  private async assertNameFree(manager: EntityManager, definition: LookupDefinition, name: string): Promise<void> {
+    const taken: unknown[] = await manager.query(`SELECT 1 FROM ${definition.table} WHERE name_key = lower($1)`, [name]);
+    if (taken.length) throw new LookupNameTakenError(definition);
+  }
+
+  /** A concurrent insert of the same name loses on the unique index: report it like the pre-check does. */
+  private async translatingDuplicates<T>(definition: LookupDefinition, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof QueryFailedError && (error.driverError as { code?: string } | undefined)?.code === '23505') throw new LookupNameTakenError(definition);
+      throw error;
+    }
+  }
+
+  private auditView(kind: LookupKind, row: LookupRow): Record<string, unknown> {
+    if (kind === 'status') return { name: row.name, stage: row.stage, position: row.position };
+    if (kind === 'tag') return { name: row.name, color: row.color ?? null };
+    return { name: row.name };
+  }
+
+  private toDto<K extends LookupKind>(kind: K, row: LookupRow): LookupDtoOf<K> {
+    const common = { id: row.id, name: row.name, contactCount: row.contact_count, createdAt: row.created_at, updatedAt: row.updated_at };
+    if (kind === 'status') return { ...common, stage: row.stage!, position: row.position! } as LookupDtoOf<K>;
+    if (kind === 'tag') return { ...common, color: row.color ?? null } as LookupDtoOf<K>;
+    return common as LookupDtoOf<K>;
+  }
+}

@@ -1,0 +1,75 @@
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Patch, Post, Query } from '@nestjs/common';
+import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Audience, Authorize } from '../../core/access/authorize.decorator';
+import { CurrentUser } from '../../core/access/request-ability.decorator';
+import { RequiresFeature } from '../../core/features/feature.decorator';
+import { ApiErrors } from '../../core/http/api-errors.decorator';
+import { ApiPageResponse, Page } from '../../core/http/pagination';
+import { uuidParam } from '../../core/http/validation';
+import type { AuthUser } from '../../core/identity/auth-user';
+import { CreateNamedLookupDto, DeleteLookupQueryDto, LookupQueryDto, TrafficSourceDto, UpdateNamedLookupDto } from './dto/lookup.dto';
+import { LookupsService } from './lookups.service';
+
+const uuid = uuidParam();
+
+@ApiTags('contacts')
+@RequiresFeature('contacts')
+@Audience('staff')
+@Controller('traffic-sources')
+export class TrafficSourcesController {
+  constructor(private readonly lookups: LookupsService) {}
+
+  @Get()
+  @Authorize('read', 'TrafficSource')
+  @ApiOperation({
+    summary: 'List traffic sources with how many contacts came from each',
+    description: '`q` searches the name; `sort` takes name (the default), createdAt and contactCount.',
+    operationId: 'listTrafficSources',
+  })
+  @ApiPageResponse(TrafficSourceDto)
+  @ApiErrors(400, 401, 403, 404)
+  list(@Query() query: LookupQueryDto): Promise<Page<TrafficSourceDto>> {
+    return this.lookups.list('trafficSource', query);
+  }
+
+  @Post()
+  @Authorize('create', 'TrafficSource')
+  @ApiOperation({ summary: 'Create a traffic source', description: 'The name is stored Title Cased and must be unique regardless of case.', operationId: 'createTrafficSource' })
+  @ApiCreatedResponse({ type: TrafficSourceDto })
+  @ApiErrors(400, 401, 403, 404, 409)
+  create(@CurrentUser() actor: AuthUser, @Body() body: CreateNamedLookupDto): Promise<TrafficSourceDto> {
+    return this.lookups.createNamed('trafficSource', actor, body);
+  }
+
+  @Get(':id')
+  @Authorize('read', 'TrafficSource')
+  @ApiOperation({ summary: 'Get a traffic source', operationId: 'getTrafficSource' })
+  @ApiOkResponse({ type: TrafficSourceDto })
+  @ApiErrors(400, 401, 403, 404)
+  get(@Param('id', uuid) id: string): Promise<TrafficSourceDto> {
+    return this.lookups.get('trafficSource', id);
+  }
+
+  @Patch(':id')
+  @Authorize('update', 'TrafficSource')
+  @ApiOperation({ summary: 'Rename a traffic source', operationId: 'updateTrafficSource' })
+  @ApiOkResponse({ type: TrafficSourceDto })
+  @ApiErrors(400, 401, 403, 404, 409)
+  update(@CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: UpdateNamedLookupDto): Promise<TrafficSourceDto> {
+    return this.lookups.updateNamed('trafficSource', actor, id, body);
+  }
+
+  @Delete(':id')
+  @Authorize('delete', 'TrafficSource')
+  @HttpCode(HttpStatus.NO_CONTENT)
+  @ApiOperation({
+    summary: 'Delete a traffic source',
+    description: 'A traffic source that contacts use (in the trash too) needs `replaceWith` (they move to that one) or `detach=true` (they lose it); otherwise 409 `in_use`.',
+    operationId: 'deleteTrafficSource',
+  })
+  @ApiNoContentResponse({ description: 'Deleted.' })
+  @ApiErrors(400, 401, 403, 404, 409, 422)
+  async remove(@CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Query() query: DeleteLookupQueryDto): Promise<void> {
+    await this.lookups.remove('trafficSource', actor, id, query);
+  }
+}

@@ -1,0 +1,358 @@
+import { createUserWithRoles, latestTokenFor, login, register, Session, systemRoleId } from '../support/actors';
+import { startTestApp, TestApp } from '../support/test-app';
+
+describe('contacts', () => {
+  let t: TestApp;
+  let admin: Session;
+  let staff: Session;
+  let otherStaff: Session;
+  let client: Session;
+  let statuses: Record<string, string>;
+  let sourceId: string;
+  let serviceId: string;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    admin = await register(t, 'admin');
+    client = await register(t, 'client');
+    const staffRole = await systemRoleId(t, 'staff');
+    staff = await createUserWithRoles(t, admin, [staffRole], 'staff');
+    otherStaff = await createUserWithRoles(t, admin, [staffRole], 'otherstaff');
+    const rows: Array<{ id: string; name: string }> = await t.db.query('SELECT id, name FROM contact_statuses');
+    statuses = Object.fromEntries(rows.map((row) => [row.name, row.id]));
+    sourceId = (await t.db.query(`SELECT id FROM traffic_sources WHERE name = 'Website'`))[0].id;
+    serviceId = (await t.db.query(`SELECT id FROM services WHERE name = 'Consulting'`))[0].id;
+  });
+  afterAll(() => t.close());
+
+  const create = (session: Session, body: Record<string, unknown>) => t.http.post('/api/v1/contacts').set(session.auth).send(body);
+  const list = (session: Session, query: Record<string, string | number | boolean> = {}) => t.http.get('/api/v1/contacts').set(session.auth).query(query);
+  const uniqueEmail = (prefix: string) => `${prefix}-${Date.now()}-${Math.round(Math.random() * 1e6)}@example.com`;
+
+  describe('create and profile', () => {
+    it('creates a contact without an account, in Lead by default, with typed tags, services, source, assignee', async () => {
+      const response = await create(staff, {
+        firstName: 'Grace',
+        lastName: 'Hopper',
+        email: uniqueEmail('grace'),
+        phone: '+1 555 0199',
+        company: 'Navy',
+        newTags: ['vip customer', 'VIP CUSTOMER', 'newsletter'],
+        serviceIds: [serviceId],
+        trafficSourceId: sourceId,
+        assignedToId: staff.userId,
+      }).expect(201);
+      const contact = response.body;
+      expect(contact).toMatchObject({
+        firstName: 'Grace',
+        company: 'Navy',
+        status: { id: statuses.Lead, name: 'Lead', stage: 'lead' },
+        trafficSource: { id: sourceId, name: 'Website' },
+        assignedTo: { id: staff.userId },
+        services: [{ id: serviceId, name: 'Consulting' }],
+        hasAccount: false,
+        account: null,
+        version: 1,
+      });
+      expect(contact.tags.map((tag: { name: string }) => tag.name)).toEqual(['Newsletter', 'Vip Customer']);
+      expect(contact.statusHistory).toHaveLength(1);
+      expect(contact.statusHistory[0]).toMatchObject({ from: null, to: { name: 'Lead' }, changedBy: { id: staff.userId }, source: 'api' });
+    });
+
+    it('refuses unknown references and invalid values with the field named', async () => {
+      const unknownStatus = await create(staff, { firstName: 'X', statusId: '00000000-0000-4000-8000-000000000000' }).expect(422);
+      expect(unknownStatus.body.details).toEqual([{ field: 'statusId', message: expect.any(String) }]);
+      const clientAsAssignee = await create(staff, { firstName: 'X', assignedToId: client.userId }).expect(422);
+      expect(clientAsAssignee.body.details[0].field).toBe('assignedToId');
+      const invalid = await create(staff, { firstName: '', email: 'not-an-email', company: 'x'.repeat(201), tagIds: ['nope'] }).expect(400);
+      expect(invalid.body.details.map((d: { field: string }) => d.field).sort()).toEqual(['company', 'email', 'firstName', 'tagIds']);
+    });
+
+    it('keeps emails unique among contacts, case-insensitively', async () => {
+      const email = uniqueEmail('dup');
+      await create(staff, { firstName: 'One', email }).expect(201);
+      const duplicate = await create(staff, { firstName: 'Two', email: email.toUpperCase() }).expect(409);
+      expect(duplicate.body).toMatchObject({ code: 'contact_email_taken', details: [{ field: 'email' }] });
+    });
+  });
+
+  describe('update', () => {
+    it('applies a change at the current version, refuses a stale one, and records status changes', async () => {
+      const created = (await create(staff, { firstName: 'Ada', email: uniqueEmail('ada') }).expect(201)).body;
+      const updated = (await t.http.patch(`/api/v1/contacts/${created.id}`).set(staff.auth).send({ version: 1, statusId: statuses.Customer, city: 'London' }).expect(200)).body;
+      expect(updated).toMatchObject({ version: 2, status: { name: 'Customer' }, city: 'London' });
+      expect(updated.statusHistory[0]).toMatchObject({ from: { name: 'Lead' }, to: { name: 'Customer' }, changedBy: { id: staff.userId } });
+
+      const stale = await t.http.patch(`/api/v1/contacts/${created.id}`).set(otherStaff.auth).send({ version: 1, city: 'Paris' }).expect(409);
+      expect(stale.body).toMatchObject({ code: 'stale_version', details: [{ field: 'version' }] });
+      const after = (await t.http.get(`/api/v1/contacts/${created.id}`).set(staff.auth).expect(200)).body;
+      expect(after.city).toBe('London');
+    });
+
+    it('replaces tags by id, adds typed ones, and clears custom values with null', async () => {
+      const created = (await create(staff, { firstName: 'Tagged', newTags: ['alpha', 'beta'] }).expect(201)).body;
+      const alpha = created.tags.find((tag: { name: string }) => tag.name === 'Alpha').id;
+      const updated = (await t.http.patch(`/api/v1/contacts/${created.id}`).set(staff.auth).send({ version: created.version, tagIds: [alpha], newTags: ['gamma'] }).expect(200)).body;
+      expect(updated.tags.map((tag: { name: string }) => tag.name)).toEqual(['Alpha', 'Gamma']);
+      const cleared = (await t.http.patch(`/api/v1/contacts/${created.id}`).set(staff.auth).send({ version: updated.version, tagIds: [] }).expect(200)).body;
+      expect(cleared.tags).toEqual([]);
+    });
+
+    it('keeps the contact and its account in step, both ways, in one transaction', async () => {
+      const profile = (await t.http.get(`/api/v1/contacts/${client.contactId}`).set(admin.auth).expect(200)).body;
+      expect(profile.account).toMatchObject({ userId: client.userId, accountType: 'client' });
+      const newEmail = uniqueEmail('renamed');
+      await t.http.patch(`/api/v1/contacts/${client.contactId}`).set(admin.auth).send({ version: profile.version, firstName: 'Renamed', email: newEmail }).expect(200);
+      const [user] = await t.db.query('SELECT first_name, email FROM users WHERE id = $1', [client.userId]);
+      expect(user).toEqual({ first_name: 'Renamed', email: newEmail });
+      client = await login(t, newEmail);
+
+      await t.http.patch(`/api/v1/users/${client.userId}`).set(admin.auth).send({ lastName: 'FromUser' }).expect(200);
+      const synced = (await t.http.get(`/api/v1/contacts/${client.contactId}`).set(admin.auth).expect(200)).body;
+      expect(synced.lastName).toBe('FromUser');
+      expect(synced.version).toBe(profile.version + 2);
+    });
+
+    it('does not let staff change the email of a contact with an account, but lets them change its phone', async () => {
+      const profile = (await t.http.get(`/api/v1/contacts/${client.contactId}`).set(staff.auth).expect(200)).body;
+      const refused = await t.http.patch(`/api/v1/contacts/${client.contactId}`).set(staff.auth).send({ version: profile.version, email: uniqueEmail('steal') }).expect(403);
+      expect(refused.body).toMatchObject({ code: 'field_forbidden', details: [{ field: 'email' }] });
+      await t.http.patch(`/api/v1/contacts/${client.contactId}`).set(staff.auth).send({ version: profile.version, phone: '+44 20 0000 0000' }).expect(200);
+      const noEmail = await t.http.patch(`/api/v1/contacts/${client.contactId}`).set(admin.auth).send({ version: profile.version + 1, email: null }).expect(422);
+      expect(noEmail.body.details[0].field).toBe('email');
+    });
+  });
+
+  describe('list and search', () => {
+    let tagA: string;
+    let tagB: string;
+    let marker: string;
+
+    beforeAll(async () => {
+      marker = `zz${Date.now().toString(36)}`;
+      const a = (await create(admin, { firstName: 'Listy', lastName: `${marker} One`, newTags: [`${marker}a`], statusId: statuses.Customer, assignedToId: staff.userId, company: 'Acme' }).expect(201)).body;
+      tagA = a.tags[0].id;
+      const b = (await create(admin, { firstName: 'Listy', lastName: `${marker} Two`, newTags: [`${marker}a`, `${marker}b`], statusId: statuses.Prospect }).expect(201)).body;
+      tagB = b.tags.find((tag: { id: string }) => tag.id !== tagA).id;
+      await create(admin, { firstName: 'Listy', lastName: `${marker} Three`, statusId: null, trafficSourceId: sourceId }).expect(201);
+    });
+
+    const names = (body: { data: Array<{ lastName: string }> }) => body.data.map((c) => c.lastName).sort();
+
+    it('searches names, email, phone and company by word prefixes', async () => {
+      const response = (await list(admin, { q: marker, limit: 50 }).expect(200)).body;
+      expect(response.meta).toMatchObject({ page: 1, limit: 50, total: 3 });
+      expect((await list(admin, { q: `listy ${marker}` }).expect(200)).body.meta.total).toBe(3);
+      expect((await list(admin, { q: 'acm' }).expect(200)).body.data.some((c: { company: string }) => c.company === 'Acme')).toBe(true);
+    });
+
+    it('filters by status, stage, tags any/all, assignee and the empty filters', async () => {
+      expect(names((await list(admin, { q: marker, stage: 'customer' }).expect(200)).body)).toEqual([`${marker} One`]);
+      expect(names((await list(admin, { q: marker, status: statuses.Prospect }).expect(200)).body)).toEqual([`${marker} Two`]);
+      expect(names((await list(admin, { q: marker, tags: tagA }).expect(200)).body)).toEqual([`${marker} One`, `${marker} Two`]);
+      expect(names((await list(admin, { q: marker, tags: `${tagA},${tagB}`, tagsMode: 'all' }).expect(200)).body)).toEqual([`${marker} Two`]);
+      expect(names((await list(admin, { q: marker, noTags: true }).expect(200)).body)).toEqual([`${marker} Three`]);
+      expect(names((await list(admin, { q: marker, noStatus: true }).expect(200)).body)).toEqual([`${marker} Three`]);
+      expect(names((await list(admin, { q: marker, unassigned: true }).expect(200)).body)).toEqual([`${marker} Three`, `${marker} Two`]);
+      expect(names((await list(staff, { q: marker, assignedTo: 'me' }).expect(200)).body)).toEqual([`${marker} One`]);
+      expect(names((await list(admin, { q: marker, noTrafficSource: true }).expect(200)).body)).toEqual([`${marker} One`, `${marker} Two`]);
+      expect(names((await list(admin, { q: marker, noServices: true }).expect(200)).body)).toHaveLength(3);
+    });
+
+    it('takes the full rule language in `filter` and in POST /contacts/search', async () => {
+      const filter = { or: [{ field: 'stage', op: 'is', value: 'customer' }, { field: 'status', op: 'empty' }] };
+      expect(names((await list(admin, { q: marker, filter: JSON.stringify(filter) }).expect(200)).body)).toEqual([`${marker} One`, `${marker} Three`]);
+      const searched = (await t.http.post('/api/v1/contacts/search').set(admin.auth).send({ q: marker, filter: { not: { field: 'tags', op: 'hasAny', value: [tagB] } }, sort: 'lastName' }).expect(200)).body;
+      expect(searched.data.map((c: { lastName: string }) => c.lastName)).toEqual([`${marker} One`, `${marker} Three`]);
+      const bad = await t.http.post('/api/v1/contacts/search').set(admin.auth).send({ filter: { and: [{ field: 'stage', op: 'gt', value: 3 }, { field: 'nope', op: 'is', value: 1 }] } }).expect(400);
+      expect(bad.body.details.map((d: { field: string }) => d.field)).toEqual(['filter.and.0.op', 'filter.and.1.field']);
+    });
+
+    it('sorts, pages with totals, and pages by cursor without repeats', async () => {
+      const sorted = (await list(admin, { q: marker, sort: '-lastName' }).expect(200)).body;
+      expect(sorted.data.map((c: { lastName: string }) => c.lastName)).toEqual([`${marker} Two`, `${marker} Three`, `${marker} One`]);
+      await list(admin, { sort: 'password' }).expect(400);
+      const first = (await list(admin, { limit: 2 }).expect(200)).body;
+      const all = (await list(admin, { limit: 100 }).expect(200)).body;
+      expect(first.meta.total).toBe(all.meta.total);
+      const seen: string[] = [];
+      let cursor: string | null | undefined;
+      do {
+        const page = (await list(admin, { limit: 2, ...(cursor ? { cursor } : {}) }).expect(200)).body;
+        seen.push(...page.data.map((c: { id: string }) => c.id));
+        cursor = page.meta.nextCursor;
+      } while (cursor);
+      expect(seen).toEqual(all.data.map((c: { id: string }) => c.id));
+      await list(admin, { cursor: 'garbage' }).expect(400);
+      await list(admin, { cursor: first.meta.nextCursor, sort: 'lastName' }).expect(400);
+    });
+  });
+
+  describe('a restricted "sales rep" role', () => {
+    let rep: Session;
+    let mine: string;
+    let theirs: string;
+
+    beforeAll(async () => {
+      const role = await t.http
+        .post('/api/v1/roles')
+        .set(admin.auth)
+        .send({
+          name: 'Sales rep',
+          audience: 'staff',
+          rules: [
+            { action: ['read', 'update'], subject: 'Contact', conditions: { assignedToId: '${user.id}' } },
+            { action: 'read', subject: ['ContactStatus', 'Tag', 'Service', 'TrafficSource', 'CustomField'] },
+          ],
+        })
+        .expect(201);
+      rep = await createUserWithRoles(t, admin, [role.body.id], 'rep');
+      mine = (await create(admin, { firstName: 'Mine', assignedToId: rep.userId }).expect(201)).body.id;
+      theirs = (await create(admin, { firstName: 'Theirs', assignedToId: staff.userId }).expect(201)).body.id;
+    });
+
+    it('sees only its own contacts in the list, the count and the profile', async () => {
+      const page = (await list(rep, { limit: 100 }).expect(200)).body;
+      expect(page.data.map((c: { id: string }) => c.id)).toEqual([mine]);
+      expect(page.meta.total).toBe(1);
+      await t.http.get(`/api/v1/contacts/${mine}`).set(rep.auth).expect(200);
+      await t.http.get(`/api/v1/contacts/${theirs}`).set(rep.auth).expect(404);
+      await t.http.patch(`/api/v1/contacts/${theirs}`).set(rep.auth).send({ version: 1, city: 'X' }).expect(404);
+      await create(rep, { firstName: 'New' }).expect(403);
+    });
+
+    it('changes only its own contacts in bulk', async () => {
+      const result = (await t.http.post('/api/v1/contacts/bulk').set(rep.auth).send({ selection: { ids: [mine, theirs] }, action: 'setStatus', statusId: statuses.Prospect }).expect(200)).body;
+      expect(result).toEqual({ matched: 1, updated: 1 });
+      const [theirsRow] = await t.db.query('SELECT status_id FROM contacts WHERE id = $1', [theirs]);
+      expect(theirsRow.status_id).toBe(statuses.Lead);
+    });
+  });
+
+  describe('trash', () => {
+    it('moves to the trash, lists it there, restores, and lets only admins purge', async () => {
+      const contact = (await create(staff, { firstName: 'Trashy', email: uniqueEmail('trash') }).expect(201)).body;
+      await t.http.delete(`/api/v1/contacts/${contact.id}`).set(staff.auth).expect(204);
+      await t.http.get(`/api/v1/contacts/${contact.id}`).set(staff.auth).expect(404);
+      const trash = (await t.http.get('/api/v1/contacts/trash').set(staff.auth).query({ limit: 100 }).expect(200)).body;
+      expect(trash.data.map((c: { id: string }) => c.id)).toContain(contact.id);
+      expect(trash.data.find((c: { id: string }) => c.id === contact.id).deletedAt).toEqual(expect.any(String));
+      await t.http.post(`/api/v1/contacts/${contact.id}/restore`).set(staff.auth).expect(200);
+      await t.http.get(`/api/v1/contacts/${contact.id}`).set(staff.auth).expect(200);
+
+      await t.http.delete(`/api/v1/contacts/${contact.id}`).set(staff.auth).expect(204);
+      await t.http.delete(`/api/v1/contacts/${contact.id}/purge`).set(staff.auth).expect(403);
+      await t.http.delete(`/api/v1/contacts/${contact.id}/purge`).set(admin.auth).expect(204);
+      expect(await t.db.query('SELECT 1 FROM contacts WHERE id = $1', [contact.id])).toEqual([]);
+    });
+
+    it('refuses to trash or purge a contact that has an account', async () => {
+      const refused = await t.http.delete(`/api/v1/contacts/${client.contactId}`).set(admin.auth).expect(409);
+      expect(refused.body.code).toBe('contact_has_account');
+      await t.db.query('UPDATE contacts SET deleted_at = now() WHERE id = $1', [client.contactId]);
+      try {
+        const purge = await t.http.delete(`/api/v1/contacts/${client.contactId}/purge`).set(admin.auth).expect(409);
+        expect(purge.body.message).toContain('account');
+      } finally {
+        await t.db.query('UPDATE contacts SET deleted_at = NULL WHERE id = $1', [client.contactId]);
+      }
+    });
+  });
+
+  describe('bulk actions', () => {
+    it('assigns, tags, changes status by filter (recorded as bulk), untags and deletes', async () => {
+      const marker = `bulk${Date.now().toString(36)}`;
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i += 1) ids.push((await create(admin, { firstName: 'Bulk', lastName: `${marker} ${i}` }).expect(201)).body.id);
+      const bulk = (body: Record<string, unknown>) => t.http.post('/api/v1/contacts/bulk').set(staff.auth).send(body);
+
+      expect((await bulk({ selection: { ids }, action: 'assign', assignedToId: otherStaff.userId }).expect(200)).body).toEqual({ matched: 3, updated: 3 });
+      expect((await bulk({ selection: { ids }, action: 'addTags', newTags: [`${marker} tag`] }).expect(200)).body).toEqual({ matched: 3, updated: 3 });
+      const byFilter = { filter: { field: 'q', op: 'matches', value: marker } };
+      expect((await bulk({ selection: byFilter, action: 'setStatus', statusId: statuses.Customer }).expect(200)).body).toEqual({ matched: 3, updated: 3 });
+      const history: Array<{ source: string; changed_by_id: string }> = await t.db.query(
+        `SELECT source, changed_by_id FROM contact_status_history WHERE contact_id = ANY($1::uuid[]) AND to_status_id = $2`,
+        [ids, statuses.Customer],
+      );
+      expect(history).toEqual(Array(3).fill({ source: 'bulk', changed_by_id: staff.userId }));
+      const tagId = (await t.db.query('SELECT id FROM tags WHERE name_key = lower($1)', [`${marker} tag`]))[0].id;
+      expect((await bulk({ selection: { ids: ids.slice(0, 1) }, action: 'removeTags', tagIds: [tagId] }).expect(200)).body).toEqual({ matched: 1, updated: 1 });
+      expect((await bulk({ selection: { ids }, action: 'delete' }).expect(200)).body).toEqual({ matched: 3, updated: 3 });
+      await bulk({ selection: {}, action: 'delete' }).expect(400);
+      await bulk({ selection: { ids }, action: 'setStatus' }).expect(400);
+    });
+  });
+
+  describe('accounts from contacts', () => {
+    it('opens a client account for a contact; the invitation sets the password', async () => {
+      const email = uniqueEmail('invitee');
+      const contact = (await create(staff, { firstName: 'Invitee', email }).expect(201)).body;
+      const withAccount = (await t.http.post(`/api/v1/contacts/${contact.id}/account`).set(staff.auth).send({ accountType: 'client' }).expect(201)).body;
+      expect(withAccount.account).toMatchObject({ email, accountType: 'client', isActive: true });
+      await t.http.post(`/api/v1/contacts/${contact.id}/account`).set(staff.auth).send({ accountType: 'client' }).expect(409);
+      const token = await latestTokenFor(t, admin, email);
+      await t.http.post('/api/v1/auth/reset-password').send({ token, password: 'a-long-enough-password' }).expect(204);
+      const session = await login(t, email);
+      const me = (await t.http.get('/api/v1/auth/me').set(session.auth).expect(200)).body;
+      expect(me).toMatchObject({ accountType: 'client', contactId: contact.id });
+    });
+
+    it('needs an email, and only admins open staff accounts', async () => {
+      const noEmail = (await create(staff, { firstName: 'NoMail' }).expect(201)).body;
+      await t.http.post(`/api/v1/contacts/${noEmail.id}/account`).set(staff.auth).send({ accountType: 'client' }).expect(422);
+      const withEmail = (await create(staff, { firstName: 'Future staff', email: uniqueEmail('future') }).expect(201)).body;
+      await t.http.post(`/api/v1/contacts/${withEmail.id}/account`).set(staff.auth).send({ accountType: 'staff' }).expect(403);
+      const opened = (await t.http.post(`/api/v1/contacts/${withEmail.id}/account`).set(admin.auth).send({ accountType: 'staff', sendInvite: false }).expect(201)).body;
+      expect(opened.account.accountType).toBe('staff');
+    });
+  });
+
+  describe('custom fields', () => {
+    it('validates values by type, filters and sorts by them, and keeps values of a removed field until purged', async () => {
+      const budget = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'budget', label: 'Budget', type: 'number' }).expect(201)).body;
+      await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'tier', label: 'Tier', type: 'select', options: ['gold', 'silver'] }).expect(201);
+      await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'tier', label: 'Again', type: 'text' }).expect(409);
+      await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'Bad Key', label: 'x', type: 'text' }).expect(400);
+      await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'pick', label: 'x', type: 'select' }).expect(422);
+      await t.http.post('/api/v1/custom-fields').set(staff.auth).send({ key: 'nope', label: 'x', type: 'text' }).expect(403);
+
+      const wrong = await create(staff, { firstName: 'Typed', customFields: { budget: 'lots', tier: 'bronze', unknown: 1 } }).expect(400);
+      expect(wrong.body.details.map((d: { field: string }) => d.field).sort()).toEqual(['customFields.budget', 'customFields.tier', 'customFields.unknown']);
+
+      const marker = `cf${Date.now().toString(36)}`;
+      const small = (await create(staff, { firstName: 'Small', lastName: marker, customFields: { budget: 10, tier: 'silver' } }).expect(201)).body;
+      await create(staff, { firstName: 'Big', lastName: marker, customFields: { budget: 5000, tier: 'gold' } }).expect(201);
+      expect(small.customFields).toEqual({ budget: 10, tier: 'silver' });
+
+      const rich = (await list(staff, { q: marker, filter: JSON.stringify({ field: 'custom.budget', op: 'gte', value: 100 }) }).expect(200)).body;
+      expect(rich.data.map((c: { firstName: string }) => c.firstName)).toEqual(['Big']);
+      const sorted = (await list(staff, { q: marker, sort: '-custom.budget' }).expect(200)).body;
+      expect(sorted.data.map((c: { firstName: string }) => c.firstName)).toEqual(['Big', 'Small']);
+      await list(staff, { filter: JSON.stringify({ field: 'custom.budget', op: 'contains', value: 'x' }) }).expect(400);
+
+      await t.http.delete(`/api/v1/custom-fields/${budget.id}`).set(admin.auth).expect(204);
+      const hidden = (await t.http.get(`/api/v1/contacts/${small.id}`).set(staff.auth).expect(200)).body;
+      expect(hidden.customFields).toEqual({ tier: 'silver' });
+      const warned = (await list(staff, { q: marker, filter: JSON.stringify({ field: 'custom.budget', op: 'gte', value: 1 }) }).expect(200)).body;
+      expect(warned.meta.total).toBe(0);
+      expect(warned.meta.warnings[0]).toContain('deleted');
+
+      await t.http.post(`/api/v1/custom-fields/${budget.id}/restore`).set(admin.auth).expect(200);
+      expect((await t.http.get(`/api/v1/contacts/${small.id}`).set(staff.auth).expect(200)).body.customFields).toEqual({ budget: 10, tier: 'silver' });
+
+      await t.http.delete(`/api/v1/custom-fields/${budget.id}/purge`).set(admin.auth).expect(409);
+      await t.http.delete(`/api/v1/custom-fields/${budget.id}`).set(admin.auth).expect(204);
+      await t.http.delete(`/api/v1/custom-fields/${budget.id}/purge`).set(admin.auth).expect(204);
+      const [row] = await t.db.query('SELECT custom_fields FROM contacts WHERE id = $1', [small.id]);
+      expect(row.custom_fields).toEqual({ tier: 'silver' });
+    });
+  });
+
+  describe('clients', () => {
+    it('are refused by the back office', async () => {
+      const refused = await list(client).expect(403);
+      expect(refused.body.code).toBe('wrong_audience');
+      await t.http.get(`/api/v1/contacts/${client.contactId}`).set(client.auth).expect(403);
+    });
+  });
+});
