@@ -128,12 +128,14 @@ export class AuthService {
 
   async resetPassword(token: string, password: string): Promise<void> {
     const passwordHash = await this.passwords.hash(password);
-    await this.dataSource.transaction(async (manager) => {
-      const userId = await this.passwordTokens.consume(manager, token);
-      if (!userId) throw new InvalidPasswordTokenError();
-      await this.identity.setPassword(manager, userId, passwordHash);
-      await this.audit.record({ actorId: userId, action: 'user.password-reset', subjectType: 'User', subjectId: userId }, manager);
+    const userId = await this.dataSource.transaction(async (manager) => {
+      const owner = await this.passwordTokens.consume(manager, token);
+      if (!owner) throw new InvalidPasswordTokenError();
+      await this.identity.setPassword(manager, owner, passwordHash);
+      await this.audit.record({ actorId: owner, action: 'user.password-reset', subjectType: 'User', subjectId: owner }, manager);
+      return owner;
     });
+    await this.identity.changed(userId);
   }
 
   async changePassword(user: AuthUser, input: ChangePasswordDto): Promise<void> {
@@ -146,5 +148,6 @@ export class AuthService {
       await this.identity.setPassword(manager, user.id, passwordHash);
       await this.audit.record({ actorId: user.id, action: 'user.password-change', subjectType: 'User', subjectId: user.id }, manager);
     });
+    await this.identity.changed(user.id);
   }
 }

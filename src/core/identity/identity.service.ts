@@ -1,6 +1,8 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { LRUCache } from 'lru-cache';
 import { DataSource, EntityManager } from 'typeorm';
+import { ClusterEventsService } from '../cluster/cluster-events.service';
 import { AuthUser, accountTypeOf } from './auth-user';
 import { Role, SystemRoleKey } from './entities/role.entity';
 import { User } from './entities/user.entity';
@@ -16,13 +18,49 @@ export interface NewAccount {
   roleIds: string[];
 }
 
+interface AccountRow {
+  id: string;
+  contact_id: string;
+  email: string;
+  first_name: string;
+  last_name: string;
+  token_version: number;
+  is_active: boolean;
+  role_ids: string[] | null;
+}
+
+const IDENTITY_CHANGED = 'identity.changed';
+
 /** Accounts and their roles: the parts of users that authentication and authorisation need. */
 @Injectable()
-export class IdentityService {
+export class IdentityService implements OnModuleInit {
+  /**
+   * The account row every request reads, kept briefly. Every change that matters for
+   * access (password, deactivation, roles, deletion) drops it here at once and in the other
+   * processes through a cluster event; the TTL bounds anything missed.
+   */
+  private readonly accounts = new LRUCache<string, AccountRow>({ max: 10_000, ttl: 5_000 });
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly rolesCache: RolesCache,
+    private readonly cluster: ClusterEventsService,
   ) {}
+
+  onModuleInit(): void {
+    this.cluster.on(IDENTITY_CHANGED, (payload) => {
+      const { userId } = (payload ?? {}) as { userId?: string };
+      if (userId) this.accounts.delete(userId);
+      else this.accounts.clear();
+    });
+    this.cluster.on('cluster.reconnected', () => this.accounts.clear());
+  }
+
+  /** Drops the cached account everywhere; call after any change to an account's access. */
+  async changed(userId: string): Promise<void> {
+    this.accounts.delete(userId);
+    await this.cluster.publish(IDENTITY_CHANGED, { userId });
+  }
 
   async findByEmailWithSecret(email: string): Promise<(User & { passwordHash: string | null }) | null> {
     return this.dataSource
@@ -44,8 +82,9 @@ export class IdentityService {
 
   /** The request's user, or null when the account is gone, inactive or its tokens were revoked. */
   async loadAuthUser(id: string, tokenVersion: number): Promise<AuthUser | null> {
-    const rows: Array<{ id: string; contact_id: string; email: string; first_name: string; last_name: string; token_version: number; is_active: boolean; role_ids: string[] | null }> =
-      await this.dataSource.query(
+    let row = this.accounts.get(id);
+    if (!row) {
+      const rows: AccountRow[] = await this.dataSource.query(
         `SELECT u.id, u.contact_id, u.email, u.first_name, u.last_name, u.token_version, u.is_active,
                 array_agg(ur.role_id) FILTER (WHERE ur.role_id IS NOT NULL) AS role_ids
            FROM users u LEFT JOIN user_roles ur ON ur.user_id = u.id
@@ -53,7 +92,9 @@ export class IdentityService {
           GROUP BY u.id`,
         [id],
       );
-    const row = rows[0];
+      row = rows[0];
+      if (row) this.accounts.set(id, row);
+    }
     if (!row || !row.is_active || row.token_version !== tokenVersion) return null;
     const roles = (await Promise.all((row.role_ids ?? []).map((roleId) => this.rolesCache.byId(roleId)))).filter((r): r is Role => Boolean(r));
     return this.toAuthUser(

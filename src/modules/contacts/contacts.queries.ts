@@ -25,6 +25,7 @@ export interface CompiledSelection {
   warnings: string[];
 }
 
+/** Sortable fields and their SQL; the ones that can be NULL sort their NULLs last. */
 export const CONTACT_SORTS: Record<string, string> = {
   firstName: 'lower(c.first_name)',
   lastName: 'lower(c.last_name)',
@@ -37,6 +38,9 @@ export const CONTACT_SORTS: Record<string, string> = {
   lastContactedAt: 'c.last_contacted_at',
   deletedAt: 'c.deleted_at',
 };
+
+/** NOT NULL sort columns take no NULLS clause, so the planner can walk their indexes. */
+const NOT_NULL_SORTS = new Set(['lower(c.first_name)', 'lower(c.last_name)', 'c.created_at', 'c.updated_at']);
 
 /** Resolves `custom.<key>` against the definitions (deleted ones resolve as deleted). */
 export function fieldResolver(customFields: CustomField[]): FieldResolver {
@@ -100,7 +104,10 @@ export function contactOrder(sort: string | undefined, customFields: CustomField
     keys.push({ expression, descending });
   }
   const direction = keys[keys.length - 1]?.descending ? 'DESC' : 'ASC';
-  const sql = keys.map((key) => `${key.expression} ${key.descending ? 'DESC' : 'ASC'} NULLS LAST`).concat(`c.id ${direction}`).join(', ');
+  const sql = keys
+    .map((key) => `${key.expression} ${key.descending ? 'DESC' : 'ASC'}${NOT_NULL_SORTS.has(key.expression) ? '' : ' NULLS LAST'}`)
+    .concat(`c.id ${direction}`)
+    .join(', ');
   return { sql, keys };
 }
 

@@ -104,6 +104,7 @@ export class UsersService {
       if (input.isActive === false && before.is_active) await this.identity.revokeSessions(manager, id);
       await this.audit.record({ actorId: actor.id, action: 'user.update', subjectType: 'User', subjectId: id, before: pick(before, input), after: input }, manager);
     });
+    await this.identity.changed(id);
     return toUserDto((await this.view(this.dataSource.manager, id))!);
   }
 
@@ -119,6 +120,7 @@ export class UsersService {
       await manager.query('INSERT INTO user_roles (user_id, role_id) SELECT $1, unnest($2::uuid[])', [id, unique]);
       await this.audit.record({ actorId: actor.id, action: 'user.roles', subjectType: 'User', subjectId: id, before: { roleIds: before.roles.map((r) => r.id) }, after: { roleIds: unique } }, manager);
     });
+    await this.identity.changed(id);
     return toUserDto((await this.view(this.dataSource.manager, id))!);
   }
 
@@ -130,6 +132,7 @@ export class UsersService {
       await manager.query('DELETE FROM users WHERE id = $1', [id]);
       await this.audit.record({ actorId: actor.id, action: 'user.delete', subjectType: 'User', subjectId: id, before: { email: before.email, contactId: before.contact_id } }, manager);
     });
+    await this.identity.changed(id);
   }
 
   async requestPasswordReset(ability: AppAbility, actor: AuthUser, id: string, mode: 'send' | 'force'): Promise<void> {
@@ -142,6 +145,7 @@ export class UsersService {
       await this.audit.record({ actorId: actor.id, action: `user.password-reset.${mode}`, subjectType: 'User', subjectId: id }, manager);
       return row;
     });
+    if (mode === 'force') await this.identity.changed(id);
     await this.passwordTokens.issueAndSend({ id: user.id, email: user.email, firstName: user.first_name }, 'reset');
   }
 
