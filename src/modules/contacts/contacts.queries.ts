@@ -174,15 +174,76 @@ export interface ContactListRow {
   has_account: boolean;
 }
 
+export interface SqlStatement {
+  sql: string;
+  params: unknown[];
+}
+
+/**
+ * The two statements of a list page: the rows (offset or keyset) and the total. Shared by
+ * the service and the benchmark's bare baseline, so both run exactly the same SQL.
+ */
+export function listStatements(
+  selection: CompiledSelection,
+  order: ReturnType<typeof contactOrder>,
+  window: { limit: number; offset: number; cursor?: ContactCursor },
+): { rows: SqlStatement; total: SqlStatement } {
+  const params = [...selection.params];
+  let where = selection.where;
+  if (window.cursor) {
+    const key = order.keys[0]!;
+    params.push(window.cursor.value, window.cursor.id);
+    where += ` AND (${key.expression}, c.id) ${key.descending ? '<' : '>'} ($${params.length - 1}::timestamptz, $${params.length}::uuid)`;
+  }
+  return {
+    rows: {
+      sql: `SELECT ${CONTACT_LIST_COLUMNS} FROM contacts c ${CONTACT_LIST_JOINS} WHERE ${where} ORDER BY ${order.sql} LIMIT ${window.limit} OFFSET ${window.cursor ? 0 : window.offset}`,
+      params,
+    },
+    total: { sql: `SELECT count(*)::int AS total FROM contacts c WHERE ${selection.where}`, params: selection.params },
+  };
+}
+
+export const TAGS_OF_CONTACTS_SQL = `SELECT ct.contact_id, t.id, t.name, t.color FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id
+  WHERE ct.contact_id = ANY($1::uuid[]) ORDER BY t.name_key`;
+
+/** The statements of a contact profile, run side by side. */
+export function profileStatements(id: string): Record<'contact' | 'services' | 'account' | 'activities' | 'history', SqlStatement> {
+  return {
+    contact: {
+      sql: `SELECT ${CONTACT_LIST_COLUMNS}, c.address_line1, c.address_line2, c.region, c.postal_code FROM contacts c ${CONTACT_LIST_JOINS} WHERE c.id = $1`,
+      params: [id],
+    },
+    services: { sql: 'SELECT s.id, s.name FROM contact_services cs JOIN services s ON s.id = cs.service_id WHERE cs.contact_id = $1 ORDER BY s.name_key', params: [id] },
+    account: {
+      sql: `SELECT u.id, u.email, u.is_active, bool_or(r.audience = 'staff') AS staff
+              FROM users u LEFT JOIN user_roles ur ON ur.user_id = u.id LEFT JOIN roles r ON r.id = ur.role_id
+             WHERE u.contact_id = $1 GROUP BY u.id`,
+      params: [id],
+    },
+    activities: {
+      sql: `SELECT a.id, a.type, a.subject, a.occurred_at, u.id AS author_id, u.first_name AS author_first_name, u.last_name AS author_last_name
+              FROM activities a LEFT JOIN users u ON u.id = a.author_id WHERE a.contact_id = $1 ORDER BY a.occurred_at DESC LIMIT 10`,
+      params: [id],
+    },
+    history: {
+      sql: `SELECT h.id, h.changed_at, h.source, f.id AS from_id, f.name AS from_name, f.stage AS from_stage, t.id AS to_id, t.name AS to_name, t.stage AS to_stage,
+                   u.id AS by_id, u.first_name AS by_first_name, u.last_name AS by_last_name
+              FROM contact_status_history h
+              LEFT JOIN contact_statuses f ON f.id = h.from_status_id
+              LEFT JOIN contact_statuses t ON t.id = h.to_status_id
+              LEFT JOIN users u ON u.id = h.changed_by_id
+             WHERE h.contact_id = $1 ORDER BY h.changed_at DESC, h.id LIMIT 20`,
+      params: [id],
+    },
+  };
+}
+
 /** Tags of many contacts in one query. */
 export async function tagsOf(manager: EntityManager, contactIds: string[]): Promise<Map<string, Array<{ id: string; name: string; color: string | null }>>> {
   const byContact = new Map<string, Array<{ id: string; name: string; color: string | null }>>();
   if (!contactIds.length) return byContact;
-  const rows: Array<{ contact_id: string; id: string; name: string; color: string | null }> = await manager.query(
-    `SELECT ct.contact_id, t.id, t.name, t.color FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id
-      WHERE ct.contact_id = ANY($1::uuid[]) ORDER BY t.name_key`,
-    [contactIds],
-  );
+  const rows: Array<{ contact_id: string; id: string; name: string; color: string | null }> = await manager.query(TAGS_OF_CONTACTS_SQL, [contactIds]);
   for (const row of rows) {
     const list = byContact.get(row.contact_id) ?? [];
     list.push({ id: row.id, name: row.name, color: row.color });

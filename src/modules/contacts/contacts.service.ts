@@ -22,15 +22,15 @@ import {
 } from './contacts.errors';
 import {
   compileSelection,
-  CONTACT_LIST_COLUMNS,
-  CONTACT_LIST_JOINS,
   ContactListRow,
   ContactScope,
   contactOrder,
   CURSOR_SORTS,
   decodeCursor,
   encodeCursor,
+  listStatements,
   mentionsCustomFields,
+  profileStatements,
   tagsOf,
 } from './contacts.queries';
 import { CONTACT_RULE_FIELDS } from './contacts.subjects';
@@ -103,25 +103,14 @@ export class ContactsService {
     const page = request.page ?? 1;
     const selection = compileSelection({ ability, action: 'read', filter: request.filter, scope: request.scope }, definitions);
     const order = contactOrder(request.sort ?? (request.scope === 'trash' ? '-deletedAt' : undefined), definitions);
-    const params = [...selection.params];
-    let where = selection.where;
     const sortKey = request.sort ?? '-createdAt';
-    if (request.cursor) {
-      if (!CURSOR_SORTS.has(sortKey) || request.scope === 'trash') {
-        throw new RequestValidationError([{ field: 'cursor', message: `keyset paging works with sort ${[...CURSOR_SORTS].join(', ')}` }]);
-      }
-      const cursor = decodeCursor(request.cursor);
-      const key = order.keys[0]!;
-      params.push(cursor.value, cursor.id);
-      where += ` AND (${key.expression}, c.id) ${key.descending ? '<' : '>'} ($${params.length - 1}::timestamptz, $${params.length}::uuid)`;
+    if (request.cursor && (!CURSOR_SORTS.has(sortKey) || request.scope === 'trash')) {
+      throw new RequestValidationError([{ field: 'cursor', message: `keyset paging works with sort ${[...CURSOR_SORTS].join(', ')}` }]);
     }
-    const offset = request.cursor ? 0 : (page - 1) * limit;
+    const statements = listStatements(selection, order, { limit, offset: (page - 1) * limit, cursor: request.cursor ? decodeCursor(request.cursor) : undefined });
     const [rows, [{ total }]] = await Promise.all([
-      this.dataSource.query(
-        `SELECT ${CONTACT_LIST_COLUMNS} FROM contacts c ${CONTACT_LIST_JOINS} WHERE ${where} ORDER BY ${order.sql} LIMIT ${limit} OFFSET ${offset}`,
-        params,
-      ) as Promise<ContactListRow[]>,
-      this.dataSource.query(`SELECT count(*)::int AS total FROM contacts c WHERE ${selection.where}`, selection.params) as Promise<Array<{ total: number }>>,
+      this.dataSource.query(statements.rows.sql, statements.rows.params) as Promise<ContactListRow[]>,
+      this.dataSource.query(statements.total.sql, statements.total.params) as Promise<Array<{ total: number }>>,
     ]);
     const tags = await tagsOf(this.dataSource.manager, rows.map((row) => row.id));
     const data = rows.map((row) => toListItem(row, tags.get(row.id) ?? []));
@@ -465,33 +454,14 @@ export class ContactsService {
   /** The full profile: the contact with its lists, account, latest activities and status history. */
   private async profile(id: string): Promise<ContactDto> {
     const manager = this.dataSource.manager;
+    const statements = profileStatements(id);
+    const run = <T>(name: keyof typeof statements) => manager.query(statements[name].sql, statements[name].params) as Promise<T>;
     const [rows, services, account, activities, history, definitions] = await Promise.all([
-      manager.query(
-        `SELECT ${CONTACT_LIST_COLUMNS}, c.address_line1, c.address_line2, c.region, c.postal_code FROM contacts c ${CONTACT_LIST_JOINS} WHERE c.id = $1`,
-        [id],
-      ) as Promise<Array<ContactListRow & { address_line1: string | null; address_line2: string | null; region: string | null; postal_code: string | null }>>,
-      manager.query('SELECT s.id, s.name FROM contact_services cs JOIN services s ON s.id = cs.service_id WHERE cs.contact_id = $1 ORDER BY s.name_key', [id]) as Promise<Array<{ id: string; name: string }>>,
-      manager.query(
-        `SELECT u.id, u.email, u.is_active, bool_or(r.audience = 'staff') AS staff
-           FROM users u LEFT JOIN user_roles ur ON ur.user_id = u.id LEFT JOIN roles r ON r.id = ur.role_id
-          WHERE u.contact_id = $1 GROUP BY u.id`,
-        [id],
-      ) as Promise<Array<{ id: string; email: string; is_active: boolean; staff: boolean | null }>>,
-      manager.query(
-        `SELECT a.id, a.type, a.subject, a.occurred_at, u.id AS author_id, u.first_name AS author_first_name, u.last_name AS author_last_name
-           FROM activities a LEFT JOIN users u ON u.id = a.author_id WHERE a.contact_id = $1 ORDER BY a.occurred_at DESC LIMIT 10`,
-        [id],
-      ) as Promise<Array<{ id: string; type: string; subject: string; occurred_at: Date; author_id: string | null; author_first_name: string; author_last_name: string }>>,
-      manager.query(
-        `SELECT h.id, h.changed_at, h.source, f.id AS from_id, f.name AS from_name, f.stage AS from_stage, t.id AS to_id, t.name AS to_name, t.stage AS to_stage,
-                u.id AS by_id, u.first_name AS by_first_name, u.last_name AS by_last_name
-           FROM contact_status_history h
-           LEFT JOIN contact_statuses f ON f.id = h.from_status_id
-           LEFT JOIN contact_statuses t ON t.id = h.to_status_id
-           LEFT JOIN users u ON u.id = h.changed_by_id
-          WHERE h.contact_id = $1 ORDER BY h.changed_at DESC, h.id LIMIT 20`,
-        [id],
-      ) as Promise<Array<Record<string, string | Date | null>>>,
+      run<Array<ContactListRow & { address_line1: string | null; address_line2: string | null; region: string | null; postal_code: string | null }>>('contact'),
+      run<Array<{ id: string; name: string }>>('services'),
+      run<Array<{ id: string; email: string; is_active: boolean; staff: boolean | null }>>('account'),
+      run<Array<{ id: string; type: string; subject: string; occurred_at: Date; author_id: string | null; author_first_name: string; author_last_name: string }>>('activities'),
+      run<Array<Record<string, string | Date | null>>>('history'),
       this.customFields.all(),
     ]);
     const row = rows[0];

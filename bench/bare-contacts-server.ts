@@ -1,0 +1,57 @@
+/**
+ * The baseline: a bare node:http server on `pg` that runs the very statements the API runs
+ * for each benchmarked route (built by the same query functions), without the framework,
+ * authentication or authorization around them.
+ */
+import { createServer } from 'node:http';
+import { Pool } from 'pg';
+import { buildAbility } from '../src/core/access/app-ability';
+import { compileSelection, contactOrder, listStatements, profileStatements, TAGS_OF_CONTACTS_SQL } from '../src/modules/contacts/contacts.queries';
+import { toListItem } from '../src/modules/contacts/contacts.service';
+import type { ContactQueryDto } from '../src/modules/contacts/dto/contact.dto';
+import { queryToFilter } from '../src/modules/contacts/filters/query-to-filter';
+
+const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.DATABASE_POOL_SIZE ?? 20) });
+// The same rule a staff member's ability reduces to for reading contacts.
+const ability = buildAbility([{ action: 'read', subject: 'Contact' }]);
+const userId = process.env.BENCH_USER_ID ?? '';
+
+async function list(query: ContactQueryDto): Promise<unknown> {
+  const selection = compileSelection({ ability, action: 'read', filter: queryToFilter(query, userId) }, []);
+  const statements = listStatements(selection, contactOrder(undefined, []), { limit: 25, offset: 0 });
+  const [rows, totals] = await Promise.all([pool.query(statements.rows.sql, statements.rows.params), pool.query(statements.total.sql, statements.total.params)]);
+  const tags = await pool.query(TAGS_OF_CONTACTS_SQL, [rows.rows.map((row) => row.id)]);
+  const byContact = new Map<string, Array<{ id: string; name: string; color: string | null }>>();
+  for (const tag of tags.rows) byContact.set(tag.contact_id, [...(byContact.get(tag.contact_id) ?? []), { id: tag.id, name: tag.name, color: tag.color }]);
+  return { data: rows.rows.map((row) => toListItem(row, byContact.get(row.id) ?? [])), meta: { page: 1, limit: 25, total: totals.rows[0].total } };
+}
+
+async function profile(id: string): Promise<unknown> {
+  const statements = profileStatements(id);
+  const [contact, services, account, activities, history, fields, tags] = await Promise.all([
+    ...Object.values(statements).map((statement) => pool.query(statement.sql, statement.params)),
+    pool.query('SELECT * FROM custom_fields ORDER BY position, key'),
+    pool.query(TAGS_OF_CONTACTS_SQL, [[id]]),
+  ]);
+  return { ...toListItem(contact.rows[0], tags.rows), services: services.rows, account: account.rows[0] ?? null, recentActivities: activities.rows, statusHistory: history.rows, fields: fields.rows.length };
+}
+
+const server = createServer((request, response) => {
+  const url = new URL(request.url ?? '/', 'http://localhost');
+  const split = (name: string) => url.searchParams.get(name)?.split(',');
+  const work = url.pathname.startsWith('/contacts/')
+    ? profile(url.pathname.slice('/contacts/'.length))
+    : list({ q: url.searchParams.get('q') ?? undefined, status: split('status'), tags: split('tags'), assignedTo: split('assignedTo') } as ContactQueryDto);
+  work.then(
+    (body) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(body));
+    },
+    (error: Error) => {
+      response.writeHead(500);
+      response.end(error.message);
+    },
+  );
+});
+server.listen(Number(process.env.PORT ?? 3299), '127.0.0.1', () => process.send?.('ready'));
+process.on('SIGTERM', () => server.close(() => void pool.end().then(() => process.exit(0))));

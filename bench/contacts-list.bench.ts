@@ -1,0 +1,181 @@
+/**
+ * Contacts list benchmark: the API against a bare node:http + pg server running the same
+ * SQL, on a database with (by default) 1M contacts and 5M activities. Prints requests/s,
+ * latency percentiles and the API/baseline ratio per route. Not a test: the figures depend
+ * on the machine; bench/README.md keeps the last run's.
+ *
+ *   npm run bench:contacts                     # seeds maestro_bench once, then measures
+ *   BENCH_CONTACTS=100000 npm run bench:contacts
+ */
+import autocannon from 'autocannon';
+import * as argon2 from 'argon2';
+import { ChildProcess, execFileSync, fork } from 'node:child_process';
+import { resolve } from 'node:path';
+import { Client } from 'pg';
+
+const ROOT = resolve(__dirname, '..', '..');
+const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const DATABASE = process.env.BENCH_DATABASE ?? 'maestro_bench';
+const CONTACTS = Number(process.env.BENCH_CONTACTS ?? 1_000_000);
+const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const API_PORT = 3298;
+const BARE_PORT = 3299;
+const PASSWORD = 'benchmark-password';
+
+function databaseUrl(name: string): string {
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function query<T>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(sql, params)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}
+
+/** Creates and seeds the benchmark database once; later runs reuse it. */
+async function prepareDatabase(url: string): Promise<void> {
+  const exists = await query(ADMIN_URL, 'SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE]);
+  if (!exists.length) await query(ADMIN_URL, `CREATE DATABASE ${DATABASE}`);
+  const [{ count }] = await query<{ count: number }>(url, `SELECT CASE WHEN to_regclass('contacts') IS NULL THEN 0 ELSE (SELECT count(*)::int FROM contacts) END AS count`);
+  if (count >= CONTACTS) return;
+  console.log(`Seeding ${CONTACTS} contacts into ${DATABASE} (once)…`);
+  execFileSync(process.execPath, [resolve(ROOT, 'dist/scripts/seed-demo.js'), '--contacts', String(CONTACTS), '--activities-per-contact', '5', '--yes'], {
+    stdio: 'inherit',
+    env: { ...process.env, DATABASE_URL: url },
+  });
+}
+
+/** A staff account with a known password, made directly in the database. */
+async function benchUser(url: string): Promise<{ email: string; id: string }> {
+  const email = 'bench.staff@bench.maestro.test';
+  const existing = await query<{ id: string }>(url, 'SELECT id FROM users WHERE email_key = $1', [email]);
+  if (existing[0]) return { email, id: existing[0].id };
+  const hash = await argon2.hash(PASSWORD, { type: argon2.argon2id });
+  const [contact] = await query<{ id: string }>(url, `INSERT INTO contacts (first_name, last_name, email) VALUES ('Bench', 'Staff', $1) RETURNING id`, [email]);
+  const [user] = await query<{ id: string }>(url, `INSERT INTO users (contact_id, email, first_name, last_name, password_hash) VALUES ($1, $2, 'Bench', 'Staff', $3) RETURNING id`, [contact!.id, email, hash]);
+  await query(url, `INSERT INTO user_roles (user_id, role_id) SELECT $1, id FROM roles WHERE system_key = 'staff'`, [user!.id]);
+  return { email, id: user!.id };
+}
+
+function start(script: string, env: Record<string, string>, ready: (child: ChildProcess) => Promise<void>): Promise<ChildProcess> {
+  const child = fork(script, [], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  return ready(child).then(() => child);
+}
+
+async function waitForHealth(port: number): Promise<void> {
+  for (let i = 0; i < 120; i += 1) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/health`)).ok) return;
+    } catch {
+      /* not up yet */
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error('The API did not come up');
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((done) => {
+    child.once('exit', () => done());
+    child.kill('SIGTERM');
+  });
+}
+
+interface Figures {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+async function load(url: string, headers: Record<string, string> = {}): Promise<Figures> {
+  await autocannon({ url, connections: CONNECTIONS, duration: 2, headers }); // warm-up
+  const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION, headers });
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.non2xx + result.errors };
+}
+
+async function main(): Promise<void> {
+  const url = databaseUrl(DATABASE);
+  await prepareDatabase(url);
+  const user = await benchUser(url);
+  const [picks] = await query<{ customer: string; tag: string; assignee: string; contact: string; term: string }>(
+    url,
+    `SELECT (SELECT id FROM contact_statuses WHERE name_key = 'customer') AS customer,
+            (SELECT tag_id FROM contact_tags GROUP BY tag_id ORDER BY count(*) DESC LIMIT 1) AS tag,
+            (SELECT assigned_to_id FROM contacts WHERE assigned_to_id IS NOT NULL GROUP BY assigned_to_id ORDER BY count(*) DESC LIMIT 1) AS assignee,
+            (SELECT contact_id FROM activities ORDER BY occurred_at DESC LIMIT 1) AS contact,
+            (SELECT lower(left(first_name, 3)) FROM contacts ORDER BY created_at DESC LIMIT 1) AS term`,
+  );
+  const [{ total }] = await query<{ total: number }>(url, 'SELECT count(*)::int AS total FROM contacts');
+  const [{ activities }] = await query<{ activities: number }>(url, 'SELECT count(*)::int AS activities FROM activities');
+
+  const routes: Array<{ name: string; path: string; list: boolean }> = [
+    { name: 'default list', path: '/contacts', list: true },
+    { name: 'status + tag + assignee', path: `/contacts?status=${picks!.customer}&tags=${picks!.tag}&assignedTo=${picks!.assignee}`, list: true },
+    { name: `q search ("${picks!.term}")`, path: `/contacts?q=${encodeURIComponent(picks!.term)}`, list: true },
+    { name: 'profile', path: `/contacts/${picks!.contact}`, list: false },
+  ];
+
+  const common = { DATABASE_URL: url, DATABASE_POOL_SIZE: '20', LOG_LEVEL: 'warn' };
+  const api = await start(resolve(ROOT, 'dist/main.js'), {
+    ...common,
+    PORT: String(API_PORT),
+    HOST: '127.0.0.1',
+    REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0',
+    JWT_SECRET: 'benchmark-secret-benchmark-secret-benchmark',
+    NODE_ENV: 'production',
+    SWAGGER_ENABLED: 'false',
+  }, () => waitForHealth(API_PORT));
+  const results: Array<{ name: string; api: Figures; bare: Figures }> = [];
+  let deep: { offset: Figures; keyset: Figures } | undefined;
+  try {
+    const login = await fetch(`http://127.0.0.1:${API_PORT}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: user.email, password: PASSWORD }) });
+    const { accessToken } = (await login.json()) as { accessToken: string };
+    const auth = { authorization: `Bearer ${accessToken}` };
+    const apiFigures: Figures[] = [];
+    for (const route of routes) apiFigures.push(await load(`http://127.0.0.1:${API_PORT}/api/v1${route.path}`, auth));
+
+    // Deep pages: offset 100k against a keyset cursor at the same depth.
+    const deepPage = await fetch(`http://127.0.0.1:${API_PORT}/api/v1/contacts?limit=25&page=4001`, { headers: auth });
+    const deepBody = (await deepPage.json()) as { meta: { nextCursor: string } };
+    deep = {
+      offset: await load(`http://127.0.0.1:${API_PORT}/api/v1/contacts?limit=25&page=4000`, auth),
+      keyset: await load(`http://127.0.0.1:${API_PORT}/api/v1/contacts?limit=25&cursor=${deepBody.meta.nextCursor}`, auth),
+    };
+    await stop(api);
+
+    const bare = await start(resolve(__dirname, 'bare-contacts-server.js'), { ...common, PORT: String(BARE_PORT), BENCH_USER_ID: user.id }, (child) => new Promise((ok) => child.once('message', () => ok())));
+    try {
+      for (const [index, route] of routes.entries()) results.push({ name: route.name, api: apiFigures[index]!, bare: await load(`http://127.0.0.1:${BARE_PORT}${route.path}`) });
+    } finally {
+      await stop(bare);
+    }
+  } finally {
+    if (api.exitCode === null) await stop(api);
+  }
+
+  const ms = (value: number) => `${value.toFixed(1)} ms`;
+  console.log(`\nContacts benchmark: ${total} contacts, ${activities} activities, ${CONNECTIONS} connections, ${DURATION} s per route, node ${process.version}\n`);
+  console.log('| route | API req/s | API p50 | API p99 | bare req/s | bare p99 | ratio | errors |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const row of results) {
+    console.log(
+      `| ${row.name} | ${row.api.rps.toFixed(0)} | ${ms(row.api.p50)} | ${ms(row.api.p99)} | ${row.bare.rps.toFixed(0)} | ${ms(row.bare.p99)} | ${(row.api.rps / row.bare.rps).toFixed(2)}× | ${row.api.errors + row.bare.errors} |`,
+    );
+  }
+  if (deep) {
+    console.log(`\nDeep pages (API): offset 100k ${deep.offset.rps.toFixed(0)} req/s, p99 ${ms(deep.offset.p99)}; keyset cursor ${deep.keyset.rps.toFixed(0)} req/s, p99 ${ms(deep.keyset.p99)}`);
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
