@@ -1,0 +1,7 @@
+import type { MatrixRow } from '../matrix-support';
+import { CONTACTS_ROWS } from './contacts.rows';
+import { CORE_ROWS } from './core.rows';
+import { USERS_ROWS } from './users.rows';
+
+/** Every module's rows; a module adds its file here. */
+export const MATRIX: MatrixRow[] = [...CORE_ROWS, ...USERS_ROWS, ...CONTACTS_ROWS];
