@@ -12,6 +12,7 @@ import { FeaturesModule } from './core/features/features.module';
 import { HealthModule } from './core/health/health.module';
 import { HttpExceptionFilter } from './core/http/http-exception.filter';
 import { IdentityModule } from './core/identity/identity.module';
+import { JobsModule } from './core/jobs/jobs.module';
 import { MailModule } from './core/mail/mail.module';
 import { RedisModule } from './core/redis/redis.module';
 import { DatabaseModule } from './database/database.module';
@@ -28,6 +29,7 @@ import { UsersModule } from './modules/users/users.module';
     AccessModule,
     IdentityModule,
     FeaturesModule,
+    JobsModule,
     MailModule,
     AuthModule,
     HealthModule,

@@ -24,6 +24,7 @@ export class AppConfig {
   readonly mail: { smtpUrl?: string; from: string };
   readonly features: { envList?: string; file: string; pollMs: number };
   readonly pagination: { maxLimit: number };
+  readonly jobs: { process: boolean };
   readonly swaggerEnabled: boolean;
   readonly log: { level: string; pretty: boolean };
   readonly portal: { welcomeText: string };
@@ -62,6 +63,7 @@ export class AppConfig {
     this.mail = { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM };
     this.features = { envList: e.FEATURES, file: e.FEATURES_FILE, pollMs: e.FEATURES_POLL_MS };
     this.pagination = { maxLimit: e.PAGE_SIZE_MAX };
+    this.jobs = { process: e.JOBS_PROCESS };
     this.swaggerEnabled = e.SWAGGER_ENABLED;
     this.log = { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY };
     this.portal = { welcomeText: e.PORTAL_WELCOME_TEXT };

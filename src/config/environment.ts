@@ -152,6 +152,10 @@ export class Environment {
   @IsString()
   FEATURES_FILE = 'config/features.json';
 
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  JOBS_PROCESS = true;
+
   @Transform(toInteger)
   @IsInt({ message: 'must be a number of milliseconds between 1000 and 600000' })
   @Min(1000, { message: 'must be a number of milliseconds between 1000 and 600000' })

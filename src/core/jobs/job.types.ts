@@ -1,0 +1,60 @@
+/** What a job handler gets besides its payload. */
+export interface JobContext {
+  id: string;
+  /** 1 on the first run, then 2, 3… on retries. */
+  attempt: number;
+  /** Reports progress, readable by admins through the jobs API. */
+  progress(value: number | Record<string, unknown>): Promise<void>;
+}
+
+/** A kind of job, declared once and run the same way on both drivers. */
+export interface JobDefinition<T = unknown> {
+  /** Queue name, e.g. `contacts.import`. */
+  queue: string;
+  /** Jobs of a switched-off feature are held back (delayed) until it is on again. */
+  feature?: string;
+  /** Jobs of this queue one process runs at the same time. */
+  concurrency?: number;
+  /** Runs in all, first included. */
+  attempts?: number;
+  /** First retry delay; each further retry waits twice as long. */
+  backoffMs?: number;
+  handle(payload: T, context: JobContext): Promise<unknown>;
+}
+
+export interface EnqueueOptions {
+  /** Same id, same job: enqueueing twice does not run it twice. */
+  jobId?: string;
+  delayMs?: number;
+}
+
+export type JobState = 'waiting' | 'active' | 'delayed' | 'completed' | 'failed';
+
+export interface QueueCounts {
+  queue: string;
+  counts: Record<JobState, number>;
+}
+
+export interface FailedJob {
+  id: string;
+  queue: string;
+  payload: unknown;
+  error: string;
+  attempts: number;
+  failedAt: Date | null;
+}
+
+/** How jobs are stored and run: Redis (BullMQ) or this process's memory. */
+export interface JobDriver {
+  readonly name: 'bullmq' | 'in-process';
+  enqueue(definition: JobDefinition, payload: unknown, options: EnqueueOptions): Promise<string>;
+  /** Starts running this queue's jobs in this process. */
+  process(definition: JobDefinition, run: (payload: unknown, context: JobContext) => Promise<unknown>, holdBack: () => number | null): Promise<void>;
+  schedule(definition: JobDefinition, schedulerId: string, everyMs: number, payload: unknown): Promise<void>;
+  unschedule(definition: JobDefinition, schedulerId: string): Promise<void>;
+  counts(queue: string): Promise<Record<JobState, number>>;
+  failed(queue: string, start: number, end: number): Promise<FailedJob[]>;
+  retry(queue: string, id: string): Promise<boolean>;
+  /** Stops taking jobs, lets running ones finish, closes connections. */
+  close(): Promise<void>;
+}
