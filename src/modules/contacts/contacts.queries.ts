@@ -3,7 +3,7 @@ import { abilityToSql } from '../../core/access/ability-to-sql';
 import type { AppAbility } from '../../core/access/app-ability';
 import { RequestValidationError } from '../../core/http/validation';
 import { CONTACT_RULE_FIELDS } from './contacts.subjects';
-import { compileFilter, FieldResolver, validateFilter } from './filters/contact-filter.compiler';
+import { compileFilter, FieldResolver, isIsoDateTime, validateFilter } from './filters/contact-filter.compiler';
 import type { FilterField, FilterNode } from './filters/contact-filter.types';
 import { CONTACT_FILTER_FIELDS, customFilterField } from './filters/contact-fields';
 import type { CustomField } from './entities/custom-field.entity';
@@ -17,6 +17,12 @@ export interface ContactSelection {
   action: string;
   filter?: FilterNode;
   scope?: ContactScope;
+  /**
+   * An extra predicate over alias `c` from a module that keeps its own links to contacts
+   * (a segment's members), so contacts never needs to know their tables. Its placeholders
+   * are numbered from $1 and renumbered here.
+   */
+  restrict?: { sql: string; params: unknown[] };
 }
 
 export interface CompiledSelection {
@@ -64,7 +70,7 @@ export function mentionsCustomFields(node: unknown): boolean {
 
 /**
  * The WHERE clause shared by list, count, export, bulk actions and segments: the scope,
- * the caller's CASL conditions for `action`, and the filter.
+ * the caller's CASL conditions for `action`, the filter and the restriction.
  */
 export function compileSelection(selection: ContactSelection, customFields: CustomField[], firstParam = 1): CompiledSelection {
   const params: unknown[] = [];
@@ -81,6 +87,11 @@ export function compileSelection(selection: ContactSelection, customFields: Cust
     const compiled = compileFilter(selection.filter, resolver, firstParam + params.length);
     params.push(...compiled.params);
     parts.push(compiled.sql);
+  }
+  if (selection.restrict) {
+    const offset = firstParam + params.length - 1;
+    parts.push(`(${selection.restrict.sql.replace(/\$(\d+)\b/g, (_, n: string) => `$${Number(n) + offset}`)})`);
+    params.push(...selection.restrict.params);
   }
   return { where: parts.join(' AND '), params, warnings };
 }
@@ -126,7 +137,7 @@ export function encodeCursor(cursor: ContactCursor): string {
 export function decodeCursor(raw: string): ContactCursor {
   try {
     const [value, id] = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as [unknown, unknown];
-    if (typeof value === 'string' && !Number.isNaN(Date.parse(value)) && typeof id === 'string' && /^[0-9a-f-]{36}$/i.test(id)) return { value, id };
+    if (typeof value === 'string' && isIsoDateTime(value) && typeof id === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) return { value, id };
   } catch {
     /* reported below */
   }
@@ -140,6 +151,8 @@ export const CONTACT_LIST_COLUMNS = `
   c.assigned_to_id, a.first_name AS assignee_first_name, a.last_name AS assignee_last_name,
   c.traffic_source_id, ts.name AS traffic_source_name,
   c.custom_fields, c.last_contacted_at, c.created_at, c.updated_at, c.deleted_at, c.version,
+  to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_key,
+  to_char(c.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS updated_key,
   EXISTS (SELECT 1 FROM users ua WHERE ua.contact_id = c.id) AS has_account`;
 
 export const CONTACT_LIST_JOINS = `
@@ -172,6 +185,9 @@ export interface ContactListRow {
   deleted_at: Date | null;
   version: number;
   has_account: boolean;
+  /** The timestamps to the microsecond, for keyset cursors (a JS Date keeps milliseconds only). */
+  created_key: string;
+  updated_key: string;
 }
 
 export interface SqlStatement {

@@ -23,6 +23,7 @@ import {
 import {
   compileSelection,
   ContactListRow,
+  ContactSelection,
   ContactScope,
   contactOrder,
   CURSOR_SORTS,
@@ -61,6 +62,8 @@ export interface ContactPageRequest {
   limit?: number;
   cursor?: string;
   scope?: ContactScope;
+  /** See {@link ContactSelection.restrict}. */
+  restrict?: ContactSelection['restrict'];
 }
 
 const ALL_RULE_FIELDS = Object.keys(CONTACT_RULE_FIELDS);
@@ -101,7 +104,7 @@ export class ContactsService {
     const definitions = await this.definitionsFor(request.filter, request.sort);
     const limit = Math.min(request.limit ?? 25, this.config.pagination.maxLimit);
     const page = request.page ?? 1;
-    const selection = compileSelection({ ability, action: 'read', filter: request.filter, scope: request.scope }, definitions);
+    const selection = compileSelection({ ability, action: 'read', filter: request.filter, scope: request.scope, restrict: request.restrict }, definitions);
     const order = contactOrder(request.sort ?? (request.scope === 'trash' ? '-deletedAt' : undefined), definitions);
     const sortKey = request.sort ?? '-createdAt';
     if (request.cursor && (!CURSOR_SORTS.has(sortKey) || request.scope === 'trash')) {
@@ -118,7 +121,7 @@ export class ContactsService {
     const cursorable = CURSOR_SORTS.has(sortKey) && request.scope !== 'trash';
     const nextCursor =
       cursorable && last && rows.length === limit
-        ? encodeCursor({ value: (sortKey.endsWith('updatedAt') ? last.updated_at : last.created_at).toISOString(), id: last.id })
+        ? encodeCursor({ value: sortKey.endsWith('updatedAt') ? last.updated_key : last.created_key, id: last.id })
         : null;
     return {
       data,

@@ -1,5 +1,6 @@
 import type { FieldErrorDto } from '../../core/http/error-response.dto';
 import type { CustomField } from './entities/custom-field.entity';
+import { isCalendarDate } from './filters/contact-filter.compiler';
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const PHONE = /^[+0-9 ()./-]{3,50}$/;
@@ -37,12 +38,18 @@ export function checkCustomValues(
   }
   if (creating) {
     for (const definition of active.values()) {
-      if (definition.required && (values[definition.key] === undefined || values[definition.key] === null)) {
+      if (definition.required && values[definition.key] === undefined) {
         errors.push({ field: `customFields.${definition.key}`, message: 'is required' });
       }
     }
   }
   return { values: normalised, errors };
+}
+
+/** The time of day must exist too: 24:00 or 10:61 would roll over silently. */
+function sameInstantFields(value: string): boolean {
+  const time = /T(\d{2}):(\d{2})(?::(\d{2}))?/.exec(value);
+  return !time || (Number(time[1]) < 24 && Number(time[2]) < 60 && Number(time[3] ?? 0) < 60);
 }
 
 function checkValue(definition: CustomField, value: unknown): { value: unknown } | string {
@@ -69,9 +76,9 @@ function checkValue(definition: CustomField, value: unknown): { value: unknown }
     case 'boolean':
       return typeof value === 'boolean' ? { value } : 'must be true or false';
     case 'date':
-      return typeof value === 'string' && DATE.test(value) && !Number.isNaN(Date.parse(value)) ? { value } : 'must be a date (YYYY-MM-DD)';
+      return typeof value === 'string' && DATE.test(value) && isCalendarDate(value) ? { value } : 'must be a date (YYYY-MM-DD)';
     case 'datetime':
-      return typeof value === 'string' && DATETIME.test(value) && !Number.isNaN(Date.parse(value))
+      return typeof value === 'string' && DATETIME.test(value) && isCalendarDate(value) && !Number.isNaN(Date.parse(value)) && sameInstantFields(value)
         ? { value: new Date(value).toISOString() }
         : 'must be an ISO 8601 date-time with a time zone';
     case 'select':

@@ -15,6 +15,21 @@ const MAX_DEPTH = 8;
 const MAX_CONDITIONS = 100;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
+const ISO_DATETIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$/;
+
+/** A real calendar day: `Date.parse` would roll 2024-02-30 over to March, PostgreSQL refuses it. */
+export function isCalendarDate(value: string): boolean {
+  const day = value.slice(0, 10);
+  const parsed = new Date(`${day}T00:00:00Z`);
+  return !Number.isNaN(parsed.getTime()) && parsed.toISOString().slice(0, 10) === day;
+}
+
+/** An ISO 8601 date or date-time that PostgreSQL reads as timestamptz. */
+export function isIsoDateTime(value: string): boolean {
+  if (!ISO_DATETIME.test(value) || !isCalendarDate(value)) return false;
+  const time = /T(\d{2}):(\d{2})(?::(\d{2}))?/.exec(value);
+  return !time || (Number(time[1]) < 24 && Number(time[2]) < 60 && Number(time[3] ?? 0) < 60);
+}
 
 /**
  * Checks a rule tree: known fields, operators that suit the field's type, values of the
@@ -98,9 +113,9 @@ function scalarProblem(field: FilterField, value: unknown, op: string): string |
     case 'boolean':
       return typeof value === 'boolean' ? undefined : 'must be true or false';
     case 'date':
-      return typeof value === 'string' && ISO_DATE.test(value) && !Number.isNaN(Date.parse(value)) ? undefined : 'must be a date (YYYY-MM-DD)';
+      return typeof value === 'string' && ISO_DATE.test(value) && isCalendarDate(value) ? undefined : 'must be a date (YYYY-MM-DD)';
     case 'datetime':
-      return typeof value === 'string' && !Number.isNaN(Date.parse(value)) && /^\d{4}-\d{2}-\d{2}/.test(value) ? undefined : `must be an ISO 8601 date or date-time (${op})`;
+      return typeof value === 'string' && isIsoDateTime(value) ? undefined : `must be an ISO 8601 date or date-time (${op})`;
   }
 }
 
@@ -128,7 +143,8 @@ export function compileFilter(node: FilterNode, fields: FieldResolver, firstPara
 function condition(field: FilterField, { op, value }: FilterCondition, p: (value: unknown) => string): string {
   if (field.kind === 'search') {
     // Every word must match the start of a token of name, email, phone or company.
-    return `c.search @@ to_tsquery('simple', ${p(toPrefixQuery(String(value)))})`;
+    const query = toPrefixQuery(String(value));
+    return query ? `c.search @@ to_tsquery('simple', ${p(query)})` : 'FALSE';
   }
   if (field.link) {
     const { table, column } = field.link;
@@ -136,8 +152,10 @@ function condition(field: FilterField, { op, value }: FilterCondition, p: (value
     switch (op) {
       case 'hasAny':
         return exists(` AND l.${column} = ANY(${p(value)}::uuid[])`);
-      case 'hasAll':
-        return `(SELECT count(DISTINCT l.${column}) FROM ${table} l WHERE l.contact_id = c.id AND l.${column} = ANY(${p(value)}::uuid[])) = ${(value as unknown[]).length}`;
+      case 'hasAll': {
+        const wanted = [...new Set((value as string[]).map((id) => id.toLowerCase()))];
+        return `(SELECT count(DISTINCT l.${column}) FROM ${table} l WHERE l.contact_id = c.id AND l.${column} = ANY(${p(wanted)}::uuid[])) = ${wanted.length}`;
+      }
       case 'hasNone':
         return `NOT ${exists(` AND l.${column} = ANY(${p(value)}::uuid[])`)}`;
       case 'empty':
@@ -194,10 +212,15 @@ function condition(field: FilterField, { op, value }: FilterCondition, p: (value
       return `${sql} < ${p(value)}${cast}`;
     case 'lte':
       return `${sql} <= ${p(value)}${cast}`;
+    // "In the last N days" ends now: future values are not in it. Dates count whole days.
     case 'inLastDays':
-      return `${sql} >= now() - make_interval(days => ${p(value)}::int)`;
+      return field.kind === 'date'
+        ? `(${sql} >= current_date - ${p(value)}::int AND ${sql} <= current_date)`
+        : `(${sql} >= now() - make_interval(days => ${p(value)}::int) AND ${sql} <= now())`;
     case 'notInLastDays':
-      return `(${sql} IS NULL OR ${sql} < now() - make_interval(days => ${p(value)}::int))`;
+      return field.kind === 'date'
+        ? `(${sql} IS NULL OR ${sql} < current_date - ${p(value)}::int)`
+        : `(${sql} IS NULL OR ${sql} < now() - make_interval(days => ${p(value)}::int))`;
     default:
       return 'FALSE';
   }
@@ -207,13 +230,15 @@ function escapeLike(value: string): string {
   return value.replace(/[\\%_]/g, '\\$&');
 }
 
-/** `ada love` → `ada:* & love:*`, with tsquery syntax characters removed. */
+/**
+ * `ada love` → `'ada':* & 'love':*`. Words split where the index splits them (so "O'Neil" looks
+ * for o and neil); tsquery syntax never gets through. Empty when nothing searchable is left.
+ */
 export function toPrefixQuery(text: string): string {
   const words = text
     .toLowerCase()
-    .split(/\s+/)
-    .map((word) => word.replace(/[^\p{L}\p{N}@.+_-]/gu, ''))
+    .split(/[^\p{L}\p{N}@.+_-]+/u)
     .filter(Boolean)
     .slice(0, 10);
-  return words.length ? words.map((word) => `'${word.replace(/'/g, "''")}':*`).join(' & ') : "''";
+  return words.map((word) => `'${word}':*`).join(' & ');
 }

@@ -1,0 +1,517 @@
+import type { PGlite as PGliteClass } from '@electric-sql/pglite';
+import type { QueryRunner } from 'typeorm';
+import { buildAbility } from '../../core/access/app-ability';
+import { interpolateRules } from '../../core/access/rule-interpolation';
+import type { StoredRule } from '../../core/access/rule.types';
+import { RequestValidationError } from '../../core/http/validation';
+import { Foundation1763700000000 } from '../../database/migrations/1763700000000-Foundation';
+import { ContactsCore1763800000000 } from '../../database/migrations/1763800000000-ContactsCore';
+import {
+  compileSelection,
+  ContactSelection,
+  contactOrder,
+  CONTACT_SORTS,
+  decodeCursor,
+  encodeCursor,
+  fieldResolver,
+  mentionsCustomFields,
+} from './contacts.queries';
+import type { CustomField, CustomFieldType } from './entities/custom-field.entity';
+import type { FilterNode } from './filters/contact-filter.types';
+import { CONTACT_FILTER_FIELDS } from './filters/contact-fields';
+
+/**
+ * The shared WHERE clause (scope + CASL + filter) and ORDER BY, executed against an embedded
+ * PostgreSQL built from the project's migrations.
+ */
+
+const uuid = (prefix: string, n: number) => `${prefix}-0000-4000-8000-${String(n).padStart(12, '0')}`;
+
+const STATUS = { lead: uuid('5a000000', 1), customer: uuid('5a000000', 2) };
+const TAG = { vip: uuid('7a000000', 1) };
+const USER = { alice: uuid('a0000000', 1), bob: uuid('b0000000', 2) };
+
+type Key = 'ada' | 'grace' | 'alan' | 'trash1' | 'trash2' | 'alice' | 'bob';
+
+interface Row {
+  key: Key;
+  first: string;
+  last: string;
+  city: string | null;
+  status: string | null;
+  assignee: string | null;
+  tags: string[];
+  custom: Record<string, unknown>;
+  createdAt: string;
+  deleted?: boolean;
+}
+
+// Ids follow the order of this list, so id order is easy to read in the assertions.
+const ROWS: Row[] = [
+  { key: 'alice', first: 'Alice', last: 'Admin', city: null, status: null, assignee: null, tags: [], custom: {}, createdAt: '2023-01-01T00:00:00Z' },
+  { key: 'bob', first: 'Bob', last: 'Staff', city: null, status: null, assignee: null, tags: [], custom: {}, createdAt: '2023-01-01T00:00:00Z' },
+  { key: 'ada', first: 'Ada', last: 'Lovelace', city: 'London', status: STATUS.lead, assignee: USER.alice, tags: [TAG.vip], custom: { score: 10, plan: 'pro', interests: ['a'] }, createdAt: '2024-01-01T00:00:00Z' },
+  { key: 'grace', first: 'Grace', last: 'Hopper', city: null, status: STATUS.customer, assignee: USER.bob, tags: [], custom: { score: 9, plan: 'basic' }, createdAt: '2024-02-01T00:00:00Z' },
+  { key: 'alan', first: 'Alan', last: 'Turing', city: 'london', status: null, assignee: null, tags: [], custom: { score: 100 }, createdAt: '2024-03-01T00:00:00Z' },
+  { key: 'trash1', first: 'Trash', last: 'One', city: 'London', status: STATUS.lead, assignee: USER.alice, tags: [TAG.vip], custom: { score: 50 }, createdAt: '2024-04-01T00:00:00Z', deleted: true },
+  { key: 'trash2', first: 'Trash', last: 'Two', city: null, status: null, assignee: USER.bob, tags: [], custom: {}, createdAt: '2024-05-01T00:00:00Z', deleted: true },
+];
+const ID = Object.fromEntries(ROWS.map((r, i) => [r.key, uuid('c0000000', i + 1)])) as Record<Key, string>;
+const KEY_OF = new Map(Object.entries(ID).map(([key, id]) => [id, key as Key]));
+const LIVE = ROWS.filter((r) => !r.deleted).map((r) => r.key).sort();
+
+const definition = (n: number, key: string, type: CustomFieldType, extra: Partial<CustomField> = {}): CustomField =>
+  ({ id: uuid('cf000000', n), key, label: key, type, required: false, options: [], internal: false, position: n, deletedAt: null, ...extra }) as CustomField;
+
+const DEFINITIONS: CustomField[] = [
+  definition(1, 'score', 'number'),
+  definition(2, 'plan', 'select', { options: ['basic', 'pro'] }),
+  definition(3, 'interests', 'multi_select', { options: ['a', 'b'] }),
+  definition(4, 'old', 'text', { deletedAt: new Date('2024-01-01T00:00:00Z') }),
+];
+
+const NodeModule = process.getBuiltinModule('node:module') as unknown as { _load(request: string, parent: unknown, isMain: boolean): unknown };
+const { PGlite } = NodeModule._load(require.resolve('@electric-sql/pglite'), null, false) as { PGlite: typeof PGliteClass };
+
+let db: PGliteClass;
+
+beforeAll(async () => {
+  db = await PGlite.create('memory://');
+  const runner = { query: (sql: string) => db.exec(sql) } as unknown as QueryRunner;
+  await new Foundation1763700000000().up(runner);
+  await new ContactsCore1763800000000().up(runner);
+  await db.query(`INSERT INTO contact_statuses (id, name, stage) VALUES ($1, 'Lead', 'lead'), ($2, 'Customer', 'customer')`, [STATUS.lead, STATUS.customer]);
+  await db.query(`INSERT INTO tags (id, name) VALUES ($1, 'VIP')`, [TAG.vip]);
+  for (const r of ROWS) {
+    await db.query(
+      `INSERT INTO contacts (id, first_name, last_name, city, status_id, custom_fields, created_at, updated_at, deleted_at)
+       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::timestamptz, $7::timestamptz, CASE WHEN $8::boolean THEN $7::timestamptz + interval '1 day' ELSE NULL END)`,
+      [ID[r.key], r.first, r.last, r.city, r.status, JSON.stringify(r.custom), r.createdAt, r.deleted ?? false],
+    );
+    for (const tag of r.tags) await db.query('INSERT INTO contact_tags (contact_id, tag_id) VALUES ($1, $2)', [ID[r.key], tag]);
+  }
+  const role = uuid('70000000', 1);
+  await db.query(`INSERT INTO roles (id, system_key, name, audience) VALUES ($1, 'staff', 'Staff', 'staff')`, [role]);
+  for (const [userId, key] of [
+    [USER.alice, 'alice'],
+    [USER.bob, 'bob'],
+  ] as const) {
+    const r = ROWS.find((x) => x.key === key)!;
+    await db.query('INSERT INTO users (id, contact_id, email, first_name, last_name) VALUES ($1, $2, $3, $4, $5)', [userId, ID[key], `${key}@maestro.test`, r.first, r.last]);
+    await db.query('INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2)', [userId, role]);
+  }
+  for (const r of ROWS) if (r.assignee) await db.query('UPDATE contacts SET assigned_to_id = $2 WHERE id = $1', [ID[r.key], r.assignee]);
+}, 120000);
+
+afterAll(async () => {
+  await db?.close();
+});
+
+const everything = buildAbility([{ action: 'manage', subject: 'all' }]);
+
+/** Runs a compiled selection the way the list query does; returns the matching keys, sorted. */
+async function select(selection: ContactSelection, definitions: CustomField[] = DEFINITIONS): Promise<Key[]> {
+  const { where, params } = compileSelection(selection, definitions);
+  const result = await db.query<{ id: string }>(`SELECT c.id FROM contacts c WHERE ${where}`, params);
+  return result.rows.map((r) => KEY_OF.get(r.id)!).sort();
+}
+
+const keys = (...list: Key[]) => [...list].sort();
+
+function caught(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected an error');
+}
+
+describe('compileSelection', () => {
+  it('the fixture holds what the tests rely on', async () => {
+    const result = await db.query<{ n: number; trashed: number; users: number }>(
+      'SELECT count(*)::int AS n, count(*) FILTER (WHERE deleted_at IS NOT NULL)::int AS trashed, (SELECT count(*)::int FROM users) AS users FROM contacts',
+    );
+    expect(result.rows[0]).toEqual({ n: 7, trashed: 2, users: 2 });
+  });
+
+  describe('scope', () => {
+    it('defaults to the live contacts', async () => {
+      expect(compileSelection({ ability: everything, action: 'read' }, [])).toEqual({ where: 'c.deleted_at IS NULL', params: [], warnings: [] });
+      expect(await select({ ability: everything, action: 'read' })).toEqual(LIVE);
+    });
+
+    it('live is the contacts not in the trash', async () => {
+      expect(await select({ ability: everything, action: 'read', scope: 'live' })).toEqual(LIVE);
+    });
+
+    it('trash is the deleted contacts only', async () => {
+      expect(compileSelection({ ability: everything, action: 'read', scope: 'trash' }, []).where).toBe('c.deleted_at IS NOT NULL');
+      expect(await select({ ability: everything, action: 'read', scope: 'trash' })).toEqual(keys('trash1', 'trash2'));
+    });
+  });
+
+  describe('CASL conditions', () => {
+    const mine = buildAbility([{ action: 'read', subject: 'Contact', conditions: { assignedToId: USER.alice } }]);
+
+    it('adds the conditions of the action as parameters', async () => {
+      const compiled = compileSelection({ ability: mine, action: 'read' }, []);
+      expect(compiled).toEqual({ where: 'c.deleted_at IS NULL AND c.assigned_to_id = $1::uuid', params: [USER.alice], warnings: [] });
+      expect(await select({ ability: mine, action: 'read' })).toEqual(['ada']);
+    });
+
+    it('applies them in the trash as well', async () => {
+      expect(await select({ ability: mine, action: 'read', scope: 'trash' })).toEqual(['trash1']);
+    });
+
+    it('uses the rules of the requested action only', async () => {
+      const compiled = compileSelection({ ability: mine, action: 'update' }, []);
+      expect(compiled.where).toBe('c.deleted_at IS NULL AND FALSE');
+      expect(await select({ ability: mine, action: 'update' })).toEqual([]);
+    });
+
+    it('a placeholder rule interpolated for the user', async () => {
+      const stored: StoredRule[] = [{ action: 'read', subject: 'Contact', conditions: { assignedToId: '${user.id}' } }];
+      const ability = buildAbility(interpolateRules(stored, { id: USER.bob, contactId: ID.bob, email: 'bob@maestro.test' }));
+      expect(await select({ ability, action: 'read' })).toEqual(['grace']);
+      expect(await select({ ability, action: 'read', scope: 'trash' })).toEqual(['trash2']);
+    });
+
+    it('a cannot rule removes rows (contacts with an account)', async () => {
+      const ability = buildAbility([
+        { action: 'read', subject: 'Contact' },
+        { action: 'read', subject: 'Contact', conditions: { hasAccount: true }, inverted: true },
+      ]);
+      expect(await select({ ability, action: 'read' })).toEqual(keys('ada', 'alan', 'grace'));
+    });
+
+    it('a condition on the tag list', async () => {
+      const ability = buildAbility([{ action: 'read', subject: 'Contact', conditions: { tagIds: TAG.vip } }]);
+      expect(await select({ ability, action: 'read' })).toEqual(['ada']);
+      expect(await select({ ability, action: 'read', scope: 'trash' })).toEqual(['trash1']);
+    });
+  });
+
+  describe('with a filter', () => {
+    it('numbers the filter parameters after the CASL ones', async () => {
+      const ability = buildAbility([{ action: 'read', subject: 'Contact', conditions: { assignedToId: { $in: [USER.alice, USER.bob] } } }]);
+      const filter: FilterNode = { and: [{ field: 'city', op: 'is', value: 'LONDON' }, { field: 'tags', op: 'hasAny', value: [TAG.vip] }] };
+      const compiled = compileSelection({ ability, action: 'read', filter }, DEFINITIONS);
+      expect(compiled.params).toEqual([[USER.alice, USER.bob], 'LONDON', [TAG.vip]]);
+      expect(compiled.where).toMatch(/^c\.deleted_at IS NULL AND c\.assigned_to_id = ANY\(\$1::uuid\[\]\) AND .*\$2.*\$3/);
+      expect(await select({ ability, action: 'read', filter })).toEqual(['ada']);
+      expect(await select({ ability, action: 'read', filter, scope: 'trash' })).toEqual(['trash1']);
+    });
+
+    it('numbers from $1 when the ability adds no parameter', async () => {
+      const filter: FilterNode = { field: 'city', op: 'is', value: 'london' };
+      const compiled = compileSelection({ ability: everything, action: 'read', filter }, []);
+      expect(compiled.where).toBe('c.deleted_at IS NULL AND lower(c.city) = lower($1)');
+      expect(compiled.params).toEqual(['london']);
+      expect(await select({ ability: everything, action: 'read', filter })).toEqual(keys('ada', 'alan'));
+    });
+
+    it('numbers from firstParam, after the caller’s own parameters', async () => {
+      const ability = buildAbility([{ action: 'read', subject: 'Contact', conditions: { assignedToId: USER.alice } }]);
+      const filter: FilterNode = { field: 'custom.score', op: 'gte', value: 10 };
+      const compiled = compileSelection({ ability, action: 'read', filter }, DEFINITIONS, 3);
+      expect(compiled.where).toContain('$3::uuid');
+      expect(compiled.where).toContain('$4::numeric');
+      expect(compiled.where).not.toMatch(/\$[12]\b/);
+      const result = await db.query<{ id: string }>(`SELECT c.id FROM contacts c WHERE c.first_name <> $1 AND c.last_name <> $2 AND ${compiled.where}`, ['x', 'y', ...compiled.params]);
+      expect(result.rows.map((r) => KEY_OF.get(r.id))).toEqual(['ada']);
+    });
+
+    it('keeps OR rules and OR filters apart (the parts are ANDed as groups)', async () => {
+      const ability = buildAbility([
+        { action: 'read', subject: 'Contact', conditions: { assignedToId: USER.alice } },
+        { action: 'read', subject: 'Contact', conditions: { statusId: STATUS.customer } },
+      ]);
+      expect(await select({ ability, action: 'read' })).toEqual(keys('ada', 'grace'));
+      const filter: FilterNode = { or: [{ field: 'city', op: 'is', value: 'london' }, { field: 'custom.score', op: 'gt', value: 50 }] };
+      expect(await select({ ability: everything, action: 'read', filter })).toEqual(keys('ada', 'alan'));
+      expect(await select({ ability, action: 'read', filter })).toEqual(['ada']);
+      expect(await select({ ability, action: 'read', filter, scope: 'trash' })).toEqual(['trash1']);
+    });
+
+    it('a filter cannot widen what CASL allows', async () => {
+      const ability = buildAbility([{ action: 'read', subject: 'Contact', conditions: { assignedToId: USER.bob } }]);
+      const filter: FilterNode = { not: { field: 'assignedTo', op: 'is', value: USER.bob } };
+      expect(await select({ ability, action: 'read', filter })).toEqual([]);
+    });
+
+    it('resolves custom fields against the given definitions', async () => {
+      expect(await select({ ability: everything, action: 'read', filter: { field: 'custom.score', op: 'gt', value: 9.5 } })).toEqual(keys('ada', 'alan'));
+      expect(await select({ ability: everything, action: 'read', filter: { field: 'custom.interests', op: 'hasAny', value: ['a'] } })).toEqual(['ada']);
+    });
+
+    it('passes on the warnings of deleted custom fields, and such a rule matches nothing', async () => {
+      const filter: FilterNode = { field: 'custom.old', op: 'is', value: 'x' };
+      const compiled = compileSelection({ ability: everything, action: 'read', filter }, DEFINITIONS);
+      expect(compiled.warnings).toEqual(['filter: the custom field "custom.old" was deleted; this rule matches nothing']);
+      expect(await select({ ability: everything, action: 'read', filter })).toEqual([]);
+    });
+
+    it('renumbers a restriction’s own placeholders after the CASL and filter ones', async () => {
+      const ability = buildAbility([{ action: 'read', subject: 'Contact', conditions: { assignedToId: { $in: [USER.alice, USER.bob] } } }]);
+      const filter: FilterNode = { field: 'city', op: 'is', value: 'london' };
+      const restrict = { sql: 'EXISTS (SELECT 1 FROM contact_tags rt WHERE rt.contact_id = c.id AND rt.tag_id = $1::uuid) OR c.first_name = $2', params: [TAG.vip, 'Grace'] };
+      const compiled = compileSelection({ ability, action: 'read', filter, scope: 'trash', restrict }, DEFINITIONS, 2);
+      expect(compiled.params).toEqual([[USER.alice, USER.bob], 'london', TAG.vip, 'Grace']);
+      expect(compiled.where).toContain('rt.tag_id = $4::uuid) OR c.first_name = $5');
+      const run = (where: string, params: unknown[]) => db.query<{ id: string }>(`SELECT c.id FROM contacts c WHERE c.id IS DISTINCT FROM $1 AND ${where}`, [ID.ada, ...params]);
+      expect((await run(compiled.where, compiled.params)).rows.map((r) => KEY_OF.get(r.id))).toEqual(['trash1']);
+      const live = compileSelection({ ability, action: 'read', restrict: { sql: 'c.first_name = $1', params: ['Grace'] } }, DEFINITIONS, 2);
+      expect((await run(live.where, live.params)).rows.map((r) => KEY_OF.get(r.id))).toEqual(['grace']);
+    });
+
+    it('throws a RequestValidationError with the details of a bad filter', () => {
+      const filter = { and: [{ field: 'city', op: 'is', value: 'x' }, { field: 'city', op: 'gt', value: 'x' }, { field: 'stage', op: 'is', value: 'won' }] } as FilterNode;
+      const error = caught(() => compileSelection({ ability: everything, action: 'read', filter }, DEFINITIONS));
+      expect(error).toBeInstanceOf(RequestValidationError);
+      const validation = error as RequestValidationError;
+      expect(validation.getStatus()).toBe(400);
+      expect(validation.details).toEqual([
+        { field: 'filter.and.1.op', message: expect.stringContaining('"gt" does not apply to city') },
+        { field: 'filter.and.2.value', message: 'must be one of lead, prospect, customer, other' },
+      ]);
+      expect(validation.getResponse()).toMatchObject({ code: 'validation_failed', details: validation.details });
+    });
+
+    it('a custom field without its definition is an unknown field', () => {
+      const error = caught(() => compileSelection({ ability: everything, action: 'read', filter: { field: 'custom.score', op: 'gt', value: 1 } }, []));
+      expect(error).toBeInstanceOf(RequestValidationError);
+      expect((error as RequestValidationError).details).toEqual([{ field: 'filter.field', message: 'unknown field "custom.score"' }]);
+    });
+  });
+});
+
+describe('fieldResolver', () => {
+  const resolver = fieldResolver(DEFINITIONS);
+
+  it('resolves built-in fields, custom fields, deleted and unknown ones', () => {
+    expect(resolver.resolve('city')).toBe(CONTACT_FILTER_FIELDS.city);
+    expect(resolver.resolve('custom.score')).toEqual({ kind: 'number', sql: "((c.custom_fields ->> 'score')::numeric)", sortable: true });
+    expect(resolver.resolve('custom.interests')).toEqual({ kind: 'textSet', sql: "c.custom_fields -> 'interests'", sortable: false });
+    expect(resolver.resolve('custom.old')).toBe('deleted');
+    expect(resolver.resolve('custom.nope')).toBeUndefined();
+    expect(resolver.resolve('score')).toBeUndefined();
+    expect(resolver.resolve('constructor')).toBeUndefined();
+    expect(resolver.resolve('__proto__')).toBeUndefined();
+  });
+
+  it('mentionsCustomFields spots custom fields anywhere in a tree', () => {
+    expect(mentionsCustomFields({ and: [{ field: 'city', op: 'empty' }, { not: { field: 'custom.score', op: 'empty' } }] })).toBe(true);
+    expect(mentionsCustomFields({ field: 'city', op: 'is', value: 'custom' })).toBe(false);
+    expect(mentionsCustomFields(undefined)).toBe(false);
+  });
+});
+
+describe('contactOrder', () => {
+  async function ordered(sort: string | undefined, scope: 'live' | 'trash' = 'live'): Promise<Key[]> {
+    const order = contactOrder(sort, DEFINITIONS);
+    const result = await db.query<{ id: string }>(`SELECT c.id FROM contacts c WHERE c.deleted_at IS ${scope === 'live' ? 'NULL' : 'NOT NULL'} ORDER BY ${order.sql}`);
+    return result.rows.map((r) => KEY_OF.get(r.id)!);
+  }
+
+  /** NOT NULL columns may leave out the NULLS clause (it changes nothing); nullable ones must sort NULLs last. */
+  const NOT_NULL = new Set(['lower(c.first_name)', 'lower(c.last_name)', 'c.created_at', 'c.updated_at']);
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const orderPattern = (...parts: Array<[string, 'ASC' | 'DESC']>) => {
+    const [, last] = parts[parts.length - 1]!;
+    const keysSql = parts.map(([expression, direction]) => `${escape(expression)} ${direction}${NOT_NULL.has(expression) ? '( NULLS LAST)?' : ' NULLS LAST'}`);
+    return new RegExp(`^${keysSql.join(', ')}, c\\.id ${last}$`);
+  };
+
+  it('defaults to the newest first, ties broken by id descending', async () => {
+    const order = contactOrder(undefined, []);
+    expect(order.keys).toEqual([{ expression: 'c.created_at', descending: true }]);
+    expect(order.sql).toMatch(orderPattern(['c.created_at', 'DESC']));
+    // alice and bob share a creation time: bob (the higher id) comes first.
+    expect(await ordered(undefined)).toEqual(['alan', 'grace', 'ada', 'bob', 'alice']);
+  });
+
+  it('an empty sort string is the default order', () => {
+    expect(contactOrder('', [])).toEqual(contactOrder(undefined, []));
+  });
+
+  it.each(Object.entries(CONTACT_SORTS))('sorts by %s either way', (name, expression) => {
+    expect(contactOrder(name, []).sql).toMatch(orderPattern([expression, 'ASC']));
+    expect(contactOrder(`-${name}`, []).sql).toMatch(orderPattern([expression, 'DESC']));
+    expect(contactOrder(`-${name}`, []).keys).toEqual([{ expression, descending: true }]);
+  });
+
+  it.each(['email', 'company', 'city', 'country', 'lastContactedAt', 'deletedAt'])('puts NULLs last for the nullable %s, both ways', (name) => {
+    expect(contactOrder(name, []).sql).toBe(`${CONTACT_SORTS[name]} ASC NULLS LAST, c.id ASC`);
+    expect(contactOrder(`-${name}`, []).sql).toBe(`${CONTACT_SORTS[name]} DESC NULLS LAST, c.id DESC`);
+  });
+
+  it('sorts text case-insensitively', async () => {
+    expect(await ordered('lastName')).toEqual(['alice', 'grace', 'ada', 'bob', 'alan']);
+    expect(await ordered('-firstName')).toEqual(['grace', 'bob', 'alice', 'alan', 'ada']);
+  });
+
+  it('combines several keys, in order', async () => {
+    const order = contactOrder('city,-firstName', []);
+    expect(order.sql).toMatch(orderPattern(['lower(c.city)', 'ASC'], ['lower(c.first_name)', 'DESC']));
+    expect(order.keys).toEqual([
+      { expression: 'lower(c.city)', descending: false },
+      { expression: 'lower(c.first_name)', descending: true },
+    ]);
+    expect(await ordered('city,-firstName')).toEqual(['alan', 'ada', 'grace', 'bob', 'alice']);
+  });
+
+  it('breaks ties by id in the direction of the last key', async () => {
+    expect(contactOrder('-city,createdAt', []).sql).toMatch(orderPattern(['lower(c.city)', 'DESC'], ['c.created_at', 'ASC']));
+    expect(contactOrder('city,-createdAt', []).sql).toMatch(orderPattern(['lower(c.city)', 'ASC'], ['c.created_at', 'DESC']));
+    expect(contactOrder('-createdAt,city', []).sql).toMatch(/, c\.id ASC$/);
+    expect(contactOrder('createdAt,-city', []).sql).toMatch(/, c\.id DESC$/);
+    // Only the city: "London" and "london" tie, and the three without a city tie; NULLs stay last both ways.
+    expect(await ordered('city')).toEqual(['ada', 'alan', 'alice', 'bob', 'grace']);
+    expect(await ordered('-city')).toEqual(['alan', 'ada', 'grace', 'bob', 'alice']);
+    expect(await ordered('createdAt')).toEqual(['alice', 'bob', 'ada', 'grace', 'alan']);
+  });
+
+  it('sorts by a number custom field as a number, missing values last', async () => {
+    const order = contactOrder('custom.score', DEFINITIONS);
+    expect(order.sql).toBe("((c.custom_fields ->> 'score')::numeric) ASC NULLS LAST, c.id ASC");
+    expect(await ordered('custom.score')).toEqual(['grace', 'ada', 'alan', 'alice', 'bob']);
+    expect(await ordered('-custom.score')).toEqual(['alan', 'ada', 'grace', 'bob', 'alice']);
+  });
+
+  it('sorts by a select custom field', async () => {
+    expect(await ordered('custom.plan,firstName')).toEqual(['grace', 'ada', 'alan', 'alice', 'bob']);
+  });
+
+  it('sorts the trash by deletion time', async () => {
+    expect(contactOrder('-deletedAt', []).sql).toBe('c.deleted_at DESC NULLS LAST, c.id DESC');
+    expect(await ordered('-deletedAt', 'trash')).toEqual(['trash2', 'trash1']);
+    expect(await ordered('deletedAt', 'trash')).toEqual(['trash1', 'trash2']);
+  });
+
+  it.each([
+    'password',
+    'stage',
+    'tags',
+    'phone',
+    'createdat',
+    ' createdAt',
+    '--createdAt',
+    '+createdAt',
+    'firstName,',
+    ',firstName',
+    '-',
+    'constructor',
+    '__proto__',
+    'toString',
+    'custom.',
+    'custom.nope',
+    'custom.old',
+    'custom.interests',
+    'custom.__proto__',
+  ])('refuses to sort by %p with a 400 naming the sort parameter', (sort) => {
+    const error = caught(() => contactOrder(sort, DEFINITIONS));
+    expect(error).toBeInstanceOf(RequestValidationError);
+    expect((error as RequestValidationError).getStatus()).toBe(400);
+    const details = (error as RequestValidationError).details;
+    expect(details).toHaveLength(1);
+    expect(details[0]!.field).toBe('sort');
+    expect(details[0]!.message).toMatch(/^cannot sort by ".*"; sortable fields: firstName, lastName, email, company, city, country, createdAt, updatedAt, lastContactedAt, deletedAt, custom\.<key>$/);
+  });
+
+  it('names the offending key of a multi-key sort', () => {
+    const error = caught(() => contactOrder('firstName,-bogus', DEFINITIONS)) as RequestValidationError;
+    expect(error.details[0]!.message).toMatch(/^cannot sort by "bogus";/);
+  });
+});
+
+describe('cursors', () => {
+  it('round-trip', () => {
+    const cursor = { value: '2024-01-01T00:00:00.000Z', id: ID.ada };
+    const raw = encodeCursor(cursor);
+    expect(raw).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(decodeCursor(raw)).toEqual(cursor);
+  });
+
+  it('round-trip an upper-case id and a date-time with an offset', () => {
+    const cursor = { value: '2024-01-01T10:00:00.123+02:00', id: ID.grace.toUpperCase() };
+    expect(decodeCursor(encodeCursor(cursor))).toEqual(cursor);
+  });
+
+  const b64 = (text: string) => Buffer.from(text).toString('base64url');
+
+  it.each([
+    ['an empty string', ''],
+    ['plain text', 'garbage'],
+    ['non-base64 characters', '!!!***'],
+    ['base64 of text that is not JSON', b64('not json')],
+    ['a JSON object', b64('{"value":"2024-01-01","id":"x"}')],
+    ['an empty array', b64('[]')],
+    ['null', b64('null')],
+    ['a number', b64('42')],
+    ['a string', b64('"2024-01-01T00:00:00Z"')],
+    ['a value that is not a date', b64(`["soon", "${uuid('c0000000', 1)}"]`)],
+    ['a null value', b64(`[null, "${uuid('c0000000', 1)}"]`)],
+    ['a numeric value', b64(`[1704067200000, "${uuid('c0000000', 1)}"]`)],
+    ['an id that is not a UUID', b64('["2024-01-01T00:00:00Z", "not-a-uuid"]')],
+    ['a numeric id', b64('["2024-01-01T00:00:00Z", 42]')],
+    ['a missing id', b64('["2024-01-01T00:00:00Z"]')],
+  ])('refuses %s with a 400 on "cursor"', (_, raw) => {
+    const error = caught(() => decodeCursor(raw));
+    expect(error).toBeInstanceOf(RequestValidationError);
+    expect((error as RequestValidationError).getStatus()).toBe(400);
+    expect((error as RequestValidationError).details).toEqual([{ field: 'cursor', message: 'is not a cursor this API handed out' }]);
+  });
+
+  it('whatever it decodes, PostgreSQL accepts as the timestamptz and uuid of the keyset condition', async () => {
+    const forged = [
+      ['1', ID.ada],
+      ['2024-02-30T00:00:00Z', ID.ada],
+      ['2024-01-01 (noon)', ID.ada],
+      ['2024-01-01T00:00:00Z', '-'.repeat(36)],
+      ['2024-01-01T00:00:00Z', 'aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaa-'],
+    ];
+    const failures: string[] = [];
+    for (const [value, id] of forged) {
+      let decoded;
+      try {
+        decoded = decodeCursor(b64(JSON.stringify([value, id])));
+      } catch (error) {
+        if (error instanceof RequestValidationError) continue;
+        throw error;
+      }
+      try {
+        await db.query('SELECT $1::timestamptz AS at, $2::uuid AS id', [decoded.value, decoded.id]);
+      } catch (error) {
+        failures.push(`${JSON.stringify([value, id])}: ${(error as Error).message}`);
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('pages through the live contacts with the keyset condition the list uses', async () => {
+    const order = contactOrder('-createdAt', []);
+    const key = order.keys[0]!;
+    const seen: Key[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < 5; page += 1) {
+      const params: unknown[] = [];
+      let where = 'c.deleted_at IS NULL';
+      if (cursor) {
+        const decoded = decodeCursor(cursor);
+        params.push(decoded.value, decoded.id);
+        where += ` AND (${key.expression}, c.id) ${key.descending ? '<' : '>'} ($1::timestamptz, $2::uuid)`;
+      }
+      const result = await db.query<{ id: string; created_at: string }>(
+        `SELECT c.id, to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS created_at FROM contacts c WHERE ${where} ORDER BY ${order.sql} LIMIT 2`,
+        params,
+      );
+      seen.push(...result.rows.map((r) => KEY_OF.get(r.id)!));
+      const last = result.rows[result.rows.length - 1];
+      if (result.rows.length < 2 || !last) break;
+      cursor = encodeCursor({ value: last.created_at, id: last.id });
+    }
+    // alice and bob share a creation time and are split across pages without loss or repeat.
+    expect(seen).toEqual(['alan', 'grace', 'ada', 'bob', 'alice']);
+  });
+});
