@@ -1,0 +1,322 @@
+import { ForbiddenException, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
+import { AppConfig } from '../../config/app-config';
+import type { AppAbility } from '../../core/access/app-ability';
+import { subjectOf } from '../../core/access/app-ability';
+import { AuditService } from '../../core/audit/audit.service';
+import { containsPattern, Page, pageWindow, parseSort, toPage } from '../../core/http/pagination';
+import { RequestValidationError } from '../../core/http/validation';
+import type { AuthUser } from '../../core/identity/auth-user';
+import { compileSelection, contactOrder, fieldResolver, mentionsCustomFields } from '../contacts/contacts.queries';
+import { ContactsService } from '../contacts/contacts.service';
+import { CustomFieldsService } from '../contacts/custom-fields.service';
+import type { ContactPageDto } from '../contacts/dto/contact.dto';
+import type { CustomField } from '../contacts/entities/custom-field.entity';
+import { validateFilter } from '../contacts/filters/contact-filter.compiler';
+import type { FilterNode } from '../contacts/filters/contact-filter.types';
+import type {
+  AddSegmentMembersDto,
+  AddSegmentMembersResultDto,
+  CreateSegmentDto,
+  PreviewSegmentDto,
+  RemoveSegmentMembersDto,
+  RemoveSegmentMembersResultDto,
+  SegmentContactsQueryDto,
+  SegmentDto,
+  SegmentExplanationDto,
+  SegmentQueryDto,
+  UpdateSegmentDto,
+} from './dto/segment.dto';
+import { SegmentKindError, SegmentNameTakenError, SegmentNotFoundError } from './segments.errors';
+import {
+  addMembersStatement,
+  contactsWithIds,
+  dynamicCountsStatement,
+  explainStatement,
+  membersOf,
+  missingReferencesStatement,
+  missingReferenceWarnings,
+  referencesOf,
+  removeMembersStatement,
+  SEGMENT_SELECT,
+  SEGMENT_SORTS,
+  segmentRecord,
+  SegmentRow,
+  staticCountsStatement,
+  usableRule,
+  visibleSegments,
+} from './segments.queries';
+
+/** Static and dynamic segments of contacts; contacts are always seen through the caller's rights. */
+@Injectable()
+export class SegmentsService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly config: AppConfig,
+    private readonly contacts: ContactsService,
+    private readonly customFields: CustomFieldsService,
+    private readonly audit: AuditService,
+  ) {}
+
+  // ----- reading -----
+
+  async list(ability: AppAbility, query: SegmentQueryDto): Promise<Page<SegmentDto>> {
+    const window = pageWindow(query, this.config.pagination.maxLimit);
+    const sort = parseSort(query.sort, SEGMENT_SORTS, [['s.name_key', 'ASC']]);
+    const visible = visibleSegments(ability, 1);
+    const params = [...visible.params];
+    const where = [visible.sql];
+    if (query.q) where.push(`s.name ILIKE $${params.push(containsPattern(query.q))}`);
+    if (query.kind) where.push(`s.kind = $${params.push(query.kind)}`);
+    const whereSql = `WHERE ${where.join(' AND ')}`;
+    const order = sort.map(([expression, direction]) => `${expression} ${direction}`).concat('s.id').join(', ');
+    const [rows, [{ total }]] = await Promise.all([
+      this.dataSource.query(`${SEGMENT_SELECT} ${whereSql} ORDER BY ${order} LIMIT ${window.limit} OFFSET ${window.offset}`, params) as Promise<SegmentRow[]>,
+      this.dataSource.query(`SELECT count(*)::int AS total FROM segments s ${whereSql}`, params) as Promise<Array<{ total: number }>>,
+    ]);
+    return toPage(await this.toDtos(ability, rows), total, window);
+  }
+
+  async get(ability: AppAbility, id: string): Promise<SegmentDto> {
+    const row = await this.findVisible(ability, id, 'read', this.dataSource.manager);
+    return (await this.toDtos(ability, [row]))[0]!;
+  }
+
+  /** The segment's contacts, exactly as the contact list shows them, limited to what the caller may read. */
+  async contactsOf(ability: AppAbility, id: string, query: SegmentContactsQueryDto): Promise<ContactPageDto> {
+    // A bad sort is a 400 whatever the id.
+    contactOrder(query.sort, query.sort?.includes('custom.') ? await this.customFields.all() : []);
+    const segment = await this.findVisible(ability, id, 'read', this.dataSource.manager);
+    const search: FilterNode | undefined = query.q?.trim() ? { field: 'q', op: 'matches', value: query.q.trim() } : undefined;
+    const window = { sort: query.sort, page: query.page, limit: query.limit, cursor: query.cursor };
+    if (segment.kind === 'static') return this.contacts.page(ability, { ...window, filter: search, restrict: membersOf(segment.id) });
+    const prepared = await this.prepare(segment.rule!);
+    const page = await this.contacts.page(ability, { ...window, filter: search ? { and: [search, prepared.rule] } : prepared.rule });
+    return withWarnings(page, prepared.warnings);
+  }
+
+  /** Count and first page of a rule's contacts, without saving anything. */
+  async preview(ability: AppAbility, input: PreviewSegmentDto): Promise<ContactPageDto> {
+    const definitions = await this.definitionsFor(input.rule);
+    const checked = this.checkRule(input.rule, definitions);
+    const warnings = [...checked, ...(await this.referenceWarnings([input.rule]))[0]!];
+    const page = await this.contacts.page(ability, { filter: input.rule, sort: input.sort, limit: input.limit });
+    // Nothing to page on from here: the full list is the segment's contacts route.
+    delete page.meta.nextCursor;
+    return withWarnings(page, warnings);
+  }
+
+  /**
+   * Why a contact is or is not in a dynamic segment: the rule tree with every group and
+   * condition evaluated in SQL for that contact.
+   */
+  async explain(ability: AppAbility, id: string, contactId: string): Promise<SegmentExplanationDto> {
+    const segment = await this.findVisible(ability, id, 'read', this.dataSource.manager);
+    if (segment.kind !== 'dynamic') throw new SegmentKindError('Only dynamic segments have a rule to explain; a static segment lists its members');
+    await this.contacts.findVisible(ability, contactId);
+    const definitions = await this.definitionsFor(segment.rule);
+    const prepared = usableRule(segment.rule!, definitions);
+    const { statement, annotate } = explainStatement(segment.rule!, prepared.rule, fieldResolver(definitions), contactId);
+    const [row] = (await this.dataSource.query(statement.sql, statement.params)) as Array<Record<string, boolean>>;
+    const rule = annotate(row!);
+    const [references] = await this.referenceWarnings([prepared.rule]);
+    return { segmentId: segment.id, contactId, matched: rule.matched, rule, warnings: [...prepared.warnings, ...references!] };
+  }
+
+  // ----- writing -----
+
+  async create(ability: AppAbility, actor: AuthUser, input: CreateSegmentDto): Promise<SegmentDto> {
+    if (input.kind === 'dynamic' && input.rule === undefined) throw new RequestValidationError([{ field: 'rule', message: 'is required for a dynamic segment' }]);
+    if (input.kind === 'static' && input.rule !== undefined) throw new RequestValidationError([{ field: 'rule', message: 'a static segment has members, not a rule; leave it out' }]);
+    if (input.rule) this.checkRule(input.rule, await this.definitionsFor(input.rule));
+    if (!ability.can('create', subjectOf('Segment', { kind: input.kind, createdById: actor.id }))) {
+      throw new ForbiddenException({ message: `You may not create ${input.kind} segments`, code: 'forbidden' });
+    }
+    const id = await this.translatingDuplicates(() =>
+      this.dataSource.transaction(async (manager) => {
+        await this.assertNameFree(manager, input.name);
+        const [row] = (await manager.query(
+          'INSERT INTO segments (name, description, kind, rule, created_by_id) VALUES ($1, $2, $3, $4::jsonb, $5) RETURNING id',
+          [input.name, input.description ?? '', input.kind, input.rule === undefined ? null : JSON.stringify(input.rule), actor.id],
+        )) as Array<{ id: string }>;
+        await this.audit.record({ actorId: actor.id, action: 'segment.create', subjectType: 'Segment', subjectId: row!.id, after: input }, manager);
+        return row!.id;
+      }),
+    );
+    return this.get(ability, id);
+  }
+
+  async update(ability: AppAbility, actor: AuthUser, id: string, input: UpdateSegmentDto): Promise<SegmentDto> {
+    await this.translatingDuplicates(() =>
+      this.dataSource.transaction(async (manager) => {
+        const before = await this.findVisible(ability, id, 'update', manager, true);
+        if (input.rule !== undefined) {
+          if (before.kind !== 'dynamic') throw new SegmentKindError('A static segment has members, not a rule; add or remove members instead');
+          this.checkRule(input.rule, await this.definitionsFor(input.rule));
+        }
+        if (input.name !== undefined && input.name.toLowerCase() !== before.name.toLowerCase()) await this.assertNameFree(manager, input.name);
+        const sets: string[] = [];
+        const params: unknown[] = [id];
+        if (input.name !== undefined) sets.push(`name = $${params.push(input.name)}`);
+        if (input.description !== undefined) sets.push(`description = $${params.push(input.description)}`);
+        if (input.rule !== undefined) sets.push(`rule = $${params.push(JSON.stringify(input.rule))}::jsonb`);
+        if (sets.length) await manager.query(`UPDATE segments SET ${sets.concat('updated_at = now()').join(', ')} WHERE id = $1`, params);
+        await this.audit.record(
+          { actorId: actor.id, action: 'segment.update', subjectType: 'Segment', subjectId: id, before: { name: before.name, description: before.description, rule: before.rule }, after: input },
+          manager,
+        );
+      }),
+    );
+    return this.get(ability, id);
+  }
+
+  /** Deletes the segment and its member list; the contacts stay. */
+  async remove(ability: AppAbility, actor: AuthUser, id: string): Promise<void> {
+    await this.dataSource.transaction(async (manager) => {
+      const before = await this.findVisible(ability, id, 'delete', manager, true);
+      await manager.query('DELETE FROM segments WHERE id = $1', [id]);
+      await this.audit.record({ actorId: actor.id, action: 'segment.delete', subjectType: 'Segment', subjectId: id, before: { name: before.name, kind: before.kind, rule: before.rule } }, manager);
+    });
+  }
+
+  /** Adds contacts to a static segment: listed ones, or everything a filter matches now. Only contacts the caller may read go in. */
+  async addMembers(ability: AppAbility, actor: AuthUser, id: string, input: AddSegmentMembersDto): Promise<AddSegmentMembersResultDto> {
+    if ((input.contactIds === undefined) === (input.filter === undefined)) {
+      throw new RequestValidationError([{ field: 'contactIds', message: 'give either contactIds or filter' }]);
+    }
+    const selection = input.contactIds
+      ? compileSelection({ ability, action: 'read', restrict: contactsWithIds(input.contactIds) }, [])
+      : compileSelection({ ability, action: 'read', filter: input.filter }, await this.definitionsFor(input.filter));
+    const result = await this.dataSource.transaction(async (manager) => {
+      const segment = await this.findVisible(ability, id, 'update', manager, true);
+      if (segment.kind !== 'static') throw new SegmentKindError("A dynamic segment's contacts come from its rule; change the rule instead");
+      const statement = addMembersStatement(selection, id, actor.id);
+      const [{ matched, added }] = (await manager.query(statement.sql, statement.params)) as Array<{ matched: number; added: number }>;
+      await this.audit.record(
+        { actorId: actor.id, action: 'segment.members.add', subjectType: 'Segment', subjectId: id, after: { contactIds: input.contactIds, filter: input.filter, matched, added } },
+        manager,
+      );
+      return { matched, added, alreadyMembers: matched - added };
+    });
+    return { ...result, contactCount: await this.staticCount(ability, id) };
+  }
+
+  async removeMembers(ability: AppAbility, actor: AuthUser, id: string, input: RemoveSegmentMembersDto): Promise<RemoveSegmentMembersResultDto> {
+    const selection = compileSelection({ ability, action: 'read', restrict: contactsWithIds(input.contactIds) }, []);
+    const removed = await this.dataSource.transaction(async (manager) => {
+      const segment = await this.findVisible(ability, id, 'update', manager, true);
+      if (segment.kind !== 'static') throw new SegmentKindError("A dynamic segment's contacts come from its rule; change the rule instead");
+      const statement = removeMembersStatement(selection, id);
+      const [{ removed: count }] = (await manager.query(statement.sql, statement.params)) as Array<{ removed: number }>;
+      await this.audit.record({ actorId: actor.id, action: 'segment.members.remove', subjectType: 'Segment', subjectId: id, after: { contactIds: input.contactIds, removed: count } }, manager);
+      return count;
+    });
+    return { removed, contactCount: await this.staticCount(ability, id) };
+  }
+
+  // ----- helpers -----
+
+  /** The segment if the caller may `action` it; one they may not even read is a 404. */
+  private async findVisible(ability: AppAbility, id: string, action: string, manager: EntityManager, lock = false): Promise<SegmentRow> {
+    if (lock) await manager.query('SELECT 1 FROM segments WHERE id = $1 FOR UPDATE', [id]);
+    const [row] = (await manager.query(`${SEGMENT_SELECT} WHERE s.id = $1`, [id])) as SegmentRow[];
+    if (!row || !ability.can('read', subjectOf('Segment', segmentRecord(row)))) throw new SegmentNotFoundError();
+    if (action !== 'read' && !ability.can(action, subjectOf('Segment', segmentRecord(row)))) {
+      throw new ForbiddenException({ message: `You may not ${action} this segment`, code: 'forbidden' });
+    }
+    return row;
+  }
+
+  /** Checks a rule with the one contacts rule language; returns its warnings (deleted custom fields). */
+  private checkRule(rule: FilterNode, definitions: CustomField[]): string[] {
+    const checked = validateFilter(rule, fieldResolver(definitions), 'rule');
+    if (checked.errors.length) throw new RequestValidationError(checked.errors);
+    return checked.warnings;
+  }
+
+  /** A saved rule, ready to run, with every warning about it. */
+  private async prepare(rule: FilterNode): Promise<{ rule: FilterNode; warnings: string[] }> {
+    const prepared = usableRule(rule, await this.definitionsFor(rule));
+    const [references] = await this.referenceWarnings([prepared.rule]);
+    return { rule: prepared.rule, warnings: [...prepared.warnings, ...references!] };
+  }
+
+  /** For each rule, the clauses naming tags, statuses, services, traffic sources or assignees that no longer exist. */
+  private async referenceWarnings(rules: FilterNode[]): Promise<string[][]> {
+    const references = rules.map((rule) => referencesOf(rule));
+    const all = references.flat();
+    if (!all.length) return rules.map(() => []);
+    const statement = missingReferencesStatement(all);
+    const missing = (await this.dataSource.query(statement.sql, statement.params)) as Array<{ field: string; id: string }>;
+    return references.map((refs) => missingReferenceWarnings(refs, missing));
+  }
+
+  private async definitionsFor(rule: unknown): Promise<CustomField[]> {
+    return mentionsCustomFields(rule) ? this.customFields.all() : [];
+  }
+
+  private async staticCount(ability: AppAbility, id: string): Promise<number> {
+    const statement = staticCountsStatement(ability, [id]);
+    const rows = (await this.dataSource.query(statement.sql, statement.params)) as Array<{ count: number }>;
+    return rows[0]?.count ?? 0;
+  }
+
+  /** Segments as the API shows them: counts and warnings for the caller, in a fixed number of statements. */
+  private async toDtos(ability: AppAbility, rows: SegmentRow[]): Promise<SegmentDto[]> {
+    const dynamic = rows.filter((row) => row.kind === 'dynamic');
+    const staticIds = rows.filter((row) => row.kind === 'static').map((row) => row.id);
+    const definitions = await this.definitionsFor(dynamic.map((row) => row.rule));
+    const prepared = dynamic.map((row) => usableRule(row.rule!, definitions));
+    const counts = new Map<string, number>();
+    const [references] = await Promise.all([
+      this.referenceWarnings(prepared.map((p) => p.rule)),
+      (async () => {
+        if (!staticIds.length) return;
+        const statement = staticCountsStatement(ability, staticIds);
+        const found = (await this.dataSource.query(statement.sql, statement.params)) as Array<{ segment_id: string; count: number }>;
+        for (const row of found) counts.set(row.segment_id, row.count);
+      })(),
+      (async () => {
+        if (!dynamic.length) return;
+        const statement = dynamicCountsStatement(ability, prepared.map((p) => p.rule), definitions);
+        const [found] = (await this.dataSource.query(statement.sql, statement.params)) as Array<Record<string, number>>;
+        dynamic.forEach((row, i) => counts.set(row.id, found![`c${i}`] ?? 0));
+      })(),
+    ]);
+    const warnings = new Map(dynamic.map((row, i) => [row.id, [...prepared[i]!.warnings, ...references[i]!]]));
+    return rows.map((row) => ({
+      id: row.id,
+      name: row.name,
+      description: row.description,
+      kind: row.kind,
+      rule: row.rule,
+      contactCount: counts.get(row.id) ?? 0,
+      warnings: warnings.get(row.id) ?? [],
+      createdBy: row.created_by_id ? { id: row.created_by_id, firstName: row.created_by_first_name!, lastName: row.created_by_last_name! } : null,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    }));
+  }
+
+  private async assertNameFree(manager: EntityManager, name: string): Promise<void> {
+    const taken: unknown[] = await manager.query('SELECT 1 FROM segments WHERE name_key = lower($1)', [name]);
+    if (taken.length) throw new SegmentNameTakenError();
+  }
+
+  /** Two concurrent creates with one name: the unique index decides, the loser gets the same 409. */
+  private async translatingDuplicates<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof QueryFailedError && (error.driverError as { code?: string; constraint?: string })?.constraint === 'segments_name_key_key') throw new SegmentNameTakenError();
+      throw error;
+    }
+  }
+}
+
+/** The segment's own warnings replace the list's, whose clause paths would point into a wrapped filter. */
+function withWarnings(page: ContactPageDto, warnings: string[]): ContactPageDto {
+  const { warnings: _listWarnings, ...meta } = page.meta;
+  return { data: page.data, meta: warnings.length ? { ...meta, warnings } : meta };
+}
