@@ -1,4 +1,5 @@
 import helmet from '@fastify/helmet';
+import multipart from '@fastify/multipart';
 import { RequestMethod } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -32,6 +33,8 @@ export async function createApp(): Promise<NestFastifyApplication> {
   app.useGlobalPipes(createValidationPipe());
 
   await app.register(helmet as never, { contentSecurityPolicy: false } as never);
+  // Uploads (CSV imports) stream through; the JSON body limit does not apply to them.
+  await app.register(multipart as never, { limits: { fileSize: config.imports.maxBytes, files: 1, fields: 5 }, throwFileSizeLimit: false } as never);
   app.enableCors({ origin: config.http.corsOrigins === true ? true : config.http.corsOrigins.length ? config.http.corsOrigins : false, credentials: true });
 
   if (config.swaggerEnabled) {

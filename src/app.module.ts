@@ -16,7 +16,9 @@ import { JobsModule } from './core/jobs/jobs.module';
 import { MailModule } from './core/mail/mail.module';
 import { RedisModule } from './core/redis/redis.module';
 import { DatabaseModule } from './database/database.module';
+import { ClientPortalModule } from './modules/client-portal/client-portal.module';
 import { ContactsModule } from './modules/contacts/contacts.module';
+import { SegmentsModule } from './modules/segments/segments.module';
 import { UsersModule } from './modules/users/users.module';
 
 @Module({
@@ -34,6 +36,8 @@ import { UsersModule } from './modules/users/users.module';
     AuthModule,
     HealthModule,
     ContactsModule,
+    ClientPortalModule,
+    SegmentsModule,
     UsersModule,
   ],
   providers: [

@@ -24,7 +24,8 @@ export class AppConfig {
   readonly mail: { smtpUrl?: string; from: string };
   readonly features: { envList?: string; file: string; pollMs: number };
   readonly pagination: { maxLimit: number };
-  readonly jobs: { process: boolean };
+  readonly jobs: { process: boolean; prefix: string };
+  readonly imports: { maxBytes: number };
   readonly swaggerEnabled: boolean;
   readonly log: { level: string; pretty: boolean };
   readonly portal: { welcomeText: string };
@@ -63,7 +64,8 @@ export class AppConfig {
     this.mail = { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM };
     this.features = { envList: e.FEATURES, file: e.FEATURES_FILE, pollMs: e.FEATURES_POLL_MS };
     this.pagination = { maxLimit: e.PAGE_SIZE_MAX };
-    this.jobs = { process: e.JOBS_PROCESS };
+    this.jobs = { process: e.JOBS_PROCESS, prefix: e.JOBS_PREFIX };
+    this.imports = { maxBytes: e.IMPORT_MAX_BYTES };
     this.swaggerEnabled = e.SWAGGER_ENABLED;
     this.log = { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY };
     this.portal = { welcomeText: e.PORTAL_WELCOME_TEXT };

@@ -156,6 +156,16 @@ export class Environment {
   @IsBoolean({ message: 'must be true or false' })
   JOBS_PROCESS = true;
 
+  @IsString()
+  @Matches(/^[a-zA-Z0-9_-]{1,50}$/, { message: 'must be 1 to 50 letters, digits, - or _' })
+  JOBS_PREFIX = 'maestro';
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be a number of bytes between 1024 and 2147483648' })
+  @Min(1024, { message: 'must be a number of bytes between 1024 and 2147483648' })
+  @Max(2147483648, { message: 'must be a number of bytes between 1024 and 2147483648' })
+  IMPORT_MAX_BYTES = 512 * 1024 * 1024;
+
   @Transform(toInteger)
   @IsInt({ message: 'must be a number of milliseconds between 1000 and 600000' })
   @Min(1000, { message: 'must be a number of milliseconds between 1000 and 600000' })

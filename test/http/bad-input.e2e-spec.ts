@@ -52,6 +52,7 @@ interface Operation {
   parameters?: Parameter[];
   requestBody?: { required?: boolean; content?: Record<string, { schema?: Schema }> };
   security?: Array<Record<string, string[]>>;
+  'x-feature'?: string;
 }
 
 interface OpenApiDocument {
@@ -407,6 +408,8 @@ const LEAKS = ['    at ', 'passwordHash', 'password_hash', 'tokenHash', 'token_h
 describe('bad input on every operation of the served OpenAPI document', () => {
   let t: TestApp;
   let admin: Session;
+  /** The portal is for client accounts only: its operations are sent as a client. */
+  let client: Session;
   let roleId: string;
   const pathValues = new Map<string, string>();
   let before: { user: unknown; role: unknown; features: unknown };
@@ -414,6 +417,7 @@ describe('bad input on every operation of the served OpenAPI document', () => {
   beforeAll(async () => {
     t = await startTestApp({ BODY_LIMIT_BYTES: String(BODY_LIMIT_BYTES) });
     admin = await register(t, 'badinput');
+    client = await register(t, 'badinputclient');
     const role = await t.http.post('/api/v1/roles').set(admin.auth).send({ name: 'Bad input target', rules: [] }).expect(201);
     roleId = role.body.id;
     for (const path of Object.keys(DOCUMENT.paths)) {
@@ -454,7 +458,8 @@ describe('bad input on every operation of the served OpenAPI document', () => {
     );
     const url = badRequest.query ? `${path}?${badRequest.query}` : path;
     let request = t.http[target.method](url);
-    if (target.operation.security?.some((scheme) => 'bearer' in scheme)) request = request.set(admin.auth);
+    const session = target.operation['x-feature'] === 'client-portal' ? client : admin;
+    if (target.operation.security?.some((scheme) => 'bearer' in scheme)) request = request.set(session.auth);
     if (badRequest.raw) return request.set('content-type', badRequest.raw.contentType).send(badRequest.raw.text);
     if (badRequest.body !== undefined) return request.send(badRequest.body as object);
     return request;
@@ -508,8 +513,9 @@ describe('bad input on every operation of the served OpenAPI document', () => {
   });
 
   // Declared last, so it runs after every case above.
-  it('left the admin, the target role and the features exactly as they were, and the admin signed in', async () => {
+  it('left the admin, the target role and the features exactly as they were, and the admin and the client signed in', async () => {
     await t.http.get('/api/v1/auth/me').set(admin.auth).expect(200);
+    await t.http.get('/api/v1/auth/me').set(client.auth).expect(200);
     expect(await snapshot()).toEqual(before);
   });
 });

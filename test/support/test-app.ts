@@ -61,6 +61,8 @@ export async function startTestApp(env: Record<string, string> = {}, existingDat
     THROTTLE_FORGOT_PASSWORD_LIMIT: '1000',
     FEATURES_POLL_MS: '60000',
     DATA_DIR: `./data/test-${name}`,
+    // Each database gets its own queues: test apps share one Redis.
+    JOBS_PREFIX: name,
     ...env,
   };
   const previous = { ...process.env };

@@ -35,14 +35,15 @@ export class JobsController {
     return this.jobs.failed(queue, window.page, window.limit);
   }
 
-  @Post(':queue/:id/retry')
+  @Post(':queue/:job/retry')
   @Authorize('update', 'Job')
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiOperation({ summary: 'Run a failed job again', operationId: 'retryJob' })
   @ApiParam({ name: 'queue', example: 'contacts.import' })
+  @ApiParam({ name: 'job', description: 'The job id shown in the failed list.' })
   @ApiNoContentResponse({ description: 'Queued again.' })
   @ApiErrors(401, 403, 404)
-  async retry(@Param('queue') queue: string, @Param('id') id: string): Promise<void> {
-    await this.jobs.retry(queue, id);
+  async retry(@Param('queue') queue: string, @Param('job') job: string): Promise<void> {
+    await this.jobs.retry(queue, job);
   }
 }

@@ -25,7 +25,7 @@ export class JobsService implements OnApplicationBootstrap, OnApplicationShutdow
     private readonly config: AppConfig,
     private readonly features: FeaturesService,
   ) {
-    this.driver = config.redisUrl ? new BullMqJobDriver(config.redisUrl) : new InProcessJobDriver();
+    this.driver = config.redisUrl ? new BullMqJobDriver(config.redisUrl, config.jobs.prefix) : new InProcessJobDriver();
   }
 
   /** Declares a kind of job; call from a module's onModuleInit (later works too). */

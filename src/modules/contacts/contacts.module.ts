@@ -1,14 +1,20 @@
 import { Global, Module, OnModuleInit } from '@nestjs/common';
 import { SubjectRegistry } from '../../core/access/subject-registry';
+import { JobsService } from '../../core/jobs/jobs.service';
 import { ContactDirectory } from '../../core/identity/contact-directory';
 import { ActivitiesController } from './activities.controller';
 import { ActivitiesService } from './activities.service';
 import { ContactDirectoryService } from './contact-directory.service';
+import { ContactsExportController } from './contacts-export.controller';
+import { ContactsImportController } from './contacts-import.controller';
+import { ContactsImportService } from './contacts-import.service';
+import { ContactsExportService } from './contacts-export.service';
 import { ContactsController } from './contacts.controller';
 import { ContactsService } from './contacts.service';
 import { CONTACT_SUBJECTS } from './contacts.subjects';
 import { CustomFieldsController } from './custom-fields.controller';
 import { CustomFieldsService } from './custom-fields.service';
+import { contactsImportJob } from './jobs/contacts-import.job';
 import { LookupsService } from './lookups.service';
 import { ServiceOfferingsController } from './service-offerings.controller';
 import { StatusesController } from './statuses.controller';
@@ -24,6 +30,8 @@ import { TrafficSourcesController } from './traffic-sources.controller';
 @Module({
   controllers: [
     ContactsController,
+    ContactsExportController,
+    ContactsImportController,
     ActivitiesController,
     CustomFieldsController,
     StatusesController,
@@ -33,6 +41,8 @@ import { TrafficSourcesController } from './traffic-sources.controller';
   ],
   providers: [
     ContactsService,
+    ContactsExportService,
+    ContactsImportService,
     ActivitiesService,
     CustomFieldsService,
     LookupsService,
@@ -42,9 +52,14 @@ import { TrafficSourcesController } from './traffic-sources.controller';
   exports: [ContactDirectory, ContactsService, CustomFieldsService, LookupsService],
 })
 export class ContactsModule implements OnModuleInit {
-  constructor(private readonly subjects: SubjectRegistry) {}
+  constructor(
+    private readonly subjects: SubjectRegistry,
+    private readonly jobs: JobsService,
+    private readonly imports: ContactsImportService,
+  ) {}
 
   onModuleInit(): void {
     this.subjects.register(...CONTACT_SUBJECTS);
+    this.jobs.define(contactsImportJob(this.imports));
   }
 }

@@ -24,12 +24,20 @@ const fresh = {
 
 const lookupBody = (path: LookupPath) => (path === 'contact-statuses' ? { name: unique('Status '), stage: 'other' } : { name: unique('Item ') });
 
+/** An uploaded import, through the API. */
+const uploadImport = async (f: Fixture, configured = false) => {
+  const uploaded = (await f.t.http.post('/api/v1/contacts/imports').set(f.sessions.admin.auth).attach('file', Buffer.from(`First Name,Email\nMatrix,${unique('imp')}@example.com\n`), 'matrix.csv').expect(201)).body;
+  if (configured) await f.t.http.put(`/api/v1/contacts/imports/${uploaded.id}/settings`).set(f.sessions.admin.auth).send({ columns: uploaded.columns, mode: 'create' }).expect(200);
+  return uploaded.id as string;
+};
+
 /** Records the contacts rows share. */
 const shared = {
   contact: (f: Fixture) => once(f, 'contact', () => fresh.contact(f)),
   activity: (f: Fixture) => once(f, 'activity', async () => fresh.activityOn(f, await shared.contact(f))),
   customField: (f: Fixture) => once(f, 'customField', () => fresh.customField(f)),
   lookup: (f: Fixture, path: LookupPath) => once(f, `lookup:${path}`, () => fresh.lookup(f, path)),
+  importId: (f: Fixture) => once(f, 'import', () => uploadImport(f, true)),
 };
 
 /** The contacts module: contacts, activities, custom fields and the lookup lists. */
@@ -39,6 +47,7 @@ export const CONTACTS_ROWS: MatrixRow[] = [
   { method: 'post', path: '/api/v1/contacts', feature: 'contacts', body: () => ({ firstName: 'Matrix' }), expect: backOffice(201) },
   { method: 'post', path: '/api/v1/contacts/search', feature: 'contacts', body: () => ({ q: 'matrix' }), expect: backOffice(200) },
   { method: 'get', path: '/api/v1/contacts/trash', feature: 'contacts', expect: backOffice(200) },
+  { method: 'get', path: '/api/v1/contacts/export', feature: 'contacts', expect: backOffice(200) },
   { method: 'post', path: '/api/v1/contacts/bulk', feature: 'contacts', body: async (f) => ({ selection: { ids: [await shared.contact(f)] }, action: 'unassign' }), expect: backOffice(200) },
   { method: 'get', path: '/api/v1/contacts/{id}', feature: 'contacts', params: async (f) => ({ id: await shared.contact(f) }), expect: backOffice(200) },
   { method: 'patch', path: '/api/v1/contacts/{id}', feature: 'contacts', params: async (f) => ({ id: await fresh.contact(f) }), body: () => ({ version: 1, city: 'Matrixville' }), expect: backOffice(200) },
@@ -77,4 +86,24 @@ export const CONTACTS_ROWS: MatrixRow[] = [
   ]),
   { method: 'get', path: '/api/v1/tags/{id}/contacts', feature: 'contacts', params: async (f) => ({ id: await shared.lookup(f, 'tags') }), expect: backOffice(200) },
   { method: 'get', path: '/api/v1/contact-statuses/{id}/contacts', feature: 'contacts', params: async (f) => ({ id: await shared.lookup(f, 'contact-statuses') }), expect: backOffice(200) },
+
+  // Imports: staff and admins (Contact import permission); clients never.
+  {
+    method: 'post',
+    path: '/api/v1/contacts/imports',
+    feature: 'contacts',
+    body: () => undefined,
+    expect: backOffice(400),
+  },
+  { method: 'get', path: '/api/v1/contacts/imports', feature: 'contacts', expect: backOffice(200) },
+  { method: 'get', path: '/api/v1/contacts/imports/{id}', feature: 'contacts', params: async (f) => ({ id: await shared.importId(f) }), expect: backOffice(200) },
+  { method: 'put', path: '/api/v1/contacts/imports/{id}/settings', feature: 'contacts', params: async (f) => ({ id: await uploadImport(f) }), body: () => ({ columns: [{ index: 0, header: 'First Name', target: 'firstName' }], mode: 'create' }), expect: backOffice(200) },
+  { method: 'post', path: '/api/v1/contacts/imports/{id}/dry-run', feature: 'contacts', params: async (f) => ({ id: await shared.importId(f) }), expect: backOffice(200) },
+  { method: 'post', path: '/api/v1/contacts/imports/{id}/run', feature: 'contacts', params: async (f) => ({ id: await uploadImport(f, true) }), expect: backOffice(202) },
+  { method: 'get', path: '/api/v1/contacts/imports/{id}/rejected', feature: 'contacts', params: async (f) => ({ id: await shared.importId(f) }), expect: backOffice(200) },
+  // Not yet run: past authorization, reverting is a conflict.
+  { method: 'post', path: '/api/v1/contacts/imports/{id}/revert', feature: 'contacts', params: async (f) => ({ id: await shared.importId(f) }), expect: backOffice(409) },
+  { method: 'get', path: '/api/v1/contacts/import-mappings', feature: 'contacts', expect: backOffice(200) },
+  { method: 'post', path: '/api/v1/contacts/import-mappings', feature: 'contacts', body: () => ({ name: unique('Mapping '), columns: [] }), expect: backOffice(201) },
+  { method: 'delete', path: '/api/v1/contacts/import-mappings/{id}', feature: 'contacts', params: async (f) => ({ id: (await f.t.http.post('/api/v1/contacts/import-mappings').set(f.sessions.admin.auth).send({ name: unique('Mapping '), columns: [] }).expect(201)).body.id }), expect: backOffice(204) },
 ];

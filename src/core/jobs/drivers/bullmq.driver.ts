@@ -3,8 +3,6 @@ import { DelayedError, Job, Queue, Worker } from 'bullmq';
 import Redis from 'ioredis';
 import type { EnqueueOptions, FailedJob, JobContext, JobDefinition, JobDriver, JobState } from '../job.types';
 
-const PREFIX = 'maestro';
-
 /**
  * Jobs in Redis through BullMQ: the driver for PostgreSQL + Redis deployments, where any
  * number of worker processes share the queues and a killed worker's jobs are taken over.
@@ -16,7 +14,11 @@ export class BullMqJobDriver implements JobDriver {
   private readonly workers: Worker[] = [];
   private readonly connections: Redis[] = [];
 
-  constructor(private readonly redisUrl: string) {}
+  /** `prefix` namespaces the Redis keys, so deployments sharing a Redis never take each other's jobs. */
+  constructor(
+    private readonly redisUrl: string,
+    private readonly prefix: string,
+  ) {}
 
   private connection(): Redis {
     // BullMQ wants maxRetriesPerRequest null on blocking connections.
@@ -29,7 +31,7 @@ export class BullMqJobDriver implements JobDriver {
   private queue(name: string): Queue {
     let queue = this.queues.get(name);
     if (!queue) {
-      queue = new Queue(name, { connection: this.connection(), prefix: PREFIX });
+      queue = new Queue(name, { connection: this.connection(), prefix: this.prefix });
       this.queues.set(name, queue);
     }
     return queue;
@@ -59,7 +61,7 @@ export class BullMqJobDriver implements JobDriver {
         }
         return run(job.data, { id: job.id!, attempt: job.attemptsMade + 1, progress: (value) => job.updateProgress(value) });
       },
-      { connection: this.connection(), prefix: PREFIX, concurrency: definition.concurrency ?? 1 },
+      { connection: this.connection(), prefix: this.prefix, concurrency: definition.concurrency ?? 1 },
     );
     worker.on('failed', (job, error) => {
       if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) this.logger.error(`Job ${definition.queue}/${job.id} failed after ${job.attemptsMade} attempt(s): ${error.message}`);

@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, PickType } from '@nestjs/swagger';
 import { PageQueryDto } from '../../http/pagination';
 
 export class JobCountsDto {
@@ -54,4 +54,4 @@ export class FailedJobDto {
   failedAt: Date | null;
 }
 
-export class FailedJobsQueryDto extends PageQueryDto {}
+export class FailedJobsQueryDto extends PickType(PageQueryDto, ['page', 'limit'] as const) {}

@@ -1,0 +1,154 @@
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiBody, ApiConsumes, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AppConfig } from '../../config/app-config';
+import { Audience, Authorize } from '../../core/access/authorize.decorator';
+import { CurrentUser } from '../../core/access/request-ability.decorator';
+import { RequiresFeature } from '../../core/features/feature.decorator';
+import { ApiErrors } from '../../core/http/api-errors.decorator';
+import { ApiPageResponse, Page, pageWindow, toPage } from '../../core/http/pagination';
+import { RequestValidationError, uuidParam } from '../../core/http/validation';
+import type { AuthUser } from '../../core/identity/auth-user';
+import { ContactsImportService } from './contacts-import.service';
+import { DryRunDto, ImportDto, ImportQueryDto, ImportSettingsDto, SavedMappingDto, SaveMappingDto, UploadDto } from './dto/import.dto';
+import type { ColumnMapping } from './import-mapping';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+@ApiTags('contacts')
+@RequiresFeature('contacts')
+@Audience('staff')
+@Controller('contacts')
+export class ContactsImportController {
+  constructor(
+    private readonly imports: ContactsImportService,
+    private readonly config: AppConfig,
+  ) {}
+
+  @Post('imports')
+  @Authorize('import', 'Contact')
+  @ApiConsumes('multipart/form-data')
+  @ApiBody({ type: UploadDto })
+  @ApiOperation({
+    summary: 'Upload a CSV file to import',
+    description: 'The file is streamed into the database. The answer holds the headers, a sample and a proposed mapping; nothing is imported yet.',
+    operationId: 'uploadContactImport',
+  })
+  @ApiCreatedResponse({ type: ImportDto })
+  @ApiErrors(400, 401, 403, 404, 413, 422)
+  async upload(@Req() request: FastifyRequest, @CurrentUser() actor: AuthUser): Promise<ImportDto> {
+    if (!request.isMultipart()) throw new RequestValidationError([{ field: 'file', message: 'send multipart/form-data with a CSV file in the "file" field' }]);
+    let mappingId: string | undefined;
+    for await (const part of request.parts()) {
+      if (part.type === 'field') {
+        if (part.fieldname !== 'mappingId') throw new RequestValidationError([{ field: part.fieldname, message: 'is not an accepted field' }]);
+        if (typeof part.value !== 'string' || !UUID.test(part.value)) throw new RequestValidationError([{ field: 'mappingId', message: 'must be a UUID' }]);
+        mappingId = part.value;
+        continue;
+      }
+      if (part.fieldname !== 'file') throw new RequestValidationError([{ field: part.fieldname, message: 'is not an accepted field; send the CSV as "file"' }]);
+      const result = await this.imports.upload(actor, part.filename || 'contacts.csv', part.file, mappingId);
+      if (part.file.truncated) throw new RequestValidationError([{ field: 'file', message: `is larger than ${this.config.imports.maxBytes} bytes` }]);
+      return result;
+    }
+    throw new RequestValidationError([{ field: 'file', message: 'is required' }]);
+  }
+
+  @Get('imports')
+  @Authorize('import', 'Contact')
+  @ApiOperation({ summary: 'List imports, newest first', operationId: 'listContactImports' })
+  @ApiPageResponse(ImportDto)
+  @ApiErrors(400, 401, 403, 404)
+  async list(@Query() query: ImportQueryDto): Promise<Page<ImportDto>> {
+    const window = pageWindow(query, this.config.pagination.maxLimit);
+    const { data, total } = await this.imports.list(window.page, window.limit);
+    return toPage(data, total, window);
+  }
+
+  @Get('imports/:id')
+  @Authorize('import', 'Contact')
+  @ApiOperation({ summary: 'An import: mapping, progress and counts', operationId: 'getContactImport' })
+  @ApiOkResponse({ type: ImportDto })
+  @ApiErrors(400, 401, 403, 404)
+  get(@Param('id', uuidParam()) id: string): Promise<ImportDto> {
+    return this.imports.get(id);
+  }
+
+  @Put('imports/:id/settings')
+  @Authorize('import', 'Contact')
+  @ApiOperation({ summary: 'Set the column mapping and the mode', operationId: 'configureContactImport' })
+  @ApiOkResponse({ type: ImportDto })
+  @ApiErrors(400, 401, 403, 404, 409)
+  configure(@CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string, @Body() body: ImportSettingsDto): Promise<ImportDto> {
+    return this.imports.configure(actor, id, body);
+  }
+
+  @Post('imports/:id/dry-run')
+  @Authorize('import', 'Contact')
+  @HttpCode(HttpStatus.OK)
+  @ApiOperation({ summary: 'What the import would create, update, skip and reject, with sample reasons; writes nothing', operationId: 'dryRunContactImport' })
+  @ApiOkResponse({ type: DryRunDto })
+  @ApiErrors(400, 401, 403, 404, 409)
+  dryRun(@Param('id', uuidParam()) id: string): Promise<DryRunDto> {
+    return this.imports.dryRun(id);
+  }
+
+  @Post('imports/:id/run')
+  @Authorize('import', 'Contact')
+  @HttpCode(HttpStatus.ACCEPTED)
+  @ApiOperation({ summary: 'Run the import as a background job; follow it with GET /contacts/imports/{id}', operationId: 'runContactImport' })
+  @ApiAcceptedResponse({ type: ImportDto })
+  @ApiErrors(400, 401, 403, 404, 409)
+  run(@CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string): Promise<ImportDto> {
+    return this.imports.start(actor, id);
+  }
+
+  @Get('imports/:id/rejected')
+  @Authorize('import', 'Contact')
+  @ApiProduces('text/csv')
+  @ApiOperation({ summary: 'The rejected rows as CSV: the original cells and the reason', operationId: 'downloadRejectedRows' })
+  @ApiOkResponse({ description: 'CSV', schema: { type: 'string' } })
+  @ApiErrors(400, 401, 403, 404)
+  async rejected(@Param('id', uuidParam()) id: string, @Res() reply: FastifyReply): Promise<void> {
+    const stream = await this.imports.rejectedCsv(id);
+    await reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', `attachment; filename="rejected-${id}.csv"`).send(stream);
+  }
+
+  @Post('imports/:id/revert')
+  @Authorize('import', 'Contact')
+  @HttpCode(HttpStatus.OK)
+  @ApiOperation({ summary: 'Undo an import: remove the contacts it created, restore the ones it updated', operationId: 'revertContactImport' })
+  @ApiOkResponse({ type: ImportDto })
+  @ApiErrors(400, 401, 403, 404, 409)
+  revert(@CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string): Promise<ImportDto> {
+    return this.imports.revert(actor, id);
+  }
+
+  @Get('import-mappings')
+  @Authorize('import', 'Contact')
+  @ApiOperation({ summary: 'Saved column mappings', operationId: 'listImportMappings' })
+  @ApiOkResponse({ type: [SavedMappingDto] })
+  @ApiErrors(401, 403, 404)
+  mappings(): Promise<SavedMappingDto[]> {
+    return this.imports.savedMappings();
+  }
+
+  @Post('import-mappings')
+  @Authorize('import', 'Contact')
+  @ApiOperation({ summary: 'Save a column mapping for later files', operationId: 'saveImportMapping' })
+  @ApiCreatedResponse({ type: SavedMappingDto })
+  @ApiErrors(400, 401, 403, 404, 409)
+  saveMapping(@CurrentUser() actor: AuthUser, @Body() body: SaveMappingDto): Promise<SavedMappingDto> {
+    return this.imports.saveMapping(actor, body.name, body.columns as ColumnMapping[]);
+  }
+
+  @Delete('import-mappings/:id')
+  @Authorize('import', 'Contact')
+  @HttpCode(HttpStatus.NO_CONTENT)
+  @ApiOperation({ summary: 'Delete a saved mapping', operationId: 'deleteImportMapping' })
+  @ApiNoContentResponse({ description: 'Deleted.' })
+  @ApiErrors(400, 401, 403, 404)
+  async deleteMapping(@Param('id', uuidParam()) id: string): Promise<void> {
+    await this.imports.deleteMapping(id);
+  }
+}

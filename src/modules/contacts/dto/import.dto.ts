@@ -1,0 +1,156 @@
+import { ApiProperty, ApiPropertyOptional, PickType } from '@nestjs/swagger';
+import { Transform, Type } from 'class-transformer';
+import { ArrayMaxSize, IsArray, IsIn, IsInt, IsOptional, IsString, Matches, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
+import { PageQueryDto } from '../../../core/http/pagination';
+
+export const IMPORT_MODES = ['create', 'upsert', 'update'] as const;
+export type ImportMode = (typeof IMPORT_MODES)[number];
+
+const TARGET_PATTERN = /^(ignore|firstName|lastName|email|phone|company|jobTitle|addressLine1|addressLine2|city|region|postalCode|country|status|tags|services|trafficSource|assignedTo|custom\.[a-z][a-z0-9_]{0,49})$/;
+
+export class ColumnMappingDto {
+  @ApiProperty({ description: 'Zero-based column position in the file.' })
+  @IsInt()
+  @Min(0)
+  index: number;
+
+  @ApiProperty({ description: 'The header of that column, as uploaded.' })
+  @IsString()
+  @MaxLength(500)
+  header: string;
+
+  @ApiProperty({
+    description: 'ignore, a contact field (firstName, lastName, email, phone, company, jobTitle, addressLine1, addressLine2, city, region, postalCode, country, status, tags, services, trafficSource, assignedTo) or custom.<key>.',
+    example: 'email',
+  })
+  @IsString()
+  @Matches(TARGET_PATTERN, { message: 'must be ignore, a contact field or custom.<key>' })
+  target: string;
+}
+
+export class ImportSettingsDto {
+  @ApiProperty({ type: [ColumnMappingDto] })
+  @IsArray()
+  @ArrayMaxSize(500)
+  @ValidateNested({ each: true })
+  @Type(() => ColumnMappingDto)
+  columns: ColumnMappingDto[];
+
+  @ApiProperty({ enum: IMPORT_MODES, description: 'create: new contacts only (existing emails are skipped); upsert: create or update matched by email; update: existing contacts only.' })
+  @IsIn(IMPORT_MODES)
+  mode: ImportMode;
+}
+
+export class SaveMappingDto {
+  @ApiProperty({ maxLength: 100, example: 'Trade show leads' })
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value))
+  @IsString()
+  @MinLength(1)
+  @MaxLength(100)
+  name: string;
+
+  @ApiProperty({ type: [ColumnMappingDto] })
+  @IsArray()
+  @ArrayMaxSize(500)
+  @ValidateNested({ each: true })
+  @Type(() => ColumnMappingDto)
+  columns: ColumnMappingDto[];
+}
+
+export class SavedMappingDto {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+
+  @ApiProperty()
+  name: string;
+
+  @ApiProperty({ type: [ColumnMappingDto] })
+  columns: ColumnMappingDto[];
+
+  @ApiProperty({ format: 'date-time' })
+  createdAt: Date;
+}
+
+export class ImportCountsDto {
+  @ApiProperty()
+  created: number;
+
+  @ApiProperty()
+  updated: number;
+
+  @ApiProperty()
+  skipped: number;
+
+  @ApiProperty({ description: 'Rejected rows; download them with their reasons from /rejected.' })
+  failed: number;
+}
+
+export class ImportDto {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+
+  @ApiProperty()
+  fileName: string;
+
+  @ApiProperty({ enum: ['uploaded', 'queued', 'running', 'completed', 'failed', 'reverting', 'reverted'] })
+  status: string;
+
+  @ApiProperty({ type: [String] })
+  headers: string[];
+
+  @ApiProperty({ type: [ColumnMappingDto], description: 'The mapping in force, or the proposed one until it is set.' })
+  columns: ColumnMappingDto[];
+
+  @ApiProperty({ enum: IMPORT_MODES, nullable: true, type: String })
+  mode: ImportMode | null;
+
+  @ApiProperty({ description: 'Data rows in the file.' })
+  totalRows: number;
+
+  @ApiProperty({ description: 'Rows handled so far.' })
+  processedRows: number;
+
+  @ApiProperty({ type: ImportCountsDto })
+  counts: ImportCountsDto;
+
+  @ApiProperty({ type: 'array', items: { type: 'array', items: { type: 'string' } }, description: 'The first rows of the file.' })
+  sample: string[][];
+
+  @ApiProperty({ nullable: true, type: String })
+  error: string | null;
+
+  @ApiProperty({ format: 'date-time' })
+  createdAt: Date;
+
+  @ApiProperty({ format: 'date-time', nullable: true, type: String })
+  finishedAt: Date | null;
+}
+
+export class RowReasonDto {
+  @ApiProperty({ description: 'Row number in the file (the header is row 1).' })
+  row: number;
+
+  @ApiProperty()
+  reason: string;
+}
+
+export class DryRunDto {
+  @ApiProperty({ type: ImportCountsDto, description: 'What the import would do now; `failed` counts rejected rows.' })
+  counts: ImportCountsDto;
+
+  @ApiProperty({ description: 'Rows whose email appeared earlier in the file; the first one wins and the later ones are rejected.' })
+  duplicates: number;
+
+  @ApiProperty({ type: [RowReasonDto], description: 'The first rejected and skipped rows with their reasons.' })
+  samples: RowReasonDto[];
+}
+
+export class ImportQueryDto extends PickType(PageQueryDto, ['page', 'limit'] as const) {}
+
+export class UploadDto {
+  @ApiProperty({ type: 'string', format: 'binary', description: 'A UTF-8 CSV file with a header row.' })
+  file: unknown;
+
+  @ApiPropertyOptional({ format: 'uuid', description: 'Apply this saved mapping instead of the proposed one.' })
+  mappingId?: string;
+}

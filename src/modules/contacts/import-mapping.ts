@@ -1,0 +1,184 @@
+import type { FieldErrorDto } from '../../core/http/error-response.dto';
+import { CSV_CORE_COLUMNS, CsvCoreField, restoreNeutralised } from './contacts.csv';
+import { titleCase } from './contacts.naming';
+import { checkCustomValues } from './custom-field-values';
+import type { CustomField } from './entities/custom-field.entity';
+
+/** What a CSV column feeds: a contact field, a custom field (`custom.<key>`), or nothing. */
+export type ImportTarget = CsvCoreField | `custom.${string}` | 'ignore';
+
+export interface ColumnMapping {
+  index: number;
+  header: string;
+  target: ImportTarget;
+}
+
+const normalise = (header: string) => header.toLowerCase().replace(/[^a-z0-9]/g, '');
+
+/** Header spellings people use, by field. */
+const SYNONYMS: Record<CsvCoreField, string[]> = {
+  firstName: ['firstname', 'first', 'givenname', 'forename', 'name', 'prenom'],
+  lastName: ['lastname', 'last', 'surname', 'familyname', 'nom'],
+  email: ['email', 'emailaddress', 'mail', 'emailid'],
+  phone: ['phone', 'phonenumber', 'telephone', 'tel', 'mobile', 'cell', 'cellphone', 'mobilephone'],
+  company: ['company', 'organisation', 'organization', 'companyname', 'business', 'employer', 'account'],
+  jobTitle: ['jobtitle', 'title', 'position', 'role'],
+  addressLine1: ['addressline1', 'address', 'address1', 'street', 'streetaddress'],
+  addressLine2: ['addressline2', 'address2', 'suite', 'apartment'],
+  city: ['city', 'town'],
+  region: ['region', 'state', 'province', 'county'],
+  postalCode: ['postalcode', 'postcode', 'zip', 'zipcode'],
+  country: ['country', 'countryname', 'nation'],
+  status: ['status', 'leadstatus', 'stage', 'contactstatus'],
+  tags: ['tags', 'tag', 'labels', 'label', 'groups'],
+  services: ['services', 'service', 'interests', 'products'],
+  trafficSource: ['trafficsource', 'source', 'leadsource', 'channel', 'origin'],
+  assignedTo: ['assignedto', 'assignee', 'owner', 'salesrep', 'accountmanager'],
+};
+
+/** Proposes a target for each header: exact CSV headers first, then common spellings, then custom fields. */
+export function proposeMapping(headers: string[], customFields: CustomField[]): ColumnMapping[] {
+  const taken = new Set<string>();
+  return headers.map((header, index) => {
+    const key = normalise(header);
+    const exact = CSV_CORE_COLUMNS.find((column) => normalise(column.header) === key)?.field;
+    const custom = customFields.find((field) => !field.deletedAt && (normalise(`custom.${field.key}`) === key || normalise(field.key) === key || normalise(field.label) === key));
+    const synonym = (Object.entries(SYNONYMS) as Array<[CsvCoreField, string[]]>).find(([, spellings]) => spellings.includes(key))?.[0];
+    const target: ImportTarget = exact ?? (custom ? `custom.${custom.key}` : synonym) ?? 'ignore';
+    if (target !== 'ignore' && taken.has(target)) return { index, header, target: 'ignore' };
+    taken.add(target);
+    return { index, header, target };
+  });
+}
+
+/** Reference data a row's names resolve against, loaded once per chunk. */
+export interface ImportLookups {
+  statuses: Map<string, string>;
+  services: Map<string, string>;
+  trafficSources: Map<string, string>;
+  staffByEmail: Map<string, string>;
+  customFields: CustomField[];
+}
+
+/** A row turned into the values to write; absent keys are left as they are on updates. */
+export interface ImportRecord {
+  fields: Partial<Record<Exclude<CsvCoreField, 'status' | 'tags' | 'services' | 'trafficSource' | 'assignedTo'>, string>>;
+  statusId?: string;
+  trafficSourceId?: string;
+  assignedToId?: string;
+  tagNames?: string[];
+  serviceIds?: string[];
+  customFields?: Record<string, unknown>;
+}
+
+const LIMITS: Partial<Record<CsvCoreField, number>> = {
+  firstName: 100,
+  lastName: 100,
+  email: 254,
+  phone: 50,
+  company: 200,
+  jobTitle: 200,
+  addressLine1: 200,
+  addressLine2: 200,
+  city: 100,
+  region: 100,
+  postalCode: 20,
+  country: 100,
+};
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const PHONE = /^[+0-9 ()./-]{3,50}$/;
+
+const splitList = (cell: string) =>
+  cell
+    .split(/[;,]/)
+    .map((item) => item.trim())
+    .filter(Boolean);
+
+/**
+ * Maps and checks one CSV row. Empty cells mean "no value" (on updates: keep what is there).
+ * Returns the reason when the row cannot be imported.
+ */
+export function readRow(cells: string[], columnCount: number, mapping: ColumnMapping[], lookups: ImportLookups): { record?: ImportRecord; error?: string } {
+  if (cells.length !== columnCount) return { error: `the row has ${cells.length} cells where the header has ${columnCount}` };
+  const record: ImportRecord = { fields: {} };
+  const custom: Record<string, unknown> = {};
+  for (const column of mapping) {
+    if (column.target === 'ignore') continue;
+    const cell = restoreNeutralised((cells[column.index] ?? '').trim());
+    if (cell === '') continue;
+    const target = column.target;
+    if (target.startsWith('custom.')) {
+      const key = target.slice('custom.'.length);
+      const definition = lookups.customFields.find((field) => field.key === key && !field.deletedAt);
+      if (!definition) return { error: `"${column.header}" maps to an unknown custom field "${key}"` };
+      custom[key] = customCellValue(definition, cell);
+      continue;
+    }
+    switch (target as CsvCoreField) {
+      case 'status': {
+        const id = lookups.statuses.get(cell.toLowerCase());
+        if (!id) return { error: `unknown status "${cell}"` };
+        record.statusId = id;
+        break;
+      }
+      case 'trafficSource': {
+        const id = lookups.trafficSources.get(cell.toLowerCase());
+        if (!id) return { error: `unknown traffic source "${cell}"` };
+        record.trafficSourceId = id;
+        break;
+      }
+      case 'assignedTo': {
+        const id = lookups.staffByEmail.get(cell.toLowerCase());
+        if (!id) return { error: `"${cell}" is not an active staff user` };
+        record.assignedToId = id;
+        break;
+      }
+      case 'services': {
+        const ids: string[] = [];
+        for (const name of splitList(cell)) {
+          const id = lookups.services.get(name.toLowerCase());
+          if (!id) return { error: `unknown service "${name}"` };
+          ids.push(id);
+        }
+        record.serviceIds = [...new Set(ids)];
+        break;
+      }
+      case 'tags':
+        record.tagNames = [...new Set(splitList(cell).map((name) => titleCase(name)))].filter((name) => name.length <= 100);
+        break;
+      default: {
+        const field = target as keyof ImportRecord['fields'];
+        const limit = LIMITS[field];
+        if (limit && cell.length > limit) return { error: `${column.header} is longer than ${limit} characters` };
+        if (field === 'email' && !EMAIL.test(cell)) return { error: `invalid email "${cell}"` };
+        if (field === 'phone' && !PHONE.test(cell)) return { error: `invalid phone "${cell}"` };
+        record.fields[field] = cell;
+      }
+    }
+  }
+  if (Object.keys(custom).length) {
+    const checked = checkCustomValues(lookups.customFields, custom, false);
+    if (checked.errors.length) return { error: checked.errors.map((e: FieldErrorDto) => `${e.field.replace('customFields.', 'custom.')} ${e.message}`).join('; ') };
+    record.customFields = checked.values;
+  }
+  return { record };
+}
+
+/** A cell as the custom field's JSON value, so the usual checks apply. */
+function customCellValue(definition: CustomField, cell: string): unknown {
+  switch (definition.type) {
+    case 'number':
+    case 'decimal':
+      return /^-?\d+(\.\d+)?$/.test(cell) ? Number(cell) : cell;
+    case 'boolean': {
+      const value = cell.toLowerCase();
+      if (['true', 'yes', '1', 'y'].includes(value)) return true;
+      if (['false', 'no', '0', 'n'].includes(value)) return false;
+      return cell;
+    }
+    case 'multi_select':
+      return splitList(cell);
+    default:
+      return cell;
+  }
+}
