@@ -18,7 +18,8 @@ pid=$!
 started=$(date +%s)
 until curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1; do
   if ! kill -0 "$pid" 2>/dev/null; then cat "$log_file"; echo "the app exited before answering /health"; exit 1; fi
-  if [ $(( $(date +%s) - started )) -gt 30 ]; then cat "$log_file"; echo "no /health answer within 30 s"; kill "$pid"; exit 1; fi
+  # A newcomer's machine answers well within 30 s; a loaded CI machine gets more room.
+  if [ $(( $(date +%s) - started )) -gt 90 ]; then cat "$log_file"; echo "no /health answer within 90 s"; kill "$pid"; exit 1; fi
   sleep 0.5
 done
 echo "/health answered after $(( $(date +%s) - started )) s"

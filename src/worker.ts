@@ -18,7 +18,7 @@ async function main(): Promise<void> {
     throw new ConfigurationError(['REDIS_URL must be set for a worker process: without Redis, the API process runs jobs itself']);
   }
   const rootLogger = createRootLogger(config.log.level, config.log.pretty);
-  const app = await NestFactory.createApplicationContext(AppModule, { logger: new PinoNestLogger(rootLogger), bufferLogs: true });
+  const app = await NestFactory.createApplicationContext(AppModule, { logger: new PinoNestLogger(rootLogger) });
   const logger = new Logger('Worker');
   logger.log(`Worker running queues: ${app.get(JobsService).queues().join(', ') || 'none'}`);
 

@@ -1,5 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { randomBytes } from 'node:crypto';
+import Redis from 'ioredis';
 import { Client } from 'pg';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
@@ -44,6 +45,22 @@ export async function dropDatabase(name: string): Promise<void> {
   await admin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
 }
 
+/** Removes a test database's queue keys from the shared Redis. */
+export async function clearQueues(prefix: string): Promise<void> {
+  const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      if (keys.length) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
 /**
  * Boots the real application (the same factory `main.ts` uses) against a fresh PostgreSQL
  * database and the local Redis. Extra environment variables override the defaults.
@@ -79,7 +96,10 @@ export async function startTestApp(env: Record<string, string> = {}, existingDat
       db,
       close: async () => {
         await app.close();
-        if (!existingDatabase) await dropDatabase(name);
+        if (!existingDatabase) {
+          await dropDatabase(name);
+          await clearQueues(name);
+        }
       },
     };
   } finally {

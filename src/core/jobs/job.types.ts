@@ -19,6 +19,13 @@ export interface JobDefinition<T = unknown> {
   attempts?: number;
   /** First retry delay; each further retry waits twice as long. */
   backoffMs?: number;
+  /**
+   * How long a running job stays claimed without a heartbeat; after that a job whose worker
+   * died is handed to another worker. Shorter means faster takeover, more Redis traffic.
+   */
+  lockMs?: number;
+  /** How often a job may be taken over from a dead worker before it counts as failed. */
+  maxTakeovers?: number;
   handle(payload: T, context: JobContext): Promise<unknown>;
 }
 

@@ -351,11 +351,16 @@ export class ContactsImportService {
   private async markDuplicates(row: ImportRow): Promise<void> {
     const email = row.mapping?.find((column) => column.target === 'email');
     if (!email) return;
+    // Only the repeats leave the CTE, so the update joins a handful of rows, not the whole file.
     await this.dataSource.query(
-      `UPDATE contact_import_rows r SET outcome = 'rejected', error = 'duplicate email in the file (first at row ' || d.first_row || ')'
-         FROM (SELECT row_number, min(row_number) OVER (PARTITION BY lower(trim(cells->>$2::int))) AS first_row
-                 FROM contact_import_rows WHERE import_id = $1 AND trim(coalesce(cells->>$2::int, '')) <> '') d
-        WHERE r.import_id = $1 AND r.row_number = d.row_number AND d.row_number <> d.first_row AND r.outcome IS NULL`,
+      `WITH repeats AS MATERIALIZED (
+         SELECT row_number, first_row FROM (
+           SELECT row_number, min(row_number) OVER (PARTITION BY lower(trim(cells->>($2::int)))) AS first_row
+             FROM contact_import_rows WHERE import_id = $1 AND trim(coalesce(cells->>($2::int), '')) <> '') all_rows
+          WHERE row_number <> first_row)
+       UPDATE contact_import_rows r SET outcome = 'rejected', error = 'duplicate email in the file (first at row ' || d.first_row || ')'
+         FROM repeats d
+        WHERE r.import_id = $1 AND r.row_number = d.row_number AND r.outcome IS NULL`,
       [row.id, email.index],
     );
   }

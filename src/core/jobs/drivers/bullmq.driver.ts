@@ -61,7 +61,14 @@ export class BullMqJobDriver implements JobDriver {
         }
         return run(job.data, { id: job.id!, attempt: job.attemptsMade + 1, progress: (value) => job.updateProgress(value) });
       },
-      { connection: this.connection(), prefix: this.prefix, concurrency: definition.concurrency ?? 1 },
+      {
+        connection: this.connection(),
+        prefix: this.prefix,
+        concurrency: definition.concurrency ?? 1,
+        lockDuration: definition.lockMs ?? 30_000,
+        stalledInterval: definition.lockMs ?? 30_000,
+        maxStalledCount: definition.maxTakeovers ?? 1,
+      },
     );
     worker.on('failed', (job, error) => {
       if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) this.logger.error(`Job ${definition.queue}/${job.id} failed after ${job.attemptsMade} attempt(s): ${error.message}`);

@@ -9,6 +9,9 @@ export function contactsImportJob(imports: ContactsImportService): JobDefinition
     concurrency: 2,
     attempts: 5,
     backoffMs: 2000,
+    // A killed worker's import is resumed by another one within seconds, from its checkpoint.
+    lockMs: 10_000,
+    maxTakeovers: 20,
     handle: (payload, context) => imports.process(payload.importId, context),
   };
 }
