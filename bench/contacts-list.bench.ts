@@ -43,7 +43,8 @@ async function query<T>(url: string, sql: string, params: unknown[] = []): Promi
 async function prepareDatabase(url: string): Promise<void> {
   const exists = await query(ADMIN_URL, 'SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE]);
   if (!exists.length) await query(ADMIN_URL, `CREATE DATABASE ${DATABASE}`);
-  const [{ count }] = await query<{ count: number }>(url, `SELECT CASE WHEN to_regclass('contacts') IS NULL THEN 0 ELSE (SELECT count(*)::int FROM contacts) END AS count`);
+  const [{ exists: seeded }] = await query<{ exists: boolean }>(url, `SELECT to_regclass('contacts') IS NOT NULL AS exists`);
+  const count = seeded ? (await query<{ count: number }>(url, 'SELECT count(*)::int AS count FROM contacts'))[0]!.count : 0;
   if (count >= CONTACTS) return;
   console.log(`Seeding ${CONTACTS} contacts into ${DATABASE} (once)…`);
   execFileSync(process.execPath, [resolve(ROOT, 'dist/scripts/seed-demo.js'), '--contacts', String(CONTACTS), '--activities-per-contact', '5', '--yes'], {

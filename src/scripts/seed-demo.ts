@@ -18,10 +18,12 @@ import { STARTER_SERVICES, STARTER_STATUSES, STARTER_TRAFFIC_SOURCES } from '../
  *   npm run seed:demo -- --contacts 1000000 [--activities-per-contact 5] [--status-changes-per-contact 1]
  *                        [--staff 20] [--tags 50] [--seed 42] [--jobs 2] [--yes]
  *
- * Every value derives from (seed, row number) through hashint8extended(), so a seed always
- * produces the same data whatever the batch size, the number of parallel jobs or the order
- * in which batches finish.
+ * Every value derives from (seed, contact number) through hashint8extended(), so the same
+ * seed and sizes give the same data (ids and absolute dates aside: they follow the run time)
+ * whatever the number of parallel sessions or the order in which statements finish.
  */
+
+const MAX_EXISTING_CONTACTS = 1000;
 
 const USAGE = `Usage: npm run seed:demo -- --contacts N [options]
 
@@ -33,23 +35,25 @@ const USAGE = `Usage: npm run seed:demo -- --contacts N [options]
   --seed N                        seed; the same seed gives the same data (default 42)
   --jobs N                        parallel database sessions on PostgreSQL (default: CPU count, at most 4)
   --per-row-checks                keep per-row foreign-key checks even where they could be skipped (slower)
-  --yes                           also run when the database already has more than ${1000} contacts
+  --yes                           also run when the database already has more than ${MAX_EXISTING_CONTACTS} contacts
 
 The database is the application's: DATABASE_URL (PostgreSQL) or the embedded one in DATA_DIR.`;
 
-const MAX_EXISTING_CONTACTS = 1000;
 const DEMO_DOMAIN = 'demo.maestro.test';
 const SPAN_SECONDS = 3 * 365.25 * 86400;
 /** Largest per-contact child number encoded in child keys (activity j, history step k). */
 const CHILD_SLOTS = 4096;
 const CONTACT_BATCH = 200_000;
-const CHILD_ROWS_PER_STATEMENT = Number(process.env.SEED_ACT_ROWS ?? 200_000);
+/** Activities per statement: each is sorted by date in memory, so the embedded database gets smaller ones. */
+const ACTIVITY_ROWS_PER_STATEMENT = { postgres: 1_000_000, pglite: 200_000 };
 /** Advisory lock held while seeding (any constant distinct from the migration lock). */
 const SEED_LOCK_KEY = 7_316_482_114;
 
 class UsageError extends Error {}
+/** A statement of the load failed (or was cancelled); earlier statements stay committed. */
+class LoadError extends Error {}
 
-export interface SeedOptions {
+interface SeedOptions {
   contacts: number;
   activitiesPerContact: number;
   statusChangesPerContact: number;
@@ -71,7 +75,7 @@ const INTEGER_OPTIONS: Record<string, { key: keyof SeedOptions; min: number; max
   jobs: { key: 'jobs', min: 1, max: 16 },
 };
 
-export function parseArguments(argv: string[]): SeedOptions | 'help' {
+function parseArguments(argv: string[]): SeedOptions | 'help' {
   const options: SeedOptions = {
     contacts: NaN,
     activitiesPerContact: 5,
@@ -418,9 +422,8 @@ class Generator {
     let cumulative = 0;
     const typeBounds = ACTIVITY_TYPE_SHARES.slice(0, -1).map((share) => (cumulative += share).toFixed(4));
     const named = ACTIVITY_SUBJECTS.flatMap((subject, index) => (subject.includes('{name}') ? [index + 1] : []));
-    const sorted = !process.env.SEED_NOSORT;
     // Keys of a batch stay below those of the next: at most 2N < CHILD_SLOTS activities per contact.
-    const id = sorted ? this.id('activity', `${(from - 1) * CHILD_SLOTS} + row_number() OVER (ORDER BY a.occurred_at, a.k)`) : this.id('activity', 'a.k');
+    const id = this.id('activity', `${(from - 1) * CHILD_SLOTS} + row_number() OVER (ORDER BY a.occurred_at, a.k)`);
     const sql = `
       INSERT INTO activities (id, contact_id, type, subject, body, occurred_at, author_id, visible_to_client, created_at, updated_at)
       SELECT ${id}, a.contact_id, ${types}[a.t],
@@ -445,7 +448,7 @@ class Generator {
         CROSS JOIN LATERAL generate_series(1, c.nact) AS j(j)
         CROSS JOIN LATERAL (SELECT 1 + width_bucket(${this.u(Salt.ActivityType, key)}, '{${typeBounds.join(',')}}'::float8[]) AS t) AS t
       ) AS a
-      ${sorted ? 'ORDER BY a.occurred_at, a.k' : ''}`;
+      ORDER BY a.occurred_at, a.k`;
     return { sql, params: p.values };
   }
 
@@ -556,9 +559,10 @@ class Progress {
     return TABLES.reduce((sum, table) => sum + this.rows[table], 0);
   }
 
+  /** A line every 2 s while rows arrive (they arrive per statement), and at least every 10 s. */
   start(): void {
     this.timer = setInterval(() => {
-      if (this.total !== this.lastTotal) this.print();
+      if (this.total !== this.lastTotal || performance.now() - this.lastAt >= 10_000) this.print();
     }, 2000);
   }
 
@@ -615,9 +619,9 @@ async function runTasks(tasks: Task[], runners: QueryRunner[], execute: (runner:
  * batch's dependants must wait until its contacts are committed; without them (rows are
  * correct by construction) any order works.
  */
-function buildTasks(generator: Generator, options: SeedOptions, withTags: boolean, perRowChecks: boolean): Task[] {
+function buildTasks(generator: Generator, options: SeedOptions, withTags: boolean, perRowChecks: boolean, kind: 'postgres' | 'pglite'): Task[] {
   const tasks: Task[] = [];
-  const activitiesPerStatement = Math.max(1000, Math.floor(CHILD_ROWS_PER_STATEMENT / Math.max(1, options.activitiesPerContact)));
+  const activitiesPerStatement = Math.max(1000, Math.floor(ACTIVITY_ROWS_PER_STATEMENT[kind] / Math.max(1, options.activitiesPerContact)));
   for (let from = 1; from <= options.contacts; from += CONTACT_BATCH) {
     const to = Math.min(options.contacts, from + CONTACT_BATCH - 1);
     const range: [number, number] = [from, to];
@@ -773,7 +777,7 @@ async function lockReferencedRows(runner: QueryRunner, run: RunContext): Promise
   }
 }
 
-export async function seedDemo(dataSource: DataSource, options: SeedOptions, kind: 'postgres' | 'pglite'): Promise<void> {
+async function seedDemo(dataSource: DataSource, options: SeedOptions, kind: 'postgres' | 'pglite'): Promise<void> {
   const timings: Array<[string, number]> = [];
   const time = async <T>(label: string, work: () => Promise<T>): Promise<T> => {
     const started = performance.now();
@@ -864,8 +868,7 @@ export async function seedDemo(dataSource: DataSource, options: SeedOptions, kin
     });
 
     const generator = new Generator(run);
-    const tasks = buildTasks(generator, options, run.tagIds.length > 0, !skipRowTriggers);
-    if (process.env.SEED_DUMP) require('node:fs').writeFileSync(process.env.SEED_DUMP, JSON.stringify(tasks.slice(0, 6).map((t) => t.statement)));
+    const tasks = buildTasks(generator, options, run.tagIds.length > 0, !skipRowTriggers, kind);
     const progress = new Progress({ contacts: options.contacts, activities: options.contacts * options.activitiesPerContact });
 
     if (!skipRowTriggers) {
@@ -885,26 +888,22 @@ export async function seedDemo(dataSource: DataSource, options: SeedOptions, kin
     progress.start();
     await time('bulk load', () =>
       runTasks(tasks, workers, async (runner, task) => {
-        if (interrupted) throw new Error('Interrupted');
+        if (interrupted) throw new LoadError('interrupted');
         await runner.startTransaction();
         try {
           // JIT compilation costs more than it saves on these statements.
           await runner.query('SET LOCAL synchronous_commit = off; SET LOCAL jit = off');
           if (skipRowTriggers) await runner.query('SET LOCAL session_replication_role = replica');
-          if (process.env.SEED_WALCOMP) await runner.query(`SET LOCAL wal_compression = '${process.env.SEED_WALCOMP}'`);
-          if (process.env.SEED_WORKMEM) await runner.query(`SET LOCAL work_mem = '${process.env.SEED_WORKMEM}'`);
-          if (process.env.SEED_GINPEND) await runner.query(`SET LOCAL gin_pending_list_limit = '${process.env.SEED_GINPEND}'`);
-          const pid = process.env.SEED_PROFILE ? await count(runner, 'SELECT pg_backend_pid() AS n') : 0;
-          const cpu = () => { const f = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) / 100; };
-          const c0 = pid ? cpu() : 0; const w0 = performance.now();
+          // Activities are sorted by date before they go in; this keeps that sort in memory.
+          await runner.query(`SET LOCAL work_mem = '${kind === 'postgres' ? '256MB' : '64MB'}'`);
           const result = await runner.query(task.statement.sql, task.statement.params, true);
           await runner.commitTransaction();
-          if (pid) { const prof = ((globalThis as any).__prof ??= {}); const e = (prof[task.table] ??= { cpu: 0, wall: 0, rows: 0 }); e.cpu += cpu() - c0; e.wall += (performance.now() - w0) / 1000; e.rows += result.affected ?? 0; }
           progress.rows[task.table] += result.affected ?? 0;
         } catch (error) {
           await runner.rollbackTransaction().catch(() => undefined);
           const detail = (error as { detail?: string }).detail;
-          throw new Error(`Loading ${task.table} for contacts ${task.range[0]}–${task.range[1]} failed: ${(error as Error).message}${detail ? ` (${detail})` : ''}`);
+          if (interrupted) throw new LoadError('interrupted');
+          throw new LoadError(`loading ${task.table} for contacts ${task.range[0]}–${task.range[1]}: ${(error as Error).message}${detail ? ` (${detail})` : ''}`);
         }
       }),
     );
@@ -924,7 +923,6 @@ export async function seedDemo(dataSource: DataSource, options: SeedOptions, kin
     await time('analyze', () => control.query('ANALYZE contacts, activities, contact_status_history, contact_tags, contact_services, users, user_roles, tags'));
 
     const rows = progress.rows;
-    if ((globalThis as any).__prof) for (const [t, e] of Object.entries((globalThis as any).__prof as Record<string, { cpu: number; wall: number; rows: number }>)) console.log(`PROF ${t}: cpu ${e.cpu.toFixed(1)}s wall ${e.wall.toFixed(1)}s  ${(e.cpu * 1e6 / e.rows).toFixed(1)} us/row cpu`);
     const bulk = timings.find(([label]) => label === 'bulk load')![1];
     console.log('\nDone.');
     for (const table of TABLES) console.log(`  ${table.padEnd(24)} ${format(rows[table]).padStart(12)} rows`);
@@ -1013,6 +1011,9 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   if (error instanceof UsageError) console.error(error.message);
+  else if (error instanceof LoadError) console.error(`seed:demo failed: ${error.message}. Statements that finished before stay in the database.`);
+  // Configuration and connection problems explain themselves; anything else gets its stack.
+  else if (error instanceof Error && (error.name === 'ConfigurationError' || 'code' in error)) console.error(`seed:demo failed: ${error.message}`);
   else console.error(`seed:demo failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   process.exit(process.exitCode && process.exitCode !== 0 ? Number(process.exitCode) : 1);
 });

@@ -1,5 +1,6 @@
 import { ForbiddenException, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { LRUCache } from 'lru-cache';
 import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
 import type { AppAbility } from '../../core/access/app-ability';
@@ -89,6 +90,13 @@ const SCALAR_COLUMNS: Record<string, string> = {
 
 @Injectable()
 export class ContactsService {
+  /**
+   * Totals of recent list queries, kept for two seconds: counting a million rows costs
+   * hundreds of milliseconds, and a busy list asks the same count many times a second.
+   * Writes through this service drop them; other processes' writes show within the TTL.
+   */
+  private readonly totals = new LRUCache<string, number>({ max: 2000, ttl: 2000 });
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly config: AppConfig,
@@ -111,9 +119,16 @@ export class ContactsService {
       throw new RequestValidationError([{ field: 'cursor', message: `keyset paging works with sort ${[...CURSOR_SORTS].join(', ')}` }]);
     }
     const statements = listStatements(selection, order, { limit, offset: (page - 1) * limit, cursor: request.cursor ? decodeCursor(request.cursor) : undefined });
-    const [rows, [{ total }]] = await Promise.all([
+    const totalKey = `${statements.total.sql}\u0000${JSON.stringify(statements.total.params)}`;
+    const cachedTotal = this.totals.get(totalKey);
+    const [rows, total] = await Promise.all([
       this.dataSource.query(statements.rows.sql, statements.rows.params) as Promise<ContactListRow[]>,
-      this.dataSource.query(statements.total.sql, statements.total.params) as Promise<Array<{ total: number }>>,
+      cachedTotal !== undefined
+        ? cachedTotal
+        : (this.dataSource.query(statements.total.sql, statements.total.params) as Promise<Array<{ total: number }>>).then(([row]) => {
+            this.totals.set(totalKey, row!.total);
+            return row!.total;
+          }),
     ]);
     const tags = await tagsOf(this.dataSource.manager, rows.map((row) => row.id));
     const data = rows.map((row) => toListItem(row, tags.get(row.id) ?? []));
@@ -142,6 +157,7 @@ export class ContactsService {
   }
 
   async create(ability: AppAbility, actor: AuthUser, input: CreateContactDto): Promise<ContactDto> {
+    this.totals.clear();
     const definitions = await this.customFields.all();
     const custom = checkCustomValues(definitions, input.customFields ?? {}, true);
     if (custom.errors.length) throw new RequestValidationError(custom.errors);
@@ -175,6 +191,7 @@ export class ContactsService {
   }
 
   async update(ability: AppAbility, actor: AuthUser, id: string, input: UpdateContactDto): Promise<ContactDto> {
+    this.totals.clear();
     const definitions = await this.customFields.all();
     const custom = checkCustomValues(definitions, input.customFields ?? {}, false);
     if (custom.errors.length) throw new RequestValidationError(custom.errors);
@@ -218,6 +235,7 @@ export class ContactsService {
 
   /** Moves the contact to the trash, where staff can restore it. */
   async trash(ability: AppAbility, actor: AuthUser, id: string): Promise<void> {
+    this.totals.clear();
     await this.dataSource.transaction(async (manager) => {
       const record = await this.findVisible(ability, id, 'delete', manager, true);
       if (record.hasAccount) throw new ContactHasAccountError('delete');
@@ -227,6 +245,7 @@ export class ContactsService {
   }
 
   async restore(ability: AppAbility, actor: AuthUser, id: string): Promise<ContactDto> {
+    this.totals.clear();
     await this.dataSource.transaction(async (manager) => {
       const record = await this.loadRecord(manager, id, 'trash', true);
       assertCanOnRecord(ability, 'delete', 'Contact', record, 'Contact not found in the trash');
@@ -238,6 +257,7 @@ export class ContactsService {
 
   /** Deletes a trashed contact for good, with its activities and history. */
   async purge(ability: AppAbility, actor: AuthUser, id: string): Promise<void> {
+    this.totals.clear();
     await this.dataSource.transaction(async (manager) => {
       const record = await this.loadRecord(manager, id, 'trash', true);
       assertCanOnRecord(ability, 'purge', 'Contact', record, 'Contact not found in the trash');
@@ -249,6 +269,7 @@ export class ContactsService {
 
   /** One change applied to a selection, as set-based SQL, limited to what the caller may change. */
   async bulk(ability: AppAbility, actor: AuthUser, input: BulkActionDto): Promise<BulkResultDto> {
+    this.totals.clear();
     const { ids, filter } = input.selection ?? {};
     if ((ids === undefined) === (filter === undefined)) {
       throw new RequestValidationError([{ field: 'selection', message: 'give either ids or filter' }]);
@@ -319,6 +340,7 @@ export class ContactsService {
 
   /** Opens an account for an existing contact; the person is invited to choose a password. */
   async createAccount(ability: AppAbility, actor: AuthUser, id: string, input: CreateAccountDto): Promise<ContactDto> {
+    this.totals.clear();
     const user = await this.dataSource.transaction(async (manager) => {
       await setChangeContext(manager, actor.id, 'account');
       const record = await this.findVisible(ability, id, 'update', manager, true);
