@@ -18,6 +18,7 @@ import { RedisModule } from './core/redis/redis.module';
 import { DatabaseModule } from './database/database.module';
 import { ClientPortalModule } from './modules/client-portal/client-portal.module';
 import { ContactsModule } from './modules/contacts/contacts.module';
+import { DashboardModule } from './modules/dashboard/dashboard.module';
 import { SegmentsModule } from './modules/segments/segments.module';
 import { UsersModule } from './modules/users/users.module';
 
@@ -38,6 +39,7 @@ import { UsersModule } from './modules/users/users.module';
     ContactsModule,
     ClientPortalModule,
     SegmentsModule,
+    DashboardModule,
     UsersModule,
   ],
   providers: [

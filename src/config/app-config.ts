@@ -29,6 +29,7 @@ export class AppConfig {
   readonly swaggerEnabled: boolean;
   readonly log: { level: string; pretty: boolean };
   readonly portal: { welcomeText: string };
+  readonly dashboard: { refreshMs: number };
   readonly dataDir: string;
 
   constructor(e: Environment) {
@@ -69,6 +70,7 @@ export class AppConfig {
     this.swaggerEnabled = e.SWAGGER_ENABLED;
     this.log = { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY };
     this.portal = { welcomeText: e.PORTAL_WELCOME_TEXT };
+    this.dashboard = { refreshMs: e.DASHBOARD_REFRESH_MS };
   }
 
   get isProduction(): boolean {

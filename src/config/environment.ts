@@ -206,6 +206,12 @@ export class Environment {
   @IsString()
   @MaxLength(500)
   PORTAL_WELCOME_TEXT = 'Welcome to your client portal.';
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be a number of milliseconds between 1000 and 86400000' })
+  @Min(1000, { message: 'must be a number of milliseconds between 1000 and 86400000' })
+  @Max(86400000, { message: 'must be a number of milliseconds between 1000 and 86400000' })
+  DASHBOARD_REFRESH_MS = 300000;
 }
 
 export class ConfigurationError extends Error {

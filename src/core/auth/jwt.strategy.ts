@@ -1,4 +1,5 @@
 import { Injectable, UnauthorizedException } from '@nestjs/common';
+import { createSecretKey } from 'node:crypto';
 import { PassportStrategy } from '@nestjs/passport';
 import { ExtractJwt, Strategy } from 'passport-jwt';
 import { AppConfig } from '../../config/app-config';
@@ -12,7 +13,14 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     config: AppConfig,
     private readonly identity: IdentityService,
   ) {
-    super({ jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(), ignoreExpiration: false, secretOrKey: config.auth.jwtSecret, algorithms: ['HS256'] });
+    super({
+      jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
+      ignoreExpiration: false,
+      // A KeyObject, not the raw string: jsonwebtoken otherwise tries to read the string as a
+      // public key on every request, a quarter of a signed-in request's CPU.
+      secretOrKey: createSecretKey(Buffer.from(config.auth.jwtSecret)) as unknown as string,
+      algorithms: ['HS256'],
+    });
   }
 
   /** The account is re-read on every request, so deactivation and password changes apply at once. */

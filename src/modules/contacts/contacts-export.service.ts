@@ -33,19 +33,20 @@ interface ExportPlan {
 }
 
 /**
- * A contact as the batch query returns it: the core cells in CSV_CORE_COLUMNS order (tags and
- * services as null placeholders), then custom_fields, id and the sort keys as exact text.
+ * A contact of a batch: the core cells as `v<i>` in CSV_CORE_COLUMNS order (tags and services
+ * come from their own query), custom_fields, id and the sort keys as exact text (timestamps
+ * keep their microseconds) to continue after it.
  */
-type BatchRow = unknown[];
+type PageRow = Record<string, unknown> & { id: string; custom_fields: Record<string, unknown> | null };
 
-interface Batch {
-  rows: BatchRow[];
-  tags: Record<string, string[]> | null;
-  services: Record<string, string[]> | null;
+/** Tags and services of a batch, "; "-joined by contact id. */
+interface Lists {
+  tags: Record<string, string>;
+  services: Record<string, string>;
 }
 
-/** The SQL of each core column over `c` and its joins; lists are filled in from their own aggregates. */
-const CORE_SQL: Record<CsvCoreField, string> = {
+/** The SQL of each core column over `c` and its joins; the lists are read per batch. */
+const CORE_SQL: Record<CsvCoreField, string | null> = {
   firstName: 'c.first_name',
   lastName: 'c.last_name',
   email: 'c.email',
@@ -59,18 +60,33 @@ const CORE_SQL: Record<CsvCoreField, string> = {
   postalCode: 'c.postal_code',
   country: 'c.country',
   status: 's.name',
-  tags: 'NULL',
-  services: 'NULL',
+  tags: null,
+  services: null,
   trafficSource: 'ts.name',
   assignedTo: 'a.email',
 };
-const CORE_COUNT = CSV_CORE_COLUMNS.length;
-const TAGS_INDEX = CSV_CORE_COLUMNS.findIndex((column) => column.field === 'tags');
-const SERVICES_INDEX = CSV_CORE_COLUMNS.findIndex((column) => column.field === 'services');
+const PAGE_COLUMNS = CSV_CORE_COLUMNS.flatMap((column, i) => (CORE_SQL[column.field] ? [`${CORE_SQL[column.field]} AS v${i}`] : []));
+
+/** Lists come back as one JSON object per list (contact id → names): one parse per batch, not one per row. */
+const LISTS_SQL = `
+  SELECT (SELECT json_object_agg(l.contact_id, l.names) FROM (
+            SELECT ct.contact_id, string_agg(t.name, $2 ORDER BY t.name_key) AS names
+              FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id
+             WHERE ct.contact_id = ANY($1::uuid[]) GROUP BY ct.contact_id) l) AS tags,
+         (SELECT json_object_agg(l.contact_id, l.names) FROM (
+            SELECT cs.contact_id, string_agg(sv.name, $2 ORDER BY sv.name_key) AS names
+              FROM contact_services cs JOIN services sv ON sv.id = cs.service_id
+             WHERE cs.contact_id = ANY($1::uuid[]) GROUP BY cs.contact_id) l) AS services`;
 
 // No BOM: the importer must read the first header as written. CRLF as RFC 4180 has it, and
 // any bare CR or LF inside a cell is quoted as well, for readers that split lines on either.
 const CSV_OPTIONS = { bom: false, record_delimiter: 'windows', quote_record_delimiter: true } as const;
+
+/** Observes a promise that may be abandoned (client gone), so its failure is no unhandled rejection. */
+function observed<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
 
 /**
  * Streams contacts as CSV in the shape of contacts.csv.ts, so the file re-imports unchanged.
@@ -79,7 +95,10 @@ const CSV_OPTIONS = { bom: false, record_delimiter: 'windows', quote_record_deli
  */
 @Injectable()
 export class ContactsExportService {
-  /** Rows per query: large enough to amortise the round trip, small enough to keep memory flat. */
+  /**
+   * Rows per query: large enough to amortise the round trip (and, for an order no index serves,
+   * the scan each batch repeats), small enough to keep memory flat.
+   */
   batchSize = 5000;
 
   constructor(
@@ -95,7 +114,7 @@ export class ContactsExportService {
   async export(ability: AppAbility, request: ContactExportRequest): Promise<Readable> {
     const definitions = await this.customFields.all();
     const plan = this.plan(ability, request, definitions);
-    const first = await this.batch(plan, null);
+    const first = await this.page(plan, null);
     // A failing later batch errors the stream, which aborts the response: a cut file never looks complete.
     return Readable.from(this.chunks(plan, first), { objectMode: false });
   }
@@ -120,61 +139,47 @@ export class ContactsExportService {
     };
   }
 
-  /** The file as one CSV chunk per batch; the next batch is read while this one is sent. */
-  private async *chunks(plan: ExportPlan, first: Batch): AsyncGenerator<string> {
+  /**
+   * The file as one CSV chunk per batch. The next page is read while the lists of this one are
+   * (on PostgreSQL on another connection) and while this batch is written.
+   */
+  private async *chunks(plan: ExportPlan, first: PageRow[]): AsyncGenerator<string> {
     yield stringify([[...CSV_CORE_COLUMNS.map((column) => column.header), ...plan.customKeys.map(customColumnHeader)]], CSV_OPTIONS);
-    let batch = first;
-    while (batch.rows.length) {
-      const last = batch.rows[batch.rows.length - 1]!;
-      const next = batch.rows.length === this.batchSize ? this.batch(plan, last) : undefined;
-      // Observed now so an abandoned download (client gone) leaves no unhandled rejection.
-      next?.catch(() => undefined);
+    let rows = first;
+    while (rows.length) {
+      const lists = observed(this.lists(rows));
+      const next = rows.length === this.batchSize ? observed(this.page(plan, rows[rows.length - 1]!)) : undefined;
+      const { tags, services } = await lists;
       yield stringify(
-        batch.rows.map((row) => this.cells(row, batch, plan.customKeys)),
+        rows.map((row) => this.cells(row, tags[row.id], services[row.id], plan.customKeys)),
         CSV_OPTIONS,
       );
       if (!next) return;
-      batch = await next;
+      rows = await next;
     }
   }
 
-  /**
-   * One batch, the rows after `after` in the export order, in one statement. The rows come back
-   * as a single JSON array (one native parse instead of one driver parse per cell), and tags
-   * and services are aggregated for the whole batch at once.
-   */
-  private async batch(plan: ExportPlan, after: BatchRow | null): Promise<Batch> {
+  /** The contacts after `after` in the export order, with status, traffic source and assignee resolved. */
+  private page(plan: ExportPlan, after: PageRow | null): Promise<PageRow[]> {
     const params = [...plan.params];
     const where = after ? `${plan.where} AND ${this.after(plan, after, params)}` : plan.where;
-    const columns = [
-      ...CSV_CORE_COLUMNS.map((column, i) => `${CORE_SQL[column.field]} AS v${i}`),
-      ...plan.keys.map((key, i) => `(${key.expression})::text AS sort_${i}`),
-    ];
-    const cells = [...CSV_CORE_COLUMNS.map((_, i) => `p.v${i}`), 'p.custom_fields', 'p.id', ...plan.keys.map((_, i) => `p.sort_${i}`)];
-    const [result] = (await this.dataSource.query(
-      // The JSON is built over the page alone: under a sort node it would be built for every candidate row.
-      `WITH page AS MATERIALIZED (
-         SELECT c.id, c.custom_fields, ${columns.join(', ')}, row_number() OVER (ORDER BY ${plan.orderBy}) AS n
-           FROM contacts c
-           LEFT JOIN contact_statuses s ON s.id = c.status_id
-           LEFT JOIN traffic_sources ts ON ts.id = c.traffic_source_id
-           LEFT JOIN users a ON a.id = c.assigned_to_id
-          WHERE ${where}
-          ORDER BY ${plan.orderBy}
-          LIMIT ${this.batchSize}
-       )
-       SELECT (SELECT json_agg(json_build_array(${cells.join(', ')}) ORDER BY p.n) FROM page p) AS rows,
-              (SELECT json_object_agg(l.contact_id, l.names) FROM (
-                 SELECT ct.contact_id, array_agg(t.name ORDER BY t.name_key) AS names
-                   FROM page p JOIN contact_tags ct ON ct.contact_id = p.id JOIN tags t ON t.id = ct.tag_id
-                  GROUP BY ct.contact_id) l) AS tags,
-              (SELECT json_object_agg(l.contact_id, l.names) FROM (
-                 SELECT cs.contact_id, array_agg(sv.name ORDER BY sv.name_key) AS names
-                   FROM page p JOIN contact_services cs ON cs.contact_id = p.id JOIN services sv ON sv.id = cs.service_id
-                  GROUP BY cs.contact_id) l) AS services`,
+    return this.dataSource.query(
+      `SELECT c.id, c.custom_fields, ${PAGE_COLUMNS.join(', ')}, ${plan.keys.map((key, i) => `(${key.expression})::text AS sort_${i}`).join(', ')}
+         FROM contacts c
+         LEFT JOIN contact_statuses s ON s.id = c.status_id
+         LEFT JOIN traffic_sources ts ON ts.id = c.traffic_source_id
+         LEFT JOIN users a ON a.id = c.assigned_to_id
+        WHERE ${where}
+        ORDER BY ${plan.orderBy}
+        LIMIT ${this.batchSize}`,
       params,
-    )) as Array<{ rows: BatchRow[] | null; tags: Batch['tags']; services: Batch['services'] }>;
-    return { rows: result?.rows ?? [], tags: result?.tags ?? null, services: result?.services ?? null };
+    );
+  }
+
+  /** Tags and services of a whole batch in one set-based query, names sorted and joined. */
+  private async lists(rows: PageRow[]): Promise<Lists> {
+    const [found] = (await this.dataSource.query(LISTS_SQL, [rows.map((row) => row.id), LIST_SEPARATOR])) as Array<{ tags: Lists['tags'] | null; services: Lists['services'] | null }>;
+    return { tags: found?.tags ?? {}, services: found?.services ?? {} };
   }
 
   /**
@@ -182,14 +187,13 @@ export class ContactsExportService {
    * later on the next, down to the id. NULLs sort last on every nullable key. The leading
    * bound repeats the first key alone, so the planner can start an index scan there.
    */
-  private after(plan: ExportPlan, row: BatchRow, params: unknown[]): string {
+  private after(plan: ExportPlan, row: PageRow, params: unknown[]): string {
     const p = (value: unknown) => `$${params.push(value)}`;
-    const id = row[CORE_COUNT + 1] as string;
     const refs = plan.keys.map((_, i) => {
-      const value = row[CORE_COUNT + 2 + i] as string | null;
+      const value = row[`sort_${i}`] as string | null;
       return value === null ? null : p(value);
     });
-    let clause = `c.id ${plan.idDescending ? '<' : '>'} ${p(id)}::uuid`;
+    let clause = `c.id ${plan.idDescending ? '<' : '>'} ${p(row.id)}::uuid`;
     for (let i = plan.keys.length - 1; i >= 0; i -= 1) {
       const { expression, descending, nullable } = plan.keys[i]!;
       const ref = refs[i];
@@ -206,15 +210,12 @@ export class ContactsExportService {
     return clause;
   }
 
-  private cells(row: BatchRow, batch: Batch, customKeys: string[]): string[] {
-    const id = row[CORE_COUNT + 1] as string;
-    const custom = (row[CORE_COUNT] ?? {}) as Record<string, unknown>;
-    const cells: string[] = [];
-    for (let i = 0; i < CORE_COUNT; i += 1) {
-      const value =
-        i === TAGS_INDEX ? batch.tags?.[id]?.join(LIST_SEPARATOR) : i === SERVICES_INDEX ? batch.services?.[id]?.join(LIST_SEPARATOR) : (row[i] as string | null);
-      cells.push(neutraliseFormula(value ?? ''));
-    }
+  private cells(row: PageRow, tags: string | undefined, services: string | undefined, customKeys: string[]): string[] {
+    const cells = CSV_CORE_COLUMNS.map((column, i) => {
+      const value = column.field === 'tags' ? tags : column.field === 'services' ? services : (row[`v${i}`] as string | null);
+      return neutraliseFormula(value ?? '');
+    });
+    const custom = row.custom_fields ?? {};
     for (const key of customKeys) cells.push(neutraliseFormula(customValueToCell(custom[key])));
     return cells;
   }

@@ -1,0 +1,62 @@
+import { Controller, Get, Header, HttpCode, HttpStatus, Post } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Audience, Authorize } from '../../core/access/authorize.decorator';
+import { CurrentUser } from '../../core/access/request-ability.decorator';
+import { RequiresFeature } from '../../core/features/feature.decorator';
+import { ApiErrors } from '../../core/http/api-errors.decorator';
+import type { AuthUser } from '../../core/identity/auth-user';
+import { DashboardService } from './dashboard.service';
+import { DashboardDto, DashboardRefreshDto, MyDashboardDto } from './dto/dashboard.dto';
+
+@ApiTags('dashboard')
+@RequiresFeature('dashboard')
+@Audience('staff')
+@Controller('dashboard')
+export class DashboardController {
+  constructor(private readonly dashboard: DashboardService) {}
+
+  @Get()
+  @Authorize('read', 'Dashboard')
+  @ApiOperation({
+    summary: 'The latest analytics snapshot',
+    description:
+      'Metrics over all contacts as of `computedAt`, recomputed in the background every DASHBOARD_REFRESH_MS and on `POST /dashboard/refresh`. ' +
+      'Every metric carries a `definition` saying what it counts. Before the first snapshot exists the answer is `status: pending` with ' +
+      '`metrics: null`, and a refresh is queued.',
+    operationId: 'getDashboard',
+  })
+  @ApiOkResponse({ type: DashboardDto })
+  @ApiErrors(401, 403, 404)
+  // The body is a DashboardDto serialised once per snapshot, not on every request.
+  @Header('content-type', 'application/json; charset=utf-8')
+  get(): Promise<string> {
+    return this.dashboard.latestJson();
+  }
+
+  @Post('refresh')
+  @Authorize('refresh', 'Dashboard')
+  @HttpCode(HttpStatus.ACCEPTED)
+  @ApiOperation({
+    summary: 'Recompute the snapshot now, in the background',
+    description: 'Queues a refresh and returns its job id; asking again within a few seconds returns the same job. Follow it on `GET /dashboard` (`computedAt` moves on).',
+    operationId: 'refreshDashboard',
+  })
+  @ApiAcceptedResponse({ type: DashboardRefreshDto })
+  @ApiErrors(401, 403, 404)
+  refresh(): Promise<DashboardRefreshDto> {
+    return this.dashboard.refreshOnDemand();
+  }
+
+  @Get('me')
+  @Authorize('read', 'Dashboard')
+  @ApiOperation({
+    summary: 'Your own numbers, computed now',
+    description: 'Over the contacts assigned to you: how many per stage, your customers not contacted for 1 week / 2 weeks / 1 month, and the activities you logged per week.',
+    operationId: 'getMyDashboard',
+  })
+  @ApiOkResponse({ type: MyDashboardDto })
+  @ApiErrors(401, 403, 404)
+  mine(@CurrentUser() user: AuthUser): Promise<MyDashboardDto> {
+    return this.dashboard.mine(user);
+  }
+}

@@ -1,0 +1,165 @@
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { performance } from 'node:perf_hooks';
+import { DataSource } from 'typeorm';
+import { ClusterEventsService } from '../../core/cluster/cluster-events.service';
+import { JobsService } from '../../core/jobs/jobs.service';
+import type { AuthUser } from '../../core/identity/auth-user';
+import { myMetrics, snapshotMetrics } from './dashboard.metrics';
+import {
+  BreakdownSeriesRow,
+  ContactCountsRow,
+  INSERT_SNAPSHOT_SQL,
+  LastContactedRow,
+  LATEST_SNAPSHOT_SQL,
+  myActivitiesStatement,
+  MyCountsRow,
+  myCountsStatement,
+  PRUNE_SNAPSHOTS_SQL,
+  SeriesRow,
+  snapshotStatements,
+  Statement,
+  WITHOUT_JIT_SQL,
+} from './dashboard.queries';
+import type { DashboardDto, DashboardMetricsDto, DashboardRefreshDto, MyDashboardDto, SnapshotTrigger } from './dto/dashboard.dto';
+import { DASHBOARD_REFRESH_QUEUE, DashboardRefreshPayload } from './jobs/dashboard-refresh.job';
+
+/** Snapshots kept; older ones are deleted whenever a new one is written. */
+export const SNAPSHOTS_KEPT = 100;
+/** Refreshes asked for within the same window are one job (same job id), so repeated clicks queue nothing more. */
+export const REFRESH_WINDOW_MS = 5000;
+/** Told to every process when a snapshot has been written, so they drop the one they keep. */
+export const SNAPSHOT_WRITTEN = 'dashboard.snapshot-written';
+
+/** The latest snapshot, serialised once for every request that reads it. */
+interface LatestSnapshot {
+  computedAt: string;
+  json: string;
+}
+
+interface SnapshotRow {
+  id: string;
+  computed_at: Date | string;
+  duration_ms: number;
+  trigger: SnapshotTrigger;
+  metrics: DashboardMetricsDto;
+}
+
+/**
+ * The dashboard: snapshots computed by a job, read as one row; a staff member's own numbers, live.
+ *
+ * The latest snapshot is read by every back-office screen and changes only when a refresh
+ * writes a new one, so each process keeps it in memory (already serialised) until it hears
+ * that a snapshot was written, in any process, or loses the channel that would tell it.
+ */
+@Injectable()
+export class DashboardService implements OnModuleInit {
+  private readonly logger = new Logger('Dashboard');
+  private latestSnapshot?: Promise<LatestSnapshot | null>;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly jobs: JobsService,
+    private readonly cluster: ClusterEventsService,
+  ) {}
+
+  onModuleInit(): void {
+    this.cluster.on(SNAPSHOT_WRITTEN, () => this.forgetLatest());
+    this.cluster.on('cluster.reconnected', () => this.forgetLatest());
+  }
+
+  /** The latest snapshot as the JSON of a {@link DashboardDto}; with none yet, a refresh is queued and the answer says so. */
+  async latestJson(): Promise<string> {
+    const latest = await this.latest();
+    if (latest) return latest.json;
+    const refreshJobId = await this.requestRefresh();
+    const pending: DashboardDto = { status: 'pending', computedAt: null, durationMs: null, trigger: null, refreshJobId, metrics: null };
+    return JSON.stringify(pending);
+  }
+
+  async refreshOnDemand(): Promise<DashboardRefreshDto> {
+    const [jobId, latest] = await Promise.all([this.requestRefresh(), this.latest()]);
+    return { jobId, currentComputedAt: latest?.computedAt ?? null };
+  }
+
+  /** Computes every metric as of now and stores the snapshot, keeping the newest {@link SNAPSHOTS_KEPT}. */
+  async refresh(trigger: SnapshotTrigger): Promise<{ id: string; computedAt: Date; durationMs: number }> {
+    const computedAt = new Date();
+    const started = performance.now();
+    const metrics = await this.compute(computedAt);
+    const durationMs = Math.round(performance.now() - started);
+    const id = await this.dataSource.transaction(async (manager) => {
+      const [inserted] = (await manager.query(INSERT_SNAPSHOT_SQL, [computedAt.toISOString(), durationMs, JSON.stringify(metrics), trigger])) as Array<{ id: string }>;
+      await manager.query(PRUNE_SNAPSHOTS_SQL, [SNAPSHOTS_KEPT]);
+      return inserted!.id;
+    });
+    this.forgetLatest();
+    await this.cluster.publish(SNAPSHOT_WRITTEN, { id });
+    this.logger.log(`Dashboard snapshot computed in ${durationMs} ms (${trigger})`);
+    return { id, computedAt, durationMs };
+  }
+
+  /** Every metric as of `now`; the statements run side by side on the pool. */
+  async compute(now: Date): Promise<DashboardMetricsDto> {
+    const statements = snapshotStatements(now);
+    const [counts, lastContacted, conversions, newContacts, activities] = await Promise.all([
+      this.one<ContactCountsRow>(statements.counts),
+      this.one<LastContactedRow>(statements.lastContacted),
+      this.one<SeriesRow>(statements.conversions),
+      this.one<BreakdownSeriesRow>(statements.newContacts),
+      this.one<BreakdownSeriesRow>(statements.activities),
+    ]);
+    // Aggregates always answer one row; only "last contacted" may find nobody.
+    return snapshotMetrics({ counts: counts!, lastContacted, conversions: conversions!, newContacts: newContacts!, activities: activities! });
+  }
+
+  /** The caller's own numbers over the contacts assigned to them, computed now. */
+  async mine(user: AuthUser): Promise<MyDashboardDto> {
+    const now = new Date();
+    const [counts, activities] = await Promise.all([this.one<MyCountsRow>(myCountsStatement(now, user.id)), this.one<SeriesRow>(myActivitiesStatement(now, user.id))]);
+    return myMetrics(now, user.id, counts!, activities!);
+  }
+
+  /** The newest snapshot, from memory once read; nothing is kept while there is none. */
+  private latest(): Promise<LatestSnapshot | null> {
+    if (!this.latestSnapshot) {
+      const loading = (this.dataSource.query(LATEST_SNAPSHOT_SQL) as Promise<SnapshotRow[]>).then(([row]) => {
+        if (!row) return null;
+        const computedAt = new Date(row.computed_at).toISOString();
+        const dto: DashboardDto = {
+          status: 'ready',
+          computedAt,
+          durationMs: row.duration_ms,
+          trigger: row.trigger,
+          refreshJobId: null,
+          metrics: row.metrics,
+        };
+        return { computedAt, json: JSON.stringify(dto) };
+      });
+      const forgetUnlessKept = () => {
+        if (this.latestSnapshot === loading) this.latestSnapshot = undefined;
+      };
+      loading.then((found) => !found && forgetUnlessKept(), forgetUnlessKept);
+      this.latestSnapshot = loading;
+    }
+    return this.latestSnapshot;
+  }
+
+  private forgetLatest(): void {
+    this.latestSnapshot = undefined;
+  }
+
+  private requestRefresh(): Promise<string> {
+    const window = Math.floor(Date.now() / REFRESH_WINDOW_MS);
+    return this.jobs.enqueue<DashboardRefreshPayload>(DASHBOARD_REFRESH_QUEUE, { trigger: 'manual' }, { jobId: `dashboard-manual-${window}` });
+  }
+
+  /** Runs an aggregate statement (in a transaction of its own, for WITHOUT_JIT_SQL) and returns its row. */
+  private one<T>(statement: Statement): Promise<T | undefined> {
+    return this.dataSource.transaction(async (manager) => {
+      await manager.query(WITHOUT_JIT_SQL);
+      const rows = (await manager.query(statement.sql, statement.params)) as T[];
+      return rows[0];
+    });
+  }
+}
