@@ -3,19 +3,10 @@ import { existsSync, openSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { register, Session } from '../support/actors';
 import { createDatabase, dropDatabase, startTestApp, TestApp, TEST_REDIS_URL } from '../support/test-app';
+import { until } from '../support/wait';
 
 const ROOT = resolve(__dirname, '..', '..');
 const ROWS = 30_000;
-
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() - started > timeoutMs) throw new Error('Timed out waiting');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /**
  * The API only queues; separate worker processes run the import. One is killed with SIGKILL

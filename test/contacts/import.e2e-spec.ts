@@ -1,16 +1,7 @@
 import { parse } from 'csv-parse/sync';
 import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
-
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 30000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() - started > timeoutMs) throw new Error('Timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+import { until } from '../support/wait';
 
 describe.each([
   ['PostgreSQL + Redis (BullMQ)', {}],

@@ -7,6 +7,7 @@ import { REFRESH_WINDOW_MS, SNAPSHOT_WRITTEN } from '../../src/modules/dashboard
 import { DASHBOARD_REFRESH_QUEUE, DASHBOARD_SCHEDULE_ID } from '../../src/modules/dashboard/jobs/dashboard-refresh.job';
 import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TEST_REDIS_URL, TestApp } from '../support/test-app';
+import { until } from '../support/wait';
 
 /**
  * The dashboard end to end: data arranged with SQL and through the API, a refresh run by the
@@ -32,16 +33,6 @@ function lastWeeks(moment: Date, count: number): string[] {
 }
 /** How many of `dates` fall in each period. */
 const countsPer = (periods: string[], dates: Date[], bucket: (date: Date) => string) => periods.map((period) => dates.filter((date) => bucket(date) === period).length);
-
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 20_000, what = 'a condition'): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

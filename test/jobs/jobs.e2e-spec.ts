@@ -2,16 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { JobsService } from '../../src/core/jobs/jobs.service';
 import { register, Session } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
-
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 15000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() - started > timeoutMs) throw new Error('Timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+import { until } from '../support/wait';
 
 /** The same checks against both drivers: BullMQ on Redis, and in-process for the embedded shape. */
 describe.each([
@@ -62,7 +53,7 @@ describe.each([
     const failed = await until(async () => {
       const list = (await t.http.get(`/api/v1/jobs/${name}/failed`).set(admin.auth).expect(200)).body;
       return list.length ? list : undefined;
-    });
+    }, 15_000);
     expect(attempts).toBe(2);
     expect(failed).toEqual([expect.objectContaining({ id, queue: name, error: 'the remote end is down', attempts: 2, payload: { k: 'v' } })]);
 
@@ -73,7 +64,7 @@ describe.each([
       const overview = (await t.http.get('/api/v1/jobs').set(admin.auth).expect(200)).body;
       const counts = overview.queues.find((q: { queue: string }) => q.queue === name).counts;
       return counts.completed === 1 && counts.failed === 0 ? true : undefined;
-    });
+    }, 15_000);
     await t.http.post(`/api/v1/jobs/${name}/${id}/retry`).set(admin.auth).expect(404);
     await t.http.get('/api/v1/jobs/no-such-queue/failed').set(admin.auth).expect(404);
   });
@@ -86,7 +77,7 @@ describe.each([
     await until(async () => {
       const overview = (await t.http.get('/api/v1/jobs').set(admin.auth).expect(200)).body;
       return overview.queues.find((q: { queue: string }) => q.queue === name).counts.delayed === 1 ? true : undefined;
-    });
+    }, 15_000);
     expect(seen).toEqual([]);
   });
 
