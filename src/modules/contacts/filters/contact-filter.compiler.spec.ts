@@ -621,6 +621,11 @@ describe('compileFilter (executed against PostgreSQL with the real schema)', () 
   });
 
   describe('text fields', () => {
+    it('email equality compares the indexed lower-cased copy (email_key)', () => {
+      expect(compileFilter({ field: 'email', op: 'is', value: 'A@B.C' }, resolver).sql).toBe('c.email_key = lower($1)');
+      expect(compileFilter({ field: 'email', op: 'in', value: ['A@B.C'] }, resolver)).toEqual({ sql: 'c.email_key = ANY($1::text[])', params: [['a@b.c']] });
+    });
+
     it.each<[string, FilterNode, Key[]]>([
       ['is, case-insensitively', { field: 'city', op: 'is', value: 'LONDON' }, ['ada']],
       ['is on an empty string', { field: 'city', op: 'is', value: '' }, ['shaq']],
@@ -636,6 +641,10 @@ describe('compileFilter (executed against PostgreSQL with the real schema)', () 
       ['is on an email stored in mixed case', { field: 'email', op: 'is', value: 'grace@navy.MIL' }, ['grace']],
       ['is on a unicode name', { field: 'lastName', op: 'is', value: 'ÅNGSTRÖM' }, ['zoe']],
       ['empty on a nullable column', { field: 'email', op: 'empty' }, ['shaq']],
+      ['email isNot keeps contacts without one', { field: 'email', op: 'isNot', value: 'GRACE@navy.mil' }, liveExcept('grace')],
+      ['email in, case-insensitively', { field: 'email', op: 'in', value: ['grace@NAVY.mil', 'ADA@example.com', 'nobody@example.com'] }, ['ada', 'grace']],
+      ['email notIn keeps contacts without one', { field: 'email', op: 'notIn', value: ['grace@navy.mil'] }, liveExcept('grace')],
+      ['email contains', { field: 'email', op: 'contains', value: 'NAVY' }, ['grace']],
     ])('%s', async (_, filter, expected) => {
       expect(await matching(filter)).toEqual(live(...expected));
     });
@@ -695,6 +704,26 @@ describe('compileFilter (executed against PostgreSQL with the real schema)', () 
     ])('%s', async (_, filter, expected) => {
       expect(await matching(filter)).toEqual(live(...expected));
     });
+
+    it.each<[string, FilterNode, Key[]]>([
+      ['not stage is', { not: { field: 'stage', op: 'is', value: 'customer' } }, liveExcept('grace', 'zoe')],
+      ['not stage isNot', { not: { field: 'stage', op: 'isNot', value: 'customer' } }, ['grace', 'zoe']],
+      ['not stage in', { not: { field: 'stage', op: 'in', value: ['lead', 'prospect'] } }, liveExcept('ada', 'shaq')],
+      ['not stage notIn', { not: { field: 'stage', op: 'notIn', value: ['lead'] } }, ['ada']],
+      ['not stage empty', { not: { field: 'stage', op: 'empty' } }, ['ada', 'grace', 'shaq', 'zoe']],
+      ['stage is or a tag', { or: [{ field: 'stage', op: 'is', value: 'lead' }, { field: 'tags', op: 'hasAny', value: [TAG.us] }] }, ['ada', 'grace', 'zoe']],
+      ['stage notIn every stage keeps only contacts without a status', { field: 'stage', op: 'notIn', value: ['lead', 'prospect', 'customer', 'other'] }, ['alice', 'bob', 'mj']],
+    ])('%s', async (_, filter, expected) => {
+      expect(await matching(filter)).toEqual(live(...expected));
+    });
+
+    it('stage compiles to the status column against the matching statuses, not a lookup per contact', () => {
+      for (const op of ['is', 'isNot'] as const) {
+        const { sql } = compileFilter({ field: 'stage', op, value: 'customer' }, resolver);
+        expect(sql).toContain('c.status_id IN (SELECT x.id FROM contact_statuses x WHERE x.stage = $1::text)');
+        expect(sql).not.toContain('x.id = c.status_id');
+      }
+    });
   });
 
   describe('booleans', () => {
@@ -709,6 +738,20 @@ describe('compileFilter (executed against PostgreSQL with the real schema)', () 
       ['custom boolean empty', { field: 'custom.newsletter', op: 'empty' }, ['alice', 'bob', 'mj', 'shaq']],
     ])('%s', async (_, filter, expected) => {
       expect(await matching(filter)).toEqual(live(...expected));
+    });
+
+    it.each<[string, FilterNode, Key[]]>([
+      ['hasAccount isNot false', { field: 'hasAccount', op: 'isNot', value: false }, ['ada', 'alice', 'bob']],
+      ['hasAccount empty (never unknown)', { field: 'hasAccount', op: 'empty' }, []],
+      ['not hasAccount is true', { not: { field: 'hasAccount', op: 'is', value: true } }, ['grace', 'mj', 'shaq', 'zoe']],
+      ['not hasAccount empty', { not: { field: 'hasAccount', op: 'empty' } }, LIVE],
+    ])('%s', async (_, filter, expected) => {
+      expect(await matching(filter)).toEqual(live(...expected));
+    });
+
+    it('hasAccount is a plain EXISTS the planner can turn into a semi-join', () => {
+      expect(compileFilter({ field: 'hasAccount', op: 'is', value: true }, resolver).sql).toBe('EXISTS (SELECT 1 FROM users u WHERE u.contact_id = c.id)');
+      expect(compileFilter({ field: 'hasAccount', op: 'is', value: false }, resolver).sql).toBe('NOT EXISTS (SELECT 1 FROM users u WHERE u.contact_id = c.id)');
     });
   });
 
@@ -855,6 +898,29 @@ describe('compileFilter (executed against PostgreSQL with the real schema)', () 
     it('tags hasAll with the same tag twice still means "has that tag"', async () => {
       expect(await matching({ field: 'tags', op: 'hasAll', value: [TAG.vip, TAG.vip] })).toEqual(live('ada', 'zoe'));
       expect(await matching({ field: 'tags', op: 'hasAll', value: [TAG.vip, TAG.vip.toUpperCase()] })).toEqual(live('ada', 'zoe'));
+    });
+
+    it('tags hasAll over a long list (grouped once rather than one join per tag) means the same', async () => {
+      const extra = Array.from({ length: 9 }, (_, i) => uuid('7b000000', i + 1));
+      await db.query('BEGIN');
+      try {
+        for (const [i, id] of extra.entries()) await db.query(`INSERT INTO tags (id, name) VALUES ($1, $2)`, [id, `Extra ${i}`]);
+        // Zoe gets all nine, Ada eight of them, Grace none.
+        for (const id of extra) await db.query('INSERT INTO contact_tags (contact_id, tag_id) VALUES ($1, $2)', [ID.zoe, id]);
+        for (const id of extra.slice(1)) await db.query('INSERT INTO contact_tags (contact_id, tag_id) VALUES ($1, $2)', [ID.ada, id]);
+        const long: FilterNode = { field: 'tags', op: 'hasAll', value: [...extra, extra[0]!.toUpperCase()] };
+        expect(compileFilter(long, resolver).sql).toContain('GROUP BY l.contact_id');
+        expect(await matching(long)).toEqual(live('zoe'));
+        expect(await matching({ field: 'tags', op: 'hasAll', value: [TAG.vip, ...extra.slice(1)] })).toEqual(live('ada', 'zoe'));
+        expect(await matching({ field: 'tags', op: 'hasAll', value: [TAG.eu, ...extra] })).toEqual([]);
+        expect(await matching({ not: long })).toEqual(liveExcept('zoe'));
+        // Up to eight values, one semi-join each.
+        const short: FilterNode = { field: 'tags', op: 'hasAll', value: extra.slice(1) };
+        expect(compileFilter(short, resolver).sql).not.toContain('GROUP BY');
+        expect(await matching(short)).toEqual(live('ada', 'zoe'));
+      } finally {
+        await db.query('ROLLBACK');
+      }
     });
   });
 

@@ -13,6 +13,8 @@ export interface FieldResolver {
 
 const MAX_DEPTH = 8;
 const MAX_CONDITIONS = 100;
+/** Up to this many values, `hasAll` is one semi-join per value. */
+const MAX_JOINED_VALUES = 8;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
 const ISO_DATETIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$/;
@@ -154,7 +156,10 @@ function condition(field: FilterField, { op, value }: FilterCondition, p: (value
         return exists(` AND l.${column} = ANY(${p(value)}::uuid[])`);
       case 'hasAll': {
         const wanted = [...new Set((value as string[]).map((id) => id.toLowerCase()))];
-        return `(SELECT count(DISTINCT l.${column}) FROM ${table} l WHERE l.contact_id = c.id AND l.${column} = ANY(${p(wanted)}::uuid[])) = ${wanted.length}`;
+        // One semi-join per value: the planner can drive them from the link index or probe
+        // them per contact. A long list is grouped once instead (a plan with hundreds of joins costs more).
+        if (wanted.length <= MAX_JOINED_VALUES) return `(${wanted.map((id) => exists(` AND l.${column} = ${p(id)}::uuid`)).join(' AND ')})`;
+        return `c.id IN (SELECT l.contact_id FROM ${table} l WHERE l.${column} = ANY(${p(wanted)}::uuid[]) GROUP BY l.contact_id HAVING count(DISTINCT l.${column}) = ${wanted.length})`;
       }
       case 'hasNone':
         return `NOT ${exists(` AND l.${column} = ANY(${p(value)}::uuid[])`)}`;
@@ -162,6 +167,29 @@ function condition(field: FilterField, { op, value }: FilterCondition, p: (value
         return `NOT ${exists()}`;
       case 'notEmpty':
         return exists();
+    }
+  }
+  if (field.lookup) {
+    // The contact's column against the keys of the rows holding the value: a semi-join (or a
+    // hashed subplan under NOT/OR) instead of a lookup per contact. The value column is NOT
+    // NULL and the column a foreign key, so "no row" and "NULL column" are the same thing.
+    const { column, table, key, value: held } = field.lookup;
+    const keysWhere = (predicate: string) => `${column} IN (SELECT x.${key} FROM ${table} x WHERE ${predicate})`;
+    switch (op) {
+      case 'is':
+        return keysWhere(`x.${held} = ${p(value)}::text`);
+      case 'isNot':
+        return `(${column} IS NULL OR NOT ${keysWhere(`x.${held} = ${p(value)}::text`)})`;
+      case 'in':
+        return keysWhere(`x.${held} = ANY(${p(value)}::text[])`);
+      case 'notIn':
+        return `(${column} IS NULL OR NOT ${keysWhere(`x.${held} = ANY(${p(value)}::text[])`)})`;
+      case 'empty':
+        return `${column} IS NULL`;
+      case 'notEmpty':
+        return `${column} IS NOT NULL`;
+      default:
+        return 'FALSE';
     }
   }
   const sql = field.sql!;
@@ -177,6 +205,33 @@ function condition(field: FilterField, { op, value }: FilterCondition, p: (value
         return `(${sql} IS NULL OR jsonb_array_length(${sql}) = 0)`;
       case 'notEmpty':
         return `jsonb_array_length(${sql}) > 0`;
+    }
+  }
+  if (field.kind === 'boolean' && field.predicate) {
+    // Never NULL: `EXISTS (…) = true` would hide the EXISTS from the planner.
+    switch (op) {
+      case 'is':
+        return value === true ? sql : `NOT ${sql}`;
+      case 'isNot':
+        return value === true ? `NOT ${sql}` : sql;
+      case 'empty':
+        return 'FALSE';
+      case 'notEmpty':
+        return 'TRUE';
+    }
+  }
+  if (field.kind === 'text' && field.lowerKey) {
+    // The stored lower-cased copy is indexed; lower(column) would not be.
+    const key = field.lowerKey;
+    switch (op) {
+      case 'is':
+        return `${key} = lower(${p(value)})`;
+      case 'isNot':
+        return `${key} IS DISTINCT FROM lower(${p(value)})`;
+      case 'in':
+        return `${key} = ANY(${p((value as string[]).map((v) => v.toLowerCase()))}::text[])`;
+      case 'notIn':
+        return `NOT COALESCE(${key} = ANY(${p((value as string[]).map((v) => v.toLowerCase()))}::text[]), FALSE)`;
     }
   }
   const cast = { text: '::text', uuid: '::uuid', enum: '::text', number: '::numeric', boolean: '::boolean', date: '::date', datetime: '::timestamptz' }[field.kind as 'text'] ?? '';

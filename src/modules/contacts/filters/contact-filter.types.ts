@@ -44,6 +44,17 @@ export interface FilterField {
   sql?: string;
   /** For sets (tags, services): the link table and its column. */
   link?: { table: string; column: string };
+  /**
+   * For a value held by a row another table keeps (a status's stage): the contact's column
+   * pointing at it, that table, its key and the column holding the value (NOT NULL).
+   * Compiled as `column IN (SELECT key …)`, which the planner turns into a semi-join on an
+   * indexed column rather than a subquery per contact.
+   */
+  lookup?: { column: string; table: string; key: string; value: string };
+  /** For text: an indexed column holding lower(sql), so case-insensitive equality can use it. */
+  lowerKey?: string;
+  /** For booleans: the SQL is a predicate that is never NULL (an EXISTS), usable as is. */
+  predicate?: boolean;
   /** Allowed values for enum fields. */
   values?: readonly string[];
   /** Whether the field can be sorted by. */
