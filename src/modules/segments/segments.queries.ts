@@ -98,17 +98,15 @@ export function staticCountsStatement(ability: AppAbility, segmentIds: string[])
   };
 }
 
-/** Visible live contacts matching each of many rules, in one pass over the contacts. */
-export function dynamicCountsStatement(ability: AppAbility, rules: FilterNode[], definitions: CustomField[]): SqlStatement {
+/**
+ * Visible live contacts matching one rule. One statement per rule rather than one pass with
+ * `count(*) FILTER (WHERE rule)` for many: inside FILTER a rule cannot drive the plan (no
+ * semi-joins, no index on the rule's columns), which at 1M contacts doubles the time.
+ */
+export function dynamicCountStatement(ability: AppAbility, rule: FilterNode, definitions: CustomField[]): SqlStatement {
   const visible = compileSelection({ ability, action: 'read' }, []);
-  const params = [...visible.params];
-  const resolver = fieldResolver(definitions);
-  const columns = rules.map((rule, i) => {
-    const compiled = compileFilter(rule, resolver, params.length + 1);
-    params.push(...compiled.params);
-    return `count(*) FILTER (WHERE ${compiled.sql})::int AS c${i}`;
-  });
-  return { sql: `SELECT ${columns.join(', ')} FROM contacts c WHERE ${visible.where}`, params };
+  const compiled = compileFilter(rule, fieldResolver(definitions), visible.params.length + 1);
+  return { sql: `SELECT count(*)::int AS count FROM contacts c WHERE ${visible.where} AND ${compiled.sql}`, params: [...visible.params, ...compiled.params] };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 import { ForbiddenException, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { LRUCache } from 'lru-cache';
+import { performance } from 'node:perf_hooks';
 import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
 import type { AppAbility } from '../../core/access/app-ability';
@@ -32,7 +34,7 @@ import { SegmentKindError, SegmentNameTakenError, SegmentNotFoundError } from '.
 import {
   addMembersStatement,
   contactsWithIds,
-  dynamicCountsStatement,
+  dynamicCountStatement,
   explainStatement,
   membersOf,
   missingReferencesStatement,
@@ -48,9 +50,22 @@ import {
   visibleSegments,
 } from './segments.queries';
 
+/** Counts that took at least this long are kept for COUNT_TTL_MS; cheaper ones are always exact. */
+export const SLOW_COUNT_MS = 50;
+export const COUNT_TTL_MS = 2000;
+
 /** Static and dynamic segments of contacts; contacts are always seen through the caller's rights. */
 @Injectable()
 export class SegmentsService {
+  /**
+   * Dynamic segment counts, by statement. Counting a rule over a million contacts costs
+   * hundreds of milliseconds and a segment list asks for one per segment, so a count that
+   * was slow is kept for two seconds (as the contact list keeps its totals): it may lag
+   * changes by that long. Concurrent requests for the same count share one query.
+   */
+  private readonly counts = new LRUCache<string, number>({ max: 2000, ttl: COUNT_TTL_MS });
+  private readonly counting = new Map<string, Promise<number>>();
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly config: AppConfig,
@@ -256,6 +271,25 @@ export class SegmentsService {
     return mentionsCustomFields(rule) ? this.customFields.all() : [];
   }
 
+  /** Visible contacts matching a rule; see {@link counts}. */
+  private dynamicCount(ability: AppAbility, rule: FilterNode, definitions: CustomField[]): Promise<number> {
+    const statement = dynamicCountStatement(ability, rule, definitions);
+    const key = `${statement.sql}\u0000${JSON.stringify(statement.params)}`;
+    const cached = this.counts.get(key);
+    if (cached !== undefined) return Promise.resolve(cached);
+    const running = this.counting.get(key);
+    if (running) return running;
+    const started = performance.now();
+    const counting = (this.dataSource.query(statement.sql, statement.params) as Promise<Array<{ count: number }>>)
+      .then(([row]) => {
+        if (performance.now() - started >= SLOW_COUNT_MS) this.counts.set(key, row!.count);
+        return row!.count;
+      })
+      .finally(() => this.counting.delete(key));
+    this.counting.set(key, counting);
+    return counting;
+  }
+
   private async staticCount(ability: AppAbility, id: string): Promise<number> {
     const statement = staticCountsStatement(ability, [id]);
     const rows = (await this.dataSource.query(statement.sql, statement.params)) as Array<{ count: number }>;
@@ -277,12 +311,7 @@ export class SegmentsService {
         const found = (await this.dataSource.query(statement.sql, statement.params)) as Array<{ segment_id: string; count: number }>;
         for (const row of found) counts.set(row.segment_id, row.count);
       })(),
-      (async () => {
-        if (!dynamic.length) return;
-        const statement = dynamicCountsStatement(ability, prepared.map((p) => p.rule), definitions);
-        const [found] = (await this.dataSource.query(statement.sql, statement.params)) as Array<Record<string, number>>;
-        dynamic.forEach((row, i) => counts.set(row.id, found![`c${i}`] ?? 0));
-      })(),
+      Promise.all(dynamic.map(async (row, i) => counts.set(row.id, await this.dynamicCount(ability, prepared[i]!.rule, definitions)))),
     ]);
     const warnings = new Map(dynamic.map((row, i) => [row.id, [...prepared[i]!.warnings, ...references[i]!]]));
     return rows.map((row) => ({
