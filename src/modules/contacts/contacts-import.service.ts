@@ -15,12 +15,20 @@ import { setChangeContext } from './contacts.change-context';
 import { neutraliseFormula } from './contacts.csv';
 import { CustomFieldsService } from './custom-fields.service';
 import type { DryRunDto, ImportDto, ImportMode, ImportSettingsDto, RowReasonDto, SavedMappingDto } from './dto/import.dto';
-import { ColumnMapping, ImportLookups, ImportRecord, proposeMapping, readRow } from './import-mapping';
-import { LookupsService } from './lookups.service';
+import { rowStager } from './contacts-import.staging';
+import { ChunkSettings, countOutcomes, decideChunk, loadLookups, StagedRow, writeChunk } from './contacts-import.writer';
+import { ColumnMapping, proposeMapping } from './import-mapping';
 
 export const IMPORT_QUEUE = 'contacts.import';
-const CHUNK_ROWS = 2000;
-const INSERT_BATCH = 1000;
+
+/**
+ * Rows per chunk (one transaction and checkpoint each): about twenty checkpoints per import,
+ * so progress moves and a takeover repeats little, within bounds that keep per-chunk overhead
+ * small and a worker's memory flat (a 50k-row chunk is a few tens of MB in the worker).
+ */
+export function chunkRows(totalRows: number): number {
+  return Math.min(50_000, Math.max(2_000, Math.ceil(totalRows / 20)));
+}
 
 interface ImportRow {
   id: string;
@@ -41,8 +49,6 @@ interface ImportRow {
   finished_at: Date | null;
 }
 
-type Outcome = { row: number; outcome: 'created' | 'updated' | 'skipped' | 'rejected'; error?: string; contactId?: string };
-
 export class ImportFileError extends RequestValidationError {
   constructor(message: string) {
     super([{ field: 'file', message }]);
@@ -55,7 +61,6 @@ export class ContactsImportService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly customFields: CustomFieldsService,
-    private readonly lookups: LookupsService,
     private readonly jobs: JobsService,
     private readonly audit: AuditService,
   ) {}
@@ -66,17 +71,8 @@ export class ContactsImportService {
     // Stray quotes inside unquoted cells (="x") are kept as text, as spreadsheets write them.
     const parser = parse({ bom: true, relax_column_count: true, skip_empty_lines: true, relax_quotes: true });
     let headers: string[] | undefined;
-    let batch: Array<[number, string[]]> = [];
     let rowNumber = 1;
-    const flush = async () => {
-      if (!batch.length) return;
-      const rows = batch;
-      batch = [];
-      await this.dataSource.query(
-        'INSERT INTO contact_import_rows (import_id, row_number, cells) SELECT $1, n, c FROM unnest($2::int[], $3::jsonb[]) AS t(n, c)',
-        [id, rows.map(([n]) => n), rows.map(([, cells]) => JSON.stringify(cells))],
-      );
-    };
+    const stager = rowStager(this.dataSource, id);
     try {
       // pipeline carries an error from any stage (bad UTF-8, broken CSV) to the loop below.
       const reading = pipeline(file, strictUtf8(), parser);
@@ -94,11 +90,11 @@ export class ContactsImportService {
           continue;
         }
         rowNumber += 1;
-        batch.push([rowNumber, record]);
-        if (batch.length >= INSERT_BATCH) await flush();
+        await stager.add(rowNumber, record);
       }
-      await flush();
+      await stager.finish();
     } catch (error) {
+      await stager.abort(error as Error);
       await this.dataSource.query('DELETE FROM contact_imports WHERE id = $1', [id]);
       if (error instanceof ImportFileError) throw error;
       const message = (error as Error).message;
@@ -146,21 +142,16 @@ export class ContactsImportService {
     if (!row.mode || !row.mapping) throw new ConflictException({ message: 'Set the mapping and mode first', code: 'import_not_configured' });
     const counts = { created: 0, updated: 0, skipped: 0, failed: 0 };
     const samples: RowReasonDto[] = [];
-    const firstRowOfEmail = new Map<string, number>();
     let duplicates = 0;
-    const lookups = await this.loadLookups(this.dataSource.manager);
-    for (let start = 1; start <= row.total_rows + 1; start += CHUNK_ROWS) {
-      const rows = await this.chunk(this.dataSource.manager, id, start, start + CHUNK_ROWS - 1);
-      const outcomes = await this.decide(this.dataSource.manager, row, rows, lookups, (email, rowNumber) => {
-        const first = firstRowOfEmail.get(email);
-        if (first !== undefined) return first;
-        firstRowOfEmail.set(email, rowNumber);
-        return undefined;
-      });
-      for (const outcome of outcomes.outcomes) {
-        counts[outcome.outcome === 'rejected' ? 'failed' : outcome.outcome] += 1;
-        if (outcome.error?.startsWith('duplicate')) duplicates += 1;
-        if (outcome.error && samples.length < 20) samples.push({ row: outcome.row, reason: outcome.error });
+    const duplicateOf = await this.repeatedEmails(this.dataSource.manager, row, false);
+    const lookups = await loadLookups(this.dataSource.manager, await this.customFields.all());
+    const size = chunkRows(row.total_rows);
+    for (let from = 2; from <= row.total_rows + 1; from += size) {
+      const rows = await this.chunk(this.dataSource.manager, id, from, from + size - 1);
+      for (const decision of await decideChunk(this.dataSource.manager, settingsOf(row), rows, lookups, duplicateOf)) {
+        counts[decision.outcome === 'rejected' ? 'failed' : decision.outcome] += 1;
+        if (decision.error?.startsWith('duplicate')) duplicates += 1;
+        if (decision.error && samples.length < 20) samples.push({ row: decision.row, reason: decision.error });
       }
     }
     return { counts, duplicates, samples };
@@ -187,23 +178,23 @@ export class ContactsImportService {
     await this.dataSource.query(`UPDATE contact_imports SET status = 'running', started_at = coalesce(started_at, now()), error = NULL, updated_at = now() WHERE id = $1`, [importId]);
     try {
       await this.markDuplicates(row);
+      const size = chunkRows(row.total_rows);
       while (row.processed_rows < row.total_rows) {
         const from = row.processed_rows + 2; // data rows start at row 2 (the header is row 1)
-        const to = from + CHUNK_ROWS - 1;
+        const to = from + size - 1;
         await this.dataSource.transaction(async (manager) => {
           await setChangeContext(manager, row.created_by_id, 'import');
           const locked = await this.load(manager, importId, true);
           if (locked.processed_rows !== row.processed_rows) return; // another worker got here first
           const rows = await this.chunk(manager, importId, from, to);
-          const lookups = await this.loadLookups(manager);
-          const { outcomes, creates, updates } = await this.decide(manager, locked, rows, lookups);
-          await this.write(manager, locked, creates, updates);
-          await this.recordOutcomes(manager, importId, outcomes);
-          const count = (kind: Outcome['outcome']) => outcomes.filter((o) => o.outcome === kind).length;
+          const lookups = await loadLookups(manager, await this.customFields.all());
+          const decisions = await decideChunk(manager, settingsOf(locked), rows, lookups);
+          await writeChunk(manager, this.audit, settingsOf(locked), from, decisions);
+          const count = countOutcomes(decisions);
           await manager.query(
             `UPDATE contact_imports SET processed_rows = $2, created_count = created_count + $3, updated_count = updated_count + $4,
                     skipped_count = skipped_count + $5, failed_count = failed_count + $6, updated_at = now() WHERE id = $1`,
-            [importId, Math.min(locked.processed_rows + CHUNK_ROWS, locked.total_rows), count('created'), count('updated'), count('skipped'), count('rejected')],
+            [importId, Math.min(locked.processed_rows + size, locked.total_rows), count.created, count.updated, count.skipped, count.rejected],
           );
         });
         row = await this.load(this.dataSource.manager, importId);
@@ -248,10 +239,12 @@ export class ContactsImportService {
       const row = await this.load(manager, id, true);
       if (row.status !== 'completed' && row.status !== 'failed') throw new ConflictException({ message: `An import that is ${row.status} cannot be reverted`, code: 'import_not_revertible' });
       // Contacts that since got a user account stay: an account needs its contact.
+      // Created ids are kept per chunk; imports run before that kept them on their rows.
       await manager.query(
-        `DELETE FROM contacts c USING contact_import_rows r
-          WHERE r.import_id = $1 AND r.outcome = 'created' AND c.id = r.contact_id
-            AND NOT EXISTS (SELECT 1 FROM users u WHERE u.contact_id = c.id)`,
+        `DELETE FROM contacts c USING (
+            SELECT unnest(created_ids) AS id FROM contact_import_batches WHERE import_id = $1
+            UNION ALL SELECT contact_id FROM contact_import_rows WHERE import_id = $1 AND outcome = 'created') x
+          WHERE c.id = x.id AND NOT EXISTS (SELECT 1 FROM users u WHERE u.contact_id = c.id)`,
         [id],
       );
       await manager.query(
@@ -343,178 +336,47 @@ export class ContactsImportService {
     return rows[0];
   }
 
-  private chunk(manager: EntityManager, id: string, from: number, to: number): Promise<Array<{ row_number: number; cells: string[]; outcome: string | null; error: string | null }>> {
+  private chunk(manager: EntityManager, id: string, from: number, to: number): Promise<StagedRow[]> {
     return manager.query('SELECT row_number, cells, outcome, error FROM contact_import_rows WHERE import_id = $1 AND row_number BETWEEN $2 AND $3 ORDER BY row_number', [id, from, to]);
   }
 
   /** Later rows repeating an earlier row's email are rejected up front, once, before any chunk. */
   private async markDuplicates(row: ImportRow): Promise<void> {
+    await this.dataSource.transaction(async (manager) => {
+      const repeats = await this.repeatedEmails(manager, row, true);
+      if (!repeats.size) return;
+      await manager.query(
+        `UPDATE contact_import_rows r SET outcome = 'rejected', error = 'duplicate email in the file (first at row ' || d.first_row || ')'
+           FROM unnest($2::int[], $3::int[]) AS d(row_number, first_row)
+          WHERE r.import_id = $1 AND r.row_number = d.row_number AND r.outcome IS NULL`,
+        [row.id, [...repeats.keys()], [...repeats.values()]],
+      );
+    });
+  }
+
+  /**
+   * Rows whose email an earlier row of the file already has, with that first row. Only the
+   * repeats leave the database: a handful of rows, not the whole file. `unhandled` leaves out
+   * rows already given an outcome (marked on an earlier run).
+   */
+  private async repeatedEmails(manager: EntityManager, row: ImportRow, unhandled: boolean): Promise<Map<number, number>> {
     const email = row.mapping?.find((column) => column.target === 'email');
-    if (!email) return;
-    // Only the repeats leave the CTE, so the update joins a handful of rows, not the whole file.
-    await this.dataSource.query(
-      `WITH repeats AS MATERIALIZED (
-         SELECT row_number, first_row FROM (
-           SELECT row_number, min(row_number) OVER (PARTITION BY lower(trim(cells->>($2::int)))) AS first_row
-             FROM contact_import_rows WHERE import_id = $1 AND trim(coalesce(cells->>($2::int), '')) <> '') all_rows
-          WHERE row_number <> first_row)
-       UPDATE contact_import_rows r SET outcome = 'rejected', error = 'duplicate email in the file (first at row ' || d.first_row || ')'
-         FROM repeats d
-        WHERE r.import_id = $1 AND r.row_number = d.row_number AND r.outcome IS NULL`,
+    if (!email) return new Map();
+    // One sort of the whole file: enough memory for it to stay out of temporary files.
+    if (manager.queryRunner?.isTransactionActive) await manager.query(`SELECT set_config('work_mem', '128MB', true)`);
+    const repeats: Array<{ row_number: number; first_row: number }> = await manager.query(
+      `SELECT row_number, first_row FROM (
+         SELECT row_number, outcome, min(row_number) OVER (PARTITION BY lower(trim(cells->>($2::int)))) AS first_row
+           FROM contact_import_rows WHERE import_id = $1 AND trim(coalesce(cells->>($2::int), '')) <> '') all_rows
+        WHERE row_number <> first_row${unhandled ? ' AND outcome IS NULL' : ''}`,
       [row.id, email.index],
     );
+    return new Map(repeats.map((repeat) => [repeat.row_number, repeat.first_row]));
   }
+}
 
-  private async loadLookups(manager: EntityManager): Promise<ImportLookups> {
-    const pairs = async (sql: string) => new Map(((await manager.query(sql)) as Array<{ k: string; id: string }>).map((r) => [r.k, r.id]));
-    return {
-      statuses: await pairs('SELECT name_key AS k, id FROM contact_statuses'),
-      services: await pairs('SELECT name_key AS k, id FROM services'),
-      trafficSources: await pairs('SELECT name_key AS k, id FROM traffic_sources'),
-      staffByEmail: await pairs(`SELECT DISTINCT u.email_key AS k, u.id FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id WHERE u.is_active AND r.audience = 'staff'`),
-      customFields: await this.customFields.all(),
-    };
-  }
-
-  /** What happens to each row of a chunk: create, update, skip or reject (nothing is written here). */
-  private async decide(
-    manager: EntityManager,
-    importRow: ImportRow,
-    rows: Array<{ row_number: number; cells: string[]; outcome: string | null; error: string | null }>,
-    lookups: ImportLookups,
-    duplicateOf?: (email: string, row: number) => number | undefined,
-  ): Promise<{ outcomes: Outcome[]; creates: Array<{ id: string; row: number; record: ImportRecord }>; updates: Array<{ id: string; row: number; record: ImportRecord }> }> {
-    const mode = importRow.mode!;
-    const read = rows.map((row) => {
-      if (row.outcome) return { row, error: row.error ?? 'already handled' };
-      const result = readRow(row.cells, importRow.headers.length, importRow.mapping!, lookups);
-      const email = result.record?.fields.email?.toLowerCase();
-      const first = email && duplicateOf ? duplicateOf(email, row.row_number) : undefined;
-      if (first !== undefined) return { row, error: `duplicate email in the file (first at row ${first})` };
-      return { row, ...result };
-    });
-    const emails = read.map((r) => r.record?.fields.email?.toLowerCase()).filter((e): e is string => Boolean(e));
-    const existing = new Map<string, { id: string; deleted: boolean }>();
-    if (emails.length) {
-      const found: Array<{ id: string; email_key: string; deleted: boolean }> = await manager.query('SELECT id, email_key, deleted_at IS NOT NULL AS deleted FROM contacts WHERE email_key = ANY($1::text[])', [emails]);
-      for (const contact of found) existing.set(contact.email_key, { id: contact.id, deleted: contact.deleted });
-    }
-    const outcomes: Outcome[] = [];
-    const creates: Array<{ id: string; row: number; record: ImportRecord }> = [];
-    const updates: Array<{ id: string; row: number; record: ImportRecord }> = [];
-    for (const item of read) {
-      const rowNumber = item.row.row_number;
-      if ('error' in item && item.error) {
-        outcomes.push({ row: rowNumber, outcome: 'rejected', error: item.error });
-        continue;
-      }
-      const record = (item as { record: ImportRecord }).record;
-      const email = record.fields.email?.toLowerCase();
-      const match = email ? existing.get(email) : undefined;
-      if (match?.deleted) {
-        outcomes.push({ row: rowNumber, outcome: 'skipped', error: 'a contact with this email is in the trash' });
-      } else if (match && mode === 'create') {
-        outcomes.push({ row: rowNumber, outcome: 'skipped', error: 'a contact with this email exists (mode create)' });
-      } else if (match) {
-        updates.push({ id: match.id, row: rowNumber, record });
-        outcomes.push({ row: rowNumber, outcome: 'updated', contactId: match.id });
-      } else if (mode === 'update') {
-        outcomes.push({ row: rowNumber, outcome: 'skipped', error: email ? 'no contact with this email (mode update)' : 'no email to match (mode update)' });
-      } else if (!record.fields.firstName) {
-        outcomes.push({ row: rowNumber, outcome: 'rejected', error: 'first name is required for a new contact' });
-      } else {
-        const id = randomUUID();
-        creates.push({ id, row: rowNumber, record });
-        outcomes.push({ row: rowNumber, outcome: 'created', contactId: id });
-      }
-    }
-    return { outcomes, creates, updates };
-  }
-
-  /** Set-based writes of one chunk: inserts, before-images, updates, then tags and services. */
-  private async write(manager: EntityManager, importRow: ImportRow, creates: Array<{ id: string; record: ImportRecord }>, updates: Array<{ id: string; record: ImportRecord }>): Promise<void> {
-    const [lead] = (await manager.query(`SELECT id FROM contact_statuses WHERE stage = 'lead' ORDER BY (name_key = 'lead') DESC, position, created_at LIMIT 1`)) as Array<{ id: string }>;
-    const flat = (item: { id: string; record: ImportRecord }, creating: boolean) => ({
-      id: item.id,
-      first_name: item.record.fields.firstName ?? null,
-      last_name: item.record.fields.lastName ?? null,
-      email: item.record.fields.email ?? null,
-      phone: item.record.fields.phone ?? null,
-      company: item.record.fields.company ?? null,
-      job_title: item.record.fields.jobTitle ?? null,
-      address_line1: item.record.fields.addressLine1 ?? null,
-      address_line2: item.record.fields.addressLine2 ?? null,
-      city: item.record.fields.city ?? null,
-      region: item.record.fields.region ?? null,
-      postal_code: item.record.fields.postalCode ?? null,
-      country: item.record.fields.country ?? null,
-      status_id: item.record.statusId ?? (creating ? (lead?.id ?? null) : null),
-      traffic_source_id: item.record.trafficSourceId ?? null,
-      assigned_to_id: item.record.assignedToId ?? null,
-      custom_fields: item.record.customFields ?? null,
-    });
-    const columns = `id uuid, first_name text, last_name text, email text, phone text, company text, job_title text, address_line1 text, address_line2 text,
-      city text, region text, postal_code text, country text, status_id uuid, traffic_source_id uuid, assigned_to_id uuid, custom_fields jsonb`;
-    if (creates.length) {
-      await manager.query(
-        `INSERT INTO contacts (id, first_name, last_name, email, phone, company, job_title, address_line1, address_line2, city, region, postal_code, country,
-                               status_id, traffic_source_id, assigned_to_id, custom_fields, created_by_id)
-         SELECT r.id, r.first_name, coalesce(r.last_name, ''), r.email, r.phone, r.company, r.job_title, r.address_line1, r.address_line2, r.city, r.region,
-                r.postal_code, r.country, r.status_id, r.traffic_source_id, r.assigned_to_id, coalesce(r.custom_fields, '{}'::jsonb), $2
-           FROM jsonb_to_recordset($1::jsonb) AS r(${columns})`,
-        [JSON.stringify(creates.map((item) => flat(item, true))), importRow.created_by_id],
-      );
-    }
-    if (updates.length) {
-      const ids = updates.map((item) => item.id);
-      // The first image wins: a re-run chunk never overwrites what the contact was before the import.
-      await manager.query(
-        `INSERT INTO contact_import_changes (import_id, contact_id, before)
-         SELECT $1, c.id, to_jsonb(c) - 'search' || jsonb_build_object(
-                  'tag_ids', (SELECT coalesce(jsonb_agg(tag_id), '[]'::jsonb) FROM contact_tags WHERE contact_id = c.id),
-                  'service_ids', (SELECT coalesce(jsonb_agg(service_id), '[]'::jsonb) FROM contact_services WHERE contact_id = c.id))
-           FROM contacts c WHERE c.id = ANY($2::uuid[])
-         ON CONFLICT DO NOTHING`,
-        [importRow.id, ids],
-      );
-      await manager.query(
-        `UPDATE contacts c SET
-            first_name = coalesce(r.first_name, c.first_name), last_name = coalesce(r.last_name, c.last_name), phone = coalesce(r.phone, c.phone),
-            company = coalesce(r.company, c.company), job_title = coalesce(r.job_title, c.job_title), address_line1 = coalesce(r.address_line1, c.address_line1),
-            address_line2 = coalesce(r.address_line2, c.address_line2), city = coalesce(r.city, c.city), region = coalesce(r.region, c.region),
-            postal_code = coalesce(r.postal_code, c.postal_code), country = coalesce(r.country, c.country), status_id = coalesce(r.status_id, c.status_id),
-            traffic_source_id = coalesce(r.traffic_source_id, c.traffic_source_id), assigned_to_id = coalesce(r.assigned_to_id, c.assigned_to_id),
-            custom_fields = c.custom_fields || coalesce(r.custom_fields, '{}'::jsonb), version = c.version + 1, updated_at = now()
-           FROM jsonb_to_recordset($1::jsonb) AS r(${columns}) WHERE c.id = r.id`,
-        [JSON.stringify(updates.map((item) => flat(item, false)))],
-      );
-    }
-    const all = [...creates, ...updates];
-    const tagNames = [...new Set(all.flatMap((item) => item.record.tagNames ?? []))];
-    if (tagNames.length) {
-      const ids = await this.lookups.ensureTags(manager, tagNames, importRow.created_by_id ?? undefined);
-      const byName = new Map(tagNames.map((name, i) => [name.toLowerCase(), ids[i]!]));
-      const pairs = all.flatMap((item) => (item.record.tagNames ?? []).map((name) => [item.id, byName.get(name.toLowerCase())!]));
-      await manager.query('INSERT INTO contact_tags (contact_id, tag_id) SELECT * FROM unnest($1::uuid[], $2::uuid[]) ON CONFLICT DO NOTHING', [pairs.map((p) => p[0]), pairs.map((p) => p[1])]);
-    }
-    const servicePairs = all.flatMap((item) => (item.record.serviceIds ?? []).map((serviceId) => [item.id, serviceId]));
-    if (servicePairs.length) {
-      await manager.query('INSERT INTO contact_services (contact_id, service_id) SELECT * FROM unnest($1::uuid[], $2::uuid[]) ON CONFLICT DO NOTHING', [
-        servicePairs.map((p) => p[0]),
-        servicePairs.map((p) => p[1]),
-      ]);
-    }
-  }
-
-  private async recordOutcomes(manager: EntityManager, importId: string, outcomes: Outcome[]): Promise<void> {
-    if (!outcomes.length) return;
-    await manager.query(
-      `UPDATE contact_import_rows r SET outcome = x.outcome, error = x.error, contact_id = x.contact_id
-         FROM jsonb_to_recordset($2::jsonb) AS x(row_number int, outcome text, error text, contact_id uuid)
-        WHERE r.import_id = $1 AND r.row_number = x.row_number`,
-      [importId, JSON.stringify(outcomes.map((o) => ({ row_number: o.row, outcome: o.outcome, error: o.error ?? null, contact_id: o.contactId ?? null })))],
-    );
-  }
+function settingsOf(row: ImportRow): ChunkSettings {
+  return { id: row.id, mode: row.mode!, mapping: row.mapping!, headers: row.headers, created_by_id: row.created_by_id };
 }
 
 function toDto(row: ImportRow, sample: string[][]): ImportDto {

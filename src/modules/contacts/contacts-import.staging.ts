@@ -1,0 +1,151 @@
+import type { PoolClient } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import type { DataSource } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
+import { PGlitePool } from '../../database/pglite/pglite-pool';
+
+/** Where parsed rows of an uploaded file go (contact_import_rows), in file order. */
+export interface RowStager {
+  add(rowNumber: number, cells: string[]): Promise<void>;
+  /** Everything added is stored. */
+  finish(): Promise<void>;
+  /** Nothing added is stored. */
+  abort(error: Error): Promise<void>;
+}
+
+export function rowStager(dataSource: DataSource, importId: string): RowStager {
+  return (dataSource.driver as PostgresDriver).master instanceof PGlitePool ? new InsertStager(dataSource, importId) : new CopyStager(dataSource, importId);
+}
+
+/** Cells as jsonb text; PostgreSQL text cannot hold NUL, so a stray one is dropped rather than failing the upload. */
+function cellsJson(cells: string[]): string {
+  const json = JSON.stringify(cells);
+  return json.includes('\\u0000') ? json.replace(/\\u0000/g, '') : json;
+}
+
+const COPY_FLUSH_CHARS = 256 * 1024;
+
+/**
+ * COPY FROM STDIN on one pooled connection: an order of magnitude faster than INSERT batches.
+ * COPY is all or nothing, so a file that turns out broken half-way leaves no rows behind.
+ */
+class CopyStager implements RowStager {
+  private client?: PoolClient;
+  private release?: (error?: unknown) => void;
+  private stream?: Writable;
+  private failure?: Error;
+  private buffer = '';
+  private readonly prefix: string;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    importId: string,
+  ) {
+    this.prefix = `${importId}\t`;
+  }
+
+  async add(rowNumber: number, cells: string[]): Promise<void> {
+    // JSON escapes control characters, so only backslashes need escaping for COPY's text format.
+    this.buffer += `${this.prefix}${rowNumber}\t${cellsJson(cells).replace(/\\/g, '\\\\')}\n`;
+    if (this.buffer.length >= COPY_FLUSH_CHARS) await this.flush();
+  }
+
+  async finish(): Promise<void> {
+    await this.flush();
+    if (!this.stream) return;
+    const stream = this.stream;
+    stream.end();
+    try {
+      await finished(stream);
+      this.done();
+    } catch (error) {
+      this.done(error);
+      throw error;
+    }
+  }
+
+  async abort(error: Error): Promise<void> {
+    if (!this.stream) return;
+    const stream = this.stream;
+    // Destroying the stream sends CopyFail: the server discards every row of this COPY.
+    stream.destroy(error);
+    await finished(stream).catch(() => undefined);
+    this.done(error);
+  }
+
+  private async flush(): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (!this.buffer) return;
+    const stream = this.stream ?? (await this.open());
+    const data = this.buffer;
+    this.buffer = '';
+    if (!stream.write(data)) {
+      await new Promise<void>((resolve, reject) => {
+        const onDrain = () => (stream.off('error', onError), resolve());
+        const onError = (error: Error) => (stream.off('drain', onDrain), reject(error));
+        stream.once('drain', onDrain).once('error', onError);
+      });
+    }
+  }
+
+  private async open(): Promise<Writable> {
+    const [client, release] = (await (this.dataSource.driver as PostgresDriver).obtainMasterConnection()) as [PoolClient, (error?: unknown) => void];
+    this.client = client;
+    this.release = release;
+    const stream = client.query(copyFrom('COPY contact_import_rows (import_id, row_number, cells) FROM STDIN'));
+    stream.on('error', (error: Error) => (this.failure ??= error));
+    this.stream = stream;
+    return stream;
+  }
+
+  private done(error?: unknown): void {
+    // A connection whose COPY failed is handed back broken, so the pool replaces it.
+    this.release?.(error instanceof Error ? error : undefined);
+    this.release = undefined;
+    this.client = undefined;
+    this.stream = undefined;
+  }
+}
+
+const INSERT_BATCH = 1000;
+
+/** The embedded database has no COPY through its pool: multi-row INSERTs, undone by the caller on failure. */
+class InsertStager implements RowStager {
+  private numbers: number[] = [];
+  private cells: string[] = [];
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly importId: string,
+  ) {}
+
+  async add(rowNumber: number, cells: string[]): Promise<void> {
+    this.numbers.push(rowNumber);
+    this.cells.push(cellsJson(cells));
+    if (this.numbers.length >= INSERT_BATCH) await this.flush();
+  }
+
+  finish(): Promise<void> {
+    return this.flush();
+  }
+
+  async abort(): Promise<void> {
+    this.numbers = [];
+    this.cells = [];
+    await this.dataSource.query('DELETE FROM contact_import_rows WHERE import_id = $1', [this.importId]);
+  }
+
+  private async flush(): Promise<void> {
+    if (!this.numbers.length) return;
+    const [numbers, cells] = [this.numbers, this.cells];
+    this.numbers = [];
+    this.cells = [];
+    await this.dataSource.query('INSERT INTO contact_import_rows (import_id, row_number, cells) SELECT $1, n, c FROM unnest($2::int[], $3::jsonb[]) AS t(n, c)', [
+      this.importId,
+      numbers,
+      cells,
+    ]);
+  }
+}

@@ -1,0 +1,208 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
+import type { AuditService } from '../../core/audit/audit.service';
+import type { ImportMode } from './dto/import.dto';
+import { ColumnMapping, ImportLookups, ImportRecord, readRow } from './import-mapping';
+
+/** A row of contact_import_rows as a chunk reads it. */
+export interface StagedRow {
+  row_number: number;
+  cells: string[];
+  outcome: string | null;
+  error: string | null;
+}
+
+export interface ChunkSettings {
+  id: string;
+  mode: ImportMode;
+  mapping: ColumnMapping[];
+  headers: string[];
+  created_by_id: string | null;
+}
+
+export type OutcomeKind = 'created' | 'updated' | 'skipped' | 'rejected';
+
+export interface Decision {
+  row: number;
+  outcome: OutcomeKind;
+  error?: string;
+  contactId?: string;
+  record?: ImportRecord;
+  /** The outcome is already on the row (a repeated email, marked before the first chunk). */
+  recorded?: boolean;
+}
+
+export type OutcomeCounts = Record<OutcomeKind, number>;
+
+/** Loads the reference data row values resolve against: once per chunk, so renames mid-import apply. */
+export async function loadLookups(manager: EntityManager, customFields: ImportLookups['customFields']): Promise<ImportLookups> {
+  const pairs = async (sql: string) => new Map(((await manager.query(sql)) as Array<{ k: string; id: string }>).map((r) => [r.k, r.id]));
+  return {
+    statuses: await pairs('SELECT name_key AS k, id FROM contact_statuses'),
+    services: await pairs('SELECT name_key AS k, id FROM services'),
+    trafficSources: await pairs('SELECT name_key AS k, id FROM traffic_sources'),
+    staffByEmail: await pairs(`SELECT DISTINCT u.email_key AS k, u.id FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id WHERE u.is_active AND r.audience = 'staff'`),
+    customFields,
+  };
+}
+
+/**
+ * What happens to each row of a chunk: create, update, skip or reject. Nothing is written here;
+ * the dry run and the job share it, so the dry run reports what the job does.
+ * `duplicateOf` names the first row of a repeated email, for rows not yet marked as repeats.
+ */
+export async function decideChunk(manager: EntityManager, settings: ChunkSettings, rows: StagedRow[], lookups: ImportLookups, duplicateOf?: Map<number, number>): Promise<Decision[]> {
+  const read = rows.map((row): { row: number; record?: ImportRecord; error?: string; recorded?: boolean } => {
+    if (row.outcome) return { row: row.row_number, error: row.error ?? 'already handled', recorded: true };
+    const first = duplicateOf?.get(row.row_number);
+    if (first !== undefined) return { row: row.row_number, error: `duplicate email in the file (first at row ${first})` };
+    return { row: row.row_number, ...readRow(row.cells, settings.headers.length, settings.mapping, lookups) };
+  });
+  const emails = read.map((r) => r.record?.fields.email?.toLowerCase()).filter((e): e is string => Boolean(e));
+  const existing = new Map<string, { id: string; deleted: boolean }>();
+  if (emails.length) {
+    const found: Array<{ id: string; email_key: string; deleted: boolean }> = await manager.query(
+      'SELECT id, email_key, deleted_at IS NOT NULL AS deleted FROM contacts WHERE email_key = ANY($1::text[])',
+      [emails],
+    );
+    for (const contact of found) existing.set(contact.email_key, { id: contact.id, deleted: contact.deleted });
+  }
+  const mode = settings.mode;
+  return read.map((item): Decision => {
+    if (!item.record) return { row: item.row, outcome: 'rejected', error: item.error ?? 'unreadable row', recorded: item.recorded };
+    const record = item.record;
+    const email = record.fields.email?.toLowerCase();
+    const match = email ? existing.get(email) : undefined;
+    if (match?.deleted) return { row: item.row, outcome: 'skipped', error: 'a contact with this email is in the trash' };
+    if (match && mode === 'create') return { row: item.row, outcome: 'skipped', error: 'a contact with this email exists (mode create)' };
+    if (match) return { row: item.row, outcome: 'updated', contactId: match.id, record };
+    if (mode === 'update') return { row: item.row, outcome: 'skipped', error: email ? 'no contact with this email (mode update)' : 'no email to match (mode update)' };
+    if (!record.fields.firstName) return { row: item.row, outcome: 'rejected', error: 'first name is required for a new contact' };
+    return { row: item.row, outcome: 'created', contactId: randomUUID(), record };
+  });
+}
+
+export function countOutcomes(decisions: Decision[]): OutcomeCounts {
+  const counts: OutcomeCounts = { created: 0, updated: 0, skipped: 0, rejected: 0 };
+  for (const decision of decisions) counts[decision.outcome] += 1;
+  return counts;
+}
+
+const RECORD_COLUMNS = `id uuid, first_name text, last_name text, email text, phone text, company text, job_title text, address_line1 text, address_line2 text,
+  city text, region text, postal_code text, country text, status_id uuid, traffic_source_id uuid, assigned_to_id uuid, custom_fields jsonb`;
+
+/**
+ * Writes one chunk's decisions, set-based: contact inserts, before-images and updates, tags,
+ * services, the ids of the contacts created (what a revert removes) and the reasons of skipped
+ * and rejected rows. Created and updated rows are not rewritten: at a million rows, rewriting
+ * every staged row would cost as much as the import itself.
+ */
+export async function writeChunk(manager: EntityManager, audit: AuditService, settings: ChunkSettings, firstRow: number, decisions: Decision[]): Promise<void> {
+  const creates = decisions.filter((d) => d.outcome === 'created');
+  const updates = decisions.filter((d) => d.outcome === 'updated');
+  if (creates.length) {
+    const [lead] = (await manager.query(`SELECT id FROM contact_statuses WHERE stage = 'lead' ORDER BY (name_key = 'lead') DESC, position, created_at LIMIT 1`)) as Array<{ id: string }>;
+    await manager.query(
+      `INSERT INTO contacts (id, first_name, last_name, email, phone, company, job_title, address_line1, address_line2, city, region, postal_code, country,
+                             status_id, traffic_source_id, assigned_to_id, custom_fields, created_by_id)
+       SELECT r.id, r.first_name, coalesce(r.last_name, ''), r.email, r.phone, r.company, r.job_title, r.address_line1, r.address_line2, r.city, r.region,
+              r.postal_code, r.country, coalesce(r.status_id, $2), r.traffic_source_id, r.assigned_to_id, coalesce(r.custom_fields, '{}'::jsonb), $3
+         FROM jsonb_to_recordset($1::jsonb) AS r(${RECORD_COLUMNS})`,
+      [recordsJson(creates), lead?.id ?? null, settings.created_by_id],
+    );
+  }
+  if (updates.length) {
+    // The first image wins: a re-run chunk never overwrites what the contact was before the import.
+    await manager.query(
+      `INSERT INTO contact_import_changes (import_id, contact_id, before)
+       SELECT $1, c.id, to_jsonb(c) - 'search' || jsonb_build_object(
+                'tag_ids', (SELECT coalesce(jsonb_agg(tag_id), '[]'::jsonb) FROM contact_tags WHERE contact_id = c.id),
+                'service_ids', (SELECT coalesce(jsonb_agg(service_id), '[]'::jsonb) FROM contact_services WHERE contact_id = c.id))
+         FROM contacts c WHERE c.id = ANY($2::uuid[])
+       ON CONFLICT DO NOTHING`,
+      [settings.id, updates.map((d) => d.contactId)],
+    );
+    await manager.query(
+      `UPDATE contacts c SET
+          first_name = coalesce(r.first_name, c.first_name), last_name = coalesce(r.last_name, c.last_name), phone = coalesce(r.phone, c.phone),
+          company = coalesce(r.company, c.company), job_title = coalesce(r.job_title, c.job_title), address_line1 = coalesce(r.address_line1, c.address_line1),
+          address_line2 = coalesce(r.address_line2, c.address_line2), city = coalesce(r.city, c.city), region = coalesce(r.region, c.region),
+          postal_code = coalesce(r.postal_code, c.postal_code), country = coalesce(r.country, c.country), status_id = coalesce(r.status_id, c.status_id),
+          traffic_source_id = coalesce(r.traffic_source_id, c.traffic_source_id), assigned_to_id = coalesce(r.assigned_to_id, c.assigned_to_id),
+          custom_fields = c.custom_fields || coalesce(r.custom_fields, '{}'::jsonb), version = c.version + 1, updated_at = now()
+         FROM jsonb_to_recordset($1::jsonb) AS r(${RECORD_COLUMNS}) WHERE c.id = r.id`,
+      [recordsJson(updates)],
+    );
+  }
+  await linkTags(manager, audit, settings, creates, updates);
+  const services = { contacts: [] as string[], ids: [] as string[] };
+  for (const decision of [...creates, ...updates]) {
+    for (const serviceId of decision.record!.serviceIds ?? []) {
+      services.contacts.push(decision.contactId!);
+      services.ids.push(serviceId);
+    }
+  }
+  if (services.ids.length) {
+    await manager.query('INSERT INTO contact_services (contact_id, service_id) SELECT * FROM unnest($1::uuid[], $2::uuid[]) ON CONFLICT DO NOTHING', [services.contacts, services.ids]);
+  }
+  if (creates.length) {
+    await manager.query('INSERT INTO contact_import_batches (import_id, first_row, created_ids) VALUES ($1, $2, $3::uuid[])', [settings.id, firstRow, creates.map((d) => d.contactId)]);
+  }
+  const reasons = decisions.filter((d) => (d.outcome === 'skipped' || d.outcome === 'rejected') && !d.recorded);
+  if (reasons.length) {
+    await manager.query(
+      `UPDATE contact_import_rows r SET outcome = x.outcome, error = x.error
+         FROM unnest($2::int[], $3::text[], $4::text[]) AS x(row_number, outcome, error)
+        WHERE r.import_id = $1 AND r.row_number = x.row_number`,
+      [settings.id, reasons.map((d) => d.row), reasons.map((d) => d.outcome), reasons.map((d) => d.error ?? null)],
+    );
+  }
+}
+
+/** Tags by name: missing ones created (and audited, as any new tag is), then linked in one statement. */
+async function linkTags(manager: EntityManager, audit: AuditService, settings: ChunkSettings, creates: Decision[], updates: Decision[]): Promise<void> {
+  const contacts: string[] = [];
+  const names: string[] = [];
+  for (const decision of [...creates, ...updates]) {
+    for (const name of decision.record!.tagNames ?? []) {
+      contacts.push(decision.contactId!);
+      names.push(name);
+    }
+  }
+  if (!names.length) return;
+  const distinct = [...new Map(names.map((name) => [name.toLowerCase(), name])).values()];
+  const created: Array<{ id: string; name: string }> = await manager.query('INSERT INTO tags (name) SELECT unnest($1::text[]) ON CONFLICT (name_key) DO NOTHING RETURNING id, name', [distinct]);
+  for (const tag of created) {
+    await audit.record({ actorId: settings.created_by_id, action: 'tag.create', subjectType: 'Tag', subjectId: tag.id, after: { name: tag.name, color: null } }, manager);
+  }
+  await manager.query(
+    `INSERT INTO contact_tags (contact_id, tag_id)
+     SELECT p.contact_id, t.id FROM unnest($1::uuid[], $2::text[]) AS p(contact_id, name) JOIN tags t ON t.name_key = lower(p.name)
+     ON CONFLICT DO NOTHING`,
+    [contacts, names],
+  );
+}
+
+function recordsJson(decisions: Decision[]): string {
+  return JSON.stringify(
+    decisions.map(({ contactId, record }) => ({
+      id: contactId,
+      first_name: record!.fields.firstName,
+      last_name: record!.fields.lastName,
+      email: record!.fields.email,
+      phone: record!.fields.phone,
+      company: record!.fields.company,
+      job_title: record!.fields.jobTitle,
+      address_line1: record!.fields.addressLine1,
+      address_line2: record!.fields.addressLine2,
+      city: record!.fields.city,
+      region: record!.fields.region,
+      postal_code: record!.fields.postalCode,
+      country: record!.fields.country,
+      status_id: record!.statusId,
+      traffic_source_id: record!.trafficSourceId,
+      assigned_to_id: record!.assignedToId,
+      custom_fields: record!.customFields,
+    })),
+  );
+}
