@@ -1,7 +1,5 @@
 import { ForbiddenException, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { LRUCache } from 'lru-cache';
-import { performance } from 'node:perf_hooks';
 import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
 import type { AppAbility } from '../../core/access/app-ability';
@@ -30,6 +28,7 @@ import type {
   SegmentQueryDto,
   UpdateSegmentDto,
 } from './dto/segment.dto';
+import { KeptCounts } from './kept-counts';
 import { SegmentKindError, SegmentNameTakenError, SegmentNotFoundError } from './segments.errors';
 import {
   addMembersStatement,
@@ -50,21 +49,18 @@ import {
   visibleSegments,
 } from './segments.queries';
 
-/** Counts that took at least this long are kept for COUNT_TTL_MS; cheaper ones are always exact. */
-export const SLOW_COUNT_MS = 50;
-export const COUNT_TTL_MS = 2000;
-
 /** Static and dynamic segments of contacts; contacts are always seen through the caller's rights. */
 @Injectable()
 export class SegmentsService {
   /**
-   * Dynamic segment counts, by statement. Counting a rule over a million contacts costs
-   * hundreds of milliseconds and a segment list asks for one per segment, so a count that
-   * was slow is kept for two seconds (as the contact list keeps its totals): it may lag
-   * changes by that long. Concurrent requests for the same count share one query.
+   * Dynamic segment counts. Counting a rule over a million contacts costs hundreds of
+   * milliseconds and a segment list asks for one per segment, so a count that took 50 ms or
+   * more is kept: fresh for two seconds (as the contact list keeps its totals), then answered
+   * while one query counts again. A count may thus lag changes by two seconds plus one count
+   * on a busy segment, and by at most ten seconds on one rarely asked for; cheap counts are
+   * always exact.
    */
-  private readonly counts = new LRUCache<string, number>({ max: 2000, ttl: COUNT_TTL_MS });
-  private readonly counting = new Map<string, Promise<number>>();
+  private readonly counts = new KeptCounts({ slowMs: 50, freshMs: 2000, staleMs: 10_000, max: 2000 });
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -274,20 +270,10 @@ export class SegmentsService {
   /** Visible contacts matching a rule; see {@link counts}. */
   private dynamicCount(ability: AppAbility, rule: FilterNode, definitions: CustomField[]): Promise<number> {
     const statement = dynamicCountStatement(ability, rule, definitions);
-    const key = `${statement.sql}\u0000${JSON.stringify(statement.params)}`;
-    const cached = this.counts.get(key);
-    if (cached !== undefined) return Promise.resolve(cached);
-    const running = this.counting.get(key);
-    if (running) return running;
-    const started = performance.now();
-    const counting = (this.dataSource.query(statement.sql, statement.params) as Promise<Array<{ count: number }>>)
-      .then(([row]) => {
-        if (performance.now() - started >= SLOW_COUNT_MS) this.counts.set(key, row!.count);
-        return row!.count;
-      })
-      .finally(() => this.counting.delete(key));
-    this.counting.set(key, counting);
-    return counting;
+    return this.counts.get(`${statement.sql}\u0000${JSON.stringify(statement.params)}`, async () => {
+      const [row] = (await this.dataSource.query(statement.sql, statement.params)) as Array<{ count: number }>;
+      return row!.count;
+    });
   }
 
   private async staticCount(ability: AppAbility, id: string): Promise<number> {
