@@ -6,7 +6,7 @@
 import { createServer } from 'node:http';
 import { Pool } from 'pg';
 import { buildAbility } from '../src/core/access/app-ability';
-import { compileSelection, contactOrder, listStatements, profileStatements, TAGS_OF_CONTACTS_SQL } from '../src/modules/contacts/contacts.queries';
+import { compileSelection, contactOrder, listPlan, listStatements, profileStatements, TAGS_OF_CONTACTS_SQL } from '../src/modules/contacts/contacts.queries';
 import { toListItem } from '../src/modules/contacts/contacts.service';
 import type { ContactQueryDto } from '../src/modules/contacts/dto/contact.dto';
 import { queryToFilter } from '../src/modules/contacts/filters/query-to-filter';
@@ -17,9 +17,14 @@ const ability = buildAbility([{ action: 'read', subject: 'Contact' }]);
 const userId = process.env.BENCH_USER_ID ?? '';
 
 async function list(query: ContactQueryDto): Promise<unknown> {
-  const selection = compileSelection({ ability, action: 'read', filter: queryToFilter(query, userId) }, []);
-  const statements = listStatements(selection, contactOrder(undefined, []), { limit: 25, offset: 0 });
-  const [rows, totals] = await Promise.all([pool.query(statements.rows.sql, statements.rows.params), pool.query(statements.total.sql, statements.total.params)]);
+  const filter = queryToFilter(query, userId);
+  const selection = compileSelection({ ability, action: 'read', filter }, []);
+  const window = { limit: 25, offset: 0 };
+  // Counted on every request (the API keeps totals briefly); the count picks the page's plan, as in the API.
+  const { total } = listStatements(selection, contactOrder(undefined, []), window);
+  const totals = await pool.query(total.sql, total.params);
+  const statements = listStatements(selection, contactOrder(undefined, []), window, listPlan(filter !== undefined, totals.rows[0].total));
+  const rows = await pool.query(statements.rows.sql, statements.rows.params);
   const tags = await pool.query(TAGS_OF_CONTACTS_SQL, [rows.rows.map((row) => row.id)]);
   const byContact = new Map<string, Array<{ id: string; name: string; color: string | null }>>();
   for (const tag of tags.rows) byContact.set(tag.contact_id, [...(byContact.get(tag.contact_id) ?? []), { id: tag.id, name: tag.name, color: tag.color }]);

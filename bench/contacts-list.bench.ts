@@ -51,13 +51,14 @@ async function main(): Promise<void> {
   const url = databaseUrl(DATABASE);
   await prepareDatabase(url);
   const user = await benchUser(url);
-  const [picks] = await query<{ customer: string; tag: string; assignee: string; contact: string; term: string }>(
+  const [picks] = await query<{ customer: string; tag: string; assignee: string; contact: string; term: string; common: string }>(
     url,
     `SELECT (SELECT id FROM contact_statuses WHERE name_key = 'customer') AS customer,
             (SELECT tag_id FROM contact_tags GROUP BY tag_id ORDER BY count(*) DESC LIMIT 1) AS tag,
             (SELECT assigned_to_id FROM contacts WHERE assigned_to_id IS NOT NULL GROUP BY assigned_to_id ORDER BY count(*) DESC LIMIT 1) AS assignee,
             (SELECT contact_id FROM activities ORDER BY occurred_at DESC LIMIT 1) AS contact,
-            (SELECT lower(left(first_name, 3)) FROM contacts ORDER BY created_at DESC LIMIT 1) AS term`,
+            (SELECT lower(left(first_name, 3)) FROM contacts ORDER BY created_at DESC LIMIT 1) AS term,
+            (SELECT lower(last_name) FROM contacts GROUP BY 1 ORDER BY count(*) DESC LIMIT 1) AS common`,
   );
   const [{ total }] = await query<{ total: number }>(url, 'SELECT count(*)::int AS total FROM contacts');
   const [{ activities }] = await query<{ activities: number }>(url, 'SELECT count(*)::int AS activities FROM activities');
@@ -65,7 +66,9 @@ async function main(): Promise<void> {
   const routes: Array<{ name: string; path: string; list: boolean }> = [
     { name: 'default list', path: '/contacts', list: true },
     { name: 'status + tag + assignee', path: `/contacts?status=${picks!.customer}&tags=${picks!.tag}&assignedTo=${picks!.assignee}`, list: true },
-    { name: `q search ("${picks!.term}")`, path: `/contacts?q=${encodeURIComponent(picks!.term)}`, list: true },
+    // A rare term (the newest contact's first name, usually the bench account) and the commonest last name.
+    { name: `q search, rare ("${picks!.term}")`, path: `/contacts?q=${encodeURIComponent(picks!.term)}`, list: true },
+    { name: `q search, common ("${picks!.common}")`, path: `/contacts?q=${encodeURIComponent(picks!.common)}`, list: true },
     { name: 'profile', path: `/contacts/${picks!.contact}`, list: false },
   ];
 

@@ -14,7 +14,10 @@ import {
   decodeCursor,
   encodeCursor,
   fieldResolver,
+  listPlan,
+  listStatements,
   mentionsCustomFields,
+  SPARSE_SELECTION_ROWS,
 } from './contacts.queries';
 import type { CustomField, CustomFieldType } from './entities/custom-field.entity';
 import type { FilterNode } from './filters/contact-filter.types';
@@ -513,5 +516,48 @@ describe('cursors', () => {
     }
     // alice and bob share a creation time and are split across pages without loss or repeat.
     expect(seen).toEqual(['alan', 'grace', 'ada', 'bob', 'alice']);
+  });
+});
+
+describe('listStatements', () => {
+  const staff = buildAbility([{ action: 'read', subject: 'Contact' }]);
+
+  async function pageOf(plan: 'walk' | 'sparse', filter: FilterNode | undefined, sort: string | undefined, window: { limit: number; offset: number; cursor?: string }): Promise<Key[]> {
+    const selection = compileSelection({ ability: staff, action: 'read', filter }, DEFINITIONS);
+    const statements = listStatements(selection, contactOrder(sort, DEFINITIONS), { ...window, cursor: window.cursor ? decodeCursor(window.cursor) : undefined }, plan);
+    const result = await db.query<{ id: string }>(statements.rows.sql, statements.rows.params);
+    return result.rows.map((r) => KEY_OF.get(r.id)!);
+  }
+
+  it('reads a filtered page from its matches only when they are few', () => {
+    expect(listPlan(true, 0)).toBe('sparse');
+    expect(listPlan(true, SPARSE_SELECTION_ROWS)).toBe('sparse');
+    expect(listPlan(true, SPARSE_SELECTION_ROWS + 1)).toBe('walk');
+    // Without a filter every live contact matches: walking the order's index is always right.
+    expect(listPlan(false, 3)).toBe('walk');
+  });
+
+  it('the sparse plan reads the matches apart from the order, the walk filters in place', () => {
+    const selection = compileSelection({ ability: staff, action: 'read', filter: { field: 'q', op: 'matches', value: 'ada' } }, DEFINITIONS);
+    const order = contactOrder(undefined, DEFINITIONS);
+    expect(listStatements(selection, order, { limit: 2, offset: 0 }, 'sparse').rows.sql).toContain('FROM (SELECT c.* FROM contacts c WHERE ');
+    expect(listStatements(selection, order, { limit: 2, offset: 0 }).rows.sql).not.toContain('OFFSET 0)');
+    expect(listStatements(selection, order, { limit: 2, offset: 0 }, 'sparse').total).toEqual(listStatements(selection, order, { limit: 2, offset: 0 }).total);
+  });
+
+  const filters: Array<[string, FilterNode | undefined]> = [
+    ['no filter', undefined],
+    ['city is london', { field: 'city', op: 'is', value: 'london' }],
+    ['a search', { field: 'q', op: 'matches', value: 'a' }],
+    ['no status', { field: 'status', op: 'empty' }],
+  ];
+  it.each(filters)('both plans give the same pages, by offset and by cursor (%s)', async (_name, filter) => {
+    for (const sort of [undefined, 'lastName', '-updatedAt', 'city']) {
+      for (const offset of [0, 1, 2, 4]) {
+        expect(await pageOf('sparse', filter, sort, { limit: 2, offset })).toEqual(await pageOf('walk', filter, sort, { limit: 2, offset }));
+      }
+    }
+    const cursor = encodeCursor({ value: '2024-02-01T00:00:00Z', id: ID.grace });
+    expect(await pageOf('sparse', filter, undefined, { limit: 3, offset: 0, cursor })).toEqual(await pageOf('walk', filter, undefined, { limit: 3, offset: 0, cursor }));
   });
 });

@@ -196,6 +196,20 @@ export interface SqlStatement {
 }
 
 /**
+ * At most this many matches, a filtered page is read from the matches themselves (found
+ * through the filter's own indexes, then sorted) rather than by walking the sort order's
+ * index and testing each row: for a rare match that walk reads most of the table.
+ */
+export const SPARSE_SELECTION_ROWS = 5000;
+
+/** How a page is read: walking the order's index, or sorting the (few) matches. */
+export type ListPlan = 'walk' | 'sparse';
+
+export function listPlan(filtered: boolean, total: number): ListPlan {
+  return filtered && total <= SPARSE_SELECTION_ROWS ? 'sparse' : 'walk';
+}
+
+/**
  * The two statements of a list page: the rows (offset or keyset) and the total. Shared by
  * the service and the benchmark's bare baseline, so both run exactly the same SQL.
  */
@@ -203,19 +217,24 @@ export function listStatements(
   selection: CompiledSelection,
   order: ReturnType<typeof contactOrder>,
   window: { limit: number; offset: number; cursor?: ContactCursor },
+  plan: ListPlan = 'walk',
 ): { rows: SqlStatement; total: SqlStatement } {
   const params = [...selection.params];
-  let where = selection.where;
+  let after = '';
   if (window.cursor) {
     const key = order.keys[0]!;
     params.push(window.cursor.value, window.cursor.id);
-    where += ` AND (${key.expression}, c.id) ${key.descending ? '<' : '>'} ($${params.length - 1}::timestamptz, $${params.length}::uuid)`;
+    after = `(${key.expression}, c.id) ${key.descending ? '<' : '>'} ($${params.length - 1}::timestamptz, $${params.length}::uuid)`;
   }
+  const page = `ORDER BY ${order.sql} LIMIT ${window.limit} OFFSET ${window.cursor ? 0 : window.offset}`;
+  // OFFSET 0 keeps the planner from folding the matches back into an ordered index walk:
+  // they are found through the filter's indexes, then only the page is sorted out of them.
+  const rows =
+    plan === 'sparse'
+      ? `SELECT ${CONTACT_LIST_COLUMNS} FROM (SELECT c.* FROM contacts c WHERE ${selection.where} OFFSET 0) c ${CONTACT_LIST_JOINS}${after ? ` WHERE ${after}` : ''} ${page}`
+      : `SELECT ${CONTACT_LIST_COLUMNS} FROM contacts c ${CONTACT_LIST_JOINS} WHERE ${selection.where}${after ? ` AND ${after}` : ''} ${page}`;
   return {
-    rows: {
-      sql: `SELECT ${CONTACT_LIST_COLUMNS} FROM contacts c ${CONTACT_LIST_JOINS} WHERE ${where} ORDER BY ${order.sql} LIMIT ${window.limit} OFFSET ${window.cursor ? 0 : window.offset}`,
-      params,
-    },
+    rows: { sql: rows, params },
     total: { sql: `SELECT count(*)::int AS total FROM contacts c WHERE ${selection.where}`, params: selection.params },
   };
 }

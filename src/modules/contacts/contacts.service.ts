@@ -30,9 +30,11 @@ import {
   CURSOR_SORTS,
   decodeCursor,
   encodeCursor,
+  listPlan,
   listStatements,
   mentionsCustomFields,
   profileStatements,
+  SqlStatement,
   tagsOf,
 } from './contacts.queries';
 import { CONTACT_RULE_FIELDS } from './contacts.subjects';
@@ -91,11 +93,21 @@ const SCALAR_COLUMNS: Record<string, string> = {
 @Injectable()
 export class ContactsService {
   /**
-   * Totals of recent list queries, kept for two seconds: counting a million rows costs
+   * Totals of recent list queries, fresh for two seconds: counting a million rows costs
    * hundreds of milliseconds, and a busy list asks the same count many times a second.
-   * Writes through this service drop them; other processes' writes show within the TTL.
+   * Concurrent requests share one count, and an expired total is served while a new one is
+   * counted, so no request queues behind a recount. Writes through this service drop them;
+   * other processes' writes show within the TTL plus one count.
    */
-  private readonly totals = new LRUCache<string, number>({ max: 2000, ttl: 2000 });
+  private readonly totals = new LRUCache<string, number, SqlStatement>({
+    max: 2000,
+    ttl: 2000,
+    allowStale: true,
+    fetchMethod: async (_key, _stale, { context }) => {
+      const [row] = (await this.dataSource.query(context.sql, context.params)) as Array<{ total: number }>;
+      return row!.total;
+    },
+  });
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -118,18 +130,12 @@ export class ContactsService {
     if (request.cursor && (!CURSOR_SORTS.has(sortKey) || request.scope === 'trash')) {
       throw new RequestValidationError([{ field: 'cursor', message: `keyset paging works with sort ${[...CURSOR_SORTS].join(', ')}` }]);
     }
-    const statements = listStatements(selection, order, { limit, offset: (page - 1) * limit, cursor: request.cursor ? decodeCursor(request.cursor) : undefined });
-    const totalKey = `${statements.total.sql}\u0000${JSON.stringify(statements.total.params)}`;
-    const cachedTotal = this.totals.get(totalKey);
-    const [rows, total] = await Promise.all([
-      this.dataSource.query(statements.rows.sql, statements.rows.params) as Promise<ContactListRow[]>,
-      cachedTotal !== undefined
-        ? cachedTotal
-        : (this.dataSource.query(statements.total.sql, statements.total.params) as Promise<Array<{ total: number }>>).then(([row]) => {
-            this.totals.set(totalKey, row!.total);
-            return row!.total;
-          }),
-    ]);
+    const window = { limit, offset: (page - 1) * limit, cursor: request.cursor ? decodeCursor(request.cursor) : undefined };
+    const { total: count } = listStatements(selection, order, window);
+    // The total comes first: how many rows match decides how the page is best read.
+    const total = (await this.totals.fetch(`${count.sql}\u0000${JSON.stringify(count.params)}`, { context: count }))!;
+    const statements = listStatements(selection, order, window, listPlan(request.filter !== undefined, total));
+    const rows: ContactListRow[] = await this.dataSource.query(statements.rows.sql, statements.rows.params);
     const tags = await tagsOf(this.dataSource.manager, rows.map((row) => row.id));
     const data = rows.map((row) => toListItem(row, tags.get(row.id) ?? []));
     const last = rows[rows.length - 1];
