@@ -534,11 +534,29 @@ class Generator {
 type Table = 'contacts' | 'contact_tags' | 'contact_services' | 'activities' | 'contact_status_history';
 const TABLES: Table[] = ['contacts', 'contact_tags', 'contact_services', 'activities', 'contact_status_history'];
 
+interface Statement {
+  sql: string;
+  params: unknown[];
+}
+
+/** A secondary index (one no constraint owns) of a table loaded with its indexes rebuilt. */
+interface IndexDefinition {
+  name: string;
+  definition: string;
+}
+
 interface Task {
   table: Table;
-  /** Contact numbers the statement covers, for messages. */
+  /** Contact numbers the statements cover, for messages. */
   range: [number, number];
-  statement: { sql: string; params: unknown[] };
+  /** Run in order, in one transaction. */
+  statements: Statement[];
+  /**
+   * Dropped before the statements and created again after them, in the same transaction:
+   * building an index once over the loaded rows is several times cheaper than inserting
+   * every row into it, and a failed or cancelled load rolls the drop back with the rows.
+   */
+  rebuiltIndexes?: IndexDefinition[];
   after?: Task;
   done?: boolean;
 }
@@ -568,6 +586,10 @@ class Progress {
 
   stop(): void {
     clearInterval(this.timer);
+  }
+
+  note(message: string): void {
+    console.log(`  ${seconds(performance.now() - this.started).padStart(6)}  ${message}`);
   }
 
   print(): void {
@@ -617,28 +639,71 @@ async function runTasks(tasks: Task[], runners: QueryRunner[], execute: (runner:
 /**
  * Statements in an order that keeps both sessions busy. With per-row foreign-key checks a
  * batch's dependants must wait until its contacts are committed; without them (rows are
- * correct by construction) any order works.
+ * correct by construction) any order works. A table whose indexes are rebuilt is loaded by
+ * one task (one transaction); those go first, largest first, as they take longest.
  */
-function buildTasks(generator: Generator, options: SeedOptions, withTags: boolean, perRowChecks: boolean, kind: 'postgres' | 'pglite'): Task[] {
+function buildTasks(
+  generator: Generator,
+  options: SeedOptions,
+  withTags: boolean,
+  perRowChecks: boolean,
+  kind: 'postgres' | 'pglite',
+  rebuilt: Partial<Record<Table, IndexDefinition[]>>,
+): Task[] {
   const tasks: Task[] = [];
   const activitiesPerStatement = Math.max(1000, Math.floor(ACTIVITY_ROWS_PER_STATEMENT[kind] / Math.max(1, options.activitiesPerContact)));
   for (let from = 1; from <= options.contacts; from += CONTACT_BATCH) {
     const to = Math.min(options.contacts, from + CONTACT_BATCH - 1);
     const range: [number, number] = [from, to];
-    const contacts: Task = { table: 'contacts', range, statement: generator.contacts(from, to) };
+    const contacts: Task = { table: 'contacts', range, statements: [generator.contacts(from, to)] };
     const after = perRowChecks ? contacts : undefined;
     tasks.push(contacts);
     if (options.activitiesPerContact > 0) {
       for (let start = from; start <= to; start += activitiesPerStatement) {
         const end = Math.min(to, start + activitiesPerStatement - 1);
-        tasks.push({ table: 'activities', range: [start, end], statement: generator.activities(start, end), after });
+        tasks.push({ table: 'activities', range: [start, end], statements: [generator.activities(start, end)], after });
       }
     }
-    tasks.push({ table: 'contact_status_history', range, statement: generator.statusHistory(from, to), after });
-    if (withTags) tasks.push({ table: 'contact_tags', range, statement: generator.contactTags(from, to), after });
-    tasks.push({ table: 'contact_services', range, statement: generator.contactServices(from, to), after });
+    tasks.push({ table: 'contact_status_history', range, statements: [generator.statusHistory(from, to)], after });
+    if (withTags) tasks.push({ table: 'contact_tags', range, statements: [generator.contactTags(from, to)], after });
+    tasks.push({ table: 'contact_services', range, statements: [generator.contactServices(from, to)], after });
   }
-  return tasks;
+  const whole = TABLES.flatMap((table): Task[] => {
+    const indexes = rebuilt[table];
+    const own = tasks.filter((task) => task.table === table);
+    if (!indexes || !own.length) return [];
+    return [{ table, range: [1, options.contacts], statements: own.flatMap((task) => task.statements), rebuiltIndexes: indexes }];
+  });
+  const weight = (task: Task) => task.statements.length * (task.table === 'activities' ? options.activitiesPerContact : 1);
+  whole.sort((a, b) => weight(b) - weight(a));
+  return [...whole, ...tasks.filter((task) => !rebuilt[task.table])];
+}
+
+/**
+ * The tables worth loading with their secondary indexes rebuilt: those that hold few rows
+ * next to what the load adds (an empty or demo database) and carry three or more secondary
+ * indexes (contacts and activities). With one or two, loading into them costs about what
+ * building them does, and their batches can share out over the sessions instead of forming
+ * one long transaction at the end. Only without per-row foreign-key checks, where a table's
+ * rows need not be committed before the rows that point to them.
+ */
+async function tablesToRebuild(runner: QueryRunner, adding: Record<Table, number>): Promise<Partial<Record<Table, IndexDefinition[]>>> {
+  const rebuilt: Partial<Record<Table, IndexDefinition[]>> = {};
+  for (const table of TABLES) {
+    const limit = Math.floor(adding[table] / 10);
+    if (limit < 1000) continue;
+    const present = await count(runner, `SELECT count(*) AS n FROM (SELECT 1 FROM ${table} LIMIT ${limit}) AS t`);
+    if (present >= limit) continue;
+    const indexes: IndexDefinition[] = await runner.query(
+      `SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS definition
+         FROM pg_index i
+        WHERE i.indrelid = $1::regclass AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+        ORDER BY i.indexrelid`,
+      [table],
+    );
+    if (indexes.length >= 3) rebuilt[table] = indexes;
+  }
+  return rebuilt;
 }
 
 async function count(runner: QueryRunner, sql: string, params: unknown[] = []): Promise<number> {
@@ -868,7 +933,20 @@ async function seedDemo(dataSource: DataSource, options: SeedOptions, kind: 'pos
     });
 
     const generator = new Generator(run);
-    const tasks = buildTasks(generator, options, run.tagIds.length > 0, !skipRowTriggers, kind);
+    const adding: Record<Table, number> = {
+      contacts: options.contacts,
+      activities: options.contacts * options.activitiesPerContact,
+      contact_status_history: options.contacts,
+      contact_tags: run.tagIds.length ? options.contacts : 0,
+      contact_services: options.contacts,
+    };
+    // The embedded database loads on one session: a whole-table transaction would gain nothing there.
+    const rebuilt = skipRowTriggers && kind === 'postgres' ? await tablesToRebuild(control, adding) : {};
+    const rebuiltTables = Object.keys(rebuilt);
+    if (rebuiltTables.length) {
+      console.log(`  ${rebuiltTables.join(', ')}: nearly empty, so loaded without their secondary indexes, which are built once at the end (the tables stay locked until then)`);
+    }
+    const tasks = buildTasks(generator, options, run.tagIds.length > 0, !skipRowTriggers, kind, rebuilt);
     const progress = new Progress({ contacts: options.contacts, activities: options.contacts * options.activitiesPerContact });
 
     if (!skipRowTriggers) {
@@ -896,11 +974,23 @@ async function seedDemo(dataSource: DataSource, options: SeedOptions, kind: 'pos
           if (skipRowTriggers) await runner.query('SET LOCAL session_replication_role = replica');
           // Activities are sorted by date before they go in; this keeps that sort in memory.
           await runner.query(`SET LOCAL work_mem = '${kind === 'postgres' ? '256MB' : '64MB'}'`);
-          const result = await runner.query(task.statement.sql, task.statement.params, true);
+          for (const index of task.rebuiltIndexes ?? []) await runner.query(`DROP INDEX ${index.name}`);
+          for (const statement of task.statements) {
+            if (interrupted) throw new LoadError('interrupted');
+            const result = await runner.query(statement.sql, statement.params, true);
+            progress.rows[task.table] += result.affected ?? 0;
+          }
+          if (task.rebuiltIndexes?.length) {
+            progress.note(`${task.table}: building ${task.rebuiltIndexes.length} indexes`);
+            // Sorting a whole index in memory is what makes a single build cheap.
+            await runner.query(`SET LOCAL maintenance_work_mem = '512MB'`);
+            for (const index of task.rebuiltIndexes) await runner.query(index.definition);
+          }
           await runner.commitTransaction();
-          progress.rows[task.table] += result.affected ?? 0;
         } catch (error) {
           await runner.rollbackTransaction().catch(() => undefined);
+          // Rows of a failed statement were counted as they went in; the rollback took them out again.
+          if (task.rebuiltIndexes) progress.rows[task.table] = 0;
           const detail = (error as { detail?: string }).detail;
           if (interrupted) throw new LoadError('interrupted');
           throw new LoadError(`loading ${task.table} for contacts ${task.range[0]}–${task.range[1]}: ${(error as Error).message}${detail ? ` (${detail})` : ''}`);
