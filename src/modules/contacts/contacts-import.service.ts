@@ -1,10 +1,8 @@
 import { ConflictException, Injectable, NotFoundException, UnprocessableEntityException } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { parse } from 'csv-parse';
 import { stringify } from 'csv-stringify';
 import { randomUUID } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../../core/audit/audit.service';
 import { RequestValidationError } from '../../core/http/validation';
@@ -15,6 +13,7 @@ import { setChangeContext } from './contacts.change-context';
 import { neutraliseFormula } from './contacts.csv';
 import { CustomFieldsService } from './custom-fields.service';
 import type { DryRunDto, ImportDto, ImportMode, ImportSettingsDto, RowReasonDto, SavedMappingDto } from './dto/import.dto';
+import { readCsv } from './contacts-import.csv-reader';
 import { rowStager } from './contacts-import.staging';
 import { ChunkSettings, countOutcomes, decideChunk, loadLookups, StagedRow, writeChunk } from './contacts-import.writer';
 import { ColumnMapping, proposeMapping } from './import-mapping';
@@ -68,18 +67,16 @@ export class ContactsImportService {
   /** Reads the file as a stream into the rows table: never whole in memory, reachable by any worker. */
   async upload(actor: AuthUser, fileName: string, file: Readable, savedMappingId?: string): Promise<ImportDto> {
     const id = randomUUID();
-    // Stray quotes inside unquoted cells (="x") are kept as text, as spreadsheets write them.
-    const parser = parse({ bom: true, relax_column_count: true, skip_empty_lines: true, relax_quotes: true });
     let headers: string[] | undefined;
     let rowNumber = 1;
     const stager = rowStager(this.dataSource, id);
     try {
-      // pipeline carries an error from any stage (bad UTF-8, broken CSV) to the loop below.
-      const reading = pipeline(file, strictUtf8(), parser);
-      reading.catch(() => undefined);
-      for await (const record of parser as AsyncIterable<string[]>) {
+      // Errors from any stage (bad UTF-8, broken CSV, the upload itself) end this loop.
+      for await (const records of readCsv(strictUtf8(file))) {
+        let first = 0;
         if (!headers) {
-          headers = record.map((header) => header.trim());
+          headers = records[0]!.map((header) => header.trim());
+          first = 1;
           if (headers.every((header) => header === '')) throw new ImportFileError('the first row must hold the column headers');
           await this.dataSource.query(`INSERT INTO contact_imports (id, created_by_id, file_name, status, headers) VALUES ($1, $2, $3, 'uploaded', $4)`, [
             id,
@@ -87,10 +84,12 @@ export class ContactsImportService {
             fileName.slice(0, 255),
             JSON.stringify(headers),
           ]);
-          continue;
         }
-        rowNumber += 1;
-        await stager.add(rowNumber, record);
+        for (let i = first; i < records.length; i += 1) {
+          rowNumber += 1;
+          stager.add(rowNumber, records[i]!);
+        }
+        await stager.drain();
       }
       await stager.finish();
     } catch (error) {
@@ -397,23 +396,24 @@ function toDto(row: ImportRow, sample: string[][]): ImportDto {
   };
 }
 
-/** Passes bytes through, failing on anything that is not valid UTF-8. */
-function strictUtf8(): Transform {
+/** The upload as text, failing on anything that is not valid UTF-8. */
+async function* strictUtf8(file: AsyncIterable<Buffer>): AsyncGenerator<string> {
   const decoder = new TextDecoder('utf-8', { fatal: true });
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      try {
-        callback(null, decoder.decode(chunk, { stream: true }));
-      } catch {
-        callback(Object.assign(new Error('invalid UTF-8'), { code: 'ERR_ENCODING_INVALID_ENCODED_DATA' }));
-      }
-    },
-    flush(callback) {
-      try {
-        callback(null, decoder.decode());
-      } catch {
-        callback(Object.assign(new Error('invalid UTF-8'), { code: 'ERR_ENCODING_INVALID_ENCODED_DATA' }));
-      }
-    },
-  });
+  const invalid = () => Object.assign(new Error('invalid UTF-8'), { code: 'ERR_ENCODING_INVALID_ENCODED_DATA' });
+  for await (const chunk of file) {
+    let text: string;
+    try {
+      text = decoder.decode(chunk, { stream: true });
+    } catch {
+      throw invalid();
+    }
+    if (text) yield text;
+  }
+  let rest: string;
+  try {
+    rest = decoder.decode();
+  } catch {
+    throw invalid();
+  }
+  if (rest) yield rest;
 }

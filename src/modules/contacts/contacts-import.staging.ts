@@ -8,7 +8,9 @@ import { PGlitePool } from '../../database/pglite/pglite-pool';
 
 /** Where parsed rows of an uploaded file go (contact_import_rows), in file order. */
 export interface RowStager {
-  add(rowNumber: number, cells: string[]): Promise<void>;
+  /** Buffers a row; `drain` writes out what is buffered once there is enough of it. */
+  add(rowNumber: number, cells: string[]): void;
+  drain(): Promise<void>;
   /** Everything added is stored. */
   finish(): Promise<void>;
   /** Nothing added is stored. */
@@ -46,9 +48,13 @@ class CopyStager implements RowStager {
     this.prefix = `${importId}\t`;
   }
 
-  async add(rowNumber: number, cells: string[]): Promise<void> {
+  add(rowNumber: number, cells: string[]): void {
     // JSON escapes control characters, so only backslashes need escaping for COPY's text format.
-    this.buffer += `${this.prefix}${rowNumber}\t${cellsJson(cells).replace(/\\/g, '\\\\')}\n`;
+    const json = cellsJson(cells);
+    this.buffer += `${this.prefix}${rowNumber}\t${json.includes('\\') ? json.replace(/\\/g, '\\\\') : json}\n`;
+  }
+
+  async drain(): Promise<void> {
     if (this.buffer.length >= COPY_FLUSH_CHARS) await this.flush();
   }
 
@@ -121,14 +127,17 @@ class InsertStager implements RowStager {
     private readonly importId: string,
   ) {}
 
-  async add(rowNumber: number, cells: string[]): Promise<void> {
+  add(rowNumber: number, cells: string[]): void {
     this.numbers.push(rowNumber);
     this.cells.push(cellsJson(cells));
-    if (this.numbers.length >= INSERT_BATCH) await this.flush();
   }
 
-  finish(): Promise<void> {
-    return this.flush();
+  async drain(): Promise<void> {
+    while (this.numbers.length >= INSERT_BATCH) await this.flush();
+  }
+
+  async finish(): Promise<void> {
+    while (this.numbers.length) await this.flush();
   }
 
   async abort(): Promise<void> {
@@ -139,9 +148,8 @@ class InsertStager implements RowStager {
 
   private async flush(): Promise<void> {
     if (!this.numbers.length) return;
-    const [numbers, cells] = [this.numbers, this.cells];
-    this.numbers = [];
-    this.cells = [];
+    const numbers = this.numbers.splice(0, INSERT_BATCH);
+    const cells = this.cells.splice(0, INSERT_BATCH);
     await this.dataSource.query('INSERT INTO contact_import_rows (import_id, row_number, cells) SELECT $1, n, c FROM unnest($2::int[], $3::jsonb[]) AS t(n, c)', [
       this.importId,
       numbers,
