@@ -47,8 +47,8 @@ export interface FilterField {
   /**
    * For a value held by a row another table keeps (a status's stage): the contact's column
    * pointing at it, that table, its key and the column holding the value (NOT NULL).
-   * Compiled as `column IN (SELECT key …)`, which the planner turns into a semi-join on an
-   * indexed column rather than a subquery per contact.
+   * Compiled as `column = ANY(ARRAY(SELECT key …))`: the keys are found once and the
+   * column can be matched through its index, rather than a subquery per contact.
    */
   lookup?: { column: string; table: string; key: string; value: string };
   /** For text: an indexed column holding lower(sql), so case-insensitive equality can use it. */
