@@ -6,7 +6,7 @@
 import { createServer } from 'node:http';
 import { Pool } from 'pg';
 import { buildAbility } from '../src/core/access/app-ability';
-import { compileSelection, contactOrder, listPlan, listStatements, profileStatements, TAGS_OF_CONTACTS_SQL } from '../src/modules/contacts/contacts.queries';
+import { compileSelection, contactOrder, listPlan, listStatements, profileStatements } from '../src/modules/contacts/contacts.queries';
 import { toListItem } from '../src/modules/contacts/contacts.service';
 import type { ContactQueryDto } from '../src/modules/contacts/dto/contact.dto';
 import { queryToFilter } from '../src/modules/contacts/filters/query-to-filter';
@@ -25,20 +25,16 @@ async function list(query: ContactQueryDto): Promise<unknown> {
   const totals = await pool.query(total.sql, total.params);
   const statements = listStatements(selection, contactOrder(undefined, []), window, listPlan(filter !== undefined, totals.rows[0].total));
   const rows = await pool.query(statements.rows.sql, statements.rows.params);
-  const tags = await pool.query(TAGS_OF_CONTACTS_SQL, [rows.rows.map((row) => row.id)]);
-  const byContact = new Map<string, Array<{ id: string; name: string; color: string | null }>>();
-  for (const tag of tags.rows) byContact.set(tag.contact_id, [...(byContact.get(tag.contact_id) ?? []), { id: tag.id, name: tag.name, color: tag.color }]);
-  return { data: rows.rows.map((row) => toListItem(row, byContact.get(row.id) ?? [])), meta: { page: 1, limit: 25, total: totals.rows[0].total } };
+  return { data: rows.rows.map(toListItem), meta: { page: 1, limit: 25, total: totals.rows[0].total } };
 }
 
 async function profile(id: string): Promise<unknown> {
   const statements = profileStatements(id);
-  const [contact, services, account, activities, history, fields, tags] = await Promise.all([
+  const [contact, services, account, activities, history, fields] = await Promise.all([
     ...Object.values(statements).map((statement) => pool.query(statement.sql, statement.params)),
     pool.query('SELECT * FROM custom_fields ORDER BY position, key'),
-    pool.query(TAGS_OF_CONTACTS_SQL, [[id]]),
   ]);
-  return { ...toListItem(contact.rows[0], tags.rows), services: services.rows, account: account.rows[0] ?? null, recentActivities: activities.rows, statusHistory: history.rows, fields: fields.rows.length };
+  return { ...toListItem(contact.rows[0]), services: services.rows, account: account.rows[0] ?? null, recentActivities: activities.rows, statusHistory: history.rows, fields: fields.rows.length };
 }
 
 const server = createServer((request, response) => {

@@ -144,7 +144,10 @@ export function decodeCursor(raw: string): ContactCursor {
   throw new RequestValidationError([{ field: 'cursor', message: 'is not a cursor this API handed out' }]);
 }
 
-/** The columns a contact row carries in lists and exports. */
+/**
+ * The columns a contact row carries in lists and profiles, its tags included: a subquery
+ * in the select list runs for the rows of the page only, and saves a round trip per page.
+ */
 export const CONTACT_LIST_COLUMNS = `
   c.id, c.first_name, c.last_name, c.email, c.phone, c.company, c.job_title, c.city, c.country,
   c.status_id, s.name AS status_name, s.stage AS status_stage,
@@ -153,12 +156,20 @@ export const CONTACT_LIST_COLUMNS = `
   c.custom_fields, c.last_contacted_at, c.created_at, c.updated_at, c.deleted_at, c.version,
   to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_key,
   to_char(c.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS updated_key,
-  EXISTS (SELECT 1 FROM users ua WHERE ua.contact_id = c.id) AS has_account`;
+  EXISTS (SELECT 1 FROM users ua WHERE ua.contact_id = c.id) AS has_account,
+  (SELECT coalesce(json_agg(json_build_object('id', t.id, 'name', t.name, 'color', t.color) ORDER BY t.name_key), '[]'::json)
+     FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id WHERE ct.contact_id = c.id) AS tags`;
 
 export const CONTACT_LIST_JOINS = `
   LEFT JOIN contact_statuses s ON s.id = c.status_id
   LEFT JOIN users a ON a.id = c.assigned_to_id
   LEFT JOIN traffic_sources ts ON ts.id = c.traffic_source_id`;
+
+export interface ContactTagRow {
+  id: string;
+  name: string;
+  color: string | null;
+}
 
 export interface ContactListRow {
   id: string;
@@ -185,6 +196,7 @@ export interface ContactListRow {
   deleted_at: Date | null;
   version: number;
   has_account: boolean;
+  tags: ContactTagRow[];
   /** The timestamps to the microsecond, for keyset cursors (a JS Date keeps milliseconds only). */
   created_key: string;
   updated_key: string;
@@ -239,9 +251,6 @@ export function listStatements(
   };
 }
 
-export const TAGS_OF_CONTACTS_SQL = `SELECT ct.contact_id, t.id, t.name, t.color FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id
-  WHERE ct.contact_id = ANY($1::uuid[]) ORDER BY t.name_key`;
-
 /** The statements of a contact profile, run side by side. */
 export function profileStatements(id: string): Record<'contact' | 'services' | 'account' | 'activities' | 'history', SqlStatement> {
   return {
@@ -272,17 +281,4 @@ export function profileStatements(id: string): Record<'contact' | 'services' | '
       params: [id],
     },
   };
-}
-
-/** Tags of many contacts in one query. */
-export async function tagsOf(manager: EntityManager, contactIds: string[]): Promise<Map<string, Array<{ id: string; name: string; color: string | null }>>> {
-  const byContact = new Map<string, Array<{ id: string; name: string; color: string | null }>>();
-  if (!contactIds.length) return byContact;
-  const rows: Array<{ contact_id: string; id: string; name: string; color: string | null }> = await manager.query(TAGS_OF_CONTACTS_SQL, [contactIds]);
-  for (const row of rows) {
-    const list = byContact.get(row.contact_id) ?? [];
-    list.push({ id: row.id, name: row.name, color: row.color });
-    byContact.set(row.contact_id, list);
-  }
-  return byContact;
 }

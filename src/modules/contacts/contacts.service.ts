@@ -35,7 +35,6 @@ import {
   mentionsCustomFields,
   profileStatements,
   SqlStatement,
-  tagsOf,
 } from './contacts.queries';
 import { CONTACT_RULE_FIELDS } from './contacts.subjects';
 import { checkCustomValues } from './custom-field-values';
@@ -136,8 +135,7 @@ export class ContactsService {
     const total = (await this.totals.fetch(`${count.sql}\u0000${JSON.stringify(count.params)}`, { context: count }))!;
     const statements = listStatements(selection, order, window, listPlan(request.filter !== undefined, total));
     const rows: ContactListRow[] = await this.dataSource.query(statements.rows.sql, statements.rows.params);
-    const tags = await tagsOf(this.dataSource.manager, rows.map((row) => row.id));
-    const data = rows.map((row) => toListItem(row, tags.get(row.id) ?? []));
+    const data = rows.map(toListItem);
     const last = rows[rows.length - 1];
     const cursorable = CURSOR_SORTS.has(sortKey) && request.scope !== 'trash';
     const nextCursor =
@@ -497,9 +495,8 @@ export class ContactsService {
     ]);
     const row = rows[0];
     if (!row) throw new ContactNotFoundError();
-    const tags = await tagsOf(manager, [id]);
     const active = new Set(definitions.filter((d) => !d.deletedAt).map((d) => d.key));
-    const item = toListItem(row, tags.get(id) ?? []);
+    const item = toListItem(row);
     const ref = (idValue: unknown, name: unknown, stage: unknown) => (idValue ? { id: String(idValue), name: String(name), stage: String(stage) } : null);
     return {
       ...item,
@@ -529,7 +526,7 @@ export class ContactsService {
   }
 }
 
-export function toListItem(row: ContactListRow, tags: Array<{ id: string; name: string; color: string | null }>): ContactListItemDto {
+export function toListItem(row: ContactListRow): ContactListItemDto {
   return {
     id: row.id,
     firstName: row.first_name,
@@ -541,7 +538,7 @@ export function toListItem(row: ContactListRow, tags: Array<{ id: string; name: 
     city: row.city,
     country: row.country,
     status: row.status_id ? { id: row.status_id, name: row.status_name!, stage: row.status_stage! } : null,
-    tags,
+    tags: row.tags,
     assignedTo: row.assigned_to_id ? { id: row.assigned_to_id, firstName: row.assignee_first_name!, lastName: row.assignee_last_name! } : null,
     trafficSource: row.traffic_source_id ? { id: row.traffic_source_id, name: row.traffic_source_name! } : null,
     customFields: row.custom_fields,
