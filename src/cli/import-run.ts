@@ -63,9 +63,18 @@ class ImportRun {
     const file = this.options.file!;
     this.out.write(`Reading ${file}…\n`);
     const readStarted = Date.now();
-    const uploaded = await this.imports.upload(actor, basename(file), handle.createReadStream({ autoClose: false }), mappingId).catch((error) => {
-      throw reword(error, (field) => (field === 'file' ? file : field === 'mappingId' ? '--mapping' : field));
-    });
+    const stream = handle.createReadStream({ autoClose: false });
+    // Ctrl-C while reading fails the upload, and the service then drops what it staged.
+    const onSignal = () => stream.destroy(new CliError('stopped while reading the file; nothing was imported', EXIT.interrupted));
+    // The reader sees the error through its iteration; this keeps it from also being an uncaught 'error' event.
+    stream.on('error', () => undefined);
+    process.once('SIGINT', onSignal);
+    const uploaded = await this.imports
+      .upload(actor, basename(file), stream, mappingId)
+      .catch((error) => {
+        throw reword(error, (field) => (field === 'file' ? file : field === 'mappingId' ? '--mapping' : field));
+      })
+      .finally(() => process.off('SIGINT', onSignal));
     this.out.write(`Read ${formatCount(uploaded.totalRows)} rows in ${formatDuration(Date.now() - readStarted)} (import ${uploaded.id})\n\n`);
     try {
       const columns = this.applyOverrides(uploaded);
@@ -87,10 +96,11 @@ class ImportRun {
         await this.discard(uploaded.id);
         return EXIT.ok;
       }
-      if (!this.options.yes && !(await this.confirm(`Import ${formatCount(uploaded.totalRows)} rows in mode ${this.options.mode}? [y/N] `))) {
+      const answer = this.options.yes ? 'yes' : await this.confirm(`Import ${formatCount(uploaded.totalRows)} rows in mode ${this.options.mode}? [y/N] `);
+      if (answer !== 'yes') {
         await this.discard(uploaded.id);
-        this.out.write('Nothing was imported.\n');
-        return EXIT.failed;
+        this.out.write('\nNothing was imported.\n');
+        return answer === 'interrupted' ? EXIT.interrupted : EXIT.failed;
       }
     } catch (error) {
       await this.discard(uploaded.id).catch(() => undefined);
@@ -307,11 +317,17 @@ class ImportRun {
     await this.context.app.get(DataSource).query(`DELETE FROM contact_imports WHERE id = $1 AND status = 'uploaded'`, [id]);
   }
 
-  private async confirm(question: string): Promise<boolean> {
+  private async confirm(question: string): Promise<'yes' | 'no' | 'interrupted'> {
     const prompt = createInterface({ input: this.io.stdin, output: this.out });
+    const abort = new AbortController();
+    // The terminal is in raw mode while asking: Ctrl-C arrives here, not as a process signal.
+    prompt.once('SIGINT', () => abort.abort());
     try {
-      const answer = await prompt.question(question);
-      return /^y(es)?$/i.test(answer.trim());
+      const answer = await prompt.question(question, { signal: abort.signal });
+      return /^y(es)?$/i.test(answer.trim()) ? 'yes' : 'no';
+    } catch (error) {
+      if (abort.signal.aborted) return 'interrupted';
+      throw error;
     } finally {
       prompt.close();
     }

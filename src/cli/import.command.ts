@@ -10,7 +10,7 @@ import { ImportOptions, MODE_WORDS } from './import-options';
 const OPTIONS: OptionSpec[] = [
   { name: 'mode', short: 'm', value: '<create|upsert|update>', description: 'create: new contacts only; upsert: create or update (matched by email);\nupdate: existing contacts only. Required for a new import.' },
   { name: 'mapping', value: '<name or id>', description: 'start from a saved column mapping instead of the proposed one' },
-  { name: 'map', value: '"Header=target"', repeatable: true, description: 'map one column (repeatable); target is ignore, a contact field\n(firstName, email, tags, status…) or custom.<key>' },
+  { name: 'map', value: '"Header=target"', repeatable: true, description: 'map one column (repeatable; "#3=target" for the third column); target is\nignore, a contact field (firstName, email, tags, status…) or custom.<key>' },
   { name: 'dry-run', description: 'report what would be created, updated, skipped and rejected; write nothing' },
   { name: 'as', value: '<admin email>', description: 'the admin recorded as the author (default: the first active admin)' },
   { name: 'rejected', value: '<out.csv>', description: 'write the rejected rows, with the reason for each, to this file' },

@@ -56,7 +56,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 }
 
 if (require.main === module) {
+  // The embedded database and in-process jobs hold no handle of their own: without this, a wait
+  // that can never end would let the process exit quietly with 0 instead of timing out with an error.
+  const keepAlive = setInterval(() => undefined, 60_000);
   runCli(process.argv.slice(2), { out: process.stdout, err: process.stderr, stdin: process.stdin })
+    .finally(() => clearInterval(keepAlive))
     // exit() rather than waiting for the event loop: an import left running in this process (Ctrl-C) must not hold it.
     .then((code) => process.exit(code))
     .catch((error: unknown) => {
