@@ -30,7 +30,7 @@ import { ADMIN_URL, databaseUrl, query, ROOT, stop } from './bench-database';
 
 const ROWS = Number(process.env.BENCH_IMPORT_ROWS ?? 1_000_000);
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
-const API_PORT = 3296;
+const API_PORT = Number(process.env.BENCH_IMPORT_PORT ?? 3291);
 const TARGET_RATIO = 1.5;
 const TARGET_RSS_MB = 300;
 const RUN = `${process.pid}_${Date.now().toString(36)}`;
@@ -127,7 +127,7 @@ const appEnv = (database: string) => ({
 });
 
 /** The API on a fresh database: migrations, then the first sign-up (an admin; puts the starter statuses in place). */
-async function startApi(database: string, extra: Record<string, string> = {}): Promise<{ api: ChildProcess; token: string }> {
+async function startApi(database: string, extra: Record<string, string> = {}): Promise<{ api: ChildProcess; token: string; userId: string }> {
   await query(ADMIN_URL, `CREATE DATABASE ${database}`);
   const api = fork(resolve(ROOT, 'dist/main.js'), [], { env: { ...appEnv(database), ...extra }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   await waitForHealth(API_PORT, api);
@@ -137,14 +137,14 @@ async function startApi(database: string, extra: Record<string, string> = {}): P
     body: JSON.stringify({ firstName: 'Bench', lastName: 'Admin', email: 'bench.admin@bench.maestro.test', password: PASSWORD }),
   });
   if (response.status !== 201) throw new Error(`Sign-up answered ${response.status}: ${await response.text()}`);
-  const { accessToken } = (await response.json()) as { accessToken: string };
+  const { accessToken, user } = (await response.json()) as { accessToken: string; user: { id: string } };
   await query(databaseUrl(database), `INSERT INTO custom_fields (key, label, type) VALUES ('budget', 'Budget', 'number')`);
-  return { api, token: accessToken };
+  return { api, token: accessToken, userId: user.id };
 }
 
 /** COPY into an unlogged staging table, then one set-based merge, each timed. */
 async function baseline(csvPath: string): Promise<{ copyMs: number; mergeMs: number }> {
-  const { api } = await startApi(BASE_DB);
+  const { api, userId } = await startApi(BASE_DB);
   await stop(api);
   const client = new Client({ connectionString: databaseUrl(BASE_DB) });
   await client.connect();
@@ -164,7 +164,8 @@ async function baseline(csvPath: string): Promise<{ copyMs: number; mergeMs: num
     };
     await step('analyze', 'ANALYZE staging');
     await client.query('BEGIN');
-    await client.query(`SELECT set_config('maestro.change_source', 'import', true)`);
+    // The same record of who did it as the product keeps: creator, and the status history's actor and source.
+    await client.query(`SELECT set_config('maestro.actor_id', $1, true), set_config('maestro.change_source', 'import', true)`, [userId]);
     await step(
       'tags',
       `INSERT INTO tags (name)
@@ -173,10 +174,11 @@ async function baseline(csvPath: string): Promise<{ copyMs: number; mergeMs: num
     );
     await step(
       'contacts',
-      `INSERT INTO contacts (first_name, last_name, email, phone, company, job_title, city, country, status_id, custom_fields)
+      `INSERT INTO contacts (first_name, last_name, email, phone, company, job_title, city, country, status_id, custom_fields, created_by_id)
        SELECT s.first_name, coalesce(s.last_name, ''), s.email, s.phone, s.company, s.job_title, s.city, s.country,
               coalesce(st.id, (SELECT id FROM contact_statuses WHERE name_key = 'lead')),
-              CASE WHEN s.budget IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('budget', s.budget::numeric) END
+              CASE WHEN s.budget IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('budget', s.budget::numeric) END,
+              nullif(current_setting('maestro.actor_id'), '')::uuid
          FROM staging s LEFT JOIN contact_statuses st ON st.name_key = lower(s.status)
        ON CONFLICT (email_key) DO UPDATE SET first_name = excluded.first_name, last_name = excluded.last_name, phone = coalesce(excluded.phone, contacts.phone),
               company = excluded.company, job_title = excluded.job_title, city = excluded.city, country = excluded.country,
