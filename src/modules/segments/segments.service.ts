@@ -49,6 +49,9 @@ import {
   visibleSegments,
 } from './segments.queries';
 
+/** Dynamic segment counts run side by side for one list of segments. */
+const COUNTS_AT_ONCE = 4;
+
 /** Static and dynamic segments of contacts; contacts are always seen through the caller's rights. */
 @Injectable()
 export class SegmentsService {
@@ -297,7 +300,8 @@ export class SegmentsService {
         const found = (await this.dataSource.query(statement.sql, statement.params)) as Array<{ segment_id: string; count: number }>;
         for (const row of found) counts.set(row.segment_id, row.count);
       })(),
-      Promise.all(dynamic.map(async (row, i) => counts.set(row.id, await this.dynamicCount(ability, prepared[i]!.rule, definitions)))),
+      // A few at a time: a page of segments must not take every pooled connection.
+      inBatches(dynamic, COUNTS_AT_ONCE, async (row, i) => counts.set(row.id, await this.dynamicCount(ability, prepared[i]!.rule, definitions))),
     ]);
     const warnings = new Map(dynamic.map((row, i) => [row.id, [...prepared[i]!.warnings, ...references[i]!]]));
     return rows.map((row) => ({
@@ -328,6 +332,18 @@ export class SegmentsService {
       throw error;
     }
   }
+}
+
+/** Runs `work` over `items` with at most `width` running at once. */
+async function inBatches<T>(items: T[], width: number, work: (item: T, index: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      await work(items[index]!, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
 }
 
 /** The segment's own warnings replace the list's, whose clause paths would point into a wrapped filter. */
