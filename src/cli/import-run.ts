@@ -167,7 +167,10 @@ class ImportRun {
           reporter.finish(snapshot);
           if (current.status === 'completed') return this.report(current, { began, fromRow: firstProcessed ?? 0 });
           if (failedForGood) {
-            throw new CliError(`import ${id} failed at row ${formatCount(current.processedRows + 1)}: ${current.error ?? 'unknown error'}\n` + `Fix the cause, then continue from the last checkpoint with: npm run cli -- import --resume ${id}`);
+            throw new CliError(
+              `import ${id} failed after ${formatCount(current.processedRows)} of ${formatCount(current.totalRows)} rows: ${current.error ?? 'unknown error'}\n` +
+                `fix the cause, then continue from the last checkpoint with: npm run cli -- import --resume ${id}`,
+            );
           }
           throw new CliError(`import ${id} was ${current.status === 'reverting' ? 'being reverted' : 'reverted'} while it ran`);
         }

@@ -233,6 +233,43 @@ describe('admin command line: import', () => {
     expect({ contacts, distinct }).toEqual({ contacts: rows, distinct: rows });
   }, 240_000);
 
+  it('an import that fails for good exits non-zero with the reason; --resume runs it again once the cause is fixed', async () => {
+    const failMarker = `${marker}fail`;
+    // The database refuses these contacts, as a broken constraint or a full disk would: every attempt fails.
+    await t.db.query(`CREATE FUNCTION cli_refuse_contact() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.last_name = '${failMarker}' THEN RAISE EXCEPTION 'refused by the database'; END IF; RETURN NEW; END $$`);
+    await t.db.query('CREATE TRIGGER cli_refuse_contact BEFORE INSERT ON contacts FOR EACH ROW EXECUTE FUNCTION cli_refuse_contact()');
+    const lines = ['First Name,Last Name,Email'];
+    for (let i = 0; i < 50; i += 1) lines.push(`Kim${i},${failMarker},k${i}.${failMarker}@example.com`);
+    const path = file('fails.csv', lines);
+    try {
+      const failed = await cli(['import', path, '--mode', 'create', '--yes', '--progress-every', '1']);
+      const id = /\(import ([0-9a-f-]{36})\)/.exec(failed.stdout)?.[1];
+      expect({ code: failed.code, errors: errorLines(failed) }).toEqual({
+        code: 1,
+        errors: [
+          expect.stringMatching(new RegExp(`^error: import ${id} failed after 0 of 50 rows: .*refused by the database`)),
+          `error: fix the cause, then continue from the last checkpoint with: npm run cli -- import --resume ${id}`,
+        ],
+      });
+      expect(failed.stderr).not.toMatch(/^\s+at /m);
+      // The job's own retries were waited for, not taken for the end.
+      expect(failed.stdout).toMatch(/^\[[\d:]+\] retrying after an error 0\/50 rows/m);
+      expect(await contactsWith(failMarker)).toBe(0);
+
+      await t.db.query('DROP TRIGGER cli_refuse_contact ON contacts');
+      const resumed = await cli(['import', '--resume', id!]);
+      expect(resumed.code).toBe(0);
+      // A process that runs jobs may also put a recently failed import back on its own as it starts.
+      expect(resumed.stdout).toMatch(new RegExp(`Import ${id} \\(fails\\.csv\\) is (failed|queued|running|completed): [\\d,]+/50 rows`));
+      expect(resumed.stdout).toMatch(/^\s+created\s+50$/m);
+      expect(await contactsWith(failMarker)).toBe(50);
+    } finally {
+      await t.db.query('DROP TRIGGER IF EXISTS cli_refuse_contact ON contacts');
+      await t.db.query('DROP FUNCTION IF EXISTS cli_refuse_contact()');
+    }
+  }, 180_000);
+
   describe('with REDIS_URL', () => {
     let worker: ChildProcess | undefined;
     afterAll(async () => {
