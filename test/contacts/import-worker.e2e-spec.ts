@@ -1,6 +1,7 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, openSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { register, Session } from '../support/actors';
 import { createDatabase, dropDatabase, startTestApp, TestApp, TEST_REDIS_URL } from '../support/test-app';
 import { until } from '../support/wait';
@@ -91,4 +92,82 @@ describe('an import whose worker is killed mid-run', () => {
     const [{ tagged }] = await t.db.query('SELECT count(*)::int AS tagged FROM contact_tags ct JOIN contacts c ON c.id = ct.contact_id WHERE c.last_name = $1', [marker]);
     expect(tagged).toBe(ROWS);
   }, 240_000);
+});
+
+/**
+ * The default install: the built API on embedded PGlite, no Redis, jobs in-process. Run as a
+ * child process, since PGlite cannot load inside the test runner's module system.
+ */
+describe('an import on the embedded database (no DATABASE_URL, no Redis)', () => {
+  const port = 3400 + (process.pid % 500);
+  const base = `http://127.0.0.1:${port}/api/v1`;
+  let dataDir: string;
+  let api: ChildProcess;
+  let auth: Record<string, string>;
+
+  beforeAll(async () => {
+    if (!existsSync(resolve(ROOT, 'dist/main.js'))) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
+    dataDir = mkdtempSync(join(tmpdir(), 'maestro-import-embedded-'));
+    api = spawn(process.execPath, [resolve(ROOT, 'dist/main.js')], {
+      cwd: ROOT,
+      env: { ...process.env, NODE_ENV: 'test', DATABASE_URL: '', REDIS_URL: '', DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'error', JWT_SECRET: 'test-secret-that-is-long-enough-for-hs256-signing' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    await until(async () => (await fetch(`${base.replace('/api/v1', '')}/health`).catch(() => undefined))?.ok || undefined, 90_000);
+    const registered = await fetch(`${base}/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ firstName: 'Embedded', lastName: 'Admin', email: 'embedded.admin@example.com', password: 'a-long-enough-password' }),
+    });
+    expect(registered.status).toBe(201);
+    auth = { authorization: `Bearer ${((await registered.json()) as { accessToken: string }).accessToken}` };
+  }, 120_000);
+
+  afterAll(async () => {
+    if (api && api.exitCode === null) {
+      api.kill('SIGTERM');
+      await new Promise((r) => api.once('exit', r));
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any; text: string }> => {
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers: body instanceof FormData || body === undefined ? auth : { ...auth, 'content-type': 'application/json' },
+      body: body instanceof FormData ? body : body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, text, body: response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : undefined };
+  };
+
+  it('stages, dry-runs, imports, reports rejected rows and reverts', async () => {
+    const rows = ['First Name,Last Name,Email,Status,Tags'];
+    for (let i = 0; i < 2500; i += 1) rows.push(`E${i},Embedded,e${i}@embedded.example.com,${i % 2 ? 'Customer' : ''},pglite; batch ${i % 2}`);
+    rows.push('Again,Embedded,E7@EMBEDDED.example.com,,', 'Bad,Embedded,not-an-email,,', ',Embedded,nofirst@embedded.example.com,,');
+    const form = new FormData();
+    form.append('file', new Blob([rows.join('\r\n')], { type: 'text/csv' }), 'embedded.csv');
+    const uploaded = await call('POST', '/contacts/imports', form);
+    expect(uploaded.status).toBe(201);
+    expect(uploaded.body.totalRows).toBe(2503);
+    expect((await call('PUT', `/contacts/imports/${uploaded.body.id}/settings`, { columns: uploaded.body.columns, mode: 'upsert' })).status).toBe(200);
+    const dry = await call('POST', `/contacts/imports/${uploaded.body.id}/dry-run`);
+    expect(dry.body).toMatchObject({ counts: { created: 2500, updated: 0, skipped: 0, failed: 3 }, duplicates: 1 });
+    expect((await call('POST', `/contacts/imports/${uploaded.body.id}/run`)).status).toBe(202);
+    const done = await until(async () => {
+      const body = (await call('GET', `/contacts/imports/${uploaded.body.id}`)).body;
+      if (body.status === 'failed') throw new Error(`The import failed: ${body.error}`);
+      return body.status === 'completed' ? body : undefined;
+    }, 60_000);
+    expect(done).toMatchObject({ processedRows: 2503, counts: { created: 2500, updated: 0, skipped: 0, failed: 3 } });
+    const customer = (await call('GET', '/contacts?q=e1@embedded.example.com')).body.data.find((c: { email: string }) => c.email === 'e1@embedded.example.com');
+    expect(customer).toMatchObject({ firstName: 'E1', status: { name: 'Customer' }, lastContactedAt: null });
+    expect(customer.tags.map((tag: { name: string }) => tag.name)).toEqual(['Batch 1', 'Pglite']);
+    const rejected = await call('GET', `/contacts/imports/${uploaded.body.id}/rejected`);
+    expect(rejected.text.split('\n').filter(Boolean).slice(1).map((line) => line.split(',')[0])).toEqual(['Again', 'Bad', '']);
+    expect(rejected.text).toMatch(/duplicate email in the file \(first at row 9\)/);
+
+    expect((await call('POST', `/contacts/imports/${uploaded.body.id}/revert`)).body.status).toBe('reverted');
+    expect((await call('GET', '/contacts?q=Embedded&limit=5')).body.data.filter((c: { lastName: string }) => c.lastName === 'Embedded')).toEqual([]);
+  }, 120_000);
 });
