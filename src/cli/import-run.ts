@@ -144,6 +144,8 @@ class ImportRun {
     let stop: (() => void) | undefined;
     let interrupted = false;
     const onSignal = () => {
+      // A second Ctrl-C does not wait for the goodbye either.
+      if (interrupted) process.exit(EXIT.interrupted);
       interrupted = true;
       stop?.();
     };

@@ -86,9 +86,10 @@ async function readOptions(args: ParsedArguments, io: CliIo): Promise<ImportOpti
   } else {
     if (!file) throw new UsageError('which file? usage: import <file.csv> --mode create|upsert|update');
     if (rawMode === undefined) throw new UsageError('--mode is required: create (new contacts only), upsert (create or update, matched by email) or update (existing contacts only)');
-    const mode = MODE_WORDS[rawMode.toLowerCase()];
+    const mode = Object.hasOwn(MODE_WORDS, rawMode.toLowerCase()) ? MODE_WORDS[rawMode.toLowerCase()] : undefined;
     if (!mode) throw new UsageError(`--mode must be one of create, upsert, update (got "${rawMode}")`);
     options.mode = mode;
+    if (options.dryRun && options.rejected !== undefined) throw new UsageError('--rejected applies to a real run; a dry run prints sample reasons instead');
     if (!options.yes && !options.dryRun && !io.stdin.isTTY) {
       throw new UsageError('there is no terminal to confirm the mapping on: check it with --dry-run, then run again with --yes');
     }

@@ -63,3 +63,20 @@ describe('ProgressReporter without a terminal', () => {
     expect(out.lines()[0]).toMatch(/^\[[\d:]+\] queued, waiting for a worker 0\/10,000 rows/);
   });
 });
+
+describe('ProgressReporter on a terminal', () => {
+  it('draws one bar redrawn in place, ending on the final counts', () => {
+    let text = '';
+    const stream = { isTTY: true, columns: 200, write: (chunk: string) => ((text += chunk), true) } as unknown as NodeJS.WriteStream;
+    const reporter = new ProgressReporter(stream, { tty: true, intervalMs: 5000 });
+    reporter.update(snapshot('running', 0));
+    reporter.update(snapshot('running', 5000));
+    reporter.finish({ ...snapshot('completed', 10_000), counts: { created: 9000, updated: 500, skipped: 300, failed: 200 } });
+    // Redrawn with cursor moves rather than printed line after line.
+    expect(text).toMatch(/\u001b\[/);
+    const frames = text.split(/\u001b\[[0-9;?]*[A-Za-z]/).filter((frame) => frame.includes('rows'));
+    expect(frames[0]).toMatch(/^-{24} 0% 0\/10000 rows \| created 0 updated 0 skipped 0 failed 0 \| - rows\/s \| ETA - \| running$/);
+    expect(frames[frames.length - 1]).toMatch(/^={24} 100% 10000\/10000 rows \| created 9,000 updated 500 skipped 300 failed 200 \| .* \| ETA 0s \| completed$/);
+    expect(text.split('\n').filter((line) => line.includes('rows'))).toHaveLength(1);
+  });
+});

@@ -166,6 +166,8 @@ describe('admin command line: import', () => {
     it('a bad mode names the accepted ones', async () => {
       await refused(['import', good, '--mode', 'merge', '--yes'], /^error: --mode must be one of create, upsert, update \(got "merge"\)$/);
       await refused(['import', good, '--yes'], /^error: --mode is required: create .*upsert .*update/);
+      await refused(['import', good, '--mode', 'constructor', '--yes'], /^error: --mode must be one of create, upsert, update \(got "constructor"\)$/);
+      await refused(['import', good, '--mode', 'create', '--dry-run', '--rejected', join(dir, 'r.csv')], /^error: --rejected applies to a real run/);
     });
 
     it('a missing file, a folder, an unknown option', async () => {
