@@ -492,6 +492,25 @@ describe('users and roles administration', () => {
       await t.http.get('/api/v1/roles').set(rep.auth).expect(403);
     });
 
+    it("a change to a role's rules applies to its holders' very next request", async () => {
+      const created = await t.http
+        .post('/api/v1/roles')
+        .set(admin.auth)
+        .send({ name: `Widening ${uniqueTag('role')}`, rules: [{ action: 'read', subject: 'User', conditions: { id: '${user.id}' } }] })
+        .expect(201);
+      const holder = await createUserWithRoles(t, admin, [created.body.id], 'widening');
+      await t.http.get(`/api/v1/users/${admin.userId}`).set(holder.auth).expect(404);
+      expect((await t.http.get('/api/v1/users').set(holder.auth).expect(200)).body.meta.total).toBe(1);
+
+      await t.http.patch(`/api/v1/roles/${created.body.id}`).set(admin.auth).send({ rules: [{ action: 'read', subject: 'User' }] }).expect(200);
+      await t.http.get(`/api/v1/users/${admin.userId}`).set(holder.auth).expect(200);
+      const [{ users }] = (await t.db.query('SELECT count(*)::int AS users FROM users')) as Array<{ users: number }>;
+      expect((await t.http.get('/api/v1/users').set(holder.auth).expect(200)).body.meta.total).toBe(users);
+
+      await t.http.patch(`/api/v1/roles/${created.body.id}`).set(admin.auth).send({ rules: [] }).expect(200);
+      await t.http.get('/api/v1/users').set(holder.auth).expect(403);
+    });
+
     it('applies a rule combining conditions with $or to the list and to single users alike', async () => {
       // The rule validator accepts $and/$or/$nor, so a role using them must work.
       const created = await t.http

@@ -1,5 +1,7 @@
 import { Injectable } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import type { AuthUser } from '../identity/auth-user';
+import type { Role } from '../identity/entities/role.entity';
 import { RolesCache } from '../identity/roles-cache.service';
 import { AppAbility, buildAbility } from './app-ability';
 import { interpolateRules } from './rule-interpolation';
@@ -8,24 +10,38 @@ import { SubjectRegistry } from './subject-registry';
 
 const ANONYMOUS: StoredRule[] = [];
 
-/** Builds the ability of one request from the user's roles: built-in rules plus stored ones. */
+/**
+ * Builds the ability of one request from the user's roles: built-in rules plus stored ones.
+ * Abilities are immutable, so one built for a user is reused by their next requests for as
+ * long as their roles are the very role objects it was built from (the roles cache hands out
+ * new ones after any change, in any process).
+ */
 @Injectable()
 export class AbilityFactory {
+  private readonly built = new LRUCache<string, { roles: Array<Role | undefined>; ability: AppAbility }>({ max: 5000 });
+  private readonly anonymous = buildAbility(ANONYMOUS);
+
   constructor(
     private readonly subjects: SubjectRegistry,
     private readonly roles: RolesCache,
   ) {}
 
   async forUser(user: AuthUser | undefined): Promise<AppAbility> {
-    if (!user) return buildAbility(ANONYMOUS);
+    if (!user) return this.anonymous;
+    const roles = await Promise.all(user.roles.map(({ id }) => this.roles.byId(id)));
+    // Everything the rules may interpolate is part of the key.
+    const key = `${user.id}|${user.contactId}|${user.email}|${user.roles.map((role) => role.id).join(',')}`;
+    const cached = this.built.get(key);
+    if (cached && cached.roles.length === roles.length && cached.roles.every((role, i) => role === roles[i])) return cached.ability;
     const rules: StoredRule[] = [];
-    for (const { id } of user.roles) {
-      const role = await this.roles.byId(id);
+    for (const role of roles) {
       if (!role) continue;
       if (role.systemKey) rules.push(...this.systemRules(role.systemKey));
       rules.push(...role.rules);
     }
-    return buildAbility(interpolateRules(rules, user));
+    const ability = buildAbility(interpolateRules(rules, user));
+    this.built.set(key, { roles, ability });
+    return ability;
   }
 
   /** The rules a system role always has, whatever admins add to it. */
