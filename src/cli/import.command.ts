@@ -95,7 +95,7 @@ async function readOptions(args: ParsedArguments, io: CliIo): Promise<ImportOpti
     }
   }
   if (options.rejected !== undefined) {
-    options.rejected = resolve(options.rejected);
+    options.rejected = resolve(callerDirectory(), options.rejected);
     const folder = await stat(dirname(options.rejected)).catch(() => undefined);
     if (!folder?.isDirectory()) throw new UsageError(`--rejected ${options.rejected}: the folder ${dirname(options.rejected)} does not exist`);
     const existing = await stat(options.rejected).catch(() => undefined);
@@ -104,11 +104,19 @@ async function readOptions(args: ParsedArguments, io: CliIo): Promise<ImportOpti
   return options;
 }
 
+/**
+ * Where relative paths start: `npm run` moves to the project folder, so under `npm run cli`
+ * the folder the command was typed in is INIT_CWD.
+ */
+function callerDirectory(): string {
+  return process.env.npm_lifecycle_event === 'cli' && process.env.INIT_CWD ? process.env.INIT_CWD : process.cwd();
+}
+
 async function openFile(file: string): Promise<FileHandle> {
   try {
-    const info = await stat(file);
+    const info = await stat(resolve(callerDirectory(), file));
     if (info.isDirectory()) throw new UsageError(`cannot read ${file}: it is a folder, not a CSV file`);
-    return await open(file, 'r');
+    return await open(resolve(callerDirectory(), file), 'r');
   } catch (error) {
     if (error instanceof UsageError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
