@@ -18,7 +18,7 @@ import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import { Pool } from 'pg';
 import { buildAbility } from '../src/core/access/app-ability';
-import { compileSelection, contactOrder, decodeCursor, encodeCursor, listStatements, type SqlStatement } from '../src/modules/contacts/contacts.queries';
+import { compileSelection, contactOrder, decodeCursor, encodeCursor, listPlan, listStatements, type SqlStatement } from '../src/modules/contacts/contacts.queries';
 import type { FilterNode } from '../src/modules/contacts/filters/contact-filter.types';
 import { dynamicCountStatement } from '../src/modules/segments/segments.queries';
 import { benchUser, DATABASE, databaseUrl, PASSWORD, prepareDatabase, query, ROOT, stop } from './bench-database';
@@ -32,6 +32,8 @@ const BARE_PORT = 3295;
 const TARGET_RATIO = 1.2;
 const PAGE = 25;
 const NAME_PREFIX = 'Benchmark segment';
+const BARE_APPLICATION = 'maestro-segments-bench';
+const API_APPLICATION = 'maestro-crm';
 
 /** What both sides query: the picked tags and the cut-off, fixed for the whole run. */
 interface Picks {
@@ -53,7 +55,7 @@ const HAND_COUNT = `
     FROM contacts c JOIN contact_statuses st ON st.id = c.status_id AND st.stage = 'customer'
    WHERE ${HAND_WHERE}`;
 
-/** A page as the list shows it: the contact, its status, assignee and source names, whether it has an account. */
+/** A page as the list shows it: the contact, its status, assignee and source names, whether it has an account, its tags. */
 const handPage = (afterCursor: boolean) => `
   SELECT c.id, c.first_name, c.last_name, c.email, c.phone, c.company, c.job_title, c.city, c.country,
          c.status_id, st.name AS status_name, st.stage AS status_stage,
@@ -61,7 +63,9 @@ const handPage = (afterCursor: boolean) => `
          c.traffic_source_id, ts.name AS traffic_source_name,
          c.custom_fields, c.last_contacted_at, c.created_at, c.updated_at, c.version,
          to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_key,
-         EXISTS (SELECT 1 FROM users u WHERE u.contact_id = c.id) AS has_account
+         EXISTS (SELECT 1 FROM users u WHERE u.contact_id = c.id) AS has_account,
+         (SELECT coalesce(json_agg(json_build_object('id', t.id, 'name', t.name, 'color', t.color) ORDER BY t.name_key), '[]'::json)
+            FROM contact_tags ct2 JOIN tags t ON t.id = ct2.tag_id WHERE ct2.contact_id = c.id) AS tags
     FROM contacts c
     JOIN contact_statuses st ON st.id = c.status_id AND st.stage = 'customer'
     LEFT JOIN users a ON a.id = c.assigned_to_id
@@ -69,8 +73,6 @@ const handPage = (afterCursor: boolean) => `
    WHERE ${HAND_WHERE}${afterCursor ? ' AND (c.created_at, c.id) < ($4::timestamptz, $5::uuid)' : ''}
    ORDER BY c.created_at DESC, c.id DESC
    LIMIT ${PAGE}`;
-
-const HAND_TAGS = `SELECT ct.contact_id, t.id, t.name, t.color FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id WHERE ct.contact_id = ANY($1::uuid[]) ORDER BY t.name_key`;
 
 function handStatements(picks: Picks, cursor?: { value: string; id: string }): Record<'count' | 'page', SqlStatement> {
   const base = [picks.cutoff, ...picks.tags];
@@ -82,21 +84,16 @@ function handStatements(picks: Picks, cursor?: { value: string; id: string }): R
 
 /**
  * The bare server: the hand-written statements behind node:http, no framework, auth or
- * authorization. `/count` counts, `/page` answers the first page, `/page?cursor=` a later one
- * (with the tags of the page's contacts, as the list has them).
+ * authorization. `/count` counts, `/page` answers the first page, `/page?cursor=` a later one.
  */
 function serveBare(): void {
   const picks = JSON.parse(process.env.BENCH_PICKS!) as Picks;
-  const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: POOL_SIZE });
+  const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: POOL_SIZE, application_name: BARE_APPLICATION });
   const page = async (cursor?: { value: string; id: string }) => {
     const statement = handStatements(picks, cursor).page;
     const rows = (await pool.query(statement.sql, statement.params)).rows as Array<{ id: string; created_key: string }>;
-    const tags = (await pool.query(HAND_TAGS, [rows.map((row) => row.id)])).rows as Array<{ contact_id: string }>;
     const last = rows[rows.length - 1];
-    return {
-      data: rows.map((row) => ({ ...row, tags: tags.filter((tag) => tag.contact_id === row.id) })),
-      meta: { nextCursor: last && rows.length === PAGE ? encodeCursor({ value: last.created_key, id: last.id }) : null },
-    };
+    return { data: rows, meta: { nextCursor: last && rows.length === PAGE ? encodeCursor({ value: last.created_key, id: last.id }) : null } };
   };
   const server = createServer((request, response) => {
     const url = new URL(request.url ?? '/', 'http://localhost');
@@ -134,7 +131,26 @@ interface Figures {
 async function load(url: string, headers: Record<string, string> = {}): Promise<Figures> {
   await autocannon({ url, connections: CONNECTIONS, duration: 2, headers }); // warm-up
   const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION, headers });
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.non2xx + result.errors };
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.non2xx + result.errors + result.timeouts };
+}
+
+/**
+ * Requests still queued when a load run ends keep the database busy into the next one (an
+ * uncached count at 1M rows takes longer than a run): the bare server's are cancelled, and
+ * the API's waited for, before the next run starts.
+ */
+async function drain(pool: Pool, application: string, cancel: boolean): Promise<void> {
+  for (let i = 0; i < 240; i += 1) {
+    const [{ active }] = (
+      await pool.query(
+        `SELECT count(*)::int AS active${cancel ? ', bool_and(pg_cancel_backend(pid)) AS cancelled' : ''}
+           FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND state = 'active' AND pid <> pg_backend_pid()`,
+        [application],
+      )
+    ).rows as Array<{ active: number }>;
+    if (!active) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 async function waitForHealth(port: number): Promise<void> {
@@ -245,7 +261,10 @@ async function main(): Promise<void> {
         const apiDeep = (await (await fetch(`${base}${apiPaths['deep page']}`, { headers: auth })).json()) as { data: Array<{ id: string }> };
         if (apiDeep.data.map((c) => c.id).join() !== handRows.map((c) => c.id).join()) mismatches.push('deep page: different contacts');
       }
-      for (const route of routes) apiFigures.set(route, await load(`${base}${apiPaths[route]}`, auth));
+      for (const route of routes) {
+        apiFigures.set(route, await load(`${base}${apiPaths[route]}`, auth));
+        await drain(pool, API_APPLICATION, false);
+      }
     } finally {
       const deleted = await fetch(`${base}/segments/${segment.id}`, { method: 'DELETE', headers: auth });
       if (deleted.status !== 204) console.error(`Could not delete the benchmark segment ${segment.id}: ${deleted.status}`);
@@ -255,7 +274,10 @@ async function main(): Promise<void> {
     bare = fork(__filename, [], { env: { ...process.env, ...common, SEGMENTS_BENCH_BARE: '1', BENCH_PICKS: JSON.stringify(picks) }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     await new Promise<void>((ok) => bare!.once('message', () => ok()));
     const barePaths: Record<Route, string> = { count: '/count', 'first page': '/page', 'deep page': `/page?cursor=${cursorToken}` };
-    for (const route of routes) handFigures.set(route, await load(`http://127.0.0.1:${BARE_PORT}${barePaths[route]}`));
+    for (const route of routes) {
+      handFigures.set(route, await load(`http://127.0.0.1:${BARE_PORT}${barePaths[route]}`));
+      await drain(pool, BARE_APPLICATION, true);
+    }
   } finally {
     if (bare && bare.exitCode === null) await stop(bare);
     if (api.exitCode === null) await stop(api);
@@ -265,10 +287,12 @@ async function main(): Promise<void> {
   const ability = buildAbility([{ action: 'read', subject: 'Contact' }]);
   const selection = compileSelection({ ability, action: 'read', filter: rule }, []);
   const order = contactOrder(undefined, []);
+  // The page is read as the API reads it for a segment of this size.
+  const plan = listPlan(true, expectedCount);
   const productStatements: Record<Route, SqlStatement> = {
     count: dynamicCountStatement(ability, rule, []),
-    'first page': listStatements(selection, order, { limit: PAGE, offset: 0 }).rows,
-    'deep page': listStatements(selection, order, { limit: PAGE, offset: 0, cursor }).rows,
+    'first page': listStatements(selection, order, { limit: PAGE, offset: 0 }, plan).rows,
+    'deep page': listStatements(selection, order, { limit: PAGE, offset: 0, cursor }, plan).rows,
   };
   const handSingles: Record<Route, SqlStatement> = { count: hand.count, 'first page': hand.page, 'deep page': handStatements(picks, cursor).page };
   const singles = new Map<Route, { product: { ms: number; jit: boolean }; hand: { ms: number; jit: boolean } }>();

@@ -105,9 +105,13 @@ export class SegmentsService {
     const search: FilterNode | undefined = query.q?.trim() ? { field: 'q', op: 'matches', value: query.q.trim() } : undefined;
     const window = { sort: query.sort, page: query.page, limit: query.limit, cursor: query.cursor };
     if (segment.kind === 'static') return this.contacts.page(ability, { ...window, filter: search, restrict: membersOf(segment.id) });
-    const prepared = await this.prepare(segment.rule!);
-    const page = await this.contacts.page(ability, { ...window, filter: search ? { and: [search, prepared.rule] } : prepared.rule });
-    return withWarnings(page, prepared.warnings);
+    const prepared = usableRule(segment.rule!, await this.definitionsFor(segment.rule));
+    // The page does not wait for the check of what the rule names.
+    const [page, [references]] = await Promise.all([
+      this.contacts.page(ability, { ...window, filter: search ? { and: [search, prepared.rule] } : prepared.rule }),
+      this.referenceWarnings([prepared.rule]),
+    ]);
+    return withWarnings(page, [...prepared.warnings, ...references!]);
   }
 
   /** Count and first page of a rule's contacts, without saving anything. */
@@ -247,13 +251,6 @@ export class SegmentsService {
     const checked = validateFilter(rule, fieldResolver(definitions), 'rule');
     if (checked.errors.length) throw new RequestValidationError(checked.errors);
     return checked.warnings;
-  }
-
-  /** A saved rule, ready to run, with every warning about it. */
-  private async prepare(rule: FilterNode): Promise<{ rule: FilterNode; warnings: string[] }> {
-    const prepared = usableRule(rule, await this.definitionsFor(rule));
-    const [references] = await this.referenceWarnings([prepared.rule]);
-    return { rule: prepared.rule, warnings: [...prepared.warnings, ...references!] };
   }
 
   /** For each rule, the clauses naming tags, statuses, services, traffic sources or assignees that no longer exist. */
