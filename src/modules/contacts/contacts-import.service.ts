@@ -26,7 +26,7 @@ export const IMPORT_QUEUE = 'contacts.import';
  * small and a worker's memory flat (two 25k-row chunks in flight are a few tens of MB).
  */
 export function chunkRows(totalRows: number): number {
-  return Math.min(25_000, Math.max(2_000, Math.ceil(totalRows / 20)));
+  return Math.min(15_000, Math.max(2_000, Math.ceil(totalRows / 20)));
 }
 
 interface ImportRow {

@@ -61,8 +61,12 @@ export async function decideChunk(manager: EntityManager, settings: ChunkSetting
   const emails = read.map((r) => r.record?.fields.email?.toLowerCase()).filter((e): e is string => Boolean(e));
   const existing = new Map<string, { id: string; deleted: boolean }>();
   if (emails.length) {
+    // One index probe per email. Given the whole list at once (= ANY, or a join), the planner
+    // reads all contacts instead, for every chunk: quadratic over a large import.
     const found: Array<{ id: string; email_key: string; deleted: boolean }> = await manager.query(
-      'SELECT id, email_key, deleted_at IS NOT NULL AS deleted FROM contacts WHERE email_key = ANY($1::text[])',
+      `SELECT c.id, c.email_key, c.deleted_at IS NOT NULL AS deleted
+         FROM unnest($1::text[]) AS e(key)
+         CROSS JOIN LATERAL (SELECT id, email_key, deleted_at FROM contacts WHERE email_key = e.key OFFSET 0) c`,
       [emails],
     );
     for (const contact of found) existing.set(contact.email_key, { id: contact.id, deleted: contact.deleted });
@@ -118,7 +122,7 @@ export async function writeChunk(manager: EntityManager, audit: AuditService, se
        SELECT $1, c.id, to_jsonb(c) - 'search' || jsonb_build_object(
                 'tag_ids', (SELECT coalesce(jsonb_agg(tag_id), '[]'::jsonb) FROM contact_tags WHERE contact_id = c.id),
                 'service_ids', (SELECT coalesce(jsonb_agg(service_id), '[]'::jsonb) FROM contact_services WHERE contact_id = c.id))
-         FROM contacts c WHERE c.id = ANY($2::uuid[])
+         FROM unnest($2::uuid[]) AS u(id) CROSS JOIN LATERAL (SELECT * FROM contacts WHERE id = u.id OFFSET 0) c
        ON CONFLICT DO NOTHING`,
       [settings.id, updates.map((d) => d.contactId)],
     );
@@ -151,10 +155,11 @@ export async function writeChunk(manager: EntityManager, audit: AuditService, se
   const reasons = decisions.filter((d) => (d.outcome === 'skipped' || d.outcome === 'rejected') && !d.recorded);
   if (reasons.length) {
     await manager.query(
+      // Bounded to the chunk's rows, so no plan reads the rest of the file.
       `UPDATE contact_import_rows r SET outcome = x.outcome, error = x.error
          FROM unnest($2::int[], $3::text[], $4::text[]) AS x(row_number, outcome, error)
-        WHERE r.import_id = $1 AND r.row_number = x.row_number`,
-      [settings.id, reasons.map((d) => d.row), reasons.map((d) => d.outcome), reasons.map((d) => d.error ?? null)],
+        WHERE r.import_id = $1 AND r.row_number = x.row_number AND r.row_number BETWEEN $5 AND $6`,
+      [settings.id, reasons.map((d) => d.row), reasons.map((d) => d.outcome), reasons.map((d) => d.error ?? null), reasons[0]!.row, reasons[reasons.length - 1]!.row],
     );
   }
 }
