@@ -1,8 +1,13 @@
 import { parse } from 'csv-parse/sync';
+import { get, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Pool } from 'pg';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { ContactsExportService } from '../../src/modules/contacts/contacts-export.service';
 import { CSV_CORE_COLUMNS, restoreNeutralised } from '../../src/modules/contacts/contacts.csv';
 import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
+import { until } from '../support/wait';
 
 type CsvRecord = Record<string, string>;
 
@@ -317,6 +322,132 @@ describe('contacts export (CSV)', () => {
       // Newest first: row 1 was created last.
       expect(lastNames(records).slice(0, 2)).toEqual(['Row 0001', 'Row 0002']);
       expect(records.every((record) => record.Tags === `${marker}bulk` && record.Company === marker)).toBe(true);
+    });
+  });
+
+  /** Runs `body` with the export built in batches here instead of by the database (COPY). */
+  async function inBatches<T>(body: () => Promise<T>): Promise<T> {
+    const service = t.app.get(ContactsExportService);
+    service.copyEnabled = false;
+    try {
+      return await body();
+    } finally {
+      service.copyEnabled = true;
+    }
+  }
+
+  describe('written by the database (COPY)', () => {
+    let marker: string;
+
+    beforeAll(async () => {
+      marker = newMarker();
+      const field = (body: Record<string, unknown>) => t.http.post('/api/v1/custom-fields').set(admin.auth).send(body).expect(201);
+      await field({ key: 'ratio', label: 'Ratio', type: 'decimal', position: 7 });
+      await field({ key: 'vip', label: 'VIP', type: 'boolean', position: 7 });
+      await field({ key: 'since', label: 'Since', type: 'datetime', position: 7 });
+      const odd = ['=cmd|calc', '-5', '@SUM(A1)', '+1', 'tab\tinside', 'quote "q", comma', 'cr\r\nlf', 'lf\nonly', 'Zoë 日本 😀', 'x', 'back\\slash'];
+      for (const [i, text] of odd.entries()) {
+        await create(admin, {
+          firstName: `Odd ${i}`,
+          lastName: `${marker} ${String(i).padStart(2, '0')}`,
+          company: text,
+          jobTitle: odd[(i + 3) % odd.length],
+          addressLine2: odd[(i + 6) % odd.length],
+          newTags: i % 2 ? [`${marker}t${i}`, `=${marker}`] : [],
+          customFields: {
+            aaa_first: odd[(i + 1) % odd.length],
+            budget: [0, -7, 9007199254740991, null][i % 4],
+            ratio: [1e-7, 0.1, 1.5e21, -2.25, 1 / 3, null][i % 6],
+            vip: [true, false, null][i % 3],
+            since: i % 2 ? '2024-02-29T12:30:00.123456+02:00' : null,
+            tier: [['gold'], ['silver', 'gold'], [], null][i % 4],
+          },
+        });
+      }
+    });
+
+    it('is byte for byte the file the batches write, for formula-like, quoted, multi-line and typed cells', async () => {
+      const queries: Array<Record<string, string>> = [{ q: marker, sort: 'lastName' }, { q: marker, sort: '-custom.ratio' }, {}];
+      for (const query of queries) {
+        const copied = await exportCsv(staff, query).expect(200);
+        const batched = await inBatches(() => withBatchSize(3, () => exportCsv(staff, query).expect(200)));
+        expect(copied.text.length).toBeGreaterThan(0);
+        expect({ query, text: copied.text }).toEqual({ query, text: batched.text });
+      }
+      const records = await exported(staff, { q: marker, sort: 'lastName' });
+      expect(records).toHaveLength(11);
+      expect(records.slice(0, 3).map((record) => [record.Company, record['custom.ratio'], record['custom.vip'], record['custom.budget'], record['custom.tier']])).toEqual([
+        ["'=cmd|calc", '1e-7', 'true', '0', 'gold'],
+        ["'-5", '0.1', 'false', "'-7", 'silver; gold'],
+        ["'@SUM(A1)", '1.5e+21', '', '9007199254740991', ''],
+      ]);
+      // New tags are capitalised; "=" sorts before letters.
+      expect(records[1]!.Tags).toBe(`'=${marker}; ${marker[0]!.toUpperCase()}${marker.slice(1)}t1`);
+    });
+
+    it('refuses a filter value the database rejects before sending anything', async () => {
+      const refused = await exportCsv(staff, { filter: JSON.stringify({ field: 'createdAt', op: 'gt', value: '0000-01-01' }) });
+      expect(refused.status).toBe(400);
+      expect(refused.headers['content-type']).toContain('application/json');
+      expect(refused.body).toMatchObject({ code: 'invalid_value' });
+    });
+  });
+
+  describe('a stopped export', () => {
+    let marker: string;
+    let url: string;
+    const pool = () => (t.db.driver as PostgresDriver).master as Pool;
+    /** Exports running on the server for this database. */
+    const runningCopies = async () =>
+      Number((await t.db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY (%' AND state <> 'idle'`))[0].n);
+
+    beforeAll(async () => {
+      marker = newMarker();
+      // Big enough (several MB) that the response cannot sit whole in socket buffers.
+      await t.db.query(
+        `INSERT INTO contacts (first_name, last_name, company, address_line1, created_at)
+         SELECT 'Stop', 'Row ' || n, $1, repeat('x', 150), now() - n * interval '1 second' FROM generate_series(1, 30000) n`,
+        [marker],
+      );
+      await t.app.listen(0, '127.0.0.1');
+      url = `http://127.0.0.1:${(t.app.getHttpServer().address() as AddressInfo).port}/api/v1/contacts/export?filter=${encodeURIComponent(JSON.stringify({ field: 'company', op: 'is', value: marker }))}`;
+    });
+
+    /** Opens the export and resolves with the response once its first bytes are in. */
+    const openExport = () =>
+      new Promise<IncomingMessage>((resolve, reject) => {
+        const request = get(url, { headers: staff.auth as Record<string, string> }, (response) => {
+          response.once('data', () => {
+            response.pause();
+            resolve(response);
+          });
+        });
+        request.on('error', reject);
+      });
+
+    it('closes its connection when the client goes away, and the next export runs', async () => {
+      const response = await openExport();
+      expect(response.statusCode).toBe(200);
+      await until(async () => ((await runningCopies()) === 1 ? true : undefined), 30_000, 'the export to run');
+      response.destroy();
+      await until(async () => ((await runningCopies()) === 0 && pool().totalCount === pool().idleCount ? true : undefined), 30_000, 'the export to stop');
+      const records = recordsOf((await exportCsv(staff, { filter: JSON.stringify({ field: 'company', op: 'is', value: marker }) }).expect(200)).text);
+      expect(records).toHaveLength(30000);
+    });
+
+    it('cuts the response when the database connection is lost midway, so the file never looks complete', async () => {
+      const response = await openExport();
+      const [{ pid }] = await t.db.query(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY (%' AND state <> 'idle'`);
+      await t.db.query('SELECT pg_terminate_backend($1)', [pid]);
+      const outcome = await new Promise<string>((resolve) => {
+        response.on('error', () => resolve('error'));
+        response.on('aborted', () => resolve('aborted'));
+        response.on('end', () => resolve('complete'));
+        response.resume();
+      });
+      expect(outcome).not.toBe('complete');
+      await until(async () => (pool().totalCount === pool().idleCount ? true : undefined), 30_000, 'the connection to be released');
+      await exportCsv(staff, { q: marker }).expect(200);
     });
   });
 });

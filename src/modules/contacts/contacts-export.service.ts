@@ -3,7 +3,12 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { stringify } from 'csv-stringify/sync';
 import { Readable } from 'node:stream';
 import { DataSource } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
+import type { Pool } from 'pg';
 import type { AppAbility } from '../../core/access/app-ability';
+import { PGlitePool } from '../../database/pglite/pglite-pool';
+import { copyCsv } from './contacts-export.copy';
+import { exportSelectSql } from './contacts-export.sql';
 import { compileSelection, contactOrder } from './contacts.queries';
 import { CSV_CORE_COLUMNS, CsvCoreField, customColumnHeader, customValueToCell, LIST_SEPARATOR, neutraliseFormula } from './contacts.csv';
 import { CustomFieldsService } from './custom-fields.service';
@@ -101,6 +106,12 @@ export class ContactsExportService {
    */
   batchSize = 5000;
 
+  /**
+   * On a PostgreSQL server the database writes the file itself (COPY), which is several times
+   * faster than building it here; the embedded database reads it in batches.
+   */
+  copyEnabled = true;
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly customFields: CustomFieldsService,
@@ -114,9 +125,29 @@ export class ContactsExportService {
   async export(ability: AppAbility, request: ContactExportRequest): Promise<Readable> {
     const definitions = await this.customFields.all();
     const plan = this.plan(ability, request, definitions);
+    const pool = this.copyPool();
+    if (pool) return this.copy(pool, plan);
     const first = await this.page(plan, null);
     // A failing later batch errors the stream, which aborts the response: a cut file never looks complete.
     return Readable.from(this.chunks(plan, first), { objectMode: false });
+  }
+
+  /** The server connection pool COPY can run on, if this database has one and COPY is on. */
+  private copyPool(): Pool | undefined {
+    if (!this.copyEnabled) return undefined;
+    const master = (this.dataSource.driver as PostgresDriver).master as unknown;
+    return master && !(master instanceof PGlitePool) && typeof (master as Pool).connect === 'function' ? (master as Pool) : undefined;
+  }
+
+  private async copy(pool: Pool, plan: ExportPlan): Promise<Readable> {
+    const select = exportSelectSql(plan);
+    const header = Buffer.from(this.header(plan));
+    const client = await pool.connect();
+    return copyCsv(client, (error) => client.release(error), select, header);
+  }
+
+  private header(plan: ExportPlan): string {
+    return stringify([[...CSV_CORE_COLUMNS.map((column) => column.header), ...plan.customKeys.map(customColumnHeader)]], CSV_OPTIONS);
   }
 
   private plan(ability: AppAbility, request: ContactExportRequest, definitions: CustomField[]): ExportPlan {
@@ -144,7 +175,7 @@ export class ContactsExportService {
    * (on PostgreSQL on another connection) and while this batch is written.
    */
   private async *chunks(plan: ExportPlan, first: PageRow[]): AsyncGenerator<string> {
-    yield stringify([[...CSV_CORE_COLUMNS.map((column) => column.header), ...plan.customKeys.map(customColumnHeader)]], CSV_OPTIONS);
+    yield this.header(plan);
     let rows = first;
     while (rows.length) {
       const lists = observed(this.lists(rows));
