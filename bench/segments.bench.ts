@@ -25,7 +25,7 @@ import { benchUser, DATABASE, databaseUrl, PASSWORD, prepareDatabase, query, ROO
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
-const EXPLAIN_RUNS = Number(process.env.BENCH_EXPLAIN_RUNS ?? 5);
+const EXPLAIN_RUNS = Number(process.env.BENCH_EXPLAIN_RUNS ?? 7);
 const POOL_SIZE = 20;
 const API_PORT = 3296;
 const BARE_PORT = 3295;
@@ -166,18 +166,22 @@ async function waitForHealth(port: number): Promise<void> {
   throw new Error('The API did not come up');
 }
 
-/** Median planning + execution time of EXPLAIN ANALYZE over a few runs, and whether JIT was used. */
-async function explain(pool: Pool, statement: SqlStatement): Promise<{ ms: number; jit: boolean }> {
-  const times: number[] = [];
-  let jit = false;
+/**
+ * Median planning + execution time of EXPLAIN ANALYZE for two statements, run in turns so
+ * that neither always runs on the caches the other warmed; and whether JIT was used.
+ */
+async function explainBoth(pool: Pool, a: SqlStatement, b: SqlStatement): Promise<Array<{ ms: number; jit: boolean }>> {
+  const runs = [a, b].map(() => ({ times: [] as number[], jit: false }));
   for (let run = 0; run < EXPLAIN_RUNS; run += 1) {
-    const [row] = (await pool.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${statement.sql}`, statement.params)).rows as Array<{ 'QUERY PLAN': Array<Record<string, unknown>> }>;
-    const plan = row!['QUERY PLAN'][0]!;
-    times.push((plan['Planning Time'] as number) + (plan['Execution Time'] as number));
-    jit ||= plan.JIT !== undefined;
+    for (const [i, statement] of (run % 2 ? [b, a] : [a, b]).entries()) {
+      const which = run % 2 ? 1 - i : i;
+      const [row] = (await pool.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${statement.sql}`, statement.params)).rows as Array<{ 'QUERY PLAN': Array<Record<string, unknown>> }>;
+      const plan = row!['QUERY PLAN'][0]!;
+      runs[which]!.times.push((plan['Planning Time'] as number) + (plan['Execution Time'] as number));
+      runs[which]!.jit ||= plan.JIT !== undefined;
+    }
   }
-  times.sort((a, b) => a - b);
-  return { ms: times[Math.floor(times.length / 2)]!, jit };
+  return runs.map(({ times, jit }) => ({ ms: [...times].sort((x, y) => x - y)[Math.floor(times.length / 2)]!, jit }));
 }
 
 type Route = 'count' | 'first page' | 'deep page';
@@ -296,7 +300,10 @@ async function main(): Promise<void> {
   };
   const handSingles: Record<Route, SqlStatement> = { count: hand.count, 'first page': hand.page, 'deep page': handStatements(picks, cursor).page };
   const singles = new Map<Route, { product: { ms: number; jit: boolean }; hand: { ms: number; jit: boolean } }>();
-  for (const route of routes) singles.set(route, { product: await explain(pool, productStatements[route]), hand: await explain(pool, handSingles[route]) });
+  for (const route of routes) {
+    const [product, handSingle] = await explainBoth(pool, productStatements[route], handSingles[route]);
+    singles.set(route, { product: product!, hand: handSingle! });
+  }
   const [{ contacts }] = (await pool.query('SELECT count(*)::int AS contacts FROM contacts WHERE deleted_at IS NULL')).rows as Array<{ contacts: number }>;
   await pool.end();
 
@@ -310,8 +317,11 @@ async function main(): Promise<void> {
     const h = handFigures.get(route)!;
     // Time per request under the same load: the inverse of the throughput ratio.
     const ratio = a.rps > 0 ? h.rps / a.rps : Infinity;
+    const shown = a.rps > 0 && h.rps > 0 ? `${ratio.toFixed(2)}×` : '–';
     ok &&= ratio <= TARGET_RATIO && a.errors + h.errors === 0;
-    console.log(`| ${route} | ${a.rps.toFixed(0)} | ${ms(a.p50)} | ${ms(a.p99)} | ${h.rps.toFixed(0)} | ${ms(h.p50)} | ${ms(h.p99)} | ${ratio.toFixed(2)}× | ${a.errors + h.errors} |`);
+    // No request finished within the run: latencies unknown.
+    const figures = (f: Figures) => (f.rps > 0 ? `${f.rps.toFixed(0)} | ${ms(f.p50)} | ${ms(f.p99)}` : '0 | – | –');
+    console.log(`| ${route} | ${figures(a)} | ${figures(h)} | ${shown} | ${a.errors + h.errors} |`);
   }
   console.log(`\nSingle requests, EXPLAIN ANALYZE planning + execution (median of ${EXPLAIN_RUNS}):`);
   console.log('| route | product SQL | hand SQL | ratio |');
