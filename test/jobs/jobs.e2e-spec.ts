@@ -1,8 +1,11 @@
+import { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { JobsService } from '../../src/core/jobs/jobs.service';
 import { register, Session } from '../support/actors';
-import { startTestApp, TestApp } from '../support/test-app';
+import { startTestApp, TestApp, TEST_REDIS_URL } from '../support/test-app';
 import { until } from '../support/wait';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The same checks against both drivers: BullMQ on Redis, and in-process for the embedded shape. */
 describe.each([
@@ -79,6 +82,99 @@ describe.each([
       return overview.queues.find((q: { queue: string }) => q.queue === name).counts.delayed === 1 ? true : undefined;
     }, 15_000);
     expect(seen).toEqual([]);
+  });
+
+  it('re-creates, once, the jobs a module says are unfinished and the queue no longer holds', async () => {
+    const name = queue('recover');
+    // The module's durable state: what is still to do (a lost queue forgets it, this does not).
+    const unfinished = new Map<string, { n: number }>([
+      ['lost-1', { n: 1 }],
+      ['lost-2', { n: 2 }],
+    ]);
+    const seen: Array<{ n: number }> = [];
+    jobs.define<{ n: number }>({
+      queue: name,
+      handle: async (payload) => {
+        seen.push(payload);
+        unfinished.delete(`lost-${payload.n}`);
+      },
+    });
+    jobs.recoverWith(name, async () => [...unfinished].map(([jobId, payload]) => ({ jobId, payload, lostOnly: jobId === 'lost-2' })));
+    expect(await jobs.recover()).toBeGreaterThanOrEqual(2);
+    await until(async () => (seen.length === 2 ? true : undefined), 15_000, 'both jobs to run');
+    await jobs.recover();
+    await sleep(300);
+    expect(seen.sort((a, b) => a.n - b.n)).toEqual([{ n: 1 }, { n: 2 }]);
+    expect(await jobs.driver.state(name, 'lost-1')).toBe('completed');
+  });
+
+  it('never starts a second run of a job running in this process, even when the queue lost it', async () => {
+    const name = queue('busy');
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const unfinished = new Set(['busy-1']);
+    let runs = 0;
+    jobs.define({
+      queue: name,
+      handle: async () => {
+        runs += 1;
+        await gate;
+        unfinished.delete('busy-1');
+      },
+    });
+    jobs.recoverWith(name, async () => [...unfinished].map((jobId) => ({ jobId, payload: {} })));
+    await jobs.enqueue(name, {}, { jobId: 'busy-1' });
+    await jobs.enqueue(name, {}, { jobId: 'later-1', delayMs: 60_000 });
+    try {
+      await until(async () => (runs === 1 ? true : undefined), 15_000, 'the job to start');
+      expect(await jobs.ensure(name, {}, 'later-1')).toBe('present');
+      if (driverName === 'bullmq') {
+        // What a Redis restart without persistence does to the queue: every key gone, the running job's too.
+        const redisQueue = new Queue(name, { connection: { url: TEST_REDIS_URL }, prefix: new URL(t.databaseUrl).pathname.slice(1) });
+        await redisQueue.obliterate({ force: true });
+        await redisQueue.close();
+        expect(await jobs.driver.state(name, 'busy-1')).toBeNull();
+      }
+      expect(await jobs.ensure(name, {}, 'busy-1')).toBe('running-here');
+      await jobs.recover();
+    } finally {
+      // Released whatever happened: a job left running would hold up the app's shutdown.
+      release();
+    }
+    await until(async () => (unfinished.size === 0 ? true : undefined), 15_000, 'the job to finish');
+    await jobs.recover();
+    await sleep(500);
+    expect(runs).toBe(1);
+  });
+
+  it('runs again a job that failed for good or completed while its work is unfinished, unless asked to leave failed ones', async () => {
+    const name = queue('stuck');
+    let healthy = false;
+    const runs: string[] = [];
+    jobs.define<{ id: string }>({
+      queue: name,
+      attempts: 1,
+      handle: async (payload) => {
+        runs.push(payload.id);
+        if (!healthy && payload.id === 'f') throw new Error('the database is away');
+      },
+    });
+    await jobs.enqueue(name, { id: 'f' }, { jobId: 'stuck-f' });
+    await jobs.enqueue(name, { id: 'c' }, { jobId: 'stuck-c' });
+    const states = async () => [await jobs.driver.state(name, 'stuck-f'), await jobs.driver.state(name, 'stuck-c')];
+    await until(async () => ((await states()).join() === 'failed,completed' ? true : undefined), 15_000, 'one failed and one completed job');
+
+    // Work that cannot tell "failed, retry pending" from "failed" asks for lost jobs only.
+    jobs.recoverWith(name, async () => [{ jobId: 'stuck-f', payload: { id: 'f' }, lostOnly: true }]);
+    await jobs.recover();
+    expect(await states()).toEqual(['failed', 'completed']);
+
+    healthy = true;
+    expect(await jobs.ensure(name, { id: 'f' }, 'stuck-f')).toBe('retried');
+    expect(await jobs.ensure(name, { id: 'c' }, 'stuck-c')).toBe('re-enqueued');
+    await until(async () => ((await states()).join() === 'completed,completed' && runs.length === 4 ? true : undefined), 15_000, 'both to run again');
+    expect(runs.sort()).toEqual(['c', 'c', 'f', 'f']);
+    await expect(jobs.ensure('no-such-queue', {}, 'x')).rejects.toMatchObject({ status: 404 });
   });
 
   it('is for admins only', async () => {

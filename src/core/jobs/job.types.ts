@@ -37,6 +37,25 @@ export interface EnqueueOptions {
 
 export type JobState = 'waiting' | 'active' | 'delayed' | 'completed' | 'failed';
 
+/** A job that must exist while its work is unfinished, as its module's durable state says. */
+export interface ExpectedJob<T = unknown> {
+  jobId: string;
+  payload: T;
+  /**
+   * Re-create the job only if the queue holds no trace of it; a job that failed for good stays
+   * failed. For work whose durable state cannot tell "failed, a retry is pending" from "failed".
+   */
+  lostOnly?: boolean;
+}
+
+/**
+ * Lists, from durable state (PostgreSQL), the jobs of one queue whose work is unfinished. The
+ * queue layer re-creates any that the queue no longer holds: Redis restarted without its
+ * data, or an embedded process stopped with jobs in memory. Must be cheap: it runs on start,
+ * on every Redis reconnect and periodically.
+ */
+export type JobRecovery<T = unknown> = () => Promise<Array<ExpectedJob<T>>>;
+
 export interface QueueCounts {
   queue: string;
   counts: Record<JobState, number>;
@@ -60,6 +79,12 @@ export interface JobDriver {
   schedule(definition: JobDefinition, schedulerId: string, everyMs: number, payload: unknown): Promise<void>;
   unschedule(definition: JobDefinition, schedulerId: string): Promise<void>;
   counts(queue: string): Promise<Record<JobState, number>>;
+  /** Where a job is, or null when the queue does not hold it (never enqueued, removed or lost). */
+  state(queue: string, id: string): Promise<JobState | null>;
+  /** Forgets a job that is not running (a completed one, so that its id can be enqueued again). */
+  remove(queue: string, id: string): Promise<void>;
+  /** Called after the connection to the queue store came back (a Redis restart may have lost jobs). */
+  onReconnect(listener: () => void): void;
   failed(queue: string, start: number, end: number): Promise<FailedJob[]>;
   retry(queue: string, id: string): Promise<boolean>;
   /** Stops taking jobs, lets running ones finish, closes connections. */

@@ -62,6 +62,19 @@ export class InProcessJobDriver implements JobDriver {
     return counts;
   }
 
+  async state(queue: string, id: string): Promise<JobState | null> {
+    const job = this.jobs.get(id);
+    return job && job.queue === queue ? job.state : null;
+  }
+
+  async remove(queue: string, id: string): Promise<void> {
+    const job = this.jobs.get(id);
+    if (job && job.queue === queue && job.state !== 'active') this.jobs.delete(id);
+  }
+
+  /** Memory never comes back with less than it had: there is nothing to hear. */
+  onReconnect(): void {}
+
   async failed(queue: string, start: number, end: number): Promise<FailedJob[]> {
     return [...this.jobs.values()]
       .filter((job) => job.queue === queue && job.state === 'failed')
