@@ -196,6 +196,17 @@ describe('rules that name things that are gone', () => {
       `rule.or.3: the traffic source ${ghost} no longer exists; no contact matches it`,
     ]);
   });
+
+  it('look only in the tables of the kinds a rule names', async () => {
+    const ghost = uuid('dead0000', 2);
+    const references = referencesOf({ and: [{ field: 'tags', op: 'hasAny', value: [TAG.vip, ghost] }, { field: 'stage', op: 'is', value: 'lead' }] });
+    const statement = missingReferencesStatement(references);
+    expect(statement.sql).toContain('FROM tags t');
+    expect(statement.sql).not.toMatch(/services|contact_statuses|traffic_sources|users/);
+    expect(statement.params).toEqual([[TAG.vip, ghost]]);
+    const missing = (await db.query<{ field: string; id: string }>(statement.sql, statement.params)).rows;
+    expect(missingReferenceWarnings(references, missing)).toEqual([`rule.and.0: the tag ${ghost} no longer exists; no contact matches it`]);
+  });
 });
 
 describe('explain', () => {

@@ -169,7 +169,8 @@ export function referencesOf(rule: FilterNode, path = 'rule'): RuleReference[] {
 
 /** One statement that returns the ids among `references` whose record no longer exists. */
 export function missingReferencesStatement(references: RuleReference[]): SqlStatement {
-  const fields = Object.keys(REFERENCE_FIELDS);
+  // Only the kinds the rules name: a segment page runs this on every request.
+  const fields = Object.keys(REFERENCE_FIELDS).filter((field) => references.some((ref) => ref.field === field));
   const params = fields.map((field) => [...new Set(references.filter((ref) => ref.field === field).map((ref) => ref.id.toLowerCase()))]);
   const sql = fields
     .map((field, i) => `SELECT '${field}' AS field, x.id::text AS id FROM unnest($${i + 1}::uuid[]) AS x(id) WHERE NOT EXISTS (SELECT 1 FROM ${REFERENCE_FIELDS[field]!.table} t WHERE t.id = x.id)`)
