@@ -149,11 +149,20 @@ class ImportRun {
       interrupted = true;
       stop?.();
     };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    // The embedded database runs its statements on this thread and can hold it for a whole chunk:
+    // a handler would only run afterwards, so Ctrl-C keeps its default, immediate effect there.
+    const catchSignals = !(this.context.jobsRunHere && this.context.config.database.kind === 'pglite');
+    if (catchSignals) {
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+    }
     const jobId = `import-${id}`;
     try {
-      this.out.write(this.context.jobsRunHere ? 'Running the import in this process (no REDIS_URL)…\n' : 'Queued for the workers (REDIS_URL); following its progress…\n');
+      this.out.write(
+        this.context.jobsRunHere
+          ? `Running the import in this process (no REDIS_URL); stopping this command stops it, and it continues with: npm run cli -- import --resume ${id}\n`
+          : 'Queued for the workers (REDIS_URL); following its progress…\n',
+      );
       let firstProcessed: number | undefined;
       for (;;) {
         const current = await this.imports.get(id);
