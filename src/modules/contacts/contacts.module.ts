@@ -7,6 +7,7 @@ import { ActivitiesService } from './activities.service';
 import { ContactDirectoryService } from './contact-directory.service';
 import { ContactsExportController } from './contacts-export.controller';
 import { ContactsImportController } from './contacts-import.controller';
+import { ContactsImportRecovery } from './contacts-import.recovery';
 import { ContactsImportService } from './contacts-import.service';
 import { ContactsExportService } from './contacts-export.service';
 import { ContactsController } from './contacts.controller';
@@ -43,6 +44,7 @@ import { TrafficSourcesController } from './traffic-sources.controller';
     ContactsService,
     ContactsExportService,
     ContactsImportService,
+    ContactsImportRecovery,
     ActivitiesService,
     CustomFieldsService,
     LookupsService,
