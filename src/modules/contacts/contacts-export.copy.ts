@@ -58,7 +58,7 @@ export class CrlfRecords extends Transform {
  * bulk import can make it look cheap; the sort of the whole file gets room; the digits of
  * custom number cells come from float8 text, which must be the shortest round trip.
  */
-const SETTINGS = ['jit = off', 'max_parallel_workers_per_gather = 0', 'enable_nestloop = off', "work_mem = '64MB'", 'extra_float_digits = 1'];
+export const COPY_SETTINGS = ['jit = off', 'max_parallel_workers_per_gather = 0', 'enable_nestloop = off', "work_mem = '64MB'", 'extra_float_digits = 1'];
 
 /**
  * Runs `COPY (select) TO STDOUT (FORMAT csv)` on a pooled connection and hands back the file:
@@ -78,7 +78,7 @@ export async function copyCsv(client: PoolClient, release: (error?: Error | bool
   };
   let copy;
   try {
-    await client.query(`BEGIN READ ONLY; ${SETTINGS.map((setting) => `SET LOCAL ${setting};`).join(' ')}`);
+    await client.query(`BEGIN READ ONLY; ${COPY_SETTINGS.map((setting) => `SET LOCAL ${setting};`).join(' ')}`);
     copy = client.query(copyTo(sql, { highWaterMark: 256 * 1024 }));
     await new Promise<void>((resolve, reject) => {
       const ready = () => {
