@@ -111,7 +111,9 @@ class ImportRun {
   }
 
   private async resume(actor: AuthUser, id: string): Promise<number> {
-    const current = await this.imports.get(id);
+    const current = await this.imports.get(id).catch((error) => {
+      throw error instanceof NotFoundException ? new UsageError(`--resume ${id}: there is no import with this id`) : error;
+    });
     this.out.write(`Import ${id} (${current.fileName}) is ${current.status}: ${formatCount(current.processedRows)}/${formatCount(current.totalRows)} rows\n`);
     if (current.status === 'completed') return this.report(current, undefined);
     if (current.status === 'reverting' || current.status === 'reverted') throw new CliError(`the import was ${current.status === 'reverting' ? 'being reverted' : 'reverted'}; there is nothing to resume`);

@@ -53,7 +53,6 @@ describe('admin command line: import', () => {
     return count as number;
   };
   const findContact = async (email: string) => (await t.http.get('/api/v1/contacts').set(admin.auth).query({ q: email }).expect(200)).body.data[0];
-  const explain = (result: CliResult) => `exit ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
   const errorLines = (result: CliResult) => result.stderr.split('\n').filter((line) => line.startsWith('error: '));
 
   it('upserts a file: prints the mapping, progress lines and the final counts; the contacts are in the database', async () => {
@@ -193,6 +192,8 @@ describe('admin command line: import', () => {
       await refused(['import', good, '--mode', 'create', '--yes', '--map', 'Email=e-mail'], /^error: column 2 "Email": must be ignore, a contact field or custom\.<key>$/);
       await refused(['import', good, '--mode', 'update', '--yes', '--map', 'Email=ignore'], /^error: mapping: mode "update" matches contacts by email: map a column to email$/);
       await refused(['import', file('empty.csv', ['First Name,Email']), '--mode', 'create', '--yes'], /^error: \S+empty\.csv: has a header row but no data rows$/);
+      await refused(['import', '--resume', '00000000-0000-4000-8000-000000000000'], /^error: --resume 00000000-0000-4000-8000-000000000000: there is no import with this id$/);
+      await refused(['import', '--resume', 'last'], /^error: --resume needs an import id \(a UUID\), got "last"$/);
       // Refused uploads are not left behind.
       const [{ after }] = await t.db.query('SELECT count(*)::int AS after FROM contact_imports');
       expect(after).toBe(before);
