@@ -1010,7 +1010,7 @@ async function seedDemo(dataSource: DataSource, options: SeedOptions, kind: 'pos
     }
     const corrected = await time('last-contacted check', () => checkLastContacted(control, run));
     if (corrected) console.log(`  set last_contacted_at from the activities on ${format(corrected)} contacts`);
-    await time('analyze', () => control.query('ANALYZE contacts, activities, contact_status_history, contact_tags, contact_services, users, user_roles, tags'));
+    await time('analyze', () => control.query('ANALYZE contacts, activities, contact_status_history, contact_tags, contact_services, users, user_roles, tags, contact_statuses, services, traffic_sources'));
 
     const rows = progress.rows;
     const bulk = timings.find(([label]) => label === 'bulk load')![1];
