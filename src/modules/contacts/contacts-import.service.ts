@@ -15,7 +15,7 @@ import { CustomFieldsService } from './custom-fields.service';
 import type { DryRunDto, ImportDto, ImportMode, ImportSettingsDto, RowReasonDto, SavedMappingDto } from './dto/import.dto';
 import { readCsv } from './contacts-import.csv-reader';
 import { rowStager } from './contacts-import.staging';
-import { ChunkSettings, countOutcomes, Decision, decideChunk, loadLookups, StagedRow, writeChunk } from './contacts-import.writer';
+import { ChunkSettings, countOutcomes, decideChunk, loadLookups, StagedRow, writeChunk } from './contacts-import.writer';
 import { ColumnMapping, proposeMapping } from './import-mapping';
 
 export const IMPORT_QUEUE = 'contacts.import';
@@ -23,7 +23,7 @@ export const IMPORT_QUEUE = 'contacts.import';
 /**
  * Rows per chunk (one transaction and checkpoint each): about twenty checkpoints per import,
  * so progress moves and a takeover repeats little, within bounds that keep per-chunk overhead
- * small and a worker's memory flat (two 25k-row chunks in flight are a few tens of MB).
+ * small and a worker's memory flat (a chunk in flight is a few tens of MB).
  */
 export function chunkRows(totalRows: number): number {
   return Math.min(15_000, Math.max(2_000, Math.ceil(totalRows / 20)));
@@ -46,11 +46,6 @@ interface ImportRow {
   error: string | null;
   created_at: Date;
   finished_at: Date | null;
-}
-
-interface PreparedChunk {
-  from: number;
-  decisions: Promise<Decision[]>;
 }
 
 export class ImportFileError extends RequestValidationError {
@@ -183,20 +178,19 @@ export class ContactsImportService {
     try {
       await this.markDuplicates(row);
       const size = chunkRows(row.total_rows);
-      // The next chunk is read and decided while this one is written: the worker's JavaScript
-      // and the database's writes overlap. Its decisions are only used if the checkpoint is
-      // still where they started, inside the chunk's transaction.
-      let next: PreparedChunk | undefined;
       while (row.processed_rows < row.total_rows) {
         const from = row.processed_rows + 2; // data rows start at row 2 (the header is row 1)
         const to = from + size - 1;
-        const current = next?.from === from ? next : this.prepareChunk(row, from, to);
-        next = to <= row.total_rows ? this.prepareChunk(row, to + 1, to + size) : undefined;
-        const decisions = await current.decisions;
+        // Read before the transaction: on the embedded database it holds the only session.
+        const customFields = await this.customFields.all();
         await this.dataSource.transaction(async (manager) => {
           await setChangeContext(manager, row.created_by_id, 'import');
           const locked = await this.load(manager, importId, true);
           if (locked.processed_rows !== row.processed_rows) return; // another worker got here first
+          const rows = await this.chunk(manager, importId, from, to);
+          const lookups = await loadLookups(manager, customFields);
+          // Decided and written at once: rows and decisions die young, which keeps the worker's memory flat.
+          const decisions = await decideChunk(manager, settingsOf(locked), rows, lookups);
           await writeChunk(manager, this.audit, settingsOf(locked), from, decisions);
           const count = countOutcomes(decisions);
           await manager.query(
@@ -346,17 +340,6 @@ export class ContactsImportService {
 
   private chunk(manager: EntityManager, id: string, from: number, to: number): Promise<StagedRow[]> {
     return manager.query('SELECT row_number, cells, outcome, error FROM contact_import_rows WHERE import_id = $1 AND row_number BETWEEN $2 AND $3 ORDER BY row_number', [id, from, to]);
-  }
-
-  /** Reads and decides a chunk outside any transaction; a failure surfaces when the chunk is used. */
-  private prepareChunk(row: ImportRow, from: number, to: number): PreparedChunk {
-    const decisions = (async () => {
-      const rows = await this.chunk(this.dataSource.manager, row.id, from, to);
-      const lookups = await loadLookups(this.dataSource.manager, await this.customFields.all());
-      return decideChunk(this.dataSource.manager, settingsOf(row), rows, lookups);
-    })();
-    decisions.catch(() => undefined); // awaited later, or dropped with the chunk
-    return { from, decisions };
   }
 
   /** Later rows repeating an earlier row's email are rejected up front, once, before any chunk. */
