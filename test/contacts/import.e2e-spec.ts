@@ -125,6 +125,14 @@ describe.each([
     expect((await upload('First Name,Email\n').expect(400)).body.details[0].message).toContain('no data rows');
     expect((await upload(Buffer.from([0x46, 0x69, 0x72, 0x73, 0x74, 0x0a, 0xff, 0xfe, 0x41, 0x0a])).expect(400)).body.details[0].message).toContain('UTF-8');
     expect((await upload('a,b\n"unclosed,quote\n').expect(400)).body.details[0].message).toContain('CSV');
+    // Broken far into a large file, after rows were already streamed into the database: none of them stay.
+    const [{ before }] = await t.db.query('SELECT count(*)::int AS before FROM contact_import_rows');
+    const large = ['First Name,Email'];
+    for (let i = 0; i < 20_000; i += 1) large.push(`Row${i},row${i}.${marker}@example.com`);
+    expect((await upload(`${large.join('\n')}\n"unclosed,quote\n`).expect(400)).body.details[0].message).toContain('CSV');
+    expect((await upload(Buffer.concat([Buffer.from(large.join('\n')), Buffer.from([0x0a, 0xff, 0x0a])])).expect(400)).body.details[0].message).toContain('UTF-8');
+    const [{ after }] = await t.db.query('SELECT count(*)::int AS after FROM contact_import_rows');
+    expect(after).toBe(before);
     expect((await upload('a,b\n=H("x"),1\n').expect(201)).body.sample).toEqual([['=H("x")', '1']]);
     await t.http.post('/api/v1/contacts/imports').set(staff.auth).send({ file: 'nope' }).expect(400);
     const uploaded = (await upload('Name,Email\nX,x@example.com\n').expect(201)).body;
