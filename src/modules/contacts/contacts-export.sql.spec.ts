@@ -1,5 +1,5 @@
 import type { PGlite as PGliteClass } from '@electric-sql/pglite';
-import { customCellSql, inlineParams, neutraliseSql, sqlLiteral } from './contacts-export.sql';
+import { customCellSql, customFinishedCellSql, inlineParams, neutraliseSql, sqlLiteral } from './contacts-export.sql';
 import { customValueToCell, neutraliseFormula } from './contacts.csv';
 
 /** PGlite must be loaded by Node's own loader (see src/core/access/ability-to-sql.spec.ts). */
@@ -44,16 +44,23 @@ describe('custom field cells in SQL', () => {
     expect(cells).toEqual(json.map((text) => customValueToCell(JSON.parse(text))));
   });
 
+  it('is neutraliseFormula(customValueToCell) for the file, NULL when empty', async () => {
+    const json = [...values, ['=a', 'b'], ['-x'], [-1], -1e-400, '-1e400', '\tx', '@'].map((value) => (value === -1e-400 ? '-1e-400' : JSON.stringify(value)));
+    const expected = json.map((text) => neutraliseFormula(customValueToCell(JSON.parse(text))) || null);
+    expect(await sqlCells(json, customFinishedCellSql)).toEqual(expected);
+  });
+
   it('reads numbers as the doubles JavaScript would make of them, whatever their text in the database', async () => {
-    const json = ['1.50', '100.000', '1E+3', '0.30000000000000004441', '12345678901234567890', '1e400', '-1e400', '1e-400', '0.1e-5', '1e-320'];
+    const json = ['1.50', '100.000', '-12.3400', '123456789012345.0', '1234567890123456', '0.000001000', '1E+3', '0.30000000000000004441', '12345678901234567890', '1e400', '-1e400', '1e-400', '0.1e-5', '1e-320'];
     expect(await sqlCells(json, customCellSql)).toEqual(json.map((text) => String(JSON.parse(text))));
+    expect(await sqlCells(json, customFinishedCellSql)).toEqual(json.map((text) => neutraliseFormula(String(JSON.parse(text)))));
   });
 
   it('is empty for a missing key and JSON null', async () => {
-    const { rows } = await db.query<{ missing: string | null; nil: string | null }>(
-      `SELECT ${customCellSql(`'{}'::jsonb -> 'gone'`)} AS missing, ${customCellSql(`'{"k": null}'::jsonb -> 'k'`)} AS nil`,
-    );
-    expect(rows[0]).toEqual({ missing: null, nil: null });
+    for (const cell of [customCellSql, customFinishedCellSql]) {
+      const { rows } = await db.query<{ missing: string | null; nil: string | null }>(`SELECT ${cell(`'{}'::jsonb -> 'gone'`)} AS missing, ${cell(`'{"k": null}'::jsonb -> 'k'`)} AS nil`);
+      expect(rows[0]).toEqual({ missing: null, nil: null });
+    }
   });
 });
 

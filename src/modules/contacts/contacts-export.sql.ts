@@ -66,7 +66,11 @@ export function jsNumberSql(x: string): string {
   const scientific =
     `CASE WHEN ${n} < 0 THEN '-' ELSE '' END || left(${digits}, 1) || CASE WHEN length(${digits}) > 1 THEN '.' || substr(${digits}, 2) ELSE '' END` +
     ` || 'e' || CASE WHEN ${exponent} >= 0 THEN '+' ELSE '-' END || abs(${exponent})::text`;
-  return `CASE WHEN abs(${x}) >= ${DOUBLE_OVERFLOW} THEN CASE WHEN ${x} < 0 THEN '-Infinity' ELSE 'Infinity' END
+  // Up to 15 significant digits a decimal is the shortest text of its double (DBL_DIG), so the
+  // stored text without trailing zeros is JavaScript's, within the plain range: the common case.
+  const plain = `trim_scale(${x})::text`;
+  return `CASE WHEN length(${plain}) <= 15 AND (${x} = 0 OR abs(${x}) >= 1e-6) THEN ${plain}
+    WHEN abs(${x}) >= ${DOUBLE_OVERFLOW} THEN CASE WHEN ${x} < 0 THEN '-Infinity' ELSE 'Infinity' END
     WHEN abs(${x}) <= ${DOUBLE_UNDERFLOW} THEN '0'
     WHEN abs(${n}) >= 1e-6 AND abs(${n}) < 1e21 THEN trim_scale(${n})::text
     ELSE ${scientific} END`;
@@ -75,8 +79,13 @@ export function jsNumberSql(x: string): string {
 /** Arrays nested this deep inside a value are written as their JSON text (no field type stores them). */
 const MAX_ARRAY_DEPTH = 3;
 
-/** String(value) in SQL for a jsonb value `v` (NULL when absent); arrays join with `separator` like Array#join. */
-function jsStringSql(value: string, separator: string, depth: number): string {
+/**
+ * String(value) in SQL for a jsonb value `v` (NULL when absent); arrays join with `separator`
+ * like Array#join. With `finished`, the cell as the file has it: neutralised, NULL when empty,
+ * each branch referring to its text once or cheaply (a wrapping neutralisation would compute it
+ * three times, and a subquery per row to avoid that costs more than the cell).
+ */
+function jsStringSql(value: string, separator: string, depth: number, finished = false): string {
   const v = `(${value})`;
   const element = `e${depth}`;
   const index = `i${depth}`;
@@ -84,17 +93,32 @@ function jsStringSql(value: string, separator: string, depth: number): string {
     depth >= MAX_ARRAY_DEPTH
       ? `${v}::text`
       : `(SELECT string_agg(COALESCE(${jsStringSql(element, "','", depth + 1)}, ''), ${separator} ORDER BY ${index}) FROM jsonb_array_elements(${v}) WITH ORDINALITY AS l${depth} (${element}, ${index}))`;
-  return `CASE jsonb_typeof(${v})
+  const number = jsNumberSql(`${v}::numeric`);
+  if (!finished) {
+    return `CASE jsonb_typeof(${v})
     WHEN 'string' THEN ${v} #>> '{}'
-    WHEN 'number' THEN ${jsNumberSql(`${v}::numeric`)}
+    WHEN 'number' THEN ${number}
     WHEN 'boolean' THEN ${v}::text
     WHEN 'array' THEN ${array}
+    WHEN 'object' THEN '[object Object]' END`;
+  }
+  // A number's text starts with "-" exactly when it is negative and not read as 0.
+  return `CASE jsonb_typeof(${v})
+    WHEN 'string' THEN ${neutraliseSql(`(${v} #>> '{}')`)}
+    WHEN 'number' THEN CASE WHEN ${v}::numeric < 0 AND abs(${v}::numeric) > ${DOUBLE_UNDERFLOW} THEN '''' ELSE '' END || ${number}
+    WHEN 'boolean' THEN ${v}::text
+    WHEN 'array' THEN NULLIF(regexp_replace(${array}, E'^([-=+@\\t\\r])', '''\\1'), '')
     WHEN 'object' THEN '[object Object]' END`;
 }
 
 /** customValueToCell in SQL for the jsonb value `v`; '' or NULL where it gives ''. */
 export function customCellSql(v: string): string {
   return jsStringSql(v, SEPARATOR, 0);
+}
+
+/** The file's cell for the jsonb value `v`: neutraliseFormula(customValueToCell(v)), NULL when empty. */
+export function customFinishedCellSql(v: string): string {
+  return jsStringSql(v, SEPARATOR, 0, true);
 }
 
 /** A parameter's text as node-postgres sends it: arrays as array literals, objects as JSON. */
@@ -169,26 +193,20 @@ const LISTS_JOIN = `LEFT JOIN (
      GROUP BY o.contact_id) li ON li.contact_id = c.id`;
 
 /**
- * The SELECT whose rows are the file's records, in the export order. One level, ordered at the
- * top so the planner optimises for the whole result; the custom cells are computed once per
- * row in a lateral subquery (OFFSET 0 keeps it from being merged and its cells repeated by the
- * neutralisation around them).
+ * The SELECT whose rows are the file's records, in the export order: one level, ordered at the
+ * top so the planner optimises for the whole result.
  */
 export function exportSelectSql(plan: ExportStatementPlan): string {
   const cells = [
     ...CSV_CORE_COLUMNS.map((column) => neutraliseSql(CORE_SQL[column.field])),
-    ...plan.customKeys.map((_, i) => neutraliseSql(`cf.k${i}`)),
+    ...plan.customKeys.map((key) => customFinishedCellSql(`c.custom_fields -> ${escapeLiteral(key)}`)),
   ];
-  const custom = plan.customKeys.length
-    ? `CROSS JOIN LATERAL (SELECT ${plan.customKeys.map((key, i) => `${customCellSql(`c.custom_fields -> ${escapeLiteral(key)}`)} AS k${i}`).join(',\n    ')} OFFSET 0) cf`
-    : '';
   return `SELECT ${cells.join(',\n  ')}
   FROM contacts c
   LEFT JOIN contact_statuses s ON s.id = c.status_id
   LEFT JOIN traffic_sources ts ON ts.id = c.traffic_source_id
   LEFT JOIN users a ON a.id = c.assigned_to_id
   ${LISTS_JOIN}
-  ${custom}
   WHERE ${inlineParams(plan.where, plan.params)}
   ORDER BY ${plan.orderBy}`;
 }
