@@ -4,10 +4,10 @@ import type { AuditService } from '../../core/audit/audit.service';
 import type { ImportMode } from './dto/import.dto';
 import { ColumnMapping, ImportLookups, ImportRecord, readRow } from './import-mapping';
 
-/** A row of contact_import_rows as a chunk reads it. */
+/** A row of contact_import_rows as a chunk reads it; cells as JSON text, parsed one row at a time. */
 export interface StagedRow {
   row_number: number;
-  cells: string[];
+  cells: string;
   outcome: string | null;
   error: string | null;
 }
@@ -56,7 +56,8 @@ export async function decideChunk(manager: EntityManager, settings: ChunkSetting
     if (row.outcome) return { row: row.row_number, error: row.error ?? 'already handled', recorded: true };
     const first = duplicateOf?.get(row.row_number);
     if (first !== undefined) return { row: row.row_number, error: `duplicate email in the file (first at row ${first})` };
-    return { row: row.row_number, ...readRow(row.cells, settings.headers.length, settings.mapping, lookups) };
+    // Parsed here and dropped at once: a chunk's cells never pile up in the worker's heap.
+    return { row: row.row_number, ...readRow(JSON.parse(row.cells) as string[], settings.headers.length, settings.mapping, lookups) };
   });
   const emails = read.map((r) => r.record?.fields.email?.toLowerCase()).filter((e): e is string => Boolean(e));
   const existing = new Map<string, { id: string; deleted: boolean }>();
