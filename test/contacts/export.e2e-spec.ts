@@ -369,12 +369,13 @@ describe('contacts export (CSV)', () => {
     it('is byte for byte the file the batches write, for formula-like, quoted, multi-line and typed cells', async () => {
       const queries: Array<Record<string, string>> = [{ q: marker, sort: 'lastName' }, { q: marker, sort: '-custom.ratio' }, {}];
       for (const query of queries) {
-        const copied = await exportCsv(staff, query).expect(200);
+        // A selection larger than one batch is written by COPY.
+        const copied = await withBatchSize(1, () => exportCsv(staff, query).expect(200));
         const batched = await inBatches(() => withBatchSize(3, () => exportCsv(staff, query).expect(200)));
         expect(copied.text.length).toBeGreaterThan(0);
         expect({ query, text: copied.text }).toEqual({ query, text: batched.text });
       }
-      const records = await exported(staff, { q: marker, sort: 'lastName' });
+      const records = recordsOf((await withBatchSize(1, () => exportCsv(staff, { q: marker, sort: 'lastName' }).expect(200))).text);
       expect(records).toHaveLength(11);
       expect(records.slice(0, 3).map((record) => [record.Company, record['custom.ratio'], record['custom.vip'], record['custom.budget'], record['custom.tier']])).toEqual([
         ["'=cmd|calc", '1e-7', 'true', '0', 'gold'],
@@ -390,6 +391,22 @@ describe('contacts export (CSV)', () => {
       expect(refused.status).toBe(400);
       expect(refused.headers['content-type']).toContain('application/json');
       expect(refused.body).toMatchObject({ code: 'invalid_value' });
+    });
+
+    it('answers with a 4xx, not a cut file, when a row beyond the first batch makes the statement fail', async () => {
+      // A value written around the API that the filter's cast rejects, on the oldest row: the first
+      // batch (newest first) never reaches it, COPY does before sending anything.
+      const [bad] = await t.db.query(`INSERT INTO contacts (first_name, last_name, custom_fields, created_at) VALUES ('Bad', $1, '{"budget": "abc"}', '2000-01-01') RETURNING id`, [`${marker} bad`]);
+      try {
+        const refused = await withBatchSize(1, () => exportCsv(staff, { filter: JSON.stringify({ field: 'custom.budget', op: 'gt', value: 5 }) }));
+        expect(refused.status).toBe(400);
+        expect(refused.headers['content-type']).toContain('application/json');
+        expect(refused.body).toMatchObject({ code: 'invalid_value' });
+        // The connection went back to the pool usable.
+        await exportCsv(staff, { q: marker }).expect(200);
+      } finally {
+        await t.db.query('DELETE FROM contacts WHERE id = $1', [bad.id]);
+      }
     });
   });
 

@@ -107,8 +107,10 @@ export class ContactsExportService {
   batchSize = 5000;
 
   /**
-   * On a PostgreSQL server the database writes the file itself (COPY), which is several times
-   * faster than building it here; the embedded database reads it in batches.
+   * On a PostgreSQL server a selection larger than one batch is written by the database itself
+   * (COPY), several times faster than building it here. COPY lists the tags and services of
+   * every contact in one pass, which a selection of one batch does not repay: that one, and
+   * everything on the embedded database, is read in batches.
    */
   copyEnabled = true;
 
@@ -125,9 +127,9 @@ export class ContactsExportService {
   async export(ability: AppAbility, request: ContactExportRequest): Promise<Readable> {
     const definitions = await this.customFields.all();
     const plan = this.plan(ability, request, definitions);
-    const pool = this.copyPool();
-    if (pool) return this.copy(pool, plan);
     const first = await this.page(plan, null);
+    const pool = first.length === this.batchSize ? this.copyPool() : undefined;
+    if (pool) return this.copy(pool, plan);
     // A failing later batch errors the stream, which aborts the response: a cut file never looks complete.
     return Readable.from(this.chunks(plan, first), { objectMode: false });
   }
