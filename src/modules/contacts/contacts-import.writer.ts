@@ -35,14 +35,24 @@ export interface Decision {
 export type OutcomeCounts = Record<OutcomeKind, number>;
 
 /** Loads the reference data row values resolve against: once per chunk, so renames mid-import apply. */
-export async function loadLookups(manager: EntityManager, customFields: ImportLookups['customFields']): Promise<ImportLookups> {
-  const pairs = async (sql: string) => new Map(((await manager.query(sql)) as Array<{ k: string; id: string }>).map((r) => [r.k, r.id]));
+export async function loadLookups(manager: EntityManager, customFields: ImportLookups['customFields']): Promise<ImportLookups & { leadStatusId: string | null }> {
+  // One round trip: chunks are small, so this runs a few hundred times in a million-row import.
+  const rows: Array<{ kind: string; k: string; id: string }> = await manager.query(
+    `SELECT 'status' AS kind, name_key AS k, id FROM contact_statuses
+     UNION ALL SELECT 'service', name_key, id FROM services
+     UNION ALL SELECT 'source', name_key, id FROM traffic_sources
+     UNION ALL (SELECT DISTINCT 'staff', u.email_key, u.id FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id
+                 WHERE u.is_active AND r.audience = 'staff')
+     UNION ALL (SELECT 'lead', '', id FROM contact_statuses WHERE stage = 'lead' ORDER BY (name_key = 'lead') DESC, position, created_at LIMIT 1)`,
+  );
+  const of = (kind: string) => new Map(rows.filter((row) => row.kind === kind).map((row) => [row.k, row.id]));
   return {
-    statuses: await pairs('SELECT name_key AS k, id FROM contact_statuses'),
-    services: await pairs('SELECT name_key AS k, id FROM services'),
-    trafficSources: await pairs('SELECT name_key AS k, id FROM traffic_sources'),
-    staffByEmail: await pairs(`SELECT DISTINCT u.email_key AS k, u.id FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id WHERE u.is_active AND r.audience = 'staff'`),
+    statuses: of('status'),
+    services: of('service'),
+    trafficSources: of('source'),
+    staffByEmail: of('staff'),
     customFields,
+    leadStatusId: rows.find((row) => row.kind === 'lead')?.id ?? null,
   };
 }
 
@@ -102,18 +112,24 @@ const RECORD_COLUMNS = `id uuid, first_name text, last_name text, email text, ph
  * and rejected rows. Created and updated rows are not rewritten: at a million rows, rewriting
  * every staged row would cost as much as the import itself.
  */
-export async function writeChunk(manager: EntityManager, audit: AuditService, settings: ChunkSettings, firstRow: number, decisions: Decision[]): Promise<void> {
+export async function writeChunk(
+  manager: EntityManager,
+  audit: AuditService,
+  settings: ChunkSettings,
+  firstRow: number,
+  decisions: Decision[],
+  leadStatusId: string | null,
+): Promise<void> {
   const creates = decisions.filter((d) => d.outcome === 'created');
   const updates = decisions.filter((d) => d.outcome === 'updated');
   if (creates.length) {
-    const [lead] = (await manager.query(`SELECT id FROM contact_statuses WHERE stage = 'lead' ORDER BY (name_key = 'lead') DESC, position, created_at LIMIT 1`)) as Array<{ id: string }>;
     await manager.query(
       `INSERT INTO contacts (id, first_name, last_name, email, phone, company, job_title, address_line1, address_line2, city, region, postal_code, country,
                              status_id, traffic_source_id, assigned_to_id, custom_fields, created_by_id)
        SELECT r.id, r.first_name, coalesce(r.last_name, ''), r.email, r.phone, r.company, r.job_title, r.address_line1, r.address_line2, r.city, r.region,
               r.postal_code, r.country, coalesce(r.status_id, $2), r.traffic_source_id, r.assigned_to_id, coalesce(r.custom_fields, '{}'::jsonb), $3
          FROM jsonb_to_recordset($1::jsonb) AS r(${RECORD_COLUMNS})`,
-      [recordsJson(creates), lead?.id ?? null, settings.created_by_id],
+      [recordsJson(creates), leadStatusId, settings.created_by_id],
     );
   }
   if (updates.length) {
