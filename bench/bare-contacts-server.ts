@@ -1,13 +1,15 @@
 /**
  * The baseline: a bare node:http server on `pg` that runs the very statements the API runs
- * for each benchmarked route (built by the same query functions), without the framework,
- * authentication or authorization around them.
+ * for each benchmarked route (built by the same query functions, with totals kept and page
+ * plans chosen by the same ListTotals and listPlan), without the framework, authentication
+ * or authorization around them.
  */
 import { createServer } from 'node:http';
 import { Pool } from 'pg';
 import { buildAbility } from '../src/core/access/app-ability';
 import { compileSelection, contactOrder, listPlan, listStatements, profileStatements } from '../src/modules/contacts/contacts.queries';
 import { toListItem } from '../src/modules/contacts/contacts.service';
+import { ListTotals } from '../src/modules/contacts/list-totals';
 import type { ContactQueryDto } from '../src/modules/contacts/dto/contact.dto';
 import { queryToFilter } from '../src/modules/contacts/filters/query-to-filter';
 
@@ -15,17 +17,18 @@ const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: Number(
 // The same rule a staff member's ability reduces to for reading contacts.
 const ability = buildAbility([{ action: 'read', subject: 'Contact' }]);
 const userId = process.env.BENCH_USER_ID ?? '';
+const totals = new ListTotals(async (sql, params) => (await pool.query(sql, params)).rows);
 
 async function list(query: ContactQueryDto): Promise<unknown> {
   const filter = queryToFilter(query, userId);
   const selection = compileSelection({ ability, action: 'read', filter }, []);
   const window = { limit: 25, offset: 0 };
-  // Counted on every request (the API keeps totals briefly); the count picks the page's plan, as in the API.
+  // Totals are kept and the page's plan chosen exactly as the API does.
   const { total } = listStatements(selection, contactOrder(undefined, []), window);
-  const totals = await pool.query(total.sql, total.params);
-  const statements = listStatements(selection, contactOrder(undefined, []), window, listPlan(filter !== undefined, totals.rows[0].total));
+  const [counted, tableRows] = await Promise.all([totals.count(total), totals.estimatedContacts()]);
+  const statements = listStatements(selection, contactOrder(undefined, []), window, listPlan(filter !== undefined, counted, tableRows, window.limit));
   const rows = await pool.query(statements.rows.sql, statements.rows.params);
-  return { data: rows.rows.map(toListItem), meta: { page: 1, limit: 25, total: totals.rows[0].total } };
+  return { data: rows.rows.map(toListItem), meta: { page: 1, limit: 25, total: counted.total } };
 }
 
 async function profile(id: string): Promise<unknown> {

@@ -529,12 +529,22 @@ describe('listStatements', () => {
     return result.rows.map((r) => KEY_OF.get(r.id)!);
   }
 
-  it('reads a filtered page from its matches only when they are few', () => {
-    expect(listPlan(true, 0)).toBe('sparse');
-    expect(listPlan(true, SPARSE_SELECTION_ROWS)).toBe('sparse');
-    expect(listPlan(true, SPARSE_SELECTION_ROWS + 1)).toBe('walk');
+  it('reads a filtered page from its matches when they are few and quick to find', () => {
+    const quick = (total: number) => ({ total, countMs: 1 });
+    expect(listPlan(true, quick(0), 1_000_000, 25)).toBe('sparse');
+    expect(listPlan(true, quick(SPARSE_SELECTION_ROWS), 1_000_000, 25)).toBe('sparse');
+    expect(listPlan(true, quick(SPARSE_SELECTION_ROWS + 1), 1_000_000, 25)).toBe('walk');
     // Without a filter every live contact matches: walking the order's index is always right.
-    expect(listPlan(false, 3)).toBe('walk');
+    expect(listPlan(false, quick(3), 1_000_000, 25)).toBe('walk');
+  });
+
+  it('walks when the few matches were slow to count and the walk finds a page sooner', () => {
+    // 1,500 matches in 1M rows: the walk tests ~17k rows (~33 ms); finding the matches took 200 ms.
+    expect(listPlan(true, { total: 1500, countMs: 200 }, 1_000_000, 25)).toBe('walk');
+    // One match in 1M rows: the walk would test the whole table, far slower than any count.
+    expect(listPlan(true, { total: 1, countMs: 200 }, 1_000_000, 25)).toBe('sparse');
+    // Deep offsets make the walk longer.
+    expect(listPlan(true, { total: 1500, countMs: 200 }, 1_000_000, 5000)).toBe('sparse');
   });
 
   it('the sparse plan reads the matches apart from the order, the walk filters in place', () => {

@@ -208,17 +208,28 @@ export interface SqlStatement {
 }
 
 /**
- * At most this many matches, a filtered page is read from the matches themselves (found
+ * At most this many matches, a filtered page may be read from the matches themselves (found
  * through the filter's own indexes, then sorted) rather than by walking the sort order's
  * index and testing each row: for a rare match that walk reads most of the table.
  */
 export const SPARSE_SELECTION_ROWS = 5000;
+/** Reading the matches costs about what counting them did; this much is always worth it. */
+const SPARSE_COUNT_MS = 25;
+/** What the walk spends on a row it tests, roughly (an index entry, a heap tuple, the filter). */
+const WALK_ROW_MS = 0.002;
 
 /** How a page is read: walking the order's index, or sorting the (few) matches. */
 export type ListPlan = 'walk' | 'sparse';
 
-export function listPlan(filtered: boolean, total: number): ListPlan {
-  return filtered && total <= SPARSE_SELECTION_ROWS ? 'sparse' : 'walk';
+/**
+ * The cheaper way to read a filtered page: the walk tests about (offset + limit) × table /
+ * matches rows before its page is full; the sparse read costs about what the count took.
+ * A few matches that were slow to count (a filter no index narrows) are walked.
+ */
+export function listPlan(filtered: boolean, matches: { total: number; countMs: number }, tableRows: number, rowsToPage: number): ListPlan {
+  if (!filtered || matches.total > SPARSE_SELECTION_ROWS) return 'walk';
+  const walkMs = ((rowsToPage * tableRows) / Math.max(matches.total, 1)) * WALK_ROW_MS;
+  return matches.countMs <= Math.max(SPARSE_COUNT_MS, walkMs) ? 'sparse' : 'walk';
 }
 
 /**

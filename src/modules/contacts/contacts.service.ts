@@ -1,7 +1,5 @@
 import { ForbiddenException, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { LRUCache } from 'lru-cache';
-import { performance } from 'node:perf_hooks';
 import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
 import type { AppAbility } from '../../core/access/app-ability';
@@ -35,7 +33,6 @@ import {
   listStatements,
   mentionsCustomFields,
   profileStatements,
-  SqlStatement,
 } from './contacts.queries';
 import { CONTACT_RULE_FIELDS } from './contacts.subjects';
 import { checkCustomValues } from './custom-field-values';
@@ -53,6 +50,7 @@ import type {
 } from './dto/contact.dto';
 import type { CustomField } from './entities/custom-field.entity';
 import type { FilterNode } from './filters/contact-filter.types';
+import { ListTotals } from './list-totals';
 import { LookupsService } from './lookups.service';
 
 /** A contact as CASL conditions see it: camelCase fields plus derived ones (hasAccount, tagIds…). */
@@ -70,8 +68,6 @@ export interface ContactPageRequest {
 }
 
 const ALL_RULE_FIELDS = Object.keys(CONTACT_RULE_FIELDS);
-const TOTAL_FRESH_MS = 2000;
-const TOTAL_FRESH_MAX_MS = 30_000;
 
 /** Body field → column, for the scalar fields a create or update writes directly. */
 const SCALAR_COLUMNS: Record<string, string> = {
@@ -94,25 +90,8 @@ const SCALAR_COLUMNS: Record<string, string> = {
 
 @Injectable()
 export class ContactsService {
-  /**
-   * Totals of recent list queries, fresh for two seconds, or ten times as long as counting
-   * took: counting a million rows costs hundreds of milliseconds, and a busy list asks the
-   * same count many times a second; the longer rule keeps recounts of a large selection to a
-   * tenth of one core at most. Concurrent requests share one count, and an expired total is
-   * served while a new one is counted, so no request queues behind a recount. Writes through
-   * this service drop them; other processes' writes show within that time plus one count.
-   */
-  private readonly totals = new LRUCache<string, number, SqlStatement>({
-    max: 2000,
-    ttl: TOTAL_FRESH_MS,
-    allowStale: true,
-    fetchMethod: async (_key, _stale, { context, options }) => {
-      const started = performance.now();
-      const [row] = (await this.dataSource.query(context.sql, context.params)) as Array<{ total: number }>;
-      options.ttl = Math.min(TOTAL_FRESH_MAX_MS, Math.max(TOTAL_FRESH_MS, 10 * (performance.now() - started)));
-      return row!.total;
-    },
-  });
+  /** Totals of recent list queries; dropped on every write through this service. */
+  private readonly totals = new ListTotals((sql, params) => this.dataSource.query(sql, params));
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -138,8 +117,10 @@ export class ContactsService {
     const window = { limit, offset: (page - 1) * limit, cursor: request.cursor ? decodeCursor(request.cursor) : undefined };
     const { total: count } = listStatements(selection, order, window);
     // The total comes first: how many rows match decides how the page is best read.
-    const total = (await this.totals.fetch(`${count.sql}\u0000${JSON.stringify(count.params)}`, { context: count }))!;
-    const statements = listStatements(selection, order, window, listPlan(request.filter !== undefined, total));
+    const [counted, tableRows] = await Promise.all([this.totals.count(count), this.totals.estimatedContacts()]);
+    const total = counted.total;
+    const plan = listPlan(request.filter !== undefined, counted, tableRows, window.cursor ? limit : window.offset + limit);
+    const statements = listStatements(selection, order, window, plan);
     const rows: ContactListRow[] = await this.dataSource.query(statements.rows.sql, statements.rows.params);
     const data = rows.map(toListItem);
     const last = rows[rows.length - 1];
