@@ -124,6 +124,8 @@ const appEnv = (database: string) => ({
   NODE_ENV: 'production',
   SWAGGER_ENABLED: 'false',
   IMPORT_MAX_BYTES: String(2 * 1024 * 1024 * 1024),
+  // No dashboard refresh (every 5 minutes by default) in the middle of a measured import.
+  DASHBOARD_REFRESH_MS: '86400000',
 });
 
 /** The API on a fresh database: migrations, then the first sign-up (an admin; puts the starter statuses in place). */
