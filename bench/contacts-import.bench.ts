@@ -15,6 +15,7 @@
  *
  *   npm run bench:import                          # 1M rows
  *   BENCH_IMPORT_ROWS=100000 npm run bench:import
+ *   BENCH_WORKER_NODE_ARGS=--max-old-space-size=128 npm run bench:import   # node options for the worker
  */
 import { ChildProcess, fork } from 'node:child_process';
 import { createReadStream, createWriteStream, openAsBlob, readFileSync, statSync, unlinkSync } from 'node:fs';
@@ -227,7 +228,7 @@ interface ImportBody {
 /** Upload → mapping → run → completed, through the API, with the job in a separate worker process. */
 async function throughApi(csvPath: string): Promise<{ uploadMs: number; jobMs: number; totalMs: number; workerRssMb: number; apiRssMb: number; body: ImportBody }> {
   const { api, token } = await startApi(API_DB, { JOBS_PROCESS: 'false' });
-  const worker = fork(resolve(ROOT, 'dist/worker.js'), [], { env: appEnv(API_DB), stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const worker = fork(resolve(ROOT, 'dist/worker.js'), [], { env: appEnv(API_DB), execArgv: (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean), stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   try {
     // The worker is up once its queues are listed; give it a moment rather than time its start-up.
     await new Promise((r) => setTimeout(r, 3000));
