@@ -133,16 +133,21 @@ const appEnv = (database: string) => ({
 async function startApi(database: string, extra: Record<string, string> = {}): Promise<{ api: ChildProcess; token: string; userId: string }> {
   await query(ADMIN_URL, `CREATE DATABASE ${database}`);
   const api = fork(resolve(ROOT, 'dist/main.js'), [], { env: { ...appEnv(database), ...extra }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  await waitForHealth(API_PORT, api);
-  const response = await fetch(`http://127.0.0.1:${API_PORT}/api/v1/auth/register`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ firstName: 'Bench', lastName: 'Admin', email: 'bench.admin@bench.maestro.test', password: PASSWORD }),
-  });
-  if (response.status !== 201) throw new Error(`Sign-up answered ${response.status}: ${await response.text()}`);
-  const { accessToken, user } = (await response.json()) as { accessToken: string; user: { id: string } };
-  await query(databaseUrl(database), `INSERT INTO custom_fields (key, label, type) VALUES ('budget', 'Budget', 'number')`);
-  return { api, token: accessToken, userId: user.id };
+  try {
+    await waitForHealth(API_PORT, api);
+    const response = await fetch(`http://127.0.0.1:${API_PORT}/api/v1/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ firstName: 'Bench', lastName: 'Admin', email: 'bench.admin@bench.maestro.test', password: PASSWORD }),
+    });
+    if (response.status !== 201) throw new Error(`Sign-up answered ${response.status} (is another server on port ${API_PORT}? set BENCH_IMPORT_PORT): ${await response.text()}`);
+    const { accessToken, user } = (await response.json()) as { accessToken: string; user: { id: string } };
+    await query(databaseUrl(database), `INSERT INTO custom_fields (key, label, type) VALUES ('budget', 'Budget', 'number')`);
+    return { api, token: accessToken, userId: user.id };
+  } catch (error) {
+    if (api.exitCode === null) await stop(api);
+    throw error;
+  }
 }
 
 /** COPY into an unlogged staging table, then one set-based merge, each timed. */
