@@ -101,19 +101,26 @@ export async function copyCsv(client: PoolClient, release: (error?: Error | bool
     throw error instanceof Error && 'code' in error ? new QueryFailedError(sql, [], error) : error;
   }
   const out = new CrlfRecords(header);
-  copy.on('end', () => {
-    client.query('COMMIT').then(
-      () => done(),
-      (error: Error) => done(error),
-    );
-  });
-  copy.on('error', (error: Error) => {
+  const fail = (error: Error) => {
     done(error);
     out.destroy(error);
+  };
+  // The file ends only once its transaction commits: a connection lost mid-COPY can look like
+  // the end of the data, and a failed transaction answers COMMIT with ROLLBACK.
+  copy.on('end', () => {
+    client.query('COMMIT').then(
+      (result: { command?: string }) => {
+        if (result.command === 'ROLLBACK') return fail(new Error('The export failed before its end'));
+        done();
+        out.end();
+      },
+      (error: Error) => fail(error),
+    );
   });
+  copy.on('error', fail);
   out.on('close', () => {
     if (!copy.readableEnded) done(new Error('The export was stopped before its end'));
   });
-  copy.pipe(out);
+  copy.pipe(out, { end: false });
   return out;
 }

@@ -7,6 +7,7 @@ import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import type { Pool } from 'pg';
 import type { AppAbility } from '../../core/access/app-ability';
 import { PGlitePool } from '../../database/pglite/pglite-pool';
+import { guardPoolClient } from '../../database/pool-client-errors';
 import { copyCsv } from './contacts-export.copy';
 import { exportSelectSql } from './contacts-export.sql';
 import { compileSelection, contactOrder } from './contacts.queries';
@@ -145,7 +146,7 @@ export class ContactsExportService {
     const select = exportSelectSql(plan);
     const header = Buffer.from(this.header(plan));
     const client = await pool.connect();
-    return copyCsv(client, (error) => client.release(error), select, header);
+    return copyCsv(client, guardPoolClient(client, (error) => client.release(error)), select, header);
   }
 
   private header(plan: ExportPlan): string {

@@ -5,6 +5,7 @@ import { finished } from 'node:stream/promises';
 import type { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { PGlitePool } from '../../database/pglite/pglite-pool';
+import { guardPoolClient } from '../../database/pool-client-errors';
 
 /** Where parsed rows of an uploaded file go (contact_import_rows), in file order. */
 export interface RowStager {
@@ -35,7 +36,7 @@ const COPY_FLUSH_CHARS = 256 * 1024;
  */
 class CopyStager implements RowStager {
   private client?: PoolClient;
-  private release?: (error?: unknown) => void;
+  private release?: (error?: Error) => void;
   private stream?: Writable;
   private failure?: Error;
   private buffer = '';
@@ -99,7 +100,7 @@ class CopyStager implements RowStager {
   private async open(): Promise<Writable> {
     const [client, release] = (await (this.dataSource.driver as PostgresDriver).obtainMasterConnection()) as [PoolClient, (error?: unknown) => void];
     this.client = client;
-    this.release = release;
+    this.release = guardPoolClient(client, (error) => release(error));
     const stream = client.query(copyFrom('COPY contact_import_rows (import_id, row_number, cells) FROM STDIN'));
     stream.on('error', (error: Error) => (this.failure ??= error));
     this.stream = stream;
