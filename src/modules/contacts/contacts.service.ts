@@ -143,8 +143,12 @@ export class ContactsService {
   }
 
   async get(ability: AppAbility, id: string): Promise<ContactDto> {
-    await this.findVisible(ability, id);
-    return this.profile(id);
+    // Both at once: the check and the profile's reads take one round of queries, not two.
+    // The check decides the answer: a contact the caller may not see is a 404 whatever the profile found.
+    const [visible, profile] = await Promise.allSettled([this.findVisible(ability, id), this.profile(id)]);
+    if (visible.status === 'rejected') throw visible.reason;
+    if (profile.status === 'rejected') throw profile.reason;
+    return profile.value;
   }
 
   async create(ability: AppAbility, actor: AuthUser, input: CreateContactDto): Promise<ContactDto> {

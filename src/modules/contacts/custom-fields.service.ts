@@ -1,24 +1,45 @@
-import { ConflictException, Injectable, NotFoundException, UnprocessableEntityException } from '@nestjs/common';
+import { ConflictException, Injectable, NotFoundException, OnModuleInit, UnprocessableEntityException } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../../core/audit/audit.service';
+import { ClusterEventsService } from '../../core/cluster/cluster-events.service';
 import type { AuthUser } from '../../core/identity/auth-user';
 import type { CreateCustomFieldDto, UpdateCustomFieldDto } from './dto/custom-field.dto';
 import { CustomField } from './entities/custom-field.entity';
 
 const CHOICE_TYPES = new Set(['select', 'multi_select']);
+export const CUSTOM_FIELDS_CHANGED = 'custom-fields.changed';
 
-/** Definitions of the admin-defined contact fields. */
+/**
+ * Definitions of the admin-defined contact fields. They are few, change rarely and are read
+ * by most contact requests, so they are kept in memory and dropped after any change, in any
+ * process (told through the cluster channel once the change is committed).
+ */
 @Injectable()
-export class CustomFieldsService {
+export class CustomFieldsService implements OnModuleInit {
+  private definitions?: Promise<CustomField[]>;
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly audit: AuditService,
+    private readonly cluster: ClusterEventsService,
   ) {}
 
-  /** Every definition, removed ones included (they still resolve in saved filters). */
+  onModuleInit(): void {
+    this.cluster.on(CUSTOM_FIELDS_CHANGED, () => this.forget());
+    this.cluster.on('cluster.reconnected', () => this.forget());
+  }
+
+  /** Every definition, removed ones included (they still resolve in saved filters). Callers must not change them. */
   all(): Promise<CustomField[]> {
-    return this.dataSource.getRepository(CustomField).find({ order: { position: 'ASC', key: 'ASC' } });
+    if (!this.definitions) {
+      const loading = this.dataSource.getRepository(CustomField).find({ order: { position: 'ASC', key: 'ASC' } });
+      loading.catch(() => {
+        if (this.definitions === loading) this.definitions = undefined;
+      });
+      this.definitions = loading;
+    }
+    return this.definitions;
   }
 
   async list(includeDeleted: boolean): Promise<CustomField[]> {
@@ -35,7 +56,7 @@ export class CustomFieldsService {
   async create(actor: AuthUser, input: CreateCustomFieldDto): Promise<CustomField> {
     const options = input.options ?? [];
     this.checkOptions(input.type, options);
-    return this.dataSource.transaction(async (manager) => {
+    return this.changing(async (manager) => {
       const taken: unknown[] = await manager.query('SELECT 1 FROM custom_fields WHERE key = $1', [input.key]);
       if (taken.length) {
         throw new ConflictException({ message: 'A custom field (perhaps a removed one) already has this key', code: 'custom_field_key_taken', details: [{ field: 'key', message: 'is already in use' }] });
@@ -56,7 +77,7 @@ export class CustomFieldsService {
   }
 
   async update(actor: AuthUser, id: string, input: UpdateCustomFieldDto): Promise<CustomField> {
-    return this.dataSource.transaction(async (manager) => {
+    return this.changing(async (manager) => {
       const before = await manager.findOne(CustomField, { where: { id }, lock: { mode: 'pessimistic_write' } });
       if (!before) throw new NotFoundException({ message: 'Custom field not found', code: 'custom_field_not_found' });
       if (input.options) this.checkOptions(before.type, input.options);
@@ -77,7 +98,7 @@ export class CustomFieldsService {
 
   /** Deletes a removed definition and its values on every contact, for good. */
   async purge(actor: AuthUser, id: string): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
+    await this.changing(async (manager) => {
       const field = await manager.findOne(CustomField, { where: { id }, lock: { mode: 'pessimistic_write' } });
       if (!field) throw new NotFoundException({ message: 'Custom field not found', code: 'custom_field_not_found' });
       if (!field.deletedAt) throw new ConflictException({ message: 'Remove the field before purging it', code: 'custom_field_active' });
@@ -88,13 +109,27 @@ export class CustomFieldsService {
   }
 
   private async setDeleted(actor: AuthUser, id: string, deleted: boolean): Promise<CustomField> {
-    return this.dataSource.transaction(async (manager) => {
+    return this.changing(async (manager) => {
       const field = await manager.findOne(CustomField, { where: { id }, lock: { mode: 'pessimistic_write' } });
       if (!field) throw new NotFoundException({ message: 'Custom field not found', code: 'custom_field_not_found' });
       await manager.update(CustomField, { id }, { deletedAt: deleted ? new Date() : null });
       await this.audit.record({ actorId: actor.id, action: deleted ? 'custom-field.remove' : 'custom-field.restore', subjectType: 'CustomField', subjectId: id }, manager);
       return manager.findOneByOrFail(CustomField, { id });
     });
+  }
+
+  /** A write in a transaction; the kept definitions are dropped everywhere once it has committed (or failed). */
+  private async changing<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    try {
+      return await this.dataSource.transaction(work);
+    } finally {
+      this.forget();
+      await this.cluster.publish(CUSTOM_FIELDS_CHANGED, null).catch(() => undefined);
+    }
+  }
+
+  private forget(): void {
+    this.definitions = undefined;
   }
 
   private checkOptions(type: string, options: string[]): void {
