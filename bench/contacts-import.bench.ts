@@ -16,6 +16,7 @@
  *   npm run bench:import                          # 1M rows
  *   BENCH_IMPORT_ROWS=100000 npm run bench:import
  *   BENCH_WORKER_NODE_ARGS=--max-old-space-size=128 npm run bench:import   # node options for the worker
+ *                                                 # (default: the heap cap of `npm run start:worker`)
  */
 import { ChildProcess, fork } from 'node:child_process';
 import { createReadStream, createWriteStream, openAsBlob, readFileSync, statSync, unlinkSync } from 'node:fs';
@@ -34,6 +35,8 @@ const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 const API_PORT = Number(process.env.BENCH_IMPORT_PORT ?? 3291);
 const TARGET_RATIO = 1.5;
 const TARGET_RSS_MB = 300;
+/** The worker runs as `npm run start:worker` and the compose file run it. */
+const WORKER_NODE_ARGS = '--max-old-space-size=192';
 const RUN = `${process.pid}_${Date.now().toString(36)}`;
 const BASE_DB = `maestro_import_base_${RUN}`;
 const API_DB = `maestro_import_api_${RUN}`;
@@ -233,7 +236,7 @@ interface ImportBody {
 /** Upload → mapping → run → completed, through the API, with the job in a separate worker process. */
 async function throughApi(csvPath: string): Promise<{ uploadMs: number; jobMs: number; totalMs: number; workerRssMb: number; apiRssMb: number; body: ImportBody }> {
   const { api, token } = await startApi(API_DB, { JOBS_PROCESS: 'false' });
-  const worker = fork(resolve(ROOT, 'dist/worker.js'), [], { env: appEnv(API_DB), execArgv: (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean), stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const worker = fork(resolve(ROOT, 'dist/worker.js'), [], { env: appEnv(API_DB), execArgv: (process.env.BENCH_WORKER_NODE_ARGS ?? WORKER_NODE_ARGS).split(' ').filter(Boolean), stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   try {
     // The worker is up once its queues are listed; give it a moment rather than time its start-up.
     await new Promise((r) => setTimeout(r, 3000));
