@@ -52,6 +52,19 @@ export async function benchUser(url: string): Promise<{ email: string; id: strin
   return { email, id: user!.id };
 }
 
+/** Waits for the API's liveness route; a first start on an existing database also runs pending migrations (and builds their indexes). */
+export async function waitForHealth(port: number): Promise<void> {
+  for (let i = 0; i < 1200; i += 1) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/health`)).ok) return;
+    } catch {
+      /* not up yet */
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error('The API did not come up');
+}
+
 export function stop(child: ChildProcess): Promise<void> {
   return new Promise((done) => {
     child.once('exit', () => done());

@@ -15,7 +15,7 @@ import { Client } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { COPY_SETTINGS } from '../src/modules/contacts/contacts-export.copy';
 import { exportSelectSql } from '../src/modules/contacts/contacts-export.sql';
-import { benchUser, CONTACTS, DATABASE, databaseUrl, PASSWORD, prepareDatabase, query, ROOT, stop } from './bench-database';
+import { benchUser, CONTACTS, DATABASE, databaseUrl, PASSWORD, prepareDatabase, query, ROOT, stop, waitForHealth } from './bench-database';
 
 const API_PORT = 3296;
 const QUOTE = 0x22;
@@ -62,17 +62,6 @@ function rssMb(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
 }
 
-async function waitForHealth(port: number): Promise<void> {
-  for (let i = 0; i < 120; i += 1) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/health`)).ok) return;
-    } catch {
-      /* not up yet */
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error('The API did not come up');
-}
 
 /** Streams one export to its end, sampling the API's resident memory meanwhile. */
 async function download(url: string, headers: Record<string, string>, apiPid: number): Promise<Download> {

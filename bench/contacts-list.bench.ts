@@ -9,7 +9,7 @@
  */
 import autocannon from 'autocannon';
 import { ChildProcess, fork } from 'node:child_process';
-import { benchUser, CONTACTS, DATABASE, databaseUrl, PASSWORD, prepareDatabase, query, ROOT, stop } from './bench-database';
+import { benchUser, CONTACTS, DATABASE, databaseUrl, PASSWORD, prepareDatabase, query, ROOT, stop, waitForHealth } from './bench-database';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
@@ -23,17 +23,6 @@ function start(script: string, env: Record<string, string>, ready: (child: Child
   return ready(child).then(() => child);
 }
 
-async function waitForHealth(port: number): Promise<void> {
-  for (let i = 0; i < 120; i += 1) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/health`)).ok) return;
-    } catch {
-      /* not up yet */
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error('The API did not come up');
-}
 
 interface Figures {
   rps: number;

@@ -10,7 +10,7 @@
  */
 import autocannon from 'autocannon';
 import { ChildProcess, fork } from 'node:child_process';
-import { benchUser, CONTACTS, DATABASE, databaseUrl, PASSWORD, prepareDatabase, query, ROOT, stop } from './bench-database';
+import { benchUser, CONTACTS, DATABASE, databaseUrl, PASSWORD, prepareDatabase, query, ROOT, stop, waitForHealth } from './bench-database';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'pg';
@@ -25,18 +25,6 @@ const API_PORT = 3297;
 const TARGET_P99_MS = 10;
 const TARGET_RATIO = 1.5;
 
-async function waitForHealth(port: number): Promise<void> {
-  // The first start on an existing database also runs pending migrations (and builds their indexes).
-  for (let i = 0; i < 1200; i += 1) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/health`)).ok) return;
-    } catch {
-      /* not up yet */
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error('The API did not come up');
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (values: number[]) => {

@@ -21,7 +21,7 @@ import { buildAbility } from '../src/core/access/app-ability';
 import { compileSelection, contactOrder, decodeCursor, encodeCursor, listPlan, listStatements, type SqlStatement } from '../src/modules/contacts/contacts.queries';
 import type { FilterNode } from '../src/modules/contacts/filters/contact-filter.types';
 import { dynamicCountStatement } from '../src/modules/segments/segments.queries';
-import { benchUser, DATABASE, databaseUrl, PASSWORD, prepareDatabase, query, ROOT, stop } from './bench-database';
+import { benchUser, DATABASE, databaseUrl, PASSWORD, prepareDatabase, query, ROOT, stop, waitForHealth } from './bench-database';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -153,18 +153,6 @@ async function drain(pool: Pool, application: string, cancel: boolean): Promise<
   }
 }
 
-async function waitForHealth(port: number): Promise<void> {
-  // The first start on an existing database also runs pending migrations.
-  for (let i = 0; i < 1200; i += 1) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/health`)).ok) return;
-    } catch {
-      /* not up yet */
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error('The API did not come up');
-}
 
 /**
  * Median planning + execution time of EXPLAIN ANALYZE for two statements, run in turns so
