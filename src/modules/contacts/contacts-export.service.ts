@@ -9,7 +9,7 @@ import type { AppAbility } from '../../core/access/app-ability';
 import { PGlitePool } from '../../database/pglite/pglite-pool';
 import { guardPoolClient } from '../../database/pool-client-errors';
 import { copyCsv } from './contacts-export.copy';
-import { exportSelectSql } from './contacts-export.sql';
+import { CORE_SQL, exportSelectSql } from './contacts-export.sql';
 import { compileSelection, contactOrder } from './contacts.queries';
 import { CSV_CORE_COLUMNS, CsvCoreField, customColumnHeader, customValueToCell, LIST_SEPARATOR, neutraliseFormula } from './contacts.csv';
 import { CustomFieldsService } from './custom-fields.service';
@@ -51,27 +51,9 @@ interface Lists {
   services: Record<string, string>;
 }
 
-/** The SQL of each core column over `c` and its joins; the lists are read per batch. */
-const CORE_SQL: Record<CsvCoreField, string | null> = {
-  firstName: 'c.first_name',
-  lastName: 'c.last_name',
-  email: 'c.email',
-  phone: 'c.phone',
-  company: 'c.company',
-  jobTitle: 'c.job_title',
-  addressLine1: 'c.address_line1',
-  addressLine2: 'c.address_line2',
-  city: 'c.city',
-  region: 'c.region',
-  postalCode: 'c.postal_code',
-  country: 'c.country',
-  status: 's.name',
-  tags: null,
-  services: null,
-  trafficSource: 'ts.name',
-  assignedTo: 'a.email',
-};
-const PAGE_COLUMNS = CSV_CORE_COLUMNS.flatMap((column, i) => (CORE_SQL[column.field] ? [`${CORE_SQL[column.field]} AS v${i}`] : []));
+/** The core columns of a batch, but for the lists: those are read per batch. */
+const LISTS: ReadonlySet<CsvCoreField> = new Set(['tags', 'services']);
+const PAGE_COLUMNS = CSV_CORE_COLUMNS.flatMap((column, i) => (LISTS.has(column.field) ? [] : [`${CORE_SQL[column.field]} AS v${i}`]));
 
 /** Lists come back as one JSON object per list (contact id → names): one parse per batch, not one per row. */
 const LISTS_SQL = `

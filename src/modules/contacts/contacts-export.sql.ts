@@ -16,8 +16,8 @@ export interface ExportStatementPlan {
   customKeys: string[];
 }
 
-/** The core cells over `c` and its joins; tags and services come from their grouped joins. */
-const CORE_SQL: Record<CsvCoreField, string> = {
+/** The core cells over `c` and its joins; tags and services (`li`) come from their grouped joins. */
+export const CORE_SQL: Record<CsvCoreField, string> = {
   firstName: 'c.first_name',
   lastName: 'c.last_name',
   email: 'c.email',
