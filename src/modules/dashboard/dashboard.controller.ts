@@ -29,7 +29,7 @@ export class DashboardController {
   @ApiErrors(401, 403, 404)
   // The body is a DashboardDto serialised once per snapshot, not on every request.
   @Header('content-type', 'application/json; charset=utf-8')
-  get(): Promise<string> {
+  get(): Promise<Buffer> {
     return this.dashboard.latestJson();
   }
 
