@@ -1,7 +1,8 @@
+import { JwtService } from '@nestjs/jwt';
 import { createHash } from 'node:crypto';
 import type { Test } from 'supertest';
 import { latestTokenFor, login, newPerson, register, Session, sessionFrom } from '../support/actors';
-import { startTestApp, TestApp } from '../support/test-app';
+import { startTestApp, TEST_JWT_SECRET, TestApp } from '../support/test-app';
 
 const PASSWORD = 'a-long-enough-password';
 
@@ -147,6 +148,13 @@ describe('auth: registration, sign-in, sessions and passwords', () => {
       expect(anonymous.body.code).toBe('unauthenticated');
       await t.http.get('/api/v1/auth/me').set('Authorization', 'Bearer not-a-jwt').expect(401);
       await t.http.get('/api/v1/auth/me').set('Authorization', `Bearer ${client.accessToken}x`).expect(401);
+      // Signed with the right secret, but expired, or without the token version.
+      const jwt = new JwtService({ secret: TEST_JWT_SECRET });
+      const expired = jwt.sign({ sub: client.userId, tv: 0, exp: Math.floor(Date.now() / 1000) - 5 });
+      await t.http.get('/api/v1/auth/me').set('Authorization', `Bearer ${expired}`).expect(401);
+      await t.http.get('/api/v1/auth/me').set('Authorization', `Bearer ${jwt.sign({ sub: client.userId }, { expiresIn: 60 })}`).expect(401);
+      await t.http.get('/api/v1/auth/me').set('Authorization', `Basic ${client.accessToken}`).expect(401);
+      await t.http.get('/api/v1/auth/me').set('Authorization', `bearer ${client.accessToken}`).expect(200);
 
       const me = await t.http.get('/api/v1/auth/me').set(client.auth).expect(200);
       expect(me.body).toMatchObject({

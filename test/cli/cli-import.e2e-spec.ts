@@ -4,11 +4,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { register, Session } from '../support/actors';
-import { clearQueues, createDatabase, dropDatabase, startTestApp, TestApp, TEST_REDIS_URL } from '../support/test-app';
+import { clearQueues, createDatabase, dropDatabase, startTestApp, TestApp, TEST_REDIS_URL, TEST_JWT_SECRET } from '../support/test-app';
 import { until } from '../support/wait';
 import { CliResult, ensureCliBuilt, ROOT, runCli, startCli } from './cli-runner';
 
-const JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-signing';
+const JWT_SECRET = TEST_JWT_SECRET;
 /** A progress line as printed when stdout is not a terminal. */
 const PROGRESS_LINE = /^\[\d\d:\d\d:\d\d\] (queued|running|completed)[a-z ,]* [\d,]+\/[\d,]+ rows \(\d+%\) \| created [\d,]+ updated [\d,]+ skipped [\d,]+ failed [\d,]+ \| (-|[\d,]+) rows\/s \| ETA \S+$/;
 

@@ -4,7 +4,7 @@ import request from 'supertest';
 import { DASHBOARD_REFRESH_QUEUE, DASHBOARD_SCHEDULE_ID } from '../../src/modules/dashboard/jobs/dashboard-refresh.job';
 import { register, Session } from '../support/actors';
 import { Child, ensureBuilt, freePort, startNode, startRedis } from '../support/processes';
-import { createDatabase, dropDatabase, startTestApp, TestApp, TEST_POSTGRES_URL, TEST_REDIS_URL } from '../support/test-app';
+import { createDatabase, dropDatabase, startTestApp, TestApp, TEST_POSTGRES_URL, TEST_REDIS_URL, TEST_JWT_SECRET } from '../support/test-app';
 import { until } from '../support/wait';
 
 /**
@@ -14,7 +14,7 @@ import { until } from '../support/wait';
  * and every imported contact whole (its status and tags are there).
  */
 
-const JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-signing';
+const JWT_SECRET = TEST_JWT_SECRET;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 type Http = ReturnType<typeof request>;

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { register, Session } from '../support/actors';
-import { createDatabase, dropDatabase, startTestApp, TestApp, TEST_REDIS_URL } from '../support/test-app';
+import { createDatabase, dropDatabase, startTestApp, TestApp, TEST_REDIS_URL, TEST_JWT_SECRET } from '../support/test-app';
 import { until } from '../support/wait';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -41,7 +41,7 @@ describe('an import whose worker is killed mid-run', () => {
         DATABASE_URL: t.databaseUrl,
         REDIS_URL: TEST_REDIS_URL,
         JOBS_PREFIX: database,
-        JWT_SECRET: 'test-secret-that-is-long-enough-for-hs256-signing',
+        JWT_SECRET: TEST_JWT_SECRET,
         LOG_LEVEL: process.env.DEBUG_IMPORT ? 'info' : 'error',
       },
       stdio: process.env.DEBUG_IMPORT ? ['ignore', openSync('/tmp/worker-debug.log', 'a'), openSync('/tmp/worker-debug.log', 'a')] : ['ignore', 'ignore', 'inherit'],
@@ -110,7 +110,7 @@ describe('an import on the embedded database (no DATABASE_URL, no Redis)', () =>
     dataDir = mkdtempSync(join(tmpdir(), 'maestro-import-embedded-'));
     api = spawn(process.execPath, [resolve(ROOT, 'dist/main.js')], {
       cwd: ROOT,
-      env: { ...process.env, NODE_ENV: 'test', DATABASE_URL: '', REDIS_URL: '', DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'error', JWT_SECRET: 'test-secret-that-is-long-enough-for-hs256-signing' },
+      env: { ...process.env, NODE_ENV: 'test', DATABASE_URL: '', REDIS_URL: '', DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'error', JWT_SECRET: TEST_JWT_SECRET },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     await until(async () => (await fetch(`${base.replace('/api/v1', '')}/health`).catch(() => undefined))?.ok || undefined, 90_000);

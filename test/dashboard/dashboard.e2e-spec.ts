@@ -393,8 +393,6 @@ describe('dashboard (BullMQ on Redis)', () => {
     });
   });
 
-  // Last on purpose: passport keeps strategies in one process-wide registry, so the second app's
-  // token check replaces this one's, and after it is closed tokens can no longer be checked here.
   it('shows a new snapshot at once in every API process, not only the one that computed it', async () => {
     const other = await startTestApp({}, new URL(t.databaseUrl).pathname.slice(1));
     try {

@@ -2,7 +2,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { createDatabase, dropDatabase, TEST_POSTGRES_URL } from '../support/test-app';
+import { createDatabase, dropDatabase, TEST_POSTGRES_URL, TEST_JWT_SECRET } from '../support/test-app';
 
 /**
  * The demo-data command (`npm run seed:demo`), run as the compiled script against fresh
@@ -34,7 +34,7 @@ function seed(database: string, args: string[]): Promise<Run> {
     ...process.env,
     NODE_ENV: 'test',
     DATABASE_URL: urlOf(database),
-    JWT_SECRET: 'test-secret-that-is-long-enough-for-hs256-signing',
+    JWT_SECRET: TEST_JWT_SECRET,
     LOG_LEVEL: 'error',
   };
   return new Promise((resolve) => {

@@ -9,6 +9,7 @@ import { createApp } from '../../src/app.factory';
 /** Where the suite finds its services; CI and the README point these at local PostgreSQL and Redis. */
 export const TEST_POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-signing';
 
 export interface TestApp {
   app: NestFastifyApplication;
@@ -72,7 +73,7 @@ export async function startTestApp(env: Record<string, string> = {}, existingDat
     NODE_ENV: 'test',
     DATABASE_URL: url,
     REDIS_URL: TEST_REDIS_URL,
-    JWT_SECRET: 'test-secret-that-is-long-enough-for-hs256-signing',
+    JWT_SECRET: TEST_JWT_SECRET,
     LOG_LEVEL: 'error',
     THROTTLE_LOGIN_LIMIT: '1000',
     THROTTLE_FORGOT_PASSWORD_LIMIT: '1000',

@@ -1,14 +1,13 @@
 import { Global, Module } from '@nestjs/common';
 import { JwtModule } from '@nestjs/jwt';
-import { PassportModule } from '@nestjs/passport';
 import { ThrottlerModule, ThrottlerStorageService } from '@nestjs/throttler';
 import { AppConfig } from '../../config/app-config';
 import { REDIS, OptionalRedis } from '../redis/redis.module';
+import { AccessTokenVerifier } from './access-token.verifier';
 import { AuthThrottlerGuard, PER_ACCOUNT_SUFFIX } from './auth-throttler.guard';
 import { AuthController } from './auth.controller';
 import { AuthService } from './auth.service';
 import { JwtAuthGuard } from './jwt-auth.guard';
-import { JwtStrategy } from './jwt.strategy';
 import { PasswordTokensService } from './password-tokens.service';
 import { PasswordService } from './password.service';
 import { RedisThrottlerStorage } from './redis-throttler.storage';
@@ -17,7 +16,6 @@ import { TokenService } from './token.service';
 @Global()
 @Module({
   imports: [
-    PassportModule,
     JwtModule.registerAsync({
       inject: [AppConfig],
       useFactory: (config: AppConfig) => ({ secret: config.auth.jwtSecret, signOptions: { algorithm: 'HS256' } }),
@@ -37,7 +35,7 @@ import { TokenService } from './token.service';
     }),
   ],
   controllers: [AuthController],
-  providers: [AuthService, TokenService, PasswordService, PasswordTokensService, JwtStrategy, JwtAuthGuard, AuthThrottlerGuard],
+  providers: [AuthService, TokenService, PasswordService, PasswordTokensService, AccessTokenVerifier, JwtAuthGuard, AuthThrottlerGuard],
   exports: [PasswordService, PasswordTokensService, JwtAuthGuard, TokenService],
 })
 export class AuthModule {}

@@ -1,25 +1,34 @@
-import { ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { AuthGuard } from '@nestjs/passport';
 import { PUBLIC_METADATA } from '../access/authorize.decorator';
+import type { AuthUser } from '../identity/auth-user';
+import { IdentityService } from '../identity/identity.service';
+import { AccessTokenVerifier, bearerToken } from './access-token.verifier';
 
-/** Every route needs a valid access token unless it is marked @Public(). */
+/**
+ * Every route needs a valid access token unless it is marked @Public(). The account is
+ * re-checked on every request (active, token version), so deactivation, password changes and
+ * sign-out everywhere apply at once.
+ */
 @Injectable()
-export class JwtAuthGuard extends AuthGuard('jwt') {
-  constructor(private readonly reflector: Reflector) {
-    super();
-  }
+export class JwtAuthGuard implements CanActivate {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly tokens: AccessTokenVerifier,
+    private readonly identity: IdentityService,
+  ) {}
 
-  override canActivate(context: ExecutionContext) {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const isPublic = this.reflector.getAllAndOverride<boolean>(PUBLIC_METADATA, [context.getHandler(), context.getClass()]);
     if (isPublic) return true;
-    return super.canActivate(context);
-  }
-
-  override handleRequest<T>(error: unknown, user: T | false): T {
-    if (error || !user) {
+    const request = context.switchToHttp().getRequest<{ headers: Record<string, string | string[] | undefined>; user?: AuthUser }>();
+    const token = bearerToken(request.headers.authorization);
+    const payload = token ? this.tokens.verify(token) : null;
+    const user = payload ? await this.identity.loadAuthUser(payload.sub, payload.tv) : null;
+    if (!user) {
       throw new UnauthorizedException({ message: 'Sign in first: the access token is missing, invalid or expired', code: 'unauthenticated' });
     }
-    return user;
+    request.user = user;
+    return true;
   }
 }

@@ -82,8 +82,4 @@ export class TokenService {
   private async revokeFamily(familyId: string): Promise<void> {
     await this.dataSource.query('UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL', [familyId]);
   }
-
-  verifyAccess(token: string): Promise<AccessTokenPayload> {
-    return this.jwt.verifyAsync<AccessTokenPayload>(token);
-  }
 }
