@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { dataSourceOptions } from './data-source-options';
+import { PooledSql } from './pooled-sql';
 import { runPendingMigrations } from './run-migrations';
 
 export const DATABASE_MIGRATIONS = Symbol('DATABASE_MIGRATIONS');
@@ -17,6 +18,7 @@ export const DATABASE_MIGRATIONS = Symbol('DATABASE_MIGRATIONS');
     }),
   ],
   providers: [
+    PooledSql,
     {
       // Resolved before any lifecycle hook runs, so seeders in onModuleInit see the final schema.
       provide: DATABASE_MIGRATIONS,
@@ -27,6 +29,6 @@ export const DATABASE_MIGRATIONS = Symbol('DATABASE_MIGRATIONS');
       },
     },
   ],
-  exports: [DATABASE_MIGRATIONS],
+  exports: [DATABASE_MIGRATIONS, PooledSql],
 })
 export class DatabaseModule {}

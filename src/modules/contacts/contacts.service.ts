@@ -10,6 +10,7 @@ import { PasswordTokensService } from '../../core/auth/password-tokens.service';
 import { RequestValidationError } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { IdentityService } from '../../core/identity/identity.service';
+import { PooledSql } from '../../database/pooled-sql';
 import { setChangeContext } from './contacts.change-context';
 import {
   AccountExistsError,
@@ -91,7 +92,7 @@ const SCALAR_COLUMNS: Record<string, string> = {
 @Injectable()
 export class ContactsService {
   /** Totals of recent list queries; dropped on every write through this service. */
-  private readonly totals = new ListTotals((sql, params) => this.dataSource.query(sql, params));
+  private readonly totals = new ListTotals((sql, params) => this.sql.query(sql, params));
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -101,6 +102,7 @@ export class ContactsService {
     private readonly identity: IdentityService,
     private readonly passwordTokens: PasswordTokensService,
     private readonly audit: AuditService,
+    private readonly sql: PooledSql,
   ) {}
 
   /** One page of contacts the caller may read, filtered and sorted; offset or keyset paging. */
@@ -121,7 +123,7 @@ export class ContactsService {
     const total = counted.total;
     const plan = listPlan(request.filter !== undefined, counted, tableRows, window.cursor ? limit : window.offset + limit);
     const statements = listStatements(selection, order, window, plan);
-    const rows: ContactListRow[] = await this.dataSource.query(statements.rows.sql, statements.rows.params);
+    const rows = await this.sql.query<ContactListRow>(statements.rows.sql, statements.rows.params);
     const data = rows.map(toListItem);
     const last = rows[rows.length - 1];
     const cursorable = CURSOR_SORTS.has(sortKey) && request.scope !== 'trash';
@@ -374,11 +376,12 @@ export class ContactsService {
   }
 
   private async loadRecord(manager: EntityManager, id: string, scope: ContactScope, lock: boolean): Promise<ContactRecord | undefined> {
+    const query = this.sql.through(manager);
     if (lock) {
-      const locked: unknown[] = await manager.query(`SELECT id FROM contacts WHERE id = $1 AND deleted_at IS ${scope === 'trash' ? 'NOT ' : ''}NULL FOR UPDATE`, [id]);
+      const locked = await query(`SELECT id FROM contacts WHERE id = $1 AND deleted_at IS ${scope === 'trash' ? 'NOT ' : ''}NULL FOR UPDATE`, [id]);
       if (!locked.length) return undefined;
     }
-    const rows: Array<Record<string, unknown>> = await manager.query(
+    const rows = await query<Record<string, unknown>>(
       `SELECT c.id, c.first_name, c.last_name, c.email, c.phone, c.company, c.job_title, c.address_line1, c.address_line2, c.city, c.region,
               c.postal_code, c.country, c.status_id, c.traffic_source_id, c.assigned_to_id, c.created_by_id, c.custom_fields, c.created_at, c.version,
               EXISTS (SELECT 1 FROM users u WHERE u.contact_id = c.id) AS has_account,
@@ -473,9 +476,8 @@ export class ContactsService {
 
   /** The full profile: the contact with its lists, account, latest activities and status history. */
   private async profile(id: string): Promise<ContactDto> {
-    const manager = this.dataSource.manager;
     const statements = profileStatements(id);
-    const run = <T>(name: keyof typeof statements) => manager.query(statements[name].sql, statements[name].params) as Promise<T>;
+    const run = <T extends unknown[]>(name: keyof typeof statements) => this.sql.query(statements[name].sql, statements[name].params) as Promise<T>;
     const [rows, services, account, activities, history, definitions] = await Promise.all([
       run<Array<ContactListRow & { address_line1: string | null; address_line2: string | null; region: string | null; postal_code: string | null }>>('contact'),
       run<Array<{ id: string; name: string }>>('services'),

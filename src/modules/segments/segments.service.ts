@@ -8,6 +8,7 @@ import { AuditService } from '../../core/audit/audit.service';
 import { containsPattern, Page, pageWindow, parseSort, toPage } from '../../core/http/pagination';
 import { RequestValidationError } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
+import { PooledSql } from '../../database/pooled-sql';
 import { compileSelection, contactOrder, fieldResolver, mentionsCustomFields } from '../contacts/contacts.queries';
 import { ContactsService } from '../contacts/contacts.service';
 import { CustomFieldsService } from '../contacts/custom-fields.service';
@@ -71,6 +72,7 @@ export class SegmentsService {
     private readonly contacts: ContactsService,
     private readonly customFields: CustomFieldsService,
     private readonly audit: AuditService,
+    private readonly sql: PooledSql,
   ) {}
 
   // ----- reading -----
@@ -86,8 +88,8 @@ export class SegmentsService {
     const whereSql = `WHERE ${where.join(' AND ')}`;
     const order = sort.map(([expression, direction]) => `${expression} ${direction}`).concat('s.id').join(', ');
     const [rows, [{ total }]] = await Promise.all([
-      this.dataSource.query(`${SEGMENT_SELECT} ${whereSql} ORDER BY ${order} LIMIT ${window.limit} OFFSET ${window.offset}`, params) as Promise<SegmentRow[]>,
-      this.dataSource.query(`SELECT count(*)::int AS total FROM segments s ${whereSql}`, params) as Promise<Array<{ total: number }>>,
+      this.sql.query<SegmentRow>(`${SEGMENT_SELECT} ${whereSql} ORDER BY ${order} LIMIT ${window.limit} OFFSET ${window.offset}`, params),
+      this.sql.query<{ total: number }>(`SELECT count(*)::int AS total FROM segments s ${whereSql}`, params),
     ]);
     return toPage(await this.toDtos(ability, rows), total, window);
   }
@@ -136,7 +138,7 @@ export class SegmentsService {
     const definitions = await this.definitionsFor(segment.rule);
     const prepared = usableRule(segment.rule!, definitions);
     const { statement, annotate } = explainStatement(segment.rule!, prepared.rule, fieldResolver(definitions), contactId);
-    const [row] = (await this.dataSource.query(statement.sql, statement.params)) as Array<Record<string, boolean>>;
+    const [row] = await this.sql.query<Record<string, boolean>>(statement.sql, statement.params);
     const rule = annotate(row!);
     const [references] = await this.referenceWarnings([prepared.rule]);
     return { segmentId: segment.id, contactId, matched: rule.matched, rule, warnings: [...prepared.warnings, ...references!] };
@@ -237,8 +239,9 @@ export class SegmentsService {
 
   /** The segment if the caller may `action` it; one they may not even read is a 404. */
   private async findVisible(ability: AppAbility, id: string, action: string, manager: EntityManager, lock = false): Promise<SegmentRow> {
-    if (lock) await manager.query('SELECT 1 FROM segments WHERE id = $1 FOR UPDATE', [id]);
-    const [row] = (await manager.query(`${SEGMENT_SELECT} WHERE s.id = $1`, [id])) as SegmentRow[];
+    const query = this.sql.through(manager);
+    if (lock) await query('SELECT 1 FROM segments WHERE id = $1 FOR UPDATE', [id]);
+    const [row] = await query<SegmentRow>(`${SEGMENT_SELECT} WHERE s.id = $1`, [id]);
     if (!row || !ability.can('read', subjectOf('Segment', segmentRecord(row)))) throw new SegmentNotFoundError();
     if (action !== 'read' && !ability.can(action, subjectOf('Segment', segmentRecord(row)))) {
       throw new ForbiddenException({ message: `You may not ${action} this segment`, code: 'forbidden' });
@@ -259,7 +262,7 @@ export class SegmentsService {
     const all = references.flat();
     if (!all.length) return rules.map(() => []);
     const statement = missingReferencesStatement(all);
-    const missing = (await this.dataSource.query(statement.sql, statement.params)) as Array<{ field: string; id: string }>;
+    const missing = await this.sql.query<{ field: string; id: string }>(statement.sql, statement.params);
     return references.map((refs) => missingReferenceWarnings(refs, missing));
   }
 
@@ -271,14 +274,14 @@ export class SegmentsService {
   private dynamicCount(ability: AppAbility, rule: FilterNode, definitions: CustomField[]): Promise<number> {
     const statement = dynamicCountStatement(ability, rule, definitions);
     return this.counts.get(`${statement.sql}\u0000${JSON.stringify(statement.params)}`, async () => {
-      const [row] = (await this.dataSource.query(statement.sql, statement.params)) as Array<{ count: number }>;
+      const [row] = await this.sql.query<{ count: number }>(statement.sql, statement.params);
       return row!.count;
     });
   }
 
   private async staticCount(ability: AppAbility, id: string): Promise<number> {
     const statement = staticCountsStatement(ability, [id]);
-    const rows = (await this.dataSource.query(statement.sql, statement.params)) as Array<{ count: number }>;
+    const rows = await this.sql.query<{ count: number }>(statement.sql, statement.params);
     return rows[0]?.count ?? 0;
   }
 
@@ -294,7 +297,7 @@ export class SegmentsService {
       (async () => {
         if (!staticIds.length) return;
         const statement = staticCountsStatement(ability, staticIds);
-        const found = (await this.dataSource.query(statement.sql, statement.params)) as Array<{ segment_id: string; count: number }>;
+        const found = await this.sql.query<{ segment_id: string; count: number }>(statement.sql, statement.params);
         for (const row of found) counts.set(row.segment_id, row.count);
       })(),
       // A few at a time: a page of segments must not take every pooled connection.
