@@ -1,5 +1,6 @@
 import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
+import { until } from '../support/wait';
 
 /**
  * Segments through HTTP: static member lists and dynamic rules in the contacts rule language,
@@ -508,6 +509,46 @@ describe('segments', () => {
         expect(refused.body).toMatchObject({ code: 'feature_needed_by_other', feature: 'segments' });
       } finally {
         for (const key of others) await toggle(key, true).expect(200);
+      }
+    });
+  });
+
+  describe('several API processes', () => {
+    it('page a segment by its current rule in every process, at once after a change or a deletion', async () => {
+      const other = await startTestApp({}, new URL(t.databaseUrl).pathname.slice(1));
+      try {
+        const segment = await dynamicSegment(scoped({ field: 'firstName', op: 'is', value: 'Ada' }));
+        const page = (app: TestApp) => app.http.get(`/api/v1/segments/${segment.id}/contacts`).set(admin.auth).query({ limit: 100 });
+        // Both processes have read (and keep) the segment.
+        expect(keys((await page(t).expect(200)).body)).toEqual(['ada']);
+        expect(keys((await page(other).expect(200)).body)).toEqual(['ada']);
+
+        await other.http.patch(`/api/v1/segments/${segment.id}`).set(admin.auth).send({ rule: scoped({ field: 'firstName', op: 'is', value: 'Bob' }) }).expect(200);
+        expect(keys((await page(other).expect(200)).body)).toEqual(['bob']);
+        await until(async () => (keys((await page(t).expect(200)).body).join() === 'bob' ? true : undefined), 3000, 'the change to reach the other process');
+
+        await t.http.delete(`/api/v1/segments/${segment.id}`).set(admin.auth).expect(204);
+        await page(t).expect(404);
+        await until(async () => ((await page(other)).status === 404 ? true : undefined), 3000, 'the deletion to reach the other process');
+
+        // A tag and an assignee the rule names are deleted through one process; both say so.
+        const tag = (await t.http.post('/api/v1/tags').set(admin.auth).send({ name: `${M} fleeting` }).expect(201)).body.id as string;
+        const assignee = await createUserWithRoles(t, admin, [await systemRoleId(t, 'staff')], 'fleeting');
+        const naming = await dynamicSegment(scoped({ or: [{ field: 'tags', op: 'hasAny', value: [tag] }, { field: 'assignedTo', op: 'is', value: assignee.userId }] }));
+        const warnings = async (app: TestApp) => (await app.http.get(`/api/v1/segments/${naming.id}/contacts`).set(admin.auth).expect(200)).body.meta.warnings ?? [];
+        expect(await warnings(t)).toEqual([]);
+        expect(await warnings(other)).toEqual([]);
+        await t.http.delete(`/api/v1/tags/${tag}`).set(admin.auth).expect(204);
+        const tagGone = `rule.and.1.or.0: the tag ${tag} no longer exists; no contact matches it`;
+        expect(await warnings(t)).toEqual([tagGone]);
+        await until(async () => ((await warnings(other)).length === 1 ? true : undefined), 3000, 'the tag deletion to reach the other process');
+        await other.http.delete(`/api/v1/users/${assignee.userId}`).set(admin.auth).expect(204);
+        const both = [tagGone, `rule.and.1.or.1: the assignee ${assignee.userId} no longer exists; no contact matches it`];
+        expect(await warnings(other)).toEqual(both);
+        await until(async () => ((await warnings(t)).length === 2 ? true : undefined), 3000, 'the account deletion to reach the other process');
+        expect(await warnings(t)).toEqual(both);
+      } finally {
+        await other.close();
       }
     });
   });

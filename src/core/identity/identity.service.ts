@@ -29,7 +29,8 @@ interface AccountRow {
   role_ids: string[] | null;
 }
 
-const IDENTITY_CHANGED = 'identity.changed';
+/** Told to every process after an account changed in a way that matters for access, or was deleted: `{ userId }`. */
+export const IDENTITY_CHANGED = 'identity.changed';
 
 /** Accounts and their roles: the parts of users that authentication and authorisation need. */
 @Injectable()

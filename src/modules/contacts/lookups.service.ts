@@ -5,6 +5,7 @@ import { AppConfig } from '../../config/app-config';
 import { abilityToSql } from '../../core/access/ability-to-sql';
 import type { AppAbility } from '../../core/access/app-ability';
 import { AuditService } from '../../core/audit/audit.service';
+import { ClusterEventsService } from '../../core/cluster/cluster-events.service';
 import { containsPattern, Page, pageWindow, parseSort, SortDirection, toPage } from '../../core/http/pagination';
 import { RequestValidationError } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
@@ -179,6 +180,9 @@ function capitalised(text: string): string {
 // The service
 // ---------------------------------------------------------------------------------------------
 
+/** Told to every process once a status, tag, service or traffic source was deleted: `{ kind, id }`. */
+export const LOOKUP_DELETED = 'contacts.lookup-deleted';
+
 /**
  * Statuses, tags, services and traffic sources: the admin-managed lists contacts refer to.
  * Names are stored Title Cased and are unique regardless of case (`name_key`); every entry
@@ -190,6 +194,7 @@ export class LookupsService {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly config: AppConfig,
     private readonly audit: AuditService,
+    private readonly cluster: ClusterEventsService,
   ) {}
 
   // ----- reading -----
@@ -337,6 +342,7 @@ export class LookupsService {
         manager,
       );
     });
+    await this.cluster.publish(LOOKUP_DELETED, { kind, id });
   }
 
   /**

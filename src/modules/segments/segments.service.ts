@@ -1,13 +1,16 @@
-import { ForbiddenException, Injectable } from '@nestjs/common';
+import { ForbiddenException, Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { LRUCache } from 'lru-cache';
 import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
 import type { AppAbility } from '../../core/access/app-ability';
 import { subjectOf } from '../../core/access/app-ability';
 import { AuditService } from '../../core/audit/audit.service';
+import { ClusterEventsService } from '../../core/cluster/cluster-events.service';
 import { containsPattern, Page, pageWindow, parseSort, toPage } from '../../core/http/pagination';
 import { RequestValidationError } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
+import { IDENTITY_CHANGED } from '../../core/identity/identity.service';
 import { PooledSql } from '../../database/pooled-sql';
 import { compileSelection, contactOrder, fieldResolver, mentionsCustomFields } from '../contacts/contacts.queries';
 import { ContactsService } from '../contacts/contacts.service';
@@ -16,6 +19,7 @@ import type { ContactPageDto } from '../contacts/dto/contact.dto';
 import type { CustomField } from '../contacts/entities/custom-field.entity';
 import { validateFilter } from '../contacts/filters/contact-filter.compiler';
 import type { FilterNode } from '../contacts/filters/contact-filter.types';
+import { LOOKUP_DELETED } from '../contacts/lookups.service';
 import type {
   AddSegmentMembersDto,
   AddSegmentMembersResultDto,
@@ -52,10 +56,12 @@ import {
 
 /** Dynamic segment counts run side by side for one list of segments. */
 const COUNTS_AT_ONCE = 4;
+/** Told to every process when a segment was changed or deleted, so they drop the row they keep. */
+export const SEGMENT_CHANGED = 'segments.changed';
 
 /** Static and dynamic segments of contacts; contacts are always seen through the caller's rights. */
 @Injectable()
-export class SegmentsService {
+export class SegmentsService implements OnModuleInit {
   /**
    * Dynamic segment counts. Counting a rule over a million contacts costs hundreds of
    * milliseconds and a segment list asks for one per segment, so a count that took 50 ms or
@@ -65,6 +71,21 @@ export class SegmentsService {
    * always exact.
    */
   private readonly counts = new KeptCounts({ slowMs: 50, freshMs: 2000, staleMs: 10_000, max: 2000 });
+  /**
+   * Segment rows as paging and explaining read them, on every page of a scrolling list. A
+   * change or deletion drops a row here once committed and in the other processes through a
+   * cluster event; the TTL bounds anything missed. A read that started before a change does
+   * not keep what it found (the generation moved on).
+   */
+  private readonly keptRows = new LRUCache<string, SegmentRow>({ max: 1000, ttl: 5000 });
+  private rowsGeneration = 0;
+  /**
+   * Which tags, statuses, services, traffic sources or assignees that rules name are gone, by
+   * statement. An id once gone stays gone, so only "still there" can turn stale: every
+   * process forgets all of it when a lookup or an account is deleted (and after a minute).
+   */
+  private readonly keptMissing = new LRUCache<string, Array<{ field: string; id: string }>>({ max: 1000, ttl: 60_000 });
+  private missingGeneration = 0;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -73,7 +94,18 @@ export class SegmentsService {
     private readonly customFields: CustomFieldsService,
     private readonly audit: AuditService,
     private readonly sql: PooledSql,
+    private readonly cluster: ClusterEventsService,
   ) {}
+
+  onModuleInit(): void {
+    this.cluster.on(SEGMENT_CHANGED, (payload) => this.dropKeptRow((payload as { id?: string } | undefined)?.id));
+    this.cluster.on(LOOKUP_DELETED, () => this.dropKeptMissing());
+    this.cluster.on(IDENTITY_CHANGED, () => this.dropKeptMissing());
+    this.cluster.on('cluster.reconnected', () => {
+      this.dropKeptRow(undefined);
+      this.dropKeptMissing();
+    });
+  }
 
   // ----- reading -----
 
@@ -103,7 +135,7 @@ export class SegmentsService {
   async contactsOf(ability: AppAbility, id: string, query: SegmentContactsQueryDto): Promise<ContactPageDto> {
     // A bad sort is a 400 whatever the id.
     contactOrder(query.sort, query.sort?.includes('custom.') ? await this.customFields.all() : []);
-    const segment = await this.findVisible(ability, id, 'read', this.dataSource.manager);
+    const segment = await this.findReadable(ability, id);
     const search: FilterNode | undefined = query.q?.trim() ? { field: 'q', op: 'matches', value: query.q.trim() } : undefined;
     const window = { sort: query.sort, page: query.page, limit: query.limit, cursor: query.cursor };
     if (segment.kind === 'static') return this.contacts.page(ability, { ...window, filter: search, restrict: membersOf(segment.id) });
@@ -132,7 +164,7 @@ export class SegmentsService {
    * condition evaluated in SQL for that contact.
    */
   async explain(ability: AppAbility, id: string, contactId: string): Promise<SegmentExplanationDto> {
-    const segment = await this.findVisible(ability, id, 'read', this.dataSource.manager);
+    const segment = await this.findReadable(ability, id);
     if (segment.kind !== 'dynamic') throw new SegmentKindError('Only dynamic segments have a rule to explain; a static segment lists its members');
     await this.contacts.findVisible(ability, contactId);
     const definitions = await this.definitionsFor(segment.rule);
@@ -188,6 +220,7 @@ export class SegmentsService {
         );
       }),
     );
+    await this.changed(id);
     return this.get(ability, id);
   }
 
@@ -198,6 +231,7 @@ export class SegmentsService {
       await manager.query('DELETE FROM segments WHERE id = $1', [id]);
       await this.audit.record({ actorId: actor.id, action: 'segment.delete', subjectType: 'Segment', subjectId: id, before: { name: before.name, kind: before.kind, rule: before.rule } }, manager);
     });
+    await this.changed(id);
   }
 
   /** Adds contacts to a static segment: listed ones, or everything a filter matches now. Only contacts the caller may read go in. */
@@ -242,11 +276,42 @@ export class SegmentsService {
     const query = this.sql.through(manager);
     if (lock) await query('SELECT 1 FROM segments WHERE id = $1 FOR UPDATE', [id]);
     const [row] = await query<SegmentRow>(`${SEGMENT_SELECT} WHERE s.id = $1`, [id]);
+    return this.permitted(ability, row, action);
+  }
+
+  /** {@link findVisible} for reading, from the kept rows. */
+  private async findReadable(ability: AppAbility, id: string): Promise<SegmentRow> {
+    let row = this.keptRows.get(id);
+    if (!row) {
+      const generation = this.rowsGeneration;
+      [row] = await this.sql.query<SegmentRow>(`${SEGMENT_SELECT} WHERE s.id = $1`, [id]);
+      if (row && generation === this.rowsGeneration) this.keptRows.set(id, row);
+    }
+    return this.permitted(ability, row, 'read');
+  }
+
+  private permitted(ability: AppAbility, row: SegmentRow | undefined, action: string): SegmentRow {
     if (!row || !ability.can('read', subjectOf('Segment', segmentRecord(row)))) throw new SegmentNotFoundError();
     if (action !== 'read' && !ability.can(action, subjectOf('Segment', segmentRecord(row)))) {
       throw new ForbiddenException({ message: `You may not ${action} this segment`, code: 'forbidden' });
     }
     return row;
+  }
+
+  /** After a committed change or deletion: no process answers from the row it kept. */
+  private async changed(id: string): Promise<void> {
+    await this.cluster.publish(SEGMENT_CHANGED, { id });
+  }
+
+  private dropKeptMissing(): void {
+    this.missingGeneration += 1;
+    this.keptMissing.clear();
+  }
+
+  private dropKeptRow(id: string | undefined): void {
+    this.rowsGeneration += 1;
+    if (id) this.keptRows.delete(id);
+    else this.keptRows.clear();
   }
 
   /** Checks a rule with the one contacts rule language; returns its warnings (deleted custom fields). */
@@ -262,7 +327,13 @@ export class SegmentsService {
     const all = references.flat();
     if (!all.length) return rules.map(() => []);
     const statement = missingReferencesStatement(all);
-    const missing = await this.sql.query<{ field: string; id: string }>(statement.sql, statement.params);
+    const key = `${statement.sql}\u0000${JSON.stringify(statement.params)}`;
+    let missing = this.keptMissing.get(key);
+    if (!missing) {
+      const generation = this.missingGeneration;
+      missing = await this.sql.query<{ field: string; id: string }>(statement.sql, statement.params);
+      if (generation === this.missingGeneration) this.keptMissing.set(key, missing);
+    }
     return references.map((refs) => missingReferenceWarnings(refs, missing));
   }
 
