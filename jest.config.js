@@ -1,7 +1,7 @@
 // NestJS 12 packages ship as ES modules. Node 20 loads them from CommonJS through
 // require(esm), but Jest's own module loader cannot, so the ESM packages in
 // node_modules are compiled to CommonJS by swc while our TypeScript goes through ts-jest.
-const esmPackages = ['@nestjs', 'uid', 'load-esm', 'file-type', 'strtok3', 'token-types', 'uint8array-extras', '@tokenizer', 'content-disposition', '@apidevtools'];
+const esmPackages = ['@nestjs', 'uid', 'load-esm', 'file-type', 'strtok3', 'token-types', 'uint8array-extras', '@tokenizer', 'content-disposition', '@apidevtools', 'cookie'];
 
 /** @type {import('jest').Config} */
 module.exports = {

@@ -104,8 +104,18 @@ async function main(): Promise<void> {
     const runs: Array<{ api: { wallMs: number; jobMs: number }; pg: number }> = [];
     for (let run = 0; run < REFRESH_RUNS; run += 1) runs.push({ api: await refreshThroughApi(), pg: await refreshWithPg() });
 
-    await autocannon({ url: `${base}/dashboard`, connections: CONNECTIONS, duration: 2, headers: auth }); // warm-up
-    const load = await autocannon({ url: `${base}/dashboard`, connections: CONNECTIONS, duration: DURATION, headers: auth });
+    // A browser front end asks with Accept-Encoding (and gets the snapshot compressed once, brotli);
+    // a bare HTTP client gets the 11 KB as is. Both are measured and both must meet the target.
+    const clients = [
+      { name: 'browser-like (Accept-Encoding: gzip, deflate, br)', headers: { ...auth, 'accept-encoding': 'gzip, deflate, br' } },
+      { name: 'no Accept-Encoding', headers: auth },
+    ];
+    const loads: Array<{ name: string; load: autocannon.Result }> = [];
+    for (const client of clients) {
+      await autocannon({ url: `${base}/dashboard`, connections: CONNECTIONS, duration: 2, headers: client.headers }); // warm-up
+      loads.push({ name: client.name, load: await autocannon({ url: `${base}/dashboard`, connections: CONNECTIONS, duration: DURATION, headers: client.headers }) });
+    }
+    const worst = loads.reduce((a, b) => (b.load.latency.p99 > a.load.latency.p99 || b.load.non2xx + b.load.errors > 0 ? b : a)).load;
 
     const [{ contacts }] = await query<{ contacts: number }>(url, 'SELECT count(*)::int AS contacts FROM contacts WHERE deleted_at IS NULL');
     const [{ activities }] = await query<{ activities: number }>(url, 'SELECT count(*)::int AS activities FROM activities');
@@ -116,12 +126,15 @@ async function main(): Promise<void> {
     const apiJob = median(runs.map((r) => r.api.jobMs));
     const pg = median(runs.map((r) => r.pg));
     const ratio = apiWall / pg;
-    const errors = load.non2xx + load.errors;
+    const errors = loads.reduce((sum, { load }) => sum + load.non2xx + load.errors, 0);
     console.log(`\nDashboard benchmark: ${contacts} live contacts, ${activities} activities, node ${process.version}\n`);
     console.log(`GET /dashboard (${bytes} bytes of metrics), ${CONNECTIONS} connections, ${DURATION} s:`);
-    console.log('| req/s | p50 | p90 | p99 | max | errors |');
-    console.log('|---:|---:|---:|---:|---:|---:|');
-    console.log(`| ${load.requests.average.toFixed(0)} | ${ms(load.latency.p50)} | ${ms(load.latency.p90)} | ${ms(load.latency.p99)} | ${ms(load.latency.max)} | ${errors} |`);
+    console.log('| client | bytes per answer | req/s | p50 | p90 | p99 | max | errors |');
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const { name, load: run } of loads) {
+      const perAnswer = run.requests.total ? Math.round(run.throughput.total / run.requests.total) : 0;
+      console.log(`| ${name} | ${perAnswer} | ${run.requests.average.toFixed(0)} | ${ms(run.latency.p50)} | ${ms(run.latency.p90)} | ${ms(run.latency.p99)} | ${ms(run.latency.max)} | ${run.non2xx + run.errors} |`);
+    }
     console.log(`\nSnapshot refresh, ${REFRESH_RUNS} runs (median):`);
     console.log('| run | API: request → new snapshot served | of which the job computing | pg: same statements |');
     console.log('|---:|---:|---:|---:|');
@@ -129,9 +142,9 @@ async function main(): Promise<void> {
     console.log(`| median | ${ms(apiWall)} | ${ms(apiJob)} | ${ms(pg)} |`);
     console.log(`\nRefresh ratio API/pg: ${ratio.toFixed(2)}× (job alone ${(apiJob / pg).toFixed(2)}×)`);
 
-    const p99ok = load.latency.p99 < TARGET_P99_MS && errors === 0;
+    const p99ok = worst.latency.p99 < TARGET_P99_MS && errors === 0;
     const ratioOk = ratio <= TARGET_RATIO;
-    console.log(`\nGET /dashboard p99 < ${TARGET_P99_MS} ms: ${p99ok ? 'PASS' : 'FAIL'} (${ms(load.latency.p99)}${errors ? `, ${errors} errors` : ''})`);
+    console.log(`\nGET /dashboard p99 < ${TARGET_P99_MS} ms: ${p99ok ? 'PASS' : 'FAIL'} (worst ${ms(worst.latency.p99)}${errors ? `, ${errors} errors` : ''})`);
     console.log(`Refresh ≤ ${TARGET_RATIO}× the bare statements: ${ratioOk ? 'PASS' : 'FAIL'} (${ratio.toFixed(2)}×)`);
     ok = p99ok && ratioOk;
   } finally {

@@ -1,5 +1,6 @@
 import { Queue } from 'bullmq';
 import Redis from 'ioredis';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { ClusterEventsService } from '../../src/core/cluster/cluster-events.service';
 import { JobsService } from '../../src/core/jobs/jobs.service';
 import { METRICS, MY_METRICS } from '../../src/modules/dashboard/dashboard.definitions';
@@ -331,6 +332,35 @@ describe('dashboard (BullMQ on Redis)', () => {
 
       const own = await mine(admin);
       expect(own).toMatchObject({ userId: admin.userId, contacts: { value: 0 }, contactsPerStage: { items: stages(0, 0, 0, 0, 0) }, activitiesPerWeek: { total: 1 } });
+    });
+
+    it('sends the snapshot compressed to clients that accept it (brotli first, then gzip), as is to others', async () => {
+      // Straight through the app (no client that would decompress on its own).
+      const raw = async (acceptEncoding: string | undefined) => {
+        const response = await t.app.getHttpAdapter().getInstance().inject({ method: 'GET', url: '/api/v1/dashboard', headers: { ...staffB.auth, ...(acceptEncoding === undefined ? {} : { 'accept-encoding': acceptEncoding }) } });
+        expect(response.statusCode).toBe(200);
+        return { headers: response.headers, body: response.rawPayload };
+      };
+      const plain = await raw('identity');
+      expect(plain.headers['content-encoding']).toBeUndefined();
+      expect(plain.headers.vary).toMatch(/accept-encoding/i);
+      const json = JSON.parse(plain.body.toString('utf8'));
+      expect(json.computedAt).toBe(snapshot.computedAt);
+
+      const cases: Array<[string | undefined, string | undefined, (body: Buffer) => Buffer]> = [
+        ['gzip, deflate, br', 'br', brotliDecompressSync],
+        ['gzip', 'gzip', gunzipSync],
+        ['br;q=0.5, gzip', 'gzip', gunzipSync],
+        ['br;q=0, gzip;q=0', undefined, (body) => body],
+        ['compress', undefined, (body) => body],
+        [undefined, undefined, (body) => body],
+      ];
+      for (const [accepted, encoding, decode] of cases) {
+        const response = await raw(accepted);
+        expect([accepted, response.headers['content-encoding']]).toEqual([accepted, encoding]);
+        expect(JSON.parse(decode(response.body).toString('utf8'))).toEqual(json);
+        if (encoding) expect(response.body.length).toBeLessThan(plain.body.length / 2);
+      }
     });
 
     it('keeps showing the same snapshot until the next refresh', async () => {

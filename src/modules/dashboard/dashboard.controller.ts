@@ -1,5 +1,6 @@
-import { Controller, Get, Header, HttpCode, HttpStatus, Post } from '@nestjs/common';
+import { Controller, Get, Header, Headers, HttpCode, HttpStatus, Post, Res } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
 import { Audience, Authorize } from '../../core/access/authorize.decorator';
 import { CurrentUser } from '../../core/access/request-ability.decorator';
 import { RequiresFeature } from '../../core/features/feature.decorator';
@@ -22,15 +23,18 @@ export class DashboardController {
     description:
       'Metrics over all contacts as of `computedAt`, recomputed in the background every DASHBOARD_REFRESH_MS and on `POST /dashboard/refresh`. ' +
       'Every metric carries a `definition` saying what it counts. Before the first snapshot exists the answer is `status: pending` with ' +
-      '`metrics: null`, and a refresh is queued.',
+      '`metrics: null`, and a refresh is queued. Sent compressed (brotli or gzip) to clients that accept it.',
     operationId: 'getDashboard',
   })
   @ApiOkResponse({ type: DashboardDto })
   @ApiErrors(401, 403, 404)
-  // The body is a DashboardDto serialised once per snapshot, not on every request.
+  // The body is a DashboardDto serialised (and compressed) once per snapshot, not on every request.
   @Header('content-type', 'application/json; charset=utf-8')
-  get(): Promise<Buffer> {
-    return this.dashboard.latestJson();
+  @Header('vary', 'Accept-Encoding')
+  async get(@Headers('accept-encoding') acceptEncoding: string | undefined, @Res({ passthrough: true }) reply: FastifyReply): Promise<Buffer> {
+    const body = await this.dashboard.latestBody(acceptEncoding);
+    if (body.encoding !== 'identity') reply.header('content-encoding', body.encoding);
+    return body.bytes;
   }
 
   @Post('refresh')

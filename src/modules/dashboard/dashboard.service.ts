@@ -1,6 +1,9 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { Negotiator } from '@fastify/accept-negotiator';
+import { LRUCache } from 'lru-cache';
 import { performance } from 'node:perf_hooks';
+import { brotliCompressSync, constants as zlibConstants, gzipSync } from 'node:zlib';
 import { DataSource } from 'typeorm';
 import { ClusterEventsService } from '../../core/cluster/cluster-events.service';
 import { JobsService } from '../../core/jobs/jobs.service';
@@ -31,10 +34,27 @@ export const REFRESH_WINDOW_MS = 5000;
 /** Told to every process when a snapshot has been written, so they drop the one they keep. */
 export const SNAPSHOT_WRITTEN = 'dashboard.snapshot-written';
 
-/** The latest snapshot, serialised and encoded once for every request that reads it. */
+/** How a body may be sent: as is, or compressed for clients that accept it (browsers do). */
+export type BodyEncoding = 'br' | 'gzip' | 'identity';
+
+export interface EncodedBody {
+  bytes: Buffer;
+  encoding: BodyEncoding;
+}
+
+/** The latest snapshot, serialised and encoded once (as is, brotli, gzip) for every request that reads it. */
 interface LatestSnapshot {
   computedAt: string;
-  json: Buffer;
+  bodies: Record<BodyEncoding, Buffer>;
+}
+
+function encodings(json: string): Record<BodyEncoding, Buffer> {
+  const identity = Buffer.from(json);
+  return {
+    identity,
+    br: brotliCompressSync(identity, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 11, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: identity.length } }),
+    gzip: gzipSync(identity, { level: 9 }),
+  };
 }
 
 interface SnapshotRow {
@@ -56,6 +76,8 @@ interface SnapshotRow {
 export class DashboardService implements OnModuleInit {
   private readonly logger = new Logger('Dashboard');
   private latestSnapshot?: Promise<LatestSnapshot | null>;
+  /** Accept-Encoding headers seen, each negotiated once (the cache is bounded: clients choose these strings). */
+  private readonly encodingNegotiator = new Negotiator<BodyEncoding>({ supportedValues: ['br', 'gzip', 'identity'], cache: new LRUCache<string, string>({ max: 200 }) });
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -68,13 +90,19 @@ export class DashboardService implements OnModuleInit {
     this.cluster.on('cluster.reconnected', () => this.forgetLatest());
   }
 
-  /** The latest snapshot as the JSON of a {@link DashboardDto}; with none yet, a refresh is queued and the answer says so. */
-  async latestJson(): Promise<Buffer> {
+  /**
+   * The latest snapshot as the JSON of a {@link DashboardDto}, in the best encoding the
+   * `Accept-Encoding` header allows; with none yet, a refresh is queued and the answer says so.
+   */
+  async latestBody(acceptEncoding: string | undefined): Promise<EncodedBody> {
     const latest = await this.latest();
-    if (latest) return latest.json;
+    if (latest) {
+      const encoding: BodyEncoding = acceptEncoding ? (this.encodingNegotiator.negotiate(acceptEncoding) ?? 'identity') : 'identity';
+      return { bytes: latest.bodies[encoding], encoding };
+    }
     const refreshJobId = await this.requestRefresh();
     const pending: DashboardDto = { status: 'pending', computedAt: null, durationMs: null, trigger: null, refreshJobId, metrics: null };
-    return Buffer.from(JSON.stringify(pending));
+    return { bytes: Buffer.from(JSON.stringify(pending)), encoding: 'identity' };
   }
 
   async refreshOnDemand(): Promise<DashboardRefreshDto> {
@@ -134,8 +162,8 @@ export class DashboardService implements OnModuleInit {
           refreshJobId: null,
           metrics: row.metrics,
         };
-        // A Buffer, so no request measures or encodes the string again.
-        return { computedAt, json: Buffer.from(JSON.stringify(dto)) };
+        // Buffers, so no request measures, encodes or compresses 11 KB again.
+        return { computedAt, bodies: encodings(JSON.stringify(dto)) };
       });
       const forgetUnlessKept = () => {
         if (this.latestSnapshot === loading) this.latestSnapshot = undefined;
