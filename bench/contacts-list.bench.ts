@@ -15,6 +15,8 @@ import { performance } from 'node:perf_hooks';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+/** Each route is loaded this many times on each server, the two alternating, so drift on a shared machine hits both alike. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const API_PORT = 3298;
 const BARE_PORT = 3299;
 
@@ -35,6 +37,12 @@ async function load(url: string, headers: Record<string, string> = {}): Promise<
   await autocannon({ url, connections: CONNECTIONS, duration: 2, headers }); // warm-up
   const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION, headers });
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.non2xx + result.errors };
+}
+
+/** The mean of several runs' figures (errors summed). */
+function mean(runs: Figures[]): Figures {
+  const average = (pick: (f: Figures) => number) => runs.reduce((sum, f) => sum + pick(f), 0) / runs.length;
+  return { rps: average((f) => f.rps), p50: average((f) => f.p50), p99: average((f) => f.p99), errors: runs.reduce((sum, f) => sum + f.errors, 0) };
 }
 
 async function main(): Promise<void> {
@@ -78,8 +86,21 @@ async function main(): Promise<void> {
     const login = await fetch(`http://127.0.0.1:${API_PORT}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: user.email, password: PASSWORD }) });
     const { accessToken } = (await login.json()) as { accessToken: string };
     const auth = { authorization: `Bearer ${accessToken}` };
-    const apiFigures: Figures[] = [];
-    for (const route of routes) apiFigures.push(await load(`http://127.0.0.1:${API_PORT}/api/v1${route.path}`, auth));
+    // Both servers run side by side (the one not loaded sits idle); each route alternates between them.
+    const bare = await start(resolve(__dirname, 'bare-contacts-server.js'), { ...common, PORT: String(BARE_PORT), BENCH_USER_ID: user.id }, (child) => new Promise((ok) => child.once('message', () => ok())));
+    try {
+      for (const route of routes) {
+        const apiRuns: Figures[] = [];
+        const bareRuns: Figures[] = [];
+        for (let round = 0; round < ROUNDS; round += 1) {
+          apiRuns.push(await load(`http://127.0.0.1:${API_PORT}/api/v1${route.path}`, auth));
+          bareRuns.push(await load(`http://127.0.0.1:${BARE_PORT}${route.path}`));
+        }
+        results.push({ name: route.name, api: mean(apiRuns), bare: mean(bareRuns) });
+      }
+    } finally {
+      await stop(bare);
+    }
 
     // Deep pages: offset 100k against a keyset cursor at the same depth. The keyset page is
     // loaded like the other routes; the offset page one request at a time, since 50 of them at
@@ -103,20 +124,14 @@ async function main(): Promise<void> {
       offsetMs: await single(`http://127.0.0.1:${API_PORT}/api/v1/contacts?limit=25&page=4000`),
       keysetMs: await single(keysetUrl),
     };
-    await stop(api);
-
-    const bare = await start(resolve(__dirname, 'bare-contacts-server.js'), { ...common, PORT: String(BARE_PORT), BENCH_USER_ID: user.id }, (child) => new Promise((ok) => child.once('message', () => ok())));
-    try {
-      for (const [index, route] of routes.entries()) results.push({ name: route.name, api: apiFigures[index]!, bare: await load(`http://127.0.0.1:${BARE_PORT}${route.path}`) });
-    } finally {
-      await stop(bare);
-    }
   } finally {
     if (api.exitCode === null) await stop(api);
   }
 
   const ms = (value: number) => `${value.toFixed(1)} ms`;
-  console.log(`\nContacts benchmark: ${total} contacts, ${activities} activities, ${CONNECTIONS} connections, ${DURATION} s per route, node ${process.version}\n`);
+  console.log(
+    `\nContacts benchmark: ${total} contacts, ${activities} activities, ${CONNECTIONS} connections, ${DURATION} s per run, ${ROUNDS} runs per route and server (alternating; means shown), node ${process.version}\n`,
+  );
   console.log('| route | API req/s | API p50 | API p99 | bare req/s | bare p99 | ratio | errors |');
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const row of results) {
