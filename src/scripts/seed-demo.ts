@@ -539,10 +539,14 @@ interface Statement {
   params: unknown[];
 }
 
-/** A secondary index (one no constraint owns) of a table loaded with its indexes rebuilt. */
+/**
+ * An index of a table loaded with its indexes rebuilt: a secondary index, or one a unique
+ * constraint owns that no foreign key leans on (dropped and added back with its constraint).
+ */
 interface IndexDefinition {
   name: string;
-  definition: string;
+  drop: string;
+  create: string;
 }
 
 interface Task {
@@ -682,7 +686,9 @@ function buildTasks(
 /**
  * The tables worth loading with their secondary indexes rebuilt: those that hold few rows
  * next to what the load adds (an empty or demo database) and carry three or more secondary
- * indexes (contacts and activities). With one or two, loading into them costs about what
+ * indexes (contacts and activities). A unique constraint no foreign key points at (the
+ * contacts' e-mail) counts as one: checking it row by row costs a random index probe per
+ * row, adding it back checks every row at once. With one or two, loading into them costs about what
  * building them does, and their batches can share out over the sessions instead of forming
  * one long transaction at the end. Only without per-row foreign-key checks, where a table's
  * rows need not be committed before the rows that point to them.
@@ -694,10 +700,18 @@ async function tablesToRebuild(runner: QueryRunner, adding: Record<Table, number
     if (limit < 1000) continue;
     const present = await count(runner, `SELECT count(*) AS n FROM (SELECT 1 FROM ${table} LIMIT ${limit}) AS t`);
     if (present >= limit) continue;
+    // Not the primary key, nor a unique index a foreign key points at: those stay.
     const indexes: IndexDefinition[] = await runner.query(
-      `SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS definition
+      `SELECT i.indexrelid::regclass::text AS name,
+              CASE WHEN u.conname IS NULL THEN format('DROP INDEX %s', i.indexrelid::regclass)
+                   ELSE format('ALTER TABLE %s DROP CONSTRAINT %I', i.indrelid::regclass, u.conname) END AS drop,
+              CASE WHEN u.conname IS NULL THEN pg_get_indexdef(i.indexrelid)
+                   ELSE format('ALTER TABLE %s ADD CONSTRAINT %I %s', i.indrelid::regclass, u.conname, pg_get_constraintdef(u.oid)) END AS create
          FROM pg_index i
-        WHERE i.indrelid = $1::regclass AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+         LEFT JOIN pg_constraint u ON u.conindid = i.indexrelid AND u.conrelid = i.indrelid AND u.contype = 'u'
+        WHERE i.indrelid = $1::regclass
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype NOT IN ('u'))
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = i.indexrelid)
         ORDER BY i.indexrelid`,
       [table],
     );
@@ -974,7 +988,7 @@ async function seedDemo(dataSource: DataSource, options: SeedOptions, kind: 'pos
           if (skipRowTriggers) await runner.query('SET LOCAL session_replication_role = replica');
           // Activities are sorted by date before they go in; this keeps that sort in memory.
           await runner.query(`SET LOCAL work_mem = '${kind === 'postgres' ? '256MB' : '64MB'}'`);
-          for (const index of task.rebuiltIndexes ?? []) await runner.query(`DROP INDEX ${index.name}`);
+          for (const index of task.rebuiltIndexes ?? []) await runner.query(index.drop);
           for (const statement of task.statements) {
             if (interrupted) throw new LoadError('interrupted');
             const result = await runner.query(statement.sql, statement.params, true);
@@ -984,7 +998,7 @@ async function seedDemo(dataSource: DataSource, options: SeedOptions, kind: 'pos
             progress.note(`${task.table}: building ${task.rebuiltIndexes.length} indexes`);
             // Sorting a whole index in memory is what makes a single build cheap.
             await runner.query(`SET LOCAL maintenance_work_mem = '512MB'`);
-            for (const index of task.rebuiltIndexes) await runner.query(index.definition);
+            for (const index of task.rebuiltIndexes) await runner.query(index.create);
           }
           await runner.commitTransaction();
         } catch (error) {

@@ -281,6 +281,29 @@ describe('seed:demo', () => {
     expect(history.n).toBe(mainHistory.n);
   }, 300_000);
 
+  it('loads a nearly empty database without its indexes and ends with the very same indexes and constraints', async () => {
+    const bulk = await createDatabase();
+    databases.push(bulk);
+    const result = await seed(bulk, ['--contacts', '12000', '--activities-per-contact', '1']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/contacts, activities: nearly empty, so loaded without their secondary indexes/);
+    const schema = async (database: string) => ({
+      indexes: (await query<{ def: string }>(database, `SELECT indexdef AS def FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1`)).map((row) => row.def),
+      constraints: (
+        await query<{ def: string }>(
+          database,
+          `SELECT conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1`,
+        )
+      ).map((row) => row.def),
+    });
+    const rebuilt = await schema(bulk);
+    expect(rebuilt).toEqual(await schema(main));
+    expect(rebuilt.constraints).toContainEqual(expect.stringMatching(/^contacts contacts_email_key_key UNIQUE \(email_key\)$/));
+    // The unique e-mail constraint is enforced again.
+    const [{ email }] = await query<{ email: string }>(bulk, `SELECT email FROM contacts WHERE email_key ~ $1 LIMIT 1`, [DEMO_EMAIL]);
+    await expect(query(bulk, `INSERT INTO contacts (first_name, last_name, email) VALUES ('Twin', 'Copy', upper($1))`, [email])).rejects.toThrow(/contacts_email_key_key/);
+  }, 300_000);
+
   it('gives different data for a different seed', async () => {
     const other = await createDatabase();
     databases.push(other);
