@@ -119,7 +119,7 @@ export class ContactsService {
     const window = { limit, offset: (page - 1) * limit, cursor: request.cursor ? decodeCursor(request.cursor) : undefined };
     const { total: count } = listStatements(selection, order, window);
     // The total comes first: how many rows match decides how the page is best read.
-    const [counted, tableRows] = await Promise.all([this.totals.count(count), this.totals.estimatedContacts()]);
+    const [counted, tableRows] = await Promise.all([this.totals.count(count, window.cursor !== undefined), this.totals.estimatedContacts()]);
     const total = counted.total;
     const plan = listPlan(request.filter !== undefined, counted, tableRows, window.cursor ? limit : window.offset + limit);
     const statements = listStatements(selection, order, window, plan);

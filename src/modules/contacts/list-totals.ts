@@ -6,13 +6,20 @@ import type { SqlStatement } from './contacts.queries';
 export interface CountedTotal {
   total: number;
   countMs: number;
+  /** When the count started (performance.now()). */
+  countedAt: number;
 }
 
 type RunQuery = (sql: string, params: unknown[]) => Promise<Array<Record<string, unknown>>>;
 
-const FRESH_MS = 2000;
-const FRESH_MAX_MS = 30_000;
 const LIVE_ROWS_FRESH_MS = 60_000;
+
+export interface ListTotalsTiming {
+  /** A total is fresh at least this long, */
+  freshMs: number;
+  /** or ten times as long as counting took, up to this. */
+  freshMaxMs: number;
+}
 
 /**
  * Totals of recent list queries, fresh for two seconds, or ten times as long as counting
@@ -26,23 +33,36 @@ export class ListTotals {
   private readonly totals: LRUCache<string, CountedTotal, SqlStatement>;
   private liveRows?: { rows: Promise<number>; at: number };
 
-  constructor(private readonly run: RunQuery) {
+  constructor(
+    private readonly run: RunQuery,
+    private readonly timing: ListTotalsTiming = { freshMs: 2000, freshMaxMs: 30_000 },
+  ) {
     this.totals = new LRUCache<string, CountedTotal, SqlStatement>({
       max: 2000,
-      ttl: FRESH_MS,
+      ttl: timing.freshMs,
       allowStale: true,
       fetchMethod: async (_key, _stale, { context, options }) => {
         const started = performance.now();
         const [row] = await this.run(context.sql, context.params);
         const countMs = performance.now() - started;
-        options.ttl = Math.min(FRESH_MAX_MS, Math.max(FRESH_MS, 10 * countMs));
-        return { total: Number(row!.total), countMs };
+        options.ttl = Math.min(this.timing.freshMaxMs, Math.max(this.timing.freshMs, 10 * countMs));
+        return { total: Number(row!.total), countMs, countedAt: started };
       },
     });
   }
 
-  async count(statement: SqlStatement): Promise<CountedTotal> {
-    return (await this.totals.fetch(`${statement.sql}\u0000${JSON.stringify(statement.params)}`, { context: statement }))!;
+  /**
+   * The statement's total. `continuing` is for the next pages of a list already shown (keyset
+   * paging): they answer the total kept from its first page, up to 30 s old, without counting
+   * again, so scrolling deep into a large selection does not keep recounting it.
+   */
+  async count(statement: SqlStatement, continuing = false): Promise<CountedTotal> {
+    const key = `${statement.sql}\u0000${JSON.stringify(statement.params)}`;
+    if (continuing) {
+      const kept = this.totals.peek(key, { allowStale: true });
+      if (kept && performance.now() - kept.countedAt < this.timing.freshMaxMs) return kept;
+    }
+    return (await this.totals.fetch(key, { context: statement }))!;
   }
 
   /** The planner's estimate of the contacts table's rows (trash included), refreshed every minute. */

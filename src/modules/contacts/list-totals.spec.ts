@@ -1,0 +1,83 @@
+import { ListTotals } from './list-totals';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits (up to 5 s) for a background count to have landed, however slow the machine. */
+async function eventually(check: () => boolean | Promise<boolean>): Promise<void> {
+  for (let waited = 0; !(await check()); waited += 5) {
+    if (waited > 5000) throw new Error('timed out');
+    await sleep(5);
+  }
+}
+const statement = { sql: 'SELECT count(*) AS total FROM contacts WHERE x = $1', params: [1] };
+
+/** A count that answers the next of `totals` after `delayMs`, recording each call. */
+function counter(totals: number[], delayMs = 5) {
+  const calls: string[] = [];
+  let next = 0;
+  const run = async (sql: string) => {
+    calls.push(sql);
+    const total = totals[Math.min(next, totals.length - 1)]!;
+    next += 1;
+    await sleep(delayMs);
+    return [{ total }];
+  };
+  return { run, calls };
+}
+
+describe('ListTotals', () => {
+  it('counts once for concurrent requests and answers the kept total while fresh', async () => {
+    const { run, calls } = counter([42]);
+    const totals = new ListTotals(run, { freshMs: 200, freshMaxMs: 1000 });
+    const answers = await Promise.all([totals.count(statement), totals.count(statement), totals.count(statement)]);
+    expect(answers.map((a) => a.total)).toEqual([42, 42, 42]);
+    expect((await totals.count(statement)).total).toBe(42);
+    expect(calls).toHaveLength(1);
+  });
+
+  it('answers an expired total at once while counting again, then the new one', async () => {
+    const { run, calls } = counter([1, 2], 2);
+    const totals = new ListTotals(run, { freshMs: 50, freshMaxMs: 1000 });
+    expect((await totals.count(statement)).total).toBe(1);
+    await sleep(80);
+    expect((await totals.count(statement)).total).toBe(1);
+    expect(calls).toHaveLength(2);
+    await eventually(async () => (await totals.count(statement)).total === 2);
+    expect(calls).toHaveLength(2);
+  });
+
+  it('keeps the total for the next pages of a list up to freshMaxMs without counting again', async () => {
+    const { run, calls } = counter([7, 8, 9]);
+    const totals = new ListTotals(run, { freshMs: 20, freshMaxMs: 600 });
+    expect((await totals.count(statement)).total).toBe(7);
+    await sleep(60);
+    // Past freshMs: a continuing page still answers the kept total and starts no count.
+    expect((await totals.count(statement, true)).total).toBe(7);
+    expect(calls).toHaveLength(1);
+    // A first page counts again (the expired total is served meanwhile).
+    expect((await totals.count(statement)).total).toBe(7);
+    expect(calls).toHaveLength(2);
+    await eventually(async () => (await totals.count(statement, true)).total === 8);
+    // Older than freshMaxMs: counted again even for a continuing page.
+    await sleep(650);
+    await totals.count(statement, true);
+    expect(calls).toHaveLength(3);
+  });
+
+  it('counts a continuing page that has no kept total, and forgets everything on clear', async () => {
+    const { run, calls } = counter([3, 4]);
+    const totals = new ListTotals(run, { freshMs: 1000, freshMaxMs: 5000 });
+    expect((await totals.count(statement, true)).total).toBe(3);
+    totals.clear();
+    expect((await totals.count(statement, true)).total).toBe(4);
+    expect(calls).toHaveLength(2);
+  });
+
+  it('keeps distinct statements apart', async () => {
+    const { run, calls } = counter([5, 6]);
+    const totals = new ListTotals(run, { freshMs: 1000, freshMaxMs: 5000 });
+    expect((await totals.count(statement)).total).toBe(5);
+    expect((await totals.count({ ...statement, params: [2] })).total).toBe(6);
+    expect(calls).toHaveLength(2);
+  });
+});
