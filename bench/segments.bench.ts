@@ -25,6 +25,8 @@ import { benchUser, DATABASE, databaseUrl, PASSWORD, prepareDatabase, query, ROO
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+/** Each route is loaded this many times on each server, the two alternating, so drift on a shared machine hits both alike. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const EXPLAIN_RUNS = Number(process.env.BENCH_EXPLAIN_RUNS ?? 7);
 const POOL_SIZE = 20;
 const API_PORT = 3296;
@@ -128,10 +130,20 @@ interface Figures {
   errors: number;
 }
 
-async function load(url: string, headers: Record<string, string> = {}): Promise<Figures> {
-  await autocannon({ url, connections: CONNECTIONS, duration: 2, headers }); // warm-up
-  const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION, headers });
+/** A warm-up, then the measured run; `settle` lets what a run left queued in the database finish first. */
+async function load(url: string, headers: Record<string, string>, settle: () => Promise<void>): Promise<Figures> {
+  // A generous timeout: 50 hand-written counts at once take seconds each, and they must finish to be measured.
+  await autocannon({ url, connections: CONNECTIONS, duration: 2, headers, timeout: 60 }); // warm-up
+  await settle();
+  const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION, headers, timeout: 60 });
+  await settle();
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.non2xx + result.errors + result.timeouts };
+}
+
+/** The mean of several runs' figures (errors summed). */
+function mean(runs: Figures[]): Figures {
+  const average = (pick: (f: Figures) => number) => runs.reduce((sum, f) => sum + pick(f), 0) / runs.length;
+  return { rps: average((f) => f.rps), p50: average((f) => f.p50), p99: average((f) => f.p99), errors: runs.reduce((sum, f) => sum + f.errors, 0) };
 }
 
 /**
@@ -253,22 +265,23 @@ async function main(): Promise<void> {
         const apiDeep = (await (await fetch(`${base}${apiPaths['deep page']}`, { headers: auth })).json()) as { data: Array<{ id: string }> };
         if (apiDeep.data.map((c) => c.id).join() !== handRows.map((c) => c.id).join()) mismatches.push('deep page: different contacts');
       }
+      // Both servers run side by side (the one not loaded sits idle); each route alternates between them.
+      bare = fork(__filename, [], { env: { ...process.env, ...common, SEGMENTS_BENCH_BARE: '1', BENCH_PICKS: JSON.stringify(picks) }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+      await new Promise<void>((ok) => bare!.once('message', () => ok()));
+      const barePaths: Record<Route, string> = { count: '/count', 'first page': '/page', 'deep page': `/page?cursor=${cursorToken}` };
       for (const route of routes) {
-        apiFigures.set(route, await load(`${base}${apiPaths[route]}`, auth));
-        await drain(pool, API_APPLICATION, false);
+        const apiRuns: Figures[] = [];
+        const handRuns: Figures[] = [];
+        for (let round = 0; round < ROUNDS; round += 1) {
+          apiRuns.push(await load(`${base}${apiPaths[route]}`, auth, () => drain(pool, API_APPLICATION, false)));
+          handRuns.push(await load(`http://127.0.0.1:${BARE_PORT}${barePaths[route]}`, {}, () => drain(pool, BARE_APPLICATION, true)));
+        }
+        apiFigures.set(route, mean(apiRuns));
+        handFigures.set(route, mean(handRuns));
       }
     } finally {
       const deleted = await fetch(`${base}/segments/${segment.id}`, { method: 'DELETE', headers: auth });
       if (deleted.status !== 204) console.error(`Could not delete the benchmark segment ${segment.id}: ${deleted.status}`);
-    }
-    await stop(api);
-
-    bare = fork(__filename, [], { env: { ...process.env, ...common, SEGMENTS_BENCH_BARE: '1', BENCH_PICKS: JSON.stringify(picks) }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-    await new Promise<void>((ok) => bare!.once('message', () => ok()));
-    const barePaths: Record<Route, string> = { count: '/count', 'first page': '/page', 'deep page': `/page?cursor=${cursorToken}` };
-    for (const route of routes) {
-      handFigures.set(route, await load(`http://127.0.0.1:${BARE_PORT}${barePaths[route]}`));
-      await drain(pool, BARE_APPLICATION, true);
     }
   } finally {
     if (bare && bare.exitCode === null) await stop(bare);
@@ -296,7 +309,7 @@ async function main(): Promise<void> {
   await pool.end();
 
   const ms = (value: number) => `${value.toFixed(1)} ms`;
-  console.log(`\nSegments benchmark: ${contacts} live contacts; segment of ${expectedCount} (stage customer, any of 2 tags, last contacted before ${picks.cutoff.slice(0, 10)}); ${CONNECTIONS} connections, ${DURATION} s per route, node ${process.version}\n`);
+  console.log(`\nSegments benchmark: ${contacts} live contacts; segment of ${expectedCount} (stage customer, any of 2 tags, last contacted before ${picks.cutoff.slice(0, 10)}); ${CONNECTIONS} connections, ${DURATION} s per run, ${ROUNDS} runs per route and server (alternating; means shown), node ${process.version}\n`);
   console.log('| route | API req/s | API p50 | API p99 | hand SQL req/s | hand p50 | hand p99 | API/hand time | errors |');
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   let ok = mismatches.length === 0;
