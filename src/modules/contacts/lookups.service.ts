@@ -342,7 +342,8 @@ export class LookupsService {
         manager,
       );
     });
-    await this.cluster.publish(LOOKUP_DELETED, { kind, id });
+    // Committed: a notice that cannot be sent does not fail the deletion (kept answers expire on their own).
+    await this.cluster.publish(LOOKUP_DELETED, { kind, id }).catch(() => undefined);
   }
 
   /**

@@ -298,9 +298,13 @@ export class SegmentsService implements OnModuleInit {
     return row;
   }
 
-  /** After a committed change or deletion: no process answers from the row it kept. */
+  /**
+   * After a committed change or deletion: no process answers from the row it kept. This one
+   * drops it at once; should the notice not reach the others, their copies expire within 5 s,
+   * so a failed notice does not fail the request that already committed.
+   */
   private async changed(id: string): Promise<void> {
-    await this.cluster.publish(SEGMENT_CHANGED, { id });
+    await this.cluster.publish(SEGMENT_CHANGED, { id }).catch(() => undefined);
   }
 
   private dropKeptMissing(): void {
