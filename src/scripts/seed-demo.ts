@@ -996,9 +996,13 @@ async function seedDemo(dataSource: DataSource, options: SeedOptions, kind: 'pos
           }
           if (task.rebuiltIndexes?.length) {
             progress.note(`${task.table}: building ${task.rebuiltIndexes.length} indexes`);
-            // Sorting a whole index in memory is what makes a single build cheap.
-            await runner.query(`SET LOCAL maintenance_work_mem = '512MB'`);
-            for (const index of task.rebuiltIndexes) await runner.query(index.create);
+            for (const index of task.rebuiltIndexes) {
+              // A B-tree build is cheapest sorted wholly in memory; a GIN build the other way round:
+              // its in-memory entry tree outgrows the CPU caches, and flushing it every few MB halves
+              // the build of the search index (1M contacts: ~7 s at 8 MB, ~14 s at 512 MB).
+              await runner.query(`SET LOCAL maintenance_work_mem = '${/ USING gin /i.test(index.create) ? '8MB' : '512MB'}'`);
+              await runner.query(index.create);
+            }
           }
           await runner.commitTransaction();
         } catch (error) {
