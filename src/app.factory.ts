@@ -1,4 +1,3 @@
-import helmet from '@fastify/helmet';
 import multipart from '@fastify/multipart';
 import { RequestMethod } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -9,6 +8,7 @@ import { AppModule } from './app.module';
 import { AppConfig } from './config/app-config';
 import { validateEnvironment } from './config/environment';
 import { FeaturesService } from './core/features/features.service';
+import { securityHeaders } from './core/http/security-headers';
 import { createValidationPipe } from './core/http/validation';
 import { createRootLogger, PinoNestLogger } from './core/logging/logger';
 import { buildOpenApiDocument, documentForFeatures } from './core/openapi/openapi';
@@ -32,7 +32,15 @@ export async function createApp(): Promise<NestFastifyApplication> {
   app.setGlobalPrefix(API_PREFIX, { exclude: [{ path: 'health', method: RequestMethod.GET }, { path: 'health/ready', method: RequestMethod.GET }] });
   app.useGlobalPipes(createValidationPipe());
 
-  await app.register(helmet as never, { contentSecurityPolicy: false } as never);
+  // helmet's headers (no CSP: this serves JSON), worked out once and set on every response, 404s and errors included.
+  const headers = securityHeaders({ contentSecurityPolicy: false });
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .addHook('onRequest', (_request, reply, done) => {
+      reply.headers(headers);
+      done();
+    });
   // Uploads (CSV imports) stream through; the JSON body limit does not apply to them.
   await app.register(multipart as never, { limits: { fileSize: config.imports.maxBytes, files: 1, fields: 5 }, throwFileSizeLimit: false } as never);
   app.enableCors({ origin: config.http.corsOrigins === true ? true : config.http.corsOrigins.length ? config.http.corsOrigins : false, credentials: true });

@@ -21,4 +21,32 @@ describe('the application boots on PostgreSQL and Redis', () => {
     expect(me.body.accountType).toBe('staff');
     expect(me.body.roles.map((r: { systemKey: string }) => r.systemKey)).toEqual(['admin']);
   });
+
+  it("sends helmet's security headers on every answer: success, refusal, unknown route, bad input, CORS preflight", async () => {
+    const expected = {
+      'x-content-type-options': 'nosniff',
+      'x-frame-options': 'SAMEORIGIN',
+      'strict-transport-security': 'max-age=31536000; includeSubDomains',
+      'referrer-policy': 'no-referrer',
+      'cross-origin-opener-policy': 'same-origin',
+      'cross-origin-resource-policy': 'same-origin',
+      'x-dns-prefetch-control': 'off',
+      'x-download-options': 'noopen',
+      'x-permitted-cross-domain-policies': 'none',
+      'x-xss-protection': '0',
+      'origin-agent-cluster': '?1',
+    };
+    const answers = [
+      await t.http.get('/health').expect(200),
+      await t.http.get('/api/v1/auth/me').expect(401),
+      await t.http.get('/api/v1/no-such-route').expect(404),
+      await t.http.post('/api/v1/auth/login').send({ email: 'not-an-email' }).expect(400),
+      await t.http.options('/api/v1/contacts').set('Origin', 'http://localhost:5173').set('Access-Control-Request-Method', 'GET'),
+    ];
+    for (const answer of answers) {
+      expect(answer.headers).toMatchObject(expected);
+      expect(answer.headers).not.toHaveProperty('x-powered-by');
+      expect(answer.headers).not.toHaveProperty('content-security-policy');
+    }
+  });
 });
