@@ -221,6 +221,33 @@ describe('contacts', () => {
       await create(rep, { firstName: 'New' }).expect(403);
     });
 
+    it('checks the profile against rules on tags and services as the list does', async () => {
+      const tagged = (await create(admin, { firstName: 'Tagged', newTags: ['Profile Vip'] }).expect(201)).body;
+      const vipTag = tagged.tags[0].id as string;
+      const service = (await t.http.get('/api/v1/services').set(admin.auth).expect(200)).body.data[0].id as string;
+      const served = (await create(admin, { firstName: 'Served', serviceIds: [service] }).expect(201)).body.id as string;
+      const plain = (await create(admin, { firstName: 'Plain' }).expect(201)).body.id as string;
+      const role = await t.http
+        .post('/api/v1/roles')
+        .set(admin.auth)
+        .send({
+          name: 'Tag and service reader',
+          audience: 'staff',
+          rules: [
+            { action: 'read', subject: 'Contact', conditions: { tagIds: vipTag } },
+            { action: 'read', subject: 'Contact', conditions: { serviceIds: service } },
+          ],
+        })
+        .expect(201);
+      const reader = await createUserWithRoles(t, admin, [role.body.id], 'tagreader');
+      await t.http.get(`/api/v1/contacts/${tagged.id}`).set(reader.auth).expect(200);
+      await t.http.get(`/api/v1/contacts/${served}`).set(reader.auth).expect(200);
+      await t.http.get(`/api/v1/contacts/${plain}`).set(reader.auth).expect(404);
+      const listed = (await t.http.get('/api/v1/contacts').set(reader.auth).query({ limit: 100 }).expect(200)).body.data.map((c: { id: string }) => c.id);
+      expect(listed).toEqual(expect.arrayContaining([tagged.id, served]));
+      expect(listed).not.toContain(plain);
+    });
+
     it('changes only its own contacts in bulk', async () => {
       const result = (await t.http.post('/api/v1/contacts/bulk').set(rep.auth).send({ selection: { ids: [mine, theirs] }, action: 'setStatus', statusId: statuses.Prospect }).expect(200)).body;
       expect(result).toEqual({ matched: 1, updated: 1 });
