@@ -1,15 +1,30 @@
+import { profileStatements } from './contacts.queries';
 import { ProfileRead, ruleRecordOf } from './contacts.service';
 import { CONTACT_RULE_FIELDS } from './contacts.subjects';
 
 describe('ruleRecordOf', () => {
-  it('gives every field access rules can name, so a rule on any of them is checked against a value', () => {
-    const row = {
+  it('is read by a profile statement that selects every column access rules can name', () => {
+    const { sql } = profileStatements('00000000-0000-4000-8000-000000000000').contact;
+    const derived: string[] = [];
+    for (const [field, { column }] of Object.entries(CONTACT_RULE_FIELDS)) {
+      if (/^\{alias\}\.\w+$/.test(column)) expect([field, sql]).toEqual([field, expect.stringMatching(new RegExp(`\\b${column.replace('{alias}.', 'c\\.')}\\b`))]);
+      else derived.push(field);
+    }
+    // The rest come from the profile's has_account column, its tags and its services.
+    expect(derived).toEqual(['hasAccount', 'tagIds', 'serviceIds']);
+    expect(sql).toMatch(/\bAS has_account\b/);
+  });
+
+  it('turns the row into camelCase fields, with the ids of its tags and services', () => {
+    const row = { id: 'c1', first_name: 'Ada', assigned_to_id: 'u1', has_account: true, tags: [{ id: 't1', name: 'Vip', color: null }], custom_fields: { plan: 'pro' } } as unknown as ProfileRead['row'];
+    expect(ruleRecordOf(row, [{ id: 's1', name: 'Audit' }])).toEqual({
       id: 'c1',
-      tags: [{ id: 't1', name: 'Vip', color: null }],
-      custom_fields: { plan: 'pro' },
-    } as unknown as ProfileRead['row'];
-    const record = ruleRecordOf(row, [{ id: 's1', name: 'Audit' }]);
-    expect(Object.keys(record)).toEqual(expect.arrayContaining(Object.keys(CONTACT_RULE_FIELDS)));
-    expect(record).toMatchObject({ id: 'c1', tagIds: ['t1'], serviceIds: ['s1'], customFields: { plan: 'pro' } });
+      firstName: 'Ada',
+      assignedToId: 'u1',
+      hasAccount: true,
+      tagIds: ['t1'],
+      serviceIds: ['s1'],
+      customFields: { plan: 'pro' },
+    });
   });
 });

@@ -391,9 +391,7 @@ export class ContactsService {
          FROM contacts c WHERE c.id = $1 AND c.deleted_at IS ${scope === 'trash' ? 'NOT ' : ''}NULL`,
       [id],
     );
-    const row = rows[0];
-    if (!row) return undefined;
-    return Object.fromEntries(Object.entries(row).map(([key, value]) => [key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), value])) as ContactRecord;
+    return rows[0] ? contactRecordOf(rows[0]) : undefined;
   }
 
   private changedFields(before: ContactRecord, input: UpdateContactDto): string[] {
@@ -538,33 +536,15 @@ export interface ProfileRead {
   definitions: CustomField[];
 }
 
-/** The contact as access rules see it (the fields of CONTACT_RULE_FIELDS), from the profile's rows. */
+/** A contact row (snake_case columns, with tag_ids and service_ids) as access rules and writes see it. */
+function contactRecordOf(row: Record<string, unknown>): ContactRecord {
+  return Object.fromEntries(Object.entries(row).map(([key, value]) => [key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), value])) as ContactRecord;
+}
+
+/** The same record from the profile's rows: its tags and services give the ids. */
 export function ruleRecordOf(row: ProfileRead['row'], services: ProfileRead['services']): ContactRecord {
-  return {
-    id: row.id,
-    firstName: row.first_name,
-    lastName: row.last_name,
-    email: row.email,
-    phone: row.phone,
-    company: row.company,
-    jobTitle: row.job_title,
-    addressLine1: row.address_line1,
-    addressLine2: row.address_line2,
-    city: row.city,
-    region: row.region,
-    postalCode: row.postal_code,
-    country: row.country,
-    statusId: row.status_id,
-    trafficSourceId: row.traffic_source_id,
-    assignedToId: row.assigned_to_id,
-    createdById: row.created_by_id,
-    hasAccount: row.has_account,
-    tagIds: row.tags.map((tag) => tag.id),
-    serviceIds: services.map((service) => service.id),
-    customFields: row.custom_fields,
-    createdAt: row.created_at,
-    version: row.version,
-  };
+  const { tags, ...columns } = row;
+  return contactRecordOf({ ...columns, tag_ids: tags.map((tag) => tag.id), service_ids: services.map((service) => service.id) });
 }
 
 export function toListItem(row: ContactListRow): ContactListItemDto {
