@@ -7,7 +7,8 @@
 import { createServer } from 'node:http';
 import { Pool } from 'pg';
 import { buildAbility } from '../src/core/access/app-ability';
-import { compileSelection, contactOrder, listPlan, listStatements, profileStatements } from '../src/modules/contacts/contacts.queries';
+import { statementName } from '../src/database/pooled-sql';
+import { compileSelection, contactOrder, listPlan, listStatements, preparable, profileStatements } from '../src/modules/contacts/contacts.queries';
 import { toListItem } from '../src/modules/contacts/contacts.service';
 import { ListTotals } from '../src/modules/contacts/list-totals';
 import type { ContactQueryDto } from '../src/modules/contacts/dto/contact.dto';
@@ -18,6 +19,13 @@ const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: Number(
 const ability = buildAbility([{ action: 'read', subject: 'Contact' }]);
 const userId = process.env.BENCH_USER_ID ?? '';
 const totals = new ListTotals(async (sql, params) => (await pool.query(sql, params)).rows);
+/** Custom field definitions, read once: the API keeps them in memory too. */
+const definitions = pool.query('SELECT * FROM custom_fields ORDER BY position, key').then((result) => result.rows);
+
+/** A statement the API prepares is prepared here under the same name (as the API's PooledSql.prepared does). */
+function prepared(sql: string, params: unknown[]) {
+  return pool.query({ name: statementName(sql), text: sql, values: params });
+}
 
 async function list(query: ContactQueryDto): Promise<unknown> {
   const filter = queryToFilter(query, userId);
@@ -27,17 +35,17 @@ async function list(query: ContactQueryDto): Promise<unknown> {
   const { total } = listStatements(selection, contactOrder(undefined, []), window);
   const [counted, tableRows] = await Promise.all([totals.count(total), totals.estimatedContacts()]);
   const statements = listStatements(selection, contactOrder(undefined, []), window, listPlan(filter !== undefined, counted, tableRows, window.limit));
-  const rows = await pool.query(statements.rows.sql, statements.rows.params);
+  const rows = await (preparable({ filter }, window) ? prepared(statements.rows.sql, statements.rows.params) : pool.query(statements.rows.sql, statements.rows.params));
   return { data: rows.rows.map(toListItem), meta: { page: 1, limit: 25, total: counted.total } };
 }
 
 async function profile(id: string): Promise<unknown> {
   const statements = profileStatements(id);
-  const [contact, services, account, activities, history, fields] = await Promise.all([
-    ...Object.values(statements).map((statement) => pool.query(statement.sql, statement.params)),
-    pool.query('SELECT * FROM custom_fields ORDER BY position, key'),
+  const [[contact, services, account, activities, history], fields] = await Promise.all([
+    Promise.all(Object.values(statements).map((statement) => prepared(statement.sql, statement.params))),
+    definitions,
   ]);
-  return { ...toListItem(contact.rows[0]), services: services.rows, account: account.rows[0] ?? null, recentActivities: activities.rows, statusHistory: history.rows, fields: fields.rows.length };
+  return { ...toListItem(contact.rows[0]), services: services.rows, account: account.rows[0] ?? null, recentActivities: activities.rows, statusHistory: history.rows, fields: fields.length };
 }
 
 const server = createServer((request, response) => {

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { Environment, NodeEnvironment } from './environment';
 
 export type DatabaseSettings =
-  | { kind: 'postgres'; url: string; poolSize: number; runMigrations: boolean }
+  | { kind: 'postgres'; url: string; poolSize: number; preparedStatements: boolean; runMigrations: boolean }
   | { kind: 'pglite'; dataDir: string; runMigrations: boolean };
 
 /** The validated configuration, shaped for the code that reads it. */
@@ -47,7 +47,7 @@ export class AppConfig {
         e.TRUST_PROXY === 'true' ? true : e.TRUST_PROXY === 'false' ? false : /^\d+$/.test(e.TRUST_PROXY) ? Number(e.TRUST_PROXY) : e.TRUST_PROXY.split(',').map((p) => p.trim()),
     };
     this.database = e.DATABASE_URL
-      ? { kind: 'postgres', url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE, runMigrations: e.MIGRATIONS_RUN }
+      ? { kind: 'postgres', url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE, preparedStatements: e.DATABASE_PREPARED_STATEMENTS, runMigrations: e.MIGRATIONS_RUN }
       : { kind: 'pglite', dataDir: join(this.dataDir, 'pglite'), runMigrations: e.MIGRATIONS_RUN };
     this.redisUrl = e.REDIS_URL;
     this.auth = {

@@ -97,6 +97,17 @@ describe('validateEnvironment', () => {
     expect(problemsOf({ JWT_ACCESS_TTL_SECONDS: '59' })[0]).toMatch(/^JWT_ACCESS_TTL_SECONDS /);
   });
 
+  it('needs a pool of two sessions at least, one holding the migration lock while the other migrates', () => {
+    expect(problemsOf({ DATABASE_POOL_SIZE: '1' })[0]).toMatch(/^DATABASE_POOL_SIZE .*between 2 and 200/);
+    expect(validateEnvironment({ DATABASE_POOL_SIZE: '2' }).DATABASE_POOL_SIZE).toBe(2);
+  });
+
+  it('prepares hot statements unless told not to', () => {
+    expect(validateEnvironment({}).DATABASE_PREPARED_STATEMENTS).toBe(true);
+    expect(validateEnvironment({ DATABASE_PREPARED_STATEMENTS: 'false' }).DATABASE_PREPARED_STATEMENTS).toBe(false);
+    expect(problemsOf({ DATABASE_PREPARED_STATEMENTS: 'sometimes' })[0]).toMatch(/^DATABASE_PREPARED_STATEMENTS /);
+  });
+
   it('gives one line per bad variable, however many constraints each breaks', () => {
     const problems = problemsOf({
       PORT: 'abc',

@@ -59,11 +59,17 @@ export class Environment {
   @Matches(/^postgres(ql)?:\/\/.+/, { message: 'must be a postgres:// or postgresql:// connection URL' })
   DATABASE_URL?: string;
 
+  /** At least two: starting holds one session for the migration lock while the migrations run on another. */
   @Transform(toInteger)
-  @IsInt({ message: 'must be a whole number between 1 and 200' })
-  @Min(1, { message: 'must be a whole number between 1 and 200' })
-  @Max(200, { message: 'must be a whole number between 1 and 200' })
+  @IsInt({ message: 'must be a whole number between 2 and 200' })
+  @Min(2, { message: 'must be a whole number between 2 and 200' })
+  @Max(200, { message: 'must be a whole number between 2 and 200' })
   DATABASE_POOL_SIZE = 20;
+
+  /** Off behind a connection pooler that does not carry named statements (PgBouncer before 1.21, or without max_prepared_statements). */
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  DATABASE_PREPARED_STATEMENTS = true;
 
   @IsString()
   @MinLength(1, { message: 'must not be empty' })

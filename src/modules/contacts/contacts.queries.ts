@@ -233,6 +233,16 @@ export function listPlan(filtered: boolean, matches: { total: number; countMs: n
 }
 
 /**
+ * Whether a page's rows statement keeps one good plan whatever its values, so a session may
+ * prepare it once: no filter and no member list (a search term, a tag or a segment's size
+ * decides their best plan), and the first page or a cursor page (an offset is written into
+ * the text, and each offset would be a statement of its own).
+ */
+export function preparable(request: { filter?: unknown; restrict?: unknown }, window: { offset: number }): boolean {
+  return request.filter === undefined && request.restrict === undefined && window.offset === 0;
+}
+
+/**
  * The two statements of a list page: the rows (offset or keyset) and the total. Shared by
  * the service and the benchmark's bare baseline, so both run exactly the same SQL.
  */

@@ -32,6 +32,7 @@ import {
   encodeCursor,
   listPlan,
   listStatements,
+  preparable,
   mentionsCustomFields,
   profileStatements,
 } from './contacts.queries';
@@ -123,7 +124,7 @@ export class ContactsService {
     const total = counted.total;
     const plan = listPlan(request.filter !== undefined, counted, tableRows, window.cursor ? limit : window.offset + limit);
     const statements = listStatements(selection, order, window, plan);
-    const rows = await this.sql.query<ContactListRow>(statements.rows.sql, statements.rows.params);
+    const rows = await (preparable(request, window) ? this.sql.prepared<ContactListRow>(statements.rows.sql, statements.rows.params) : this.sql.query<ContactListRow>(statements.rows.sql, statements.rows.params));
     const data = rows.map(toListItem);
     const last = rows[rows.length - 1];
     const cursorable = CURSOR_SORTS.has(sortKey) && request.scope !== 'trash';
@@ -377,7 +378,7 @@ export class ContactsService {
   }
 
   private async loadRecord(manager: EntityManager, id: string, scope: ContactScope, lock: boolean): Promise<ContactRecord | undefined> {
-    const query = this.sql.through(manager);
+    const query = this.sql.through(manager, true);
     if (lock) {
       const locked = await query(`SELECT id FROM contacts WHERE id = $1 AND deleted_at IS ${scope === 'trash' ? 'NOT ' : ''}NULL FOR UPDATE`, [id]);
       if (!locked.length) return undefined;
@@ -483,7 +484,7 @@ export class ContactsService {
   /** The profile's rows, read side by side; undefined when there is no such contact (trash included). */
   private async readProfile(id: string): Promise<ProfileRead | undefined> {
     const statements = profileStatements(id);
-    const run = <T extends unknown[]>(name: keyof typeof statements) => this.sql.query(statements[name].sql, statements[name].params) as Promise<T>;
+    const run = <T extends unknown[]>(name: keyof typeof statements) => this.sql.prepared(statements[name].sql, statements[name].params) as Promise<T>;
     const [rows, services, account, activities, history, definitions] = await Promise.all([
       run<ProfileRead['row'][]>('contact'),
       run<ProfileRead['services']>('services'),

@@ -273,7 +273,7 @@ export class SegmentsService implements OnModuleInit {
 
   /** The segment if the caller may `action` it; one they may not even read is a 404. */
   private async findVisible(ability: AppAbility, id: string, action: string, manager: EntityManager, lock = false): Promise<SegmentRow> {
-    const query = this.sql.through(manager);
+    const query = this.sql.through(manager, true);
     if (lock) await query('SELECT 1 FROM segments WHERE id = $1 FOR UPDATE', [id]);
     const [row] = await query<SegmentRow>(`${SEGMENT_SELECT} WHERE s.id = $1`, [id]);
     return this.permitted(ability, row, action);
@@ -284,7 +284,7 @@ export class SegmentsService implements OnModuleInit {
     let row = this.keptRows.get(id);
     if (!row) {
       const generation = this.rowsGeneration;
-      [row] = await this.sql.query<SegmentRow>(`${SEGMENT_SELECT} WHERE s.id = $1`, [id]);
+      [row] = await this.sql.prepared<SegmentRow>(`${SEGMENT_SELECT} WHERE s.id = $1`, [id]);
       if (row && generation === this.rowsGeneration) this.keptRows.set(id, row);
     }
     return this.permitted(ability, row, 'read');
