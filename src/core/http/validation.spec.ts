@@ -1,0 +1,72 @@
+import type { ArgumentMetadata } from '@nestjs/common';
+import { Transform } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
+import { createValidationPipe, RequestValidationError } from './validation';
+
+class ListQuery {
+  @IsOptional()
+  @Transform(({ value }) => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value))
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  limit?: number = 25;
+
+  @IsOptional()
+  @Transform(({ value }) => (typeof value === 'string' ? value.split(',') : value))
+  @IsString({ each: true })
+  tags?: string[];
+}
+
+class OtherQuery {
+  @IsOptional()
+  @IsIn(['a', 'b'])
+  limit?: string;
+}
+
+class Body {
+  @IsString()
+  name!: string;
+}
+
+const query = (metatype: ArgumentMetadata['metatype']): ArgumentMetadata => ({ type: 'query', metatype });
+
+describe('request validation pipe: kept query objects', () => {
+  it('answers a repeated query from what it kept, as a fresh instance with the same values', async () => {
+    const pipe = createValidationPipe();
+    const validate = jest.spyOn(pipe as unknown as { validate: () => unknown }, 'validate');
+    const first = (await pipe.transform({ limit: '10', tags: 'x,y' }, query(ListQuery))) as ListQuery;
+    const second = (await pipe.transform({ limit: '10', tags: 'x,y' }, query(ListQuery))) as ListQuery;
+    expect(validate).toHaveBeenCalledTimes(1);
+    expect(second).toBeInstanceOf(ListQuery);
+    expect(second).toEqual(first);
+    expect(second).not.toBe(first);
+    expect(second.tags).not.toBe(first.tags);
+    const empty = (await pipe.transform({}, query(ListQuery))) as ListQuery;
+    expect(empty.limit).toBe(25);
+  });
+
+  it('keeps nothing a handler changes on its object', async () => {
+    const pipe = createValidationPipe();
+    const first = (await pipe.transform({ tags: 'x' }, query(ListQuery))) as ListQuery;
+    first.tags!.push('changed');
+    first.limit = 99;
+    const again = (await pipe.transform({ tags: 'x' }, query(ListQuery))) as ListQuery;
+    expect(again).toMatchObject({ tags: ['x'], limit: 25 });
+  });
+
+  it('rejects an invalid query every time, and tells classes with the same values apart', async () => {
+    const pipe = createValidationPipe();
+    for (let i = 0; i < 2; i += 1) await expect(pipe.transform({ limit: '500' }, query(ListQuery))).rejects.toBeInstanceOf(RequestValidationError);
+    await expect(pipe.transform({ limit: 'a' }, query(OtherQuery))).resolves.toEqual(Object.assign(new OtherQuery(), { limit: 'a' }));
+    await expect(pipe.transform({ limit: 'a' }, query(ListQuery))).rejects.toBeInstanceOf(RequestValidationError);
+    await expect(pipe.transform({ unknown: '1' }, query(ListQuery))).rejects.toMatchObject({ details: [{ field: 'unknown', message: 'is not an accepted field' }] });
+  });
+
+  it('validates bodies every time', async () => {
+    const pipe = createValidationPipe();
+    const validate = jest.spyOn(pipe as unknown as { validate: () => unknown }, 'validate');
+    await pipe.transform({ name: 'a' }, { type: 'body', metatype: Body });
+    await pipe.transform({ name: 'a' }, { type: 'body', metatype: Body });
+    expect(validate).toHaveBeenCalledTimes(2);
+  });
+});
