@@ -1,8 +1,9 @@
 /**
  * Segments benchmark: a dynamic segment with three clauses (stage is customer, has any of the
  * two most used tags, last contacted more than 30 days ago) on the seeded benchmark database
- * (by default 1M contacts, 5M activities). Its count (`GET /segments/:id`), first page and a
- * deep page by keyset cursor (`GET /segments/:id/contacts`) are loaded through the API, then
+ * (by default 1M contacts, 5M activities). Its count (`GET /segments/:id`), first page and
+ * deep pages by keyset cursor (`GET /segments/:id/contacts`; a hundred consecutive pages from
+ * the middle of the segment, asked for in turn, as scrolling clients would) are loaded through the API, then
  * the same count and pages written by hand in SQL (below, not built by the product's rule
  * compiler) are loaded the same way through a bare node:http + pg server. Prints req/s,
  * p50/p99, the API/hand-SQL time ratios (target: at most 1.2×) and single-request EXPLAIN
@@ -33,6 +34,8 @@ const API_PORT = 3296;
 const BARE_PORT = 3295;
 const TARGET_RATIO = 1.2;
 const PAGE = 25;
+/** How many different deep pages the deep-page run asks for, in turn. */
+const DEEP_PAGES = 100;
 const NAME_PREFIX = 'Benchmark segment';
 const BARE_APPLICATION = 'maestro-segments-bench';
 const API_APPLICATION = 'maestro-crm';
@@ -130,12 +133,28 @@ interface Figures {
   errors: number;
 }
 
-/** A warm-up, then the measured run; `settle` lets what a run left queued in the database finish first. */
-async function load(url: string, headers: Record<string, string>, settle: () => Promise<void>): Promise<Figures> {
-  // A generous timeout: 50 hand-written counts at once take seconds each, and they must finish to be measured.
-  await autocannon({ url, connections: CONNECTIONS, duration: 2, headers, timeout: 60 }); // warm-up
+/**
+ * A warm-up, then the measured run; `settle` lets what a run left queued in the database
+ * finish first. Requests go to `urls` in turn (the deep page: a different cursor each time,
+ * as a scrolling client sends).
+ */
+async function load(urls: string[], headers: Record<string, string>, settle: () => Promise<void>): Promise<Figures> {
+  let next = 0;
+  const paths = urls.map((url) => {
+    const parsed = new URL(url);
+    return parsed.pathname + parsed.search;
+  });
+  const options = {
+    url: urls[0]!,
+    connections: CONNECTIONS,
+    headers,
+    // A generous timeout: 50 hand-written counts at once take seconds each, and they must finish to be measured.
+    timeout: 60,
+    requests: [{ setupRequest: (request: autocannon.Request) => ({ ...request, path: paths[next++ % paths.length]! }) }],
+  };
+  await autocannon({ ...options, duration: 2 }); // warm-up
   await settle();
-  const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION, headers, timeout: 60 });
+  const result = await autocannon({ ...options, duration: DURATION });
   await settle();
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.non2xx + result.errors + result.timeouts };
 }
@@ -206,12 +225,13 @@ async function main(): Promise<void> {
   const pool = new Pool({ connectionString: url, max: POOL_SIZE });
   const hand = handStatements(picks);
   const [{ count: expectedCount }] = (await pool.query(hand.count.sql, hand.count.params)).rows as Array<{ count: number }>;
-  // The deep page starts half-way through the segment; its cursor is the row just before.
+  // Deep pages start half-way through the segment: DEEP_PAGES consecutive pages, each cursor the row just before its page.
   const depth = Math.max(0, Math.floor(expectedCount / 2) - 1);
-  const [before] = (await pool.query(`${hand.page.sql.replace(`LIMIT ${PAGE}`, '')} OFFSET ${depth} LIMIT 1`, hand.page.params)).rows as Array<{ id: string; created_key: string }>;
-  const cursor = before ? { value: before.created_key, id: before.id } : undefined;
-  const cursorToken = cursor ? encodeCursor(cursor) : undefined;
-  const routes: Route[] = cursorToken ? ['count', 'first page', 'deep page'] : ['count', 'first page'];
+  const befores = (await pool.query(`${hand.page.sql.replace(`LIMIT ${PAGE}`, '')} OFFSET ${depth} LIMIT ${DEEP_PAGES * PAGE}`, hand.page.params)).rows as Array<{ id: string; created_key: string }>;
+  const cursors = befores.filter((_, i) => i % PAGE === 0).map((row) => ({ value: row.created_key, id: row.id }));
+  const cursor = cursors[0];
+  const cursorTokens = cursors.map(encodeCursor);
+  const routes: Route[] = cursor ? ['count', 'first page', 'deep page'] : ['count', 'first page'];
 
   const common = { DATABASE_URL: url, DATABASE_POOL_SIZE: String(POOL_SIZE), LOG_LEVEL: 'warn' };
   const api = fork(resolve(ROOT, 'dist/main.js'), [], {
@@ -248,33 +268,33 @@ async function main(): Promise<void> {
     if (created.status !== 201) throw new Error(`POST /segments answered ${created.status}: ${await created.text()}`);
     const segment = (await created.json()) as { id: string; contactCount: number };
     try {
-      const apiPaths: Record<Route, string> = {
-        count: `/segments/${segment.id}`,
-        'first page': `/segments/${segment.id}/contacts?limit=${PAGE}`,
-        'deep page': `/segments/${segment.id}/contacts?limit=${PAGE}&cursor=${cursorToken}`,
+      const apiPaths: Record<Route, string[]> = {
+        count: [`/segments/${segment.id}`],
+        'first page': [`/segments/${segment.id}/contacts?limit=${PAGE}`],
+        'deep page': cursorTokens.map((token) => `/segments/${segment.id}/contacts?limit=${PAGE}&cursor=${token}`),
       };
       // Same answers as the hand-written SQL before timing anything.
       const handFirst = (await pool.query(hand.page.sql, hand.page.params)).rows as Array<{ id: string }>;
-      const apiFirst = (await (await fetch(`${base}${apiPaths['first page']}`, { headers: auth })).json()) as { data: Array<{ id: string }>; meta: { total: number } };
+      const apiFirst = (await (await fetch(`${base}${apiPaths['first page'][0]}`, { headers: auth })).json()) as { data: Array<{ id: string }>; meta: { total: number } };
       if (segment.contactCount !== expectedCount) mismatches.push(`count: API ${segment.contactCount}, hand SQL ${expectedCount}`);
       if (apiFirst.meta.total !== expectedCount) mismatches.push(`page total: API ${apiFirst.meta.total}, hand SQL ${expectedCount}`);
       if (apiFirst.data.map((c) => c.id).join() !== handFirst.map((c) => c.id).join()) mismatches.push('first page: different contacts');
       if (cursor) {
         const handDeep = handStatements(picks, cursor).page;
         const handRows = (await pool.query(handDeep.sql, handDeep.params)).rows as Array<{ id: string }>;
-        const apiDeep = (await (await fetch(`${base}${apiPaths['deep page']}`, { headers: auth })).json()) as { data: Array<{ id: string }> };
+        const apiDeep = (await (await fetch(`${base}${apiPaths['deep page'][0]}`, { headers: auth })).json()) as { data: Array<{ id: string }> };
         if (apiDeep.data.map((c) => c.id).join() !== handRows.map((c) => c.id).join()) mismatches.push('deep page: different contacts');
       }
       // Both servers run side by side (the one not loaded sits idle); each route alternates between them.
       bare = fork(__filename, [], { env: { ...process.env, ...common, SEGMENTS_BENCH_BARE: '1', BENCH_PICKS: JSON.stringify(picks) }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
       await new Promise<void>((ok) => bare!.once('message', () => ok()));
-      const barePaths: Record<Route, string> = { count: '/count', 'first page': '/page', 'deep page': `/page?cursor=${cursorToken}` };
+      const barePaths: Record<Route, string[]> = { count: ['/count'], 'first page': ['/page'], 'deep page': cursorTokens.map((token) => `/page?cursor=${token}`) };
       for (const route of routes) {
         const apiRuns: Figures[] = [];
         const handRuns: Figures[] = [];
         for (let round = 0; round < ROUNDS; round += 1) {
-          apiRuns.push(await load(`${base}${apiPaths[route]}`, auth, () => drain(pool, API_APPLICATION, false)));
-          handRuns.push(await load(`http://127.0.0.1:${BARE_PORT}${barePaths[route]}`, {}, () => drain(pool, BARE_APPLICATION, true)));
+          apiRuns.push(await load(apiPaths[route].map((path) => `${base}${path}`), auth, () => drain(pool, API_APPLICATION, false)));
+          handRuns.push(await load(barePaths[route].map((path) => `http://127.0.0.1:${BARE_PORT}${path}`), {}, () => drain(pool, BARE_APPLICATION, true)));
         }
         apiFigures.set(route, mean(apiRuns));
         handFigures.set(route, mean(handRuns));
