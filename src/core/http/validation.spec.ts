@@ -23,6 +23,12 @@ class OtherQuery {
   limit?: string;
 }
 
+class CursorQuery {
+  @IsOptional()
+  @IsString()
+  cursor?: string;
+}
+
 class Body {
   @IsString()
   name!: string;
@@ -60,6 +66,14 @@ describe('request validation pipe: kept query objects', () => {
     await expect(pipe.transform({ limit: 'a' }, query(OtherQuery))).resolves.toEqual(Object.assign(new OtherQuery(), { limit: 'a' }));
     await expect(pipe.transform({ limit: 'a' }, query(ListQuery))).rejects.toBeInstanceOf(RequestValidationError);
     await expect(pipe.transform({ unknown: '1' }, query(ListQuery))).rejects.toMatchObject({ details: [{ field: 'unknown', message: 'is not an accepted field' }] });
+  });
+
+  it('validates queries with a keyset cursor every time: scrolling asks for each position once', async () => {
+    const pipe = createValidationPipe();
+    const validate = jest.spyOn(pipe as unknown as { validate: () => unknown }, 'validate');
+    await pipe.transform({ cursor: 'abc' }, query(CursorQuery));
+    await pipe.transform({ cursor: 'abc' }, query(CursorQuery));
+    expect(validate).toHaveBeenCalledTimes(2);
   });
 
   it('validates bodies every time', async () => {

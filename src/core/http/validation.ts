@@ -26,6 +26,8 @@ export class RequestValidationError extends BadRequestException {
 const KEPT_QUERIES = 1000;
 /** Longer query strings (a large filter) are validated every time. */
 const KEPT_QUERY_MAX_LENGTH = 2048;
+/** Queries with these are validated every time: a keyset cursor names one position, which a scrolling client asks for once. */
+const UNREPEATED_PARAMS = ['cursor'];
 
 /**
  * A request body must be a JSON object; a missing, null or array body is not an empty update.
@@ -59,6 +61,7 @@ class RequestValidationPipe extends ValidationPipe {
   private queryKey(value: unknown, metadata: ArgumentMetadata): string | undefined {
     const metatype = metadata.metatype;
     if (metadata.type !== 'query' || !metatype || BUILT_IN_TYPES.has(metatype) || !isPlainObject(value)) return undefined;
+    if (UNREPEATED_PARAMS.some((name) => Object.hasOwn(value, name))) return undefined;
     const values = JSON.stringify(value);
     if (values.length > KEPT_QUERY_MAX_LENGTH) return undefined;
     let id = this.classIds.get(metatype);
