@@ -70,7 +70,7 @@ export interface ContactCountsRow {
 
 /**
  * Totals, customers, leads, quiet customers, unassigned customers, per status and per stage:
- * one pass over the live contacts grouped by status (an index-only scan of contacts_dashboard_idx).
+ * one pass over the live contacts grouped by status (an index-only scan of contacts_assignee_status_idx).
  */
 export function contactCountsStatement(now: Date): Statement {
   const sql = `
@@ -271,7 +271,7 @@ export interface MyCountsRow {
   per_stage: Array<{ stage: ContactStage | null; name: string; value: number }>;
 }
 
-/** The caller's assigned live contacts by stage and quiet customers (a range of contacts_dashboard_idx). */
+/** The caller's assigned live contacts by stage and quiet customers (a range of contacts_assignee_status_idx). */
 export function myCountsStatement(now: Date, userId: string): Statement {
   const sql = `
     WITH mine AS (

@@ -249,6 +249,8 @@ function condition(field: FilterField, { op, value }: FilterCondition, p: (value
     case 'startsWith':
       return `${sql} ILIKE ${p(`${escapeLike(String(value))}%`)}`;
     case 'in':
+      // One value is an equality: the planner can then read an index on (column, sort key) in order.
+      if ((value as unknown[]).length === 1) return textual ? `lower(${sql}) = lower(${p((value as unknown[])[0])})` : `${sql} = ${p((value as unknown[])[0])}${cast}`;
       return textual ? `lower(${sql}) = ANY(${p((value as string[]).map((v) => v.toLowerCase()))}::text[])` : `${sql} = ANY(${p(value)}${cast}[])`;
     case 'notIn':
       return textual
