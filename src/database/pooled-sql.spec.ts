@@ -46,6 +46,16 @@ describe('PooledSql', () => {
     }
   });
 
+  it('runs a statement unnamed from then on when its prepared copies no longer fit its result type', async () => {
+    const { sql, query } = withPool(new Pool(), postgres(true));
+    query.mockRejectedValueOnce(Object.assign(new Error('cached plan must not change result type'), { code: '0A000' }));
+    await expect(sql.prepared('SELECT x FROM t WHERE id = $1', [1])).resolves.toEqual([{ ok: 1 }]);
+    expect(query).toHaveBeenLastCalledWith('SELECT x FROM t WHERE id = $1', [1]);
+    await sql.prepared('SELECT x FROM t WHERE id = $1', [2]);
+    expect(query).toHaveBeenLastCalledWith('SELECT x FROM t WHERE id = $1', [2]);
+    expect(query).toHaveBeenCalledTimes(3);
+  });
+
   it('reports failures as QueryFailedError with the statement, as DataSource.query does', async () => {
     const { sql, query } = withPool(new Pool(), postgres(true));
     query.mockRejectedValue(Object.assign(new Error('relation "nope" does not exist'), { code: '42P01' }));

@@ -36,8 +36,11 @@ export function statementName(sql: string): string {
 @Injectable()
 export class PooledSql {
   private readonly pool: Queryable;
-  /** Only `pg` sessions keep named statements; the embedded database parses each time. */
-  private readonly names: Map<string, string> | undefined;
+  /**
+   * Statement names by text (null: run unnamed from now on). Only `pg` sessions keep named
+   * statements; the embedded database parses each time.
+   */
+  private readonly names: Map<string, string | null> | undefined;
 
   constructor(@InjectDataSource() dataSource: DataSource, config: AppConfig) {
     this.pool = (dataSource.driver as PostgresDriver).master as Queryable;
@@ -67,6 +70,12 @@ export class PooledSql {
     try {
       return (await this.pool.query({ name, text: sql, values: params })).rows as T[];
     } catch (error) {
+      // A migration from a newer release changed the type of a column the statement returns:
+      // the sessions' prepared copies cannot run again, the statement itself still can.
+      if (isStalePlan(error)) {
+        this.names!.set(sql, null);
+        return this.query(sql, params);
+      }
       throw new QueryFailedError(sql, params, error as Error);
     }
   }
@@ -87,6 +96,12 @@ export class PooledSql {
       name = statementName(sql);
       this.names.set(sql, name);
     }
-    return name;
+    return name ?? undefined;
   }
+}
+
+/** PostgreSQL's answer to a prepared statement whose result columns changed type since it was prepared. */
+function isStalePlan(error: unknown): boolean {
+  const { code, message } = error as { code?: string; message?: string };
+  return code === '0A000' && /cached plan must not change result type/.test(message ?? '');
 }

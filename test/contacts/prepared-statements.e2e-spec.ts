@@ -69,6 +69,16 @@ describe('prepared statements', () => {
       expect(listed.body.data.find((c: { id: string }) => c.id === contactId)).toMatchObject({ company: 'Analytical Engines' });
     });
 
+    it('keeps answering when a column a prepared statement returns changes type under it (a newer release migrating)', async () => {
+      // Prepared on both pooled sessions first.
+      await Promise.all([1, 2, 3, 4].map(() => t.http.get(`/api/v1/contacts/${contactId}`).set(admin.auth).expect(200)));
+      await t.db.query('ALTER TABLE contacts ALTER COLUMN job_title TYPE varchar(200)');
+      for (let i = 0; i < 4; i += 1) {
+        const profile = await t.http.get(`/api/v1/contacts/${contactId}`).set(admin.auth).expect(200);
+        expect(profile.body).toMatchObject({ id: contactId, firstName: 'Ada' });
+      }
+    });
+
     it('leaves filtered pages and offset pages unprepared: their best plan depends on the values', async () => {
       const before = await preparedTexts(t);
       await t.http.get('/api/v1/contacts').query({ q: 'ada' }).set(admin.auth).expect(200);
