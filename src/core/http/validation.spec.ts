@@ -51,6 +51,18 @@ describe('request validation pipe: kept query objects', () => {
     expect(empty.limit).toBe(25);
   });
 
+  it('keeps parsed query strings, whose objects come from an empty null prototype', async () => {
+    // How fastify's query string parser builds them.
+    const Parsed = function (this: Record<string, unknown>) {} as unknown as { new (): Record<string, unknown>; prototype: object };
+    Parsed.prototype = Object.create(null) as object;
+    const parsed = () => Object.assign(new Parsed(), { limit: '10' });
+    const pipe = createValidationPipe();
+    const validate = jest.spyOn(pipe as unknown as { validate: () => unknown }, 'validate');
+    await pipe.transform(parsed(), query(ListQuery));
+    await expect(pipe.transform(parsed(), query(ListQuery))).resolves.toMatchObject({ limit: 10 });
+    expect(validate).toHaveBeenCalledTimes(1);
+  });
+
   it('keeps nothing a handler changes on its object', async () => {
     const pipe = createValidationPipe();
     const first = (await pipe.transform({ tags: 'x' }, query(ListQuery))) as ListQuery;

@@ -72,10 +72,12 @@ class RequestValidationPipe extends ValidationPipe {
 
 const BUILT_IN_TYPES = new Set<unknown>([String, Number, Boolean, Array, Object]);
 
+/** A plain object, or a parsed query string: fastify's parser makes those from an empty prototype without one of its own. */
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (value === null || typeof value !== 'object') return false;
-  const prototype = Object.getPrototypeOf(value) as unknown;
-  return prototype === Object.prototype || prototype === null;
+  const prototype = Object.getPrototypeOf(value) as object | null;
+  if (prototype === Object.prototype || prototype === null) return true;
+  return Object.getPrototypeOf(prototype) === null && Reflect.ownKeys(prototype).length === 0;
 }
 
 /** A validated query object whose values are data (strings, numbers, dates, arrays and plain objects of them). */
