@@ -555,6 +555,20 @@ describe('listStatements', () => {
     expect(listStatements(selection, order, { limit: 2, offset: 0 }, 'sparse').total).toEqual(listStatements(selection, order, { limit: 2, offset: 0 }).total);
   });
 
+  it('an offset page is its slice of the whole ordered list, dressed after the page is picked', async () => {
+    for (const sort of [undefined, 'lastName', '-updatedAt', 'city', 'custom.score', '-custom.score', 'custom.plan,firstName']) {
+      const all = await pageOf('walk', undefined, sort, { limit: 100, offset: 0 });
+      expect(all.length).toBeGreaterThan(4);
+      for (const offset of [1, 2, 3]) {
+        for (const plan of ['walk', 'sparse'] as const) expect(await pageOf(plan, undefined, sort, { limit: 2, offset })).toEqual(all.slice(offset, offset + 2));
+      }
+    }
+    const selection = compileSelection({ ability: staff, action: 'read' }, DEFINITIONS);
+    const order = contactOrder(undefined, DEFINITIONS);
+    expect(listStatements(selection, order, { limit: 25, offset: 50 }).rows.sql).toMatch(/FROM \(SELECT c\.\* FROM contacts c WHERE .* LIMIT 25 OFFSET 50\) c ORDER BY c\.created_at DESC, c\.id DESC$/s);
+    expect(listStatements(selection, order, { limit: 25, offset: 0 }).rows.sql).not.toContain('SELECT c.*');
+  });
+
   const filters: Array<[string, FilterNode | undefined]> = [
     ['no filter', undefined],
     ['city is london', { field: 'city', op: 'is', value: 'london' }],

@@ -265,13 +265,20 @@ export function listStatements(
     params.push(window.cursor.value, window.cursor.id);
     after = `(${key.expression}, c.id) ${key.descending ? '<' : '>'} ($${params.length - 1}::timestamptz, $${params.length}::uuid)`;
   }
-  const page = `ORDER BY ${order.sql} LIMIT ${window.limit} OFFSET ${window.cursor ? 0 : window.offset}`;
+  const offset = window.cursor ? 0 : window.offset;
+  const page = `ORDER BY ${order.sql} LIMIT ${window.limit} OFFSET ${offset}`;
   // OFFSET 0 keeps the planner from folding the matches back into an ordered index walk:
   // they are found through the filter's indexes, then only the page is sorted out of them.
-  const rows =
+  const matches =
     plan === 'sparse'
-      ? `SELECT ${CONTACT_LIST_COLUMNS} FROM (SELECT c.* FROM contacts c WHERE ${selection.where} OFFSET 0) c${after ? ` WHERE ${after}` : ''} ${page}`
-      : `SELECT ${CONTACT_LIST_COLUMNS} FROM contacts c WHERE ${selection.where}${after ? ` AND ${after}` : ''} ${page}`;
+      ? `(SELECT c.* FROM contacts c WHERE ${selection.where} OFFSET 0) c${after ? ` WHERE ${after}` : ''}`
+      : `contacts c WHERE ${selection.where}${after ? ` AND ${after}` : ''}`;
+  // Past the first page the rows are picked first and only the page's are dressed (names,
+  // tags, account): a list's columns are computed for every row a plain OFFSET skips.
+  const rows =
+    offset > 0
+      ? `SELECT ${CONTACT_LIST_COLUMNS} FROM (SELECT c.* FROM ${matches} ${page}) c ORDER BY ${order.sql}`
+      : `SELECT ${CONTACT_LIST_COLUMNS} FROM ${matches} ${page}`;
   return {
     rows: { sql: rows, params },
     total: { sql: `SELECT count(*)::int AS total FROM contacts c WHERE ${selection.where}`, params: selection.params },
