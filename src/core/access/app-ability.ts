@@ -25,6 +25,7 @@ export function buildAbility(rules: StoredRule[]): AppAbility {
  * fields are left out: in SQL a NULL column neither exists nor equals anything.
  */
 export function subjectOf<T extends object>(type: string, record: T): T {
-  const present = Object.fromEntries(Object.entries(record).filter(([, value]) => value !== null && value !== undefined));
+  const present: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(record)) if (value !== null && value !== undefined) present[key] = value;
   return asSubject(type, present as T);
 }
