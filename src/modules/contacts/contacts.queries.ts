@@ -145,14 +145,13 @@ export function decodeCursor(raw: string): ContactCursor {
 }
 
 /**
- * The columns a contact row carries in lists and profiles, its tags included: a subquery
- * in the select list runs for the rows of the page only, and saves a round trip per page.
- */
-/**
- * A contact as lists show it. Status, assignee and traffic source names come from scalar
- * subqueries rather than joins: a list statement with a filter is planned on every request,
- * and three joins cost more to plan (~0.8 ms at 1M contacts) than the 25 rows cost to read;
- * as subqueries the planner has one table to place (~0.3 ms), for the same execution.
+ * The columns a contact row carries in lists and profiles, its tags included (a subquery in
+ * the select list saves a round trip per page). Status, assignee and traffic source names
+ * come from scalar subqueries rather than joins: a list statement with a filter is planned
+ * on every request, and three joins cost more to plan (~0.8 ms at 1M contacts) than the 25
+ * rows cost to read; as subqueries the planner has one table to place (~0.3 ms), for the
+ * same execution. Past the first page {@link listStatements} picks the rows before these
+ * are computed.
  */
 export const CONTACT_LIST_COLUMNS = `
   c.id, c.first_name, c.last_name, c.email, c.phone, c.company, c.job_title, c.city, c.country,
