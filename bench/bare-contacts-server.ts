@@ -9,6 +9,7 @@ import { Pool } from 'pg';
 import { buildAbility } from '../src/core/access/app-ability';
 import { statementName } from '../src/database/pooled-sql';
 import { compileSelection, contactOrder, listPlan, listStatements, preparable, profileStatements } from '../src/modules/contacts/contacts.queries';
+import { ContactLookupDirectory } from '../src/modules/contacts/contact-lookups';
 import { toListItem } from '../src/modules/contacts/contacts.service';
 import { ListTotals } from '../src/modules/contacts/list-totals';
 import type { ContactQueryDto } from '../src/modules/contacts/dto/contact.dto';
@@ -19,6 +20,8 @@ const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: Number(
 const ability = buildAbility([{ action: 'read', subject: 'Contact' }]);
 const userId = process.env.BENCH_USER_ID ?? '';
 const totals = new ListTotals(async (sql, params) => (await pool.query(sql, params)).rows);
+/** Status, traffic source and tag names, kept as the API keeps them. */
+const lookupDirectory = new ContactLookupDirectory(async (sql, params) => (await pool.query(sql, params)).rows);
 /** Custom field definitions, read once: the API keeps them in memory too. */
 const definitions = pool.query('SELECT * FROM custom_fields ORDER BY position, key').then((result) => result.rows);
 
@@ -36,7 +39,8 @@ async function list(query: ContactQueryDto): Promise<unknown> {
   const [counted, tableRows] = await Promise.all([totals.count(total), totals.estimatedContacts()]);
   const statements = listStatements(selection, contactOrder(undefined, []), window, listPlan(filter !== undefined, counted, tableRows, window.limit));
   const rows = await (preparable({ filter }, window) ? prepared(statements.rows.sql, statements.rows.params) : pool.query(statements.rows.sql, statements.rows.params));
-  return { data: rows.rows.map(toListItem), meta: { page: 1, limit: 25, total: counted.total } };
+  const lookups = await lookupDirectory.resolve(rows.rows);
+  return { data: rows.rows.map((row) => toListItem(row, lookups)), meta: { page: 1, limit: 25, total: counted.total } };
 }
 
 async function profile(id: string): Promise<unknown> {
@@ -45,7 +49,8 @@ async function profile(id: string): Promise<unknown> {
     Promise.all(Object.values(statements).map((statement) => prepared(statement.sql, statement.params))),
     definitions,
   ]);
-  return { ...toListItem(contact.rows[0]), services: services.rows, account: account.rows[0] ?? null, recentActivities: activities.rows, statusHistory: history.rows, fields: fields.length };
+  const lookups = await lookupDirectory.resolve(contact.rows);
+  return { ...toListItem(contact.rows[0], lookups), services: services.rows, account: account.rows[0] ?? null, recentActivities: activities.rows, statusHistory: history.rows, fields: fields.length };
 }
 
 const server = createServer((request, response) => {

@@ -6,6 +6,7 @@ import type { StoredRule } from '../../core/access/rule.types';
 import { RequestValidationError } from '../../core/http/validation';
 import { Foundation1763700000000 } from '../../database/migrations/1763700000000-Foundation';
 import { ContactsCore1763800000000 } from '../../database/migrations/1763800000000-ContactsCore';
+import { ContactLookupEpoch1764600000000 } from '../../database/migrations/1764600000000-ContactLookupEpoch';
 import {
   compileSelection,
   ContactSelection,
@@ -83,6 +84,7 @@ beforeAll(async () => {
   const runner = { query: (sql: string) => db.exec(sql) } as unknown as QueryRunner;
   await new Foundation1763700000000().up(runner);
   await new ContactsCore1763800000000().up(runner);
+  await new ContactLookupEpoch1764600000000().up(runner);
   await db.query(`INSERT INTO contact_statuses (id, name, stage) VALUES ($1, 'Lead', 'lead'), ($2, 'Customer', 'customer')`, [STATUS.lead, STATUS.customer]);
   await db.query(`INSERT INTO tags (id, name) VALUES ($1, 'VIP')`, [TAG.vip]);
   for (const r of ROWS) {

@@ -7,6 +7,7 @@ import { compileFilter, FieldResolver, isIsoDateTime, validateFilter } from './f
 import type { FilterField, FilterNode } from './filters/contact-filter.types';
 import { CONTACT_FILTER_FIELDS, customFilterField } from './filters/contact-fields';
 import type { CustomField } from './entities/custom-field.entity';
+import { LOOKUPS_EPOCH_COLUMN, type LookupReferences } from './contact-lookups';
 
 /** Which contacts a query is about: live ones or the trash. */
 export type ContactScope = 'live' | 'trash';
@@ -145,38 +146,26 @@ export function decodeCursor(raw: string): ContactCursor {
 }
 
 /**
- * The columns a contact row carries in lists and profiles, its tags included (a subquery in
- * the select list saves a round trip per page). Status, assignee and traffic source names
- * come from scalar subqueries rather than joins: a list statement with a filter is planned
- * on every request, and three joins cost more to plan (~0.8 ms at 1M contacts) than the 25
- * rows cost to read; as subqueries the planner has one table to place (~0.3 ms), for the
- * same execution. Past the first page {@link listStatements} picks the rows before these
- * are computed.
+ * The columns a contact row carries in lists and profiles. Statuses, traffic sources and
+ * tags come as ids, named from the {@link ContactLookupDirectory} (with the lookup epoch
+ * that keeps it fresh): resolved per row in SQL they cost PostgreSQL two to three times the
+ * CPU of finding the page's rows. The assignee's names stay here: users are renamed through
+ * many paths (a contact's own name change among them), none of which moves the epoch.
+ * Past the first page {@link listStatements} picks the rows before these are computed.
  */
 export const CONTACT_LIST_COLUMNS = `
   c.id, c.first_name, c.last_name, c.email, c.phone, c.company, c.job_title, c.city, c.country,
-  c.status_id,
-  (SELECT s.name FROM contact_statuses s WHERE s.id = c.status_id) AS status_name,
-  (SELECT s.stage FROM contact_statuses s WHERE s.id = c.status_id) AS status_stage,
-  c.assigned_to_id,
+  c.status_id, c.traffic_source_id, c.assigned_to_id,
   (SELECT a.first_name FROM users a WHERE a.id = c.assigned_to_id) AS assignee_first_name,
   (SELECT a.last_name FROM users a WHERE a.id = c.assigned_to_id) AS assignee_last_name,
-  c.traffic_source_id,
-  (SELECT ts.name FROM traffic_sources ts WHERE ts.id = c.traffic_source_id) AS traffic_source_name,
   c.custom_fields, c.last_contacted_at, c.created_at, c.updated_at, c.deleted_at, c.version,
   to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_key,
   to_char(c.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS updated_key,
   EXISTS (SELECT 1 FROM users ua WHERE ua.contact_id = c.id) AS has_account,
-  (SELECT coalesce(json_agg(json_build_object('id', t.id, 'name', t.name, 'color', t.color) ORDER BY t.name_key), '[]'::json)
-     FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id WHERE ct.contact_id = c.id) AS tags`;
+  ARRAY(SELECT ct.tag_id FROM contact_tags ct WHERE ct.contact_id = c.id) AS tag_ids,
+  ${LOOKUPS_EPOCH_COLUMN}`;
 
-export interface ContactTagRow {
-  id: string;
-  name: string;
-  color: string | null;
-}
-
-export interface ContactListRow {
+export interface ContactListRow extends LookupReferences {
   id: string;
   first_name: string;
   last_name: string;
@@ -186,14 +175,9 @@ export interface ContactListRow {
   job_title: string | null;
   city: string | null;
   country: string | null;
-  status_id: string | null;
-  status_name: string | null;
-  status_stage: string | null;
   assigned_to_id: string | null;
   assignee_first_name: string | null;
   assignee_last_name: string | null;
-  traffic_source_id: string | null;
-  traffic_source_name: string | null;
   custom_fields: Record<string, unknown>;
   last_contacted_at: Date | null;
   created_at: Date;
@@ -201,7 +185,6 @@ export interface ContactListRow {
   deleted_at: Date | null;
   version: number;
   has_account: boolean;
-  tags: ContactTagRow[];
   /** The timestamps to the microsecond, for keyset cursors (a JS Date keeps milliseconds only). */
   created_key: string;
   updated_key: string;

@@ -10,13 +10,14 @@ describe('ruleRecordOf', () => {
       if (/^\{alias\}\.\w+$/.test(column)) expect([field, sql]).toEqual([field, expect.stringMatching(new RegExp(`\\b${column.replace('{alias}.', 'c\\.')}\\b`))]);
       else derived.push(field);
     }
-    // The rest come from the profile's has_account column, its tags and its services.
+    // The rest come from the profile's has_account and tag_ids columns and its services.
     expect(derived).toEqual(['hasAccount', 'tagIds', 'serviceIds']);
     expect(sql).toMatch(/\bAS has_account\b/);
+    expect(sql).toMatch(/\bAS tag_ids\b/);
   });
 
   it('turns the row into camelCase fields, with the ids of its tags and services', () => {
-    const row = { id: 'c1', first_name: 'Ada', assigned_to_id: 'u1', has_account: true, tags: [{ id: 't1', name: 'Vip', color: null }], custom_fields: { plan: 'pro' } } as unknown as ProfileRead['row'];
+    const row = { id: 'c1', first_name: 'Ada', assigned_to_id: 'u1', has_account: true, tag_ids: ['t1'], custom_fields: { plan: 'pro' }, lookups_epoch: '3' } as unknown as ProfileRead['row'];
     expect(ruleRecordOf(row, [{ id: 's1', name: 'Audit' }])).toEqual({
       id: 'c1',
       firstName: 'Ada',

@@ -11,6 +11,7 @@ import { RequestValidationError } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { IdentityService } from '../../core/identity/identity.service';
 import { PooledSql } from '../../database/pooled-sql';
+import { ContactLookupDirectory, type ContactLookups, tagsOf } from './contact-lookups';
 import { setChangeContext } from './contacts.change-context';
 import {
   AccountExistsError,
@@ -94,6 +95,8 @@ const SCALAR_COLUMNS: Record<string, string> = {
 export class ContactsService {
   /** Totals of recent list queries; dropped on every write through this service. */
   private readonly totals = new ListTotals((sql, params) => this.sql.query(sql, params));
+  /** Names of the statuses, traffic sources and tags rows refer to. */
+  private readonly lookupDirectory = new ContactLookupDirectory((sql, params) => this.sql.query(sql, params));
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -125,7 +128,8 @@ export class ContactsService {
     const plan = listPlan(request.filter !== undefined, counted, tableRows, window.cursor ? limit : window.offset + limit);
     const statements = listStatements(selection, order, window, plan);
     const rows = await (preparable(request, window) ? this.sql.prepared<ContactListRow>(statements.rows.sql, statements.rows.params) : this.sql.query<ContactListRow>(statements.rows.sql, statements.rows.params));
-    const data = rows.map(toListItem);
+    const lookups = await this.lookupDirectory.resolve(rows);
+    const data = rows.map((row) => toListItem(row, lookups));
     const last = rows[rows.length - 1];
     const cursorable = CURSOR_SORTS.has(sortKey) && request.scope !== 'trash';
     const nextCursor =
@@ -493,12 +497,13 @@ export class ContactsService {
       run<ProfileRead['history']>('history'),
       this.customFields.all(),
     ]);
-    return rows[0] ? { row: rows[0], services, account, activities, history, definitions } : undefined;
+    if (!rows[0]) return undefined;
+    return { row: rows[0], services, account, activities, history, definitions, lookups: await this.lookupDirectory.resolve(rows) };
   }
 
-  private toProfile({ row, services, account, activities, history, definitions }: ProfileRead): ContactDto {
+  private toProfile({ row, services, account, activities, history, definitions, lookups }: ProfileRead): ContactDto {
     const active = new Set(definitions.filter((d) => !d.deletedAt).map((d) => d.key));
-    const item = toListItem(row);
+    const item = toListItem(row, lookups);
     const ref = (idValue: unknown, name: unknown, stage: unknown) => (idValue ? { id: String(idValue), name: String(name), stage: String(stage) } : null);
     return {
       ...item,
@@ -535,6 +540,7 @@ export interface ProfileRead {
   activities: Array<{ id: string; type: string; subject: string; occurred_at: Date; author_id: string | null; author_first_name: string; author_last_name: string }>;
   history: Array<Record<string, string | Date | null>>;
   definitions: CustomField[];
+  lookups: ContactLookups;
 }
 
 /** Column name → record field; the columns are a fixed set, so each is converted once (a profile reads ~35 per request). */
@@ -556,13 +562,16 @@ function contactRecordOf(row: Record<string, unknown>): ContactRecord {
   return record as ContactRecord;
 }
 
-/** The same record from the profile's rows: its tags and services give the ids. */
+/** The same record from the profile's rows, with the ids of its services. */
 export function ruleRecordOf(row: ProfileRead['row'], services: ProfileRead['services']): ContactRecord {
-  const { tags, ...columns } = row;
-  return contactRecordOf({ ...columns, tag_ids: tags.map((tag) => tag.id), service_ids: services.map((service) => service.id) });
+  const { lookups_epoch: _epoch, ...columns } = row;
+  return contactRecordOf({ ...columns, service_ids: services.map((service) => service.id) });
 }
 
-export function toListItem(row: ContactListRow): ContactListItemDto {
+/** A contact row as lists show it, its statuses, traffic source and tags named from `lookups`. */
+export function toListItem(row: ContactListRow, lookups: ContactLookups): ContactListItemDto {
+  const status = row.status_id ? lookups.statuses.get(row.status_id) : undefined;
+  const trafficSource = row.traffic_source_id ? lookups.trafficSources.get(row.traffic_source_id) : undefined;
   return {
     id: row.id,
     firstName: row.first_name,
@@ -573,10 +582,10 @@ export function toListItem(row: ContactListRow): ContactListItemDto {
     jobTitle: row.job_title,
     city: row.city,
     country: row.country,
-    status: row.status_id ? { id: row.status_id, name: row.status_name!, stage: row.status_stage! } : null,
-    tags: row.tags,
+    status: status ? { id: status.id, name: status.name, stage: status.stage } : null,
+    tags: tagsOf(row.tag_ids, lookups),
     assignedTo: row.assigned_to_id ? { id: row.assigned_to_id, firstName: row.assignee_first_name!, lastName: row.assignee_last_name! } : null,
-    trafficSource: row.traffic_source_id ? { id: row.traffic_source_id, name: row.traffic_source_name! } : null,
+    trafficSource: trafficSource ? { id: trafficSource.id, name: trafficSource.name } : null,
     customFields: row.custom_fields,
     hasAccount: row.has_account,
     lastContactedAt: row.last_contacted_at,
