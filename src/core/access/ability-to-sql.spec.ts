@@ -3,6 +3,7 @@ import { abilityToSql, UntranslatableRuleError } from './ability-to-sql';
 import { AppAbility, buildAbility, subjectOf } from './app-ability';
 import { interpolateRules } from './rule-interpolation';
 import type { StoredRule, SubjectField } from './rule.types';
+import { loadPGlite } from '../../database/testing/memory-database';
 
 /**
  * The SQL predicate is executed against a real (embedded) PostgreSQL and its result is
@@ -72,13 +73,7 @@ const toSubject = (r: ContactRow) => ({
 
 const sorted = (ids: string[]) => [...ids].sort();
 
-/**
- * PGlite does `await import('fs/promises')` internally, which Jest's module sandbox only
- * allows with --experimental-vm-modules. So the package is loaded by Node's own module
- * loader (the real `Module._load`, reached through process.getBuiltinModule) instead.
- */
-const NodeModule = process.getBuiltinModule('node:module') as unknown as { _load(request: string, parent: unknown, isMain: boolean): unknown };
-const { PGlite } = NodeModule._load(require.resolve('@electric-sql/pglite'), null, false) as { PGlite: typeof PGliteClass };
+const PGlite = loadPGlite();
 
 let db: PGliteClass;
 

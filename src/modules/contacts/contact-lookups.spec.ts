@@ -1,12 +1,10 @@
 import type { PGlite as PGliteClass } from '@electric-sql/pglite';
-import type { QueryRunner } from 'typeorm';
 import { Foundation1763700000000 } from '../../database/migrations/1763700000000-Foundation';
 import { ContactsCore1763800000000 } from '../../database/migrations/1763800000000-ContactsCore';
 import { ContactLookupEpoch1764600000000 } from '../../database/migrations/1764600000000-ContactLookupEpoch';
+import { memoryDatabase } from '../../database/testing/memory-database';
 import { ContactLookupDirectory, type LookupReferences, LOOKUPS_EPOCH_COLUMN, tagsOf } from './contact-lookups';
 
-const NodeModule = process.getBuiltinModule('node:module') as unknown as { _load(request: string, parent: unknown, isMain: boolean): unknown };
-const { PGlite } = NodeModule._load(require.resolve('@electric-sql/pglite'), null, false) as { PGlite: typeof PGliteClass };
 
 const STATUS = '10000000-0000-4000-8000-000000000001';
 const SOURCE = '20000000-0000-4000-8000-000000000001';
@@ -29,11 +27,7 @@ describe('ContactLookupDirectory on the database', () => {
     ).rows[0]!;
 
   beforeAll(async () => {
-    db = await PGlite.create('memory://');
-    const runner = { query: (sql: string) => db.exec(sql) } as unknown as QueryRunner;
-    await new Foundation1763700000000().up(runner);
-    await new ContactsCore1763800000000().up(runner);
-    await new ContactLookupEpoch1764600000000().up(runner);
+    db = await memoryDatabase([new Foundation1763700000000(), new ContactsCore1763800000000(), new ContactLookupEpoch1764600000000()]);
     await db.query(`INSERT INTO contact_statuses (id, name, stage) VALUES ($1, 'Lead', 'lead')`, [STATUS]);
     await db.query(`INSERT INTO traffic_sources (id, name) VALUES ($1, 'Referral')`, [SOURCE]);
     await db.query(`INSERT INTO tags (id, name, color) VALUES ($1, 'Zeta', '#112233'), ($2, 'Alpha', NULL)`, [TAG.zeta, TAG.alpha]);

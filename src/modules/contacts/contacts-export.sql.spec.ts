@@ -1,10 +1,9 @@
 import type { PGlite as PGliteClass } from '@electric-sql/pglite';
 import { customCellSql, customFinishedCellSql, inlineParams, neutraliseSql, sqlLiteral } from './contacts-export.sql';
 import { customValueToCell, neutraliseFormula } from './contacts.csv';
+import { loadPGlite } from '../../database/testing/memory-database';
 
-/** PGlite must be loaded by Node's own loader (see src/core/access/ability-to-sql.spec.ts). */
-const NodeModule = process.getBuiltinModule('node:module') as unknown as { _load(request: string, parent: unknown, isMain: boolean): unknown };
-const { PGlite } = NodeModule._load(require.resolve('@electric-sql/pglite'), null, false) as { PGlite: typeof PGliteClass };
+const PGlite = loadPGlite();
 
 let db: PGliteClass;
 

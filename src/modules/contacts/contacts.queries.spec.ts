@@ -1,5 +1,4 @@
 import type { PGlite as PGliteClass } from '@electric-sql/pglite';
-import type { QueryRunner } from 'typeorm';
 import { buildAbility } from '../../core/access/app-ability';
 import { interpolateRules } from '../../core/access/rule-interpolation';
 import type { StoredRule } from '../../core/access/rule.types';
@@ -7,6 +6,7 @@ import { RequestValidationError } from '../../core/http/validation';
 import { Foundation1763700000000 } from '../../database/migrations/1763700000000-Foundation';
 import { ContactsCore1763800000000 } from '../../database/migrations/1763800000000-ContactsCore';
 import { ContactLookupEpoch1764600000000 } from '../../database/migrations/1764600000000-ContactLookupEpoch';
+import { memoryDatabase } from '../../database/testing/memory-database';
 import {
   compileSelection,
   ContactSelection,
@@ -74,17 +74,11 @@ const DEFINITIONS: CustomField[] = [
   definition(4, 'old', 'text', { deletedAt: new Date('2024-01-01T00:00:00Z') }),
 ];
 
-const NodeModule = process.getBuiltinModule('node:module') as unknown as { _load(request: string, parent: unknown, isMain: boolean): unknown };
-const { PGlite } = NodeModule._load(require.resolve('@electric-sql/pglite'), null, false) as { PGlite: typeof PGliteClass };
 
 let db: PGliteClass;
 
 beforeAll(async () => {
-  db = await PGlite.create('memory://');
-  const runner = { query: (sql: string) => db.exec(sql) } as unknown as QueryRunner;
-  await new Foundation1763700000000().up(runner);
-  await new ContactsCore1763800000000().up(runner);
-  await new ContactLookupEpoch1764600000000().up(runner);
+  db = await memoryDatabase([new Foundation1763700000000(), new ContactsCore1763800000000(), new ContactLookupEpoch1764600000000()]);
   await db.query(`INSERT INTO contact_statuses (id, name, stage) VALUES ($1, 'Lead', 'lead'), ($2, 'Customer', 'customer')`, [STATUS.lead, STATUS.customer]);
   await db.query(`INSERT INTO tags (id, name) VALUES ($1, 'VIP')`, [TAG.vip]);
   for (const r of ROWS) {

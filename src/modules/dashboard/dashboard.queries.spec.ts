@@ -1,8 +1,8 @@
 import type { PGlite as PGliteClass } from '@electric-sql/pglite';
-import type { QueryRunner } from 'typeorm';
 import { Foundation1763700000000 } from '../../database/migrations/1763700000000-Foundation';
 import { ContactsCore1763800000000 } from '../../database/migrations/1763800000000-ContactsCore';
 import { DashboardSnapshots1764300000000 } from '../../database/migrations/1764300000000-DashboardSnapshots';
+import { memoryDatabase } from '../../database/testing/memory-database';
 import { METRICS, MY_METRICS } from './dashboard.definitions';
 import { myMetrics, snapshotMetrics } from './dashboard.metrics';
 import {
@@ -40,10 +40,6 @@ const C = {
 };
 const A = { a1: uuid('ac000000', 1) };
 
-/** PGlite must be loaded by Node's own loader (see src/core/access/ability-to-sql.spec.ts). */
-const NodeModule = process.getBuiltinModule('node:module') as unknown as { _load(request: string, parent: unknown, isMain: boolean): unknown };
-const { PGlite } = NodeModule._load(require.resolve('@electric-sql/pglite'), null, false) as { PGlite: typeof PGliteClass };
-
 let db: PGliteClass;
 
 async function one<T>(statement: Statement): Promise<T> {
@@ -52,11 +48,7 @@ async function one<T>(statement: Statement): Promise<T> {
 }
 
 beforeAll(async () => {
-  db = await PGlite.create('memory://');
-  const runner = { query: (sql: string) => db.exec(sql) } as unknown as QueryRunner;
-  await new Foundation1763700000000().up(runner);
-  await new ContactsCore1763800000000().up(runner);
-  await new DashboardSnapshots1764300000000().up(runner);
+  db = await memoryDatabase([new Foundation1763700000000(), new ContactsCore1763800000000(), new DashboardSnapshots1764300000000()]);
 
   await db.query(
     `INSERT INTO contact_statuses (id, name, stage, position) VALUES
@@ -261,11 +253,8 @@ describe('the snapshot statements', () => {
   });
 
   it('report nobody as last contacted and zero-filled series on an empty database', async () => {
-    const empty = await PGlite.create('memory://');
+    const empty = await memoryDatabase([new Foundation1763700000000(), new ContactsCore1763800000000()]);
     try {
-      const runner = { query: (sql: string) => empty.exec(sql) } as unknown as QueryRunner;
-      await new Foundation1763700000000().up(runner);
-      await new ContactsCore1763800000000().up(runner);
       const run = async <T>(statement: Statement) => (await empty.query<T>(statement.sql, statement.params)).rows;
       expect(await run(statements.lastContacted)).toEqual([]);
       expect((await run<ContactCountsRow>(statements.counts))[0]).toMatchObject({ contacts: 0, customers: 0, leads: 0, per_status: [{ statusId: null, value: 0 }] });

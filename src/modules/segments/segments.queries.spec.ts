@@ -1,9 +1,9 @@
 import type { PGlite as PGliteClass } from '@electric-sql/pglite';
-import type { QueryRunner } from 'typeorm';
 import { AppAbility, buildAbility } from '../../core/access/app-ability';
 import { Foundation1763700000000 } from '../../database/migrations/1763700000000-Foundation';
 import { ContactsCore1763800000000 } from '../../database/migrations/1763800000000-ContactsCore';
 import { Segments1764100000000 } from '../../database/migrations/1764100000000-Segments';
+import { memoryDatabase } from '../../database/testing/memory-database';
 import { compileSelection, fieldResolver } from '../contacts/contacts.queries';
 import type { CustomField } from '../contacts/entities/custom-field.entity';
 import type { FilterNode } from '../contacts/filters/contact-filter.types';
@@ -39,20 +39,13 @@ const definition = (key: string, type: CustomField['type'], deleted = false): Cu
   ({ id: uuid('cf000000', key.length), key, label: key, type, required: false, options: [], internal: false, position: 0, deletedAt: deleted ? new Date() : null, createdAt: new Date(), updatedAt: new Date() }) as CustomField;
 const DEFINITIONS = [definition('budget', 'number'), definition('old', 'text', true)];
 
-/** PGlite must be loaded by Node's own loader (see src/core/access/ability-to-sql.spec.ts). */
-const NodeModule = process.getBuiltinModule('node:module') as unknown as { _load(request: string, parent: unknown, isMain: boolean): unknown };
-const { PGlite } = NodeModule._load(require.resolve('@electric-sql/pglite'), null, false) as { PGlite: typeof PGliteClass };
 
 let db: PGliteClass;
 const everyone = buildAbility([{ action: 'read', subject: 'Contact' }]);
 const alicesOnly = buildAbility([{ action: 'read', subject: 'Contact', conditions: { assignedToId: USER.alice } }]);
 
 beforeAll(async () => {
-  db = await PGlite.create('memory://');
-  const runner = { query: (sql: string) => db.exec(sql) } as unknown as QueryRunner;
-  await new Foundation1763700000000().up(runner);
-  await new ContactsCore1763800000000().up(runner);
-  await new Segments1764100000000().up(runner);
+  db = await memoryDatabase([new Foundation1763700000000(), new ContactsCore1763800000000(), new Segments1764100000000()]);
   await db.query(`INSERT INTO contact_statuses (id, name, stage) VALUES ($1, 'Lead', 'lead'), ($2, 'Customer', 'customer')`, [STATUS.lead, STATUS.customer]);
   await db.query(`INSERT INTO tags (id, name) VALUES ($1, 'VIP')`, [TAG.vip]);
   const contacts: Array<[string, string, string | null, string | null, Record<string, unknown>, boolean]> = [

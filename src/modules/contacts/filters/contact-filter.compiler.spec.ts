@@ -6,6 +6,7 @@ import { fieldResolver } from '../contacts.queries';
 import type { CustomField, CustomFieldType } from '../entities/custom-field.entity';
 import { compileFilter, toPrefixQuery, validateFilter } from './contact-filter.compiler';
 import type { FilterNode } from './contact-filter.types';
+import { loadPGlite } from '../../../database/testing/memory-database';
 
 /**
  * The rule language is checked twice: validateFilter on its own (paths and messages of
@@ -232,9 +233,7 @@ const resolver = fieldResolver(DEFINITIONS);
 // Embedded PostgreSQL with the real schema
 // ---------------------------------------------------------------------------------------
 
-/** PGlite must be loaded by Node's own loader (see src/core/access/ability-to-sql.spec.ts). */
-const NodeModule = process.getBuiltinModule('node:module') as unknown as { _load(request: string, parent: unknown, isMain: boolean): unknown };
-const { PGlite } = NodeModule._load(require.resolve('@electric-sql/pglite'), null, false) as { PGlite: typeof PGliteClass };
+const PGlite = loadPGlite();
 
 let db: PGliteClass;
 
