@@ -41,6 +41,10 @@ export class IdentityService implements OnModuleInit {
    * processes through a cluster event; the TTL bounds anything missed.
    */
   private readonly accounts = new LRUCache<string, AccountRow>({ max: 10_000, ttl: 5_000 });
+  /** Account reads under way: requests that arrive together (every few seconds, as the kept row expires) share one. */
+  private readonly loading = new Map<string, Promise<AccountRow | undefined>>();
+  /** Moves on every forget, so a read that started before a change is not kept after it. */
+  private generation = 0;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -49,18 +53,26 @@ export class IdentityService implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    this.cluster.on(IDENTITY_CHANGED, (payload) => {
-      const { userId } = (payload ?? {}) as { userId?: string };
-      if (userId) this.accounts.delete(userId);
-      else this.accounts.clear();
-    });
-    this.cluster.on('cluster.reconnected', () => this.accounts.clear());
+    this.cluster.on(IDENTITY_CHANGED, (payload) => this.forget(((payload ?? {}) as { userId?: string }).userId));
+    this.cluster.on('cluster.reconnected', () => this.forget());
   }
 
   /** Drops the cached account everywhere; call after any change to an account's access. */
   async changed(userId: string): Promise<void> {
-    this.accounts.delete(userId);
+    this.forget(userId);
     await this.cluster.publish(IDENTITY_CHANGED, { userId });
+  }
+
+  /** Forgets one kept account (or all), and any read of it under way. */
+  private forget(userId?: string): void {
+    this.generation += 1;
+    if (userId) {
+      this.accounts.delete(userId);
+      this.loading.delete(userId);
+    } else {
+      this.accounts.clear();
+      this.loading.clear();
+    }
   }
 
   async findByEmailWithSecret(email: string): Promise<(User & { passwordHash: string | null }) | null> {
@@ -83,25 +95,38 @@ export class IdentityService implements OnModuleInit {
 
   /** The request's user, or null when the account is gone, inactive or its tokens were revoked. */
   async loadAuthUser(id: string, tokenVersion: number): Promise<AuthUser | null> {
-    let row = this.accounts.get(id);
-    if (!row) {
-      const rows: AccountRow[] = await this.dataSource.query(
-        `SELECT u.id, u.contact_id, u.email, u.first_name, u.last_name, u.token_version, u.is_active,
-                array_agg(ur.role_id) FILTER (WHERE ur.role_id IS NOT NULL) AS role_ids
-           FROM users u LEFT JOIN user_roles ur ON ur.user_id = u.id
-          WHERE u.id = $1
-          GROUP BY u.id`,
-        [id],
-      );
-      row = rows[0];
-      if (row) this.accounts.set(id, row);
-    }
+    const row = this.accounts.get(id) ?? (await this.readAccount(id));
     if (!row || !row.is_active || row.token_version !== tokenVersion) return null;
     const roles = (await Promise.all((row.role_ids ?? []).map((roleId) => this.rolesCache.byId(roleId)))).filter((r): r is Role => Boolean(r));
     return this.toAuthUser(
       { id: row.id, contactId: row.contact_id, email: row.email, firstName: row.first_name, lastName: row.last_name, tokenVersion: row.token_version },
       roles,
     );
+  }
+
+  private readAccount(id: string): Promise<AccountRow | undefined> {
+    const under = this.loading.get(id);
+    if (under) return under;
+    const generation = this.generation;
+    const reading = (
+      this.dataSource.query(
+        `SELECT u.id, u.contact_id, u.email, u.first_name, u.last_name, u.token_version, u.is_active,
+                array_agg(ur.role_id) FILTER (WHERE ur.role_id IS NOT NULL) AS role_ids
+           FROM users u LEFT JOIN user_roles ur ON ur.user_id = u.id
+          WHERE u.id = $1
+          GROUP BY u.id`,
+        [id],
+      ) as Promise<AccountRow[]>
+    )
+      .then(([row]) => {
+        if (row && generation === this.generation) this.accounts.set(id, row);
+        return row;
+      })
+      .finally(() => {
+        if (this.loading.get(id) === reading) this.loading.delete(id);
+      });
+    this.loading.set(id, reading);
+    return reading;
   }
 
   toAuthUser(user: Pick<User, 'id' | 'contactId' | 'email' | 'firstName' | 'lastName' | 'tokenVersion'>, roles: Role[]): AuthUser {
