@@ -1028,7 +1028,14 @@ async function seedDemo(dataSource: DataSource, options: SeedOptions, kind: 'pos
     }
     const corrected = await time('last-contacted check', () => checkLastContacted(control, run));
     if (corrected) console.log(`  set last_contacted_at from the activities on ${format(corrected)} contacts`);
-    await time('analyze', () => control.query('ANALYZE contacts, activities, contact_status_history, contact_tags, contact_services, users, user_roles, tags, contact_statuses, services, traffic_sources'));
+    // The tables list pages count and filter through are vacuumed too: that marks the freshly
+    // loaded pages all-visible, as autovacuum would soon after, so counts and tag or service
+    // checks read indexes alone instead of heap pages (a count of all live contacts: ~75 ms
+    // instead of ~220 ms on two cores). ~1 s at 1M contacts; the rest is only analysed.
+    await time('vacuum and analyze', async () => {
+      await control.query('VACUUM (ANALYZE) contacts, contact_tags, contact_services');
+      await control.query('ANALYZE activities, contact_status_history, users, user_roles, tags, contact_statuses, services, traffic_sources');
+    });
 
     const rows = progress.rows;
     const bulk = timings.find(([label]) => label === 'bulk load')![1];
