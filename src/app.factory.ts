@@ -6,8 +6,9 @@ import { SwaggerModule } from '@nestjs/swagger';
 import { randomUUID } from 'node:crypto';
 import { AppModule } from './app.module';
 import { AppConfig } from './config/app-config';
-import { validateEnvironment } from './config/environment';
+import { NodeEnvironment, validateEnvironment } from './config/environment';
 import { FeaturesService } from './core/features/features.service';
+import { attachResponseSchemas, ResponseContractCheck, useResponseSerializers } from './core/http/response-serialization';
 import { securityHeaders } from './core/http/security-headers';
 import { createValidationPipe } from './core/http/validation';
 import { createRootLogger, PinoNestLogger } from './core/logging/logger';
@@ -25,11 +26,13 @@ export async function createApp(): Promise<NestFastifyApplication> {
     trustProxy: config.http.trustProxy as boolean | string[],
     genReqId: () => randomUUID(),
   });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule, adapter, {
-    logger: new PinoNestLogger(rootLogger),
-    bufferLogs: true,
-  });
+  const logger = new PinoNestLogger(rootLogger);
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule, adapter, { logger, bufferLogs: true });
   app.setGlobalPrefix(API_PREFIX, { exclude: [{ path: 'health', method: RequestMethod.GET }, { path: 'health/ready', method: RequestMethod.GET }] });
+  // Answers are written from their documented schemas; routes take them when `init` registers them.
+  const document = buildOpenApiDocument(app);
+  useResponseSerializers(adapter.getInstance(), responseCheckFor(config.env), logger);
+  attachResponseSchemas(app, document);
   app.useGlobalPipes(createValidationPipe());
 
   // helmet's headers (no CSP: this serves JSON), worked out once and set on every response, 404s and errors included.
@@ -47,7 +50,6 @@ export async function createApp(): Promise<NestFastifyApplication> {
 
   if (config.swaggerEnabled) {
     await app.init();
-    const document = buildOpenApiDocument(app);
     const features = app.get(FeaturesService);
     SwaggerModule.setup('docs', app, document, {
       jsonDocumentUrl: 'docs-json',
@@ -57,4 +59,9 @@ export async function createApp(): Promise<NestFastifyApplication> {
     });
   }
   return app;
+}
+
+/** Tests fail on an answer its document does not describe; development logs it; production only sends what is documented. */
+function responseCheckFor(env: NodeEnvironment): ResponseContractCheck {
+  return env === NodeEnvironment.Test ? 'throw' : env === NodeEnvironment.Production ? 'off' : 'log';
 }

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, DiscoveryModule } from '@nestjs/core';
 import { ConfigModule } from './config/config.module';
 import { AccessModule } from './core/access/access.module';
 import { PoliciesGuard } from './core/access/policies.guard';
@@ -25,6 +25,7 @@ import { UsersModule } from './modules/users/users.module';
 @Module({
   imports: [
     ConfigModule,
+    DiscoveryModule,
     DatabaseModule,
     RedisModule,
     ClusterModule,
