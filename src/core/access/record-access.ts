@@ -8,12 +8,31 @@ import { AppAbility, subjectOf } from './app-ability';
  */
 export function assertCanOnRecord<T extends object>(ability: AppAbility, action: string, subject: string, record: T | null | undefined, notFoundMessage = `${subject} not found`): T {
   if (!record) throw new NotFoundException({ message: notFoundMessage, code: 'not_found' });
-  const tagged = subjectOf(subject, record);
+  const conditional = dependsOnRecord(ability, 'read', subject) || (action !== 'read' && dependsOnRecord(ability, action, subject));
+  const tagged = conditional ? subjectOf(subject, record) : subject;
   if (!ability.can('read', tagged)) throw new NotFoundException({ message: notFoundMessage, code: 'not_found' });
   if (action !== 'read' && !ability.can(action, tagged)) {
     throw new ForbiddenException({ message: `You may not ${action} this ${subject}`, code: 'forbidden' });
   }
   return record;
+}
+
+const conditionalRules = new WeakMap<AppAbility, Map<string, boolean>>();
+
+/**
+ * Whether a record's values can change the answer to `action` on `subject`: only rules with
+ * conditions look at them. Abilities never change once built, so the answer is kept with each.
+ */
+export function dependsOnRecord(ability: AppAbility, action: string, subject: string): boolean {
+  let answers = conditionalRules.get(ability);
+  if (!answers) conditionalRules.set(ability, (answers = new Map()));
+  const key = `${action}\u0000${subject}`;
+  let answer = answers.get(key);
+  if (answer === undefined) {
+    answer = ability.rulesFor(action, subject).some((rule) => rule.conditions !== undefined);
+    answers.set(key, answer);
+  }
+  return answer;
 }
 
 /** Fields of `record` that `action` may touch, given rules with `fields`. */

@@ -88,11 +88,18 @@ function isCopyableQuery(value: unknown): value is object {
   return Object.values(value).every(isData);
 }
 
-/** A copy with the same class, its data values copied deeply. */
+/** A copy with the same class, its data values copied deeply (by hand: `structuredClone` costs several times more on these small values). */
 function copyOfQuery<T extends object>(value: T): T {
-  const copy = Object.create(Object.getPrototypeOf(value) as object) as Record<string, unknown>;
-  for (const [key, item] of Object.entries(value)) copy[key] = item !== null && typeof item === 'object' ? structuredClone(item) : item;
-  return copy as T;
+  return copyOfData(value) as T;
+}
+
+function copyOfData(item: unknown): unknown {
+  if (item === null || typeof item !== 'object') return item;
+  if (item instanceof Date) return new Date(item.getTime());
+  if (Array.isArray(item)) return item.map(copyOfData);
+  const copy = Object.create(Object.getPrototypeOf(item) as object | null) as Record<string, unknown>;
+  for (const key of Object.keys(item)) copy[key] = copyOfData((item as Record<string, unknown>)[key]);
+  return copy;
 }
 
 /** Unknown fields are rejected, values are converted to their declared types. */
