@@ -37,8 +37,9 @@ async function list(query: ContactQueryDto): Promise<unknown> {
   // Totals are kept and the page's plan chosen exactly as the API does.
   const { total } = listStatements(selection, contactOrder(undefined, []), window);
   const [counted, tableRows] = await Promise.all([totals.count(total), totals.estimatedContacts()]);
-  const statements = listStatements(selection, contactOrder(undefined, []), window, listPlan(filter !== undefined, counted, tableRows, window.limit));
-  const rows = await (preparable({ filter }, window) ? prepared(statements.rows.sql, statements.rows.params) : pool.query(statements.rows.sql, statements.rows.params));
+  const plan = listPlan(filter !== undefined, counted, tableRows, window.limit);
+  const statements = listStatements(selection, contactOrder(undefined, []), window, plan);
+  const rows = await (preparable({}, window, plan) ? prepared(statements.rows.sql, statements.rows.params) : pool.query(statements.rows.sql, statements.rows.params));
   const lookups = await lookupDirectory.resolve(rows.rows);
   return { data: rows.rows.map((row) => toListItem(row, lookups)), meta: { page: 1, limit: 25, total: counted.total } };
 }

@@ -18,6 +18,7 @@ import {
   listPlan,
   listStatements,
   mentionsCustomFields,
+  preparable,
   SPARSE_SELECTION_ROWS,
 } from './contacts.queries';
 import type { CustomField, CustomFieldType } from './entities/custom-field.entity';
@@ -541,6 +542,17 @@ describe('listStatements', () => {
     expect(listPlan(true, { total: 1, countMs: 200 }, 1_000_000, 25)).toBe('sparse');
     // Deep offsets make the walk longer.
     expect(listPlan(true, { total: 1500, countMs: 200 }, 1_000_000, 5000)).toBe('sparse');
+  });
+
+  it('prepares the pages whose plan does not follow their values', () => {
+    const first = { offset: 0 };
+    // Walked pages, filtered or not: the values only decide how far the walk goes.
+    expect(preparable({}, first, 'walk')).toBe(true);
+    // Few matches: which filter is rarest decides the plan.
+    expect(preparable({}, first, 'sparse')).toBe(false);
+    // A member list, or an offset written into the text.
+    expect(preparable({ restrict: { segmentId: 's' } }, first, 'walk')).toBe(false);
+    expect(preparable({}, { offset: 25 }, 'walk')).toBe(false);
   });
 
   it('the sparse plan reads the matches apart from the order, the walk filters in place', () => {

@@ -127,7 +127,7 @@ export class ContactsService {
     const total = counted.total;
     const plan = listPlan(request.filter !== undefined, counted, tableRows, window.cursor ? limit : window.offset + limit);
     const statements = listStatements(selection, order, window, plan);
-    const rows = await (preparable(request, window) ? this.sql.prepared<ContactListRow>(statements.rows.sql, statements.rows.params) : this.sql.query<ContactListRow>(statements.rows.sql, statements.rows.params));
+    const rows = await (preparable(request, window, plan) ? this.sql.prepared<ContactListRow>(statements.rows.sql, statements.rows.params) : this.sql.query<ContactListRow>(statements.rows.sql, statements.rows.params));
     const lookups = await this.lookupDirectory.resolve(rows);
     const data = rows.map((row) => toListItem(row, lookups));
     const last = rows[rows.length - 1];
