@@ -137,7 +137,7 @@ describe('compileSelection', () => {
 
   describe('scope', () => {
     it('defaults to the live contacts', async () => {
-      expect(compileSelection({ ability: everything, action: 'read' }, [])).toEqual({ where: 'c.deleted_at IS NULL', params: [], warnings: [] });
+      expect(compileSelection({ ability: everything, action: 'read' }, [])).toEqual({ where: 'c.deleted_at IS NULL', params: [], warnings: [], narrowed: false });
       expect(await select({ ability: everything, action: 'read' })).toEqual(LIVE);
     });
 
@@ -156,7 +156,7 @@ describe('compileSelection', () => {
 
     it('adds the conditions of the action as parameters', async () => {
       const compiled = compileSelection({ ability: mine, action: 'read' }, []);
-      expect(compiled).toEqual({ where: 'c.deleted_at IS NULL AND c.assigned_to_id = $1::uuid', params: [USER.alice], warnings: [] });
+      expect(compiled).toEqual({ where: 'c.deleted_at IS NULL AND c.assigned_to_id = $1::uuid', params: [USER.alice], warnings: [], narrowed: true });
       expect(await select({ ability: mine, action: 'read' })).toEqual(['ada']);
     });
 
@@ -559,7 +559,9 @@ describe('listStatements', () => {
     const selection = compileSelection({ ability: staff, action: 'read', filter: { field: 'q', op: 'matches', value: 'ada' } }, DEFINITIONS);
     const order = contactOrder(undefined, DEFINITIONS);
     expect(listStatements(selection, order, { limit: 2, offset: 0 }, 'sparse').rows.sql).toContain('FROM (SELECT c.* FROM contacts c WHERE ');
-    expect(listStatements(selection, order, { limit: 2, offset: 0 }).rows.sql).not.toContain('OFFSET 0)');
+    // The walk picks the page's ids in place, then reads their rows.
+    expect(listStatements(selection, order, { limit: 2, offset: 0 }).rows.sql).toContain('FROM (SELECT c.id FROM contacts c WHERE c.deleted_at IS NULL AND ');
+    expect(listStatements(selection, order, { limit: 2, offset: 0 }).rows.sql).not.toContain('OFFSET 0) c');
     expect(listStatements(selection, order, { limit: 2, offset: 0 }, 'sparse').total).toEqual(listStatements(selection, order, { limit: 2, offset: 0 }).total);
   });
 
@@ -573,8 +575,13 @@ describe('listStatements', () => {
     }
     const selection = compileSelection({ ability: staff, action: 'read' }, DEFINITIONS);
     const order = contactOrder(undefined, DEFINITIONS);
-    expect(listStatements(selection, order, { limit: 25, offset: 50 }).rows.sql).toMatch(/FROM \(SELECT c\.\* FROM contacts c WHERE .* LIMIT 25 OFFSET 50\) c ORDER BY c\.created_at DESC, c\.id DESC$/s);
-    expect(listStatements(selection, order, { limit: 25, offset: 0 }).rows.sql).not.toContain('SELECT c.*');
+    // Skipped rows are index entries: only the page's ids are read from the walk.
+    expect(listStatements(selection, order, { limit: 25, offset: 50 }).rows.sql).toMatch(
+      /FROM \(SELECT c\.id FROM contacts c WHERE .* LIMIT 25 OFFSET 50\) page JOIN contacts c ON c\.id = page\.id ORDER BY c\.created_at DESC, c\.id DESC$/s,
+    );
+    expect(listStatements(selection, order, { limit: 25, offset: 50 }, 'sparse').rows.sql).toMatch(/FROM \(SELECT c\.\* FROM \(SELECT c\.\* FROM contacts c WHERE .* OFFSET 0\) c ORDER BY .* LIMIT 25 OFFSET 50\) c ORDER BY/s);
+    // An unnarrowed first page walks its 25 rows directly.
+    expect(listStatements(selection, order, { limit: 25, offset: 0 }).rows.sql).not.toContain('SELECT c.');
   });
 
   const filters: Array<[string, FilterNode | undefined]> = [

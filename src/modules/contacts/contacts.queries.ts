@@ -30,6 +30,8 @@ export interface CompiledSelection {
   where: string;
   params: unknown[];
   warnings: string[];
+  /** Whether anything beyond the scope (live or trash) narrows it: a filter, the caller's rule conditions, a member list. */
+  narrowed: boolean;
 }
 
 /** Sortable fields and their SQL; the ones that can be NULL sort their NULLs last. */
@@ -94,7 +96,7 @@ export function compileSelection(selection: ContactSelection, customFields: Cust
     parts.push(`(${selection.restrict.sql.replace(/\$(\d+)\b/g, (_, n: string) => `$${Number(n) + offset}`)})`);
     params.push(...selection.restrict.params);
   }
-  return { where: parts.join(' AND '), params, warnings };
+  return { where: parts.join(' AND '), params, warnings, narrowed: parts.length > 1 };
 }
 
 /** ORDER BY for a sort string; custom fields sort as `custom.<key>`. Always ends on c.id for a stable order. */
@@ -259,12 +261,18 @@ export function listStatements(
     plan === 'sparse'
       ? `(SELECT c.* FROM contacts c WHERE ${selection.where} OFFSET 0) c${after ? ` WHERE ${after}` : ''}`
       : `contacts c WHERE ${selection.where}${after ? ` AND ${after}` : ''}`;
-  // Past the first page the rows are picked first and only the page's are dressed (names,
-  // tags, account): a list's columns are computed for every row a plain OFFSET skips.
-  const rows =
-    offset > 0
-      ? `SELECT ${CONTACT_LIST_COLUMNS} FROM (SELECT c.* FROM ${matches} ${page}) c ORDER BY ${order.sql}`
-      : `SELECT ${CONTACT_LIST_COLUMNS} FROM ${matches} ${page}`;
+  // A walk that passes over rows (a narrowed selection tests many for each it keeps, an offset
+  // skips them) picks the page's ids first, from index entries alone where the indexes hold
+  // every column it tests or sorts on, and reads and dresses (names, tags, account) only the
+  // page's rows. The sparse read has its few matches in hand and dresses the page's only.
+  let rows: string;
+  if (plan === 'walk' && (selection.narrowed || offset > 0)) {
+    rows = `SELECT ${CONTACT_LIST_COLUMNS} FROM (SELECT c.id FROM ${matches} ${page}) page JOIN contacts c ON c.id = page.id ORDER BY ${order.sql}`;
+  } else if (offset > 0) {
+    rows = `SELECT ${CONTACT_LIST_COLUMNS} FROM (SELECT c.* FROM ${matches} ${page}) c ORDER BY ${order.sql}`;
+  } else {
+    rows = `SELECT ${CONTACT_LIST_COLUMNS} FROM ${matches} ${page}`;
+  }
   return {
     rows: { sql: rows, params },
     total: { sql: `SELECT count(*)::int AS total FROM contacts c WHERE ${selection.where}`, params: selection.params },
