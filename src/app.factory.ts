@@ -32,7 +32,8 @@ export async function createApp(): Promise<NestFastifyApplication> {
   // Answers are written from their documented schemas; routes take them when `init` registers them.
   const document = buildOpenApiDocument(app);
   useResponseSerializers(adapter.getInstance(), responseCheckFor(config.env), logger);
-  attachResponseSchemas(app, document);
+  const { unmatched } = attachResponseSchemas(app, document);
+  if (unmatched.length) logger.warn(`Documented answers without a route to write them: ${unmatched.join(', ')}`, 'OpenAPI');
   app.useGlobalPipes(createValidationPipe());
 
   // helmet's headers (no CSP: this serves JSON), worked out once and set on every response, 404s and errors included.

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { attachResponseSchemas } from '../../src/core/http/response-serialization';
 import { buildOpenApiDocument } from '../../src/core/openapi/openapi';
 import { FEATURE_KEYS } from '../../src/core/features/feature-catalog';
 import { register } from '../support/actors';
@@ -52,6 +53,19 @@ describe('the OpenAPI document', () => {
       }
     }
     expect((served.components as { securitySchemes: Record<string, unknown> }).securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+  });
+
+  it('writes every documented JSON answer from its schema', () => {
+    const document = buildOpenApiDocument(t.app);
+    const documented = Object.values(document.paths).flatMap((item) =>
+      Object.values(item as Record<string, { operationId: string; responses: Record<string, { content?: Record<string, unknown> }> }>)
+        .filter((operation) => Object.entries(operation.responses).some(([status, response]) => status.startsWith('2') && response.content?.['application/json']))
+        .map((operation) => operation.operationId),
+    );
+    const { attached, unmatched } = attachResponseSchemas(t.app, document);
+    expect(unmatched).toEqual([]);
+    expect([...attached].sort()).toEqual([...documented].sort());
+    expect(attached.length).toBeGreaterThan(40);
   });
 
   it('generates a typed client that type-checks', async () => {

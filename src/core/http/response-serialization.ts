@@ -26,17 +26,20 @@ export type ResponseContractCheck = 'off' | 'log' | 'throw';
  * the route, reported with the route and the path of the first difference.
  *
  * Call before `app.init()`: routes take their schema when they are registered. A route's own
- * `@RouteSchema()` is replaced.
+ * `@RouteSchema()` is replaced. Returns the operations given a schema, and those documented
+ * with a JSON answer that no handler was found for.
  */
-export function attachResponseSchemas(app: INestApplication, document: OpenAPIObject): number {
+export function attachResponseSchemas(app: INestApplication, document: OpenAPIObject): { attached: string[]; unmatched: string[] } {
+  const components = (document.components?.schemas ?? {}) as Record<string, JsonNode>;
   const operations = new Map<string, JsonNode>();
   for (const item of Object.values(document.paths)) {
     for (const operation of Object.values(item) as JsonNode[]) {
-      if (operation && typeof operation === 'object' && typeof operation.operationId === 'string') operations.set(operation.operationId, operation);
+      if (operation && typeof operation === 'object' && typeof operation.operationId === 'string' && successResponseSchemas(operation, components)) {
+        operations.set(operation.operationId, operation);
+      }
     }
   }
-  const components = (document.components?.schemas ?? {}) as Record<string, JsonNode>;
-  let attached = 0;
+  const attached: string[] = [];
   for (const wrapper of app.get(DiscoveryService).getControllers()) {
     const controller = wrapper.metatype as (new (...args: never[]) => unknown) | undefined;
     if (!controller?.prototype) continue;
@@ -46,13 +49,15 @@ export function attachResponseSchemas(app: INestApplication, document: OpenAPIOb
       // The document names an operation by its `@ApiOperation` id, or else as its factory does (`openapi.ts`).
       const operationId = (Reflect.getMetadata(DECORATORS.API_OPERATION, handler) as { operationId?: string } | undefined)?.operationId ?? `${controller.name}_${methodName}`;
       const operation = operations.get(operationId);
-      const response = operation && successResponseSchemas(operation, components);
-      if (!response) continue;
+      if (!operation) continue;
+      const response = successResponseSchemas(operation, components)!;
       RouteSchema({ response })(controller.prototype, methodName, Object.getOwnPropertyDescriptor(controller.prototype, methodName)!);
-      attached += 1;
+      attached.push(operationId);
     }
   }
-  return attached;
+  // Documented answers no handler was found for (they would go out through JSON.stringify).
+  const unmatched = [...operations.keys()].filter((id) => !attached.includes(id));
+  return { attached, unmatched };
 }
 
 /** The operation's 2xx JSON responses, each made self-contained (the components it reaches as `definitions`). */
