@@ -107,6 +107,21 @@ describe('response serialization from the documented schemas', () => {
     expect(logged).toContain('The 200 answer of GET /items does not match its documented schema at [0].owner.passwordHash');
   });
 
+  it('a documented property missing from an answer fails it in tests, and is left out elsewhere', async () => {
+    answer = { id: 'x', createdAt: created, extra: {} };
+    app = await boot('throw');
+    expect((await request('GET', '/items')).statusCode).toBe(500);
+    await app.close();
+    for (const check of ['off', 'log'] as const) {
+      app = await boot(check);
+      const listed = await request('GET', '/items');
+      expect(listed.statusCode).toBe(200);
+      expect(JSON.parse(listed.body)).toEqual([{ id: 'x', createdAt: created.toISOString(), extra: {} }]);
+      await app.close();
+    }
+    app = undefined;
+  });
+
   it('leaves routes without a documented answer to JSON.stringify', async () => {
     app = await boot('throw');
     const plain = await request('GET', '/items/plain');
