@@ -31,12 +31,13 @@ export type ResponseContractCheck = 'off' | 'log' | 'throw';
  */
 export function attachResponseSchemas(app: INestApplication, document: OpenAPIObject): { attached: string[]; unmatched: string[] } {
   const components = (document.components?.schemas ?? {}) as Record<string, JsonNode>;
-  const operations = new Map<string, JsonNode>();
+  /** Operation id → its documented 2xx JSON answers. */
+  const operations = new Map<string, Record<string, JsonNode>>();
   for (const item of Object.values(document.paths)) {
     for (const operation of Object.values(item) as JsonNode[]) {
-      if (operation && typeof operation === 'object' && typeof operation.operationId === 'string' && successResponseSchemas(operation, components)) {
-        operations.set(operation.operationId, operation);
-      }
+      if (!operation || typeof operation !== 'object' || typeof operation.operationId !== 'string') continue;
+      const responses = successResponseSchemas(operation, components);
+      if (responses) operations.set(operation.operationId, responses);
     }
   }
   const attached: string[] = [];
@@ -48,9 +49,8 @@ export function attachResponseSchemas(app: INestApplication, document: OpenAPIOb
       if (typeof handler !== 'function' || Reflect.getMetadata(METHOD_METADATA, handler) === undefined || Reflect.getMetadata(PATH_METADATA, handler) === undefined) continue;
       // The document names an operation by its `@ApiOperation` id, or else as its factory does (`openapi.ts`).
       const operationId = (Reflect.getMetadata(DECORATORS.API_OPERATION, handler) as { operationId?: string } | undefined)?.operationId ?? `${controller.name}_${methodName}`;
-      const operation = operations.get(operationId);
-      if (!operation) continue;
-      const response = successResponseSchemas(operation, components)!;
+      const response = operations.get(operationId);
+      if (!response) continue;
       RouteSchema({ response })(controller.prototype, methodName, Object.getOwnPropertyDescriptor(controller.prototype, methodName)!);
       attached.push(operationId);
     }
