@@ -13,10 +13,11 @@ interface Queryable {
 /**
  * How many statement texts a process names. Every pooled session keeps the ones it has run
  * parsed and planned for its lifetime (PostgreSQL cannot be told to forget them from here
- * without reaching into `pg`'s internals), so the number is capped: texts beyond it run
- * unnamed, as every statement did before.
+ * without reaching into `pg`'s internals), ~0.13 MB of a session's memory for a list page's
+ * statement with its plan, so the number is capped: at most ~13 MB per session, and texts
+ * beyond it (filter shapes seen late) run unnamed, planned each time.
  */
-export const MAX_NAMED_STATEMENTS = 200;
+export const MAX_NAMED_STATEMENTS = 100;
 
 /** The name a statement text is prepared under: the same in every process, so a server and its baseline share it. */
 export function statementName(sql: string): string {
