@@ -89,17 +89,13 @@ function isCopyableQuery(value: unknown): value is object {
 }
 
 /** A copy with the same class, its data values copied deeply (by hand: `structuredClone` costs several times more on these small values). */
-function copyOfQuery<T extends object>(value: T): T {
-  return copyOfData(value) as T;
-}
-
-function copyOfData(item: unknown): unknown {
+function copyOfQuery<T>(item: T): T {
   if (item === null || typeof item !== 'object') return item;
-  if (item instanceof Date) return new Date(item.getTime());
-  if (Array.isArray(item)) return item.map(copyOfData);
+  if (item instanceof Date) return new Date(item.getTime()) as T;
+  if (Array.isArray(item)) return item.map(copyOfQuery) as T;
   const copy = Object.create(Object.getPrototypeOf(item) as object | null) as Record<string, unknown>;
-  for (const key of Object.keys(item)) copy[key] = copyOfData((item as Record<string, unknown>)[key]);
-  return copy;
+  for (const key of Object.keys(item)) copy[key] = copyOfQuery((item as Record<string, unknown>)[key]);
+  return copy as T;
 }
 
 /** Unknown fields are rejected, values are converted to their declared types. */
