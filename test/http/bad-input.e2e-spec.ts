@@ -214,6 +214,8 @@ function fieldCases(name: string, rawSchema: Schema, wrap: (value: unknown) => u
   for (const { label, value } of wrongTypeValues(schema)) cases.push(invalid(`is ${label}`, value));
 
   const accepted = typesOf(schema);
+  // PostgreSQL keeps no NUL in text or jsonb: named as the field's fault, not failed in the statement.
+  if (accepted.has('string')) cases.push(invalid('holds the NUL character', 'a\u0000b'));
   if (accepted.has('string') && accepted.size === 1) {
     if (schema.enum) cases.push(invalid('is not one of its allowed values', 'not-a-valid-value'));
     if (schema.format === 'email') cases.push(invalid('is not an email address', 'not-an-email'));
@@ -313,7 +315,7 @@ function bodyCases(schema: Schema, bodyRequired: boolean): BadRequest[] {
 function queryCases(parameters: Parameter[]): BadRequest[] {
   const cases: BadRequest[] = [];
   const invalid = (name: string, value: string, label: string): BadRequest => ({
-    name: `query ${name}=${value.length > 40 ? `<${value.length} characters>` : value} (${label})`,
+    name: `query ${name}=${value.length > 40 ? `<${value.length} characters>` : value.replaceAll('\u0000', '\\u0000')} (${label})`,
     query: `${encodeURIComponent(name)}=${encodeURIComponent(value)}`,
     expect: { status: 400, fields: [name] },
   });
@@ -329,6 +331,7 @@ function queryCases(parameters: Parameter[]): BadRequest[] {
     }
     if (types.has('boolean')) cases.push(invalid(name, 'maybe', 'not a boolean'));
     if (types.has('string')) {
+      cases.push(invalid(name, 'a\u0000b', 'holds the NUL character'));
       if (schema.enum) cases.push(invalid(name, 'not-a-valid-value', 'not one of its allowed values'));
       if (schema.format === 'uuid') cases.push(invalid(name, 'not-a-uuid', 'not a UUID'));
       if (schema.format === 'email') cases.push(invalid(name, 'not-an-email', 'not an email address'));
@@ -361,6 +364,7 @@ function pathCases(method: Method, parameters: Parameter[], hasBody: boolean): B
     const schema = deref(parameter.schema);
     // With a body, send the empty object: it is either invalid or a no-op, never a real change.
     const body = hasBody ? {} : undefined;
+    cases.push({ name: `path ${parameter.name} holds the NUL character`, pathParams: { [parameter.name]: 'a\u0000b' }, body, expect: { status: 400, fields: [parameter.name] } });
     if (isIdParameter(parameter)) {
       cases.push({ name: `path ${parameter.name}=not-a-uuid`, pathParams: { [parameter.name]: 'not-a-uuid' }, body, expect: { status: 400, fields: [parameter.name] } });
       cases.push({ name: `path ${parameter.name}=' OR 1=1 --`, pathParams: { [parameter.name]: "' OR 1=1 --" }, body, expect: { status: 400, fields: [parameter.name] } });

@@ -96,3 +96,42 @@ describe('request validation pipe: kept query objects', () => {
     expect(validate).toHaveBeenCalledTimes(2);
   });
 });
+
+describe('request validation pipe: the NUL character', () => {
+  const rejection = async (promise: Promise<unknown>) => {
+    const error = (await promise.then(
+      () => undefined,
+      (caught: unknown) => caught,
+    )) as RequestValidationError | undefined;
+    expect(error).toBeInstanceOf(RequestValidationError);
+    return error!.details;
+  };
+
+  it('names the body field that holds it, however deep', async () => {
+    const pipe = createValidationPipe();
+    expect(await rejection(pipe.transform({ name: 'a\u0000b' }, { type: 'body', metatype: Body }))).toEqual([
+      { field: 'name', message: 'must not contain the NUL character (\\u0000)' },
+    ]);
+    expect(await rejection(pipe.transform({ name: 'a', extra: { notes: ['ok', '\u0000'] } }, { type: 'body', metatype: Body }))).toEqual([
+      { field: 'extra.notes.1', message: 'must not contain the NUL character (\\u0000)' },
+    ]);
+    expect(await rejection(pipe.transform({ name: 'a', ['k\u0000']: 1 }, { type: 'body', metatype: Body }))).toEqual([
+      { field: 'k\u0000', message: 'must not contain the NUL character (\\u0000)' },
+    ]);
+  });
+
+  it('names the query parameter or route parameter', async () => {
+    const pipe = createValidationPipe();
+    expect(await rejection(pipe.transform({ tags: 'x,\u0000' }, query(ListQuery)))).toEqual([
+      { field: 'tags', message: 'must not contain the NUL character (\\u0000)' },
+    ]);
+    expect(await rejection(pipe.transform('\u0000', { type: 'param', data: 'key', metatype: String }))).toEqual([
+      { field: 'key', message: 'must not contain the NUL character (\\u0000)' },
+    ]);
+  });
+
+  it('lets every other character through', async () => {
+    const pipe = createValidationPipe();
+    await expect(pipe.transform({ name: 'tab\tline\nemoji 💥 \u0001' }, { type: 'body', metatype: Body })).resolves.toEqual({ name: 'tab\tline\nemoji 💥 \u0001' });
+  });
+});

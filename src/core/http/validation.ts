@@ -43,6 +43,10 @@ class RequestValidationPipe extends ValidationPipe {
   private lastClassId = 0;
 
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (metadata.type !== 'custom') {
+      const field = fieldWithNul(value, metadata.type === 'body' ? '' : (metadata.data ?? ''));
+      if (field !== undefined) throw new RequestValidationError([{ field: field || metadata.type, message: 'must not contain the NUL character (\\u0000)' }]);
+    }
     if (metadata.type === 'body' && metadata.metatype && metadata.metatype !== Object) {
       if (value === null || value === undefined || typeof value !== 'object' || Array.isArray(value)) {
         throw new RequestValidationError([{ field: 'body', message: 'must be a JSON object' }]);
@@ -68,6 +72,22 @@ class RequestValidationPipe extends ValidationPipe {
     if (id === undefined) this.classIds.set(metatype, (id = ++this.lastClassId));
     return `${id}\u0000${values}`;
   }
+}
+
+/**
+ * The dotted path of the first string holding U+0000 (keys included), if any: PostgreSQL
+ * stores no NUL in text or jsonb and would fail the statement instead of naming the field.
+ */
+export function fieldWithNul(value: unknown, path = ''): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
+  if (value === null || typeof value !== 'object' || value instanceof Date) return undefined;
+  for (const [key, item] of Object.entries(value)) {
+    const field = path ? `${path}.${key}` : key;
+    if (key.includes('\u0000')) return field;
+    const found = fieldWithNul(item, field);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 const BUILT_IN_TYPES = new Set<unknown>([String, Number, Boolean, Array, Object]);
