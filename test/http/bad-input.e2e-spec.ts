@@ -134,12 +134,19 @@ function withoutKey<T extends object>(object: T, key: keyof T): Partial<T> {
 function typesOf(schema: Schema): Set<string> {
   const resolved = deref(schema);
   const variants = resolved.oneOf ?? resolved.anyOf;
-  if (variants) return new Set([...variants].flatMap((variant) => [...typesOf(variant)]));
-  if (resolved.type === 'integer') return new Set(['number']);
-  if (resolved.type) return new Set([resolved.type]);
-  if (resolved.properties) return new Set(['object']);
-  if (resolved.enum) return new Set(resolved.enum.map((value) => typeof value));
-  return new Set();
+  const types = variants
+    ? new Set([...variants].flatMap((variant) => [...typesOf(variant)]))
+    : resolved.type === 'integer'
+      ? new Set(['number'])
+      : resolved.type
+        ? new Set([resolved.type])
+        : resolved.properties
+          ? new Set(['object'])
+          : resolved.enum
+            ? new Set(resolved.enum.map((value) => (value === null ? 'null' : typeof value)))
+            : new Set<string>();
+  if (types.size && (resolved.nullable || schema.nullable)) types.add('null');
+  return types;
 }
 
 function jsonSchemaOf(operation: Operation): Schema | undefined {
@@ -214,8 +221,11 @@ function fieldCases(name: string, rawSchema: Schema, wrap: (value: unknown) => u
   for (const { label, value } of wrongTypeValues(schema)) cases.push(invalid(`is ${label}`, value));
 
   const accepted = typesOf(schema);
-  // PostgreSQL keeps no NUL in text or jsonb: named as the field's fault, not failed in the statement.
-  if (accepted.has('string')) cases.push(invalid('holds the NUL character', 'a\u0000b'));
+  // Text PostgreSQL cannot keep (NUL; no UTF-8 for a lone surrogate): named as the field's fault, not failed in the statement.
+  if (accepted.has('string')) {
+    cases.push(invalid('holds the NUL character', 'a\u0000b'));
+    cases.push(invalid('holds an unpaired surrogate', 'a\ud800b'));
+  }
   if (accepted.has('string') && accepted.size === 1) {
     if (schema.enum) cases.push(invalid('is not one of its allowed values', 'not-a-valid-value'));
     if (schema.format === 'email') cases.push(invalid('is not an email address', 'not-an-email'));

@@ -56,7 +56,13 @@ export class HttpExceptionFilter implements ExceptionFilter {
     if (exception instanceof QueryFailedError) {
       const pgCode = (exception.driverError as { code?: string } | undefined)?.code ?? '';
       const known = PG_CLIENT_ERRORS[pgCode];
-      if (known) return { statusCode: known.status, error: STATUS_CODES[known.status]!, message: known.message, code: known.code };
+      if (known) {
+        const body: ErrorResponseDto = { statusCode: known.status, error: STATUS_CODES[known.status]!, message: known.message, code: known.code };
+        // A NOT NULL column left empty names itself: its API field is its camel-cased name.
+        const column = (exception.driverError as { column?: string } | undefined)?.column;
+        if (pgCode === '23502' && column) body.details = [{ field: column.replace(/_([a-z0-9])/g, (_, letter: string) => letter.toUpperCase()), message: 'must not be null' }];
+        return body;
+      }
     }
     const fastifyError = exception as { statusCode?: number; code?: string; message?: string };
     if (typeof fastifyError?.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {

@@ -3,3 +3,4 @@ export * from './error-response.dto';
 export * from './http-exception.filter';
 export * from './pagination';
 export * from './validation';
+export * from './dto-helpers';

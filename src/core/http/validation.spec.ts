@@ -97,7 +97,7 @@ describe('request validation pipe: kept query objects', () => {
   });
 });
 
-describe('request validation pipe: the NUL character', () => {
+describe('request validation pipe: text PostgreSQL cannot store', () => {
   const rejection = async (promise: Promise<unknown>) => {
     const error = (await promise.then(
       () => undefined,
@@ -127,6 +127,16 @@ describe('request validation pipe: the NUL character', () => {
     ]);
     expect(await rejection(pipe.transform('\u0000', { type: 'param', data: 'key', metatype: String }))).toEqual([
       { field: 'key', message: 'must not contain the NUL character (\\u0000)' },
+    ]);
+  });
+
+  it('names a field holding an unpaired surrogate, which has no UTF-8 form', async () => {
+    const pipe = createValidationPipe();
+    expect(await rejection(pipe.transform({ name: 'a\ud800b' }, { type: 'body', metatype: Body }))).toEqual([
+      { field: 'name', message: 'must be well-formed Unicode (it holds an unpaired surrogate)' },
+    ]);
+    expect(await rejection(pipe.transform({ name: 'ok', notes: ['\udc00'] }, { type: 'body', metatype: Body }))).toEqual([
+      { field: 'notes.0', message: 'must be well-formed Unicode (it holds an unpaired surrogate)' },
     ]);
   });
 

@@ -44,8 +44,8 @@ class RequestValidationPipe extends ValidationPipe {
 
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     if (metadata.type !== 'custom') {
-      const field = fieldWithNul(value, metadata.type === 'body' ? '' : (metadata.data ?? ''));
-      if (field !== undefined) throw new RequestValidationError([{ field: field || metadata.type, message: 'must not contain the NUL character (\\u0000)' }]);
+      const unstorable = unstorableText(value, metadata.type === 'body' ? '' : (metadata.data ?? ''));
+      if (unstorable) throw new RequestValidationError([{ field: unstorable.field || metadata.type, message: unstorable.message }]);
     }
     if (metadata.type === 'body' && metadata.metatype && metadata.metatype !== Object) {
       if (value === null || value === undefined || typeof value !== 'object' || Array.isArray(value)) {
@@ -74,18 +74,24 @@ class RequestValidationPipe extends ValidationPipe {
   }
 }
 
+/** Text PostgreSQL cannot store: U+0000 (not in text nor jsonb) and unpaired UTF-16 surrogates (no UTF-8 for them). */
+const UNSTORABLE = /[\u0000\uD800-\uDFFF]/u;
+
 /**
- * The dotted path of the first string holding U+0000 (keys included), if any: PostgreSQL
- * stores no NUL in text or jsonb and would fail the statement instead of naming the field.
+ * The first string (or key) PostgreSQL could not store, as a dotted path with the reason:
+ * the statement would fail (or the text be mangled) instead of the field being named.
  */
-export function fieldWithNul(value: unknown, path = ''): string | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
+export function unstorableText(value: unknown, path = ''): { field: string; message: string } | undefined {
+  if (typeof value === 'string') {
+    const found = UNSTORABLE.exec(value);
+    if (!found) return undefined;
+    return { field: path, message: found[0] === '\u0000' ? 'must not contain the NUL character (\\u0000)' : 'must be well-formed Unicode (it holds an unpaired surrogate)' };
+  }
   if (value === null || typeof value !== 'object' || value instanceof Date) return undefined;
   for (const [key, item] of Object.entries(value)) {
     const field = path ? `${path}.${key}` : key;
-    if (key.includes('\u0000')) return field;
-    const found = fieldWithNul(item, field);
-    if (found !== undefined) return found;
+    const found = unstorableText(key, field) ?? unstorableText(item, field);
+    if (found) return found;
   }
   return undefined;
 }

@@ -1,15 +1,13 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
-import { IsBoolean, IsEmail, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, MaxLength, Min, MinLength, ValidateIf, ValidateNested } from 'class-validator';
+import { IsBoolean, IsEmail, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
 import { PageQueryDto } from '../../../core/http/pagination';
 import { ACTIVITY_TYPES, type ActivityType } from '../../contacts/entities/activity.entity';
 import { CUSTOM_FIELD_TYPES, type CustomFieldType } from '../../contacts/entities/custom-field.entity';
 import { PORTAL_SECTION_FEATURES, type PortalSectionFeature } from '../portal-sections';
+import { Omittable, trim } from '../../../core/http/dto-helpers';
 
-const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 const emptyToNull = ({ value }: { value: unknown }) => (typeof value === 'string' ? (value.trim() === '' ? null : value.trim()) : value);
-/** May be left out, but not sent as null (unlike IsOptional, which lets null through). */
-const Omittable = () => ValidateIf((_object: object, value: unknown) => value !== undefined);
 
 const PHONE = /^[+0-9 ()./-]{3,50}$/;
 /** A BCP 47 tag as browsers send it: a 2–3 letter language, then subtags (script, region, variants). */

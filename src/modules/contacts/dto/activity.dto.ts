@@ -1,10 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsIn, isISO8601, IsOptional, IsString, MaxLength, ValidateBy, ValidateIf } from 'class-validator';
+import { IsBoolean, IsIn, isISO8601, IsOptional, IsString, MaxLength, ValidateBy } from 'class-validator';
 import { PageQueryDto } from '../../../core/http/pagination';
 import { ACTIVITY_TYPES, type ActivityType } from '../entities/activity.entity';
+import { Omittable } from '../../../core/http/dto-helpers';
 
-/** May be left out, but not sent as null (unlike IsOptional, which lets null through). */
-const Omittable = () => ValidateIf((_object: object, value: unknown) => value !== undefined);
 
 /** A full date and time with an offset or `Z`, as JSON carries dates: 2025-03-01T14:30:00Z. */
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})$/;

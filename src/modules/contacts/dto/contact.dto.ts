@@ -21,8 +21,8 @@ import {
 import { MAX_PAGE_SIZE, PageQueryDto } from '../../../core/http/pagination';
 import { CONTACT_STAGES } from '../entities/contact-status.entity';
 import type { FilterNode } from '../filters/contact-filter.types';
+import { trim } from '../../../core/http/dto-helpers';
 
-const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 const emptyToNull = ({ value }: { value: unknown }) => (typeof value === 'string' ? (value.trim() === '' ? null : value.trim()) : value);
 const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
 /** `a,b` or repeated parameters, as a list. */

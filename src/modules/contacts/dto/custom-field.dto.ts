@@ -2,8 +2,8 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { ArrayMaxSize, ArrayUnique, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
 import { CUSTOM_FIELD_TYPES, type CustomFieldType } from '../entities/custom-field.entity';
+import { Omittable, trim } from '../../../core/http/dto-helpers';
 
-const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
 
 export class CustomFieldQueryDto {
@@ -60,7 +60,7 @@ export class CreateCustomFieldDto {
 
 export class UpdateCustomFieldDto {
   @ApiPropertyOptional({ maxLength: 100 })
-  @IsOptional()
+  @Omittable()
   @Transform(trim)
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
@@ -68,12 +68,12 @@ export class UpdateCustomFieldDto {
   label?: string;
 
   @ApiPropertyOptional()
-  @IsOptional()
+  @Omittable()
   @IsBoolean()
   required?: boolean;
 
   @ApiPropertyOptional({ type: [String] })
-  @IsOptional()
+  @Omittable()
   @IsArray()
   @ArrayMaxSize(200)
   @ArrayUnique()
@@ -82,12 +82,12 @@ export class UpdateCustomFieldDto {
   options?: string[];
 
   @ApiPropertyOptional()
-  @IsOptional()
+  @Omittable()
   @IsBoolean()
   internal?: boolean;
 
   @ApiPropertyOptional()
-  @IsOptional()
+  @Omittable()
   @IsInt()
   @Min(0)
   @Max(10000)

@@ -1,15 +1,13 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, MinLength, ValidateIf } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
 import { PageQueryDto } from '../../../core/http/pagination';
 import { CONTACT_STAGES, type ContactStage } from '../entities/contact-status.entity';
+import { Omittable, trim } from '../../../core/http/dto-helpers';
 
-const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
 const lowerCase = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.toLowerCase() : value);
 
-/** May be left out, but not sent as null (unlike IsOptional, which lets null through). */
-const Omittable = () => ValidateIf((_object: object, value: unknown) => value !== undefined);
 
 const NAME_DESCRIPTION = 'Stored Title Cased ("social media" becomes "Social Media"); unique regardless of case.';
 

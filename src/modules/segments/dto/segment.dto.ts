@@ -1,15 +1,13 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsObject, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, MinLength, ValidateIf } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsObject, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
 import { MAX_PAGE_SIZE, PageQueryDto } from '../../../core/http/pagination';
 import { PersonRefDto } from '../../contacts/dto/contact.dto';
 import type { FilterNode } from '../../contacts/filters/contact-filter.types';
 import { SEGMENT_KINDS, type SegmentKind } from '../entities/segment.entity';
+import { Omittable, trim } from '../../../core/http/dto-helpers';
 
-const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 
-/** May be left out, but not sent as null (unlike IsOptional, which lets null through). */
-const Omittable = () => ValidateIf((_object: object, value: unknown) => value !== undefined);
 
 const RULE_DESCRIPTION =
   'The contacts rule language, as in `POST /contacts/search`: `{"and": [...]}`, `{"or": [...]}`, `{"not": {...}}` or a condition ' +
