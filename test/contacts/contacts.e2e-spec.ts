@@ -256,6 +256,83 @@ describe('contacts', () => {
     });
   });
 
+  describe('rights bound every way of changing or counting contacts', () => {
+    const role = async (name: string, rules: unknown[]) =>
+      createUserWithRoles(t, admin, [(await t.http.post('/api/v1/roles').set(admin.auth).send({ name, audience: 'staff', rules }).expect(201)).body.id], name.replace(/\W/g, '').toLowerCase());
+    const readLookups = { action: 'read', subject: ['ContactStatus', 'Tag', 'Service', 'TrafficSource', 'CustomField'] };
+    const row = async (id: string) => (await t.db.query('SELECT assigned_to_id, status_id, version FROM contacts WHERE id = $1', [id]))[0];
+
+    it('bulk actions reach only contacts the caller may read, and assigning needs the same rights as a single edit', async () => {
+      const rep = await role('Bulk rep', [{ action: ['read', 'update'], subject: 'Contact', conditions: { assignedToId: '${user.id}' } }, { action: 'assign', subject: 'Contact' }, readLookups]);
+      const mine = (await create(admin, { firstName: 'Bulk mine', assignedToId: rep.userId }).expect(201)).body.id as string;
+      const theirs = (await create(admin, { firstName: 'Bulk theirs', assignedToId: staff.userId }).expect(201)).body.id as string;
+      // Taking every assigned contact: only the caller's own are selected, so nothing changes.
+      const grab = await t.http
+        .post('/api/v1/contacts/bulk')
+        .set(rep.auth)
+        .send({ selection: { filter: { field: 'assignedTo', op: 'notEmpty' } }, action: 'assign', assignedToId: rep.userId })
+        .expect(200);
+      expect(grab.body).toEqual({ matched: 1, updated: 0 });
+      expect((await row(theirs)).assigned_to_id).toBe(staff.userId);
+      // Handing its own contact to someone else would take it outside the rep's rights: refused whole.
+      const handOff = await t.http.post('/api/v1/contacts/bulk').set(rep.auth).send({ selection: { ids: [mine, theirs] }, action: 'assign', assignedToId: staff.userId }).expect(403);
+      expect(handOff.body.message).toContain('1 contact');
+      expect(await row(mine)).toMatchObject({ assigned_to_id: rep.userId, version: 1 });
+      await t.http.patch(`/api/v1/contacts/${mine}`).set(rep.auth).send({ version: 1, assignedToId: staff.userId }).expect(403);
+      expect(await row(mine)).toMatchObject({ assigned_to_id: rep.userId, version: 1 });
+    });
+
+    it('bulk changes respect rules limited to some fields, as a single edit does', async () => {
+      const clerk = await role('Phone clerk', [{ action: 'read', subject: 'Contact' }, { action: 'update', subject: 'Contact', fields: ['phone', 'city'] }, readLookups]);
+      const id = (await create(admin, { firstName: 'Fields only' }).expect(201)).body.id as string;
+      const refused = await t.http.patch(`/api/v1/contacts/${id}`).set(clerk.auth).send({ version: 1, statusId: statuses.Customer }).expect(403);
+      expect(refused.body.code).toBe('field_forbidden');
+      await t.http.post('/api/v1/contacts/bulk').set(clerk.auth).send({ selection: { ids: [id] }, action: 'setStatus', statusId: statuses.Customer }).expect(200, { matched: 0, updated: 0 });
+      await t.http.post('/api/v1/contacts/bulk').set(clerk.auth).send({ selection: { ids: [id] }, action: 'addTags', newTags: ['Clerk Tag'] }).expect(200, { matched: 0, updated: 0 });
+      expect(await row(id)).toMatchObject({ status_id: statuses.Lead, version: 1 });
+      await t.http.patch(`/api/v1/contacts/${id}`).set(clerk.auth).send({ version: 1, city: 'Oslo' }).expect(200);
+    });
+
+    it('an edit may not take a contact outside the conditions it was allowed under', async () => {
+      const qualifier = await role('Lead qualifier', [{ action: ['read', 'update'], subject: 'Contact', conditions: { statusId: { $in: [statuses.Lead, statuses.Prospect] } } }, readLookups]);
+      const id = (await create(admin, { firstName: 'Qualify me' }).expect(201)).body.id as string;
+      const refused = await t.http.patch(`/api/v1/contacts/${id}`).set(qualifier.auth).send({ version: 1, statusId: statuses.Customer }).expect(403);
+      expect(refused.body.message).toContain('outside');
+      expect(await row(id)).toMatchObject({ status_id: statuses.Lead, version: 1 });
+      await t.http.patch(`/api/v1/contacts/${id}`).set(qualifier.auth).send({ version: 1, statusId: statuses.Prospect }).expect(200);
+      await t.http.post('/api/v1/contacts/bulk').set(qualifier.auth).send({ selection: { ids: [id] }, action: 'setStatus', statusId: statuses.Customer }).expect(403);
+      expect(await row(id)).toMatchObject({ status_id: statuses.Prospect, version: 2 });
+    });
+
+    it('the profile shows only the recent activities the caller may read', async () => {
+      const own = await role('Own activities', [{ action: 'read', subject: 'Contact' }, { action: ['read', 'create'], subject: 'Activity', conditions: { authorId: '${user.id}' } }]);
+      const none = await role('No activities', [{ action: 'read', subject: 'Contact' }]);
+      const id = (await create(admin, { firstName: 'Busy' }).expect(201)).body.id as string;
+      await t.http.post(`/api/v1/contacts/${id}/activities`).set(staff.auth).send({ type: 'call', subject: 'by staff' }).expect(201);
+      await t.http.post(`/api/v1/contacts/${id}/activities`).set(own.auth).send({ type: 'note', subject: 'by own' }).expect(201);
+      const subjects = async (session: Session) =>
+        (await t.http.get(`/api/v1/contacts/${id}`).set(session.auth).expect(200)).body.recentActivities.map((a: { subject: string }) => a.subject).sort();
+      expect(await subjects(staff)).toEqual(['by own', 'by staff']);
+      expect(await subjects(own)).toEqual(['by own']);
+      expect(await subjects(none)).toEqual([]);
+    });
+
+    it('lookup counts count only the contacts the caller may read', async () => {
+      const counter = await role('Tag counter', [{ action: 'read', subject: 'Contact', conditions: { assignedToId: '${user.id}' } }, readLookups]);
+      const tagName = `Counted ${Date.now().toString(36)}`;
+      const tagId = (await create(admin, { firstName: 'Counted one', assignedToId: counter.userId, newTags: [tagName] }).expect(201)).body.tags[0].id as string;
+      await create(admin, { firstName: 'Counted two', tagIds: [tagId] }).expect(201);
+      await create(admin, { firstName: 'Counted three', tagIds: [tagId], statusId: statuses.Customer }).expect(201);
+      expect((await t.http.get(`/api/v1/tags/${tagId}`).set(admin.auth).expect(200)).body.contactCount).toBe(3);
+      expect((await t.http.get(`/api/v1/tags/${tagId}`).set(counter.auth).expect(200)).body.contactCount).toBe(1);
+      const listed = (await t.http.get('/api/v1/tags').set(counter.auth).query({ q: tagName }).expect(200)).body;
+      expect(listed.data.map((tag: { contactCount: number }) => tag.contactCount)).toEqual([1]);
+      const customers = (await t.http.get(`/api/v1/contact-statuses/${statuses.Customer}`).set(counter.auth).expect(200)).body.contactCount;
+      expect(customers).toBe(0);
+      expect((await t.http.get(`/api/v1/contact-statuses/${statuses.Customer}`).set(admin.auth).expect(200)).body.contactCount).toBeGreaterThan(0);
+    });
+  });
+
   describe('trash', () => {
     it('moves to the trash, lists it there, restores, and lets only admins purge', async () => {
       const contact = (await create(staff, { firstName: 'Trashy', email: uniqueEmail('trash') }).expect(201)).body;

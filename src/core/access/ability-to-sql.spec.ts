@@ -400,4 +400,24 @@ describe('abilityToSql (executed against PostgreSQL, compared with CASL)', () =>
     const ability = buildAbility([{ action: 'read', subject: 'Contact', conditions: { email: { $regex: '^one' } } }]);
     expect(() => abilityToSql(ability, 'read', 'Contact', FIELDS, 'c')).toThrow(UntranslatableRuleError);
   });
+
+  it('for one field, counts only the rules that cover it, matching CASL record by record', async () => {
+    const ability = buildAbility([
+      { action: 'update', subject: 'Contact', fields: ['email'] },
+      { action: 'update', subject: 'Contact', fields: ['statusId'], conditions: { assignedToId: USER.alice } },
+      { action: 'update', subject: 'Contact', fields: ['statusId'], conditions: { statusId: STATUS.lost }, inverted: true },
+    ]);
+    const updatable = async (field: string) => {
+      const { sql, params } = abilityToSql(ability, 'update', 'Contact', FIELDS, 'c', 1, field);
+      return sorted((await db.query<{ id: string }>(`SELECT id FROM contacts c WHERE ${sql}`, params)).rows.map((r) => r.id));
+    };
+    const casl = (field: string) => sorted(ROWS.filter((r) => ability.can('update', subjectOf('Contact', toSubject(r)), field)).map((r) => r.id));
+    // Without a field, a rule for other fields counts as allowing the action on every row.
+    expect(abilityToSql(ability, 'update', 'Contact', FIELDS, 'c').sql).toBe('TRUE');
+    expect(await updatable('email')).toEqual(casl('email'));
+    expect(await updatable('email')).toHaveLength(ROWS.length);
+    expect(await updatable('statusId')).toEqual(casl('statusId'));
+    expectProperSubset(await updatable('statusId'));
+    expect(abilityToSql(ability, 'update', 'Contact', FIELDS, 'c', 1, 'score').sql).toBe('FALSE');
+  });
 });

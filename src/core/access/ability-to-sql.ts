@@ -1,4 +1,5 @@
-import { rulesToAST } from '@casl/ability/extra';
+import { rulesToAST, rulesToCondition } from '@casl/ability/extra';
+import { buildAnd, buildOr, CompoundCondition, type Condition } from '@ucast/mongo2js';
 import type { AppAbility } from './app-ability';
 import type { SubjectField } from './rule.types';
 
@@ -16,10 +17,22 @@ interface AstNode {
 export class UntranslatableRuleError extends Error {}
 
 /**
+ * As rulesToAST, over the rules that cover one field: without a field CASL counts a rule
+ * limited to other fields as granting the action, which is right for "may change something"
+ * and wrong for a change known to touch `field`.
+ */
+function fieldRulesToAst(ability: AppAbility, action: string, subject: string, field: string): Condition | null {
+  // Only rules with conditions are converted, and those have an AST.
+  const convert = (rule: ReturnType<AppAbility['rulesFor']>[number]) => (rule.inverted ? new CompoundCondition('not', [rule.ast!]) : rule.ast!);
+  return rulesToCondition(ability.rulesFor(action, subject, field), convert, { and: buildAnd, or: buildOr, empty: () => buildAnd([]) });
+}
+
+/**
  * Turns what an ability allows on a subject type into a SQL predicate for list queries,
  * so a restricted user's list, count and export contain exactly the rows they may see.
  * Placeholders are numbered from `firstParam` (`$n`) so the predicate can be appended to
  * a query that already has parameters. Fields are mapped through the subject's whitelist.
+ * With `field`, only rules that cover that field count (a change known to touch it).
  */
 export function abilityToSql(
   ability: AppAbility,
@@ -28,8 +41,9 @@ export function abilityToSql(
   fields: Record<string, SubjectField>,
   alias: string,
   firstParam = 1,
+  field?: string,
 ): SqlCondition {
-  const ast = rulesToAST(ability, action, subject) as AstNode | null;
+  const ast = (field === undefined ? rulesToAST(ability, action, subject) : fieldRulesToAst(ability, action, subject, field)) as AstNode | null;
   if (!ast) return { sql: 'FALSE', params: [] };
   const params: unknown[] = [];
   const param = (value: unknown) => {

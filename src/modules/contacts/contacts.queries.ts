@@ -279,6 +279,18 @@ export function listStatements(
   };
 }
 
+/**
+ * A profile's recent activities; with `visible` (a condition over activities `a`, placeholders
+ * from $2) only those it allows, for callers whose Activity rules have conditions.
+ */
+export function profileActivitiesStatement(id: string, visible?: { sql: string; params: unknown[] }): SqlStatement {
+  return {
+    sql: `SELECT a.id, a.type, a.subject, a.occurred_at, u.id AS author_id, u.first_name AS author_first_name, u.last_name AS author_last_name
+            FROM activities a LEFT JOIN users u ON u.id = a.author_id WHERE a.contact_id = $1${visible ? ` AND ${visible.sql}` : ''} ORDER BY a.occurred_at DESC LIMIT 10`,
+    params: [id, ...(visible?.params ?? [])],
+  };
+}
+
 /** The statements of a contact profile, run side by side. */
 export function profileStatements(id: string): Record<'contact' | 'services' | 'account' | 'activities' | 'history', SqlStatement> {
   return {
@@ -294,11 +306,7 @@ export function profileStatements(id: string): Record<'contact' | 'services' | '
              WHERE u.contact_id = $1 GROUP BY u.id`,
       params: [id],
     },
-    activities: {
-      sql: `SELECT a.id, a.type, a.subject, a.occurred_at, u.id AS author_id, u.first_name AS author_first_name, u.last_name AS author_last_name
-              FROM activities a LEFT JOIN users u ON u.id = a.author_id WHERE a.contact_id = $1 ORDER BY a.occurred_at DESC LIMIT 10`,
-      params: [id],
-    },
+    activities: profileActivitiesStatement(id),
     history: {
       sql: `SELECT h.id, h.changed_at, h.source, f.id AS from_id, f.name AS from_name, f.stage AS from_stage, t.id AS to_id, t.name AS to_name, t.stage AS to_stage,
                    u.id AS by_id, u.first_name AS by_first_name, u.last_name AS by_last_name

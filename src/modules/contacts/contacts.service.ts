@@ -2,6 +2,7 @@ import { ForbiddenException, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
+import { abilityToSql } from '../../core/access/ability-to-sql';
 import type { AppAbility } from '../../core/access/app-ability';
 import { subjectOf } from '../../core/access/app-ability';
 import { assertCanOnRecord, assertFieldsPermitted, dependsOnRecord } from '../../core/access/record-access';
@@ -35,9 +36,10 @@ import {
   listStatements,
   preparable,
   mentionsCustomFields,
+  profileActivitiesStatement,
   profileStatements,
 } from './contacts.queries';
-import { CONTACT_RULE_FIELDS } from './contacts.subjects';
+import { ACTIVITY_RULE_FIELDS, CONTACT_RULE_FIELDS } from './contacts.subjects';
 import { checkCustomValues } from './custom-field-values';
 import { CustomFieldsService } from './custom-fields.service';
 import type {
@@ -71,6 +73,33 @@ export interface ContactPageRequest {
 }
 
 const ALL_RULE_FIELDS = Object.keys(CONTACT_RULE_FIELDS);
+
+interface BulkRight {
+  action: string;
+  /** The field the change touches: rules limited to other fields do not allow it. */
+  field?: string;
+}
+
+/** The rights each bulk action needs on a contact: those a single edit of the same field needs. */
+const BULK_RIGHTS: Record<BulkActionDto['action'], BulkRight[]> = {
+  assign: [{ action: 'update', field: 'assignedToId' }, { action: 'assign' }],
+  unassign: [{ action: 'update', field: 'assignedToId' }, { action: 'assign' }],
+  setStatus: [{ action: 'update', field: 'statusId' }],
+  addTags: [{ action: 'update', field: 'tagIds' }],
+  removeTags: [{ action: 'update', field: 'tagIds' }],
+  delete: [{ action: 'delete' }],
+};
+
+/** All of `rights` as one SQL condition over contacts `c`, placeholders from `firstParam`. */
+function bulkRightsSql(ability: AppAbility, rights: BulkRight[], firstParam: number): { sql: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const parts = rights.map((right) => {
+    const condition = abilityToSql(ability, right.action, 'Contact', CONTACT_RULE_FIELDS, 'c', firstParam + params.length, right.field);
+    params.push(...condition.params);
+    return condition.sql;
+  });
+  return { sql: `(${parts.join(' AND ')})`, params };
+}
 
 /** Body field → column, for the scalar fields a create or update writes directly. */
 const SCALAR_COLUMNS: Record<string, string> = {
@@ -153,7 +182,7 @@ export class ContactsService {
     // The profile's own rows carry every field a rule can name, so they are what the caller's
     // rights are checked on: one round of statements. A contact in the trash, or one the caller
     // may not read, is a 404 whatever was read.
-    const read = await this.readProfile(id);
+    const read = await this.readProfile(ability, id);
     const live = read && !read.row.deleted_at ? read : undefined;
     // The record rules' conditions read is only built for callers whose rules have any.
     const record = live && (dependsOnRecord(ability, 'read', 'Contact') ? ruleRecordOf(live.row, live.services) : live.row);
@@ -192,7 +221,7 @@ export class ContactsService {
       await this.audit.record({ actorId: actor.id, action: 'contact.create', subjectType: 'Contact', subjectId: row!.id, after: input }, manager);
       return row!.id;
     });
-    return this.profile(id);
+    return this.profile(ability, id);
   }
 
   async update(ability: AppAbility, actor: AuthUser, id: string, input: UpdateContactDto): Promise<ContactDto> {
@@ -233,9 +262,10 @@ export class ContactsService {
         // Names and email reach the linked account through the contacts_sync_user trigger.
         await manager.query(`UPDATE contacts SET ${sets.concat('version = version + 1', 'updated_at = now()').join(', ')} WHERE id = $1`, params);
       }
+      await this.assertChangedWithinRights(manager, ability, id, changed.includes('assignedToId'));
       await this.audit.record({ actorId: actor.id, action: 'contact.update', subjectType: 'Contact', subjectId: id, before: pick(before, changed), after: input }, manager);
     });
-    return this.profile(id);
+    return this.profile(ability, id);
   }
 
   /** Moves the contact to the trash, where staff can restore it. */
@@ -257,7 +287,7 @@ export class ContactsService {
       await manager.query('UPDATE contacts SET deleted_at = NULL, version = version + 1, updated_at = now() WHERE id = $1', [id]);
       await this.audit.record({ actorId: actor.id, action: 'contact.restore', subjectType: 'Contact', subjectId: id }, manager);
     });
-    return this.profile(id);
+    return this.profile(ability, id);
   }
 
   /** Deletes a trashed contact for good, with its activities and history. */
@@ -291,56 +321,91 @@ export class ContactsService {
     if (input.action === 'addTags' && !input.tagIds?.length && !input.newTags?.length) missing.push('tagIds');
     if (missing.length) throw new RequestValidationError(missing.map((field) => ({ field, message: `is required for ${input.action}` })));
 
-    const action = input.action === 'assign' || input.action === 'unassign' ? 'assign' : input.action === 'delete' ? 'delete' : 'update';
     const selectionFilter: FilterNode = ids ? { field: 'id', op: 'in', value: ids.length ? ids : ['00000000-0000-0000-0000-000000000000'] } : filter!;
     const definitions = await this.definitionsFor(selectionFilter, undefined);
-    const selection = compileSelection({ ability, action, filter: selectionFilter }, definitions);
+    // Only contacts the caller may read and may change this way, as a single edit of the same field.
+    const rights = BULK_RIGHTS[input.action];
+    const selection = compileSelection({ ability, action: 'read', filter: selectionFilter, restrict: bulkRightsSql(ability, rights, 1) }, definitions);
     const params = [...selection.params];
     const p = (value: unknown) => `$${params.push(value)}`;
+    const bump = 'version = t.version + 1, updated_at = now()';
+    const change = (set: string, unchanged: string) => `changed AS (UPDATE contacts t SET ${set}, ${bump} FROM picked WHERE t.id = picked.id AND ${unchanged} RETURNING t.id)`;
+    // Rows whose rights hang on their values are checked again once changed: conditions bound the result too.
+    const recheck = rights.some((right) => dependsOnRecord(ability, right.action, 'Contact'));
 
     return this.dataSource.transaction(async (manager) => {
       await setChangeContext(manager, actor.id, 'bulk');
       await this.checkReferences(manager, { assignedToId: input.assignedToId, statusId: input.statusId, tagIds: input.tagIds });
-      const [{ matched }] = (await manager.query(`SELECT count(*)::int AS matched FROM contacts c WHERE ${selection.where}`, selection.params)) as Array<{ matched: number }>;
-      const selected = `SELECT c.id FROM contacts c WHERE ${selection.where}`;
-      let updated = 0;
-      const bump = 'version = version + 1, updated_at = now()';
+      // Common table expressions after `picked`, the last named `changed` (the contacts changed).
+      let changes: string;
       switch (input.action) {
-        case 'assign':
-          updated = await affected(manager, `UPDATE contacts SET assigned_to_id = ${p(input.assignedToId)}::uuid, ${bump} WHERE id IN (${selected}) AND assigned_to_id IS DISTINCT FROM $${params.length}::uuid`, params);
+        case 'assign': {
+          const assignee = p(input.assignedToId);
+          changes = change(`assigned_to_id = ${assignee}::uuid`, `t.assigned_to_id IS DISTINCT FROM ${assignee}::uuid`);
           break;
+        }
         case 'unassign':
-          updated = await affected(manager, `UPDATE contacts SET assigned_to_id = NULL, ${bump} WHERE id IN (${selected}) AND assigned_to_id IS NOT NULL`, params);
+          changes = change('assigned_to_id = NULL', 't.assigned_to_id IS NOT NULL');
           break;
-        case 'setStatus':
-          updated = await affected(manager, `UPDATE contacts SET status_id = ${p(input.statusId)}::uuid, ${bump} WHERE id IN (${selected}) AND status_id IS DISTINCT FROM $${params.length}::uuid`, params);
+        case 'setStatus': {
+          const status = p(input.statusId);
+          changes = change(`status_id = ${status}::uuid`, `t.status_id IS DISTINCT FROM ${status}::uuid`);
           break;
+        }
         case 'addTags': {
           const tagIds = [...new Set([...(input.tagIds ?? []), ...(await this.lookups.ensureTags(manager, input.newTags ?? []))])];
-          const added: Array<{ contact_id: string }> = await manager.query(
-            `INSERT INTO contact_tags (contact_id, tag_id) SELECT s.id, t FROM (${selected}) s CROSS JOIN unnest(${p(tagIds)}::uuid[]) t
-             ON CONFLICT DO NOTHING RETURNING contact_id`,
-            params,
-          );
-          updated = await this.touch(manager, added.map((row) => row.contact_id));
+          changes = `added AS (INSERT INTO contact_tags (contact_id, tag_id) SELECT picked.id, tag FROM picked CROSS JOIN unnest(${p(tagIds)}::uuid[]) tag
+                       ON CONFLICT DO NOTHING RETURNING contact_id),
+                     changed AS (UPDATE contacts t SET ${bump} WHERE t.id IN (SELECT contact_id FROM added) RETURNING t.id)`;
           break;
         }
-        case 'removeTags': {
-          const [removed] = (await manager.query(
-            `DELETE FROM contact_tags WHERE contact_id IN (${selected}) AND tag_id = ANY(${p(input.tagIds)}::uuid[]) RETURNING contact_id`,
-            params,
-          )) as [Array<{ contact_id: string }>, number];
-          updated = await this.touch(manager, removed.map((row) => row.contact_id));
+        case 'removeTags':
+          changes = `removed AS (DELETE FROM contact_tags WHERE contact_id IN (SELECT id FROM picked) AND tag_id = ANY(${p(input.tagIds)}::uuid[]) RETURNING contact_id),
+                     changed AS (UPDATE contacts t SET ${bump} WHERE t.id IN (SELECT contact_id FROM removed) RETURNING t.id)`;
           break;
-        }
         case 'delete':
           // Contacts with an account stay: the account needs its contact.
-          updated = await affected(manager, `UPDATE contacts SET deleted_at = now(), ${bump} WHERE id IN (${selected}) AND NOT EXISTS (SELECT 1 FROM users u WHERE u.contact_id = contacts.id)`, params);
+          changes = change('deleted_at = now()', 'NOT EXISTS (SELECT 1 FROM users u WHERE u.contact_id = t.id)');
           break;
       }
+      // Locking the picked rows re-reads any changed under us, and the selection is checked again
+      // on their new values before they are changed.
+      const [result] = (await manager.query(
+        `WITH picked AS (SELECT c.id FROM contacts c WHERE ${selection.where} FOR UPDATE OF c),
+              ${changes}
+         SELECT (SELECT count(*)::int FROM picked) AS matched, (SELECT count(*)::int FROM changed) AS updated,
+                ${recheck ? 'ARRAY(SELECT id FROM changed)' : "'{}'::uuid[]"} AS changed_ids`,
+        params,
+      )) as Array<{ matched: number; updated: number; changed_ids: string[] }>;
+      const { matched, updated } = result!;
+      if (recheck && result!.changed_ids.length) await this.assertStillPermitted(manager, ability, rights, result!.changed_ids);
       await this.audit.record({ actorId: actor.id, action: `contact.bulk.${input.action}`, subjectType: 'Contact', after: { selection: input.selection, matched, updated } }, manager);
       return { matched, updated };
     });
+  }
+
+  /**
+   * Conditions bound the result of an edit as well as the record edited: a role that may update
+   * its own leads may not turn one into someone else's customer. Refused, the transaction rolls back.
+   */
+  private async assertChangedWithinRights(manager: EntityManager, ability: AppAbility, id: string, assigned: boolean): Promise<void> {
+    const actions = assigned ? ['update', 'assign'] : ['update'];
+    if (!actions.some((action) => dependsOnRecord(ability, action, 'Contact'))) return;
+    const after = await this.loadRecord(manager, id, 'live', false);
+    const refused = actions.find((action) => !after || !ability.can(action, subjectOf('Contact', after)));
+    if (refused) throw new ForbiddenException({ message: 'The change would take this contact outside what you may change; nothing was changed', code: 'forbidden' });
+  }
+
+  /** Refuses (rolling back) a change that took contacts outside what the caller may change this way. */
+  private async assertStillPermitted(manager: EntityManager, ability: AppAbility, rights: BulkRight[], ids: string[]): Promise<void> {
+    const allowed = bulkRightsSql(ability, rights, 2);
+    const [{ outside }] = (await manager.query(
+      `SELECT count(*)::int AS outside FROM contacts c WHERE c.id = ANY($1::uuid[]) AND NOT COALESCE(${allowed.sql}, FALSE)`,
+      [ids, ...allowed.params],
+    )) as Array<{ outside: number }>;
+    if (outside > 0) {
+      throw new ForbiddenException({ message: `The change would take ${outside} contact(s) outside what you may change; nothing was changed`, code: 'forbidden' });
+    }
   }
 
   /** Opens an account for an existing contact; the person is invited to choose a password. */
@@ -367,17 +432,10 @@ export class ContactsService {
       return created;
     });
     if (input.sendInvite !== false) await this.passwordTokens.issueAndSend(user, 'invite');
-    return this.profile(id);
+    return this.profile(ability, id);
   }
 
   // --- helpers -----------------------------------------------------------------------------
-
-  /** Marks contacts changed (version and timestamp) after their tags or services changed. */
-  private async touch(manager: EntityManager, ids: string[]): Promise<number> {
-    const unique = [...new Set(ids)];
-    if (!unique.length) return 0;
-    return affected(manager, 'UPDATE contacts SET version = version + 1, updated_at = now() WHERE id = ANY($1::uuid[])', [unique]);
-  }
 
   private async definitionsFor(filter: unknown, sort: string | undefined): Promise<CustomField[]> {
     return mentionsCustomFields(filter) || sort?.includes('custom.') ? this.customFields.all() : [];
@@ -481,26 +539,34 @@ export class ContactsService {
   }
 
   /** The full profile: the contact with its lists, account, latest activities and status history. */
-  private async profile(id: string): Promise<ContactDto> {
-    const read = await this.readProfile(id);
+  private async profile(ability: AppAbility, id: string): Promise<ContactDto> {
+    const read = await this.readProfile(ability, id);
     if (!read) throw new ContactNotFoundError();
     return this.toProfile(read);
   }
 
   /** The profile's rows, read side by side; undefined when there is no such contact (trash included). */
-  private async readProfile(id: string): Promise<ProfileRead | undefined> {
+  private async readProfile(ability: AppAbility, id: string): Promise<ProfileRead | undefined> {
     const statements = profileStatements(id);
     const run = <T extends unknown[]>(name: keyof typeof statements) => this.sql.prepared(statements[name].sql, statements[name].params) as Promise<T>;
     const [rows, services, account, activities, history, definitions] = await Promise.all([
       run<ProfileRead['row'][]>('contact'),
       run<ProfileRead['services']>('services'),
       run<ProfileRead['account']>('account'),
-      run<ProfileRead['activities']>('activities'),
+      this.recentActivities(ability, id, () => run<ProfileRead['activities']>('activities')),
       run<ProfileRead['history']>('history'),
       this.customFields.all(),
     ]);
     if (!rows[0]) return undefined;
     return { row: rows[0], services, account, activities, history, definitions, lookups: await this.lookupDirectory.resolve(rows) };
+  }
+
+  /** The profile's recent activities the caller may read (the Activity rules, as in the activity list). */
+  private recentActivities(ability: AppAbility, id: string, all: () => Promise<ProfileRead['activities']>): Promise<ProfileRead['activities']> {
+    if (!ability.can('read', 'Activity')) return Promise.resolve([]);
+    if (!dependsOnRecord(ability, 'read', 'Activity')) return all();
+    const statement = profileActivitiesStatement(id, abilityToSql(ability, 'read', 'Activity', ACTIVITY_RULE_FIELDS, 'a', 2));
+    return this.sql.query(statement.sql, statement.params) as Promise<ProfileRead['activities']>;
   }
 
   private toProfile({ row, services, account, activities, history, definitions, lookups }: ProfileRead): ContactDto {
@@ -604,9 +670,4 @@ function stripNulls(values: Record<string, unknown>): Record<string, unknown> {
 
 function pick(record: ContactRecord, fields: string[]): Record<string, unknown> {
   return Object.fromEntries(fields.map((field) => [field, record[field]]));
-}
-
-async function affected(manager: EntityManager, sql: string, params: unknown[]): Promise<number> {
-  const [, count] = (await manager.query(sql, params)) as [unknown, number];
-  return count;
 }

@@ -26,6 +26,15 @@ export const CONTACT_RULE_FIELDS: SubjectDefinition['fields'] = {
   createdAt: { column: '{alias}.created_at', type: 'date' },
 };
 
+/** Activity fields that CASL rules may name. */
+export const ACTIVITY_RULE_FIELDS: SubjectDefinition['fields'] = {
+  id: { column: '{alias}.id', type: 'uuid' },
+  contactId: { column: '{alias}.contact_id', type: 'uuid' },
+  authorId: { column: '{alias}.author_id', type: 'uuid' },
+  type: { column: '{alias}.type', type: 'string' },
+  visibleToClient: { column: '{alias}.visible_to_client', type: 'boolean' },
+};
+
 const lookup = (name: string, description: string): SubjectDefinition => ({
   name,
   description,
@@ -62,13 +71,7 @@ export const CONTACT_SUBJECTS: SubjectDefinition[] = [
   {
     name: 'Activity',
     description: 'A call, email, meeting, note, SMS or task logged on a contact.',
-    fields: {
-      id: { column: '{alias}.id', type: 'uuid' },
-      contactId: { column: '{alias}.contact_id', type: 'uuid' },
-      authorId: { column: '{alias}.author_id', type: 'uuid' },
-      type: { column: '{alias}.type', type: 'string' },
-      visibleToClient: { column: '{alias}.visible_to_client', type: 'boolean' },
-    },
+    fields: ACTIVITY_RULE_FIELDS,
     systemRules: {
       // Anyone in the back office logs activities; only the author (or an admin) edits or deletes one.
       staff: [
