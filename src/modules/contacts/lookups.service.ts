@@ -2,7 +2,7 @@ import { ConflictException, Injectable, NotFoundException, UnprocessableEntityEx
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
-import { abilityToSql } from '../../core/access/ability-to-sql';
+import { abilityToSql, type SqlCondition } from '../../core/access/ability-to-sql';
 import type { AppAbility } from '../../core/access/app-ability';
 import { AuditService } from '../../core/audit/audit.service';
 import { ClusterEventsService } from '../../core/cluster/cluster-events.service';
@@ -188,6 +188,11 @@ export const LOOKUP_DELETED = 'contacts.lookup-deleted';
  * Names are stored Title Cased and are unique regardless of case (`name_key`); every entry
  * reports how many live contacts (not in the trash) use it.
  */
+/** Contacts the caller may read, as a condition over `c` (placeholders from `firstParam`): counts show only those. */
+function readableContacts(ability: AppAbility, firstParam: number): SqlCondition {
+  return abilityToSql(ability, 'read', 'Contact', CONTACT_RULE_FIELDS, 'c', firstParam);
+}
+
 @Injectable()
 export class LookupsService {
   constructor(
@@ -199,16 +204,21 @@ export class LookupsService {
 
   // ----- reading -----
 
-  async list<K extends LookupKind>(kind: K, query: LookupQueryDto): Promise<Page<LookupDtoOf<K>>> {
+  /** Entries with the number of contacts using each, counting only contacts the caller may read. */
+  async list<K extends LookupKind>(kind: K, ability: AppAbility, query: LookupQueryDto): Promise<Page<LookupDtoOf<K>>> {
     const definition = LOOKUPS[kind];
     const window = pageWindow(query, this.config.pagination.maxLimit);
     const sort = parseSort(query.sort, definition.sorts, definition.defaultSort);
-    const params: unknown[] = [];
-    const where = query.q ? `WHERE x.name ILIKE $${params.push(containsPattern(query.q))}` : '';
+    const searched: unknown[] = query.q ? [containsPattern(query.q)] : [];
+    const where = query.q ? 'WHERE x.name ILIKE $1' : '';
+    const visible = readableContacts(ability, searched.length + 1);
     const order = sort.map(([expression, direction]) => `${expression} ${direction} NULLS LAST`).concat('x.id').join(', ');
     const [rows, [{ total }]] = await Promise.all([
-      this.dataSource.query(`${this.selectSql(definition)} ${where} ORDER BY ${order} LIMIT ${window.limit} OFFSET ${window.offset}`, params) as Promise<LookupRow[]>,
-      this.dataSource.query(`SELECT count(*)::int AS total FROM ${definition.table} x ${where}`, params) as Promise<Array<{ total: number }>>,
+      this.dataSource.query(`${this.selectSql(definition, visible)} ${where} ORDER BY ${order} LIMIT ${window.limit} OFFSET ${window.offset}`, [
+        ...searched,
+        ...visible.params,
+      ]) as Promise<LookupRow[]>,
+      this.dataSource.query(`SELECT count(*)::int AS total FROM ${definition.table} x ${where}`, searched) as Promise<Array<{ total: number }>>,
     ]);
     return toPage(
       rows.map((row) => this.toDto(kind, row)),
@@ -217,8 +227,8 @@ export class LookupsService {
     );
   }
 
-  async get<K extends LookupKind>(kind: K, id: string): Promise<LookupDtoOf<K>> {
-    return this.toDto(kind, await this.view(this.dataSource.manager, LOOKUPS[kind], id));
+  async get<K extends LookupKind>(kind: K, ability: AppAbility, id: string): Promise<LookupDtoOf<K>> {
+    return this.toDto(kind, await this.view(this.dataSource.manager, LOOKUPS[kind], id, ability));
   }
 
   /**
@@ -285,16 +295,16 @@ export class LookupsService {
     }));
   }
 
-  async updateStatus(actor: AuthUser, id: string, input: UpdateContactStatusDto): Promise<ContactStatusDto> {
-    return this.update('status', actor, id, input, { stage: input.stage, position: input.position });
+  async updateStatus(ability: AppAbility, actor: AuthUser, id: string, input: UpdateContactStatusDto): Promise<ContactStatusDto> {
+    return this.update('status', ability, actor, id, input, { stage: input.stage, position: input.position });
   }
 
-  async updateTag(actor: AuthUser, id: string, input: UpdateTagDto): Promise<TagDto> {
-    return this.update('tag', actor, id, input, { color: input.color });
+  async updateTag(ability: AppAbility, actor: AuthUser, id: string, input: UpdateTagDto): Promise<TagDto> {
+    return this.update('tag', ability, actor, id, input, { color: input.color });
   }
 
-  async updateNamed<K extends 'service' | 'trafficSource'>(kind: K, actor: AuthUser, id: string, input: UpdateNamedLookupDto): Promise<LookupDtoOf<K>> {
-    return this.update(kind, actor, id, input, {});
+  async updateNamed<K extends 'service' | 'trafficSource'>(kind: K, ability: AppAbility, actor: AuthUser, id: string, input: UpdateNamedLookupDto): Promise<LookupDtoOf<K>> {
+    return this.update(kind, ability, actor, id, input, {});
   }
 
   /**
@@ -407,6 +417,7 @@ export class LookupsService {
 
   private async update<K extends LookupKind>(
     kind: K,
+    ability: AppAbility,
     actor: AuthUser,
     id: string,
     input: { name?: string },
@@ -434,7 +445,7 @@ export class LookupsService {
       await this.translatingDuplicates(definition, () =>
         manager.query(`UPDATE ${definition.table} SET ${assignments}, updated_at = now() WHERE id = $1`, [id, ...columns.map((column) => changes[column])]),
       );
-      const after = await this.view(manager, definition, id);
+      const after = await this.view(manager, definition, id, ability);
       await this.audit.record(
         {
           actorId: actor.id,
@@ -499,17 +510,21 @@ export class LookupsService {
     return `EXISTS (SELECT 1 FROM ${joinTable} j WHERE j.contact_id = ${alias}.id AND j.${joinColumn} = ${param})`;
   }
 
-  private selectSql(definition: LookupDefinition): string {
+  /** The entries with their contact count, over contacts `visible` allows (all of them without it). */
+  private selectSql(definition: LookupDefinition, visible?: SqlCondition): string {
+    const readable = visible && visible.sql !== 'TRUE' ? ` AND ${visible.sql}` : '';
     const count =
       'column' in definition.usage
-        ? `SELECT count(*)::int AS contact_count FROM contacts c WHERE c.${definition.usage.column} = x.id AND c.deleted_at IS NULL`
-        : `SELECT count(*)::int AS contact_count FROM ${definition.usage.joinTable} j JOIN contacts c ON c.id = j.contact_id WHERE j.${definition.usage.joinColumn} = x.id AND c.deleted_at IS NULL`;
+        ? `SELECT count(*)::int AS contact_count FROM contacts c WHERE c.${definition.usage.column} = x.id AND c.deleted_at IS NULL${readable}`
+        : `SELECT count(*)::int AS contact_count FROM ${definition.usage.joinTable} j JOIN contacts c ON c.id = j.contact_id WHERE j.${definition.usage.joinColumn} = x.id AND c.deleted_at IS NULL${readable}`;
     const columns = ['x.id', 'x.name', ...definition.extra.map((column) => `x.${column}`), 'u.contact_count', 'x.created_at', 'x.updated_at'];
     return `SELECT ${columns.join(', ')} FROM ${definition.table} x CROSS JOIN LATERAL (${count}) u`;
   }
 
-  private async view(manager: EntityManager, definition: LookupDefinition, id: string): Promise<LookupRow> {
-    const rows: LookupRow[] = await manager.query(`${this.selectSql(definition)} WHERE x.id = $1`, [id]);
+  /** One entry; with `ability`, its contact count is of the contacts that caller may read. */
+  private async view(manager: EntityManager, definition: LookupDefinition, id: string, ability?: AppAbility): Promise<LookupRow> {
+    const visible = ability ? readableContacts(ability, 2) : undefined;
+    const rows: LookupRow[] = await manager.query(`${this.selectSql(definition, visible)} WHERE x.id = $1`, [id, ...(visible?.params ?? [])]);
     if (!rows.length) throw new LookupNotFoundError(definition);
     return rows[0]!;
   }

@@ -1,7 +1,8 @@
 import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Audience, Authorize } from '../../core/access/authorize.decorator';
-import { CurrentUser } from '../../core/access/request-ability.decorator';
+import type { AppAbility } from '../../core/access/app-ability';
+import { CurrentUser, RequestAbility } from '../../core/access/request-ability.decorator';
 import { RequiresFeature } from '../../core/features/feature.decorator';
 import { ApiErrors } from '../../core/http/api-errors.decorator';
 import { ApiPageResponse, Page } from '../../core/http/pagination';
@@ -28,8 +29,8 @@ export class ServiceOfferingsController {
   })
   @ApiPageResponse(ServiceOfferingDto)
   @ApiErrors(400, 401, 403, 404)
-  list(@Query() query: LookupQueryDto): Promise<Page<ServiceOfferingDto>> {
-    return this.lookups.list('service', query);
+  list(@RequestAbility() ability: AppAbility, @Query() query: LookupQueryDto): Promise<Page<ServiceOfferingDto>> {
+    return this.lookups.list('service', ability, query);
   }
 
   @Post()
@@ -46,8 +47,8 @@ export class ServiceOfferingsController {
   @ApiOperation({ summary: 'Get a service', operationId: 'getService' })
   @ApiOkResponse({ type: ServiceOfferingDto })
   @ApiErrors(400, 401, 403, 404)
-  get(@Param('id', uuid) id: string): Promise<ServiceOfferingDto> {
-    return this.lookups.get('service', id);
+  get(@RequestAbility() ability: AppAbility, @Param('id', uuid) id: string): Promise<ServiceOfferingDto> {
+    return this.lookups.get('service', ability, id);
   }
 
   @Patch(':id')
@@ -55,8 +56,8 @@ export class ServiceOfferingsController {
   @ApiOperation({ summary: 'Rename a service', operationId: 'updateService' })
   @ApiOkResponse({ type: ServiceOfferingDto })
   @ApiErrors(400, 401, 403, 404, 409)
-  update(@CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: UpdateNamedLookupDto): Promise<ServiceOfferingDto> {
-    return this.lookups.updateNamed('service', actor, id, body);
+  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: UpdateNamedLookupDto): Promise<ServiceOfferingDto> {
+    return this.lookups.updateNamed('service', ability, actor, id, body);
   }
 
   @Delete(':id')

@@ -37,8 +37,8 @@ export class StatusesController {
   })
   @ApiPageResponse(ContactStatusDto)
   @ApiErrors(400, 401, 403, 404)
-  list(@Query() query: LookupQueryDto): Promise<Page<ContactStatusDto>> {
-    return this.lookups.list('status', query);
+  list(@RequestAbility() ability: AppAbility, @Query() query: LookupQueryDto): Promise<Page<ContactStatusDto>> {
+    return this.lookups.list('status', ability, query);
   }
 
   @Post()
@@ -55,8 +55,8 @@ export class StatusesController {
   @ApiOperation({ summary: 'Get a contact status', operationId: 'getContactStatus' })
   @ApiOkResponse({ type: ContactStatusDto })
   @ApiErrors(400, 401, 403, 404)
-  get(@Param('id', uuid) id: string): Promise<ContactStatusDto> {
-    return this.lookups.get('status', id);
+  get(@RequestAbility() ability: AppAbility, @Param('id', uuid) id: string): Promise<ContactStatusDto> {
+    return this.lookups.get('status', ability, id);
   }
 
   @Get(':id/contacts')
@@ -77,8 +77,8 @@ export class StatusesController {
   @ApiOperation({ summary: 'Rename, re-stage or reorder a contact status', operationId: 'updateContactStatus' })
   @ApiOkResponse({ type: ContactStatusDto })
   @ApiErrors(400, 401, 403, 404, 409)
-  update(@CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: UpdateContactStatusDto): Promise<ContactStatusDto> {
-    return this.lookups.updateStatus(actor, id, body);
+  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: UpdateContactStatusDto): Promise<ContactStatusDto> {
+    return this.lookups.updateStatus(ability, actor, id, body);
   }
 
   @Delete(':id')

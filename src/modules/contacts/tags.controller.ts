@@ -29,8 +29,8 @@ export class TagsController {
   })
   @ApiPageResponse(TagDto)
   @ApiErrors(400, 401, 403, 404)
-  list(@Query() query: LookupQueryDto): Promise<Page<TagDto>> {
-    return this.lookups.list('tag', query);
+  list(@RequestAbility() ability: AppAbility, @Query() query: LookupQueryDto): Promise<Page<TagDto>> {
+    return this.lookups.list('tag', ability, query);
   }
 
   @Post()
@@ -47,8 +47,8 @@ export class TagsController {
   @ApiOperation({ summary: 'Get a tag', operationId: 'getTag' })
   @ApiOkResponse({ type: TagDto })
   @ApiErrors(400, 401, 403, 404)
-  get(@Param('id', uuid) id: string): Promise<TagDto> {
-    return this.lookups.get('tag', id);
+  get(@RequestAbility() ability: AppAbility, @Param('id', uuid) id: string): Promise<TagDto> {
+    return this.lookups.get('tag', ability, id);
   }
 
   @Get(':id/contacts')
@@ -69,8 +69,8 @@ export class TagsController {
   @ApiOperation({ summary: 'Rename or recolour a tag', operationId: 'updateTag' })
   @ApiOkResponse({ type: TagDto })
   @ApiErrors(400, 401, 403, 404, 409)
-  update(@CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: UpdateTagDto): Promise<TagDto> {
-    return this.lookups.updateTag(actor, id, body);
+  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: UpdateTagDto): Promise<TagDto> {
+    return this.lookups.updateTag(ability, actor, id, body);
   }
 
   @Delete(':id')

@@ -1,7 +1,8 @@
 import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Audience, Authorize } from '../../core/access/authorize.decorator';
-import { CurrentUser } from '../../core/access/request-ability.decorator';
+import type { AppAbility } from '../../core/access/app-ability';
+import { CurrentUser, RequestAbility } from '../../core/access/request-ability.decorator';
 import { RequiresFeature } from '../../core/features/feature.decorator';
 import { ApiErrors } from '../../core/http/api-errors.decorator';
 import { ApiPageResponse, Page } from '../../core/http/pagination';
@@ -28,8 +29,8 @@ export class TrafficSourcesController {
   })
   @ApiPageResponse(TrafficSourceDto)
   @ApiErrors(400, 401, 403, 404)
-  list(@Query() query: LookupQueryDto): Promise<Page<TrafficSourceDto>> {
-    return this.lookups.list('trafficSource', query);
+  list(@RequestAbility() ability: AppAbility, @Query() query: LookupQueryDto): Promise<Page<TrafficSourceDto>> {
+    return this.lookups.list('trafficSource', ability, query);
   }
 
   @Post()
@@ -46,8 +47,8 @@ export class TrafficSourcesController {
   @ApiOperation({ summary: 'Get a traffic source', operationId: 'getTrafficSource' })
   @ApiOkResponse({ type: TrafficSourceDto })
   @ApiErrors(400, 401, 403, 404)
-  get(@Param('id', uuid) id: string): Promise<TrafficSourceDto> {
-    return this.lookups.get('trafficSource', id);
+  get(@RequestAbility() ability: AppAbility, @Param('id', uuid) id: string): Promise<TrafficSourceDto> {
+    return this.lookups.get('trafficSource', ability, id);
   }
 
   @Patch(':id')
@@ -55,8 +56,8 @@ export class TrafficSourcesController {
   @ApiOperation({ summary: 'Rename a traffic source', operationId: 'updateTrafficSource' })
   @ApiOkResponse({ type: TrafficSourceDto })
   @ApiErrors(400, 401, 403, 404, 409)
-  update(@CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: UpdateNamedLookupDto): Promise<TrafficSourceDto> {
-    return this.lookups.updateNamed('trafficSource', actor, id, body);
+  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: UpdateNamedLookupDto): Promise<TrafficSourceDto> {
+    return this.lookups.updateNamed('trafficSource', ability, actor, id, body);
   }
 
   @Delete(':id')

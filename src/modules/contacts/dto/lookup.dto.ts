@@ -93,7 +93,7 @@ export class ContactStatusDto {
   @ApiProperty()
   position: number;
 
-  @ApiProperty({ description: 'Contacts (not in the trash) in this status.' })
+  @ApiProperty({ description: 'Contacts (not in the trash) in this status that the caller may read.' })
   contactCount: number;
 
   @ApiProperty({ format: 'date-time' })
@@ -155,7 +155,7 @@ export class TagDto {
   @ApiProperty({ example: '#1e90ff', nullable: true, type: String })
   color: string | null;
 
-  @ApiProperty({ description: 'Contacts (not in the trash) with this tag.' })
+  @ApiProperty({ description: 'Contacts (not in the trash) with this tag that the caller may read.' })
   contactCount: number;
 
   @ApiProperty({ format: 'date-time' })
@@ -195,7 +195,7 @@ export class ServiceOfferingDto {
   @ApiProperty({ example: 'Consulting' })
   name: string;
 
-  @ApiProperty({ description: 'Contacts (not in the trash) interested in this service.' })
+  @ApiProperty({ description: 'Contacts (not in the trash) interested in this service that the caller may read.' })
   contactCount: number;
 
   @ApiProperty({ format: 'date-time' })
@@ -212,7 +212,7 @@ export class TrafficSourceDto {
   @ApiProperty({ example: 'Social Media' })
   name: string;
 
-  @ApiProperty({ description: 'Contacts (not in the trash) that came from this source.' })
+  @ApiProperty({ description: 'Contacts (not in the trash) from this source that the caller may read.' })
   contactCount: number;
 
   @ApiProperty({ format: 'date-time' })
