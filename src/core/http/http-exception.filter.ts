@@ -22,6 +22,9 @@ const PG_CLIENT_ERRORS: Record<string, { status: number; code: string; message: 
   '22007': { status: 400, code: 'invalid_value', message: 'A date or time has the wrong format' },
   '22008': { status: 400, code: 'invalid_value', message: 'A date or time is out of range' },
   '40001': { status: 409, code: 'concurrent_update', message: 'The record was changed concurrently; retry' },
+  '40P01': { status: 409, code: 'concurrent_update', message: 'The record was changed concurrently; retry' },
+  '22021': { status: 400, code: 'invalid_value', message: 'A text holds a character that cannot be stored' },
+  '22P05': { status: 400, code: 'invalid_value', message: 'A text holds a character that cannot be stored' },
 };
 
 /** Every error leaves the API as `{ statusCode, error, message, code?, details?, feature? }`. */
