@@ -598,6 +598,14 @@ describe('users and roles administration', () => {
       ]));
       expect(user.description).toEqual(expect.any(String));
       expect(subjects.get('Contact')!.actions).toEqual(expect.arrayContaining(['import', 'export', 'assign']));
+      expect(response.body.find((s: { name: string }) => s.name === 'Contact').fieldLimitedActions).toEqual(['update']);
+      expect(response.body.find((s: { name: string }) => s.name === 'User').fieldLimitedActions).toEqual([]);
+      const readFields = await t.http
+        .post('/api/v1/roles')
+        .set(admin.auth)
+        .send({ name: 'Names only', rules: [{ action: 'read', subject: 'Contact', fields: ['firstName', 'lastName'] }] })
+        .expect(400);
+      expect(readFields.body.details).toEqual([{ field: 'rules.0.fields', message: expect.stringContaining('only "update" rules may list fields') }]);
     });
 
     const invalidRules: Array<[string, unknown[], string]> = [

@@ -15,6 +15,7 @@ const CONTACT: SubjectDefinition = {
     tags: { column: '{alias}.tags', type: 'string[]' },
   },
   extraActions: ['export', 'assign'],
+  fieldLimitedActions: ['update'],
 };
 const USER: SubjectDefinition = {
   name: 'User',
@@ -114,6 +115,16 @@ describe('validateRules', () => {
     expect(validate([{ action: 'update', subject: 'Contact', fields: ['email', 'nickname'] }])).toEqual([
       { field: 'rules.0.fields', message: 'unknown field "nickname"' },
     ]);
+  });
+
+  it('takes field lists only on actions the subject checks field by field', () => {
+    expect(validate([{ action: ['read', 'update'], subject: 'Contact', fields: ['email'] }])).toEqual([
+      { field: 'rules.0.fields', message: 'Contact is not limited field by field for "read"; only "update" rules may list fields' },
+    ]);
+    expect(validate([{ action: 'update', subject: 'User', fields: ['email'] }])).toEqual([
+      { field: 'rules.0.fields', message: 'User is not limited field by field for "update"; leave fields out' },
+    ]);
+    expect(validate([{ action: 'update', subject: 'Contact', fields: ['email'], inverted: true, conditions: { score: 1 } }])).toEqual([]);
   });
 
   it('rejects an empty fields list', () => {

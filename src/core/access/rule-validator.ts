@@ -6,8 +6,9 @@ const FIELD_OPERATORS = new Set(['$eq', '$ne', '$in', '$nin', '$lt', '$lte', '$g
 const LOGICAL_OPERATORS = new Set(['$and', '$or', '$nor']);
 
 /**
- * Checks rules before they are saved: known actions and subjects, fields the subject has,
- * operators the SQL translation supports, placeholders that resolve, no empty conditions.
+ * Checks rules before they are saved: known actions and subjects, fields the subject has (and
+ * field lists only on actions checked field by field), operators the SQL translation supports,
+ * placeholders that resolve, no empty conditions.
  */
 export function validateRules(rules: StoredRule[], subjects: (name: string) => SubjectDefinition | undefined, allSubjects: string[], actionsFor: (subject: string) => string[]): FieldErrorDto[] {
   const errors: FieldErrorDto[] = [];
@@ -29,6 +30,14 @@ export function validateRules(rules: StoredRule[], subjects: (name: string) => S
     if (rule.fields !== undefined) {
       if (!Array.isArray(rule.fields) || rule.fields.length === 0) at('fields', 'must be a non-empty list of field names when given');
       else for (const field of rule.fields) if (!fieldKnown(field)) at('fields', `unknown field "${field}"`);
+      // A field list on an action nothing checks field by field would grant the whole record.
+      for (const definition of definitions) {
+        const limited = definition.fieldLimitedActions ?? [];
+        const unchecked = actionNames.filter((action) => !limited.includes(action));
+        if (unchecked.length) {
+          at('fields', `${definition.name} is not limited field by field for ${unchecked.map((action) => `"${action}"`).join(', ')}${limited.length ? `; only ${limited.map((action) => `"${action}"`).join(', ')} rules may list fields` : '; leave fields out'}`);
+        }
+      }
     }
     if (rule.conditions !== undefined) {
       if (subjectNames.includes('all')) at('conditions', 'conditions cannot be used with the subject "all"');

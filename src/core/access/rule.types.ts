@@ -21,6 +21,8 @@ export interface SubjectDefinition {
   description: string;
   /** Fields that rules may name in `conditions` and `fields`. */
   fields: Record<string, SubjectField>;
+  /** Actions whose rules may list `fields`: those the subject's service checks field by field. */
+  fieldLimitedActions?: string[];
   /** Actions beyond create/read/update/delete/manage that make sense for this subject. */
   extraActions?: string[];
   /** Built-in rules for the system roles, which admins cannot remove. */

@@ -48,6 +48,8 @@ export const CONTACT_SUBJECTS: SubjectDefinition[] = [
     name: 'Contact',
     description: 'A person or organisation the business deals with.',
     fields: CONTACT_RULE_FIELDS,
+    // Edits (the API's and the portal's) check each changed field; reads and lists show whole rows.
+    fieldLimitedActions: ['update'],
     extraActions: ['import', 'export', 'assign', 'purge'],
     systemRules: {
       // Staff work every contact but only admins empty the trash for good.

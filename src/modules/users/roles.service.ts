@@ -40,6 +40,7 @@ export class RolesService {
       description: subject.description,
       actions: this.subjects.actionsFor(subject.name),
       fields: Object.entries(subject.fields).map(([name, field]) => ({ name, type: field.type })),
+      fieldLimitedActions: subject.fieldLimitedActions ?? [],
     }));
   }
 

@@ -147,4 +147,7 @@ export class PermissionSubjectDto {
 
   @ApiProperty({ type: [SubjectFieldDto] })
   fields: SubjectFieldDto[];
+
+  @ApiProperty({ type: [String], description: 'Actions whose rules may list `fields` (checked field by field); rules for other actions apply to whole records.' })
+  fieldLimitedActions: string[];
 }
