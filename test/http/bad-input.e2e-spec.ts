@@ -201,6 +201,8 @@ function wrongTypeValues(schema: Schema): Array<{ label: string; value: unknown 
     { type: 'boolean', label: 'a boolean', value: true },
     { type: 'object', label: 'an object', value: { unexpected: 'object' } },
     { type: 'array', label: 'an array', value: [12345] },
+    // Leaving a field out and sending null differ: null is only for fields the document calls nullable.
+    { type: 'null', label: 'null', value: null },
   ];
   return candidates
     .filter((candidate) => !accepted.has(candidate.type))

@@ -21,7 +21,7 @@ import {
 import { MAX_PAGE_SIZE, PageQueryDto } from '../../../core/http/pagination';
 import { CONTACT_STAGES } from '../entities/contact-status.entity';
 import type { FilterNode } from '../filters/contact-filter.types';
-import { trim } from '../../../core/http/dto-helpers';
+import { Omittable, trim } from '../../../core/http/dto-helpers';
 
 const emptyToNull = ({ value }: { value: unknown }) => (typeof value === 'string' ? (value.trim() === '' ? null : value.trim()) : value);
 const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
@@ -152,14 +152,14 @@ export class ContactWritableFields {
   assignedToId?: string | null;
 
   @ApiPropertyOptional({ type: [String], format: 'uuid', description: 'The complete set of tags (replaces the current one).' })
-  @IsOptional()
+  @Omittable()
   @IsArray()
   @ArrayMaxSize(100)
   @IsUUID('all', { each: true, message: 'must be a list of UUIDs' })
   tagIds?: string[];
 
   @ApiPropertyOptional({ type: [String], description: 'Tag names to add; missing tags are created (Title Cased).', example: ['vip', 'newsletter'] })
-  @IsOptional()
+  @Omittable()
   @IsArray()
   @ArrayMaxSize(50)
   @IsString({ each: true })
@@ -168,14 +168,14 @@ export class ContactWritableFields {
   newTags?: string[];
 
   @ApiPropertyOptional({ type: [String], format: 'uuid', description: 'The complete set of services (replaces the current one).' })
-  @IsOptional()
+  @Omittable()
   @IsArray()
   @ArrayMaxSize(100)
   @IsUUID('all', { each: true, message: 'must be a list of UUIDs' })
   serviceIds?: string[];
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'Values of custom fields by key; null clears one.', example: { budget: 5000 } })
-  @IsOptional()
+  @Omittable()
   @IsObject()
   customFields?: Record<string, unknown>;
 }
@@ -191,7 +191,7 @@ export class CreateContactDto extends ContactWritableFields {
 
 export class UpdateContactDto extends ContactWritableFields {
   @ApiPropertyOptional({ maxLength: 100 })
-  @IsOptional()
+  @Omittable()
   @Transform(trim)
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
@@ -325,39 +325,39 @@ export class ContactQueryDto extends PageQueryDto {
 
 export class ContactSearchDto {
   @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: FILTER_DESCRIPTION, example: { and: [{ field: 'stage', op: 'is', value: 'customer' }, { field: 'tags', op: 'empty' }] } })
-  @IsOptional()
+  @Omittable()
   @IsObject()
   filter?: FilterNode;
 
   @ApiPropertyOptional({ maxLength: 200 })
-  @IsOptional()
+  @Omittable()
   @IsString()
   @MaxLength(200)
   q?: string;
 
   @ApiPropertyOptional({ example: '-createdAt' })
-  @IsOptional()
+  @Omittable()
   @IsString()
   @MaxLength(200)
   @Matches(/^-?[A-Za-z][A-Za-z0-9_.]*(,-?[A-Za-z][A-Za-z0-9_.]*)*$/, { message: 'must be a comma-separated list of field names' })
   sort?: string;
 
   @ApiPropertyOptional({ minimum: 1, default: 1 })
-  @IsOptional()
+  @Omittable()
   @IsInt()
   @Min(1)
   @Max(100000)
   page?: number;
 
   @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE_SIZE, default: 25, description: 'Page size; the server caps it at PAGE_SIZE_MAX (100 unless configured).' })
-  @IsOptional()
+  @Omittable()
   @IsInt()
   @Min(1)
   @Max(MAX_PAGE_SIZE)
   limit?: number;
 
   @ApiPropertyOptional()
-  @IsOptional()
+  @Omittable()
   @IsString()
   @MaxLength(200)
   cursor?: string;
@@ -583,24 +583,24 @@ export class BulkActionDto {
   action: (typeof BULK_ACTIONS)[number];
 
   @ApiPropertyOptional({ format: 'uuid', description: 'For assign.' })
-  @IsOptional()
+  @Omittable()
   @IsUUID('all', { message: 'must be a UUID' })
   assignedToId?: string;
 
-  @ApiPropertyOptional({ format: 'uuid', description: 'For setStatus.' })
+  @ApiPropertyOptional({ nullable: true, format: 'uuid', description: 'For setStatus.' })
   @IsOptional()
   @IsUUID('all', { message: 'must be a UUID' })
   statusId?: string;
 
   @ApiPropertyOptional({ type: [String], format: 'uuid', description: 'For addTags and removeTags.' })
-  @IsOptional()
+  @Omittable()
   @IsArray()
   @ArrayMaxSize(100)
   @IsUUID('all', { each: true, message: 'must be a list of UUIDs' })
   tagIds?: string[];
 
   @ApiPropertyOptional({ type: [String], description: 'For addTags: names of tags to add, created if missing.' })
-  @IsOptional()
+  @Omittable()
   @IsArray()
   @ArrayMaxSize(50)
   @IsString({ each: true })
@@ -623,7 +623,7 @@ export class CreateAccountDto {
   accountType: 'client' | 'staff';
 
   @ApiPropertyOptional({ default: true, description: 'Mail the person a link to choose a password.' })
-  @IsOptional()
+  @Omittable()
   @IsBoolean()
   sendInvite?: boolean;
 }

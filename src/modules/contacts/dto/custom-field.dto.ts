@@ -32,12 +32,12 @@ export class CreateCustomFieldDto {
   type: CustomFieldType;
 
   @ApiPropertyOptional({ default: false })
-  @IsOptional()
+  @Omittable()
   @IsBoolean()
   required?: boolean;
 
   @ApiPropertyOptional({ type: [String], description: 'The choices of select and multi_select fields.' })
-  @IsOptional()
+  @Omittable()
   @IsArray()
   @ArrayMaxSize(200)
   @ArrayUnique()
@@ -46,12 +46,12 @@ export class CreateCustomFieldDto {
   options?: string[];
 
   @ApiPropertyOptional({ default: false, description: 'Internal fields are hidden from clients in the portal.' })
-  @IsOptional()
+  @Omittable()
   @IsBoolean()
   internal?: boolean;
 
   @ApiPropertyOptional({ default: 0 })
-  @IsOptional()
+  @Omittable()
   @IsInt()
   @Min(0)
   @Max(10000)

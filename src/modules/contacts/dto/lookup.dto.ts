@@ -51,7 +51,7 @@ export class CreateContactStatusDto {
   stage: ContactStage;
 
   @ApiPropertyOptional({ minimum: 0, maximum: 10000, description: 'Order in pickers; defaults to after the last status.' })
-  @IsOptional()
+  @Omittable()
   @IsInt()
   @Min(0)
   @Max(10000)

@@ -52,7 +52,7 @@ export class CreateSegmentDto {
   @MaxLength(100)
   name: string;
 
-  @ApiPropertyOptional({ maxLength: 1000 })
+  @ApiPropertyOptional({ nullable: true, maxLength: 1000 })
   @IsOptional()
   @IsString()
   @MaxLength(1000)
@@ -63,7 +63,7 @@ export class CreateSegmentDto {
   kind: SegmentKind;
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: `Required for dynamic segments, refused for static ones. ${RULE_DESCRIPTION}`, example: RULE_EXAMPLE })
-  @IsOptional()
+  @Omittable()
   @IsObject({ message: 'must be a rule object' })
   rule?: FilterNode;
 }
@@ -95,14 +95,14 @@ export class PreviewSegmentDto {
   rule: FilterNode;
 
   @ApiPropertyOptional({ example: 'lastName', description: 'As for the contact list.' })
-  @IsOptional()
+  @Omittable()
   @IsString()
   @MaxLength(200)
   @Matches(SORT, { message: 'must be a comma-separated list of field names' })
   sort?: string;
 
   @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE_SIZE, default: 25, description: 'Size of the first page; the server caps it at PAGE_SIZE_MAX.' })
-  @IsOptional()
+  @Omittable()
   @IsInt()
   @Min(1)
   @Max(MAX_PAGE_SIZE)
@@ -115,7 +115,7 @@ export class PreviewSegmentDto {
 
 export class AddSegmentMembersDto {
   @ApiPropertyOptional({ type: [String], format: 'uuid', description: 'These contacts (at most 10000).' })
-  @IsOptional()
+  @Omittable()
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(10000)
@@ -123,7 +123,7 @@ export class AddSegmentMembersDto {
   contactIds?: string[];
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: `Every contact matching this rule right now (later changes do not follow). ${RULE_DESCRIPTION.replace('rule.and', 'filter.and')}` })
-  @IsOptional()
+  @Omittable()
   @IsObject({ message: 'must be a rule object' })
   filter?: FilterNode;
 }

@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsObject, IsOptional, IsString, MaxLength, MinLength, ValidateNested } from 'class-validator';
-import { trim } from '../../../core/http/dto-helpers';
+import { Omittable, trim } from '../../../core/http/dto-helpers';
 
 
 export class RuleDto {
@@ -21,24 +21,24 @@ export class RuleDto {
     example: { assignedToId: '${user.id}' },
     description: 'MongoDB-style conditions over the subject fields; `${user.id}`, `${user.contactId}` and `${user.email}` are replaced per request.',
   })
-  @IsOptional()
+  @Omittable()
   @IsObject()
   conditions?: Record<string, unknown>;
 
   @ApiPropertyOptional({ type: [String], description: 'Limit the rule to these fields.' })
-  @IsOptional()
+  @Omittable()
   @IsArray()
   @ArrayMaxSize(100)
   @IsString({ each: true })
   fields?: string[];
 
   @ApiPropertyOptional({ description: 'A "cannot" rule.' })
-  @IsOptional()
+  @Omittable()
   @IsBoolean()
   inverted?: boolean;
 
   @ApiPropertyOptional({ maxLength: 200 })
-  @IsOptional()
+  @Omittable()
   @IsString()
   @MaxLength(200)
   reason?: string;
@@ -52,14 +52,14 @@ export class CreateRoleDto {
   @MaxLength(100)
   name: string;
 
-  @ApiPropertyOptional({ maxLength: 500 })
+  @ApiPropertyOptional({ nullable: true, maxLength: 500 })
   @IsOptional()
   @IsString()
   @MaxLength(500)
   description?: string;
 
   @ApiPropertyOptional({ enum: ['staff', 'client'], default: 'staff', description: 'Back office (staff) or client portal (client).' })
-  @IsOptional()
+  @Omittable()
   @IsIn(['staff', 'client'])
   audience?: 'staff' | 'client';
 
@@ -73,7 +73,7 @@ export class CreateRoleDto {
 
 export class UpdateRoleDto {
   @ApiPropertyOptional({ maxLength: 100 })
-  @IsOptional()
+  @Omittable()
   @Transform(trim)
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
@@ -87,7 +87,7 @@ export class UpdateRoleDto {
   description?: string;
 
   @ApiPropertyOptional({ type: [RuleDto], description: 'Replaces the stored rules (system roles keep their built-in ones).' })
-  @IsOptional()
+  @Omittable()
   @IsArray()
   @ArrayMaxSize(200)
   @ValidateNested({ each: true })

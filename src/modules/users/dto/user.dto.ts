@@ -3,7 +3,7 @@ import { Transform } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsEmail, IsIn, IsOptional, IsString, IsUUID, Matches, MaxLength, MinLength } from 'class-validator';
 import { RoleSummaryDto } from '../../../core/auth/dto/auth.dto';
 import { PageQueryDto } from '../../../core/http/pagination';
-import { trim } from '../../../core/http/dto-helpers';
+import { Omittable, trim } from '../../../core/http/dto-helpers';
 
 const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
 
@@ -45,7 +45,7 @@ export class CreateUserDto {
   @MaxLength(254)
   email: string;
 
-  @ApiPropertyOptional({ maxLength: 50 })
+  @ApiPropertyOptional({ nullable: true, maxLength: 50 })
   @IsOptional()
   @Transform(trim)
   @IsString()
@@ -61,7 +61,7 @@ export class CreateUserDto {
   roleIds: string[];
 
   @ApiPropertyOptional({ default: true, description: 'Mail the person a link to choose their password.' })
-  @IsOptional()
+  @Omittable()
   @IsBoolean()
   sendInvite?: boolean;
 }
