@@ -364,6 +364,34 @@ describe('contacts', () => {
   });
 
   describe('bulk actions', () => {
+    it('does not trash a contact whose account is being opened while the bulk delete waits', async () => {
+      const email = uniqueEmail('opening');
+      const id = (await create(staff, { firstName: 'Opening', email }).expect(201)).body.id as string;
+      // What opening an account does: lock the contact, add its user, commit.
+      const opening = t.db.createQueryRunner();
+      await opening.connect();
+      try {
+        await opening.startTransaction();
+        await opening.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [id]);
+        await opening.query('INSERT INTO users (contact_id, email, first_name) VALUES ($1, $2, $3)', [id, email, 'Opening']);
+        const pending = t.http.post('/api/v1/contacts/bulk').set(staff.auth).send({ selection: { ids: [id] }, action: 'delete' }).then((response) => response);
+        const waiting = async () => (await t.db.query(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'`))[0].n > 0;
+        for (let tries = 0; !(await waiting()); tries += 1) {
+          if (tries > 100) throw new Error('the bulk delete never waited for the contact');
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        await opening.commitTransaction();
+        const result = await pending;
+        expect(result.status).toBe(200);
+        expect(result.body).toEqual({ matched: 1, updated: 0 });
+      } finally {
+        if (opening.isTransactionActive) await opening.rollbackTransaction();
+        await opening.release();
+      }
+      expect((await t.db.query('SELECT deleted_at FROM contacts WHERE id = $1', [id]))[0].deleted_at).toBeNull();
+      await t.db.query('DELETE FROM users WHERE contact_id = $1', [id]);
+    });
+
     it('assigns, tags, changes status by filter (recorded as bulk), untags and deletes', async () => {
       const marker = `bulk${Date.now().toString(36)}`;
       const ids: string[] = [];

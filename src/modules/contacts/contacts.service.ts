@@ -368,10 +368,11 @@ export class ContactsService {
           changes = change('deleted_at = now()', 'NOT EXISTS (SELECT 1 FROM users u WHERE u.contact_id = t.id)');
           break;
       }
-      // Locking the picked rows re-reads any changed under us, and the selection is checked again
-      // on their new values before they are changed.
+      // The selected rows are locked first; the change then runs as a statement of its own, whose
+      // snapshot sees whatever was committed while it waited (a value changed, an account opened).
+      await manager.query(`SELECT count(*) FROM (SELECT c.id FROM contacts c WHERE ${selection.where} FOR UPDATE OF c) locked`, selection.params);
       const [result] = (await manager.query(
-        `WITH picked AS (SELECT c.id FROM contacts c WHERE ${selection.where} FOR UPDATE OF c),
+        `WITH picked AS (SELECT c.id FROM contacts c WHERE ${selection.where}),
               ${changes}
          SELECT (SELECT count(*)::int FROM picked) AS matched, (SELECT count(*)::int FROM changed) AS updated,
                 ${recheck ? 'ARRAY(SELECT id FROM changed)' : "'{}'::uuid[]"} AS changed_ids`,
