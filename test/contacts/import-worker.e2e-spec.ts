@@ -145,27 +145,31 @@ describe('an import on the embedded database (no DATABASE_URL, no Redis)', () =>
     const rows = ['First Name,Last Name,Email,Status,Tags'];
     for (let i = 0; i < 2500; i += 1) rows.push(`E${i},Embedded,e${i}@embedded.example.com,${i % 2 ? 'Customer' : ''},pglite; batch ${i % 2}`);
     rows.push('Again,Embedded,E7@EMBEDDED.example.com,,', 'Bad,Embedded,not-an-email,,', ',Embedded,nofirst@embedded.example.com,,');
+    // A NUL the database cannot store rejects its row; the text \u0000 is just text.
+    rows.push('Nul,Embedded,nul@embedded.example.com,,a\u0000b', '\\u0000Lit,Embedded,lit@embedded.example.com,,');
     const form = new FormData();
     form.append('file', new Blob([rows.join('\r\n')], { type: 'text/csv' }), 'embedded.csv');
     const uploaded = await call('POST', '/contacts/imports', form);
     expect(uploaded.status).toBe(201);
-    expect(uploaded.body.totalRows).toBe(2503);
+    expect(uploaded.body.totalRows).toBe(2505);
     expect((await call('PUT', `/contacts/imports/${uploaded.body.id}/settings`, { columns: uploaded.body.columns, mode: 'upsert' })).status).toBe(200);
     const dry = await call('POST', `/contacts/imports/${uploaded.body.id}/dry-run`);
-    expect(dry.body).toMatchObject({ counts: { created: 2500, updated: 0, skipped: 0, failed: 3 }, duplicates: 1 });
+    expect(dry.body).toMatchObject({ counts: { created: 2501, updated: 0, skipped: 0, failed: 4 }, duplicates: 1 });
     expect((await call('POST', `/contacts/imports/${uploaded.body.id}/run`)).status).toBe(202);
     const done = await until(async () => {
       const body = (await call('GET', `/contacts/imports/${uploaded.body.id}`)).body;
       if (body.status === 'failed') throw new Error(`The import failed: ${body.error}`);
       return body.status === 'completed' ? body : undefined;
     }, 60_000);
-    expect(done).toMatchObject({ processedRows: 2503, counts: { created: 2500, updated: 0, skipped: 0, failed: 3 } });
+    expect(done).toMatchObject({ processedRows: 2505, counts: { created: 2501, updated: 0, skipped: 0, failed: 4 } });
     const customer = (await call('GET', '/contacts?q=e1@embedded.example.com')).body.data.find((c: { email: string }) => c.email === 'e1@embedded.example.com');
     expect(customer).toMatchObject({ firstName: 'E1', status: { name: 'Customer' }, lastContactedAt: null });
     expect(customer.tags.map((tag: { name: string }) => tag.name)).toEqual(['Batch 1', 'Pglite']);
     const rejected = await call('GET', `/contacts/imports/${uploaded.body.id}/rejected`);
-    expect(rejected.text.split('\n').filter(Boolean).slice(1).map((line) => line.split(',')[0])).toEqual(['Again', 'Bad', '']);
+    expect(rejected.text.split('\n').filter(Boolean).slice(1).map((line) => line.split(',')[0])).toEqual(['Again', 'Bad', '', 'Nul']);
     expect(rejected.text).toMatch(/duplicate email in the file \(first at row 9\)/);
+    expect(rejected.text).toContain('a\ufffdb,"row 2505: ""Tags"" must not contain the NUL character (\\u0000)"');
+    expect((await call('GET', '/contacts?q=lit@embedded.example.com')).body.data[0].firstName).toBe('\\u0000Lit');
 
     expect((await call('POST', `/contacts/imports/${uploaded.body.id}/revert`)).body.status).toBe('reverted');
     expect((await call('GET', '/contacts?q=Embedded&limit=5')).body.data.filter((c: { lastName: string }) => c.lastName === 'Embedded')).toEqual([]);

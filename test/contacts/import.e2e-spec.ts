@@ -1,4 +1,8 @@
 import { parse } from 'csv-parse/sync';
+import { randomUUID } from 'node:crypto';
+import { AuditService } from '../../src/core/audit/audit.service';
+import { setChangeContext } from '../../src/modules/contacts/contacts.change-context';
+import { Decision, EMAIL_TAKEN, writeChunk } from '../../src/modules/contacts/contacts-import.writer';
 import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
 import { until } from '../support/wait';
@@ -157,5 +161,157 @@ describe.each([
     const client = await register(t, 'client');
     await upload('First Name\nX\n', client).expect(403);
     await t.http.get('/api/v1/contacts/imports').set(client.auth).expect(403);
+  });
+});
+
+/**
+ * What a file must not do to an import: stall it on an email the checks and the unique key
+ * see differently, create contacts POST /contacts would refuse, leave a cut-off upload behind,
+ * or fail on text PostgreSQL cannot store.
+ */
+describe('CSV import edge cases', () => {
+  const MAX_BYTES = 8192;
+  let t: TestApp;
+  let admin: Session;
+  let staff: Session;
+  const marker = `edge${Date.now().toString(36)}`;
+
+  beforeAll(async () => {
+    t = await startTestApp({ IMPORT_MAX_BYTES: String(MAX_BYTES) });
+    admin = await register(t, 'admin');
+    staff = await createUserWithRoles(t, admin, [await systemRoleId(t, 'staff')], 'staff');
+  });
+  afterAll(() => t.close());
+
+  const upload = (csv: string | Buffer) => t.http.post('/api/v1/contacts/imports').set(staff.auth).attach('file', Buffer.isBuffer(csv) ? csv : Buffer.from(csv), 'contacts.csv');
+  const run = async (csv: string, mode: 'create' | 'upsert') => {
+    const uploaded = (await upload(csv).expect(201)).body;
+    await t.http.put(`/api/v1/contacts/imports/${uploaded.id}/settings`).set(staff.auth).send({ columns: uploaded.columns, mode }).expect(200);
+    const dry = (await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/dry-run`).set(staff.auth).expect(200)).body;
+    await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/run`).set(staff.auth).expect(202);
+    const done = await until(async () => {
+      const body = (await t.http.get(`/api/v1/contacts/imports/${uploaded.id}`).set(staff.auth).expect(200)).body;
+      return ['completed', 'failed'].includes(body.status) ? body : undefined;
+    });
+    const rejected = parse((await t.http.get(`/api/v1/contacts/imports/${uploaded.id}/rejected`).set(staff.auth).expect(200)).text, { columns: true }) as Array<Record<string, string>>;
+    return { id: uploaded.id as string, dry, done, rejected };
+  };
+  const contactByEmail = async (email: string) => (await t.db.query('SELECT first_name, email FROM contacts WHERE email_key = lower($1)', [email]))[0];
+
+  it('takes emails padded with tabs or NBSP for the repeats they are, in one chunk, instead of stalling on the unique key', async () => {
+    const ann = `ann.${marker}@example.com`;
+    const csv = [
+      'First Name,Last Name,Email',
+      `Ann,${marker},${ann}`,
+      `Bob,${marker},"${ann}\t"`,
+      `Cid,${marker},"\u00a0${ann.toUpperCase()}\u00a0"`,
+      `Dee,${marker},"\tdee.${marker}@exa\u00a0mple.com"`,
+      `Eve,${marker},eve.${marker}@example.com`,
+    ].join('\n');
+    const { dry, done, rejected } = await run(csv, 'create');
+    expect(dry.counts).toEqual({ created: 2, updated: 0, skipped: 0, failed: 3 });
+    expect(done).toMatchObject({ status: 'completed', error: null, processedRows: 5, counts: { created: 2, updated: 0, skipped: 0, failed: 3 } });
+    expect(rejected.map((row) => [row['First Name'], row.Error])).toEqual([
+      ['Bob', 'row 3: duplicate email in the file (first at row 2)'],
+      ['Cid', 'row 4: duplicate email in the file (first at row 2)'],
+      ['Dee', expect.stringMatching(/^row 5: invalid email/)],
+    ]);
+    expect(await contactByEmail(ann)).toEqual({ first_name: 'Ann', email: ann });
+    expect((await contactByEmail(`eve.${marker}@example.com`)).first_name).toBe('Eve');
+  });
+
+  it('matches an existing contact by its email_key, whatever JavaScript makes of the case (Greek final sigma)', async () => {
+    const sigma = `${marker}.ΑΣ@example.com`;
+    expect(sigma.toLowerCase()).not.toBe((await t.db.query('SELECT lower($1) AS key', [sigma]))[0].key);
+    const existing = (await t.http.post('/api/v1/contacts').set(staff.auth).send({ firstName: 'Sigma', email: sigma }).expect(201)).body;
+    const { done } = await run(`First Name,Email\nSigmund,${sigma}\nZed,zed.${marker}@example.com\n`, 'upsert');
+    expect(done).toMatchObject({ status: 'completed', counts: { created: 1, updated: 1, skipped: 0, failed: 0 } });
+    expect((await t.http.get(`/api/v1/contacts/${existing.id}`).set(staff.auth).expect(200)).body.firstName).toBe('Sigmund');
+  });
+
+  it('rejects a create whose email another contact took after the decision, and writes the rest of the chunk', async () => {
+    const taken = `taken.${marker}@example.com`;
+    await t.http.post('/api/v1/contacts').set(staff.auth).send({ firstName: 'First', email: taken }).expect(201);
+    const uploaded = (await upload(`First Name,Email\nLate,${taken.toUpperCase()}\nFine,fine.${marker}@example.com\n`).expect(201)).body;
+    const settings = { id: uploaded.id, mode: 'create' as const, mapping: uploaded.columns, headers: uploaded.headers, created_by_id: staff.userId };
+    // Decided as if the contact did not exist yet: what a contact created meanwhile looks like to a chunk.
+    const decisions: Decision[] = [
+      { row: 2, outcome: 'created', contactId: randomUUID(), record: { fields: { firstName: 'Late', email: taken.toUpperCase() } } },
+      { row: 3, outcome: 'created', contactId: randomUUID(), record: { fields: { firstName: 'Fine', email: `fine.${marker}@example.com` } } },
+    ];
+    const written = await t.db.transaction(async (manager) => {
+      await setChangeContext(manager, staff.userId, 'import');
+      return writeChunk(manager, t.app.get(AuditService), settings, 2, decisions, null);
+    });
+    expect(written.map((d) => [d.row, d.outcome, d.error])).toEqual([
+      [2, 'rejected', EMAIL_TAKEN],
+      [3, 'created', undefined],
+    ]);
+    expect(await t.db.query('SELECT row_number, outcome, error FROM contact_import_rows WHERE import_id = $1 ORDER BY row_number', [uploaded.id])).toEqual([
+      { row_number: 2, outcome: 'rejected', error: EMAIL_TAKEN },
+      { row_number: 3, outcome: null, error: null },
+    ]);
+    expect((await contactByEmail(taken)).first_name).toBe('First');
+    const [batch] = await t.db.query('SELECT created_ids FROM contact_import_batches WHERE import_id = $1', [uploaded.id]);
+    expect(batch.created_ids).toEqual([decisions[1]!.contactId]);
+  });
+
+  it('holds new contacts to the required custom fields as POST /contacts does; updates may leave them out', async () => {
+    const existing = `kept.${marker}@example.com`;
+    await t.http.post('/api/v1/contacts').set(staff.auth).send({ firstName: 'Kept', email: existing }).expect(201);
+    const consent = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'consent', label: 'Consent', type: 'boolean', required: true }).expect(201)).body;
+    try {
+      const refused = await t.http.post('/api/v1/contacts').set(staff.auth).send({ firstName: 'Api', email: `api.${marker}@example.com` }).expect(400);
+      expect(refused.body.details).toEqual([{ field: 'customFields.consent', message: 'is required' }]);
+
+      const mapped = await run(`First Name,Email,Consent\nYes,yes.${marker}@example.com,yes\nBlank,blank.${marker}@example.com,\nUpdated,${existing},\n`, 'upsert');
+      expect(mapped.dry.counts).toEqual({ created: 1, updated: 1, skipped: 0, failed: 1 });
+      expect(mapped.done).toMatchObject({ status: 'completed', counts: { created: 1, updated: 1, skipped: 0, failed: 1 } });
+      expect(mapped.rejected.map((row) => row.Error)).toEqual(['row 3: custom.consent is required']);
+
+      // No column mapped to the field at all: every new contact still needs it.
+      const unmapped = await run(`First Name,Email\nNone,none.${marker}@example.com\nUpdatedAgain,${existing}\n`, 'upsert');
+      expect(unmapped.done).toMatchObject({ status: 'completed', counts: { created: 0, updated: 1, skipped: 0, failed: 1 } });
+      expect(unmapped.rejected.map((row) => row.Error)).toEqual(['row 2: custom.consent is required']);
+      expect(await contactByEmail(`none.${marker}@example.com`)).toBeUndefined();
+      expect((await contactByEmail(existing)).first_name).toBe('UpdatedAgain');
+    } finally {
+      await t.http.delete(`/api/v1/custom-fields/${consent.id}`).set(admin.auth).expect(204);
+    }
+  });
+
+  it('answers 413 naming the limit for a file over IMPORT_MAX_BYTES, and keeps nothing of it', async () => {
+    const count = async () => (await t.db.query('SELECT (SELECT count(*) FROM contact_imports)::int AS imports, (SELECT count(*) FROM contact_import_rows)::int AS rows'))[0];
+    const before = await count();
+    const lines = ['First Name,Email'];
+    for (let i = 0; lines.join('\n').length <= MAX_BYTES * 3; i += 1) lines.push(`Big${i},big${i}.${marker}@example.com`);
+    for (const separator of ['\n', '\r']) {
+      // A lone CR ends lines in old Mac files: that file is read by the fallback parser.
+      const tooLarge = await upload(lines.join(separator)).expect(413);
+      expect(tooLarge.body).toMatchObject({ statusCode: 413, code: 'file_too_large', details: [{ field: 'file', message: `is larger than ${MAX_BYTES} bytes` }] });
+      expect(tooLarge.body.message).toContain(String(MAX_BYTES));
+    }
+    expect(await count()).toEqual(before);
+    const underLimit = lines.slice(0, 100).join('\n');
+    expect(underLimit.length).toBeLessThan(MAX_BYTES);
+    expect((await upload(underLimit).expect(201)).body.totalRows).toBe(99);
+  });
+
+  it('accepts cells holding NUL or the text \\u0000, rejecting only the rows PostgreSQL cannot store', async () => {
+    const csv = [
+      'First Name,Last Name,Email,Notes',
+      `\\u0000Lit,${marker},lit.${marker}@example.com,C:\\u0000`,
+      `Nul,${marker},nul.${marker}@example.com,a\u0000b`,
+      `Ok,${marker},ok.${marker}@example.com,fine`,
+    ].join('\n');
+    const { dry, done, rejected } = await run(csv, 'create');
+    expect(dry.counts).toEqual({ created: 2, updated: 0, skipped: 0, failed: 1 });
+    expect(done).toMatchObject({ status: 'completed', processedRows: 3, counts: { created: 2, updated: 0, skipped: 0, failed: 1 } });
+    expect(rejected).toEqual([{ 'First Name': 'Nul', 'Last Name': marker, Email: `nul.${marker}@example.com`, Notes: 'a\ufffdb', Error: 'row 3: "Notes" must not contain the NUL character (\\u0000)' }]);
+    expect((await contactByEmail(`lit.${marker}@example.com`)).first_name).toBe('\\u0000Lit');
+    expect(await contactByEmail(`nul.${marker}@example.com`)).toBeUndefined();
+
+    const badHeader = await upload(`First Name,No\u0000tes\nX,y\n`).expect(400);
+    expect(badHeader.body.details[0]).toMatchObject({ field: 'file', message: expect.stringContaining('header 2 must not contain the NUL character') });
   });
 });

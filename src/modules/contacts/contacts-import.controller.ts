@@ -47,9 +47,8 @@ export class ContactsImportController {
         continue;
       }
       if (part.fieldname !== 'file') throw new RequestValidationError([{ field: part.fieldname, message: 'is not an accepted field; send the CSV as "file"' }]);
-      const result = await this.imports.upload(actor, part.filename || 'contacts.csv', part.file, mappingId);
-      if (part.file.truncated) throw new RequestValidationError([{ field: 'file', message: `is larger than ${this.config.imports.maxBytes} bytes` }]);
-      return result;
+      // Awaited here: leaving the loop ends the multipart iteration, which would cut the file off.
+      return await this.imports.upload(actor, part.filename || 'contacts.csv', part.file, mappingId);
     }
     throw new RequestValidationError([{ field: 'file', message: 'is required' }]);
   }

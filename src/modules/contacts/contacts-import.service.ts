@@ -1,11 +1,12 @@
-import { ConflictException, Injectable, NotFoundException, UnprocessableEntityException } from '@nestjs/common';
+import { ConflictException, Injectable, NotFoundException, PayloadTooLargeException, UnprocessableEntityException } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { stringify } from 'csv-stringify';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { DataSource, EntityManager } from 'typeorm';
+import { AppConfig } from '../../config/app-config';
 import { AuditService } from '../../core/audit/audit.service';
-import { RequestValidationError } from '../../core/http/validation';
+import { RequestValidationError, unstorableText } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { JobsService } from '../../core/jobs/jobs.service';
 import type { JobContext } from '../../core/jobs/job.types';
@@ -14,9 +15,9 @@ import { neutraliseFormula } from './contacts.csv';
 import { CustomFieldsService } from './custom-fields.service';
 import type { DryRunDto, ImportDto, ImportMode, ImportSettingsDto, RowReasonDto, SavedMappingDto } from './dto/import.dto';
 import { readCsv } from './contacts-import.csv-reader';
-import { rowStager } from './contacts-import.staging';
+import { RowStager, rowStager } from './contacts-import.staging';
 import { ChunkSettings, countOutcomes, decideChunk, loadLookups, StagedRow, writeChunk } from './contacts-import.writer';
-import { ColumnMapping, proposeMapping } from './import-mapping';
+import { ColumnMapping, EMAIL_PADDING, proposeMapping, stagedEmailSql } from './import-mapping';
 
 export const IMPORT_QUEUE = 'contacts.import';
 
@@ -54,6 +55,15 @@ export class ImportFileError extends RequestValidationError {
   }
 }
 
+export class ImportFileTooLargeError extends PayloadTooLargeException {
+  constructor(maxBytes: number) {
+    super({ message: `The file is larger than the import limit of ${maxBytes} bytes`, code: 'file_too_large', details: [{ field: 'file', message: `is larger than ${maxBytes} bytes` }] });
+  }
+}
+
+/** An uploaded file; a multipart size limit cuts it short and sets `truncated`. */
+export type UploadedFile = Readable & { truncated?: boolean };
+
 /** Upload, map, dry-run, run (as a job, chunk by chunk with a checkpoint), report and revert CSV imports. */
 @Injectable()
 export class ContactsImportService {
@@ -62,38 +72,46 @@ export class ContactsImportService {
     private readonly customFields: CustomFieldsService,
     private readonly jobs: JobsService,
     private readonly audit: AuditService,
+    private readonly config: AppConfig,
   ) {}
 
-  /** Reads the file as a stream into the rows table: never whole in memory, reachable by any worker. */
-  async upload(actor: AuthUser, fileName: string, file: Readable, savedMappingId?: string): Promise<ImportDto> {
+  /**
+   * Reads the file as a stream into the rows table: never whole in memory, reachable by any worker.
+   * A file cut short by the size limit fails the upload like a broken one: nothing of it stays.
+   */
+  async upload(actor: AuthUser, fileName: string, file: UploadedFile, savedMappingId?: string): Promise<ImportDto> {
     const id = randomUUID();
     let headers: string[] | undefined;
     let rowNumber = 1;
-    const stager = rowStager(this.dataSource, id);
+    let stager: RowStager | undefined;
     try {
-      // Errors from any stage (bad UTF-8, broken CSV, the upload itself) end this loop.
-      for await (const records of readCsv(strictUtf8(file))) {
+      // Errors from any stage (bad UTF-8, broken CSV, the upload itself, its size) end this loop.
+      for await (const records of readCsv(strictUtf8(file, () => new ImportFileTooLargeError(this.config.imports.maxBytes)))) {
         let first = 0;
         if (!headers) {
           headers = records[0]!.map((header) => header.trim());
           first = 1;
           if (headers.every((header) => header === '')) throw new ImportFileError('the first row must hold the column headers');
+          const unstorable = unstorableText(headers);
+          if (unstorable) throw new ImportFileError(`header ${Number(unstorable.field) + 1} ${unstorable.message}; save the file as CSV UTF-8 and upload it again`);
           await this.dataSource.query(`INSERT INTO contact_imports (id, created_by_id, file_name, status, headers) VALUES ($1, $2, $3, 'uploaded', $4)`, [
             id,
             actor.id,
-            fileName.slice(0, 255),
+            // PostgreSQL text holds no NUL; the name is only shown back.
+            fileName.replace(/\u0000/g, '').slice(0, 255),
             JSON.stringify(headers),
           ]);
+          stager = rowStager(this.dataSource, id, headers);
         }
         for (let i = first; i < records.length; i += 1) {
           rowNumber += 1;
-          stager.add(rowNumber, records[i]!);
+          stager!.add(rowNumber, records[i]!);
         }
-        await stager.drain();
+        await stager!.drain();
       }
-      await stager.finish();
+      await stager?.finish();
     } catch (error) {
-      await stager.abort(error as Error);
+      await stager?.abort(error as Error);
       await this.dataSource.query('DELETE FROM contact_imports WHERE id = $1', [id]);
       if (error instanceof ImportFileError) throw error;
       const message = (error as Error).message;
@@ -146,7 +164,7 @@ export class ContactsImportService {
     const lookups = await loadLookups(this.dataSource.manager, await this.customFields.all());
     const size = chunkRows(row.total_rows);
     for (let from = 2; from <= row.total_rows + 1; from += size) {
-      const rows = await this.chunk(this.dataSource.manager, id, from, from + size - 1);
+      const rows = await this.chunk(this.dataSource.manager, row, from, from + size - 1);
       for (const decision of await decideChunk(this.dataSource.manager, settingsOf(row), rows, lookups, duplicateOf)) {
         counts[decision.outcome === 'rejected' ? 'failed' : decision.outcome] += 1;
         if (decision.error?.startsWith('duplicate')) duplicates += 1;
@@ -189,9 +207,8 @@ export class ContactsImportService {
           if (locked.processed_rows !== row.processed_rows) return; // another worker got here first
           const lookups = await loadLookups(manager, customFields);
           // Decided and written at once: rows and decisions die young, which keeps the worker's memory flat.
-          const decisions = await decideChunk(manager, settingsOf(locked), await this.chunk(manager, importId, from, to), lookups);
-          await writeChunk(manager, this.audit, settingsOf(locked), from, decisions, lookups.leadStatusId);
-          const count = countOutcomes(decisions);
+          const decisions = await decideChunk(manager, settingsOf(locked), await this.chunk(manager, locked, from, to), lookups);
+          const count = countOutcomes(await writeChunk(manager, this.audit, settingsOf(locked), from, decisions, lookups.leadStatusId));
           await manager.query(
             `UPDATE contact_imports SET processed_rows = $2, created_count = created_count + $3, updated_count = updated_count + $4,
                     skipped_count = skipped_count + $5, failed_count = failed_count + $6, updated_at = now() WHERE id = $1`,
@@ -337,12 +354,13 @@ export class ContactsImportService {
     return rows[0];
   }
 
-  private chunk(manager: EntityManager, id: string, from: number, to: number): Promise<StagedRow[]> {
-    return manager.query('SELECT row_number, cells::text AS cells, outcome, error FROM contact_import_rows WHERE import_id = $1 AND row_number BETWEEN $2 AND $3 ORDER BY row_number', [
-      id,
-      from,
-      to,
-    ]);
+  private chunk(manager: EntityManager, row: ImportRow, from: number, to: number): Promise<StagedRow[]> {
+    const email = row.mapping?.find((column) => column.target === 'email');
+    return manager.query(
+      `SELECT row_number, cells::text AS cells, outcome, error, ${stagedEmailSql('$4', '$5')} AS email
+         FROM contact_import_rows WHERE import_id = $1 AND row_number BETWEEN $2 AND $3 ORDER BY row_number`,
+      [row.id, from, to, email?.index ?? null, EMAIL_PADDING],
+    );
   }
 
   /** Later rows repeating an earlier row's email are rejected up front, once, before any chunk. */
@@ -369,12 +387,14 @@ export class ContactsImportService {
     if (!email) return new Map();
     // One sort of the whole file: enough memory for it to stay out of temporary files.
     if (manager.queryRunner?.isTransactionActive) await manager.query(`SELECT set_config('work_mem', '128MB', true)`);
+    // Keyed as contacts.email_key keys the email a row would store: what the chunks decide on.
     const repeats: Array<{ row_number: number; first_row: number }> = await manager.query(
       `SELECT row_number, first_row FROM (
-         SELECT row_number, outcome, min(row_number) OVER (PARTITION BY lower(trim(cells->>($2::int)))) AS first_row
-           FROM contact_import_rows WHERE import_id = $1 AND trim(coalesce(cells->>($2::int), '')) <> '') all_rows
+         SELECT row_number, outcome, min(row_number) OVER (PARTITION BY lower(email)) AS first_row
+           FROM (SELECT row_number, outcome, ${stagedEmailSql('$2', '$3')} AS email FROM contact_import_rows WHERE import_id = $1 OFFSET 0) staged
+          WHERE email <> '') all_rows
         WHERE row_number <> first_row${unhandled ? ' AND outcome IS NULL' : ''}`,
-      [row.id, email.index],
+      [row.id, email.index, EMAIL_PADDING],
     );
     return new Map(repeats.map((repeat) => [repeat.row_number, repeat.first_row]));
   }
@@ -402,11 +422,13 @@ function toDto(row: ImportRow, sample: string[][]): ImportDto {
   };
 }
 
-/** The upload as text, failing on anything that is not valid UTF-8. */
-async function* strictUtf8(file: AsyncIterable<Buffer>): AsyncGenerator<string> {
+/** The upload as text, failing on anything that is not valid UTF-8, and on a file the size limit cut short. */
+async function* strictUtf8(file: UploadedFile, tooLarge: () => Error): AsyncGenerator<string> {
   const decoder = new TextDecoder('utf-8', { fatal: true });
   const invalid = () => Object.assign(new Error('invalid UTF-8'), { code: 'ERR_ENCODING_INVALID_ENCODED_DATA' });
   for await (const chunk of file) {
+    // The rest of the request is still read (and dropped), so the answer goes out on a whole request.
+    if (file.truncated) continue;
     let text: string;
     try {
       text = decoder.decode(chunk, { stream: true });
@@ -415,6 +437,7 @@ async function* strictUtf8(file: AsyncIterable<Buffer>): AsyncGenerator<string> 
     }
     if (text) yield text;
   }
+  if (file.truncated) throw tooLarge();
   let rest: string;
   try {
     rest = decoder.decode();

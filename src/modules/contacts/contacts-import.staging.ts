@@ -4,12 +4,16 @@ import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
+import { unstorableText } from '../../core/http/validation';
 import { PGlitePool } from '../../database/pglite/pglite-pool';
 import { guardPoolClient } from '../../database/pool-client-errors';
 
 /** Where parsed rows of an uploaded file go (contact_import_rows), in file order. */
 export interface RowStager {
-  /** Buffers a row; `drain` writes out what is buffered once there is enough of it. */
+  /**
+   * Buffers a row; `drain` writes out what is buffered once there is enough of it. A row with
+   * text PostgreSQL cannot store is staged already rejected, with the column and the reason.
+   */
   add(rowNumber: number, cells: string[]): void;
   drain(): Promise<void>;
   /** Everything added is stored. */
@@ -18,14 +22,37 @@ export interface RowStager {
   abort(error: Error): Promise<void>;
 }
 
-export function rowStager(dataSource: DataSource, importId: string): RowStager {
-  return (dataSource.driver as PostgresDriver).master instanceof PGlitePool ? new InsertStager(dataSource, importId) : new CopyStager(dataSource, importId);
+export function rowStager(dataSource: DataSource, importId: string, headers: string[]): RowStager {
+  return (dataSource.driver as PostgresDriver).master instanceof PGlitePool ? new InsertStager(dataSource, importId, headers) : new CopyStager(dataSource, importId, headers);
 }
 
-/** Cells as jsonb text; PostgreSQL text cannot hold NUL, so a stray one is dropped rather than failing the upload. */
-function cellsJson(cells: string[]): string {
+/** A row as stored: its cells as jsonb text, and the reason it is rejected when it cannot be stored as it is. */
+export interface StorableRow {
+  json: string;
+  error?: string;
+}
+
+const UNSTORABLE = /[\u0000\uD800-\uDFFF]/gu;
+
+/**
+ * A row's cells as jsonb text. NUL (and an unpaired surrogate) cannot be stored in jsonb: the
+ * row is rejected naming the column, and kept with U+FFFD in place of that character so the
+ * rejected-rows file still shows the rest of it and where the character was.
+ */
+export function storableRow(cells: string[], headers: string[]): StorableRow {
   const json = JSON.stringify(cells);
-  return json.includes('\\u0000') ? json.replace(/\\u0000/g, '') : json;
+  // JSON writes those characters as \u escapes: rows without one (nearly all) need no closer look.
+  if (!json.includes('\\u')) return { json };
+  const unstorable = unstorableText(cells);
+  if (!unstorable) return { json };
+  const index = Number(unstorable.field);
+  const column = headers[index] ? `"${headers[index]}"` : `column ${index + 1}`;
+  return { json: JSON.stringify(cells.map((cell) => cell.replace(UNSTORABLE, '\ufffd'))), error: `${column} ${unstorable.message}` };
+}
+
+/** Text in COPY's text format: backslash, tab and line breaks escaped. */
+function copyText(value: string): string {
+  return value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
 }
 
 const COPY_FLUSH_CHARS = 256 * 1024;
@@ -45,14 +72,16 @@ class CopyStager implements RowStager {
   constructor(
     private readonly dataSource: DataSource,
     importId: string,
+    private readonly headers: string[],
   ) {
     this.prefix = `${importId}\t`;
   }
 
   add(rowNumber: number, cells: string[]): void {
+    const { json, error } = storableRow(cells, this.headers);
+    const outcome = error === undefined ? '\\N\t\\N' : `rejected\t${copyText(error)}`;
     // JSON escapes control characters, so only backslashes need escaping for COPY's text format.
-    const json = cellsJson(cells);
-    this.buffer += `${this.prefix}${rowNumber}\t${json.includes('\\') ? json.replace(/\\/g, '\\\\') : json}\n`;
+    this.buffer += `${this.prefix}${rowNumber}\t${json.includes('\\') ? json.replace(/\\/g, '\\\\') : json}\t${outcome}\n`;
   }
 
   async drain(): Promise<void> {
@@ -101,7 +130,7 @@ class CopyStager implements RowStager {
     const [client, release] = (await (this.dataSource.driver as PostgresDriver).obtainMasterConnection()) as [PoolClient, (error?: unknown) => void];
     this.client = client;
     this.release = guardPoolClient(client, (error) => release(error));
-    const stream = client.query(copyFrom('COPY contact_import_rows (import_id, row_number, cells) FROM STDIN'));
+    const stream = client.query(copyFrom('COPY contact_import_rows (import_id, row_number, cells, outcome, error) FROM STDIN'));
     stream.on('error', (error: Error) => (this.failure ??= error));
     this.stream = stream;
     return stream;
@@ -122,15 +151,19 @@ const INSERT_BATCH = 1000;
 class InsertStager implements RowStager {
   private numbers: number[] = [];
   private cells: string[] = [];
+  private errors: Array<string | null> = [];
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly importId: string,
+    private readonly headers: string[],
   ) {}
 
   add(rowNumber: number, cells: string[]): void {
+    const { json, error } = storableRow(cells, this.headers);
     this.numbers.push(rowNumber);
-    this.cells.push(cellsJson(cells));
+    this.cells.push(json);
+    this.errors.push(error ?? null);
   }
 
   async drain(): Promise<void> {
@@ -144,6 +177,7 @@ class InsertStager implements RowStager {
   async abort(): Promise<void> {
     this.numbers = [];
     this.cells = [];
+    this.errors = [];
     await this.dataSource.query('DELETE FROM contact_import_rows WHERE import_id = $1', [this.importId]);
   }
 
@@ -151,10 +185,11 @@ class InsertStager implements RowStager {
     if (!this.numbers.length) return;
     const numbers = this.numbers.splice(0, INSERT_BATCH);
     const cells = this.cells.splice(0, INSERT_BATCH);
-    await this.dataSource.query('INSERT INTO contact_import_rows (import_id, row_number, cells) SELECT $1, n, c FROM unnest($2::int[], $3::jsonb[]) AS t(n, c)', [
-      this.importId,
-      numbers,
-      cells,
-    ]);
+    const errors = this.errors.splice(0, INSERT_BATCH);
+    await this.dataSource.query(
+      `INSERT INTO contact_import_rows (import_id, row_number, cells, outcome, error)
+       SELECT $1, n, c, CASE WHEN e IS NOT NULL THEN 'rejected' END, e FROM unnest($2::int[], $3::jsonb[], $4::text[]) AS t(n, c, e)`,
+      [this.importId, numbers, cells, errors],
+    );
   }
 }

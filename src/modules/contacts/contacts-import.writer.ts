@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import type { AuditService } from '../../core/audit/audit.service';
 import type { ImportMode } from './dto/import.dto';
-import { ColumnMapping, ImportLookups, ImportRecord, readRow } from './import-mapping';
+import { ColumnMapping, ImportLookups, ImportRecord, newContactCustomError, readRow } from './import-mapping';
 
 /** A row of contact_import_rows as a chunk reads it; cells as JSON text, parsed one row at a time. */
 export interface StagedRow {
@@ -10,6 +10,8 @@ export interface StagedRow {
   cells: string;
   outcome: string | null;
   error: string | null;
+  /** The email cell as stagedEmailSql makes it; null when no column maps to email. */
+  email: string | null;
 }
 
 export interface ChunkSettings {
@@ -67,32 +69,35 @@ export async function decideChunk(manager: EntityManager, settings: ChunkSetting
     const first = duplicateOf?.get(row.row_number);
     if (first !== undefined) return { row: row.row_number, error: `duplicate email in the file (first at row ${first})` };
     // Parsed here and dropped at once: a chunk's cells never pile up in the worker's heap.
-    return { row: row.row_number, ...readRow(JSON.parse(row.cells) as string[], settings.headers.length, settings.mapping, lookups) };
+    return { row: row.row_number, ...readRow(JSON.parse(row.cells) as string[], settings.headers.length, settings.mapping, lookups, row.email) };
   });
-  const emails = read.map((r) => r.record?.fields.email?.toLowerCase()).filter((e): e is string => Boolean(e));
+  const emails = read.map((r) => r.record?.fields.email).filter((e): e is string => Boolean(e));
+  // By the email as the row has it: PostgreSQL's lower() matches it to email_key, never JavaScript's.
   const existing = new Map<string, { id: string; deleted: boolean }>();
   if (emails.length) {
     // One index probe per email. Given the whole list at once (= ANY, or a join), the planner
     // reads all contacts instead, for every chunk: quadratic over a large import.
-    const found: Array<{ id: string; email_key: string; deleted: boolean }> = await manager.query(
-      `SELECT c.id, c.email_key, c.deleted_at IS NOT NULL AS deleted
-         FROM unnest($1::text[]) AS e(key)
-         CROSS JOIN LATERAL (SELECT id, email_key, deleted_at FROM contacts WHERE email_key = e.key OFFSET 0) c`,
+    const found: Array<{ email: string; id: string; deleted: boolean }> = await manager.query(
+      `SELECT e.email, c.id, c.deleted_at IS NOT NULL AS deleted
+         FROM unnest($1::text[]) AS e(email)
+         CROSS JOIN LATERAL (SELECT id, deleted_at FROM contacts WHERE email_key = lower(e.email) OFFSET 0) c`,
       [emails],
     );
-    for (const contact of found) existing.set(contact.email_key, { id: contact.id, deleted: contact.deleted });
+    for (const contact of found) existing.set(contact.email, { id: contact.id, deleted: contact.deleted });
   }
   const mode = settings.mode;
   return read.map((item): Decision => {
     if (!item.record) return { row: item.row, outcome: 'rejected', error: item.error ?? 'unreadable row', recorded: item.recorded };
     const record = item.record;
-    const email = record.fields.email?.toLowerCase();
+    const email = record.fields.email;
     const match = email ? existing.get(email) : undefined;
     if (match?.deleted) return { row: item.row, outcome: 'skipped', error: 'a contact with this email is in the trash' };
     if (match && mode === 'create') return { row: item.row, outcome: 'skipped', error: 'a contact with this email exists (mode create)' };
     if (match) return { row: item.row, outcome: 'updated', contactId: match.id, record };
     if (mode === 'update') return { row: item.row, outcome: 'skipped', error: email ? 'no contact with this email (mode update)' : 'no email to match (mode update)' };
     if (!record.fields.firstName) return { row: item.row, outcome: 'rejected', error: 'first name is required for a new contact' };
+    const customError = newContactCustomError(record, lookups.customFields);
+    if (customError) return { row: item.row, outcome: 'rejected', error: customError };
     return { row: item.row, outcome: 'created', contactId: randomUUID(), record };
   });
 }
@@ -106,31 +111,45 @@ export function countOutcomes(decisions: Decision[]): OutcomeCounts {
 const RECORD_COLUMNS = `id uuid, first_name text, last_name text, email text, phone text, company text, job_title text, address_line1 text, address_line2 text,
   city text, region text, postal_code text, country text, status_id uuid, traffic_source_id uuid, assigned_to_id uuid, custom_fields jsonb`;
 
+/** Why a row decided "create" found its email taken when it was written. */
+export const EMAIL_TAKEN = 'another contact already has this email';
+
 /**
  * Writes one chunk's decisions, set-based: contact inserts, before-images and updates, tags,
  * services, the ids of the contacts created (what a revert removes) and the reasons of skipped
  * and rejected rows. Created and updated rows are not rewritten: at a million rows, rewriting
  * every staged row would cost as much as the import itself.
+ * Returns the decisions as written: a create whose email was taken by then is a rejection.
  */
 export async function writeChunk(
   manager: EntityManager,
   audit: AuditService,
   settings: ChunkSettings,
   firstRow: number,
-  decisions: Decision[],
+  decided: Decision[],
   leadStatusId: string | null,
-): Promise<void> {
-  const creates = decisions.filter((d) => d.outcome === 'created');
+): Promise<Decision[]> {
+  let decisions = decided;
+  let creates = decisions.filter((d) => d.outcome === 'created');
   const updates = decisions.filter((d) => d.outcome === 'updated');
   if (creates.length) {
-    await manager.query(
+    // A conflict rejects its row instead of failing the chunk: a failed chunk fails again on
+    // every retry, and the rest of the file would never be imported.
+    const inserted: Array<{ id: string }> = await manager.query(
       `INSERT INTO contacts (id, first_name, last_name, email, phone, company, job_title, address_line1, address_line2, city, region, postal_code, country,
                              status_id, traffic_source_id, assigned_to_id, custom_fields, created_by_id)
        SELECT r.id, r.first_name, coalesce(r.last_name, ''), r.email, r.phone, r.company, r.job_title, r.address_line1, r.address_line2, r.city, r.region,
               r.postal_code, r.country, coalesce(r.status_id, $2), r.traffic_source_id, r.assigned_to_id, coalesce(r.custom_fields, '{}'::jsonb), $3
-         FROM jsonb_to_recordset($1::jsonb) AS r(${RECORD_COLUMNS})`,
+         FROM jsonb_to_recordset($1::jsonb) AS r(${RECORD_COLUMNS})
+       ON CONFLICT (email_key) DO NOTHING
+       RETURNING id`,
       [recordsJson(creates), leadStatusId, settings.created_by_id],
     );
+    if (inserted.length < creates.length) {
+      const ids = new Set(inserted.map((contact) => contact.id));
+      decisions = decisions.map((d) => (d.outcome === 'created' && !ids.has(d.contactId!) ? { row: d.row, outcome: 'rejected', error: EMAIL_TAKEN } : d));
+      creates = decisions.filter((d) => d.outcome === 'created');
+    }
   }
   if (updates.length) {
     // The first image wins: a re-run chunk never overwrites what the contact was before the import.
@@ -179,6 +198,7 @@ export async function writeChunk(
       [settings.id, reasons.map((d) => d.row), reasons.map((d) => d.outcome), reasons.map((d) => d.error ?? null), reasons[0]!.row, reasons[reasons.length - 1]!.row],
     );
   }
+  return decisions;
 }
 
 /** Tags by name: missing ones created (and audited, as any new tag is), then linked in one statement. */

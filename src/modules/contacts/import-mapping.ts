@@ -95,16 +95,44 @@ const splitList = (cell: string) =>
     .filter(Boolean);
 
 /**
+ * What an email cell loses at its ends: exactly the characters String.prototype.trim removes
+ * (tab, NBSP, the Unicode spaces, line breaks, BOM), so an imported email is trimmed as one
+ * sent to POST /contacts is. PostgreSQL does the trimming (see stagedEmailSql); a spec checks
+ * this list against trim().
+ */
+export const EMAIL_PADDING =
+  '\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff';
+
+/**
+ * SQL for the email of a staged row as a contact stores it: the cell trimmed of EMAIL_PADDING,
+ * a spreadsheet-formula guard undone (as restoreNeutralised does for the other cells).
+ * PostgreSQL computes it for the duplicate pass over the file and for each row's decision, and
+ * lower() of it is what contacts.email_key holds: one normalisation wherever emails are
+ * compared, so no two rows the import tells apart can collide on the unique key.
+ * `index` and `padding` are the placeholders of the email column's index and of EMAIL_PADDING.
+ */
+export function stagedEmailSql(index: string, padding: string): string {
+  return `regexp_replace(btrim(cells->>(${index}::int), ${padding}::text), '^''([=+@\\t\\r-])', '\\1')`;
+}
+
+/**
  * Maps and checks one CSV row. Empty cells mean "no value" (on updates: keep what is there).
+ * `email` is the email cell as stagedEmailSql made it; the row's own email cell is not read.
  * Returns the reason when the row cannot be imported.
  */
-export function readRow(cells: string[], columnCount: number, mapping: ColumnMapping[], lookups: ImportLookups): { record?: ImportRecord; error?: string } {
+export function readRow(
+  cells: string[],
+  columnCount: number,
+  mapping: ColumnMapping[],
+  lookups: ImportLookups,
+  email: string | null,
+): { record?: ImportRecord; error?: string } {
   if (cells.length !== columnCount) return { error: `the row has ${cells.length} cells where the header has ${columnCount}` };
   const record: ImportRecord = { fields: {} };
   const custom: Record<string, unknown> = {};
   for (const column of mapping) {
     if (column.target === 'ignore') continue;
-    const cell = restoreNeutralised((cells[column.index] ?? '').trim());
+    const cell = column.target === 'email' ? (email ?? '') : restoreNeutralised((cells[column.index] ?? '').trim());
     if (cell === '') continue;
     const target = column.target;
     if (target.startsWith('custom.')) {
@@ -158,10 +186,26 @@ export function readRow(cells: string[], columnCount: number, mapping: ColumnMap
   }
   if (Object.keys(custom).length) {
     const checked = checkCustomValues(lookups.customFields, custom, false);
-    if (checked.errors.length) return { error: checked.errors.map((e: FieldErrorDto) => `${e.field.replace('customFields.', 'custom.')} ${e.message}`).join('; ') };
+    if (checked.errors.length) return { error: describeCustomErrors(checked.errors) };
     record.customFields = checked.values;
   }
   return { record };
+}
+
+/**
+ * Why a row cannot create a contact as far as custom fields go: the checks POST /contacts
+ * makes, required fields included (updates leave absent fields as they are, so only creates
+ * need them). Undefined when the row may create one.
+ */
+export function newContactCustomError(record: ImportRecord, customFields: CustomField[]): string | undefined {
+  if (!customFields.some((field) => field.required && !field.deletedAt)) return undefined;
+  const checked = checkCustomValues(customFields, record.customFields ?? {}, true);
+  return checked.errors.length ? describeCustomErrors(checked.errors) : undefined;
+}
+
+/** Custom field errors in a row's reason, named as the mapping names them (`custom.<key>`). */
+function describeCustomErrors(errors: FieldErrorDto[]): string {
+  return errors.map((e) => `${e.field.replace('customFields.', 'custom.')} ${e.message}`).join('; ');
 }
 
 /** A cell as the custom field's JSON value, so the usual checks apply. */

@@ -1,0 +1,61 @@
+import type { CustomField } from './entities/custom-field.entity';
+import { ColumnMapping, EMAIL_PADDING, ImportLookups, newContactCustomError, readRow } from './import-mapping';
+
+const field = (key: string, type: CustomField['type'], required: boolean, deletedAt: Date | null = null): CustomField =>
+  ({ id: key, key, label: key, type, required, options: [], internal: false, position: 0, deletedAt, createdAt: new Date(), updatedAt: new Date() }) as CustomField;
+
+const lookups = (customFields: CustomField[] = []): ImportLookups => ({
+  statuses: new Map(),
+  services: new Map(),
+  trafficSources: new Map(),
+  staffByEmail: new Map(),
+  customFields,
+});
+
+const mapping: ColumnMapping[] = [
+  { index: 0, header: 'First Name', target: 'firstName' },
+  { index: 1, header: 'Email', target: 'email' },
+];
+
+describe('EMAIL_PADDING', () => {
+  it('holds exactly the characters String.prototype.trim removes, as POST /contacts trims an email', () => {
+    const trimmed: string[] = [];
+    for (let code = 0; code <= 0xffff; code += 1) {
+      const character = String.fromCharCode(code);
+      if (character.trim() === '') trimmed.push(character);
+    }
+    expect([...EMAIL_PADDING].sort()).toEqual(trimmed.sort());
+  });
+});
+
+describe('readRow', () => {
+  it('takes the email as PostgreSQL normalised it, not the raw cell', () => {
+    const { record } = readRow(['Bob', ' BOB@example.com\t'], 2, mapping, lookups(), 'BOB@example.com');
+    expect(record!.fields).toEqual({ firstName: 'Bob', email: 'BOB@example.com' });
+  });
+
+  it('rejects an email that is still invalid once trimmed', () => {
+    expect(readRow(['Dee', 'dee@exa\u00a0mple.com'], 2, mapping, lookups(), 'dee@exa\u00a0mple.com').error).toBe('invalid email "dee@exa\u00a0mple.com"');
+    expect(readRow(['Dee', '\t'], 2, mapping, lookups(), '').record!.fields).toEqual({ firstName: 'Dee' });
+  });
+
+  it('leaves required custom fields to the create decision: an update may omit them', () => {
+    const { record, error } = readRow(['Upd', 'upd@example.com'], 2, mapping, lookups([field('consent', 'boolean', true)]), 'upd@example.com');
+    expect(error).toBeUndefined();
+    expect(record!.customFields).toBeUndefined();
+  });
+});
+
+describe('newContactCustomError', () => {
+  const definitions = [field('consent', 'boolean', true), field('budget', 'number', false), field('gone', 'text', true, new Date())];
+
+  it('names each required custom field a new contact lacks, as POST /contacts does', () => {
+    expect(newContactCustomError({ fields: { firstName: 'A' } }, definitions)).toBe('custom.consent is required');
+    expect(newContactCustomError({ fields: { firstName: 'A' }, customFields: { budget: 3 } }, definitions)).toBe('custom.consent is required');
+  });
+
+  it('accepts a row holding every required field, and any row when none is required', () => {
+    expect(newContactCustomError({ fields: { firstName: 'A' }, customFields: { consent: false } }, definitions)).toBeUndefined();
+    expect(newContactCustomError({ fields: { firstName: 'A' } }, [field('budget', 'number', false), field('gone', 'text', true, new Date())])).toBeUndefined();
+  });
+});
