@@ -35,6 +35,11 @@ export function dependsOnRecord(ability: AppAbility, action: string, subject: st
   return answer;
 }
 
+/** Whether some rule grants `action` on every `subject` record, whole: no conditions, no field list. */
+export function hasWholeRight(ability: AppAbility, action: string, subject: string): boolean {
+  return ability.can(action, subject) && ability.rulesFor(action, subject).some((rule) => !rule.inverted && !rule.conditions && !rule.fields);
+}
+
 /** Fields of `record` that `action` may touch, given rules with `fields`. */
 export function permittedFields(ability: AppAbility, action: string, subject: string, record: object, allFields: string[]): string[] {
   return permittedFieldsOf(ability, action, subjectOf(subject, record), { fieldsFrom: (rule) => rule.fields ?? allFields });

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Put, Query, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBody, ApiConsumes, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppConfig } from '../../config/app-config';
@@ -12,6 +12,7 @@ import type { AuthUser } from '../../core/identity/auth-user';
 import { ContactsImportService } from './contacts-import.service';
 import { DryRunDto, ImportDto, ImportQueryDto, ImportSettingsDto, SavedMappingDto, SaveMappingDto, UploadDto } from './dto/import.dto';
 import type { ColumnMapping } from './import-mapping';
+import { WholeContactRightsGuard } from './contacts-import.guard';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -19,6 +20,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 @RequiresFeature('contacts')
 @Audience('staff')
 @Controller('contacts')
+@UseGuards(WholeContactRightsGuard)
 export class ContactsImportController {
   constructor(
     private readonly imports: ContactsImportService,
