@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { ActivitiesService } from '../../src/modules/contacts/activities.service';
 import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
+import { until } from '../support/wait';
 
 /**
  * The activity log of contacts: who may log, edit and delete what, and the last-contacted time
@@ -115,6 +117,20 @@ describe('contact activities', () => {
       const moved = hoursFromNow(-1);
       await t.http.patch(`/api/v1/activities/${task.id}`).set(staff.auth).send({ occurredAt: moved }).expect(200);
       expect(await lastContactedAt(contactId)).toBe(moved);
+    });
+
+    it('a scheduled call becomes the last contact once its time has passed', async () => {
+      const contactId = await insertContact();
+      const earlier = hoursFromNow(-24);
+      await log(staff, contactId, { type: 'email', occurredAt: earlier });
+      const scheduled = await log(staff, contactId, { type: 'call', subject: 'Call back', occurredAt: new Date(Math.ceil(Date.now() / 1000) * 1000 + 2000).toISOString() });
+      const profile = async () => (await t.http.get(`/api/v1/contacts/${contactId}`).set(admin.auth).expect(200)).body.lastContactedAt as string | null;
+      expect(await profile()).toBe(earlier);
+
+      await until(async () => ((await t.db.query('SELECT now() > $1::timestamptz AS passed', [scheduled.occurredAt]))[0].passed ? true : undefined), 10_000, 'the call time');
+      await t.app.get(ActivitiesService).catchUpLastContacted();
+      // A scheduled catch-up may hold the contact at that moment; then it settles it instead.
+      await until(async () => ((await profile()) === scheduled.occurredAt ? true : undefined), 5000, 'the call to count');
     });
 
     it('defaults occurredAt to now, subject and body to empty and visibleToClient to false', async () => {

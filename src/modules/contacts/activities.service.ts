@@ -1,4 +1,4 @@
-import { ForbiddenException, Injectable, NotFoundException } from '@nestjs/common';
+import { ForbiddenException, Injectable, NotFoundException, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
@@ -9,7 +9,8 @@ import type { SubjectDefinition } from '../../core/access/rule.types';
 import { AuditService } from '../../core/audit/audit.service';
 import { containsPattern, Page, pageWindow, parseSort, toPage } from '../../core/http/pagination';
 import type { AuthUser } from '../../core/identity/auth-user';
-import { CONTACT_RULE_FIELDS } from './contacts.subjects';
+import { JobsService } from '../../core/jobs/jobs.service';
+import { ACTIVITY_RULE_FIELDS, CONTACT_RULE_FIELDS } from './contacts.subjects';
 import type { ActivityDto, ActivityQueryDto, CreateActivityDto, UpdateActivityDto } from './dto/activity.dto';
 import type { ActivityType } from './entities/activity.entity';
 
@@ -19,14 +20,13 @@ export class ActivityNotFoundError extends NotFoundException {
   }
 }
 
-/** The Activity fields that CASL rules may name, for the SQL of lists. */
-const ACTIVITY_RULE_FIELDS: SubjectDefinition['fields'] = {
-  id: { column: '{alias}.id', type: 'uuid' },
-  contactId: { column: '{alias}.contact_id', type: 'uuid' },
-  authorId: { column: '{alias}.author_id', type: 'uuid' },
-  type: { column: '{alias}.type', type: 'string' },
-  visibleToClient: { column: '{alias}.visible_to_client', type: 'boolean' },
-};
+/** Counts future-dated activities once their time has come (see catch_up_last_contacted in the migrations). */
+export const LAST_CONTACTED_QUEUE = 'contacts.last-contacted';
+export const LAST_CONTACTED_SCHEDULE_ID = 'last-contacted-catch-up';
+/** How stale last_contacted_at may be, at most, after a scheduled activity's time has passed. */
+export const LAST_CONTACTED_CATCH_UP_MS = 60_000;
+/** Due rows per transaction, so no pass holds many contact locks for long. */
+const CATCH_UP_BATCH = 500;
 
 const ACTIVITY_SORTS: Record<string, string> = {
   occurredAt: 'a.occurred_at',
@@ -69,15 +69,37 @@ interface ActivityViewRow {
 /**
  * The activity log of contacts. An activity is reachable only through a contact the caller
  * may read and that is not in the trash. Staff log activities and edit or delete their own;
- * admins any. The database keeps `contacts.last_contacted_at` from this log.
+ * admins any. The database keeps `contacts.last_contacted_at` from this log; a periodic job
+ * brings in future-dated activities once their time has passed.
  */
 @Injectable()
-export class ActivitiesService {
+export class ActivitiesService implements OnModuleInit {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly config: AppConfig,
     private readonly audit: AuditService,
+    private readonly jobs: JobsService,
   ) {}
+
+  async onModuleInit(): Promise<void> {
+    // Not tied to the contacts feature: like the trigger, it keeps stored data true whatever is switched on.
+    this.jobs.define({ queue: LAST_CONTACTED_QUEUE, concurrency: 1, attempts: 2, backoffMs: 5000, handle: () => this.catchUpLastContacted() });
+    await this.jobs.schedule(LAST_CONTACTED_QUEUE, LAST_CONTACTED_SCHEDULE_ID, LAST_CONTACTED_CATCH_UP_MS);
+  }
+
+  /**
+   * Recomputes last_contacted_at for contacts with an activity whose time has come since it
+   * was logged, in short transactions. Contacts being written meanwhile are left for the next
+   * run. Returns how many due activity times were settled.
+   */
+  async catchUpLastContacted(): Promise<{ settled: number }> {
+    let settled = 0;
+    for (;;) {
+      const [{ n }] = (await this.dataSource.query('SELECT catch_up_last_contacted($1) AS n', [CATCH_UP_BATCH])) as Array<{ n: number }>;
+      settled += n;
+      if (n < CATCH_UP_BATCH) return { settled };
+    }
+  }
 
   async list(ability: AppAbility, contactId: string, query: ActivityQueryDto): Promise<Page<ActivityDto>> {
     // The query is checked first: a bad query is a 400 whatever the contact.
