@@ -92,6 +92,15 @@ describe('checkCustomValues', () => {
     it.each(['2023-02-29', '2024-02-30', '2024-04-31', '2024-06-31'])('refuses the impossible calendar date %p', (value) => {
       refused('renewal', value, 'must be a date (YYYY-MM-DD)');
     });
+
+    it.each(['0001-01-01', '9999-12-31'])('accepts the first and last day PostgreSQL and ISO strings share: %p', (value) => {
+      accepted('renewal', value);
+    });
+
+    // JavaScript has a year 0 (and makes 0000-02-29 a leap day); PostgreSQL refuses it in every filter on the field.
+    it.each(['0000-01-01', '0000-02-29', '0000-12-31'])('refuses the year-0 date %p', (value) => {
+      refused('renewal', value, 'must be a date in the years 0001 to 9999');
+    });
   });
 
   describe('datetime (a time zone is required; stored as UTC ISO)', () => {
@@ -123,6 +132,24 @@ describe('checkCustomValues', () => {
 
     it('refuses an impossible calendar day instead of moving it to the next month', () => {
       refused('kickoff', '2024-06-31T10:00:00Z', 'must be an ISO 8601 date-time with a time zone');
+    });
+
+    it.each([
+      ['0001-01-01T00:00:00Z', '0001-01-01T00:00:00.000Z'],
+      ['0001-01-01T00:30:00-01:00', '0001-01-01T01:30:00.000Z'],
+      ['9999-12-31T23:59:59.999Z', '9999-12-31T23:59:59.999Z'],
+      ['9999-12-31T23:30:00+01:00', '9999-12-31T22:30:00.000Z'],
+    ])('accepts %p at the ends of the years 0001 to 9999, as %p', (value, normalised) => {
+      accepted('kickoff', value, normalised);
+    });
+
+    it.each([
+      ['year 0', '0000-06-01T12:00:00Z'],
+      ['year 0 given, year 1 in UTC', '0000-12-31T23:00:00-02:00'],
+      ['year 1 given, year 0 in UTC', '0001-01-01T00:30:00+01:00'],
+      ['year 9999 given, year 10000 in UTC', '9999-12-31T23:30:00-01:00'],
+    ])('refuses %s (%p)', (_label, value) => {
+      refused('kickoff', value, 'must be a date-time in the years 0001 to 9999, in UTC as well');
     });
   });
 

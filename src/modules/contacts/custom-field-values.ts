@@ -1,6 +1,6 @@
 import type { FieldErrorDto } from '../../core/http/error-response.dto';
 import type { CustomField } from './entities/custom-field.entity';
-import { isCalendarDate } from './filters/contact-filter.compiler';
+import { inYearRange, isCalendarDate } from './filters/contact-filter.compiler';
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const PHONE = /^[+0-9 ()./-]{3,50}$/;
@@ -46,6 +46,10 @@ export function checkCustomValues(
   return { values: normalised, errors };
 }
 
+/** The years inYearRange takes, for messages. */
+const MIN_YEAR = '0001';
+const MAX_YEAR = '9999';
+
 /** The time of day must exist too: 24:00 or 10:61 would roll over silently. */
 function sameInstantFields(value: string): boolean {
   const time = /T(\d{2}):(\d{2})(?::(\d{2}))?/.exec(value);
@@ -76,11 +80,16 @@ function checkValue(definition: CustomField, value: unknown): { value: unknown }
     case 'boolean':
       return typeof value === 'boolean' ? { value } : 'must be true or false';
     case 'date':
-      return typeof value === 'string' && DATE.test(value) && isCalendarDate(value) ? { value } : 'must be a date (YYYY-MM-DD)';
-    case 'datetime':
-      return typeof value === 'string' && DATETIME.test(value) && isCalendarDate(value) && !Number.isNaN(Date.parse(value)) && sameInstantFields(value)
-        ? { value: new Date(value).toISOString() }
-        : 'must be an ISO 8601 date-time with a time zone';
+      if (typeof value !== 'string' || !DATE.test(value) || !isCalendarDate(value)) return 'must be a date (YYYY-MM-DD)';
+      return inYearRange(value) ? { value } : `must be a date in the years ${MIN_YEAR} to ${MAX_YEAR}`;
+    case 'datetime': {
+      if (typeof value !== 'string' || !DATETIME.test(value) || !isCalendarDate(value) || Number.isNaN(Date.parse(value)) || !sameInstantFields(value)) {
+        return 'must be an ISO 8601 date-time with a time zone';
+      }
+      const utc = new Date(value).toISOString();
+      // Both as given and in UTC (what is stored): an offset can carry 0001-01-01 back into year 0.
+      return inYearRange(value) && inYearRange(utc) ? { value: utc } : `must be a date-time in the years ${MIN_YEAR} to ${MAX_YEAR}, in UTC as well`;
+    }
     case 'select':
       return typeof value === 'string' && definition.options.includes(value) ? { value } : `must be one of ${definition.options.join(', ')}`;
     case 'multi_select': {

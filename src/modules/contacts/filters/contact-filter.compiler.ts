@@ -26,9 +26,19 @@ export function isCalendarDate(value: string): boolean {
   return !Number.isNaN(parsed.getTime()) && parsed.toISOString().slice(0, 10) === day;
 }
 
+/**
+ * A year that PostgreSQL reads and JavaScript writes as four ISO digits: PostgreSQL has no
+ * year 0 (0000-01-01 is error 22008), and past 9999 toISOString writes +010000. A stored value
+ * outside it would break every filter and sort on its field.
+ */
+export function inYearRange(iso: string): boolean {
+  const year = /^(\d{4})-/.exec(iso)?.[1];
+  return year !== undefined && year >= '0001' && year <= '9999';
+}
+
 /** An ISO 8601 date or date-time that PostgreSQL reads as timestamptz. */
 export function isIsoDateTime(value: string): boolean {
-  if (!ISO_DATETIME.test(value) || !isCalendarDate(value)) return false;
+  if (!ISO_DATETIME.test(value) || !isCalendarDate(value) || !inYearRange(value)) return false;
   const time = /T(\d{2}):(\d{2})(?::(\d{2}))?/.exec(value);
   return !time || (Number(time[1]) < 24 && Number(time[2]) < 60 && Number(time[3] ?? 0) < 60);
 }
@@ -115,7 +125,7 @@ function scalarProblem(field: FilterField, value: unknown, op: string): string |
     case 'boolean':
       return typeof value === 'boolean' ? undefined : 'must be true or false';
     case 'date':
-      return typeof value === 'string' && ISO_DATE.test(value) && isCalendarDate(value) ? undefined : 'must be a date (YYYY-MM-DD)';
+      return typeof value === 'string' && ISO_DATE.test(value) && isCalendarDate(value) && inYearRange(value) ? undefined : 'must be a date (YYYY-MM-DD) in the years 0001 to 9999';
     case 'datetime':
       return typeof value === 'string' && isIsoDateTime(value) ? undefined : `must be an ISO 8601 date or date-time (${op})`;
   }
