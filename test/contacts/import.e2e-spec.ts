@@ -111,6 +111,37 @@ describe.each([
     await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/revert`).set(staff.auth).expect(409);
   });
 
+  it('reverts only what is still as the import left it, and survives lookups deleted since', async () => {
+    const tag = `r${marker}`;
+    const passing = (await t.http.post('/api/v1/contact-statuses').set(admin.auth).send({ name: `Passing ${marker}`, stage: 'lead' }).expect(201)).body.id as string;
+    const kept = (await t.http.post('/api/v1/contacts').set(staff.auth).send({ firstName: 'Kept', email: `kept.${tag}@example.com`, company: 'Old', statusId: passing }).expect(201)).body;
+    const edited = (await t.http.post('/api/v1/contacts').set(staff.auth).send({ firstName: 'Edited', email: `edited.${tag}@example.com`, company: 'Old' }).expect(201)).body;
+    const csv = [
+      'First Name,Email,Company,Status',
+      `Kept,kept.${tag}@example.com,New,Customer`,
+      `Edited,edited.${tag}@example.com,New,`,
+      `Plain,plain.${tag}@example.com,New,`,
+      `Called,called.${tag}@example.com,New,`,
+    ].join('\n');
+    const uploaded = (await upload(csv).expect(201)).body;
+    await t.http.put(`/api/v1/contacts/imports/${uploaded.id}/settings`).set(staff.auth).send({ columns: uploaded.columns, mode: 'upsert' }).expect(200);
+    await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/run`).set(staff.auth).expect(202);
+    expect((await settle(uploaded.id)).counts).toMatchObject({ created: 2, updated: 2 });
+    const idOf = async (email: string) => (await t.db.query('SELECT id FROM contacts WHERE email_key = $1', [email]))[0]?.id as string | undefined;
+    const called = (await idOf(`called.${tag}@example.com`))!;
+    // Since the import: one contact edited, one created contact given an activity, the old status deleted.
+    await t.http.patch(`/api/v1/contacts/${edited.id}`).set(staff.auth).send({ version: edited.version + 1, city: 'Since' }).expect(200);
+    await t.http.post(`/api/v1/contacts/${called}/activities`).set(staff.auth).send({ type: 'call', subject: 'follow-up' }).expect(201);
+    await t.http.delete(`/api/v1/contact-statuses/${passing}`).set(admin.auth).expect(204);
+
+    const reverted = await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/revert`).set(staff.auth).expect(200);
+    expect(reverted.body.status).toBe('reverted');
+    expect((await t.http.get(`/api/v1/contacts/${kept.id}`).set(staff.auth).expect(200)).body).toMatchObject({ company: 'Old', status: null });
+    expect((await t.http.get(`/api/v1/contacts/${edited.id}`).set(staff.auth).expect(200)).body).toMatchObject({ company: 'New', city: 'Since' });
+    expect(await idOf(`plain.${tag}@example.com`)).toBeUndefined();
+    expect(await idOf(`called.${tag}@example.com`)).toBe(called);
+  });
+
   it('in update mode touches only existing contacts', async () => {
     const email = `only.${marker}@example.com`;
     await t.http.post('/api/v1/contacts').set(staff.auth).send({ firstName: 'Only', email }).expect(201);

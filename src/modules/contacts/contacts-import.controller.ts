@@ -118,7 +118,13 @@ export class ContactsImportController {
   @Post('imports/:id/revert')
   @Authorize('import', 'Contact')
   @HttpCode(HttpStatus.OK)
-  @ApiOperation({ summary: 'Undo an import: remove the contacts it created, restore the ones it updated', operationId: 'revertContactImport' })
+  @ApiOperation({
+    summary: 'Undo an import: remove the contacts it created, restore the ones it updated',
+    description:
+      'Only what is still as the import left it: a contact changed since keeps its changes, and a created contact that was edited, ' +
+      'given activities or an account since stays. A status, source or assignee deleted since is left empty.',
+    operationId: 'revertContactImport',
+  })
   @ApiOkResponse({ type: ImportDto })
   @ApiErrors(400, 401, 403, 404, 409)
   revert(@CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string): Promise<ImportDto> {

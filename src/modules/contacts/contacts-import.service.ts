@@ -65,6 +65,9 @@ export class ImportFileTooLargeError extends PayloadTooLargeException {
 export type UploadedFile = Readable & { truncated?: boolean };
 
 /** Upload, map, dry-run, run (as a job, chunk by chunk with a checkpoint), report and revert CSV imports. */
+/** An import in one of these is done with: no job may (re)start or go on writing it. */
+const FINAL_STATUSES = ['completed', 'reverting', 'reverted'];
+
 @Injectable()
 export class ContactsImportService {
   constructor(
@@ -191,8 +194,14 @@ export class ContactsImportService {
    */
   async process(importId: string, context: JobContext): Promise<void> {
     let row = await this.load(this.dataSource.manager, importId);
-    if (['completed', 'reverting', 'reverted'].includes(row.status)) return;
-    await this.dataSource.query(`UPDATE contact_imports SET status = 'running', started_at = coalesce(started_at, now()), error = NULL, updated_at = now() WHERE id = $1`, [importId]);
+    if (FINAL_STATUSES.includes(row.status)) return;
+    // Only an import still to be done starts: a revert may have come in since the job was queued.
+    const [, started] = (await this.dataSource.query(
+      `UPDATE contact_imports SET status = 'running', started_at = coalesce(started_at, now()), error = NULL, updated_at = now()
+        WHERE id = $1 AND status <> ALL($2::text[])`,
+      [importId, FINAL_STATUSES],
+    )) as [unknown, number];
+    if (!started) return;
     try {
       await this.markDuplicates(row);
       const size = chunkRows(row.total_rows);
@@ -204,7 +213,8 @@ export class ContactsImportService {
         await this.dataSource.transaction(async (manager) => {
           await setChangeContext(manager, row.created_by_id, 'import');
           const locked = await this.load(manager, importId, true);
-          if (locked.processed_rows !== row.processed_rows) return; // another worker got here first
+          // Another worker got here first, or the import was reverted meanwhile (its row lock orders the two).
+          if (locked.processed_rows !== row.processed_rows || FINAL_STATUSES.includes(locked.status)) return;
           const lookups = await loadLookups(manager, customFields);
           // Decided and written at once: rows and decisions die young, which keeps the worker's memory flat.
           const decisions = await decideChunk(manager, settingsOf(locked), await this.chunk(manager, locked, from, to), lookups);
@@ -216,9 +226,10 @@ export class ContactsImportService {
           );
         });
         row = await this.load(this.dataSource.manager, importId);
+        if (FINAL_STATUSES.includes(row.status)) return;
         await context.progress({ processed: row.processed_rows, total: row.total_rows });
       }
-      await this.dataSource.query(`UPDATE contact_imports SET status = 'completed', finished_at = now(), updated_at = now() WHERE id = $1`, [importId]);
+      await this.dataSource.query(`UPDATE contact_imports SET status = 'completed', finished_at = now(), updated_at = now() WHERE id = $1 AND status = 'running'`, [importId]);
     } catch (error) {
       // The job retries; the status says what happened meanwhile.
       await this.dataSource.query(`UPDATE contact_imports SET status = 'failed', error = $2, updated_at = now() WHERE id = $1 AND status = 'running'`, [importId, (error as Error).message.slice(0, 1000)]);
@@ -252,43 +263,58 @@ export class ContactsImportService {
 
   /** Removes the contacts the import created and puts back what it changed on the others. */
   async revert(actor: AuthUser, id: string): Promise<ImportDto> {
+    let reverted: { removed: number; restored: number; keptUpdated: number } | undefined;
     await this.dataSource.transaction(async (manager) => {
       await setChangeContext(manager, actor.id, 'import');
       const row = await this.load(manager, id, true);
       if (row.status !== 'completed' && row.status !== 'failed') throw new ConflictException({ message: `An import that is ${row.status} cannot be reverted`, code: 'import_not_revertible' });
-      // Contacts that since got a user account stay: an account needs its contact.
+      // Only what is still as the import left it is undone: a contact edited since keeps the
+      // edit (and a created one edited, given activities or an account since, stays).
       // Created ids are kept per chunk; imports run before that kept them on their rows.
-      await manager.query(
+      const [, removed] = (await manager.query(
         `DELETE FROM contacts c USING (
             SELECT unnest(created_ids) AS id FROM contact_import_batches WHERE import_id = $1
             UNION ALL SELECT contact_id FROM contact_import_rows WHERE import_id = $1 AND outcome = 'created') x
-          WHERE c.id = x.id AND NOT EXISTS (SELECT 1 FROM users u WHERE u.contact_id = c.id)`,
+          WHERE c.id = x.id AND c.version = 1
+            AND NOT EXISTS (SELECT 1 FROM users u WHERE u.contact_id = c.id)
+            AND NOT EXISTS (SELECT 1 FROM activities a WHERE a.contact_id = c.id)`,
         [id],
-      );
-      await manager.query(
+      )) as [unknown, number];
+      // The import bumped each contact it updated by one version; references deleted since become empty.
+      const [restored] = (await manager.query(
         `UPDATE contacts c SET
             first_name = b.before->>'first_name', last_name = b.before->>'last_name', email = b.before->>'email', phone = b.before->>'phone',
             company = b.before->>'company', job_title = b.before->>'job_title', address_line1 = b.before->>'address_line1', address_line2 = b.before->>'address_line2',
             city = b.before->>'city', region = b.before->>'region', postal_code = b.before->>'postal_code', country = b.before->>'country',
-            status_id = (b.before->>'status_id')::uuid, traffic_source_id = (b.before->>'traffic_source_id')::uuid, assigned_to_id = (b.before->>'assigned_to_id')::uuid,
+            status_id = (SELECT s.id FROM contact_statuses s WHERE s.id = (b.before->>'status_id')::uuid),
+            traffic_source_id = (SELECT ts.id FROM traffic_sources ts WHERE ts.id = (b.before->>'traffic_source_id')::uuid),
+            assigned_to_id = (SELECT u.id FROM users u WHERE u.id = (b.before->>'assigned_to_id')::uuid),
             custom_fields = b.before->'custom_fields', version = c.version + 1, updated_at = now()
-          FROM contact_import_changes b WHERE b.import_id = $1 AND c.id = b.contact_id`,
+          FROM contact_import_changes b
+         WHERE b.import_id = $1 AND c.id = b.contact_id AND c.version = (b.before->>'version')::int + 1
+        RETURNING c.id`,
         [id],
-      );
-      for (const [table, column, key] of [
-        ['contact_tags', 'tag_id', 'tag_ids'],
-        ['contact_services', 'service_id', 'service_ids'],
+      )) as [Array<{ id: string }>, number];
+      const restoredIds = restored.map((contact) => contact.id);
+      for (const [table, column, key, lookup] of [
+        ['contact_tags', 'tag_id', 'tag_ids', 'tags'],
+        ['contact_services', 'service_id', 'service_ids', 'services'],
       ] as const) {
-        await manager.query(`DELETE FROM ${table} t USING contact_import_changes b WHERE b.import_id = $1 AND t.contact_id = b.contact_id`, [id]);
+        await manager.query(`DELETE FROM ${table} t WHERE t.contact_id = ANY($1::uuid[])`, [restoredIds]);
         await manager.query(
           `INSERT INTO ${table} (contact_id, ${column})
-           SELECT b.contact_id, x::uuid FROM contact_import_changes b CROSS JOIN jsonb_array_elements_text(b.before->'${key}') x
-            WHERE b.import_id = $1 ON CONFLICT DO NOTHING`,
-          [id],
+           SELECT b.contact_id, l.id FROM contact_import_changes b CROSS JOIN jsonb_array_elements_text(b.before->'${key}') x JOIN ${lookup} l ON l.id = x::uuid
+            WHERE b.import_id = $1 AND b.contact_id = ANY($2::uuid[]) ON CONFLICT DO NOTHING`,
+          [id, restoredIds],
         );
       }
+      const [{ kept }] = (await manager.query(
+        `SELECT (SELECT count(*)::int FROM contact_import_changes WHERE import_id = $1) - $2::int AS kept`,
+        [id, restoredIds.length],
+      )) as Array<{ kept: number }>;
+      reverted = { removed, restored: restoredIds.length, keptUpdated: kept };
       await manager.query(`UPDATE contact_imports SET status = 'reverted', updated_at = now() WHERE id = $1`, [id]);
-      await this.audit.record({ actorId: actor.id, action: 'contact-import.revert', subjectType: 'ContactImport', subjectId: id }, manager);
+      await this.audit.record({ actorId: actor.id, action: 'contact-import.revert', subjectType: 'ContactImport', subjectId: id, after: reverted }, manager);
     });
     return this.get(id);
   }
