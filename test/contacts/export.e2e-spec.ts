@@ -386,11 +386,21 @@ describe('contacts export (CSV)', () => {
       expect(records[1]!.Tags).toBe(`'=${marker}; ${marker[0]!.toUpperCase()}${marker.slice(1)}t1`);
     });
 
-    it('refuses a filter value the database rejects before sending anything', async () => {
-      const refused = await exportCsv(staff, { filter: JSON.stringify({ field: 'createdAt', op: 'gt', value: '0000-01-01' }) });
-      expect(refused.status).toBe(400);
-      expect(refused.headers['content-type']).toContain('application/json');
-      expect(refused.body).toMatchObject({ code: 'invalid_value' });
+    it('refuses a filter the database fails on in its first batch before sending anything', async () => {
+      // Year 0 is caught by the filter's validation, with the field named.
+      const invalid = await exportCsv(staff, { filter: JSON.stringify({ field: 'createdAt', op: 'gt', value: '0000-01-01' }) });
+      expect(invalid.status).toBe(400);
+      expect(invalid.body).toMatchObject({ code: 'validation_failed', details: [{ field: 'filter.value' }] });
+      // A value written around the API that the filter's cast rejects, on the newest row: the very first batch fails.
+      const [bad] = await t.db.query(`INSERT INTO contacts (first_name, last_name, custom_fields) VALUES ('Bad', $1, '{"budget": "abc"}') RETURNING id`, [`${marker} newest bad`]);
+      try {
+        const refused = await exportCsv(staff, { filter: JSON.stringify({ field: 'custom.budget', op: 'gt', value: 5 }) });
+        expect(refused.status).toBe(400);
+        expect(refused.headers['content-type']).toContain('application/json');
+        expect(refused.body).toMatchObject({ code: 'invalid_value' });
+      } finally {
+        await t.db.query('DELETE FROM contacts WHERE id = $1', [bad.id]);
+      }
     });
 
     it('answers with a 4xx, not a cut file, when a row beyond the first batch makes the statement fail', async () => {
