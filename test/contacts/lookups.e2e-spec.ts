@@ -168,7 +168,15 @@ describe('contact lookups: statuses, tags, services, traffic sources', () => {
         expect({ path, body, status: response.status }).toEqual({ path, body, status: 400 });
         expect(response.body.details).toEqual(expect.arrayContaining([expect.objectContaining({ field })]));
       }
+      // CSV files list a contact's tags in one cell: a tag name with a separator would not come back whole.
+      for (const name of ['Sales, EMEA', 'a;b']) {
+        const separated = await t.http.post('/api/v1/tags').set(admin.auth).send({ name }).expect(400);
+        expect(separated.body.details).toEqual([{ field: 'name', message: 'must not contain "," or ";" (they separate tags in CSV files)' }]);
+      }
+      const typed = await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Tagged', newTags: ['ok', 'Sales, EMEA'] }).expect(400);
+      expect(typed.body.details).toEqual([expect.objectContaining({ field: 'newTags' })]);
       const tag = await create('/api/v1/tags', { name: unique('nulled') });
+      await t.http.patch(`/api/v1/tags/${tag.id}`).set(admin.auth).send({ name: 'Renamed; Split' }).expect(400);
       const nullName = await t.http.patch(`/api/v1/tags/${tag.id}`).set(admin.auth).send({ name: null }).expect(400);
       expect(nullName.body.details).toEqual(expect.arrayContaining([expect.objectContaining({ field: 'name' })]));
       await t.http.get('/api/v1/tags/not-a-uuid').set(admin.auth).expect(400);

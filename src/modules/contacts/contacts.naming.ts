@@ -6,3 +6,7 @@ export function titleCase(name: string): string {
     .toLowerCase()
     .replace(/(^|[\s\-/(])(\p{L})/gu, (_, separator: string, letter: string) => separator + letter.toUpperCase());
 }
+
+/** Tag names hold no "," or ";": CSV files list a contact's tags in one cell, separated by them. */
+export const TAG_NAME = /^[^,;]*$/;
+export const TAG_NAME_MESSAGE = 'must not contain "," or ";" (they separate tags in CSV files)';

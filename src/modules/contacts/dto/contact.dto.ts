@@ -22,6 +22,7 @@ import { MAX_PAGE_SIZE, PageQueryDto } from '../../../core/http/pagination';
 import { CONTACT_STAGES } from '../entities/contact-status.entity';
 import type { FilterNode } from '../filters/contact-filter.types';
 import { Omittable, trim } from '../../../core/http/dto-helpers';
+import { TAG_NAME, TAG_NAME_MESSAGE } from '../contacts.naming';
 
 const emptyToNull = ({ value }: { value: unknown }) => (typeof value === 'string' ? (value.trim() === '' ? null : value.trim()) : value);
 const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
@@ -165,6 +166,7 @@ export class ContactWritableFields {
   @IsString({ each: true })
   @MinLength(1, { each: true, message: 'must not contain empty names' })
   @MaxLength(100, { each: true })
+  @Matches(TAG_NAME, { each: true, message: TAG_NAME_MESSAGE })
   newTags?: string[];
 
   @ApiPropertyOptional({ type: [String], format: 'uuid', description: 'The complete set of services (replaces the current one).' })
@@ -606,6 +608,7 @@ export class BulkActionDto {
   @IsString({ each: true })
   @MinLength(1, { each: true })
   @MaxLength(100, { each: true })
+  @Matches(TAG_NAME, { each: true, message: TAG_NAME_MESSAGE })
   newTags?: string[];
 }
 

@@ -4,6 +4,7 @@ import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, Max
 import { PageQueryDto } from '../../../core/http/pagination';
 import { CONTACT_STAGES, type ContactStage } from '../entities/contact-status.entity';
 import { Omittable, trim } from '../../../core/http/dto-helpers';
+import { TAG_NAME, TAG_NAME_MESSAGE } from '../contacts.naming';
 
 const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
 const lowerCase = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.toLowerCase() : value);
@@ -116,6 +117,7 @@ export class CreateTagDto {
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
   @MaxLength(100)
+  @Matches(TAG_NAME, { message: TAG_NAME_MESSAGE })
   name: string;
 
   @ApiPropertyOptional({ example: '#1e90ff', pattern: '^#[0-9a-fA-F]{6}$', maxLength: 7, nullable: true, type: String })
@@ -134,6 +136,7 @@ export class UpdateTagDto {
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
   @MaxLength(100)
+  @Matches(TAG_NAME, { message: TAG_NAME_MESSAGE })
   name?: string;
 
   @ApiPropertyOptional({ example: '#1e90ff', pattern: '^#[0-9a-fA-F]{6}$', maxLength: 7, nullable: true, type: String, description: '`null` removes the colour.' })
