@@ -677,6 +677,60 @@ describe('users and roles administration', () => {
   });
 
   // Runs last in this block: it inspects every response body the tests above received.
+  describe('rights over rights: only administrators hand them out', () => {
+    it('refuses custom rules that would let a role write roles, choose roles or change everything', async () => {
+      for (const rules of [
+        [{ action: 'update', subject: 'Role', conditions: { audience: 'client' } }],
+        [{ action: 'manage', subject: 'Role' }],
+        [{ action: 'grantRoles', subject: 'User' }],
+        [{ action: 'manage', subject: 'User' }],
+        [{ action: 'update', subject: 'all' }],
+      ]) {
+        const refused = await t.http.post('/api/v1/roles').set(admin.auth).send({ name: uniqueTag('reserved'), rules }).expect(400);
+        expect(refused.body.details).toEqual([{ field: 'rules.0.action', message: expect.stringContaining('only administrators may') }]);
+      }
+      await t.http.post('/api/v1/roles').set(admin.auth).send({ name: uniqueTag('equal'), rules: [{ action: 'manage', subject: 'all' }] }).expect(201);
+    });
+
+    it('a role holding such rules from before still cannot write roles, grant them or change an administrator', async () => {
+      const legacy = (await t.http.post('/api/v1/roles').set(admin.auth).send({ name: uniqueTag('legacy'), audience: 'staff', rules: [{ action: 'read', subject: ['Role', 'User'] }] }).expect(201)).body.id as string;
+      // Stored before these rules were refused: written straight to the table.
+      const rules = [
+        { action: ['read', 'update', 'create', 'delete'], subject: 'Role' },
+        { action: ['read', 'update', 'create', 'grantRoles'], subject: 'User' },
+      ];
+      await t.db.query('UPDATE roles SET rules = $2::jsonb WHERE id = $1', [legacy, JSON.stringify(rules)]);
+      const holder = await createUserWithRoles(t, admin, [legacy], 'legacyholder');
+      const before: unknown[] = await t.db.query('SELECT rules FROM roles WHERE id = $1', [staffRoleId]);
+      const escalate = await t.http.patch(`/api/v1/roles/${staffRoleId}`).set(holder.auth).send({ rules: [{ action: 'manage', subject: 'all' }] }).expect(403);
+      expect(escalate.body.message).toBe('Only administrators may write roles');
+      expect(await t.db.query('SELECT rules FROM roles WHERE id = $1', [staffRoleId])).toEqual(before);
+      await t.http.post('/api/v1/roles').set(holder.auth).send({ name: uniqueTag('mine'), rules: [{ action: 'read', subject: 'Contact' }] }).expect(403);
+      await t.http.put(`/api/v1/users/${holder.userId}/roles`).set(holder.auth).send({ roleIds: [adminRoleId] }).expect(403);
+      const person = newPerson('escalated');
+      await t.http.post('/api/v1/users').set(holder.auth).send({ firstName: person.firstName, lastName: person.lastName, email: person.email, roleIds: [adminRoleId], sendInvite: false }).expect(403);
+      // An administrator's account: its email, activity and password are an administrator's to change.
+      const hijack = await t.http.patch(`/api/v1/users/${admin.userId}`).set(holder.auth).send({ email: `hijack-${Date.now()}@example.com` }).expect(403);
+      expect(hijack.body.message).toBe("Only administrators may change an administrator's account");
+      await t.http.post(`/api/v1/users/${admin.userId}/password-reset`).set(holder.auth).send({ mode: 'force' }).expect(403);
+      expect((await t.db.query('SELECT email FROM users WHERE id = $1', [admin.userId]))[0].email).toBe(admin.email);
+      // Their own account and other non-administrators' stay theirs to edit.
+      await t.http.patch(`/api/v1/users/${holder.userId}`).set(holder.auth).send({ firstName: 'Still Me' }).expect(200);
+    });
+
+    it('rules added to a system role never take away its built-in ones', async () => {
+      const before = (await t.http.get(`/api/v1/roles/${adminRoleId}`).set(admin.auth).expect(200)).body.rules;
+      await t.http.patch(`/api/v1/roles/${adminRoleId}`).set(admin.auth).send({ rules: [{ action: 'manage', subject: 'all', inverted: true }] }).expect(200);
+      try {
+        // Still an administrator: the built-in "manage all" comes after any stored rule.
+        await t.http.get('/api/v1/roles').set(admin.auth).expect(200);
+        await t.http.get('/api/v1/users').set(admin.auth).expect(200);
+      } finally {
+        await t.http.patch(`/api/v1/roles/${adminRoleId}`).set(admin.auth).send({ rules: before }).expect(200);
+      }
+    });
+  });
+
   describe('response bodies', () => {
     it('never contain a password hash, a token hash or their column names', async () => {
       expect(seen.some((r) => r.request.startsWith('GET /api/v1/users') && r.text.includes('"hasPassword"'))).toBe(true);

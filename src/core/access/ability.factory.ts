@@ -33,12 +33,16 @@ export class AbilityFactory {
     const key = `${user.id}|${user.contactId}|${user.email}|${user.roles.map((role) => role.id).join(',')}`;
     const cached = this.built.get(key);
     if (cached && cached.roles.length === roles.length && cached.roles.every((role, i) => role === roles[i])) return cached.ability;
-    const rules: StoredRule[] = [];
+    // Built-in rules go last: in CASL a later rule wins, so no stored rule (an inverted one
+    // added to a system role) can take away what a system role always has.
+    const stored: StoredRule[] = [];
+    const builtIn: StoredRule[] = [];
     for (const role of roles) {
       if (!role) continue;
-      if (role.systemKey) rules.push(...this.systemRules(role.systemKey));
-      rules.push(...role.rules);
+      if (role.systemKey) builtIn.push(...this.systemRules(role.systemKey));
+      stored.push(...role.rules);
     }
+    const rules = [...stored, ...builtIn];
     const ability = buildAbility(interpolateRules(rules, user));
     this.built.set(key, { roles, ability });
     return ability;

@@ -40,6 +40,16 @@ export function hasWholeRight(ability: AppAbility, action: string, subject: stri
   return ability.can(action, subject) && ability.rulesFor(action, subject).some((rule) => !rule.inverted && !rule.conditions && !rule.fields);
 }
 
+/** An administrator holds `manage all` without conditions: the admin role, or a role made its equal. */
+export function isAdministrator(ability: AppAbility): boolean {
+  return hasWholeRight(ability, 'manage', 'all');
+}
+
+/** Refuses what only administrators may do (choose roles, write rules, change an administrator's account). */
+export function assertAdministrator(ability: AppAbility, what: string): void {
+  if (!isAdministrator(ability)) throw new ForbiddenException({ message: `Only administrators may ${what}`, code: 'forbidden' });
+}
+
 /** Fields of `record` that `action` may touch, given rules with `fields`. */
 export function permittedFields(ability: AppAbility, action: string, subject: string, record: object, allFields: string[]): string[] {
   return permittedFieldsOf(ability, action, subjectOf(subject, record), { fieldsFrom: (rule) => rule.fields ?? allFields });

@@ -127,6 +127,11 @@ describe('validateRules', () => {
     expect(validate([{ action: 'update', subject: 'Contact', fields: ['email'], inverted: true, conditions: { score: 1 } }])).toEqual([]);
   });
 
+  it('knows only field names of the subject itself, not those every object inherits', () => {
+    expect(validate([{ action: 'read', subject: 'User', conditions: { toString: 'x' } }])).toEqual([{ field: 'rules.0.conditions.toString', message: 'unknown field "toString"' }]);
+    expect(validate([{ action: 'update', subject: 'Contact', fields: ['constructor'] }])).toEqual([{ field: 'rules.0.fields', message: 'unknown field "constructor"' }]);
+  });
+
   it('rejects an empty fields list', () => {
     expect(validate([{ action: 'update', subject: 'Contact', fields: [] }])).toEqual([
       { field: 'rules.0.fields', message: expect.stringContaining('non-empty list') },

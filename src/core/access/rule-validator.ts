@@ -25,8 +25,16 @@ export function validateRules(rules: StoredRule[], subjects: (name: string) => S
       const known = subjectNames.some((name) => actionsFor(name).includes(action)) || (BASE_ACTIONS as readonly string[]).includes(action);
       if (!known) at('action', `unknown action "${action}" for ${subjectNames.join(', ')}`);
     }
+    if (!rule.inverted) {
+      for (const name of subjectNames) {
+        // "all" covers roles too: reading everything is fine, changing everything is an administrator's (manage all).
+        const reserved = name === 'all' ? actionNames.filter((action) => action !== 'read' && action !== 'manage') : (subjects(name)?.administratorActions ?? []).filter((action) => actionNames.includes(action));
+        if (reserved.length) at('action', `only administrators may ${reserved.map((action) => `"${action}"`).join(', ')} ${name === 'all' ? 'every subject' : name}; leave it out`);
+      }
+    }
     const definitions = subjectNames.map((name) => subjects(name)).filter((d): d is SubjectDefinition => Boolean(d));
-    const fieldKnown = (field: string) => definitions.length > 0 && definitions.every((d) => field in d.fields);
+    // Own names only: `in` would take "constructor" or "toString", which CASL then fails on.
+    const fieldKnown = (field: string) => definitions.length > 0 && definitions.every((d) => Object.hasOwn(d.fields, field));
     if (rule.fields !== undefined) {
       if (!Array.isArray(rule.fields) || rule.fields.length === 0) at('fields', 'must be a non-empty list of field names when given');
       else for (const field of rule.fields) if (!fieldKnown(field)) at('fields', `unknown field "${field}"`);

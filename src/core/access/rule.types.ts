@@ -21,6 +21,12 @@ export interface SubjectDefinition {
   description: string;
   /** Fields that rules may name in `conditions` and `fields`. */
   fields: Record<string, SubjectField>;
+  /**
+   * Actions only administrators (holders of `manage all`) may take on this subject, whatever
+   * other rules say: granting them would let a role hand itself more rights. Custom rules may
+   * not name them.
+   */
+  administratorActions?: string[];
   /** Actions whose rules may list `fields`: those the subject's service checks field by field. */
   fieldLimitedActions?: string[];
   /** Actions beyond create/read/update/delete/manage that make sense for this subject. */

@@ -5,7 +5,7 @@ import { AppConfig } from '../../config/app-config';
 import { abilityToSql } from '../../core/access/ability-to-sql';
 import type { AppAbility } from '../../core/access/app-ability';
 import { subjectOf } from '../../core/access/app-ability';
-import { assertCanOnRecord, assertFieldsPermitted, dependsOnRecord } from '../../core/access/record-access';
+import { assertAdministrator, assertCanOnRecord, assertFieldsPermitted, dependsOnRecord } from '../../core/access/record-access';
 import { AuditService } from '../../core/audit/audit.service';
 import { PasswordTokensService } from '../../core/auth/password-tokens.service';
 import { RequestValidationError } from '../../core/http/validation';
@@ -415,9 +415,8 @@ export class ContactsService {
     const user = await this.dataSource.transaction(async (manager) => {
       await setChangeContext(manager, actor.id, 'account');
       const record = await this.findVisible(ability, id, 'update', manager, true);
-      if (input.accountType === 'staff' && !ability.can('grantRoles', 'User')) {
-        throw new ForbiddenException({ message: 'Only those who may grant roles can open staff accounts', code: 'forbidden' });
-      }
+      // A staff account is a role choice, which is an administrator's.
+      if (input.accountType === 'staff') assertAdministrator(ability, 'open staff accounts');
       if (record.hasAccount) throw new AccountExistsError();
       if (!record.email) throw new ContactRuleError('The contact needs an email address to have an account', [{ field: 'email', message: 'is required for an account' }]);
       const roleId = await this.identity.systemRoleId(manager, input.accountType);

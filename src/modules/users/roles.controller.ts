@@ -1,7 +1,8 @@
 import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Patch, Post } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Authorize } from '../../core/access/authorize.decorator';
-import { CurrentUser } from '../../core/access/request-ability.decorator';
+import type { AppAbility } from '../../core/access/app-ability';
+import { CurrentUser, RequestAbility } from '../../core/access/request-ability.decorator';
 import { RequiresFeature } from '../../core/features/feature.decorator';
 import { ApiErrors } from '../../core/http/api-errors.decorator';
 import { uuidParam } from '../../core/http/validation';
@@ -40,8 +41,8 @@ export class RolesController {
   @ApiOperation({ summary: 'Create a role', description: 'Rules are validated: known actions, subjects and fields, supported operators, resolvable placeholders.', operationId: 'createRole' })
   @ApiCreatedResponse({ type: RoleDto })
   @ApiErrors(400, 401, 403, 404, 409)
-  create(@CurrentUser() actor: AuthUser, @Body() body: CreateRoleDto): Promise<RoleDto> {
-    return this.roles.create(actor, body);
+  create(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Body() body: CreateRoleDto): Promise<RoleDto> {
+    return this.roles.create(ability, actor, body);
   }
 
   @Get(':id')
@@ -58,8 +59,8 @@ export class RolesController {
   @ApiOperation({ summary: 'Edit a role', description: 'System roles keep their name and built-in rules.', operationId: 'updateRole' })
   @ApiOkResponse({ type: RoleDto })
   @ApiErrors(400, 401, 403, 404, 409, 422)
-  update(@CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: UpdateRoleDto): Promise<RoleDto> {
-    return this.roles.update(actor, id, body);
+  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: UpdateRoleDto): Promise<RoleDto> {
+    return this.roles.update(ability, actor, id, body);
   }
 
   @Delete(':id')
@@ -68,7 +69,7 @@ export class RolesController {
   @ApiOperation({ summary: 'Delete a role', description: 'Refused for system roles and for roles still held by users.', operationId: 'deleteRole' })
   @ApiNoContentResponse({ description: 'Deleted.' })
   @ApiErrors(400, 401, 403, 404, 409, 422)
-  async remove(@CurrentUser() actor: AuthUser, @Param('id', uuid) id: string): Promise<void> {
-    await this.roles.remove(actor, id);
+  async remove(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string): Promise<void> {
+    await this.roles.remove(ability, actor, id);
   }
 }

@@ -12,6 +12,8 @@ import { RolesCache } from '../../core/identity/roles-cache.service';
 import { RequestValidationError } from '../../core/http/validation';
 import type { CreateRoleDto, PermissionSubjectDto, RoleDto, RuleDto, UpdateRoleDto } from './dto/role.dto';
 import { RoleInUseError, RoleNameTakenError, RoleNotFoundError, SystemRoleError } from './users.errors';
+import type { AppAbility } from '../../core/access/app-ability';
+import { assertAdministrator } from '../../core/access/record-access';
 
 @Injectable()
 export class RolesService {
@@ -44,7 +46,8 @@ export class RolesService {
     }));
   }
 
-  async create(actor: AuthUser, input: CreateRoleDto): Promise<RoleDto> {
+  async create(ability: AppAbility, actor: AuthUser, input: CreateRoleDto): Promise<RoleDto> {
+    assertAdministrator(ability, 'write roles');
     const rules = this.validated(input.rules);
     const role = await this.dataSource.transaction(async (manager) => {
       await this.assertNameFree(manager, input.name);
@@ -57,7 +60,8 @@ export class RolesService {
     return this.toDto(role, 0);
   }
 
-  async update(actor: AuthUser, id: string, input: UpdateRoleDto): Promise<RoleDto> {
+  async update(ability: AppAbility, actor: AuthUser, id: string, input: UpdateRoleDto): Promise<RoleDto> {
+    assertAdministrator(ability, 'write roles');
     const rules = input.rules ? this.validated(input.rules) : undefined;
     const role = await this.dataSource.transaction(async (manager) => {
       const before = await manager.findOne(Role, { where: { id }, lock: { mode: 'pessimistic_write' } });
@@ -72,7 +76,8 @@ export class RolesService {
     return this.toDto(role, await this.userCount(this.dataSource.manager, id));
   }
 
-  async remove(actor: AuthUser, id: string): Promise<void> {
+  async remove(ability: AppAbility, actor: AuthUser, id: string): Promise<void> {
+    assertAdministrator(ability, 'write roles');
     await this.dataSource.transaction(async (manager) => {
       const role = await manager.findOne(Role, { where: { id }, lock: { mode: 'pessimistic_write' } });
       if (!role) throw new RoleNotFoundError();

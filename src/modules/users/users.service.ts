@@ -4,7 +4,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
 import { abilityToSql } from '../../core/access/ability-to-sql';
 import type { AppAbility } from '../../core/access/app-ability';
-import { assertCanOnRecord } from '../../core/access/record-access';
+import { assertAdministrator, assertCanOnRecord } from '../../core/access/record-access';
 import { SubjectRegistry } from '../../core/access/subject-registry';
 import { AuditService } from '../../core/audit/audit.service';
 import { EmailTakenError } from '../../core/auth/auth.errors';
@@ -160,6 +160,8 @@ export class UsersService {
     if (!locked.length) throw new UserNotFoundError();
     const row = (await this.view(manager, id))!;
     assertCanOnRecord(ability, action, 'User', { id: row.id, contactId: row.contact_id, email: row.email, isActive: row.is_active }, 'User not found');
+    // Whoever could change an administrator's email or password could become one.
+    if (row.roles.some((role) => role.systemKey === 'admin')) assertAdministrator(ability, "change an administrator's account");
     return row;
   }
 
@@ -189,11 +191,9 @@ export class UsersService {
   }
 }
 
-/** Choosing roles is choosing permissions: only those who may grant any role may do it. */
+/** Choosing roles is choosing permissions: whoever could would choose the admin role. */
 function assertMayGrantRoles(ability: AppAbility): void {
-  if (!ability.can('grantRoles', 'User')) {
-    throw new ForbiddenException({ message: 'You may not choose the roles of users', code: 'forbidden' });
-  }
+  assertAdministrator(ability, 'choose the roles of users');
 }
 
 function toUserDto(row: UserViewRow): UserDto {
