@@ -15,26 +15,38 @@ export class PasswordTokensService {
     private readonly mail: MailService,
   ) {}
 
-  /** Issues a link and mails it. Earlier unused links of the same purpose stop working. */
-  async issueAndSend(user: { id: string; email: string; firstName: string }, purpose: PasswordTokenPurpose): Promise<void> {
+  /**
+   * Issues a link and mails it. Earlier unused links of the same purpose stop working.
+   * The mail goes to the account's email as it is when the link is stored, not as the caller
+   * read it. When the caller saw the account active (`isActive: true`), nothing is issued if
+   * it has been deactivated since.
+   */
+  async issueAndSend(user: { id: string; email: string; firstName: string; isActive?: boolean }, purpose: PasswordTokenPurpose): Promise<void> {
     const { token, hash } = newSecretToken();
     const ttl = purpose === 'invite' ? this.config.auth.inviteTtlSeconds : this.config.auth.passwordResetTtlSeconds;
-    await this.dataSource.transaction(async (manager) => {
+    const to = await this.dataSource.transaction(async (manager) => {
+      // The users_end_password_tokens trigger ends links when the email, activity or password
+      // changes. The share lock orders this link with such a change: one under way commits first
+      // (and its new email is read here), a later one waits for this link and ends it too.
+      const [account] = (await manager.query('SELECT email, is_active FROM users WHERE id = $1 FOR SHARE', [user.id])) as Array<{ email: string; is_active: boolean }>;
+      if (!account || (user.isActive && !account.is_active)) return null;
       await manager.query('UPDATE password_tokens SET used_at = now() WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL', [user.id, purpose]);
       await manager.insert(PasswordToken, { userId: user.id, purpose, tokenHash: hash, expiresAt: new Date(Date.now() + ttl * 1000) });
+      return account.email;
     });
+    if (to === null) return;
     const link = `${this.config.http.publicUrl}/reset-password?token=${encodeURIComponent(token)}`;
     const hours = Math.round(ttl / 3600);
     await this.mail.send(
       purpose === 'invite'
         ? {
-            to: user.email,
+            to,
             template: 'invite',
             subject: 'Your Maestro CRM account',
             text: `Hello ${user.firstName},\n\nAn account has been created for you. Choose your password here (valid ${hours} hours):\n${link}\n\nToken: ${token}\n`,
           }
         : {
-            to: user.email,
+            to,
             template: 'password-reset',
             subject: 'Reset your Maestro CRM password',
             text: `Hello ${user.firstName},\n\nUse this link to choose a new password (valid ${hours} hours):\n${link}\n\nToken: ${token}\n\nIf you did not ask for this, ignore this message.\n`,
