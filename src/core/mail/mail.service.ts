@@ -3,8 +3,11 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { createTransport, Transporter } from 'nodemailer';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
+import { abilityToSql } from '../access/ability-to-sql';
+import type { AppAbility } from '../access/app-ability';
+import { SubjectRegistry } from '../access/subject-registry';
 import { containsPattern, Page, pageWindow, parseSort, toPage } from '../http/pagination';
-import type { OutboxQueryDto } from './dto/outbox.dto';
+import type { OutboxMessageDto, OutboxQueryDto } from './dto/outbox.dto';
 import { MailOutboxMessage } from './mail-outbox.entity';
 
 export interface OutgoingMail {
@@ -17,10 +20,18 @@ export interface OutgoingMail {
 
 const DELIVERED_BODY = '[delivered over SMTP; the body is not kept]';
 
+const OUTBOX_SORTS: Record<string, string> = { createdAt: 'm.created_at', toAddress: 'm.to_address', subject: 'm.subject' };
+
+/** A message as the API shows it. */
+const OUTBOX_VIEW_SELECT = `
+  SELECT m.id, m.to_address AS "toAddress", m.subject, m.text_body AS "textBody", m.template, m.status, m.error,
+         m.created_at AS "createdAt", m.sent_at AS "sentAt"
+    FROM mail_outbox m`;
+
 /**
  * Sends mail over SMTP when SMTP_URL is set. Without it, each message is kept in the
- * outbox table (readable by admins through the API) and written to the log, so a
- * developer can follow reset and invitation links on a laptop.
+ * outbox table (readable through the API, as far as the caller's rules allow) and written
+ * to the log, so a developer can follow reset and invitation links on a laptop.
  */
 @Injectable()
 export class MailService implements OnApplicationShutdown {
@@ -30,6 +41,7 @@ export class MailService implements OnApplicationShutdown {
   constructor(
     private readonly config: AppConfig,
     @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly subjects: SubjectRegistry,
   ) {
     if (config.mail.smtpUrl) this.transport = createTransport(config.mail.smtpUrl);
   }
@@ -55,15 +67,31 @@ export class MailService implements OnApplicationShutdown {
     }
   }
 
-  async listOutbox(query: OutboxQueryDto): Promise<Page<MailOutboxMessage>> {
+  /**
+   * The outbox as the caller may read it. Mail carries reset and invitation tokens, so the
+   * read conditions of the caller's rules (e.g. `toAddress: ${user.email}`) are part of the
+   * query: the page and its total hold only rows they may read.
+   */
+  async listOutbox(ability: AppAbility, query: OutboxQueryDto): Promise<Page<OutboxMessageDto>> {
     const window = pageWindow(query, this.config.pagination.maxLimit);
-    const sort = parseSort(query.sort, { createdAt: 'm.createdAt', toAddress: 'm.toAddress', subject: 'm.subject' }, [['m.createdAt', 'DESC']]);
-    const builder = this.dataSource.getRepository(MailOutboxMessage).createQueryBuilder('m');
-    if (query.to) builder.andWhere('lower(m.to_address) = lower(:to)', { to: query.to });
-    if (query.status) builder.andWhere('m.status = :status', { status: query.status });
-    if (query.q) builder.andWhere('(m.subject ILIKE :q OR m.to_address ILIKE :q)', { q: containsPattern(query.q) });
-    for (const [expression, direction] of sort) builder.addOrderBy(expression, direction);
-    const [rows, total] = await builder.addOrderBy('m.id').skip(window.offset).take(window.limit).getManyAndCount();
+    const sort = parseSort(query.sort, OUTBOX_SORTS, [['m.created_at', 'DESC']]);
+    const params: unknown[] = [];
+    const p = (value: unknown) => `$${params.push(value)}`;
+    const visible = abilityToSql(ability, 'read', 'MailOutbox', this.subjects.get('MailOutbox')!.fields, 'm', params.length + 1);
+    params.push(...visible.params);
+    const where = [visible.sql];
+    if (query.to) where.push(`lower(m.to_address) = lower(${p(query.to)})`);
+    if (query.status) where.push(`m.status = ${p(query.status)}`);
+    if (query.q) {
+      const pattern = p(containsPattern(query.q));
+      where.push(`(m.subject ILIKE ${pattern} OR m.to_address ILIKE ${pattern})`);
+    }
+    const whereSql = `WHERE ${where.join(' AND ')}`;
+    const order = sort.map(([expression, direction]) => `${expression} ${direction}`).concat('m.id').join(', ');
+    const [rows, [{ total }]] = await Promise.all([
+      this.dataSource.query(`${OUTBOX_VIEW_SELECT} ${whereSql} ORDER BY ${order} LIMIT ${window.limit} OFFSET ${window.offset}`, params) as Promise<OutboxMessageDto[]>,
+      this.dataSource.query(`SELECT count(*)::int AS total FROM mail_outbox m ${whereSql}`, params) as Promise<Array<{ total: number }>>,
+    ]);
     return toPage(rows, total, window);
   }
 }
