@@ -1,4 +1,4 @@
-import { register, Session } from '../support/actors';
+import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
 import { createDatabase, dropDatabase, startTestApp, TestApp } from '../support/test-app';
 
 describe('features', () => {
@@ -83,6 +83,78 @@ describe('features', () => {
     } finally {
       await restarted.close();
     }
+  });
+
+  describe('rule conditions', () => {
+    const createRole = async (name: string, rules: unknown[]): Promise<string> =>
+      (await t.http.post('/api/v1/roles').set(admin.auth).send({ name, rules }).expect(201)).body.id;
+    const enabledInDb = async (key: string): Promise<boolean> =>
+      ((await t.db.query('SELECT enabled FROM features WHERE key = $1', [key])) as Array<{ enabled: boolean }>)[0]!.enabled;
+    const togglesBy = async (session: Session): Promise<string[]> =>
+      ((await t.db.query(`SELECT subject_id FROM audit_logs WHERE action = 'feature.toggle' AND actor_id = $1 ORDER BY created_at`, [session.userId])) as Array<{ subject_id: string }>).map(
+        (row) => row.subject_id,
+      );
+
+    // Puts back what a failing case may have switched, so each case starts from the same state.
+    afterEach(async () => {
+      for (const key of ['users', 'contacts', 'dashboard']) if (!(await enabledInDb(key))) await toggle(key, true).expect(200);
+      if (await enabledInDb('visitors')) await toggle('visitors', false).expect(200);
+    });
+
+    it('a role that may update only the dashboard switches it, and no other module (403, nothing changed)', async () => {
+      const roleId = await createRole('Dashboard switch', [{ action: 'update', subject: 'Feature', conditions: { key: 'dashboard' } }]);
+      // Staff may read every feature, so another one is there to see but not to change.
+      const operator = await createUserWithRoles(t, admin, [await systemRoleId(t, 'staff'), roleId], 'dashop');
+
+      const users = await toggle('users', false, operator).expect(403);
+      expect(users.body).toMatchObject({ code: 'forbidden' });
+      // Refused for the rights, not for the dependency it would also break.
+      await toggle('contacts', false, operator).expect(403);
+      expect({ users: await enabledInDb('users'), contacts: await enabledInDb('contacts') }).toEqual({ users: true, contacts: true });
+      await t.http.get('/api/v1/users').set(admin.auth).expect(200);
+      expect(await togglesBy(operator)).toEqual([]);
+
+      expect((await toggle('dashboard', false, operator).expect(200)).body).toMatchObject({ key: 'dashboard', enabled: false });
+      expect(await enabledInDb('dashboard')).toBe(false);
+      await toggle('dashboard', true, operator).expect(200);
+      expect(await enabledInDb('dashboard')).toBe(true);
+      expect(await togglesBy(operator)).toEqual(['dashboard', 'dashboard']);
+    });
+
+    it('a role that may read and update only the dashboard gets 404 for another module, and still sees which modules are on', async () => {
+      const roleId = await createRole('Dashboard only', [
+        { action: 'read', subject: 'Feature', conditions: { key: 'dashboard' } },
+        { action: 'update', subject: 'Feature', conditions: { key: 'dashboard' } },
+      ]);
+      const operator = await createUserWithRoles(t, admin, [roleId], 'dashonly');
+
+      // Which modules are on is what any signed-in front end needs to draw itself.
+      const listed = await t.http.get('/api/v1/features').set(operator.auth).expect(200);
+      expect(listed.body.map((f: { key: string }) => f.key)).toEqual(expect.arrayContaining(['dashboard', 'users', 'contacts']));
+
+      const users = await toggle('users', false, operator).expect(404);
+      expect(users.body.statusCode).toBe(404);
+      expect(await enabledInDb('users')).toBe(true);
+      expect(await togglesBy(operator)).toEqual([]);
+
+      await toggle('dashboard', false, operator).expect(200);
+      await toggle('dashboard', true, operator).expect(200);
+      expect(await enabledInDb('dashboard')).toBe(true);
+    });
+
+    it("checks a condition on `enabled` against the module's current state", async () => {
+      const roleId = await createRole('Switch off only', [{ action: 'update', subject: 'Feature', conditions: { enabled: true } }]);
+      const operator = await createUserWithRoles(t, admin, [await systemRoleId(t, 'staff'), roleId], 'offonly');
+
+      expect(await enabledInDb('visitors')).toBe(false);
+      await toggle('visitors', true, operator).expect(403);
+      expect(await enabledInDb('visitors')).toBe(false);
+
+      await toggle('dashboard', false, operator).expect(200);
+      await toggle('dashboard', true, operator).expect(403);
+      expect(await enabledInDb('dashboard')).toBe(false);
+      await toggle('dashboard', true).expect(200);
+    });
   });
 });
 

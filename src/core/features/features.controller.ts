@@ -1,7 +1,8 @@
 import { Body, Controller, Get, Param, Patch } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import type { AppAbility } from '../access/app-ability';
 import { Authenticated, Authorize } from '../access/authorize.decorator';
-import { CurrentUser } from '../access/request-ability.decorator';
+import { CurrentUser, RequestAbility } from '../access/request-ability.decorator';
 import { ApiErrors } from '../http/api-errors.decorator';
 import type { AuthUser } from '../identity/auth-user';
 import { FEATURE_CATALOG, FEATURE_KEYS } from './feature-catalog';
@@ -41,7 +42,7 @@ export class FeaturesController {
   @ApiParam({ name: 'key', enum: FEATURE_KEYS, enumName: 'FeatureKey' })
   @ApiOkResponse({ type: FeatureDto })
   @ApiErrors(400, 401, 403, 404, 409)
-  async update(@Param('key') key: string, @Body() body: UpdateFeatureDto, @CurrentUser() user: AuthUser): Promise<FeatureDto> {
-    return toDto(await this.features.setEnabled(key, body.enabled, user.id));
+  async update(@RequestAbility() ability: AppAbility, @Param('key') key: string, @Body() body: UpdateFeatureDto, @CurrentUser() user: AuthUser): Promise<FeatureDto> {
+    return toDto(await this.features.setEnabled(ability, key, body.enabled, user.id));
   }
 }

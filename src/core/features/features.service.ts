@@ -2,6 +2,8 @@ import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
+import { AppAbility, subjectOf } from '../access/app-ability';
+import { assertCanOnRecord } from '../access/record-access';
 import { AuditService } from '../audit/audit.service';
 import { ClusterEventsService } from '../cluster/cluster-events.service';
 import { dependentsOf, FEATURE_CATALOG, FEATURE_KEYS, FeatureKey, isFeatureKey } from './feature-catalog';
@@ -10,6 +12,9 @@ import { Feature } from './feature.entity';
 import { FeatureDependencyError, UnknownFeatureError } from './features.errors';
 
 const TOPIC = 'features.changed';
+
+/** The Feature rule fields of a feature, which rule conditions are checked against. */
+const featureRecord = (feature: { key: string; enabled: boolean }) => ({ key: feature.key, enabled: feature.enabled });
 
 export interface FeatureState {
   key: FeatureKey;
@@ -52,6 +57,7 @@ export class FeaturesService implements OnModuleInit, OnApplicationShutdown {
     return this.state.get(key)?.enabled ?? false;
   }
 
+  /** Every feature: which modules are on is what any signed-in front end needs to draw itself. */
   list(): FeatureState[] {
     return FEATURE_KEYS.map((key) => this.state.get(key)!).filter(Boolean);
   }
@@ -61,7 +67,11 @@ export class FeaturesService implements OnModuleInit, OnApplicationShutdown {
     this.listeners.push(listener);
   }
 
-  async setEnabled(rawKey: string, enabled: boolean, actorId: string | null): Promise<FeatureState> {
+  /**
+   * Switches a feature, within the caller's rules: 404 when they may not read it, 403 when
+   * they may read but not update it (e.g. a role limited to `key: 'dashboard'`).
+   */
+  async setEnabled(ability: AppAbility, rawKey: string, enabled: boolean, actorId: string | null): Promise<FeatureState> {
     if (!isFeatureKey(rawKey)) throw new UnknownFeatureError(rawKey);
     const key = rawKey;
     const result = await this.dataSource.transaction(async (manager) => {
@@ -71,6 +81,10 @@ export class FeaturesService implements OnModuleInit, OnApplicationShutdown {
         .setLock('pessimistic_write')
         .orderBy('f.key')
         .getMany();
+      // Checked on the locked row, before the dependency checks, so a rule naming `enabled`
+      // sees the state being changed and a refused caller learns nothing about the others.
+      const target = rows.find((row) => row.key === key);
+      assertCanOnRecord(ability, 'update', 'Feature', target && featureRecord(target), `There is no feature "${key}"`);
       const current = new Map(rows.map((row) => [row.key, row.enabled]));
       if (enabled) {
         const missing = FEATURE_CATALOG[key].requires.find((required) => !current.get(required));
