@@ -47,7 +47,7 @@ describe('validateRules', () => {
         { action: 'read', subject: 'Contact' },
         { action: ['read', 'update'], subject: 'Contact', conditions: { assignedToId: '${user.id}' } },
         { action: 'update', subject: 'Contact', conditions: { id: '${user.contactId}' }, fields: ['email', 'tags'] },
-        { action: 'export', subject: 'Contact', conditions: { statusId: { $in: ['a', 'b'] }, score: { $gte: 1, $lt: 10 } } },
+        { action: 'export', subject: 'Contact', conditions: { statusId: { $in: ['5a000000-0000-4000-8000-00000000000a', '5b000000-0000-4000-8000-00000000000b'] }, score: { $gte: 1, $lt: 10 } } },
         { action: 'read', subject: 'Contact', inverted: true, conditions: { email: { $exists: false }, tags: { $nin: ['x'] } }, reason: 'no' },
         { action: 'read', subject: ['Contact', 'User'], conditions: { email: { $ne: '${user.email}' } } },
         { action: 'assign', subject: 'all' },
@@ -130,6 +130,26 @@ describe('validateRules', () => {
   it('knows only field names of the subject itself, not those every object inherits', () => {
     expect(validate([{ action: 'read', subject: 'User', conditions: { toString: 'x' } }])).toEqual([{ field: 'rules.0.conditions.toString', message: 'unknown field "toString"' }]);
     expect(validate([{ action: 'update', subject: 'Contact', fields: ['constructor'] }])).toEqual([{ field: 'rules.0.fields', message: 'unknown field "constructor"' }]);
+  });
+
+  it('checks condition values against the field type, placeholders included', () => {
+    expect(
+      validate([
+        {
+          action: 'read',
+          subject: 'Contact',
+          conditions: { assignedToId: '${user.email}', statusId: 'lead', score: '5', email: 5, id: { $in: ['${user.id}', 'x'] }, tags: { $exists: 'yes' } },
+        },
+      ]),
+    ).toEqual([
+      { field: 'rules.0.conditions.assignedToId', message: '${user.email} is not a UUID' },
+      { field: 'rules.0.conditions.statusId', message: 'must be a UUID' },
+      { field: 'rules.0.conditions.score', message: 'must be a number' },
+      { field: 'rules.0.conditions.email', message: 'must be text' },
+      { field: 'rules.0.conditions.id.$in.1', message: 'must be a UUID' },
+      { field: 'rules.0.conditions.tags.$exists', message: 'must be true or false' },
+    ]);
+    expect(validate([{ action: 'read', subject: 'Contact', conditions: { email: 'a-${user.id}', statusId: null, score: { $gt: 1.5 } } }])).toEqual([]);
   });
 
   it('rejects an empty fields list', () => {

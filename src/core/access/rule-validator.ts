@@ -1,4 +1,4 @@
-import { BASE_ACTIONS, RULE_PLACEHOLDERS, StoredRule, SubjectDefinition } from './rule.types';
+import { BASE_ACTIONS, type FieldType, RULE_PLACEHOLDERS, StoredRule, SubjectDefinition, type SubjectField } from './rule.types';
 import { placeholdersIn } from './rule-interpolation';
 import type { FieldErrorDto } from '../http/error-response.dto';
 
@@ -27,8 +27,11 @@ export function validateRules(rules: StoredRule[], subjects: (name: string) => S
     }
     if (!rule.inverted) {
       for (const name of subjectNames) {
-        // "all" covers roles too: reading everything is fine, changing everything is an administrator's (manage all).
-        const reserved = name === 'all' ? actionNames.filter((action) => action !== 'read' && action !== 'manage') : (subjects(name)?.administratorActions ?? []).filter((action) => actionNames.includes(action));
+        // "all" covers roles too: an action reserved anywhere is reserved on "all", save manage all (an administrator's equal).
+        const reserved =
+          name === 'all'
+            ? actionNames.filter((action) => action !== 'manage' && allSubjects.some((other) => subjects(other)?.administratorActions?.includes(action)))
+            : (subjects(name)?.administratorActions ?? []).filter((action) => actionNames.includes(action));
         if (reserved.length) at('action', `only administrators may ${reserved.map((action) => `"${action}"`).join(', ')} ${name === 'all' ? 'every subject' : name}; leave it out`);
       }
     }
@@ -52,7 +55,8 @@ export function validateRules(rules: StoredRule[], subjects: (name: string) => S
       if (!rule.conditions || typeof rule.conditions !== 'object' || Array.isArray(rule.conditions) || Object.keys(rule.conditions).length === 0) {
         at('conditions', 'must be a non-empty object when given (leave it out to match everything)');
       } else {
-        checkConditions(rule.conditions, 'conditions', fieldKnown, at);
+        const fieldOf = (field: string) => (fieldKnown(field) ? definitions[0]!.fields[field] : undefined);
+        checkConditions(rule.conditions, 'conditions', fieldKnown, fieldOf, at);
       }
       for (const placeholder of placeholdersIn(rule.conditions)) {
         if (!(RULE_PLACEHOLDERS as readonly string[]).includes(placeholder)) {
@@ -68,12 +72,13 @@ function checkConditions(
   conditions: Record<string, unknown>,
   path: string,
   fieldKnown: (field: string) => boolean,
+  fieldOf: (field: string) => SubjectField | undefined,
   at: (path: string, message: string) => void,
 ): void {
   for (const [key, value] of Object.entries(conditions)) {
     if (LOGICAL_OPERATORS.has(key)) {
       if (!Array.isArray(value) || value.length === 0) at(`${path}.${key}`, 'must be a non-empty list of conditions');
-      else value.forEach((inner, i) => (inner && typeof inner === 'object' ? checkConditions(inner as Record<string, unknown>, `${path}.${key}.${i}`, fieldKnown, at) : at(`${path}.${key}.${i}`, 'must be an object')));
+      else value.forEach((inner, i) => (inner && typeof inner === 'object' ? checkConditions(inner as Record<string, unknown>, `${path}.${key}.${i}`, fieldKnown, fieldOf, at) : at(`${path}.${key}.${i}`, 'must be an object')));
       continue;
     }
     if (key.startsWith('$')) {
@@ -81,16 +86,68 @@ function checkConditions(
       continue;
     }
     if (!fieldKnown(key)) at(`${path}.${key}`, `unknown field "${key}"`);
+    const field = fieldOf(key);
+    if (field?.conditions === false) at(`${path}.${key}`, `"${key}" can be listed in fields but not tested in conditions`);
+    // Values are compared in SQL as the field's type: one that does not fit would fail every list of the role.
+    const checkValue = (valuePath: string, operand: unknown) => {
+      const problem = field && field.conditions !== false ? valueProblem(field.type, operand) : undefined;
+      if (problem) at(valuePath, problem);
+    };
     if (value && typeof value === 'object' && !Array.isArray(value)) {
       const operators = Object.keys(value);
       if (operators.length === 0) at(`${path}.${key}`, 'must not be an empty object');
       for (const operator of operators) {
         if (!FIELD_OPERATORS.has(operator)) at(`${path}.${key}.${operator}`, `unsupported operator "${operator}"; use one of ${[...FIELD_OPERATORS].join(', ')}`);
         const operand = (value as Record<string, unknown>)[operator];
-        if ((operator === '$in' || operator === '$nin') && !Array.isArray(operand)) at(`${path}.${key}.${operator}`, 'must be a list');
+        if (operator === '$in' || operator === '$nin') {
+          if (!Array.isArray(operand)) at(`${path}.${key}.${operator}`, 'must be a list');
+          else operand.forEach((item, i) => checkValue(`${path}.${key}.${operator}.${i}`, item));
+        } else if (operator === '$exists') {
+          if (typeof operand !== 'boolean') at(`${path}.${key}.${operator}`, 'must be true or false');
+        } else if (FIELD_OPERATORS.has(operator)) {
+          checkValue(`${path}.${key}.${operator}`, operand);
+        }
       }
     } else if (Array.isArray(value)) {
       at(`${path}.${key}`, 'use { "$in": [...] } to match one of several values');
+    } else {
+      checkValue(`${path}.${key}`, value);
     }
   }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const PLACEHOLDER = /^\$\{([\w.]+)\}$/;
+/** What each placeholder holds, as a rule field type. */
+const PLACEHOLDER_TYPES: Record<string, FieldType> = { 'user.id': 'uuid', 'user.contactId': 'uuid', 'user.email': 'string' };
+const TIMESTAMP = /^(\d{4})-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|([+-])(\d{2}):(\d{2}))?)?$/;
+
+/** Why `value` cannot be compared with a field of `type` in SQL, if it cannot; null matches a missing value. */
+function valueProblem(type: FieldType, value: unknown): string | undefined {
+  if (value === null) return undefined;
+  const scalar = type.endsWith('[]') ? type.slice(0, -2) : type;
+  if (typeof value === 'string' && value.includes('${')) {
+    const whole = PLACEHOLDER.exec(value);
+    // An unknown placeholder is reported by the placeholder check.
+    if (!whole) return scalar === 'string' ? undefined : `must be a ${scalar === 'uuid' ? 'UUID' : scalar} or a placeholder alone`;
+    const held = PLACEHOLDER_TYPES[whole[1]!];
+    return !held || held === scalar || scalar === 'string' ? undefined : `\${${whole[1]}} is not a ${scalar === 'uuid' ? 'UUID' : scalar}`;
+  }
+  switch (scalar) {
+    case 'uuid':
+      return typeof value === 'string' && UUID.test(value) ? undefined : 'must be a UUID';
+    case 'string':
+      return typeof value === 'string' ? undefined : 'must be text';
+    case 'number':
+      return typeof value === 'number' && Number.isFinite(value) ? undefined : 'must be a number';
+    case 'boolean':
+      return typeof value === 'boolean' ? undefined : 'must be true or false';
+    case 'date': {
+      const parts = typeof value === 'string' ? TIMESTAMP.exec(value) : null;
+      // Years PostgreSQL and JavaScript share (no year 0), offsets PostgreSQL takes (up to ±15:59).
+      const fits = parts && !Number.isNaN(Date.parse(value as string)) && parts[1]! >= '0001' && (!parts[7] || (Number(parts[7]) <= 15 && Number(parts[8]) < 60));
+      return fits ? undefined : 'must be an ISO 8601 date-time';
+    }
+  }
+  return undefined;
 }

@@ -14,6 +14,8 @@ export interface SubjectField {
   /** SQL expression for the field, written against the list query's main alias as `{alias}`. */
   column: string;
   type: FieldType;
+  /** false: a field rules may list in `fields` but not test in `conditions` (no single value to compare). */
+  conditions?: false;
 }
 
 export interface SubjectDefinition {

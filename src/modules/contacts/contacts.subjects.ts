@@ -22,7 +22,7 @@ export const CONTACT_RULE_FIELDS: SubjectDefinition['fields'] = {
   hasAccount: { column: 'EXISTS (SELECT 1 FROM users ru WHERE ru.contact_id = {alias}.id)', type: 'boolean' },
   tagIds: { column: 'ARRAY(SELECT rt.tag_id FROM contact_tags rt WHERE rt.contact_id = {alias}.id)', type: 'uuid[]' },
   serviceIds: { column: 'ARRAY(SELECT rs.service_id FROM contact_services rs WHERE rs.contact_id = {alias}.id)', type: 'uuid[]' },
-  customFields: { column: '{alias}.custom_fields', type: 'string' },
+  customFields: { column: '{alias}.custom_fields', type: 'string', conditions: false },
   createdAt: { column: '{alias}.created_at', type: 'date' },
 };
 
