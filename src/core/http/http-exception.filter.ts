@@ -21,6 +21,7 @@ const PG_CLIENT_ERRORS: Record<string, { status: number; code: string; message: 
   '22003': { status: 400, code: 'value_out_of_range', message: 'A number is out of range' },
   '22007': { status: 400, code: 'invalid_value', message: 'A date or time has the wrong format' },
   '22008': { status: 400, code: 'invalid_value', message: 'A date or time is out of range' },
+  '22009': { status: 400, code: 'invalid_value', message: 'A time zone offset is out of range' },
   '40001': { status: 409, code: 'concurrent_update', message: 'The record was changed concurrently; retry' },
   '40P01': { status: 409, code: 'concurrent_update', message: 'The record was changed concurrently; retry' },
   '22021': { status: 400, code: 'invalid_value', message: 'A text holds a character that cannot be stored' },

@@ -40,7 +40,10 @@ export function inYearRange(iso: string): boolean {
 export function isIsoDateTime(value: string): boolean {
   if (!ISO_DATETIME.test(value) || !isCalendarDate(value) || !inYearRange(value)) return false;
   const time = /T(\d{2}):(\d{2})(?::(\d{2}))?/.exec(value);
-  return !time || (Number(time[1]) < 24 && Number(time[2]) < 60 && Number(time[3] ?? 0) < 60);
+  if (time && !(Number(time[1]) < 24 && Number(time[2]) < 60 && Number(time[3] ?? 0) < 60)) return false;
+  // PostgreSQL takes offsets up to ±15:59 (error 22009 past that).
+  const offset = /[+-](\d{2}):(\d{2})$/.exec(value.slice(10));
+  return !offset || (Number(offset[1]) <= 15 && Number(offset[2]) < 60);
 }
 
 /**
