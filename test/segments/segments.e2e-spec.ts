@@ -385,6 +385,20 @@ describe('segments', () => {
       expect(explained.rule.and[1].or[0]).toEqual({ field: 'custom.legacy', op: 'is', value: 'old', matched: false });
       await t.http.get('/api/v1/segments').set(admin.auth).expect(200);
 
+      // Defined again under the same key with another type: the saved clause no longer fits it.
+      const retyped = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'legacy', label: 'Legacy', type: 'number' }).expect(201)).body;
+      try {
+        const again = (await t.http.get(`/api/v1/segments/${segment.id}`).set(admin.auth).expect(200)).body;
+        expect(again.contactCount).toBe(2);
+        expect(again.warnings[0]).toBe('rule.and.1.or.0: the custom field "custom.legacy" changed type since this rule was saved; this clause matches nothing');
+        expect(keys((await contactsOf(admin, segment.id).expect(200)).body)).toEqual(['ada', 'di']);
+        await t.http.get(`/api/v1/segments/${segment.id}/explain/${ids.ada}`).set(admin.auth).expect(200);
+        await t.http.get('/api/v1/segments').set(admin.auth).expect(200);
+      } finally {
+        await t.http.delete(`/api/v1/custom-fields/${retyped.id}`).set(admin.auth).expect(204);
+        await t.http.delete(`/api/v1/custom-fields/${retyped.id}/purge`).set(admin.auth).expect(204);
+      }
+
       // A status, service, traffic source or assignee that never existed is reported the same way.
       const ghost = '00000000-0000-4000-8000-00000000beef';
       const ghosts = await dynamicSegment(scoped({ or: [{ field: 'status', op: 'in', value: [ghost, statuses.Lead] }, { field: 'assignedTo', op: 'is', value: ghost }] }));

@@ -166,6 +166,16 @@ describe('rules that name things that are gone', () => {
     expect(usableRule({ field: 'stage', op: 'is', value: 'lead' }, DEFINITIONS)).toEqual({ rule: { field: 'stage', op: 'is', value: 'lead' }, warnings: [] });
   });
 
+  it('turn clauses on a custom field defined again with another type into clauses that match nothing', () => {
+    // "budget" is a number now; the rule was saved when it was text.
+    const rule: FilterNode = { or: [{ field: 'custom.budget', op: 'contains', value: 'vip' }, { field: 'custom.budget', op: 'gt', value: 5 }] };
+    const usable = usableRule(rule, DEFINITIONS);
+    expect(usable.rule).toEqual({ or: [{ field: 'id', op: 'empty' }, { field: 'custom.budget', op: 'gt', value: 5 }] });
+    expect(usable.warnings).toEqual(['rule.or.0: the custom field "custom.budget" changed type since this rule was saved; this clause matches nothing']);
+    // What the lists run: it compiles, and PostgreSQL takes it.
+    expect(() => dynamicCountStatement(everyone, usable.rule, DEFINITIONS)).not.toThrow();
+  });
+
   it('report tag, status, service, traffic source and assignee ids that no longer exist, by clause', async () => {
     const ghost = uuid('dead0000', 1);
     const rule: FilterNode = {

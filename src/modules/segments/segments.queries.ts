@@ -113,10 +113,14 @@ export function dynamicCountStatement(ability: AppAbility, rule: FilterNode, def
 // Rules
 // ---------------------------------------------------------------------------------------------
 
+/** The contact id is never NULL: a valid clause that is false for every contact. */
+const MATCHES_NOTHING: FilterNode = { field: 'id', op: 'empty' };
+
 /**
  * A saved rule made safe to run: clauses on custom fields whose definition was purged (not
- * just deleted) become a clause that matches nothing, as deleted ones already do, so one
- * purge cannot break every list that shows the segment. The tree keeps its shape and paths.
+ * just deleted), or defined again with another type, become a clause that matches nothing, as
+ * deleted ones already do, so one purge cannot break every list that shows the segment. The
+ * tree keeps its shape and paths.
  */
 export function usableRule(rule: FilterNode, definitions: CustomField[], path = 'rule'): { rule: FilterNode; warnings: string[] } {
   const resolver = fieldResolver(definitions);
@@ -125,10 +129,16 @@ export function usableRule(rule: FilterNode, definitions: CustomField[], path = 
     if ('and' in node) return { and: node.and.map((child, i) => walk(child, `${at}.and.${i}`)) };
     if ('or' in node) return { or: node.or.map((child, i) => walk(child, `${at}.or.${i}`)) };
     if ('not' in node) return { not: walk(node.not, `${at}.not`) };
-    if (typeof node.field === 'string' && node.field.startsWith('custom.') && resolver.resolve(node.field) === undefined) {
-      warnings.push(`${at}: the custom field "${node.field}" no longer exists; this rule matches nothing`);
-      // The contact id is never NULL: a valid clause that is false for every contact.
-      return { field: 'id', op: 'empty' };
+    if (typeof node.field === 'string' && node.field.startsWith('custom.')) {
+      if (resolver.resolve(node.field) === undefined) {
+        warnings.push(`${at}: the custom field "${node.field}" no longer exists; this rule matches nothing`);
+        return MATCHES_NOTHING;
+      }
+      // Purged and defined again with another type: the saved operator or value may no longer fit it.
+      if (validateFilter(node, resolver, at).errors.length) {
+        warnings.push(`${at}: the custom field "${node.field}" changed type since this rule was saved; this clause matches nothing`);
+        return MATCHES_NOTHING;
+      }
     }
     return node;
   };
