@@ -108,7 +108,11 @@ describe('segments', () => {
       const add = (body: object) => t.http.post(`/api/v1/segments/${segment.id}/members`).set(staff.auth).send(body);
 
       expect((await add({ contactIds: [ids.ada, ids.bob] }).expect(200)).body).toEqual({ matched: 2, added: 2, alreadyMembers: 0, contactCount: 2 });
+      const total = async () => (await contactsOf(staff, segment.id).expect(200)).body.meta.total as number;
+      expect(await total()).toBe(2);
       expect((await add({ contactIds: [ids.ada, ids.cy, '00000000-0000-4000-8000-000000000000'] }).expect(200)).body).toEqual({ matched: 2, added: 1, alreadyMembers: 1, contactCount: 3 });
+      // The member list's total follows at once (it is kept for a few seconds otherwise).
+      expect(await total()).toBe(3);
       // Di is a customer; Ada already is a member.
       expect((await add({ filter: scoped({ field: 'stage', op: 'is', value: 'customer' }) }).expect(200)).body).toEqual({ matched: 2, added: 1, alreadyMembers: 1, contactCount: 4 });
       expect(keys((await contactsOf(staff, segment.id).expect(200)).body)).toEqual(['ada', 'bob', 'cy', 'di']);
@@ -121,6 +125,7 @@ describe('segments', () => {
 
       const removed = await t.http.delete(`/api/v1/segments/${segment.id}/members`).set(staff.auth).send({ contactIds: [ids.bob, ids.ed] }).expect(200);
       expect(removed.body).toEqual({ removed: 1, contactCount: 3 });
+      expect(await total()).toBe(3);
       expect(keys((await contactsOf(staff, segment.id).expect(200)).body)).toEqual(['ada', 'cy', 'di']);
 
       // A contact in the trash leaves the lists and counts, and comes back with it.

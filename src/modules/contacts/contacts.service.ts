@@ -178,6 +178,14 @@ export class ContactsService {
     return record!;
   }
 
+  /**
+   * Forgets the kept list totals of this process: for writes elsewhere that change which
+   * contacts a list holds (a static segment's members). Other processes' expire on their own.
+   */
+  forgetListTotals(): void {
+    this.totals.clear();
+  }
+
   async get(ability: AppAbility, id: string): Promise<ContactDto> {
     // The profile's own rows carry every field a rule can name, so they are what the caller's
     // rights are checked on: one round of statements. A contact in the trash, or one the caller

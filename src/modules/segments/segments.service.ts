@@ -253,6 +253,8 @@ export class SegmentsService implements OnModuleInit {
       );
       return { matched, added, alreadyMembers: matched - added };
     });
+    // The segment's member list reads its total through the contacts' kept totals.
+    this.contacts.forgetListTotals();
     return { ...result, contactCount: await this.staticCount(ability, id) };
   }
 
@@ -266,6 +268,7 @@ export class SegmentsService implements OnModuleInit {
       await this.audit.record({ actorId: actor.id, action: 'segment.members.remove', subjectType: 'Segment', subjectId: id, after: { contactIds: input.contactIds, removed: count } }, manager);
       return count;
     });
+    this.contacts.forgetListTotals();
     return { removed, contactCount: await this.staticCount(ability, id) };
   }
 
