@@ -9,7 +9,7 @@
  */
 import autocannon from 'autocannon';
 import { ChildProcess, fork } from 'node:child_process';
-import { benchUser, CONTACTS, DATABASE, databaseUrl, PASSWORD, prepareDatabase, query, ROOT, stop, waitForHealth } from './bench-database';
+import { benchUser, DATABASE, databaseUrl, PASSWORD, prepareDatabase, query, ROOT, stop, waitForHealth } from './bench-database';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 

@@ -9,8 +9,8 @@
  *   BENCH_CONTACTS=100000 BENCH_DATABASE=maestro_dashboard_bench npm run bench:dashboard
  */
 import autocannon from 'autocannon';
-import { ChildProcess, fork } from 'node:child_process';
-import { benchUser, CONTACTS, DATABASE, databaseUrl, PASSWORD, prepareDatabase, query, ROOT, stop, waitForHealth } from './bench-database';
+import { fork } from 'node:child_process';
+import { benchUser, DATABASE, databaseUrl, PASSWORD, prepareDatabase, query, ROOT, stop, waitForHealth } from './bench-database';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'pg';

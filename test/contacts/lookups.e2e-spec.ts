@@ -19,11 +19,6 @@ interface LookupBody {
   updatedAt: string;
 }
 
-interface PageBody<T> {
-  data: T[];
-  meta: { page: number; limit: number; total: number };
-}
-
 const LISTS = [
   { path: '/api/v1/contact-statuses', subject: 'ContactStatus', audit: 'contact-status', body: (name: string) => ({ name, stage: 'prospect' }) },
   { path: '/api/v1/tags', subject: 'Tag', audit: 'tag', body: (name: string) => ({ name }) },

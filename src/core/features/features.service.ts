@@ -2,7 +2,7 @@ import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
-import { AppAbility, subjectOf } from '../access/app-ability';
+import type { AppAbility } from '../access/app-ability';
 import { assertCanOnRecord } from '../access/record-access';
 import { AuditService } from '../audit/audit.service';
 import { ClusterEventsService } from '../cluster/cluster-events.service';

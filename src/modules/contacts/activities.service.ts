@@ -5,12 +5,11 @@ import { AppConfig } from '../../config/app-config';
 import { abilityToSql } from '../../core/access/ability-to-sql';
 import { AppAbility, subjectOf } from '../../core/access/app-ability';
 import { assertCanOnRecord } from '../../core/access/record-access';
-import type { SubjectDefinition } from '../../core/access/rule.types';
 import { AuditService } from '../../core/audit/audit.service';
 import { containsPattern, Page, pageWindow, parseSort, toPage } from '../../core/http/pagination';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { JobsService } from '../../core/jobs/jobs.service';
-import { ACTIVITY_RULE_FIELDS, CONTACT_RULE_FIELDS } from './contacts.subjects';
+import { ACTIVITY_RULE_FIELDS } from './contacts.subjects';
 import type { ActivityDto, ActivityQueryDto, CreateActivityDto, UpdateActivityDto } from './dto/activity.dto';
 import type { ActivityType } from './entities/activity.entity';
 

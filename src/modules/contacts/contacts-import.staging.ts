@@ -62,7 +62,6 @@ const COPY_FLUSH_CHARS = 256 * 1024;
  * COPY is all or nothing, so a file that turns out broken half-way leaves no rows behind.
  */
 class CopyStager implements RowStager {
-  private client?: PoolClient;
   private release?: (error?: Error) => void;
   private stream?: Writable;
   private failure?: Error;
@@ -128,7 +127,6 @@ class CopyStager implements RowStager {
 
   private async open(): Promise<Writable> {
     const [client, release] = (await (this.dataSource.driver as PostgresDriver).obtainMasterConnection()) as [PoolClient, (error?: unknown) => void];
-    this.client = client;
     this.release = guardPoolClient(client, (error) => release(error));
     const stream = client.query(copyFrom('COPY contact_import_rows (import_id, row_number, cells, outcome, error) FROM STDIN'));
     stream.on('error', (error: Error) => (this.failure ??= error));
@@ -140,7 +138,6 @@ class CopyStager implements RowStager {
     // A connection whose COPY failed is handed back broken, so the pool replaces it.
     this.release?.(error instanceof Error ? error : undefined);
     this.release = undefined;
-    this.client = undefined;
     this.stream = undefined;
   }
 }

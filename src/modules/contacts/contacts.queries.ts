@@ -1,4 +1,3 @@
-import type { EntityManager } from 'typeorm';
 import { abilityToSql } from '../../core/access/ability-to-sql';
 import type { AppAbility } from '../../core/access/app-ability';
 import { RequestValidationError } from '../../core/http/validation';
