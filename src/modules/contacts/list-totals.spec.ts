@@ -1,4 +1,5 @@
-import { ListTotals } from './list-totals';
+import { performance } from 'node:perf_hooks';
+import { CountedTotal, ListTotals } from './list-totals';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -9,6 +10,15 @@ async function eventually(check: () => boolean | Promise<boolean>): Promise<void
     await sleep(5);
   }
 }
+/**
+ * Sleeps until a kept total has expired: it stays fresh for freshMs or ten times its count's
+ * duration, from when the count finished, so a slow machine's counts keep it longer.
+ */
+async function untilExpired(kept: CountedTotal, freshMs: number, atLeastMs = 0): Promise<void> {
+  const expiresAt = kept.countedAt + kept.countMs + Math.max(freshMs, 10 * kept.countMs, atLeastMs) + 20;
+  await sleep(Math.max(0, expiresAt - performance.now()));
+}
+
 const statement = { sql: 'SELECT count(*) AS total FROM contacts WHERE x = $1', params: [1] };
 
 /** A count that answers the next of `totals` after `delayMs`, recording each call. */
@@ -38,8 +48,9 @@ describe('ListTotals', () => {
   it('answers an expired total at once while counting again, then the new one', async () => {
     const { run, calls } = counter([1, 2], 2);
     const totals = new ListTotals(run, { freshMs: 50, freshMaxMs: 1000 });
-    expect((await totals.count(statement)).total).toBe(1);
-    await sleep(80);
+    const first = await totals.count(statement);
+    expect(first.total).toBe(1);
+    await untilExpired(first, 50);
     expect((await totals.count(statement)).total).toBe(1);
     expect(calls).toHaveLength(2);
     await eventually(async () => (await totals.count(statement)).total === 2);
@@ -49,8 +60,9 @@ describe('ListTotals', () => {
   it('keeps the total for the next pages of a list up to freshMaxMs without counting again', async () => {
     const { run, calls } = counter([7, 8, 9]);
     const totals = new ListTotals(run, { freshMs: 20, freshMaxMs: 600 });
-    expect((await totals.count(statement)).total).toBe(7);
-    await sleep(60);
+    const first = await totals.count(statement);
+    expect(first.total).toBe(7);
+    await untilExpired(first, 20);
     // Past freshMs: a continuing page still answers the kept total and starts no count.
     expect((await totals.count(statement, true)).total).toBe(7);
     expect(calls).toHaveLength(1);
@@ -59,7 +71,7 @@ describe('ListTotals', () => {
     expect(calls).toHaveLength(2);
     await eventually(async () => (await totals.count(statement, true)).total === 8);
     // Older than freshMaxMs: counted again even for a continuing page.
-    await sleep(650);
+    await untilExpired(await totals.count(statement, true), 20, 600);
     await totals.count(statement, true);
     expect(calls).toHaveLength(3);
   });
