@@ -7,7 +7,7 @@ import type { AuthUser } from '../identity/auth-user';
 import { ContactDirectory } from '../identity/contact-directory';
 import { IdentityService } from '../identity/identity.service';
 import { RolesCache } from '../identity/roles-cache.service';
-import { EmailTakenError, InvalidCredentialsError, InvalidPasswordTokenError, WrongCurrentPasswordError } from './auth.errors';
+import { EmailTakenError, InvalidCredentialsError, InvalidPasswordTokenError, InvalidRefreshTokenError, WrongCurrentPasswordError } from './auth.errors';
 import type { ChangePasswordDto, MeDto, RegisterDto, TokensDto } from './dto/auth.dto';
 import { PasswordService } from './password.service';
 import { PasswordTokensService } from './password-tokens.service';
@@ -69,23 +69,38 @@ export class AuthService {
   }
 
   async login(email: string, password: string, client: ClientInfo): Promise<TokensDto> {
-    const user = await this.identity.findByEmailWithSecret(email);
-    const valid = await this.passwords.verify(user?.passwordHash, password);
-    if (!user || !valid || !user.isActive) throw new InvalidCredentialsError();
-    const full = (await this.identity.findById(user.id))!;
-    const tokens = await this.dataSource.transaction(async (manager) => {
-      await manager.query('UPDATE users SET last_login_at = now() WHERE id = $1', [user.id]);
-      return this.tokens.issue(manager, full, client);
+    const account = await this.identity.findByEmailWithSecret(email);
+    const valid = await this.passwords.verify(account?.passwordHash, password);
+    if (!account || !valid || !account.isActive) throw new InvalidCredentialsError();
+    const signedIn = await this.dataSource.transaction(async (manager) => {
+      // The password was checked against this version of the account: if it changed since
+      // (new password, sessions ended, deactivated), the sign-in fails instead of outliving it.
+      const [current] = (await manager.query('UPDATE users SET last_login_at = now() WHERE id = $1 AND token_version = $2 AND is_active RETURNING id', [
+        account.id,
+        account.tokenVersion,
+      ])) as [Array<{ id: string }>, number];
+      if (!current[0]) return null;
+      const user = (await this.identity.findById(account.id, manager))!;
+      return { user, tokens: await this.tokens.issue(manager, user, client) };
     });
-    return { ...tokens, tokenType: 'Bearer', user: await this.me(this.identity.toAuthUser(full, full.roles)) };
+    if (!signedIn) throw new InvalidCredentialsError();
+    return { ...signedIn.tokens, tokenType: 'Bearer', user: await this.me(this.identity.toAuthUser(signedIn.user, signedIn.user.roles)) };
   }
 
   async refresh(refreshToken: string, client: ClientInfo): Promise<TokensDto> {
-    const { userId, familyId } = await this.tokens.consume(refreshToken);
-    const user = await this.identity.findById(userId);
-    if (!user || !user.isActive) throw new InvalidCredentialsError();
-    const tokens = await this.dataSource.transaction((manager) => this.tokens.issue(manager, user, client, familyId));
-    return { ...tokens, tokenType: 'Bearer', user: await this.me(this.identity.toAuthUser(user, user.roles)) };
+    // Claim and successor share one transaction (see TokenService.claim); a replay's
+    // revocation commits before it is reported.
+    const outcome = await this.dataSource.transaction(async (manager) => {
+      const claim = await this.tokens.claim(manager, refreshToken);
+      if (claim.status !== 'claimed') return claim;
+      const user = await this.identity.findById(claim.userId, manager);
+      if (!user || !user.isActive) return { status: 'inactive' as const };
+      return { status: 'issued' as const, user, tokens: await this.tokens.issue(manager, user, client, claim.familyId) };
+    });
+    if (outcome.status === 'replayed') throw new InvalidRefreshTokenError('The refresh token was already used; every session of this sign-in has been ended');
+    if (outcome.status === 'invalid') throw new InvalidRefreshTokenError();
+    if (outcome.status === 'inactive') throw new InvalidCredentialsError();
+    return { ...outcome.tokens, tokenType: 'Bearer', user: await this.me(this.identity.toAuthUser(outcome.user, outcome.user.roles)) };
   }
 
   async logout(refreshToken: string): Promise<void> {

@@ -4,7 +4,6 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
-import { InvalidRefreshTokenError } from './auth.errors';
 import { RefreshToken } from './entities/refresh-token.entity';
 import { hashSecretToken, newSecretToken } from './secret-token';
 
@@ -19,6 +18,9 @@ export interface IssuedTokens {
   refreshToken: string;
   expiresIn: number;
 }
+
+/** What claiming a refresh token found: a live token (now spent), a spent one presented again, or nothing usable. */
+export type RefreshClaim = { status: 'claimed'; userId: string; familyId: string } | { status: 'replayed' } | { status: 'invalid' };
 
 export interface ClientInfo {
   userAgent?: string | null;
@@ -52,34 +54,51 @@ export class TokenService {
     return { accessToken, refreshToken: token, expiresIn: this.config.auth.accessTtlSeconds };
   }
 
-  /** Consumes a refresh token; returns the account it belongs to and its family. */
-  async consume(refreshToken: string): Promise<{ userId: string; familyId: string }> {
+  /**
+   * Claims a refresh token inside the caller's transaction, which then issues its successor.
+   * The account's row is locked first, as every change to an account's sessions does (a
+   * password change, ending sessions, deactivation, sign-out): a revocation either runs
+   * before the claim, which then fails, or waits until the successor exists and ends it too.
+   */
+  async claim(manager: EntityManager, refreshToken: string): Promise<RefreshClaim> {
     const hash = hashSecretToken(refreshToken);
-    // One atomic statement claims the token, so two concurrent refreshes cannot both win.
-    const [claimed] = (await this.dataSource.query(
+    const owner: Array<{ id: string }> = await manager.query(
+      'SELECT u.id FROM users u WHERE u.id = (SELECT t.user_id FROM refresh_tokens t WHERE t.token_hash = $1) FOR NO KEY UPDATE OF u',
+      [hash],
+    );
+    if (!owner[0]) return { status: 'invalid' };
+    const [claimed] = (await manager.query(
       `UPDATE refresh_tokens SET used_at = now()
         WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now()
         RETURNING user_id, family_id`,
       [hash],
     )) as [Array<{ user_id: string; family_id: string }>, number];
     const row = claimed[0];
-    if (row) return { userId: row.user_id, familyId: row.family_id };
+    if (row) return { status: 'claimed', userId: row.user_id, familyId: row.family_id };
 
-    const known = await this.dataSource.getRepository(RefreshToken).findOne({ where: { tokenHash: hash } });
-    if (known && (known.usedAt || known.revokedAt) && known.expiresAt > new Date()) {
-      // Replay of a spent token: assume theft and end every session of that chain.
-      await this.revokeFamily(known.familyId);
-      throw new InvalidRefreshTokenError('The refresh token was already used; every session of this sign-in has been ended');
-    }
-    throw new InvalidRefreshTokenError();
+    const [known]: Array<{ family_id: string; live: boolean }> = await manager.query(
+      'SELECT family_id, expires_at > now() AS live FROM refresh_tokens WHERE token_hash = $1',
+      [hash],
+    );
+    if (!known?.live) return { status: 'invalid' };
+    // Replay of a spent token: assume theft and end every session of that chain.
+    await this.revokeFamily(manager, known.family_id);
+    return { status: 'replayed' };
   }
 
+  /** Ends the sign-in the token belongs to (every token of its family). */
   async revokeFamilyOf(refreshToken: string): Promise<void> {
-    const rows: Array<{ family_id: string }> = await this.dataSource.query('SELECT family_id FROM refresh_tokens WHERE token_hash = $1', [hashSecretToken(refreshToken)]);
-    if (rows[0]) await this.revokeFamily(rows[0].family_id);
+    await this.dataSource.transaction(async (manager) => {
+      const [family]: Array<{ family_id: string }> = await manager.query(
+        `SELECT t.family_id FROM refresh_tokens t JOIN users u ON u.id = t.user_id
+          WHERE t.token_hash = $1 FOR NO KEY UPDATE OF u`,
+        [hashSecretToken(refreshToken)],
+      );
+      if (family) await this.revokeFamily(manager, family.family_id);
+    });
   }
 
-  private async revokeFamily(familyId: string): Promise<void> {
-    await this.dataSource.query('UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL', [familyId]);
+  private async revokeFamily(manager: EntityManager, familyId: string): Promise<void> {
+    await manager.query('UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL', [familyId]);
   }
 }
