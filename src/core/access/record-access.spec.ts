@@ -1,6 +1,6 @@
 import { ForbiddenException, NotFoundException } from '@nestjs/common';
 import { buildAbility } from './app-ability';
-import { assertCanOnRecord, dependsOnRecord } from './record-access';
+import { assertCanOnRecord, dependsOnRecord, hasWholeRight, isAdministrator } from './record-access';
 
 describe('record access', () => {
   const mine = { id: 'c1', assignedToId: 'u1' };
@@ -18,6 +18,24 @@ describe('record access', () => {
     expect(dependsOnRecord(admin, 'read', 'Contact')).toBe(false);
     // Kept per ability, and still right when asked again.
     expect(dependsOnRecord(own, 'read', 'Contact')).toBe(true);
+  });
+
+  it('counts a right as whole only when no condition, field list or inverted rule above it limits it', () => {
+    const read = (rules: Parameters<typeof buildAbility>[0]) => hasWholeRight(buildAbility(rules), 'read', 'Contact');
+    expect(read([{ action: 'read', subject: 'Contact' }])).toBe(true);
+    expect(read([{ action: 'manage', subject: 'all' }])).toBe(true);
+    expect(read([])).toBe(false);
+    expect(read([{ action: 'read', subject: 'Contact', conditions: { assignedToId: 'u1' } }])).toBe(false);
+    expect(read([{ action: 'read', subject: 'Contact', fields: ['firstName'] }])).toBe(false);
+    // A later inverted rule takes precedence and leaves part of the contacts out.
+    expect(read([{ action: 'read', subject: 'Contact' }, { action: 'read', subject: 'Contact', inverted: true, conditions: { vip: true } }])).toBe(false);
+    expect(read([{ action: 'read', subject: 'Contact' }, { action: 'read', subject: 'Contact', inverted: true, fields: ['email'] }])).toBe(false);
+    expect(read([{ action: 'read', subject: 'Contact' }, { action: 'read', subject: 'Contact', inverted: true }])).toBe(false);
+    // An earlier inverted rule is overridden by the whole grant after it.
+    expect(read([{ action: 'read', subject: 'Contact', inverted: true, conditions: { vip: true } }, { action: 'read', subject: 'Contact' }])).toBe(true);
+    // A conditional grant besides the whole one does not narrow it.
+    expect(read([{ action: 'read', subject: 'Contact' }, { action: 'read', subject: 'Contact', conditions: { assignedToId: 'u1' } }])).toBe(true);
+    expect(isAdministrator(buildAbility([{ action: 'manage', subject: 'all' }, { action: 'delete', subject: 'User', inverted: true }]))).toBe(false);
   });
 
   it('decides by the type alone when no rule has conditions', () => {

@@ -35,14 +35,28 @@ export function dependsOnRecord(ability: AppAbility, action: string, subject: st
   return answer;
 }
 
-/** Whether some rule grants `action` on every `subject` record, whole: no conditions, no field list. */
+/** Whether the caller may `action` every `subject` record, whole: no conditions, no field list. */
 export function hasWholeRight(ability: AppAbility, action: string, subject: string): boolean {
-  return ability.can(action, subject) && ability.rulesFor(action, subject).some((rule) => !rule.inverted && !rule.conditions && !rule.fields);
+  // CASL lists the rules by precedence, and the first one matching a record decides: a whole
+  // grant counts only when no inverted rule (conditional or on some fields) ranks above it.
+  // (possibleRulesFor: rulesFor leaves out inverted rules on fields when asked about no field.)
+  for (const rule of ability.possibleRulesFor(action, subject)) {
+    if (rule.inverted) return false;
+    if (!rule.conditions && !rule.fields) return true;
+  }
+  return false;
 }
 
 /** An administrator holds `manage all` without conditions: the admin role, or a role made its equal. */
 export function isAdministrator(ability: AppAbility): boolean {
-  return hasWholeRight(ability, 'manage', 'all');
+  // Later rules take precedence: `manage all` makes an administrator unless an inverted rule, on anything, comes after it.
+  const has = (value: string | string[], wanted: string) => (Array.isArray(value) ? value.includes(wanted) : value === wanted);
+  for (let index = ability.rules.length - 1; index >= 0; index -= 1) {
+    const rule = ability.rules[index]!;
+    if (rule.inverted) return false;
+    if (has(rule.action, 'manage') && has(rule.subject as string | string[], 'all') && !rule.conditions && !rule.fields) return true;
+  }
+  return false;
 }
 
 /** Refuses what only administrators may do (choose roles, write rules, change an administrator's account). */
