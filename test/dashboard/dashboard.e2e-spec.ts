@@ -363,6 +363,49 @@ describe('dashboard (BullMQ on Redis)', () => {
       }
     });
 
+    it('withholds the last contacted contact and activity from a role that may not read them, and only that', async () => {
+      const role = async (name: string, rules: object[]) =>
+        (await t.http.post('/api/v1/roles').set(admin.auth).send({ name, audience: 'staff', rules: [{ action: 'read', subject: 'Dashboard' }, ...rules] }).expect(201)).body.id as string;
+      const ownContacts = await role('Dashboard, own contacts', [
+        { action: 'read', subject: 'Contact', conditions: { assignedToId: '${user.id}' } },
+        { action: 'read', subject: 'Activity' },
+      ]);
+      const ownActivities = await role('Dashboard, own activities', [
+        { action: 'read', subject: 'Contact' },
+        { action: 'read', subject: 'Activity', conditions: { authorId: '${user.id}' } },
+      ]);
+      const allButVip = await role('Dashboard, all but customers', [
+        { action: 'read', subject: ['Contact', 'Activity'] },
+        { action: 'read', subject: 'Contact', inverted: true, conditions: { statusId: status.Customer } },
+      ]);
+      const ownContactsUser = await createUserWithRoles(t, admin, [ownContacts], 'own-contacts');
+      const ownActivitiesUser = await createUserWithRoles(t, admin, [ownActivities], 'own-activities');
+      const allButVipUser = await createUserWithRoles(t, admin, [allButVip], 'all-but-vip');
+
+      const full = (await t.http.get('/api/v1/dashboard').set(staffB.auth).expect(200)).body;
+      expect(full.metrics.lastContacted.value.contactId).toBe(ids.x1);
+      expect(full.metrics.lastContacted).not.toHaveProperty('withheld');
+      const withheld = { ...full, metrics: { ...full.metrics, lastContacted: { ...full.metrics.lastContacted, value: null, withheld: true } } };
+      // x1 is staff A's contact and a customer; its call was logged by staff A. Everything else is the same snapshot.
+      for (const session of [ownContactsUser, ownActivitiesUser, allButVipUser]) {
+        expect((await t.http.get('/api/v1/dashboard').set(session.auth).expect(200)).body).toEqual(withheld);
+        const compressed = await t.app
+          .getHttpAdapter()
+          .getInstance()
+          .inject({ method: 'GET', url: '/api/v1/dashboard', headers: { ...session.auth, 'accept-encoding': 'br' } });
+        expect(compressed.headers['content-encoding']).toBe('br');
+        expect(JSON.parse(brotliDecompressSync(compressed.rawPayload).toString('utf8'))).toEqual(withheld);
+      }
+
+      // Once x1 is theirs (assigned to them; the call logged by them), they see it whole.
+      await t.db.query('UPDATE contacts SET assigned_to_id = $2 WHERE id = $1', [ids.x1, ownContactsUser.userId]);
+      expect((await t.http.get('/api/v1/dashboard').set(ownContactsUser.auth).expect(200)).body).toEqual(full);
+      await t.db.query(`UPDATE activities SET author_id = $2 WHERE contact_id = $1 AND subject = 'Closing call'`, [ids.x1, ownActivitiesUser.userId]);
+      expect((await t.http.get('/api/v1/dashboard').set(ownActivitiesUser.auth).expect(200)).body.metrics.lastContacted.value).toMatchObject({ contactId: ids.x1 });
+      await t.db.query(`UPDATE activities SET author_id = $2 WHERE contact_id = $1 AND subject = 'Closing call'`, [ids.x1, staffA.userId]);
+      await t.db.query('UPDATE contacts SET assigned_to_id = $2 WHERE id = $1', [ids.x1, staffA.userId]);
+    });
+
     it('keeps showing the same snapshot until the next refresh', async () => {
       await t.db.query(`INSERT INTO contacts (first_name, last_name) VALUES ('Dash', 'late')`);
       const body = (await t.http.get('/api/v1/dashboard').set(staffB.auth).expect(200)).body;

@@ -136,6 +136,17 @@ export class ActivitiesService implements OnModuleInit {
     return toActivityDto(row);
   }
 
+  /** Whether the caller may read the activity and its contact: for other modules that name one. */
+  async readable(ability: AppAbility, id: string): Promise<boolean> {
+    try {
+      await this.get(ability, id);
+      return true;
+    } catch (error) {
+      if (error instanceof NotFoundException) return false;
+      throw error;
+    }
+  }
+
   async create(actor: AuthUser, ability: AppAbility, contactId: string, input: CreateActivityDto): Promise<ActivityDto> {
     const id = await this.dataSource.transaction(async (manager) => {
       await this.visibleContact(manager, ability, contactId);

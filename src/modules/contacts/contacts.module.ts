@@ -51,7 +51,7 @@ import { TrafficSourcesController } from './traffic-sources.controller';
     ContactDirectoryService,
     { provide: ContactDirectory, useExisting: ContactDirectoryService },
   ],
-  exports: [ContactDirectory, ContactsService, CustomFieldsService, LookupsService],
+  exports: [ActivitiesService, ContactDirectory, ContactsService, CustomFieldsService, LookupsService],
 })
 export class ContactsModule implements OnModuleInit {
   constructor(

@@ -2,7 +2,8 @@ import { Controller, Get, Header, Headers, HttpCode, HttpStatus, Post, Res } fro
 import { ApiAcceptedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Audience, Authorize } from '../../core/access/authorize.decorator';
-import { CurrentUser } from '../../core/access/request-ability.decorator';
+import type { AppAbility } from '../../core/access/app-ability';
+import { CurrentUser, RequestAbility } from '../../core/access/request-ability.decorator';
 import { RequiresFeature } from '../../core/features/feature.decorator';
 import { ApiErrors } from '../../core/http/api-errors.decorator';
 import type { AuthUser } from '../../core/identity/auth-user';
@@ -21,7 +22,7 @@ export class DashboardController {
   @ApiOperation({
     summary: 'The latest analytics snapshot',
     description:
-      'Metrics over all contacts as of `computedAt`, recomputed in the background every DASHBOARD_REFRESH_MS and on `POST /dashboard/refresh`. ' +
+      'Metrics over all contacts as of `computedAt` (the one that names a contact, `lastContacted`, is withheld from callers who may not read that contact and activity), recomputed in the background every DASHBOARD_REFRESH_MS and on `POST /dashboard/refresh`. ' +
       'Every metric carries a `definition` saying what it counts. Before the first snapshot exists the answer is `status: pending` with ' +
       '`metrics: null`, and a refresh is queued. Sent compressed (brotli or gzip) to clients that accept it.',
     operationId: 'getDashboard',
@@ -31,8 +32,12 @@ export class DashboardController {
   // The body is a DashboardDto serialised (and compressed) once per snapshot, not on every request.
   @Header('content-type', 'application/json; charset=utf-8')
   @Header('vary', 'Accept-Encoding')
-  async get(@Headers('accept-encoding') acceptEncoding: string | undefined, @Res({ passthrough: true }) reply: FastifyReply): Promise<Buffer> {
-    const body = await this.dashboard.latestBody(acceptEncoding);
+  async get(
+    @RequestAbility() ability: AppAbility,
+    @Headers('accept-encoding') acceptEncoding: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<Buffer> {
+    const body = await this.dashboard.latestBody(ability, acceptEncoding);
     if (body.encoding !== 'identity') reply.header('content-encoding', body.encoding);
     return body.bytes;
   }

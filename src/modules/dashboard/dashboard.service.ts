@@ -5,9 +5,12 @@ import { LRUCache } from 'lru-cache';
 import { performance } from 'node:perf_hooks';
 import { brotliCompressSync, constants as zlibConstants, gzipSync } from 'node:zlib';
 import { DataSource } from 'typeorm';
+import type { AppAbility } from '../../core/access/app-ability';
+import { hasWholeRight } from '../../core/access/record-access';
 import { ClusterEventsService } from '../../core/cluster/cluster-events.service';
 import { JobsService } from '../../core/jobs/jobs.service';
 import type { AuthUser } from '../../core/identity/auth-user';
+import { ActivitiesService } from '../contacts/activities.service';
 import { myMetrics, snapshotMetrics } from './dashboard.metrics';
 import {
   BreakdownSeriesRow,
@@ -46,6 +49,10 @@ export interface EncodedBody {
 interface LatestSnapshot {
   computedAt: string;
   bodies: Record<BodyEncoding, Buffer>;
+  /** The activity the "last contacted" metric names, if any: only callers who may read it (and its contact) see it. */
+  lastContactedActivityId: string | null;
+  /** The same snapshot without that activity and contact, encoded once on first need. */
+  withheld: () => Record<BodyEncoding, Buffer>;
 }
 
 function encodings(json: string): Record<BodyEncoding, Buffer> {
@@ -83,6 +90,7 @@ export class DashboardService implements OnModuleInit {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly jobs: JobsService,
     private readonly cluster: ClusterEventsService,
+    private readonly activities: ActivitiesService,
   ) {}
 
   onModuleInit(): void {
@@ -94,11 +102,12 @@ export class DashboardService implements OnModuleInit {
    * The latest snapshot as the JSON of a {@link DashboardDto}, in the best encoding the
    * `Accept-Encoding` header allows; with none yet, a refresh is queued and the answer says so.
    */
-  async latestBody(acceptEncoding: string | undefined): Promise<EncodedBody> {
+  async latestBody(ability: AppAbility, acceptEncoding: string | undefined): Promise<EncodedBody> {
     const latest = await this.latest();
     if (latest) {
       const encoding: BodyEncoding = acceptEncoding ? (this.encodingNegotiator.negotiate(acceptEncoding) ?? 'identity') : 'identity';
-      return { bytes: latest.bodies[encoding], encoding };
+      const bodies = (await this.mayReadLastContacted(ability, latest)) ? latest.bodies : latest.withheld();
+      return { bytes: bodies[encoding], encoding };
     }
     const refreshJobId = await this.requestRefresh();
     const pending: DashboardDto = { status: 'pending', computedAt: null, durationMs: null, trigger: null, refreshJobId, metrics: null };
@@ -148,6 +157,16 @@ export class DashboardService implements OnModuleInit {
     return myMetrics(now, user.id, counts!, activities!);
   }
 
+  /**
+   * The metrics count every contact, but "last contacted" names one contact and one activity:
+   * callers whose rights reach only some contacts or activities see it only if those are theirs.
+   */
+  private async mayReadLastContacted(ability: AppAbility, latest: LatestSnapshot): Promise<boolean> {
+    if (!latest.lastContactedActivityId) return true;
+    if (hasWholeRight(ability, 'read', 'Contact') && hasWholeRight(ability, 'read', 'Activity')) return true;
+    return this.activities.readable(ability, latest.lastContactedActivityId);
+  }
+
   /** The newest snapshot, from memory once read; nothing is kept while there is none. */
   private latest(): Promise<LatestSnapshot | null> {
     if (!this.latestSnapshot) {
@@ -162,8 +181,15 @@ export class DashboardService implements OnModuleInit {
           refreshJobId: null,
           metrics: row.metrics,
         };
+        let withheld: Record<BodyEncoding, Buffer> | undefined;
+        const withheldDto = (): DashboardDto => ({ ...dto, metrics: { ...row.metrics, lastContacted: { ...row.metrics.lastContacted, value: null, withheld: true } } });
         // Buffers, so no request measures, encodes or compresses 11 KB again.
-        return { computedAt, bodies: encodings(JSON.stringify(dto)) };
+        return {
+          computedAt,
+          bodies: encodings(JSON.stringify(dto)),
+          lastContactedActivityId: row.metrics.lastContacted.value?.activityId ?? null,
+          withheld: () => (withheld ??= encodings(JSON.stringify(withheldDto()))),
+        };
       });
       const forgetUnlessKept = () => {
         if (this.latestSnapshot === loading) this.latestSnapshot = undefined;

@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ACTIVITY_TYPES, type ActivityType } from '../../contacts/entities/activity.entity';
 import { CONTACT_STAGES, type ContactStage } from '../../contacts/entities/contact-status.entity';
 
@@ -56,8 +56,14 @@ export class LastContactDto {
 }
 
 export class LastContactedMetricDto extends DashboardMetricDto {
-  @ApiProperty({ type: LastContactDto, nullable: true, description: 'Null when no activity was ever logged on a live contact.' })
+  @ApiProperty({ type: LastContactDto, nullable: true, description: 'Null when no activity was ever logged on a live contact, or when it is withheld from you (see `withheld`).' })
   value: LastContactDto | null;
+
+  @ApiPropertyOptional({
+    enum: [true],
+    description: 'Present, and true, when you may not read that contact or that activity: `value` is then null. The other metrics count every contact.',
+  })
+  withheld?: true;
 }
 
 /** A count per period; `values[i]` belongs to `periods[i]`. */
