@@ -30,6 +30,10 @@ describe('record access', () => {
     // A later inverted rule takes precedence and leaves part of the contacts out.
     expect(read([{ action: 'read', subject: 'Contact' }, { action: 'read', subject: 'Contact', inverted: true, conditions: { vip: true } }])).toBe(false);
     expect(read([{ action: 'read', subject: 'Contact' }, { action: 'read', subject: 'Contact', inverted: true, fields: ['email'] }])).toBe(false);
+    // ... unless the operation never writes those fields.
+    const keepsEmails = buildAbility([{ action: 'update', subject: 'Contact' }, { action: 'update', subject: 'Contact', inverted: true, fields: ['email'], conditions: { hasAccount: true } }]);
+    expect(hasWholeRight(keepsEmails, 'update', 'Contact', ['email'])).toBe(true);
+    expect(hasWholeRight(keepsEmails, 'update', 'Contact', ['phone'])).toBe(false);
     expect(read([{ action: 'read', subject: 'Contact' }, { action: 'read', subject: 'Contact', inverted: true }])).toBe(false);
     // An earlier inverted rule is overridden by the whole grant after it.
     expect(read([{ action: 'read', subject: 'Contact', inverted: true, conditions: { vip: true } }, { action: 'read', subject: 'Contact' }])).toBe(true);

@@ -35,13 +35,20 @@ export function dependsOnRecord(ability: AppAbility, action: string, subject: st
   return answer;
 }
 
-/** Whether the caller may `action` every `subject` record, whole: no conditions, no field list. */
-export function hasWholeRight(ability: AppAbility, action: string, subject: string): boolean {
+/**
+ * Whether the caller may `action` every `subject` record, whole: no conditions, no field list.
+ * `untouched` names fields the operation never writes: an inverted rule on those alone does not
+ * limit it.
+ */
+export function hasWholeRight(ability: AppAbility, action: string, subject: string, untouched: readonly string[] = []): boolean {
   // CASL lists the rules by precedence, and the first one matching a record decides: a whole
   // grant counts only when no inverted rule (conditional or on some fields) ranks above it.
   // (possibleRulesFor: rulesFor leaves out inverted rules on fields when asked about no field.)
   for (const rule of ability.possibleRulesFor(action, subject)) {
-    if (rule.inverted) return false;
+    if (rule.inverted) {
+      if (rule.fields && rule.fields.every((field) => untouched.includes(field))) continue;
+      return false;
+    }
     if (!rule.conditions && !rule.fields) return true;
   }
   return false;

@@ -15,7 +15,8 @@ const IMPORT_RIGHTS = ['read', 'create', 'update'];
 export class WholeContactRightsGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     const ability = context.switchToHttp().getRequest<AuthorizedRequest>().ability ?? buildAbility([]);
-    const limited = IMPORT_RIGHTS.filter((action) => !hasWholeRight(ability, action, 'Contact'));
+    // An import finds contacts by email and never changes it: a rule keeping some emails from edits does not limit it.
+    const limited = IMPORT_RIGHTS.filter((action) => !hasWholeRight(ability, action, 'Contact', action === 'update' ? ['email'] : []));
     if (limited.length) {
       throw new ForbiddenException({
         message: `Imports need ${limited.join(', ')} rights on every contact; your role limits them to some contacts or fields`,
