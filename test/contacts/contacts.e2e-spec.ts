@@ -480,6 +480,39 @@ describe('contacts', () => {
     });
   });
 
+  describe('custom fields removed while a write is under way', () => {
+    it('refuses a value whose field was removed and purged before the edit committed, storing nothing', async () => {
+      const key = `race${Date.now().toString(36)}`;
+      const field = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: `Race ${key}`, type: 'text' }).expect(201)).body;
+      const contact = (await create(staff, { firstName: 'Racing' }).expect(201)).body;
+      // The test holds the contact: the edit is checked against the live field, then waits for the row.
+      const holding = t.db.createQueryRunner();
+      await holding.connect();
+      let pending: Promise<{ status: number; body: { code?: string } }> | undefined;
+      try {
+        await holding.startTransaction();
+        await holding.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [contact.id]);
+        pending = Promise.resolve(t.http.patch(`/api/v1/contacts/${contact.id}`).set(staff.auth).send({ version: contact.version, customFields: { [key]: 'late' } }));
+        pending.catch(() => undefined);
+        const waiting = async () => (await t.db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))[0].n > 0;
+        for (let tries = 0; !(await waiting()); tries += 1) {
+          if (tries > 250) throw new Error('the edit never waited for the contact');
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        await t.http.delete(`/api/v1/custom-fields/${field.id}`).set(admin.auth).expect(204);
+        await t.http.delete(`/api/v1/custom-fields/${field.id}/purge`).set(admin.auth).expect(204);
+        await holding.commitTransaction();
+      } finally {
+        if (holding.isTransactionActive) await holding.rollbackTransaction();
+        await holding.release();
+      }
+      const answer = await pending!;
+      expect(answer.status).toBe(409);
+      expect(answer.body.code).toBe('custom_field_removed');
+      expect((await t.db.query('SELECT custom_fields FROM contacts WHERE id = $1', [contact.id]))[0].custom_fields).toEqual({});
+    });
+  });
+
   describe('clients', () => {
     it('are refused by the back office', async () => {
       const refused = await list(client).expect(403);

@@ -142,6 +142,29 @@ describe.each([
     expect(await idOf(`called.${tag}@example.com`)).toBe(called);
   });
 
+  it('a revert does not bring back the values of a custom field purged since', async () => {
+    const key = `note${Date.now().toString(36)}`;
+    const field = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: `Note ${key}`, type: 'text' }).expect(201)).body;
+    const email = `purged.${key}@example.com`;
+    const contact = (await t.http.post('/api/v1/contacts').set(staff.auth).send({ firstName: 'Purged', email, customFields: { [key]: 'approx 5k' } }).expect(201)).body;
+    const uploaded = (await upload(`Email,City\n${email},Lisbon\n`).expect(201)).body;
+    await t.http.put(`/api/v1/contacts/imports/${uploaded.id}/settings`).set(staff.auth).send({ columns: uploaded.columns, mode: 'update' }).expect(200);
+    await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/run`).set(staff.auth).expect(202);
+    expect((await settle(uploaded.id)).counts).toMatchObject({ updated: 1 });
+
+    // The field is removed and purged, then defined again with another type.
+    await t.http.delete(`/api/v1/custom-fields/${field.id}`).set(admin.auth).expect(204);
+    await t.http.delete(`/api/v1/custom-fields/${field.id}/purge`).set(admin.auth).expect(204);
+    await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: `Note ${key} again`, type: 'number' }).expect(201);
+
+    await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/revert`).set(staff.auth).expect(200);
+    const [row] = await t.db.query('SELECT custom_fields, city FROM contacts WHERE id = $1', [contact.id]);
+    expect(row.custom_fields).toEqual({});
+    // The purge changed the contact, so the revert left it as it is now.
+    expect(row.city).toBe('Lisbon');
+    await t.http.get('/api/v1/contacts').set(staff.auth).query({ sort: `custom.${key}` }).expect(200);
+  });
+
   it('in update mode touches only existing contacts', async () => {
     const email = `only.${marker}@example.com`;
     await t.http.post('/api/v1/contacts').set(staff.auth).send({ firstName: 'Only', email }).expect(201);

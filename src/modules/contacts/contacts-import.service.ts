@@ -13,6 +13,7 @@ import type { JobContext } from '../../core/jobs/job.types';
 import { setChangeContext } from './contacts.change-context';
 import { neutraliseFormula } from './contacts.csv';
 import { CustomFieldsService } from './custom-fields.service';
+import type { CustomField } from './entities/custom-field.entity';
 import type { DryRunDto, ImportDto, ImportMode, ImportSettingsDto, RowReasonDto, SavedMappingDto } from './dto/import.dto';
 import { readCsv } from './contacts-import.csv-reader';
 import { RowStager, rowStager } from './contacts-import.staging';
@@ -216,6 +217,8 @@ export class ContactsImportService {
           // Another worker got here first, or the import was reverted meanwhile (its row lock orders the two).
           if (locked.processed_rows !== row.processed_rows || FINAL_STATUSES.includes(locked.status)) return;
           const lookups = await loadLookups(manager, customFields);
+          // Held until the chunk commits, so a purge of a mapped field waits and then clears what it wrote.
+          await this.customFields.hold(manager, mappedCustomKeys(locked.mapping!, customFields));
           // Decided and written at once: rows and decisions die young, which keeps the worker's memory flat.
           const decisions = await decideChunk(manager, settingsOf(locked), await this.chunk(manager, locked, from, to), lookups);
           const count = countOutcomes(await writeChunk(manager, this.audit, settingsOf(locked), from, decisions, lookups.leadStatusId));
@@ -424,6 +427,12 @@ export class ContactsImportService {
     );
     return new Map(repeats.map((repeat) => [repeat.row_number, repeat.first_row]));
   }
+}
+
+/** The live custom fields the mapping writes values to. */
+function mappedCustomKeys(mapping: ColumnMapping[], customFields: CustomField[]): string[] {
+  const keys = mapping.filter((column) => column.target.startsWith('custom.')).map((column) => column.target.slice('custom.'.length));
+  return keys.filter((key) => customFields.some((field) => field.key === key && !field.deletedAt));
 }
 
 function settingsOf(row: ImportRow): ChunkSettings {

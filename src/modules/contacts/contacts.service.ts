@@ -215,7 +215,9 @@ export class ContactsService {
       if (input.assignedToId && !ability.can('assign', subjectOf('Contact', candidate))) {
         throw new ForbiddenException({ message: 'You may not assign contacts', code: 'forbidden' });
       }
-      const columns: Record<string, unknown> = { created_by_id: actor.id, status_id: statusId, custom_fields: JSON.stringify(stripNulls(custom.values)) };
+      const stored = stripNulls(custom.values);
+      await this.customFields.hold(manager, Object.keys(stored));
+      const columns: Record<string, unknown> = { created_by_id: actor.id, status_id: statusId, custom_fields: JSON.stringify(stored) };
       for (const [field, column] of Object.entries(SCALAR_COLUMNS)) {
         const value = (input as unknown as Record<string, unknown>)[field];
         if (value !== undefined && field !== 'statusId') columns[column] = value ?? (field === 'lastName' ? '' : null);
@@ -262,7 +264,9 @@ export class ContactsService {
       }
       if (input.customFields && Object.keys(custom.values).length) {
         const cleared = Object.keys(custom.values).filter((key) => custom.values[key] === null);
-        params.push(JSON.stringify(stripNulls(custom.values)), cleared);
+        const stored = stripNulls(custom.values);
+        await this.customFields.hold(manager, Object.keys(stored));
+        params.push(JSON.stringify(stored), cleared);
         sets.push(`custom_fields = (custom_fields - $${params.length}::text[]) || $${params.length - 1}::jsonb`);
       }
       const setsChanged = await this.writeSets(manager, id, input, false);

@@ -102,7 +102,11 @@ export class CustomFieldsService implements OnModuleInit {
       const field = await manager.findOne(CustomField, { where: { id }, lock: { mode: 'pessimistic_write' } });
       if (!field) throw new NotFoundException({ message: 'Custom field not found', code: 'custom_field_not_found' });
       if (!field.deletedAt) throw new ConflictException({ message: 'Remove the field before purging it', code: 'custom_field_active' });
-      const result: [unknown[], number] = await manager.query('UPDATE contacts SET custom_fields = custom_fields - $1 WHERE custom_fields ? $1', [field.key]);
+      // A new version: the contacts changed, so a stale edit is refused and an import's revert leaves them alone.
+      const result: [unknown[], number] = await manager.query(
+        'UPDATE contacts SET custom_fields = custom_fields - $1, version = version + 1, updated_at = now() WHERE custom_fields ? $1',
+        [field.key],
+      );
       await manager.delete(CustomField, { id });
       await this.audit.record({ actorId: actor.id, action: 'custom-field.purge', subjectType: 'CustomField', subjectId: id, before: { key: field.key, contactsCleared: result[1] } }, manager);
     });
@@ -116,6 +120,25 @@ export class CustomFieldsService implements OnModuleInit {
       await this.audit.record({ actorId: actor.id, action: deleted ? 'custom-field.remove' : 'custom-field.restore', subjectType: 'CustomField', subjectId: id }, manager);
       return manager.findOneByOrFail(CustomField, { id });
     });
+  }
+
+  /**
+   * Holds the definitions a write stores values for until its transaction ends. Removing or
+   * purging a field locks its definition, so a purge waits for the write and then clears its
+   * values too, and a write that comes after a removal is refused rather than storing values
+   * of a field that is gone (later defined again, perhaps with another type).
+   */
+  async hold(manager: EntityManager, keys: string[]): Promise<void> {
+    if (!keys.length) return;
+    const live: Array<{ key: string }> = await manager.query('SELECT key FROM custom_fields WHERE key = ANY($1::text[]) AND deleted_at IS NULL FOR SHARE', [keys]);
+    const gone = keys.filter((key) => !live.some((row) => row.key === key));
+    if (gone.length) {
+      throw new ConflictException({
+        message: 'A custom field was removed while this change was being made; try again',
+        code: 'custom_field_removed',
+        details: gone.map((key) => ({ field: `customFields.${key}`, message: 'was removed meanwhile' })),
+      });
+    }
   }
 
   /** A write in a transaction; the kept definitions are dropped everywhere once it has committed (or failed). */
