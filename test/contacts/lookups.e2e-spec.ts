@@ -337,7 +337,7 @@ describe('contact lookups: statuses, tags, services, traffic sources', () => {
           audience: 'staff',
           rules: [
             { action: 'read', subject: 'Contact', conditions: { assignedToId: '${user.id}' } },
-            { action: 'read', subject: ['Tag', 'ContactStatus'] },
+            { action: ['read', 'update'], subject: ['Tag', 'ContactStatus'] },
           ],
         })
         .expect(201);
@@ -359,6 +359,10 @@ describe('contact lookups: statuses, tags, services, traffic sources', () => {
       expect((await t.http.get(`/api/v1/tags/${tag.id}`).set(rep.auth).expect(200)).body.contactCount).toBe(1);
       expect((await t.http.get(`/api/v1/contact-statuses/${status.id}`).set(rep.auth).expect(200)).body.contactCount).toBe(1);
       expect((await t.http.get(`/api/v1/tags/${tag.id}`).set(staff.auth).expect(200)).body.contactCount).toBe(3);
+      // An edit answers the same count, whether it changed anything or not.
+      expect((await t.http.patch(`/api/v1/tags/${tag.id}`).set(rep.auth).send({}).expect(200)).body.contactCount).toBe(1);
+      expect((await t.http.patch(`/api/v1/tags/${tag.id}`).set(rep.auth).send({ color: '#aabbcc' }).expect(200)).body.contactCount).toBe(1);
+      expect((await t.http.patch(`/api/v1/contact-statuses/${status.id}`).set(rep.auth).send({ stage: 'lead' }).expect(200)).body.contactCount).toBe(1);
     });
   });
 

@@ -439,7 +439,8 @@ export class LookupsService {
       for (const [column, value] of Object.entries(extra)) {
         if (value !== undefined && value !== before[column as keyof LookupRow]) changes[column] = value;
       }
-      if (!Object.keys(changes).length) return before;
+      // Counted as the caller may see them, as any answer of theirs is.
+      if (!Object.keys(changes).length) return this.view(manager, definition, id, ability);
       const columns = Object.keys(changes);
       const assignments = columns.map((column, index) => `${column} = $${index + 2}`).join(', ');
       await this.translatingDuplicates(definition, () =>
