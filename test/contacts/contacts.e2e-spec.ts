@@ -446,6 +446,14 @@ describe('contacts', () => {
       await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'tier', label: 'Again', type: 'text' }).expect(409);
       await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'Bad Key', label: 'x', type: 'text' }).expect(400);
       await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'pick', label: 'x', type: 'select' }).expect(422);
+      // A contact's multi-select values share one CSV cell; options are trimmed, as import trims cells.
+      const separated = await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'sizes', label: 'Sizes', type: 'multi_select', options: ['Small, medium', 'Large'] }).expect(422);
+      expect(separated.body.details).toEqual([{ field: 'options.0', message: 'must not contain "," or ";" (they separate the values of a multi-select field in CSV files)' }]);
+      await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'sizes', label: 'Sizes', type: 'multi_select', options: ['Small', ' '] }).expect(400);
+      const size = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'size', label: 'Size', type: 'select', options: [' Small, medium ', 'Large'] }).expect(201)).body;
+      expect(size.options).toEqual(['Small, medium', 'Large']);
+      await t.http.delete(`/api/v1/custom-fields/${size.id}`).set(admin.auth).expect(204);
+      await t.http.delete(`/api/v1/custom-fields/${size.id}/purge`).set(admin.auth).expect(204);
       await t.http.post('/api/v1/custom-fields').set(staff.auth).send({ key: 'nope', label: 'x', type: 'text' }).expect(403);
 
       const wrong = await create(staff, { firstName: 'Typed', customFields: { budget: 'lots', tier: 'bronze', unknown: 1 } }).expect(400);

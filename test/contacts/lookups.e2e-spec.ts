@@ -168,6 +168,12 @@ describe('contact lookups: statuses, tags, services, traffic sources', () => {
         const separated = await t.http.post('/api/v1/tags').set(admin.auth).send({ name }).expect(400);
         expect(separated.body.details).toEqual([{ field: 'name', message: 'must not contain "," or ";" (they separate tags in CSV files)' }]);
       }
+      // A contact's services share one cell too; a traffic source has a cell of its own.
+      const service = await t.http.post('/api/v1/services').set(admin.auth).send({ name: 'Web, Mobile' }).expect(400);
+      expect(service.body.details).toEqual([{ field: 'name', message: 'must not contain "," or ";" (they separate services in CSV files)' }]);
+      const webService = await create('/api/v1/services', { name: unique('web') });
+      await t.http.patch(`/api/v1/services/${webService.id}`).set(admin.auth).send({ name: 'Web; Mobile' }).expect(400);
+      await t.http.post('/api/v1/traffic-sources').set(admin.auth).send({ name: `Google, paid ${unique('ads')}` }).expect(201);
       const typed = await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Tagged', newTags: ['ok', 'Sales, EMEA'] }).expect(400);
       expect(typed.body.details).toEqual([expect.objectContaining({ field: 'newTags' })]);
       const tag = await create('/api/v1/tags', { name: unique('nulled') });

@@ -7,6 +7,11 @@ export function titleCase(name: string): string {
     .replace(/(^|[\s\-/(])(\p{L})/gu, (_, separator: string, letter: string) => separator + letter.toUpperCase());
 }
 
-/** Tag names hold no "," or ";": CSV files list a contact's tags in one cell, separated by them. */
-export const TAG_NAME = /^[^,;]*$/;
-export const TAG_NAME_MESSAGE = 'must not contain "," or ";" (they separate tags in CSV files)';
+/**
+ * Names that CSV files list several to a cell (tags, services, multi-select options) hold no
+ * "," or ";": those separate them, so an export re-imports whole.
+ */
+export const LIST_ITEM = /^[^,;]*$/;
+export const listItemMessage = (what: string) => `must not contain "," or ";" (they separate ${what} in CSV files)`;
+export const TAG_NAME = LIST_ITEM;
+export const TAG_NAME_MESSAGE = listItemMessage('tags');

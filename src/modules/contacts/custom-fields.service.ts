@@ -5,6 +5,7 @@ import { AuditService } from '../../core/audit/audit.service';
 import { ClusterEventsService } from '../../core/cluster/cluster-events.service';
 import type { AuthUser } from '../../core/identity/auth-user';
 import type { CreateCustomFieldDto, UpdateCustomFieldDto } from './dto/custom-field.dto';
+import { LIST_ITEM, listItemMessage } from './contacts.naming';
 import { CustomField } from './entities/custom-field.entity';
 
 const CHOICE_TYPES = new Set(['select', 'multi_select']);
@@ -156,6 +157,14 @@ export class CustomFieldsService implements OnModuleInit {
   }
 
   private checkOptions(type: string, options: string[]): void {
+    const separated = type === 'multi_select' ? options.flatMap((option, index) => (LIST_ITEM.test(option) ? [] : [index])) : [];
+    if (separated.length) {
+      throw new UnprocessableEntityException({
+        message: 'Multi-select options must not contain "," or ";"',
+        code: 'invalid_options',
+        details: separated.map((index) => ({ field: `options.${index}`, message: listItemMessage('the values of a multi-select field') })),
+      });
+    }
     if (CHOICE_TYPES.has(type) && options.length === 0) {
       throw new UnprocessableEntityException({ message: 'Select fields need at least one option', code: 'options_required', details: [{ field: 'options', message: 'must list at least one option' }] });
     }

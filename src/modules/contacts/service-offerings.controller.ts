@@ -8,7 +8,7 @@ import { ApiErrors } from '../../core/http/api-errors.decorator';
 import { ApiPageResponse, Page } from '../../core/http/pagination';
 import { uuidParam } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
-import { CreateNamedLookupDto, DeleteLookupQueryDto, LookupQueryDto, ServiceOfferingDto, UpdateNamedLookupDto } from './dto/lookup.dto';
+import { CreateServiceOfferingDto, DeleteLookupQueryDto, LookupQueryDto, ServiceOfferingDto, UpdateServiceOfferingDto } from './dto/lookup.dto';
 import { LookupsService } from './lookups.service';
 
 const uuid = uuidParam();
@@ -38,7 +38,7 @@ export class ServiceOfferingsController {
   @ApiOperation({ summary: 'Create a service', description: 'The name is stored Title Cased and must be unique regardless of case.', operationId: 'createService' })
   @ApiCreatedResponse({ type: ServiceOfferingDto })
   @ApiErrors(400, 401, 403, 404, 409)
-  create(@CurrentUser() actor: AuthUser, @Body() body: CreateNamedLookupDto): Promise<ServiceOfferingDto> {
+  create(@CurrentUser() actor: AuthUser, @Body() body: CreateServiceOfferingDto): Promise<ServiceOfferingDto> {
     return this.lookups.createNamed('service', actor, body);
   }
 
@@ -56,7 +56,7 @@ export class ServiceOfferingsController {
   @ApiOperation({ summary: 'Rename a service', operationId: 'updateService' })
   @ApiOkResponse({ type: ServiceOfferingDto })
   @ApiErrors(400, 401, 403, 404, 409)
-  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: UpdateNamedLookupDto): Promise<ServiceOfferingDto> {
+  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: UpdateServiceOfferingDto): Promise<ServiceOfferingDto> {
     return this.lookups.updateNamed('service', ability, actor, id, body);
   }
 

@@ -4,6 +4,9 @@ import { ArrayMaxSize, ArrayUnique, IsArray, IsBoolean, IsIn, IsInt, IsOptional,
 import { CUSTOM_FIELD_TYPES, type CustomFieldType } from '../entities/custom-field.entity';
 import { Omittable, trim } from '../../../core/http/dto-helpers';
 
+/** Options are trimmed, as import trims cells. */
+const trimEach = ({ value }: { value: unknown }) => (Array.isArray(value) ? value.map((item) => (typeof item === 'string' ? item.trim() : item)) : value);
+
 const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
 
 export class CustomFieldQueryDto {
@@ -36,12 +39,14 @@ export class CreateCustomFieldDto {
   @IsBoolean()
   required?: boolean;
 
-  @ApiPropertyOptional({ type: [String], description: 'The choices of select and multi_select fields.' })
+  @ApiPropertyOptional({ type: [String], description: 'The choices of select and multi_select fields, trimmed; a multi_select option holds no "," or ";" (a contact\'s values share one CSV cell).' })
   @Omittable()
+  @Transform(trimEach)
   @IsArray()
   @ArrayMaxSize(200)
   @ArrayUnique()
   @IsString({ each: true })
+  @MinLength(1, { each: true, message: 'must not hold an empty option' })
   @MaxLength(100, { each: true })
   options?: string[];
 
@@ -74,10 +79,12 @@ export class UpdateCustomFieldDto {
 
   @ApiPropertyOptional({ type: [String] })
   @Omittable()
+  @Transform(trimEach)
   @IsArray()
   @ArrayMaxSize(200)
   @ArrayUnique()
   @IsString({ each: true })
+  @MinLength(1, { each: true, message: 'must not hold an empty option' })
   @MaxLength(100, { each: true })
   options?: string[];
 

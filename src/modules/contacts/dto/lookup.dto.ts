@@ -4,7 +4,7 @@ import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, Max
 import { PageQueryDto } from '../../../core/http/pagination';
 import { CONTACT_STAGES, type ContactStage } from '../entities/contact-status.entity';
 import { Omittable, trim } from '../../../core/http/dto-helpers';
-import { TAG_NAME, TAG_NAME_MESSAGE } from '../contacts.naming';
+import { LIST_ITEM, listItemMessage, TAG_NAME, TAG_NAME_MESSAGE } from '../contacts.naming';
 
 const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
 const lowerCase = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.toLowerCase() : value);
@@ -189,6 +189,18 @@ export class UpdateNamedLookupDto {
   @MinLength(1, { message: 'must not be empty' })
   @MaxLength(100)
   name?: string;
+}
+
+export class CreateServiceOfferingDto extends CreateNamedLookupDto {
+  @ApiProperty({ maxLength: 100, example: 'web design', description: `${NAME_DESCRIPTION} No "," or ";" (a contact's services share one CSV cell).` })
+  @Matches(LIST_ITEM, { message: listItemMessage('services') })
+  declare name: string;
+}
+
+export class UpdateServiceOfferingDto extends UpdateNamedLookupDto {
+  @ApiPropertyOptional({ maxLength: 100, description: `${NAME_DESCRIPTION} No "," or ";" (a contact's services share one CSV cell).` })
+  @Matches(LIST_ITEM, { message: listItemMessage('services') })
+  declare name?: string;
 }
 
 export class ServiceOfferingDto {
