@@ -44,7 +44,7 @@ describe('custom field cells in SQL', () => {
   });
 
   it('is neutraliseFormula(customValueToCell) for the file, NULL when empty', async () => {
-    const json = [...values, ['=a', 'b'], ['-x'], [-1], -1e-400, '-1e400', '\tx', '@'].map((value) => (value === -1e-400 ? '-1e-400' : JSON.stringify(value)));
+    const json = [...values, ['=a', 'b'], ['-x'], [-1], ["'=a"], ["''@b", 'c'], ["'x"], "'=x", "'", -1e-400, '-1e400', '\tx', '@'].map((value) => (value === -1e-400 ? '-1e-400' : JSON.stringify(value)));
     const expected = json.map((text) => neutraliseFormula(customValueToCell(JSON.parse(text))) || null);
     expect(await sqlCells(json, customFinishedCellSql)).toEqual(expected);
   });
@@ -65,7 +65,7 @@ describe('custom field cells in SQL', () => {
 
 describe('formula neutralisation in SQL', () => {
   it('is neutraliseFormula, with NULL for an empty cell', async () => {
-    const texts = ['=1', '+1', '-1', '@x', '\tx', '\rx', "'=1", ' =1', 'a=b', '', 'plain', '=', '\n=x', '＝1'];
+    const texts = ['=1', '+1', '-1', '@x', '\tx', '\rx', "'=1", "''-1", "'plain", "''", "'", ' =1', 'a=b', '', 'plain', '=', '\n=x', '＝1'];
     const { rows } = await db.query<{ cell: string | null }>(`SELECT ${neutraliseSql('t.v')} AS cell FROM unnest($1::text[]) WITH ORDINALITY AS t (v, i) ORDER BY t.i`, [texts]);
     expect(rows.map((row) => row.cell)).toEqual(texts.map((text) => neutraliseFormula(text) || null));
     const { rows: nulls } = await db.query<{ cell: string | null }>(`SELECT ${neutraliseSql('NULL::text')} AS cell`);

@@ -41,10 +41,11 @@ const SEPARATOR = escapeLiteral(LIST_SEPARATOR);
 
 /**
  * neutraliseFormula in SQL, on a cell computed once below it; '' becomes NULL (see above).
- * The first character is tested as a code point (= + - @ tab CR): integer tests, cheap per cell.
+ * The first character is tested as a code point (= + - @ tab CR, or apostrophes before one):
+ * integer tests, cheap per cell.
  */
 export function neutraliseSql(cell: string): string {
-  return `CASE WHEN ascii(${cell}) IN (61, 43, 45, 64, 9, 13) THEN '''' || ${cell} ELSE NULLIF(${cell}, '') END`;
+  return `CASE WHEN ascii(${cell}) IN (61, 43, 45, 64, 9, 13) OR (ascii(${cell}) = 39 AND ascii(ltrim(${cell}, '''')) IN (61, 43, 45, 64, 9, 13)) THEN '''' || ${cell} ELSE NULLIF(${cell}, '') END`;
 }
 
 // Beyond these a double is ±Infinity or 0 (round half to even), as JSON.parse reads them.
@@ -107,7 +108,7 @@ function jsStringSql(value: string, separator: string, depth: number, finished =
     WHEN 'string' THEN ${neutraliseSql(`(${v} #>> '{}')`)}
     WHEN 'number' THEN CASE WHEN ${v}::numeric < 0 AND abs(${v}::numeric) > ${DOUBLE_UNDERFLOW} THEN '''' ELSE '' END || ${number}
     WHEN 'boolean' THEN ${v}::text
-    WHEN 'array' THEN NULLIF(regexp_replace(${array}, E'^([-=+@\\t\\r])', '''\\1'), '')
+    WHEN 'array' THEN NULLIF(regexp_replace(${array}, E'^(''*[-=+@\\t\\r])', '''\\1'), '')
     WHEN 'object' THEN '[object Object]' END`;
 }
 

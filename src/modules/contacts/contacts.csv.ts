@@ -35,11 +35,12 @@ export const LIST_SEPARATOR = '; ';
  * again, so the round trip is exact and the file is safe to open.
  */
 export function neutraliseFormula(value: string): string {
-  return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  // Apostrophes already before such a character get one more, so stripping one on import gives the value back.
+  return /^'*[=+\-@\t\r]/.test(value) ? `'${value}` : value;
 }
 
 export function restoreNeutralised(value: string): string {
-  return /^'[=+\-@\t\r]/.test(value) ? value.slice(1) : value;
+  return /^'+[=+\-@\t\r]/.test(value) ? value.slice(1) : value;
 }
 
 /** A custom field value as one CSV cell (lists joined like tags). */

@@ -1,3 +1,4 @@
+import { customValueToCell, neutraliseFormula } from './contacts.csv';
 import type { CustomField } from './entities/custom-field.entity';
 import { ColumnMapping, EMAIL_PADDING, ImportLookups, newContactCustomError, readRow } from './import-mapping';
 
@@ -37,6 +38,17 @@ describe('readRow', () => {
   it('rejects an email that is still invalid once trimmed', () => {
     expect(readRow(['Dee', 'dee@exa\u00a0mple.com'], 2, mapping, lookups(), 'dee@exa\u00a0mple.com').error).toBe('invalid email "dee@exa\u00a0mple.com"');
     expect(readRow(['Dee', '\t'], 2, mapping, lookups(), '').record!.fields).toEqual({ firstName: 'Dee' });
+  });
+
+  it('reads back what an export wrote: decimals in exponent form, text that starts with apostrophes', () => {
+    const fields = [field('ratio', 'decimal', false), field('note', 'text', false)];
+    const columns: ColumnMapping[] = [...mapping, { index: 2, header: 'custom.ratio', target: 'custom.ratio' }, { index: 3, header: 'custom.note', target: 'custom.note' }];
+    for (const [ratio, note] of [[1e-7, "'-- quoted"], [-1.5e21, "''=x"], [0.25, "'plain"], [2.5e-10, '=SUM(1)']] as const) {
+      const cells = ['Exp', 'exp@example.com', neutraliseFormula(customValueToCell(ratio)), neutraliseFormula(note)];
+      const { record, error } = readRow(cells, 4, columns, lookups(fields), 'exp@example.com');
+      expect(error).toBeUndefined();
+      expect(record!.customFields).toEqual({ ratio, note });
+    }
   });
 
   it('leaves required custom fields to the create decision: an update may omit them', () => {

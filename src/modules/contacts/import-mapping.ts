@@ -112,7 +112,7 @@ export const EMAIL_PADDING =
  * `index` and `padding` are the placeholders of the email column's index and of EMAIL_PADDING.
  */
 export function stagedEmailSql(index: string, padding: string): string {
-  return `regexp_replace(btrim(cells->>(${index}::int), ${padding}::text), '^''([=+@\\t\\r-])', '\\1')`;
+  return `regexp_replace(btrim(cells->>(${index}::int), ${padding}::text), '^''(''*[=+@\\t\\r-])', '\\1')`;
 }
 
 /**
@@ -213,7 +213,8 @@ function customCellValue(definition: CustomField, cell: string): unknown {
   switch (definition.type) {
     case 'number':
     case 'decimal':
-      return /^-?\d+(\.\d+)?$/.test(cell) ? Number(cell) : cell;
+      // Also in exponent form, as exports write very large and very small decimals (1e-7, 1e+21).
+      return /^-?\d+(\.\d+)?(e[-+]?\d+)?$/i.test(cell) ? Number(cell) : cell;
     case 'boolean': {
       const value = cell.toLowerCase();
       if (['true', 'yes', '1', 'y'].includes(value)) return true;
