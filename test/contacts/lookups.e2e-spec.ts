@@ -462,10 +462,15 @@ describe('contact lookups: statuses, tags, services, traffic sources', () => {
           WHERE contact_id = ANY($1::uuid[]) AND source = 'lookup' ORDER BY contact_id`,
         [moved],
       );
-      // The old status is gone, so the history's reference to it is cleared by its foreign key.
+      // The old status is gone: the history no longer points at it, but keeps its name and stage.
       expect(history).toEqual(
         [...moved].sort().map((contactId) => ({ contact_id: contactId, from_status_id: null, to_status_id: replacement.id, changed_by_id: admin.userId, source: 'lookup' })),
       );
+      const profile = (await t.http.get(`/api/v1/contacts/${moved[0]}`).set(admin.auth).expect(200)).body;
+      expect(profile.statusHistory.map((change: { from: unknown; to: unknown; source: string }) => [change.source, change.from, change.to])).toEqual([
+        ['lookup', { id: null, name: old.name, stage: 'lead' }, { id: replacement.id, name: replacement.name, stage: 'prospect' }],
+        ['api', null, { id: null, name: old.name, stage: 'lead' }],
+      ]);
       const listed = await t.http.get(`/api/v1/contact-statuses/${replacement.id}`).set(admin.auth).expect(200);
       expect(listed.body.contactCount).toBe(3);
 

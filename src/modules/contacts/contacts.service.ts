@@ -584,7 +584,8 @@ export class ContactsService {
   private toProfile({ row, services, account, activities, history, definitions, lookups }: ProfileRead): ContactDto {
     const active = new Set(definitions.filter((d) => !d.deletedAt).map((d) => d.key));
     const item = toListItem(row, lookups);
-    const ref = (idValue: unknown, name: unknown, stage: unknown) => (idValue ? { id: String(idValue), name: String(name), stage: String(stage) } : null);
+    // A deleted status keeps its name and stage in the history, without an id.
+    const ref = (idValue: unknown, name: unknown, stage: unknown) => (name ? { id: idValue ? String(idValue) : null, name: String(name), stage: String(stage) } : null);
     return {
       ...item,
       customFields: Object.fromEntries(Object.entries(item.customFields).filter(([key]) => active.has(key))),

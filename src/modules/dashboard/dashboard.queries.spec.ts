@@ -2,6 +2,7 @@ import type { PGlite as PGliteClass } from '@electric-sql/pglite';
 import { Foundation1763700000000 } from '../../database/migrations/1763700000000-Foundation';
 import { ContactsCore1763800000000 } from '../../database/migrations/1763800000000-ContactsCore';
 import { DashboardSnapshots1764300000000 } from '../../database/migrations/1764300000000-DashboardSnapshots';
+import { StatusHistoryKeepsDeletedStatuses1765000000000 } from '../../database/migrations/1765000000000-StatusHistoryKeepsDeletedStatuses';
 import { memoryDatabase } from '../../database/testing/memory-database';
 import { METRICS, MY_METRICS } from './dashboard.definitions';
 import { myMetrics, snapshotMetrics } from './dashboard.metrics';
@@ -48,7 +49,7 @@ async function one<T>(statement: Statement): Promise<T> {
 }
 
 beforeAll(async () => {
-  db = await memoryDatabase([new Foundation1763700000000(), new ContactsCore1763800000000(), new DashboardSnapshots1764300000000()]);
+  db = await memoryDatabase([new Foundation1763700000000(), new ContactsCore1763800000000(), new DashboardSnapshots1764300000000(), new StatusHistoryKeepsDeletedStatuses1765000000000()]);
 
   await db.query(
     `INSERT INTO contact_statuses (id, name, stage, position) VALUES
@@ -190,6 +191,22 @@ describe('the snapshot statements', () => {
     expect(row).toEqual({ periods: MONTHS, values: [1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 2], total: 4 });
   });
 
+  it('still count conversions from and into statuses deleted since', async () => {
+    await db.query('BEGIN');
+    try {
+      // Vip merged into Customer, and Lead deleted with its contacts detached (both recorded as status changes now).
+      await db.query('UPDATE contacts SET status_id = $2 WHERE status_id = $1', [STATUS.vip, STATUS.customer]);
+      await db.query('UPDATE contacts SET status_id = NULL WHERE status_id = $1', [STATUS.lead]);
+      await db.query('DELETE FROM contact_statuses WHERE id = ANY($1::uuid[])', [[STATUS.vip, STATUS.lead]]);
+      const row = await one<SeriesRow>(statements.conversions);
+      expect(row).toEqual({ periods: MONTHS, values: [1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 2], total: 4 });
+      const kept = await db.query('SELECT from_status_id, from_status_name, from_status_stage, to_status_id, to_status_name, to_status_stage FROM contact_status_history WHERE contact_id = $1 AND changed_at < $2', [C.c3, NOW.toISOString()]);
+      expect(kept.rows).toEqual([{ from_status_id: null, from_status_name: 'Lead', from_status_stage: 'lead', to_status_id: null, to_status_name: 'Vip', to_status_stage: 'customer' }]);
+    } finally {
+      await db.query('ROLLBACK');
+    }
+  });
+
   it('count new contacts per month and traffic source, every source listed, then those without one', async () => {
     const row = await one<BreakdownSeriesRow>(statements.newContacts);
     expect(row).toEqual({
@@ -253,7 +270,7 @@ describe('the snapshot statements', () => {
   });
 
   it('report nobody as last contacted and zero-filled series on an empty database', async () => {
-    const empty = await memoryDatabase([new Foundation1763700000000(), new ContactsCore1763800000000()]);
+    const empty = await memoryDatabase([new Foundation1763700000000(), new ContactsCore1763800000000(), new StatusHistoryKeepsDeletedStatuses1765000000000()]);
     try {
       const run = async <T>(statement: Statement) => (await empty.query<T>(statement.sql, statement.params)).rows;
       expect(await run(statements.lastContacted)).toEqual([]);

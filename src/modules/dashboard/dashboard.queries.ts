@@ -169,9 +169,10 @@ export function conversionsStatement(now: Date): Statement {
     conversions AS (
       SELECT date_trunc('month', h.changed_at AT TIME ZONE 'UTC') AS period, count(*)::int AS n
         FROM contact_status_history h
-        JOIN contact_statuses f ON f.id = h.from_status_id
-        JOIN contact_statuses t ON t.id = h.to_status_id
-       WHERE f.stage = 'lead' AND t.stage = 'customer'
+        LEFT JOIN contact_statuses f ON f.id = h.from_status_id
+        LEFT JOIN contact_statuses t ON t.id = h.to_status_id
+       -- A deleted status's stage is kept on the history row.
+       WHERE coalesce(f.stage, h.from_status_stage) = 'lead' AND coalesce(t.stage, h.to_status_stage) = 'customer'
          AND h.changed_at >= ${MONTHS_FROM} AND h.changed_at <= ${NOW}
          AND ${LIVE_CONTACT('h.contact_id')}
        GROUP BY 1

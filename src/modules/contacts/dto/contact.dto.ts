@@ -495,15 +495,27 @@ export class AccountSummaryDto {
   accountType: 'staff' | 'client';
 }
 
+/** A status as a change recorded it: a deleted status keeps its name and stage, without an id. */
+export class HistoryStatusRefDto {
+  @ApiProperty({ format: 'uuid', nullable: true, type: String, description: 'Null once the status was deleted.' })
+  id: string | null;
+
+  @ApiProperty()
+  name: string;
+
+  @ApiProperty({ enum: CONTACT_STAGES })
+  stage: string;
+}
+
 export class StatusChangeDto {
   @ApiProperty({ format: 'uuid' })
   id: string;
 
-  @ApiProperty({ type: ContactStatusRefDto, nullable: true })
-  from: ContactStatusRefDto | null;
+  @ApiProperty({ type: HistoryStatusRefDto, nullable: true, description: 'Null when the contact had no status.' })
+  from: HistoryStatusRefDto | null;
 
-  @ApiProperty({ type: ContactStatusRefDto, nullable: true })
-  to: ContactStatusRefDto | null;
+  @ApiProperty({ type: HistoryStatusRefDto, nullable: true, description: 'Null when the status was cleared.' })
+  to: HistoryStatusRefDto | null;
 
   @ApiProperty({ format: 'date-time' })
   changedAt: Date;
