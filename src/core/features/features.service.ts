@@ -101,9 +101,16 @@ export class FeaturesService implements OnModuleInit, OnApplicationShutdown {
       );
       return manager.findOneByOrFail(Feature, { key });
     });
-    await this.reload();
-    await this.cluster.publish(TOPIC, { key, enabled });
-    return { key, enabled: result.enabled, updatedAt: result.updatedAt };
+    const state: FeatureState = { key, enabled: result.enabled, updatedAt: result.updatedAt };
+    // The switch is stored and audited: a failed refresh or notice after that is logged, not
+    // answered as an error. This process applies what it committed; the others catch up
+    // through their poll, or their reload when their listener reconnects.
+    await this.reload().catch((error: Error) => {
+      this.logger.warn(`Feature "${key}" was switched but reloading features failed: ${error.message}`);
+      this.apply(new Map(this.state).set(key, state));
+    });
+    await this.cluster.publish(TOPIC, { key, enabled }).catch((error: Error) => this.logger.warn(`Could not tell other processes that feature "${key}" changed: ${error.message}`));
+    return state;
   }
 
   async reload(): Promise<void> {
@@ -112,6 +119,10 @@ export class FeaturesService implements OnModuleInit, OnApplicationShutdown {
     for (const row of rows) {
       if (isFeatureKey(row.key)) next.set(row.key, { key: row.key, enabled: row.enabled, updatedAt: row.updatedAt });
     }
+    this.apply(next);
+  }
+
+  private apply(next: Map<FeatureKey, FeatureState>): void {
     const previous = this.state;
     this.state = next;
     for (const [key, value] of next) {
