@@ -3,6 +3,7 @@ import { get, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Pool } from 'pg';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
+import { buildAbility } from '../../src/core/access/app-ability';
 import { ContactsExportService } from '../../src/modules/contacts/contacts-export.service';
 import { CSV_CORE_COLUMNS, restoreNeutralised } from '../../src/modules/contacts/contacts.csv';
 import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
@@ -248,6 +249,8 @@ describe('contacts export (CSV)', () => {
           const listed = (await t.http.get('/api/v1/contacts').set(staff.auth).query({ q: marker, sort, limit: 100 }).expect(200)).body.data.map((c: { lastName: string }) => c.lastName);
           expect(listed).toHaveLength(14);
           expect({ sort, exported: lastNames(await exported(staff, { q: marker, sort })) }).toEqual({ sort, exported: listed });
+          // Read in batches here rather than by COPY, as on the embedded database: the same order.
+          expect({ sort, inBatches: lastNames(await inBatches(() => exported(staff, { q: marker, sort }))) }).toEqual({ sort, inBatches: listed });
         }
       });
     });
@@ -335,6 +338,24 @@ describe('contacts export (CSV)', () => {
       service.copyEnabled = true;
     }
   }
+
+  describe('read in batches (no COPY, as on the embedded database)', () => {
+    it('is one snapshot: contacts edited while the file streams are neither dropped nor repeated', async () => {
+      const marker = newMarker();
+      const ids: string[] = [];
+      for (let i = 0; i < 6; i += 1) ids.push((await create(admin, { firstName: 'Snap', lastName: `${marker} ${i}`, company: marker })).id);
+      const service = t.app.get(ContactsExportService);
+      const everything = buildAbility([{ action: 'manage', subject: 'all' }]);
+      const stream = await inBatches(() => withBatchSize(2, () => service.export(everything, { filter: { field: 'company', op: 'is', value: marker }, sort: 'lastName' })));
+      // The export has started; before the rest is read, the first contact moves to the end of the
+      // order and the last one to the front.
+      await t.db.query('UPDATE contacts SET last_name = $2 WHERE id = $1', [ids[0], `${marker} 9 moved back`]);
+      await t.db.query('UPDATE contacts SET last_name = $2 WHERE id = $1', [ids[5], `${marker} 0 moved ahead`]);
+      let text = '';
+      for await (const chunk of stream) text += String(chunk);
+      expect(lastNames(recordsOf(text))).toEqual([0, 1, 2, 3, 4, 5].map((i) => `${marker} ${i}`));
+    });
+  });
 
   describe('written by the database (COPY)', () => {
     let marker: string;

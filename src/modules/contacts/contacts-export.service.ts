@@ -1,10 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { stringify } from 'csv-stringify/sync';
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { AppAbility } from '../../core/access/app-ability';
 import { PGlitePool } from '../../database/pglite/pglite-pool';
 import { guardPoolClient } from '../../database/pool-client-errors';
@@ -21,27 +22,25 @@ export interface ContactExportRequest {
   sort?: string;
 }
 
-interface SortKey {
-  expression: string;
-  descending: boolean;
-  /** Whether the key may be NULL (those rows sort last, whatever the direction). */
-  nullable: boolean;
-}
-
 /** What the batches of one export share: the selection, the order and the columns. */
 interface ExportPlan {
   where: string;
   params: unknown[];
   orderBy: string;
-  keys: SortKey[];
-  idDescending: boolean;
   customKeys: string[];
+  /** Rows per batch, for the whole export. */
+  batchSize: number;
+}
+
+/** One database session: a cursor lives in the session that declared it. */
+interface Session {
+  query(sql: string, params?: unknown[]): Promise<PageRow[]>;
+  release(): void;
 }
 
 /**
  * A contact of a batch: the core cells as `v<i>` in CSV_CORE_COLUMNS order (tags and services
- * come from their own query), custom_fields, id and the sort keys as exact text (timestamps
- * keep their microseconds) to continue after it.
+ * come from their own query), custom_fields and id.
  */
 type PageRow = Record<string, unknown> & { id: string; custom_fields: Record<string, unknown> | null };
 
@@ -78,8 +77,9 @@ function observed<T>(promise: Promise<T>): Promise<T> {
 
 /**
  * Streams contacts as CSV in the shape of contacts.csv.ts, so the file re-imports unchanged.
- * Rows are read in keyset batches in the requested order, so memory stays flat and, where an
- * index fits the order, every batch is an index range however deep into the selection it is.
+ * A selection of one batch is read by one statement; a larger one is written by the database
+ * (COPY) on a PostgreSQL server, and otherwise read in batches from a cursor: either way the
+ * file is one snapshot of the contacts, whatever is edited while it streams.
  */
 @Injectable()
 export class ContactsExportService {
@@ -110,18 +110,71 @@ export class ContactsExportService {
   async export(ability: AppAbility, request: ContactExportRequest): Promise<Readable> {
     const definitions = await this.customFields.all();
     const plan = this.plan(ability, request, definitions);
-    const first = await this.page(plan, null);
-    const pool = first.length === this.batchSize ? this.copyPool() : undefined;
-    if (pool) return this.copy(pool, plan);
-    // A failing later batch errors the stream, which aborts the response: a cut file never looks complete.
-    return Readable.from(this.chunks(plan, first), { objectMode: false });
+    const first = (await this.dataSource.query(`${this.selectSql(plan)} LIMIT ${plan.batchSize}`, plan.params)) as PageRow[];
+    if (first.length < plan.batchSize) return Readable.from(this.chunks(plan, first), { objectMode: false });
+    const pool = this.serverPool();
+    if (pool && this.copyEnabled) return this.copy(pool, plan);
+    return this.fromCursor(plan, pool);
   }
 
-  /** The server connection pool COPY can run on, if this database has one and COPY is on. */
-  private copyPool(): Pool | undefined {
-    if (!this.copyEnabled) return undefined;
+  /** The server's connection pool, on PostgreSQL (the embedded database has one session). */
+  private serverPool(): Pool | undefined {
     const master = (this.dataSource.driver as PostgresDriver).master as unknown;
     return master && !(master instanceof PGlitePool) && typeof (master as Pool).connect === 'function' ? (master as Pool) : undefined;
+  }
+
+  /**
+   * Batches read from a cursor over the whole selection: WITH HOLD keeps its result once the
+   * statement is done (one snapshot), so other requests use the database between batches and
+   * their edits neither drop nor repeat a contact. The statement runs before anything is sent:
+   * an error is still an answer with a status.
+   */
+  private async fromCursor(plan: ExportPlan, pool: Pool | undefined): Promise<Readable> {
+    const session = await this.session(pool);
+    const cursor = `contacts_export_${randomUUID().replace(/-/g, '')}`;
+    const close = async () => {
+      await session.query(`CLOSE ${cursor}`).catch(() => undefined);
+      session.release();
+    };
+    const fetch = () => session.query(`FETCH FORWARD ${plan.batchSize} FROM ${cursor}`);
+    let first: PageRow[];
+    try {
+      await session.query(`DECLARE ${cursor} NO SCROLL CURSOR WITH HOLD FOR ${this.selectSql(plan)}`, plan.params);
+      first = await fetch();
+    } catch (error) {
+      await close();
+      throw error;
+    }
+    const chunks = this.chunks(plan, first, fetch);
+    // A failing later batch errors the stream, which aborts the response: a cut file never looks complete.
+    return Readable.from(
+      (async function* closingCursor() {
+        try {
+          yield* chunks;
+        } finally {
+          await close();
+        }
+      })(),
+      { objectMode: false },
+    );
+  }
+
+  private async session(pool: Pool | undefined): Promise<Session> {
+    if (!pool) return { query: (sql, params) => this.dataSource.query(sql, params) as Promise<PageRow[]>, release: () => undefined };
+    const client: PoolClient = await pool.connect();
+    let broken: Error | undefined;
+    return {
+      query: (sql, params) =>
+        client.query(sql, params).then(
+          (result) => result.rows as PageRow[],
+          (error: Error) => {
+            broken = error;
+            throw error;
+          },
+        ),
+      // A connection whose statement failed is not handed to anyone else.
+      release: () => client.release(broken),
+    };
   }
 
   private async copy(pool: Pool, plan: ExportPlan): Promise<Readable> {
@@ -140,90 +193,51 @@ export class ContactsExportService {
     // Exporting shows the rows, so the caller must be allowed to read them as well.
     const readable = compileSelection({ ability, action: 'read' }, definitions, exportable.params.length + 1);
     const order = contactOrder(request.sort, definitions);
-    const keys = order.keys.map((key) => ({
-      ...key,
-      nullable: order.sql.includes(`${key.expression} ${key.descending ? 'DESC' : 'ASC'} NULLS LAST`),
-    }));
     return {
       where: `${exportable.where} AND ${readable.where}`,
       params: [...exportable.params, ...readable.params],
       orderBy: order.sql,
-      keys,
-      idDescending: order.keys[order.keys.length - 1]?.descending ?? false,
       // all() lists definitions by position, then key: the column order.
       customKeys: definitions.filter((definition) => !definition.deletedAt).map((definition) => definition.key),
+      batchSize: this.batchSize,
     };
   }
 
   /**
-   * The file as one CSV chunk per batch. The next page is read while the lists of this one are
-   * (on PostgreSQL on another connection) and while this batch is written.
+   * The file as one CSV chunk per batch. The next batch is read (`next`) while the lists of
+   * this one are (on PostgreSQL on another connection) and while this batch is written.
    */
-  private async *chunks(plan: ExportPlan, first: PageRow[]): AsyncGenerator<string> {
+  private async *chunks(plan: ExportPlan, first: PageRow[], next?: () => Promise<PageRow[]>): AsyncGenerator<string> {
     yield this.header(plan);
     let rows = first;
     while (rows.length) {
       const lists = observed(this.lists(rows));
-      const next = rows.length === this.batchSize ? observed(this.page(plan, rows[rows.length - 1]!)) : undefined;
+      const following = next && rows.length === plan.batchSize ? observed(next()) : undefined;
       const { tags, services } = await lists;
       yield stringify(
         rows.map((row) => this.cells(row, tags[row.id], services[row.id], plan.customKeys)),
         CSV_OPTIONS,
       );
-      if (!next) return;
-      rows = await next;
+      if (!following) return;
+      rows = await following;
     }
   }
 
-  /** The contacts after `after` in the export order, with status, traffic source and assignee resolved. */
-  private page(plan: ExportPlan, after: PageRow | null): Promise<PageRow[]> {
-    const params = [...plan.params];
-    const where = after ? `${plan.where} AND ${this.after(plan, after, params)}` : plan.where;
-    return this.dataSource.query(
-      `SELECT c.id, c.custom_fields, ${PAGE_COLUMNS.join(', ')}, ${plan.keys.map((key, i) => `(${key.expression})::text AS sort_${i}`).join(', ')}
+  /** The contacts of the export in its order, with status, traffic source and assignee resolved. */
+  private selectSql(plan: ExportPlan): string {
+    return `SELECT c.id, c.custom_fields, ${PAGE_COLUMNS.join(', ')}
          FROM contacts c
          LEFT JOIN contact_statuses s ON s.id = c.status_id
          LEFT JOIN traffic_sources ts ON ts.id = c.traffic_source_id
          LEFT JOIN users a ON a.id = c.assigned_to_id
-        WHERE ${where}
-        ORDER BY ${plan.orderBy}
-        LIMIT ${this.batchSize}`,
-      params,
-    );
+        WHERE ${plan.where}
+        ORDER BY ${plan.orderBy}`;
   }
 
   /** Tags and services of a whole batch in one set-based query, names sorted and joined. */
   private async lists(rows: PageRow[]): Promise<Lists> {
     const [found] = (await this.dataSource.query(LISTS_SQL, [rows.map((row) => row.id), LIST_SEPARATOR])) as Array<{ tags: Lists['tags'] | null; services: Lists['services'] | null }>;
     return { tags: found?.tags ?? {}, services: found?.services ?? {} };
-  }
-
-  /**
-   * "Comes after this row" in the export order: later on the first key, or equal on it and
-   * later on the next, down to the id. NULLs sort last on every nullable key. The leading
-   * bound repeats the first key alone, so the planner can start an index scan there.
-   */
-  private after(plan: ExportPlan, row: PageRow, params: unknown[]): string {
-    const p = (value: unknown) => `$${params.push(value)}`;
-    const refs = plan.keys.map((_, i) => {
-      const value = row[`sort_${i}`] as string | null;
-      return value === null ? null : p(value);
-    });
-    let clause = `c.id ${plan.idDescending ? '<' : '>'} ${p(row.id)}::uuid`;
-    for (let i = plan.keys.length - 1; i >= 0; i -= 1) {
-      const { expression, descending, nullable } = plan.keys[i]!;
-      const ref = refs[i];
-      if (!ref) {
-        clause = `(${expression} IS NULL AND ${clause})`;
-        continue;
-      }
-      const beyond = `${expression} ${descending ? '<' : '>'} ${ref}${nullable ? ` OR ${expression} IS NULL` : ''}`;
-      clause = `(${beyond} OR (${expression} = ${ref} AND ${clause}))`;
-    }
-    const lead = plan.keys[0]!;
-    const leadRef = refs[0];
-    if (leadRef && !lead.nullable) clause = `${lead.expression} ${lead.descending ? '<=' : '>='} ${leadRef} AND ${clause}`;
-    return clause;
   }
 
   private cells(row: PageRow, tags: string | undefined, services: string | undefined, customKeys: string[]): string[] {
