@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { JobsService } from '../../src/core/jobs/jobs.service';
-import { register, Session } from '../support/actors';
+import { createUserWithRoles, register, Session } from '../support/actors';
 import { startTestApp, TestApp, TEST_REDIS_URL } from '../support/test-app';
 import { until } from '../support/wait';
 
@@ -70,6 +70,103 @@ describe.each([
     }, 15_000);
     await t.http.post(`/api/v1/jobs/${name}/${id}/retry`).set(admin.auth).expect(404);
     await t.http.get('/api/v1/jobs/no-such-queue/failed').set(admin.auth).expect(404);
+  });
+
+  it('gives a retried job all its attempts again, with backoff, as on its first run', async () => {
+    const name = queue('again');
+    let runs = 0;
+    jobs.define({
+      queue: name,
+      attempts: 2,
+      backoffMs: 50,
+      handle: async () => {
+        runs += 1;
+        throw new Error('still down');
+      },
+    });
+    const id = await jobs.enqueue(name, {});
+    await until(async () => (runs === 2 && (await jobs.driver.state(name, id)) === 'failed' ? true : undefined), 15_000, 'the job to fail for good');
+
+    await t.http.post(`/api/v1/jobs/${name}/${id}/retry`).set(admin.auth).expect(204);
+    // Between its two runs the job waits delayed, so "failed" after the third run means no backoff retry was left.
+    await until(async () => (runs >= 3 && (await jobs.driver.state(name, id)) === 'failed' ? true : undefined), 15_000, 'the job to fail again');
+    expect(runs).toBe(4);
+    const failed = (await t.http.get(`/api/v1/jobs/${name}/failed`).set(admin.auth).expect(200)).body;
+    expect(failed).toEqual([expect.objectContaining({ id, attempts: 2, error: 'still down' })]);
+  });
+
+  it('runs a failed job once when it is retried several times at once, and answers the others as for a job that is not failed', async () => {
+    const name = queue('twice');
+    const runs = new Map<string, number>();
+    jobs.define<{ key: string }>({
+      queue: name,
+      attempts: 1,
+      handle: async ({ key }) => {
+        runs.set(key, (runs.get(key) ?? 0) + 1);
+        if (runs.get(key) === 1) throw new Error('first run fails');
+      },
+    });
+    const [viaHttp, direct] = [await jobs.enqueue(name, { key: 'http' }), await jobs.enqueue(name, { key: 'direct' })];
+    const states = async () => [await jobs.driver.state(name, viaHttp), await jobs.driver.state(name, direct)];
+    await until(async () => ((await states()).join() === 'failed,failed' ? true : undefined), 15_000, 'both jobs to fail');
+
+    const retries = await Promise.all(Array.from({ length: 6 }, () => t.http.post(`/api/v1/jobs/${name}/${viaHttp}/retry`).set(admin.auth)));
+    expect(retries.map((response) => response.status).sort()).toEqual([204, 404, 404, 404, 404, 404]);
+    expect(retries.find((response) => response.status === 404)!.body).toMatchObject({ code: 'job_not_found' });
+    // Started in the same tick: on BullMQ both calls find the job failed before either moves it.
+    const outcomes = await Promise.allSettled([jobs.retry(name, direct), jobs.retry(name, direct)]);
+    expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect(outcomes.find((outcome) => outcome.status === 'rejected')).toMatchObject({ reason: { status: 404 } });
+
+    await until(async () => ((await states()).join() === 'completed,completed' ? true : undefined), 15_000, 'the retried jobs to complete');
+    expect(Object.fromEntries(runs)).toEqual({ http: 2, direct: 2 });
+  });
+
+  it("limits a role to the queues its rules name: other queues' jobs are hidden (404), retrying needs update on the queue (403)", async () => {
+    const [mine, watched, other] = [queue('mine'), queue('watched'), queue('other')];
+    for (const name of [mine, watched, other]) {
+      jobs.define({
+        queue: name,
+        attempts: 1,
+        handle: async () => {
+          throw new Error(`${name} is down`);
+        },
+      });
+    }
+    const ids = { mine: await jobs.enqueue(mine, { secret: 'm' }), watched: await jobs.enqueue(watched, { secret: 'w' }), other: await jobs.enqueue(other, { secret: 'o' }) };
+    await until(
+      async () => ((await Promise.all([jobs.driver.state(mine, ids.mine), jobs.driver.state(watched, ids.watched), jobs.driver.state(other, ids.other)])).every((s) => s === 'failed') ? true : undefined),
+      15_000,
+      'the three jobs to fail',
+    );
+    const role = await t.http
+      .post('/api/v1/roles')
+      .set(admin.auth)
+      .send({
+        name: `Queue operator ${mine}`,
+        rules: [
+          { action: ['read', 'update'], subject: 'Job', conditions: { queue: mine } },
+          { action: 'read', subject: 'Job', conditions: { queue: watched } },
+        ],
+      })
+      .expect(201);
+    const operator = await createUserWithRoles(t, admin, [role.body.id], 'queueop');
+
+    const overview = (await t.http.get('/api/v1/jobs').set(operator.auth).expect(200)).body;
+    expect(overview.queues.map((q: { queue: string }) => q.queue)).toEqual([mine, watched].sort());
+    expect((await t.http.get('/api/v1/jobs').set(admin.auth).expect(200)).body.queues.map((q: { queue: string }) => q.queue)).toEqual(expect.arrayContaining([mine, watched, other]));
+
+    expect((await t.http.get(`/api/v1/jobs/${mine}/failed`).set(operator.auth).expect(200)).body).toEqual([expect.objectContaining({ id: ids.mine, payload: { secret: 'm' } })]);
+    expect((await t.http.get(`/api/v1/jobs/${watched}/failed`).set(operator.auth).expect(200)).body).toEqual([expect.objectContaining({ id: ids.watched })]);
+    const hidden = await t.http.get(`/api/v1/jobs/${other}/failed`).set(operator.auth).expect(404);
+    expect(JSON.stringify(hidden.body)).not.toContain('is down');
+
+    await t.http.post(`/api/v1/jobs/${other}/${ids.other}/retry`).set(operator.auth).expect(404);
+    const readOnly = await t.http.post(`/api/v1/jobs/${watched}/${ids.watched}/retry`).set(operator.auth).expect(403);
+    expect(readOnly.body).toMatchObject({ code: 'forbidden' });
+    await t.http.post(`/api/v1/jobs/${mine}/${ids.mine}/retry`).set(operator.auth).expect(204);
+    // Refused retries changed nothing.
+    expect([await jobs.driver.state(other, ids.other), await jobs.driver.state(watched, ids.watched)]).toEqual(['failed', 'failed']);
   });
 
   it('holds back the jobs of a switched-off feature instead of running or dropping them', async () => {

@@ -1,13 +1,18 @@
 import { Controller, Get, HttpCode, HttpStatus, Param, Post, Query } from '@nestjs/common';
-import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { AppConfig } from '../../config/app-config';
+import type { AppAbility } from '../access/app-ability';
 import { Authorize } from '../access/authorize.decorator';
+import { RequestAbility } from '../access/request-ability.decorator';
 import { ApiErrors } from '../http/api-errors.decorator';
+import { ErrorResponseDto } from '../http/error-response.dto';
 import { pageWindow } from '../http/pagination';
 import { FailedJobDto, FailedJobsQueryDto, JobsOverviewDto } from './dto/jobs.dto';
 import { JobsService } from './jobs.service';
 
+/** Rules on `Job` may name a `queue`: callers see, and retry, the jobs of those queues only. */
 @ApiTags('jobs')
+@ApiServiceUnavailableResponse({ description: 'The job queue (Redis) does not answer; retry later.', type: ErrorResponseDto })
 @Controller('jobs')
 export class JobsController {
   constructor(
@@ -17,11 +22,11 @@ export class JobsController {
 
   @Get()
   @Authorize('read', 'Job')
-  @ApiOperation({ summary: 'Queues and how many jobs each holds per state', operationId: 'listQueues' })
+  @ApiOperation({ summary: 'Queues the caller may read, and how many jobs each holds per state', operationId: 'listQueues' })
   @ApiOkResponse({ type: JobsOverviewDto })
   @ApiErrors(401, 403)
-  async overview(): Promise<JobsOverviewDto> {
-    return { driver: this.jobs.driver.name, queues: await this.jobs.counts() };
+  async overview(@RequestAbility() ability: AppAbility): Promise<JobsOverviewDto> {
+    return { driver: this.jobs.driver.name, queues: await this.jobs.counts(ability) };
   }
 
   @Get(':queue/failed')
@@ -30,9 +35,9 @@ export class JobsController {
   @ApiParam({ name: 'queue', example: 'contacts.import' })
   @ApiOkResponse({ type: [FailedJobDto] })
   @ApiErrors(400, 401, 403, 404)
-  failed(@Param('queue') queue: string, @Query() query: FailedJobsQueryDto): Promise<FailedJobDto[]> {
+  failed(@RequestAbility() ability: AppAbility, @Param('queue') queue: string, @Query() query: FailedJobsQueryDto): Promise<FailedJobDto[]> {
     const window = pageWindow(query, this.config.pagination.maxLimit);
-    return this.jobs.failed(queue, window.page, window.limit);
+    return this.jobs.failedFor(ability, queue, window.page, window.limit);
   }
 
   @Post(':queue/:job/retry')
@@ -43,7 +48,7 @@ export class JobsController {
   @ApiParam({ name: 'job', description: 'The job id shown in the failed list.' })
   @ApiNoContentResponse({ description: 'Queued again.' })
   @ApiErrors(401, 403, 404)
-  async retry(@Param('queue') queue: string, @Param('job') job: string): Promise<void> {
-    await this.jobs.retry(queue, job);
+  async retry(@RequestAbility() ability: AppAbility, @Param('queue') queue: string, @Param('job') job: string): Promise<void> {
+    await this.jobs.retryFor(ability, queue, job);
   }
 }

@@ -9,6 +9,6 @@ export class JobsModule implements OnModuleInit {
   constructor(private readonly subjects: SubjectRegistry) {}
 
   onModuleInit(): void {
-    this.subjects.register({ name: 'Job', description: 'Background jobs and their queues.', fields: { queue: { column: '{alias}.queue', type: 'string' } } });
+    this.subjects.register({ name: 'Job', description: 'Background jobs and their queues; a condition on `queue` limits a rule to those queues.', fields: { queue: { column: '{alias}.queue', type: 'string' } } });
   }
 }

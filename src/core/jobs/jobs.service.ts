@@ -1,5 +1,7 @@
-import { Injectable, Logger, NotFoundException, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, NotFoundException, OnApplicationBootstrap, OnApplicationShutdown, ServiceUnavailableException } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config';
+import { AppAbility, subjectOf } from '../access/app-ability';
+import { assertCanOnRecord } from '../access/record-access';
 import { FeaturesService } from '../features/features.service';
 import { BullMqJobDriver } from './drivers/bullmq.driver';
 import { InProcessJobDriver } from './drivers/in-process.driver';
@@ -51,10 +53,19 @@ export class JobsService implements OnApplicationBootstrap, OnApplicationShutdow
     return this.driver.enqueue(this.definition(queue), payload, options);
   }
 
-  /** Runs `queue` every `everyMs` (one schedule per id across all processes with BullMQ). */
+  /**
+   * Runs `queue` every `everyMs` (one schedule per id across all processes with BullMQ). While
+   * Redis is away the schedule is kept here and applied when it is back.
+   */
   async schedule(queue: string, id: string, everyMs: number, payload: unknown = {}): Promise<void> {
     this.schedules.set(`${queue}\u0000${id}`, { queue, id, everyMs, payload });
-    if (this.started) await this.driver.schedule(this.definition(queue), id, everyMs, payload);
+    if (!this.started) return;
+    try {
+      await this.driver.schedule(this.definition(queue), id, everyMs, payload);
+    } catch (error) {
+      if (!(error instanceof ServiceUnavailableException)) throw error;
+      this.logger.warn(`The ${queue} schedule "${id}" is applied when Redis is back: ${error.message}`);
+    }
   }
 
   async unschedule(queue: string, id: string): Promise<void> {
@@ -62,8 +73,22 @@ export class JobsService implements OnApplicationBootstrap, OnApplicationShutdow
     await this.driver.unschedule(this.definition(queue), id);
   }
 
-  async counts(): Promise<QueueCounts[]> {
-    return Promise.all([...this.definitions.keys()].sort().map(async (queue) => ({ queue, counts: await this.driver.counts(queue) })));
+  /** Job counts per queue: of every queue, or given a caller's ability, of those they may read. */
+  async counts(ability?: AppAbility): Promise<QueueCounts[]> {
+    const readable = this.queues().filter((queue) => !ability || ability.can('read', subjectOf('Job', { queue })));
+    return Promise.all(readable.map(async (queue) => ({ queue, counts: await this.driver.counts(queue) })));
+  }
+
+  /** {@link failed} for a caller, who must be allowed to read the queue's jobs. */
+  async failedFor(ability: AppAbility, queue: string, page: number, limit: number): Promise<FailedJob[]> {
+    this.assertCan(ability, 'read', queue);
+    return this.failed(queue, page, limit);
+  }
+
+  /** {@link retry} for a caller, who must be allowed to update the queue's jobs. */
+  async retryFor(ability: AppAbility, queue: string, id: string): Promise<void> {
+    this.assertCan(ability, 'update', queue);
+    await this.retry(queue, id);
   }
 
   async failed(queue: string, page: number, limit: number): Promise<FailedJob[]> {
@@ -126,7 +151,8 @@ export class JobsService implements OnApplicationBootstrap, OnApplicationShutdow
       this.logger.log(`Running jobs of ${this.definitions.size} queue(s) with the ${this.driver.name} driver`);
     }
     this.started = true;
-    for (const schedule of this.schedules.values()) await this.driver.schedule(this.definition(schedule.queue), schedule.id, schedule.everyMs, schedule.payload);
+    // Not awaited: with Redis down, start-up must not wait for it; its return applies them (below).
+    void this.reschedule();
     // A Redis that restarted without its data lost schedules and queued jobs alike.
     this.driver.onReconnect(() => {
       if (this.stopped) return;
@@ -152,7 +178,7 @@ export class JobsService implements OnApplicationBootstrap, OnApplicationShutdow
       try {
         await this.driver.schedule(this.definition(schedule.queue), schedule.id, schedule.everyMs, schedule.payload);
       } catch (error) {
-        this.logger.warn(`Could not restore the ${schedule.queue} schedule "${schedule.id}": ${(error as Error).message}`);
+        this.logger.warn(`Could not apply the ${schedule.queue} schedule "${schedule.id}": ${(error as Error).message}`);
       }
     }
   }
@@ -233,6 +259,11 @@ export class JobsService implements OnApplicationBootstrap, OnApplicationShutdow
       return HOLD_BACK_MS;
     }
     return null;
+  }
+
+  /** A queue the caller may not read is reported as missing, like one that does not exist. */
+  private assertCan(ability: AppAbility, action: 'read' | 'update', queue: string): void {
+    assertCanOnRecord(ability, action, 'Job', { queue }, `There is no queue "${queue}"`);
   }
 
   private definition(queue: string): JobDefinition {
