@@ -1,4 +1,5 @@
-import type { ThrottlerStorage } from '@nestjs/throttler';
+import { Logger } from '@nestjs/common';
+import { ThrottlerStorage, ThrottlerStorageService } from '@nestjs/throttler';
 import type Redis from 'ioredis';
 
 interface ThrottlerStorageRecord {
@@ -32,12 +33,30 @@ end
 return { hits, hits_ttl, 0, 0 }
 `;
 
+/**
+ * While Redis does not answer, hits are counted in this process instead: signing in keeps
+ * working, still throttled, and the shared budget resumes once Redis is back.
+ */
 export class RedisThrottlerStorage implements ThrottlerStorage {
+  private readonly logger = new Logger('Throttler');
+  private readonly local = new ThrottlerStorageService();
+  private redisAway = false;
+
   constructor(private readonly redis: Redis) {}
 
   async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
     const prefix = `throttle:${throttlerName}:${key}`;
-    const [totalHits, hitsTtl, blocked, blockTtl] = (await this.redis.eval(SCRIPT, 2, `${prefix}:hits`, `${prefix}:block`, ttl, limit, blockDuration || ttl)) as number[];
+    let answer: number[];
+    try {
+      answer = (await this.redis.eval(SCRIPT, 2, `${prefix}:hits`, `${prefix}:block`, ttl, limit, blockDuration || ttl)) as number[];
+    } catch (error) {
+      if (!this.redisAway) this.logger.warn(`Redis does not answer (${(error as Error).message}); throttling in this process until it does`);
+      this.redisAway = true;
+      return this.local.increment(key, ttl, limit, blockDuration, throttlerName);
+    }
+    if (this.redisAway) this.logger.log('Redis answers again; throttling is shared again');
+    this.redisAway = false;
+    const [totalHits, hitsTtl, blocked, blockTtl] = answer;
     return {
       totalHits: totalHits!,
       timeToExpire: Math.ceil(Math.max(hitsTtl!, 0) / 1000),
