@@ -58,6 +58,37 @@ describe('JobsService', () => {
     });
   });
 
+  describe('with a queue store that goes away and comes back', () => {
+    it('removes a schedule dropped while the store was away once it is back, unless it was set again', async () => {
+      const reconnected: Array<() => void> = [];
+      const schedule = jest.fn().mockResolvedValue(undefined);
+      const unschedule = jest.fn().mockResolvedValue(undefined);
+      const jobs = service({ schedule, unschedule, onReconnect: (listener) => void reconnected.push(listener) });
+      jobs.define({ queue: 'reports', handle: async () => undefined });
+      await jobs.schedule('reports', 'nightly', 60_000);
+      await jobs.schedule('reports', 'hourly', 3_600_000);
+      await jobs.onApplicationBootstrap();
+      await flush();
+
+      unschedule.mockRejectedValue(queueUnavailable());
+      await expect(jobs.unschedule('reports', 'nightly')).resolves.toBeUndefined();
+      await expect(jobs.unschedule('reports', 'hourly')).resolves.toBeUndefined();
+      // Switched on again before the store came back: kept.
+      await jobs.schedule('reports', 'hourly', 3_600_000);
+      unschedule.mockReset().mockResolvedValue(undefined);
+      schedule.mockClear();
+
+      for (const listener of reconnected) listener();
+      await flush();
+      expect(unschedule.mock.calls.map(([, id]) => id)).toEqual(['nightly']);
+      expect(schedule.mock.calls.map(([, id]) => id)).toEqual(['hourly']);
+
+      unschedule.mockRejectedValueOnce(new Error('a bug'));
+      await expect(jobs.unschedule('reports', 'hourly')).rejects.toThrow('a bug');
+      await jobs.onApplicationShutdown();
+    });
+  });
+
   describe('for a caller whose rules name queues', () => {
     const operator = buildAbility([
       { action: ['read', 'update'], subject: 'Job', conditions: { queue: 'mine' } },

@@ -26,6 +26,8 @@ export class JobsService implements OnApplicationBootstrap, OnApplicationShutdow
   private readonly definitions = new Map<string, JobDefinition>();
   /** The schedules this process set, by queue and id: applied again when Redis may have lost them. */
   private readonly schedules = new Map<string, { queue: string; id: string; everyMs: number; payload: unknown }>();
+  /** Schedules removed while Redis was away: removed from it once it is back. */
+  private readonly removals = new Map<string, { queue: string; id: string }>();
   private readonly recoveries = new Map<string, JobRecovery>();
   /** Jobs this process is running now, by queue and id, so recovery never starts them twice. */
   private readonly runningHere = new Map<string, number>();
@@ -59,6 +61,7 @@ export class JobsService implements OnApplicationBootstrap, OnApplicationShutdow
    */
   async schedule(queue: string, id: string, everyMs: number, payload: unknown = {}): Promise<void> {
     this.schedules.set(`${queue}\u0000${id}`, { queue, id, everyMs, payload });
+    this.removals.delete(`${queue}\u0000${id}`);
     if (!this.started) return;
     try {
       await this.driver.schedule(this.definition(queue), id, everyMs, payload);
@@ -69,8 +72,16 @@ export class JobsService implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   async unschedule(queue: string, id: string): Promise<void> {
-    this.schedules.delete(`${queue}\u0000${id}`);
-    await this.driver.unschedule(this.definition(queue), id);
+    const key = `${queue}\u0000${id}`;
+    this.schedules.delete(key);
+    try {
+      await this.driver.unschedule(this.definition(queue), id);
+      this.removals.delete(key);
+    } catch (error) {
+      if (!(error instanceof ServiceUnavailableException)) throw error;
+      this.removals.set(key, { queue, id });
+      this.logger.warn(`The ${queue} schedule "${id}" is removed when Redis is back: ${error.message}`);
+    }
   }
 
   /** Job counts per queue: of every queue, or given a caller's ability, of those they may read. */
@@ -174,6 +185,14 @@ export class JobsService implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   private async reschedule(): Promise<void> {
+    for (const [key, removal] of this.removals) {
+      try {
+        await this.driver.unschedule(this.definition(removal.queue), removal.id);
+        this.removals.delete(key);
+      } catch (error) {
+        this.logger.warn(`Could not remove the ${removal.queue} schedule "${removal.id}": ${(error as Error).message}`);
+      }
+    }
     for (const schedule of this.schedules.values()) {
       try {
         await this.driver.schedule(this.definition(schedule.queue), schedule.id, schedule.everyMs, schedule.payload);
