@@ -191,16 +191,29 @@ export class UpdateNamedLookupDto {
   name?: string;
 }
 
-export class CreateServiceOfferingDto extends CreateNamedLookupDto {
-  @ApiProperty({ maxLength: 100, example: 'web design', description: `${NAME_DESCRIPTION} No "," or ";" (a contact's services share one CSV cell).` })
+// Whole classes rather than subclasses: class-validator lets a subclass's checks of a property
+// replace the inherited ones of the same kind, which would drop the length limits.
+const SERVICE_NAME_DESCRIPTION = `${NAME_DESCRIPTION} No "," or ";" (a contact's services share one CSV cell).`;
+
+export class CreateServiceOfferingDto {
+  @ApiProperty({ maxLength: 100, example: 'web design', description: SERVICE_NAME_DESCRIPTION })
+  @Transform(trim)
+  @IsString()
+  @MinLength(1, { message: 'must not be empty' })
+  @MaxLength(100)
   @Matches(LIST_ITEM, { message: listItemMessage('services') })
-  declare name: string;
+  name: string;
 }
 
-export class UpdateServiceOfferingDto extends UpdateNamedLookupDto {
-  @ApiPropertyOptional({ maxLength: 100, description: `${NAME_DESCRIPTION} No "," or ";" (a contact's services share one CSV cell).` })
+export class UpdateServiceOfferingDto {
+  @ApiPropertyOptional({ maxLength: 100, description: SERVICE_NAME_DESCRIPTION })
+  @Omittable()
+  @Transform(trim)
+  @IsString()
+  @MinLength(1, { message: 'must not be empty' })
+  @MaxLength(100)
   @Matches(LIST_ITEM, { message: listItemMessage('services') })
-  declare name?: string;
+  name?: string;
 }
 
 export class ServiceOfferingDto {
