@@ -5,7 +5,7 @@ import { PasswordService } from '../../src/core/auth/password.service';
 import { IdentityService } from '../../src/core/identity/identity.service';
 import { newPerson, register, Session, sessionFrom } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
-import { until } from '../support/wait';
+import { untilWaitingForLocks } from '../support/wait';
 
 /**
  * Changes to an account's sessions racing each other. The test holds the account's row
@@ -27,14 +27,6 @@ describe('sessions under concurrent changes', () => {
   });
   afterAll(() => t.close());
 
-  /** Sessions of this spec's database that are waiting for a lock. */
-  async function waitingForLocks(): Promise<number> {
-    const [{ waiting }] = (await t.db.query(
-      `SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-    )) as Array<{ waiting: number }>;
-    return waiting;
-  }
-
   async function holdAccount(userId: string): Promise<QueryRunner> {
     const runner = t.db.createQueryRunner();
     await runner.connect();
@@ -54,11 +46,6 @@ describe('sessions under concurrent changes', () => {
     const response = Promise.resolve(t.http.post(path).send(body)).finally(() => (done = true));
     response.catch(() => undefined);
     return { response, settled: () => done };
-  }
-
-  /** Waits until `count` requests wait on the held row, or `finished` says the competing one went through without waiting. */
-  async function untilWaiting(count: number, what: string, finished: () => boolean = () => false): Promise<void> {
-    await until(async () => (finished() || (await waitingForLocks()) >= count ? true : undefined), 10_000, what);
   }
 
   async function openTokensOfFamily(refreshToken: string): Promise<number> {
@@ -83,9 +70,9 @@ describe('sessions under concurrent changes', () => {
     let signOut!: Sent;
     try {
       refresh = send('/api/v1/auth/refresh', { refreshToken: session.refreshToken });
-      await untilWaiting(1, 'the refresh to reach the held account');
+      await untilWaitingForLocks(t.db, 1, 'the refresh to reach the held account');
       signOut = send('/api/v1/auth/logout', { refreshToken: session.refreshToken });
-      await untilWaiting(2, 'the sign-out to queue behind the refresh', signOut.settled);
+      await untilWaitingForLocks(t.db, 2, 'the sign-out to queue behind the refresh', signOut.settled);
     } finally {
       await letGo(held);
     }
@@ -103,9 +90,9 @@ describe('sessions under concurrent changes', () => {
     let second!: Sent;
     try {
       first = send('/api/v1/auth/refresh', { refreshToken: session.refreshToken });
-      await untilWaiting(1, 'the first refresh to reach the held account');
+      await untilWaitingForLocks(t.db, 1, 'the first refresh to reach the held account');
       second = send('/api/v1/auth/refresh', { refreshToken: session.refreshToken });
-      await untilWaiting(2, 'the second refresh to queue behind the first', second.settled);
+      await untilWaitingForLocks(t.db, 2, 'the second refresh to queue behind the first', second.settled);
     } finally {
       await letGo(held);
     }
@@ -123,7 +110,7 @@ describe('sessions under concurrent changes', () => {
     let refresh!: Sent;
     try {
       refresh = send('/api/v1/auth/refresh', { refreshToken: session.refreshToken });
-      await untilWaiting(1, 'the refresh to reach the held account');
+      await untilWaitingForLocks(t.db, 1, 'the refresh to reach the held account');
       // The change goes through the application's own code, in the transaction holding the row.
       await t.app.get(IdentityService).setPassword(held.manager, session.userId, newHash);
     } finally {
@@ -143,7 +130,7 @@ describe('sessions under concurrent changes', () => {
     let signIn!: Sent;
     try {
       signIn = send('/api/v1/auth/login', { email: person.email, password: person.password });
-      await untilWaiting(1, 'the sign-in to reach the held account');
+      await untilWaitingForLocks(t.db, 1, 'the sign-in to reach the held account');
       await t.app.get(IdentityService).setPassword(held.manager, registered.userId, newHash);
     } finally {
       await letGo(held);

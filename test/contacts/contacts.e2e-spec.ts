@@ -1,5 +1,6 @@
 import { createUserWithRoles, latestTokenFor, login, register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
+import { untilWaitingForLocks } from '../support/wait';
 
 describe('contacts', () => {
   let t: TestApp;
@@ -375,11 +376,7 @@ describe('contacts', () => {
         await opening.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [id]);
         await opening.query('INSERT INTO users (contact_id, email, first_name) VALUES ($1, $2, $3)', [id, email, 'Opening']);
         const pending = t.http.post('/api/v1/contacts/bulk').set(staff.auth).send({ selection: { ids: [id] }, action: 'delete' }).then((response) => response);
-        const waiting = async () => (await t.db.query(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'`))[0].n > 0;
-        for (let tries = 0; !(await waiting()); tries += 1) {
-          if (tries > 100) throw new Error('the bulk delete never waited for the contact');
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
+        await untilWaitingForLocks(t.db, 1, 'the bulk delete to wait for the contact');
         await opening.commitTransaction();
         const result = await pending;
         expect(result.status).toBe(200);
@@ -502,11 +499,7 @@ describe('contacts', () => {
         await holding.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [contact.id]);
         pending = Promise.resolve(t.http.patch(`/api/v1/contacts/${contact.id}`).set(staff.auth).send({ version: contact.version, customFields: { [key]: 'late' } }));
         pending.catch(() => undefined);
-        const waiting = async () => (await t.db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))[0].n > 0;
-        for (let tries = 0; !(await waiting()); tries += 1) {
-          if (tries > 250) throw new Error('the edit never waited for the contact');
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
+        await untilWaitingForLocks(t.db, 1, 'the edit to wait for the contact');
         await t.http.delete(`/api/v1/custom-fields/${field.id}`).set(admin.auth).expect(204);
         await t.http.delete(`/api/v1/custom-fields/${field.id}/purge`).set(admin.auth).expect(204);
         await holding.commitTransaction();
