@@ -410,6 +410,27 @@ describe('contacts', () => {
       await bulk({ selection: {}, action: 'delete' }).expect(400);
       await bulk({ selection: { ids }, action: 'setStatus' }).expect(400);
     });
+
+    it('refuses a selection that is null, false or not a list instead of reaching every contact', async () => {
+      const id = (await create(admin, { firstName: 'Kept', lastName: 'Safe' }).expect(201)).body.id;
+      const live = async () => Number((await t.db.query('SELECT count(*) AS n FROM contacts WHERE deleted_at IS NULL'))[0].n);
+      const before = await live();
+      const bulk = (selection: unknown) => t.http.post('/api/v1/contacts/bulk').set(staff.auth).send({ selection, action: 'delete' });
+      for (const [selection, field] of [
+        [{ ids: null }, 'selection.ids'],
+        [{ ids: false }, 'selection.ids'],
+        [{ ids: 'all' }, 'selection.ids'],
+        [{ ids: ['not-a-uuid'] }, 'selection.ids'],
+        [{ filter: null }, 'selection.filter'],
+        [{ filter: false }, 'selection.filter'],
+        [{ filter: 'everything' }, 'selection.filter'],
+      ] as const) {
+        const refused = await bulk(selection).expect(400);
+        expect(refused.body.details).toEqual(expect.arrayContaining([expect.objectContaining({ field })]));
+      }
+      await bulk({ ids: [id], filter: { field: 'q', op: 'matches', value: 'Safe' } }).expect(400);
+      expect(await live()).toBe(before);
+    });
   });
 
   describe('accounts from contacts', () => {

@@ -318,7 +318,8 @@ export class ContactsService {
   async bulk(ability: AppAbility, actor: AuthUser, input: BulkActionDto): Promise<BulkResultDto> {
     this.totals.clear();
     const { ids, filter } = input.selection ?? {};
-    if ((ids === undefined) === (filter === undefined)) {
+    // Exactly one of them, each of its own type: nothing else may stand for "every contact".
+    if (Array.isArray(ids) === (filter !== undefined && filter !== null && typeof filter === 'object')) {
       throw new RequestValidationError([{ field: 'selection', message: 'give either ids or filter' }]);
     }
     const required: Record<BulkActionDto['action'], string[]> = {
@@ -333,7 +334,7 @@ export class ContactsService {
     if (input.action === 'addTags' && !input.tagIds?.length && !input.newTags?.length) missing.push('tagIds');
     if (missing.length) throw new RequestValidationError(missing.map((field) => ({ field, message: `is required for ${input.action}` })));
 
-    const selectionFilter: FilterNode = ids ? { field: 'id', op: 'in', value: ids.length ? ids : ['00000000-0000-0000-0000-000000000000'] } : filter!;
+    const selectionFilter: FilterNode = Array.isArray(ids) ? { field: 'id', op: 'in', value: ids.length ? ids : ['00000000-0000-0000-0000-000000000000'] } : filter!;
     const definitions = await this.definitionsFor(selectionFilter, undefined);
     // Only contacts the caller may read and may change this way, as a single edit of the same field.
     const rights = BULK_RIGHTS[input.action];

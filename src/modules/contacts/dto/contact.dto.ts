@@ -17,6 +17,7 @@ import {
   Min,
   MinLength,
   ValidateIf,
+  ValidateNested,
 } from 'class-validator';
 import { MAX_PAGE_SIZE, PageQueryDto } from '../../../core/http/pagination';
 import { CONTACT_STAGES } from '../entities/contact-status.entity';
@@ -574,14 +575,14 @@ export const BULK_ACTIONS = ['assign', 'unassign', 'addTags', 'removeTags', 'set
 
 export class BulkSelectionDto {
   @ApiPropertyOptional({ type: [String], format: 'uuid', description: 'Exactly these contacts (at most 10000).' })
-  @IsOptional()
+  @Omittable()
   @IsArray()
   @ArrayMaxSize(10000)
   @IsUUID('all', { each: true, message: 'must be a list of UUIDs' })
   ids?: string[];
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: `Every contact matching this rule tree right now. ${FILTER_DESCRIPTION}` })
-  @IsOptional()
+  @Omittable()
   @IsObject()
   filter?: FilterNode;
 }
@@ -589,6 +590,7 @@ export class BulkSelectionDto {
 export class BulkActionDto {
   @ApiProperty({ type: BulkSelectionDto, description: 'Give `ids` or `filter` (an empty filter `{"and":[...]}` is required to mean everything).' })
   @IsObject()
+  @ValidateNested()
   @Type(() => BulkSelectionDto)
   selection: BulkSelectionDto;
 
