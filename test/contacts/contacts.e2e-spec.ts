@@ -249,6 +249,24 @@ describe('contacts', () => {
       expect(listed).not.toContain(plain);
     });
 
+    it('opens every contact its list shows under rules on dates and on ids written in capitals', async () => {
+      const since = new Date(Date.now() - 60_000).toISOString();
+      const recent = (await create(admin, { firstName: 'Recent', assignedToId: staff.userId }).expect(201)).body.id as string;
+      await t.db.query(`UPDATE contacts SET created_at = now() - interval '400 days' WHERE id = $1`, [(await create(admin, { firstName: 'Old', assignedToId: staff.userId }).expect(201)).body.id]);
+      const role = await t.http
+        .post('/api/v1/roles')
+        .set(admin.auth)
+        .send({ name: 'Recent and capitals', audience: 'staff', rules: [{ action: 'read', subject: 'Contact', conditions: { createdAt: { $gte: since }, assignedToId: staff.userId.toUpperCase() } }] })
+        .expect(201);
+      const reader = await createUserWithRoles(t, admin, [role.body.id], 'capitals');
+      const listed = (await t.http.get('/api/v1/contacts').set(reader.auth).query({ limit: 100 }).expect(200)).body;
+      expect(listed.data.map((c: { id: string }) => c.id)).toContain(recent);
+      for (const contact of listed.data as Array<{ id: string; firstName: string }>) {
+        expect(contact.firstName).not.toBe('Old');
+        await t.http.get(`/api/v1/contacts/${contact.id}`).set(reader.auth).expect(200);
+      }
+    });
+
     it('changes only its own contacts in bulk', async () => {
       const result = (await t.http.post('/api/v1/contacts/bulk').set(rep.auth).send({ selection: { ids: [mine, theirs] }, action: 'setStatus', statusId: statuses.Prospect }).expect(200)).body;
       expect(result).toEqual({ matched: 1, updated: 1 });

@@ -1,7 +1,7 @@
 import type { PGlite as PGliteClass } from '@electric-sql/pglite';
 import { abilityToSql, UntranslatableRuleError } from './ability-to-sql';
 import { AppAbility, buildAbility, subjectOf } from './app-ability';
-import { interpolateRules } from './rule-interpolation';
+import { interpolateRules, lowerCaseUuids } from './rule-interpolation';
 import type { StoredRule, SubjectField } from './rule.types';
 import { loadPGlite } from '../../database/testing/memory-database';
 
@@ -18,6 +18,7 @@ const FIELDS: Record<string, SubjectField> = {
   email: { column: '{alias}.email', type: 'string' },
   score: { column: '{alias}.score', type: 'number' },
   tags: { column: '{alias}.tags', type: 'string[]' },
+  createdAt: { column: '{alias}.created_at', type: 'date' },
 };
 
 const USER = {
@@ -37,6 +38,8 @@ interface ContactRow {
   email: string | null;
   score: number | null;
   tags: string[] | null;
+  /** The first of month n of 2024, UTC. */
+  created_at: Date;
 }
 
 const row = (n: number, assigned_to_id: string | null, status_id: string | null, email: string | null, score: number | null, tags: string[] | null): ContactRow => ({
@@ -46,6 +49,7 @@ const row = (n: number, assigned_to_id: string | null, status_id: string | null,
   email,
   score,
   tags,
+  created_at: new Date(Date.UTC(2024, n - 1, 1)),
 });
 
 const ROWS: ContactRow[] = [
@@ -69,6 +73,7 @@ const toSubject = (r: ContactRow) => ({
   email: r.email,
   score: r.score,
   tags: r.tags,
+  createdAt: r.created_at,
 });
 
 const sorted = (ids: string[]) => [...ids].sort();
@@ -86,17 +91,19 @@ beforeAll(async () => {
       status_id uuid NULL,
       email text NULL,
       score numeric NULL,
-      tags text[] NULL
+      tags text[] NULL,
+      created_at timestamptz NOT NULL
     );
   `);
   for (const r of ROWS) {
-    await db.query('INSERT INTO contacts (id, assigned_to_id, status_id, email, score, tags) VALUES ($1, $2, $3, $4, $5, $6)', [
+    await db.query('INSERT INTO contacts (id, assigned_to_id, status_id, email, score, tags, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
       r.id,
       r.assigned_to_id,
       r.status_id,
       r.email,
       r.score,
       r.tags,
+      r.created_at.toISOString(),
     ]);
   }
 }, 60000);
@@ -184,6 +191,31 @@ describe('abilityToSql (executed against PostgreSQL, compared with CASL)', () =>
     expect(ids).toEqual(caslVisible(ability));
     expect(ids).toEqual(sorted([R1, R4, R7]));
     expect(params).toEqual([USER.alice]);
+  });
+
+  it('timestamps compared with ISO text agree with CASL (a loaded record holds Dates)', async () => {
+    const after = await expectSqlMatchesCasl([{ action: 'read', subject: 'Contact', conditions: { createdAt: { $gte: '2024-03-01T00:00:00Z' } } }]);
+    expect(after.ids).toEqual(sorted([R3, R4, R5, R6, R7, R8]));
+    // The same instant written with an offset, and a date alone (midnight UTC).
+    const before = await expectSqlMatchesCasl([{ action: 'read', subject: 'Contact', conditions: { createdAt: { $lt: '2024-03-01T01:00:00+01:00' } } }]);
+    expect(before.ids).toEqual(sorted([R1, R2]));
+    const exact = await expectSqlMatchesCasl([{ action: 'read', subject: 'Contact', conditions: { createdAt: '2024-02-01' } }]);
+    expect(exact.ids).toEqual([R2]);
+  });
+
+  it('UUIDs written in capitals agree with CASL once the rules are lower-cased as the factory does', async () => {
+    const typeOf = (_subject: string, field: string) => FIELDS[field]?.type;
+    const rules = lowerCaseUuids(
+      [
+        { action: 'read', subject: 'Contact', conditions: { assignedToId: USER.alice.toUpperCase() } },
+        { action: 'read', subject: 'Contact', conditions: { $or: [{ statusId: { $in: [STATUS.won.toUpperCase()] } }] } },
+        { action: 'read', subject: 'Contact', conditions: { email: 'EIGHT@example.test' } },
+      ],
+      typeOf,
+    );
+    const { ids } = await expectSqlMatchesCasl(rules);
+    // Text fields keep their case: SQL compares them as written.
+    expect(ids).toEqual(sorted([R1, R2, R4, R6, R7]));
   });
 
   it('a plain value is an implicit $eq', async () => {

@@ -4,7 +4,7 @@ import type { AuthUser } from '../identity/auth-user';
 import type { Role } from '../identity/entities/role.entity';
 import { RolesCache } from '../identity/roles-cache.service';
 import { AppAbility, buildAbility } from './app-ability';
-import { interpolateRules } from './rule-interpolation';
+import { interpolateRules, lowerCaseUuids } from './rule-interpolation';
 import type { StoredRule } from './rule.types';
 import { SubjectRegistry } from './subject-registry';
 
@@ -43,7 +43,7 @@ export class AbilityFactory {
       stored.push(...role.rules);
     }
     const rules = [...stored, ...builtIn];
-    const ability = buildAbility(interpolateRules(rules, user));
+    const ability = buildAbility(lowerCaseUuids(interpolateRules(rules, user), (subject, field) => this.subjects.get(subject)?.fields[field]?.type));
     this.built.set(key, { roles, ability });
     return ability;
   }

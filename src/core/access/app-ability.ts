@@ -10,7 +10,19 @@ export type AppAbility = MongoAbility<[string, string | object], MongoQuery>;
  */
 function sqlLikeCompare<T>(a: T, b: T): 1 | -1 | 0 {
   if (a === null || a === undefined || b === null || b === undefined) return (a === b ? 0 : 2) as 0;
-  return a === b ? 0 : a > b ? 1 : -1;
+  if (a === b) return 0;
+  // A loaded timestamp is a Date, a rule's value ISO text: SQL compares them as instants.
+  if (a instanceof Date || b instanceof Date) {
+    const left = instantOf(a);
+    const right = instantOf(b);
+    if (!Number.isNaN(left) && !Number.isNaN(right)) return left === right ? 0 : left > right ? 1 : -1;
+  }
+  return a > b ? 1 : -1;
+}
+
+function instantOf(value: unknown): number {
+  if (value instanceof Date) return value.getTime();
+  return typeof value === 'string' ? Date.parse(value) : Number.NaN;
 }
 
 // CASL 7's default matcher knows field operators only; stored rules may also group with $and/$or/$nor.

@@ -1,4 +1,4 @@
-import type { StoredRule } from './rule.types';
+import type { FieldType, StoredRule } from './rule.types';
 
 export interface RuleUserContext {
   id: string;
@@ -36,4 +36,28 @@ export function placeholdersIn(value: unknown): string[] {
   };
   walk(value);
   return found;
+}
+
+const LOGICAL = new Set(['$and', '$or', '$nor']);
+
+/**
+ * Lower-cases UUIDs compared with uuid fields: SQL compares them whatever their case, the
+ * in-memory check as text, so a rule naming an id in capitals would pass a list's rows and
+ * refuse the same record opened alone.
+ */
+export function lowerCaseUuids(rules: StoredRule[], fieldType: (subject: string, field: string) => FieldType | undefined): StoredRule[] {
+  const lower = (value: unknown): unknown => (typeof value === 'string' ? value.toLowerCase() : Array.isArray(value) ? value.map(lower) : value);
+  const walk = (subjects: string[], conditions: Record<string, unknown>): Record<string, unknown> =>
+    Object.fromEntries(
+      Object.entries(conditions).map(([key, value]) => {
+        if (LOGICAL.has(key)) return [key, Array.isArray(value) ? value.map((inner) => (inner && typeof inner === 'object' ? walk(subjects, inner as Record<string, unknown>) : inner)) : value];
+        const type = subjects.map((subject) => fieldType(subject, key)).find(Boolean);
+        if (type !== 'uuid' && type !== 'uuid[]') return [key, value];
+        if (value && typeof value === 'object' && !Array.isArray(value)) {
+          return [key, Object.fromEntries(Object.entries(value).map(([operator, operand]) => [operator, lower(operand)]))];
+        }
+        return [key, lower(value)];
+      }),
+    );
+  return rules.map((rule) => (rule.conditions ? { ...rule, conditions: walk(Array.isArray(rule.subject) ? rule.subject : [rule.subject], rule.conditions) } : rule));
 }
