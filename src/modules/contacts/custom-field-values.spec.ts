@@ -282,6 +282,15 @@ describe('checkCustomValues', () => {
       expect(checkCustomValues(definitions, { note: 'x' }, false)).toEqual({ values: { note: 'x' }, errors: [] });
     });
 
+    it('are not answered by blank text or no chosen options, on create or update', () => {
+      const withOptions = [...definitions, definition('regions', 'multi_select', { required: true, options: ['North', 'South'] })];
+      expect(checkCustomValues(withOptions, { vat: '   ', size: 1, regions: [] }, true).errors).toEqual([
+        { field: 'customFields.vat', message: 'is required' },
+        { field: 'customFields.regions', message: 'is required' },
+      ]);
+      expect(checkCustomValues(withOptions, { vat: '', note: '  ' }, false)).toEqual({ values: { note: '' }, errors: [{ field: 'customFields.vat', message: 'is required' }] });
+    });
+
     it('a deleted required field is not required any more', () => {
       expect(checkCustomValues(definitions, { vat: 'GB123', size: 1 }, true).errors).toEqual([]);
     });

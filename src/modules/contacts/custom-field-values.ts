@@ -34,6 +34,8 @@ export function checkCustomValues(
     }
     const result = checkValue(definition, value);
     if (typeof result === 'string') errors.push({ field, message: result });
+    // Blank text or no options chosen is no answer to a required field.
+    else if (definition.required && (result.value === '' || (Array.isArray(result.value) && result.value.length === 0))) errors.push({ field, message: 'is required' });
     else normalised[key] = result.value;
   }
   if (creating) {
