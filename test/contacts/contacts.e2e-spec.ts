@@ -312,6 +312,58 @@ describe('contacts', () => {
       await t.http.patch(`/api/v1/contacts/${id}`).set(clerk.auth).send({ version: 1, city: 'Oslo' }).expect(200);
     });
 
+    it("changing an account's login email through its contact needs the rights the users API asks for", async () => {
+      const rep = await role('Login rep', [{ action: ['read', 'update'], subject: 'Contact', conditions: { assignedToId: '${user.id}' } }, readLookups]);
+      const manager = await role('Account manager', [{ action: ['read', 'update'], subject: 'Contact', conditions: { assignedToId: '${user.id}' } }, { action: ['read', 'update'], subject: 'User' }, readLookups]);
+      const clientEmail = uniqueEmail('login');
+      const clientContact = (await create(admin, { firstName: 'Login', email: clientEmail, assignedToId: rep.userId }).expect(201)).body.id as string;
+      await t.http.post(`/api/v1/contacts/${clientContact}/account`).set(admin.auth).send({ accountType: 'client', sendInvite: false }).expect(201);
+      const version = async (id: string) => (await row(id)).version as number;
+      const loginOf = async (contactId: string) => (await t.db.query('SELECT email FROM users WHERE contact_id = $1', [contactId]))[0].email as string;
+
+      // Names are the contact's to edit; the login is the account's.
+      await t.http.patch(`/api/v1/contacts/${clientContact}`).set(rep.auth).send({ version: await version(clientContact), lastName: 'Renamed' }).expect(200);
+      const refused = await t.http.patch(`/api/v1/contacts/${clientContact}`).set(rep.auth).send({ version: await version(clientContact), email: uniqueEmail('taken-over') }).expect(403);
+      expect(refused.body.details).toEqual([expect.objectContaining({ field: 'email' })]);
+      expect(await loginOf(clientContact)).toBe(clientEmail);
+
+      // A role that may change user accounts may change a client's login, never an administrator's.
+      await t.http.patch(`/api/v1/contacts/${clientContact}`).set(admin.auth).send({ version: await version(clientContact), assignedToId: manager.userId }).expect(200);
+      const moved = uniqueEmail('moved');
+      await t.http.patch(`/api/v1/contacts/${clientContact}`).set(manager.auth).send({ version: await version(clientContact), email: moved }).expect(200);
+      expect(await loginOf(clientContact)).toBe(moved);
+      await t.http.patch(`/api/v1/contacts/${admin.contactId}`).set(admin.auth).send({ version: await version(admin.contactId), assignedToId: manager.userId }).expect(200);
+      const takeover = await t.http.patch(`/api/v1/contacts/${admin.contactId}`).set(manager.auth).send({ version: await version(admin.contactId), email: uniqueEmail('admin-takeover') }).expect(403);
+      expect(takeover.body.message).toContain('administrator');
+      expect(await loginOf(admin.contactId)).toBe(admin.email);
+    });
+
+    it('a contact created with tag names must satisfy the create conditions once the names are tags', async () => {
+      const vip = (await create(admin, { firstName: 'Vip holder', newTags: ['Create Vip'] }).expect(201)).body.tags[0].id as string;
+      const creator = await role('No vip creator', [{ action: ['read', 'create'], subject: 'Contact', conditions: { tagIds: { $nin: [vip] } } }, readLookups]);
+      const count = async () => Number((await t.db.query(`SELECT count(*) AS n FROM contacts WHERE first_name = 'Named vip'`))[0].n);
+      await create(creator, { firstName: 'Named vip', tagIds: [vip] }).expect(403);
+      const refused = await create(creator, { firstName: 'Named vip', newTags: ['create vip'] }).expect(403);
+      expect(refused.body.message).toContain('nothing was created');
+      expect(await count()).toBe(0);
+      await create(creator, { firstName: 'Named vip', newTags: ['Create Plain'] }).expect(201);
+    });
+
+    it('values sent again as they are stored are not changes: limited roles and deactivated assignees keep working', async () => {
+      const clerk = await role('Resending clerk', [{ action: 'read', subject: 'Contact' }, { action: 'update', subject: 'Contact', fields: ['phone'] }, readLookups]);
+      const leaving = await createUserWithRoles(t, admin, [await systemRoleId(t, 'staff')], 'leaving');
+      const contact = (await create(admin, { firstName: 'Resent', newTags: ['Resent Tag'], serviceIds: [serviceId], assignedToId: leaving.userId }).expect(201)).body;
+      await t.http.patch(`/api/v1/users/${leaving.userId}`).set(admin.auth).send({ isActive: false }).expect(200);
+      const resent = { tagIds: contact.tags.map((tag: { id: string }) => tag.id), serviceIds: [serviceId], assignedToId: leaving.userId, statusId: contact.status.id };
+      const edited = await t.http.patch(`/api/v1/contacts/${contact.id}`).set(clerk.auth).send({ version: 1, phone: '+1 555 0199', ...resent }).expect(200);
+      expect(edited.body).toMatchObject({ phone: '+1 555 0199', version: 2, assignedTo: { id: leaving.userId } });
+      // Sending them again alone changes nothing, so the version stays.
+      expect((await t.http.patch(`/api/v1/contacts/${contact.id}`).set(admin.auth).send({ version: 2, ...resent }).expect(200)).body.version).toBe(2);
+      // Changing them is still checked.
+      await t.http.patch(`/api/v1/contacts/${contact.id}`).set(clerk.auth).send({ version: 2, serviceIds: [] }).expect(403);
+      await t.http.patch(`/api/v1/contacts/${contact.id}`).set(admin.auth).send({ version: 2, assignedToId: '00000000-0000-4000-8000-000000000000' }).expect(422);
+    });
+
     it('an edit may not take a contact outside the conditions it was allowed under', async () => {
       const qualifier = await role('Lead qualifier', [{ action: ['read', 'update'], subject: 'Contact', conditions: { statusId: { $in: [statuses.Lead, statuses.Prospect] } } }, readLookups]);
       const id = (await create(admin, { firstName: 'Qualify me' }).expect(201)).body.id as string;
@@ -429,6 +481,15 @@ describe('contacts', () => {
       await bulk({ selection: { ids }, action: 'setStatus' }).expect(400);
     });
 
+    it('names the email when two contacts are created with it at once', async () => {
+      const email = uniqueEmail('twice');
+      const responses = await Promise.all(Array.from({ length: 6 }, (_, i) => create(staff, { firstName: `Twice ${i}`, email })));
+      expect(responses.map((response) => response.status).sort()).toEqual([201, 409, 409, 409, 409, 409]);
+      for (const response of responses.filter((r) => r.status === 409)) {
+        expect(response.body).toMatchObject({ code: 'contact_email_taken', details: [{ field: 'email' }] });
+      }
+    });
+
     it('refuses a selection that is null, false or not a list instead of reaching every contact', async () => {
       const id = (await create(admin, { firstName: 'Kept', lastName: 'Safe' }).expect(201)).body.id;
       const live = async () => Number((await t.db.query('SELECT count(*) AS n FROM contacts WHERE deleted_at IS NULL'))[0].n);
@@ -509,6 +570,8 @@ describe('contacts', () => {
       await t.http.delete(`/api/v1/custom-fields/${budget.id}`).set(admin.auth).expect(204);
       const hidden = (await t.http.get(`/api/v1/contacts/${small.id}`).set(staff.auth).expect(200)).body;
       expect(hidden.customFields).toEqual({ tier: 'silver' });
+      const listedHidden = (await list(staff, { q: marker, sort: 'firstName' }).expect(200)).body.data;
+      expect(listedHidden.map((c: { customFields: object }) => c.customFields)).toEqual([{ tier: 'gold' }, { tier: 'silver' }]);
       const warned = (await list(staff, { q: marker, filter: JSON.stringify({ field: 'custom.budget', op: 'gte', value: 1 }) }).expect(200)).body;
       expect(warned.meta.total).toBe(0);
       expect(warned.meta.warnings[0]).toContain('deleted');

@@ -1,6 +1,7 @@
+import { isDeepStrictEqual } from 'node:util';
 import { ForbiddenException, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
 import { abilityToSql } from '../../core/access/ability-to-sql';
 import type { AppAbility } from '../../core/access/app-ability';
@@ -157,8 +158,11 @@ export class ContactsService {
     const plan = listPlan(request.filter !== undefined, counted, tableRows, window.cursor ? limit : window.offset + limit);
     const statements = listStatements(selection, order, window, plan);
     const rows = await (preparable(request, window, plan) ? this.sql.prepared<ContactListRow>(statements.rows.sql, statements.rows.params) : this.sql.query<ContactListRow>(statements.rows.sql, statements.rows.params));
-    const lookups = await this.lookupDirectory.resolve(rows);
+    const [lookups, allDefinitions] = await Promise.all([this.lookupDirectory.resolve(rows), this.customFields.all()]);
     const data = rows.map((row) => toListItem(row, lookups));
+    // A removed field's values stay stored (recoverable until purged) but are shown nowhere.
+    const removed = allDefinitions.filter((definition) => definition.deletedAt).map((definition) => definition.key);
+    if (removed.length) for (const item of data) for (const key of removed) delete item.customFields[key];
     const last = rows[rows.length - 1];
     const cursorable = CURSOR_SORTS.has(sortKey) && request.scope !== 'trash';
     const nextCursor =
@@ -228,9 +232,11 @@ export class ContactsService {
         Object.values(columns),
       )) as Array<{ id: string }>;
       await this.writeSets(manager, row!.id, input, true);
+      // Tags given by name are ids only now: the stored row is what the rules must allow.
+      await this.assertStoredWithinRights(manager, ability, row!.id, input.assignedToId ? ['create', 'assign'] : ['create'], 'You may not create this contact; nothing was created');
       await this.audit.record({ actorId: actor.id, action: 'contact.create', subjectType: 'Contact', subjectId: row!.id, after: input }, manager);
       return row!.id;
-    });
+    }).catch(namedEmailConflict);
     return this.profile(ability, id);
   }
 
@@ -243,14 +249,22 @@ export class ContactsService {
       await setChangeContext(manager, actor.id, 'api');
       const before = await this.findVisible(ability, id, 'update', manager, true);
       if (before.version !== input.version) throw new StaleContactVersionError(before.version);
-      const changed = this.changedFields(before, input);
+      const changed = this.changedFields(before, input, custom.values);
       assertFieldsPermitted(ability, 'update', 'Contact', before, changed, ALL_RULE_FIELDS);
       if (changed.includes('assignedToId') && !ability.can('assign', subjectOf('Contact', before))) {
         throw new ForbiddenException({ message: 'You may not assign this contact', code: 'forbidden' });
       }
-      await this.checkReferences(manager, input);
+      // Values sent again unchanged are not checked again (an assignee deactivated since stays).
+      await this.checkReferences(manager, {
+        statusId: changed.includes('statusId') ? input.statusId : undefined,
+        trafficSourceId: changed.includes('trafficSourceId') ? input.trafficSourceId : undefined,
+        assignedToId: changed.includes('assignedToId') ? input.assignedToId : undefined,
+        tagIds: changed.includes('tagIds') ? input.tagIds : undefined,
+        serviceIds: changed.includes('serviceIds') ? input.serviceIds : undefined,
+      });
       if (changed.includes('email')) {
         if (before.hasAccount && !input.email) throw new ContactRuleError('A contact with a user account must keep an email address (it is the login)', [{ field: 'email', message: 'is required while the contact has an account' }]);
+        if (before.hasAccount) await this.assertMayChangeLogin(manager, ability, id);
         if (input.email) await this.assertEmailFree(manager, input.email, id);
       }
       const sets: string[] = [];
@@ -262,7 +276,7 @@ export class ContactsService {
         params.push(value ?? (field === 'lastName' ? '' : null));
         sets.push(`${column} = $${params.length}`);
       }
-      if (input.customFields && Object.keys(custom.values).length) {
+      if (changed.includes('customFields')) {
         const cleared = Object.keys(custom.values).filter((key) => custom.values[key] === null);
         const stored = stripNulls(custom.values);
         await this.customFields.hold(manager, Object.keys(stored));
@@ -274,9 +288,9 @@ export class ContactsService {
         // Names and email reach the linked account through the contacts_sync_user trigger.
         await manager.query(`UPDATE contacts SET ${sets.concat('version = version + 1', 'updated_at = now()').join(', ')} WHERE id = $1`, params);
       }
-      await this.assertChangedWithinRights(manager, ability, id, changed.includes('assignedToId'));
+      await this.assertStoredWithinRights(manager, ability, id, changed.includes('assignedToId') ? ['update', 'assign'] : ['update'], 'The change would take this contact outside what you may change; nothing was changed');
       await this.audit.record({ actorId: actor.id, action: 'contact.update', subjectType: 'Contact', subjectId: id, before: pick(before, changed), after: input }, manager);
-    });
+    }).catch(namedEmailConflict);
     return this.profile(ability, id);
   }
 
@@ -402,12 +416,31 @@ export class ContactsService {
    * Conditions bound the result of an edit as well as the record edited: a role that may update
    * its own leads may not turn one into someone else's customer. Refused, the transaction rolls back.
    */
-  private async assertChangedWithinRights(manager: EntityManager, ability: AppAbility, id: string, assigned: boolean): Promise<void> {
-    const actions = assigned ? ['update', 'assign'] : ['update'];
+  /** Refuses (rolling back) a written contact the caller's conditional rules for `actions` do not allow. */
+  private async assertStoredWithinRights(manager: EntityManager, ability: AppAbility, id: string, actions: string[], message: string): Promise<void> {
     if (!actions.some((action) => dependsOnRecord(ability, action, 'Contact'))) return;
     const after = await this.loadRecord(manager, id, 'live', false);
     const refused = actions.find((action) => !after || !ability.can(action, subjectOf('Contact', after)));
-    if (refused) throw new ForbiddenException({ message: 'The change would take this contact outside what you may change; nothing was changed', code: 'forbidden' });
+    if (refused) throw new ForbiddenException({ message, code: 'forbidden' });
+  }
+
+  /**
+   * A contact's email is its account's login, kept in step by a trigger: changing it changes
+   * the account, so it takes what the users API asks for the same change.
+   */
+  private async assertMayChangeLogin(manager: EntityManager, ability: AppAbility, contactId: string): Promise<void> {
+    const [account] = (await manager.query(
+      `SELECT u.id, u.email, u.is_active,
+              EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = u.id AND r.system_key = 'admin') AS administrator
+         FROM users u WHERE u.contact_id = $1`,
+      [contactId],
+    )) as Array<{ id: string; email: string; is_active: boolean; administrator: boolean }>;
+    if (!account) return;
+    if (!ability.can('update', subjectOf('User', { id: account.id, contactId, email: account.email, isActive: account.is_active }))) {
+      throw new ForbiddenException({ message: "You may not change the login email of this contact's account", code: 'forbidden', details: [{ field: 'email', message: 'is the login of an account you may not change' }] });
+    }
+    // Whoever could change an administrator's email could become one.
+    if (account.administrator) assertAdministrator(ability, "change an administrator's account");
   }
 
   /** Refuses (rolling back) a change that took contacts outside what the caller may change this way. */
@@ -472,7 +505,8 @@ export class ContactsService {
     return rows[0] ? contactRecordOf(rows[0]) : undefined;
   }
 
-  private changedFields(before: ContactRecord, input: UpdateContactDto): string[] {
+  /** The fields `input` would change; values sent again as they are stored are not changes. */
+  private changedFields(before: ContactRecord, input: UpdateContactDto, customValues: Record<string, unknown>): string[] {
     const changed: string[] = [];
     for (const field of Object.keys(SCALAR_COLUMNS)) {
       const value = (input as unknown as Record<string, unknown>)[field];
@@ -480,9 +514,15 @@ export class ContactsService {
       const normalised = value === null && field === 'lastName' ? '' : value;
       if (normalised !== (before[field] ?? null)) changed.push(field);
     }
-    if (input.tagIds !== undefined || input.newTags?.length) changed.push('tagIds');
-    if (input.serviceIds !== undefined) changed.push('serviceIds');
-    if (input.customFields && Object.keys(input.customFields).length) changed.push('customFields');
+    const sameSet = (given: string[], stored: unknown) => {
+      const kept = new Set(stored as string[]);
+      const wanted = new Set(given);
+      return wanted.size === kept.size && [...wanted].every((value) => kept.has(value));
+    };
+    if ((input.tagIds !== undefined && !sameSet(input.tagIds, before.tagIds)) || input.newTags?.length) changed.push('tagIds');
+    if (input.serviceIds !== undefined && !sameSet(input.serviceIds, before.serviceIds)) changed.push('serviceIds');
+    const stored = (before.customFields ?? {}) as Record<string, unknown>;
+    if (Object.entries(customValues).some(([key, value]) => !isDeepStrictEqual(value, stored[key] ?? null))) changed.push('customFields');
     return changed;
   }
 
@@ -638,6 +678,15 @@ function recordField(column: string): string {
 }
 
 /** A contact row (snake_case columns, with tag_ids and service_ids) as access rules and writes see it. */
+/** Two writes racing for one email: the loser's unique violation names the field like the check before it. */
+function namedEmailConflict(error: unknown): never {
+  const driverError = error instanceof QueryFailedError ? (error.driverError as { code?: string; constraint?: string }) : undefined;
+  if (driverError?.code === '23505' && (driverError.constraint === 'contacts_email_key_key' || driverError.constraint === 'users_email_key_key')) {
+    throw new ContactEmailTakenError(false);
+  }
+  throw error;
+}
+
 function contactRecordOf(row: Record<string, unknown>): ContactRecord {
   const record: Record<string, unknown> = {};
   for (const column of Object.keys(row)) record[recordField(column)] = row[column];
