@@ -25,6 +25,8 @@ export function dataSourceOptions(config: Pick<AppConfig, 'database'>): DataSour
       applicationName: 'maestro-crm',
       // int8 counts come back as numbers, as they do from the embedded database.
       parseInt8: true,
+      // Date-only filters and ranges mean UTC days whatever the server's own zone is.
+      extra: { options: '-c TimeZone=UTC' },
     };
   }
   return {
