@@ -459,6 +459,30 @@ describe('contacts', () => {
       await t.db.query('DELETE FROM users WHERE contact_id = $1', [id]);
     });
 
+    it('shows a bulk change in the totals as soon as it returns, though a list was counted while it ran', async () => {
+      const tag = (await create(admin, { firstName: 'Totals', newTags: [`Totals ${Date.now().toString(36)}`] }).expect(201)).body.tags[0];
+      const id = (await create(staff, { firstName: 'Counted late' }).expect(201)).body.id as string;
+      const tagged = async () => (await list(staff, { tags: tag.id, limit: 1 }).expect(200)).body.meta.total as number;
+      expect(await tagged()).toBe(1);
+      const holder = t.db.createQueryRunner();
+      await holder.connect();
+      try {
+        await holder.startTransaction();
+        await holder.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [id]);
+        const pending = t.http.post('/api/v1/contacts/bulk').set(staff.auth).send({ selection: { ids: [id] }, action: 'addTags', tagIds: [tag.id] }).then((response) => response);
+        await untilWaitingForLocks(t.db, 1, 'the bulk change to wait for the contact');
+        // Counted while the change waits: the row is not tagged yet.
+        await list(staff, { tags: tag.id, limit: 2 }).expect(200);
+        expect(await tagged()).toBe(1);
+        await holder.commitTransaction();
+        expect((await pending).body).toEqual({ matched: 1, updated: 1 });
+      } finally {
+        if (holder.isTransactionActive) await holder.rollbackTransaction();
+        await holder.release();
+      }
+      expect(await tagged()).toBe(2);
+    });
+
     it('assigns, tags, changes status by filter (recorded as bulk), untags and deletes', async () => {
       const marker = `bulk${Date.now().toString(36)}`;
       const ids: string[] = [];

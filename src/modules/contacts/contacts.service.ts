@@ -190,6 +190,16 @@ export class ContactsService {
     this.totals.clear();
   }
 
+  /**
+   * A transaction that changes contacts. This process's kept totals are dropped once it has
+   * committed: a count taken while it ran saw the rows before it.
+   */
+  private async writing<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    const result = await this.dataSource.transaction(work);
+    this.totals.clear();
+    return result;
+  }
+
   async get(ability: AppAbility, id: string): Promise<ContactDto> {
     // The profile's own rows carry every field a rule can name, so they are what the caller's
     // rights are checked on: one round of statements. A contact in the trash, or one the caller
@@ -203,11 +213,10 @@ export class ContactsService {
   }
 
   async create(ability: AppAbility, actor: AuthUser, input: CreateContactDto): Promise<ContactDto> {
-    this.totals.clear();
     const definitions = await this.customFields.all();
     const custom = checkCustomValues(definitions, input.customFields ?? {}, true);
     if (custom.errors.length) throw new RequestValidationError(custom.errors);
-    const id = await this.dataSource.transaction(async (manager) => {
+    const id = await this.writing(async (manager) => {
       await setChangeContext(manager, actor.id, 'api');
       const statusId = input.statusId === undefined ? await this.defaultStatusId(manager) : input.statusId;
       await this.checkReferences(manager, { ...input, statusId });
@@ -241,11 +250,10 @@ export class ContactsService {
   }
 
   async update(ability: AppAbility, actor: AuthUser, id: string, input: UpdateContactDto): Promise<ContactDto> {
-    this.totals.clear();
     const definitions = await this.customFields.all();
     const custom = checkCustomValues(definitions, input.customFields ?? {}, false);
     if (custom.errors.length) throw new RequestValidationError(custom.errors);
-    await this.dataSource.transaction(async (manager) => {
+    await this.writing(async (manager) => {
       await setChangeContext(manager, actor.id, 'api');
       const before = await this.findVisible(ability, id, 'update', manager, true);
       if (before.version !== input.version) throw new StaleContactVersionError(before.version);
@@ -296,8 +304,7 @@ export class ContactsService {
 
   /** Moves the contact to the trash, where staff can restore it. */
   async trash(ability: AppAbility, actor: AuthUser, id: string): Promise<void> {
-    this.totals.clear();
-    await this.dataSource.transaction(async (manager) => {
+    await this.writing(async (manager) => {
       const record = await this.findVisible(ability, id, 'delete', manager, true);
       if (record.hasAccount) throw new ContactHasAccountError('delete');
       await manager.query('UPDATE contacts SET deleted_at = now(), version = version + 1, updated_at = now() WHERE id = $1', [id]);
@@ -306,8 +313,7 @@ export class ContactsService {
   }
 
   async restore(ability: AppAbility, actor: AuthUser, id: string): Promise<ContactDto> {
-    this.totals.clear();
-    await this.dataSource.transaction(async (manager) => {
+    await this.writing(async (manager) => {
       const record = await this.loadRecord(manager, id, 'trash', true);
       assertCanOnRecord(ability, 'delete', 'Contact', record, 'Contact not found in the trash');
       await manager.query('UPDATE contacts SET deleted_at = NULL, version = version + 1, updated_at = now() WHERE id = $1', [id]);
@@ -318,8 +324,7 @@ export class ContactsService {
 
   /** Deletes a trashed contact for good, with its activities and history. */
   async purge(ability: AppAbility, actor: AuthUser, id: string): Promise<void> {
-    this.totals.clear();
-    await this.dataSource.transaction(async (manager) => {
+    await this.writing(async (manager) => {
       const record = await this.loadRecord(manager, id, 'trash', true);
       assertCanOnRecord(ability, 'purge', 'Contact', record, 'Contact not found in the trash');
       if (record!.hasAccount) throw new ContactHasAccountError('purge');
@@ -330,7 +335,6 @@ export class ContactsService {
 
   /** One change applied to a selection, as set-based SQL, limited to what the caller may change. */
   async bulk(ability: AppAbility, actor: AuthUser, input: BulkActionDto): Promise<BulkResultDto> {
-    this.totals.clear();
     const { ids, filter } = input.selection ?? {};
     // Exactly one of them, each of its own type: nothing else may stand for "every contact".
     if (Array.isArray(ids) === (filter !== undefined && filter !== null && typeof filter === 'object')) {
@@ -360,7 +364,7 @@ export class ContactsService {
     // Rows whose rights hang on their values are checked again once changed: conditions bound the result too.
     const recheck = rights.some((right) => dependsOnRecord(ability, right.action, 'Contact'));
 
-    return this.dataSource.transaction(async (manager) => {
+    return this.writing(async (manager) => {
       await setChangeContext(manager, actor.id, 'bulk');
       await this.checkReferences(manager, { assignedToId: input.assignedToId, statusId: input.statusId, tagIds: input.tagIds });
       // Common table expressions after `picked`, the last named `changed` (the contacts changed).
@@ -457,8 +461,7 @@ export class ContactsService {
 
   /** Opens an account for an existing contact; the person is invited to choose a password. */
   async createAccount(ability: AppAbility, actor: AuthUser, id: string, input: CreateAccountDto): Promise<ContactDto> {
-    this.totals.clear();
-    const user = await this.dataSource.transaction(async (manager) => {
+    const user = await this.writing(async (manager) => {
       await setChangeContext(manager, actor.id, 'account');
       const record = await this.findVisible(ability, id, 'update', manager, true);
       // A staff account is a role choice, which is an administrator's.

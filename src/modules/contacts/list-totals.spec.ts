@@ -85,6 +85,16 @@ describe('ListTotals', () => {
     expect(calls).toHaveLength(2);
   });
 
+  it('a clear while a count runs still answers the waiting request, and keeps nothing from that count', async () => {
+    const { run, calls } = counter([7, 8], 50);
+    const totals = new ListTotals(run, { freshMs: 1000, freshMaxMs: 5000 });
+    const during = totals.count(statement);
+    totals.clear();
+    expect((await during).total).toBe(7);
+    expect((await totals.count(statement)).total).toBe(8);
+    expect(calls).toHaveLength(2);
+  });
+
   it('keeps distinct statements apart', async () => {
     const { run, calls } = counter([5, 6]);
     const totals = new ListTotals(run, { freshMs: 1000, freshMaxMs: 5000 });

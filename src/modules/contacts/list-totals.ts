@@ -32,6 +32,8 @@ export interface ListTotalsTiming {
 export class ListTotals {
   private readonly totals: LRUCache<string, CountedTotal, SqlStatement>;
   private liveRows?: { rows: Promise<number>; at: number };
+  /** Bumped by clear(): counts under an earlier generation are never handed out again. */
+  private generation = 0;
 
   constructor(
     private readonly run: RunQuery,
@@ -57,7 +59,7 @@ export class ListTotals {
    * again, so scrolling deep into a large selection does not keep recounting it.
    */
   async count(statement: SqlStatement, continuing = false): Promise<CountedTotal> {
-    const key = `${statement.sql}\u0000${JSON.stringify(statement.params)}`;
+    const key = `${this.generation}\u0000${statement.sql}\u0000${JSON.stringify(statement.params)}`;
     if (continuing) {
       const kept = this.totals.peek(key, { allowStale: true });
       if (kept && performance.now() - kept.countedAt < this.timing.freshMaxMs) return kept;
@@ -75,7 +77,12 @@ export class ListTotals {
     return this.liveRows.rows;
   }
 
+  /**
+   * Forgets every kept total. Counts still running finish for the requests waiting on them
+   * (emptying the cache would abort them, failing those requests) but are kept under the
+   * previous generation, which nothing asks for again.
+   */
   clear(): void {
-    this.totals.clear();
+    this.generation += 1;
   }
 }
