@@ -459,6 +459,29 @@ describe('contacts', () => {
       await t.db.query('DELETE FROM users WHERE contact_id = $1', [id]);
     });
 
+    it('dates a status change when it is written: one that waited is not filed before those that went ahead', async () => {
+      const retiring = (await t.http.post('/api/v1/contact-statuses').set(admin.auth).send({ name: `Retiring ${Date.now().toString(36)}`, stage: 'lead' }).expect(201)).body.id as string;
+      const id = (await create(staff, { firstName: 'Moved twice' }).expect(201)).body.id as string;
+      const holder = t.db.createQueryRunner();
+      await holder.connect();
+      try {
+        // What any write into that status holds until it commits.
+        await holder.startTransaction();
+        await holder.query('SELECT id FROM contact_statuses WHERE id = $1 FOR KEY SHARE', [retiring]);
+        const deleting = t.http.delete(`/api/v1/contact-statuses/${retiring}`).set(admin.auth).query({ replaceWith: statuses.Prospect }).then((response) => response);
+        await untilWaitingForLocks(t.db, 1, 'the status delete to wait for the status');
+        await t.http.post('/api/v1/contacts/bulk').set(staff.auth).send({ selection: { ids: [id] }, action: 'setStatus', statusId: retiring }).expect(200, { matched: 1, updated: 1 });
+        await holder.commitTransaction();
+        expect((await deleting).status).toBe(204);
+      } finally {
+        if (holder.isTransactionActive) await holder.rollbackTransaction();
+        await holder.release();
+      }
+      const profile = (await t.http.get(`/api/v1/contacts/${id}`).set(staff.auth).expect(200)).body;
+      expect(profile.status.id).toBe(statuses.Prospect);
+      expect(profile.statusHistory[0]).toMatchObject({ to: { id: statuses.Prospect }, source: 'lookup' });
+    });
+
     it('shows a bulk change in the totals as soon as it returns, though a list was counted while it ran', async () => {
       const tag = (await create(admin, { firstName: 'Totals', newTags: [`Totals ${Date.now().toString(36)}`] }).expect(201)).body.tags[0];
       const id = (await create(staff, { firstName: 'Counted late' }).expect(201)).body.id as string;
