@@ -69,6 +69,18 @@ describe('contacts', () => {
       expect(invalid.body.details.map((d: { field: string }) => d.field).sort()).toEqual(['company', 'email', 'firstName', 'tagIds']);
     });
 
+    it('takes ids written in capitals as the ids they name', async () => {
+      const upper = (id: string) => id.toUpperCase();
+      const created = await create(staff, { firstName: 'Capital', statusId: upper(statuses.Prospect), trafficSourceId: upper(sourceId), serviceIds: [upper(serviceId)], assignedToId: upper(staff.userId) }).expect(201);
+      expect(created.body).toMatchObject({ status: { id: statuses.Prospect }, trafficSource: { id: sourceId }, services: [{ id: serviceId }], assignedTo: { id: staff.userId } });
+      const id = created.body.id as string;
+      // Sent again in capitals, nothing changes.
+      const again = await t.http.patch(`/api/v1/contacts/${upper(id)}`).set(staff.auth).send({ version: 1, statusId: upper(statuses.Prospect), serviceIds: [upper(serviceId)] }).expect(200);
+      expect(again.body.version).toBe(1);
+      await t.http.post('/api/v1/contacts/bulk').set(staff.auth).send({ selection: { ids: [upper(id)] }, action: 'setStatus', statusId: upper(statuses.Customer) }).expect(200, { matched: 1, updated: 1 });
+      expect((await list(staff, { status: upper(statuses.Customer), q: 'Capital' }).expect(200)).body.data.map((c: { id: string }) => c.id)).toEqual([id]);
+    });
+
     it('keeps emails unique among contacts, case-insensitively', async () => {
       const email = uniqueEmail('dup');
       await create(staff, { firstName: 'One', email }).expect(201);

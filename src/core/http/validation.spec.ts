@@ -1,7 +1,7 @@
 import type { ArgumentMetadata } from '@nestjs/common';
-import { Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
-import { createValidationPipe, RequestValidationError } from './validation';
+import { Transform, Type } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, IsUUID, Max, Min, ValidateNested } from 'class-validator';
+import { createValidationPipe, RequestValidationError, uuidParam } from './validation';
 
 class ListQuery {
   @IsOptional()
@@ -143,5 +143,39 @@ describe('request validation pipe: text PostgreSQL cannot store', () => {
   it('lets every other character through', async () => {
     const pipe = createValidationPipe();
     await expect(pipe.transform({ name: 'tab\tline\nemoji 💥 \u0001' }, { type: 'body', metatype: Body })).resolves.toEqual({ name: 'tab\tline\nemoji 💥 \u0001' });
+  });
+});
+
+class Selection {
+  @IsUUID('all', { each: true })
+  ids: string[];
+}
+
+class Reference {
+  @IsUUID('all')
+  statusId: string;
+
+  @IsOptional()
+  @IsString()
+  note?: string;
+
+  @ValidateNested()
+  @Type(() => Selection)
+  selection: Selection;
+}
+
+describe('request validation pipe: UUIDs', () => {
+  const UPPER = 'D61A5190-7C1E-4A4B-9E0F-0A1B2C3D4E5F';
+
+  it('writes UUIDs in lower case, in lists and nested objects too, and leaves other text as sent', async () => {
+    const pipe = createValidationPipe();
+    const validated = (await pipe.transform({ statusId: UPPER, note: UPPER, selection: { ids: [UPPER] } }, { type: 'body', metatype: Reference })) as Reference;
+    expect(validated.statusId).toBe(UPPER.toLowerCase());
+    expect(validated.selection.ids).toEqual([UPPER.toLowerCase()]);
+    expect(validated.note).toBe(UPPER);
+  });
+
+  it('writes a UUID route parameter in lower case', async () => {
+    await expect(uuidParam().transform(UPPER, { type: 'param', data: 'id' })).resolves.toBe(UPPER.toLowerCase());
   });
 });

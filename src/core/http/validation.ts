@@ -1,4 +1,5 @@
 import { ArgumentMetadata, BadRequestException, ParseUUIDPipe, ValidationError, ValidationPipe } from '@nestjs/common';
+import { getMetadataStorage } from 'class-validator';
 import { LRUCache } from 'lru-cache';
 import type { FieldErrorDto } from './error-response.dto';
 
@@ -53,10 +54,10 @@ class RequestValidationPipe extends ValidationPipe {
       }
     }
     const key = this.queryKey(value, metadata);
-    if (key === undefined) return super.transform(value, metadata);
+    if (key === undefined) return lowerCaseUuids(await super.transform(value, metadata));
     const kept = this.validQueries.get(key);
     if (kept) return copyOfQuery(kept);
-    const validated = await super.transform(value, metadata);
+    const validated = lowerCaseUuids(await super.transform(value, metadata));
     // Kept as a copy of its own, so whatever a handler does to its object stays out of the next request's.
     if (isCopyableQuery(validated)) this.validQueries.set(key, copyOfQuery(validated));
     return validated;
@@ -72,6 +73,46 @@ class RequestValidationPipe extends ValidationPipe {
     if (id === undefined) this.classIds.set(metatype, (id = ++this.lastClassId));
     return `${id}\u0000${values}`;
   }
+}
+
+/** Per DTO class: its properties validated as UUIDs, and those validated as nested DTOs. */
+const uuidProperties = new WeakMap<object, { uuids: string[]; nested: string[] }>();
+
+function uuidPropertiesOf(type: object): { uuids: string[]; nested: string[] } {
+  let found = uuidProperties.get(type);
+  if (!found) {
+    const metadata = getMetadataStorage().getTargetValidationMetadatas(type as new () => object, '', true, false);
+    found = {
+      uuids: [...new Set(metadata.filter((m) => m.name === 'isUuid').map((m) => m.propertyName))],
+      nested: [...new Set(metadata.filter((m) => m.type === 'nestedValidation').map((m) => m.propertyName))],
+    };
+    uuidProperties.set(type, found);
+  }
+  return found;
+}
+
+/**
+ * Writes validated UUIDs in lower case, as PostgreSQL returns them: a UUID sent in capitals
+ * names the same row, and ids compared in the application (unchanged values, rule
+ * conditions, references found) must agree with the database's.
+ */
+function lowerCaseUuids<T>(validated: T): T {
+  if (validated === null || typeof validated !== 'object') return validated;
+  if (Array.isArray(validated)) {
+    validated.forEach(lowerCaseUuids);
+    return validated;
+  }
+  const type = Object.getPrototypeOf(validated)?.constructor;
+  if (!type || type === Object) return validated;
+  const { uuids, nested } = uuidPropertiesOf(type);
+  const record = validated as Record<string, unknown>;
+  for (const property of uuids) {
+    const value = record[property];
+    if (typeof value === 'string') record[property] = value.toLowerCase();
+    else if (Array.isArray(value)) record[property] = value.map((item) => (typeof item === 'string' ? item.toLowerCase() : item));
+  }
+  for (const property of nested) lowerCaseUuids(record[property]);
+  return validated;
 }
 
 /** Text PostgreSQL cannot store: U+0000 (not in text nor jsonb) and unpaired UTF-16 surrogates (no UTF-8 for them). */
@@ -139,5 +180,11 @@ export function createValidationPipe(): ValidationPipe {
 
 /** Route parameters that must be UUIDs answer 400 with the parameter named, like any field. */
 export function uuidParam(name = 'id'): ParseUUIDPipe {
-  return new ParseUUIDPipe({ exceptionFactory: () => new RequestValidationError([{ field: name, message: 'must be a UUID' }]) });
+  return new LowerCaseUuidPipe({ exceptionFactory: () => new RequestValidationError([{ field: name, message: 'must be a UUID' }]) });
+}
+
+class LowerCaseUuidPipe extends ParseUUIDPipe {
+  override async transform(value: string, metadata: ArgumentMetadata): Promise<string> {
+    return ((await super.transform(value, metadata)) as string).toLowerCase();
+  }
 }
