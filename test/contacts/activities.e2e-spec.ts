@@ -339,6 +339,39 @@ describe('contact activities', () => {
       expect(edge.occurredAt).toBe('2024-06-01T10:00:00.000Z');
     });
 
+    it('takes only date-times stored and given back as RFC 3339 (UTC years 0001 to 9999), naming occurredAt otherwise', async () => {
+      const own = await insertContact();
+      // PostgreSQL keeps offsets up to ±15:59 only: a wider one is turned into UTC first.
+      const wide = await log(staff, own, { type: 'sms', occurredAt: '2025-01-01T10:00:00+23:59' });
+      expect(wide.occurredAt).toBe('2024-12-31T10:01:00.000Z');
+      expect((await log(staff, own, { type: 'note', occurredAt: '9999-12-31T23:59:59.999Z' })).occurredAt).toBe('9999-12-31T23:59:59.999Z');
+      expect((await log(staff, own, { type: 'note', occurredAt: '0001-01-01T00:00:00-01:00' })).occurredAt).toBe('0001-01-01T01:00:00.000Z');
+      const patched = await t.http.patch(`/api/v1/activities/${wide.id}`).set(staff.auth).send({ occurredAt: '2025-06-01T00:00:00-23:00' }).expect(200);
+      expect(patched.body.occurredAt).toBe('2025-06-01T23:00:00.000Z');
+
+      for (const occurredAt of ['9999-12-31T23:59:59-12:00', '0001-01-01T00:00:00+01:00', '2025-01-01T10:00:00+24:00', '2025-01-01T24:00:00Z', '+010000-01-01T00:00:00Z']) {
+        const created = await t.http.post(`/api/v1/contacts/${own}/activities`).set(staff.auth).send({ type: 'sms', occurredAt });
+        expect({ occurredAt, status: created.status, details: created.body.details }).toEqual({ occurredAt, status: 400, details: [expect.objectContaining({ field: 'occurredAt' })] });
+        const edited = await t.http.patch(`/api/v1/activities/${wide.id}`).set(staff.auth).send({ occurredAt });
+        expect({ occurredAt, status: edited.status, details: edited.body.details }).toEqual({ occurredAt, status: 400, details: [expect.objectContaining({ field: 'occurredAt' })] });
+      }
+      const listed = (await t.http.get(`/api/v1/contacts/${own}/activities`).set(staff.auth).expect(200)).body.data as ActivityBody[];
+      expect(listed.every((activity) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(activity.occurredAt))).toBe(true);
+
+      // The contact list's date filters take the same date-times (and plain dates).
+      for (const createdFrom of ['2025-01-01T10:00:00+23:59', '2025-01-01']) {
+        await t.http.get('/api/v1/contacts').set(staff.auth).query({ createdFrom }).expect(200);
+      }
+      for (const [name, value] of [
+        ['createdTo', '9999-12-31T23:59:59-12:00'],
+        ['lastContactedFrom', '2025-02-30'],
+        ['lastContactedTo', '2025-01-01T10:00:00+24:00'],
+      ]) {
+        const refused = await t.http.get('/api/v1/contacts').set(staff.auth).query({ [name]: value });
+        expect({ name, status: refused.status, details: refused.body.details }).toEqual({ name, status: 400, details: [expect.objectContaining({ field: name })] });
+      }
+    });
+
     it('answers 400 naming the parameter for malformed ids', async () => {
       const contact = await t.http.get('/api/v1/contacts/not-a-uuid/activities').set(staff.auth).expect(400);
       expect(contact.body.details).toEqual([expect.objectContaining({ field: 'contactId' })]);

@@ -4,3 +4,4 @@ export * from './http-exception.filter';
 export * from './pagination';
 export * from './validation';
 export * from './dto-helpers';
+export * from './date-time';

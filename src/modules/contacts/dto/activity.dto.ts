@@ -1,23 +1,12 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsIn, isISO8601, IsOptional, IsString, MaxLength, ValidateBy } from 'class-validator';
+import { IsBoolean, IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
 import { PageQueryDto } from '../../../core/http/pagination';
 import { ACTIVITY_TYPES, type ActivityType } from '../entities/activity.entity';
 import { Omittable } from '../../../core/http/dto-helpers';
+import { IsDateTime } from '../../../core/http/date-time';
 
-
-/** A full date and time with an offset or `Z`, as JSON carries dates: 2025-03-01T14:30:00Z. */
-const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})$/;
+/** A full date and time with an offset or `Z` (no bare dates, no local times), as JSON carries dates. */
 const DATE_TIME_MESSAGE = 'must be an ISO 8601 date-time with a time zone, e.g. 2025-03-01T14:30:00Z';
-
-/** A real calendar date-time written in full (no bare dates, no local times). */
-const IsDateTime = () =>
-  ValidateBy({
-    name: 'isDateTime',
-    validator: {
-      validate: (value: unknown) => typeof value === 'string' && DATE_TIME.test(value) && isISO8601(value, { strict: true }) && !Number.isNaN(Date.parse(value)),
-      defaultMessage: () => DATE_TIME_MESSAGE,
-    },
-  });
 
 export const ACTIVITY_SUBJECT_MAX = 200;
 export const ACTIVITY_BODY_MAX = 20000;
@@ -50,10 +39,12 @@ export class CreateActivityDto {
   @ApiPropertyOptional({
     format: 'date-time',
     example: '2025-03-01T14:30:00Z',
-    description: 'When it happened (or, for a task, is due); defaults to now. Future-dated activities do not count as the last contact.',
+    description:
+      'When it happened (or, for a task, is due); defaults to now. Future-dated activities do not count as the last contact. ' +
+      'In UTC it must fall in the years 0001 to 9999; it is stored and given back in UTC.',
   })
   @Omittable()
-  @IsDateTime()
+  @IsDateTime(DATE_TIME_MESSAGE)
   occurredAt?: string;
 
   @ApiPropertyOptional({ default: false, description: "Shown on the client's own timeline in the portal." })
@@ -80,9 +71,9 @@ export class UpdateActivityDto {
   @MaxLength(ACTIVITY_BODY_MAX)
   body?: string;
 
-  @ApiPropertyOptional({ format: 'date-time', example: '2025-03-01T14:30:00Z' })
+  @ApiPropertyOptional({ format: 'date-time', example: '2025-03-01T14:30:00Z', description: 'In UTC it must fall in the years 0001 to 9999.' })
   @Omittable()
-  @IsDateTime()
+  @IsDateTime(DATE_TIME_MESSAGE)
   occurredAt?: string;
 
   @ApiPropertyOptional()

@@ -23,9 +23,12 @@ import { MAX_PAGE_SIZE, PageQueryDto } from '../../../core/http/pagination';
 import { CONTACT_STAGES } from '../entities/contact-status.entity';
 import type { FilterNode } from '../filters/contact-filter.types';
 import { Omittable, trim } from '../../../core/http/dto-helpers';
+import { IsDateTime } from '../../../core/http/date-time';
 import { TAG_NAME, TAG_NAME_MESSAGE } from '../contacts.naming';
 
 const emptyToNull = ({ value }: { value: unknown }) => (typeof value === 'string' ? (value.trim() === '' ? null : value.trim()) : value);
+/** List filters take a date or a date-time, with or without an offset (none: UTC). */
+const DATE_OR_DATE_TIME_MESSAGE = 'must be an ISO 8601 date or date-time';
 const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
 /** `a,b` or repeated parameters, as a list. */
 const toList = ({ value }: { value: unknown }) =>
@@ -287,22 +290,22 @@ export class ContactQueryDto extends PageQueryDto {
 
   @ApiPropertyOptional({ format: 'date-time' })
   @IsOptional()
-  @Matches(/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?$/, { message: 'must be an ISO 8601 date or date-time' })
+  @IsDateTime(DATE_OR_DATE_TIME_MESSAGE, { date: true, localTime: true })
   createdFrom?: string;
 
   @ApiPropertyOptional({ format: 'date-time' })
   @IsOptional()
-  @Matches(/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?$/, { message: 'must be an ISO 8601 date or date-time' })
+  @IsDateTime(DATE_OR_DATE_TIME_MESSAGE, { date: true, localTime: true })
   createdTo?: string;
 
   @ApiPropertyOptional({ format: 'date-time' })
   @IsOptional()
-  @Matches(/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?$/, { message: 'must be an ISO 8601 date or date-time' })
+  @IsDateTime(DATE_OR_DATE_TIME_MESSAGE, { date: true, localTime: true })
   lastContactedFrom?: string;
 
   @ApiPropertyOptional({ format: 'date-time' })
   @IsOptional()
-  @Matches(/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?$/, { message: 'must be an ISO 8601 date or date-time' })
+  @IsDateTime(DATE_OR_DATE_TIME_MESSAGE, { date: true, localTime: true })
   lastContactedTo?: string;
 
   @ApiPropertyOptional({ description: 'Contacts not contacted in the last N days (never contacted included).', minimum: 0, maximum: 36500 })
