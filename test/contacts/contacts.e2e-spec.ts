@@ -319,7 +319,7 @@ describe('contacts', () => {
       const refused = await t.http.patch(`/api/v1/contacts/${id}`).set(clerk.auth).send({ version: 1, statusId: statuses.Customer }).expect(403);
       expect(refused.body.code).toBe('field_forbidden');
       await t.http.post('/api/v1/contacts/bulk').set(clerk.auth).send({ selection: { ids: [id] }, action: 'setStatus', statusId: statuses.Customer }).expect(200, { matched: 0, updated: 0 });
-      await t.http.post('/api/v1/contacts/bulk').set(clerk.auth).send({ selection: { ids: [id] }, action: 'addTags', newTags: ['Clerk Tag'] }).expect(200, { matched: 0, updated: 0 });
+      await t.http.post('/api/v1/contacts/bulk').set(clerk.auth).send({ selection: { ids: [id] }, action: 'addTags', newTags: ['Clerk Tag'] }).expect(403);
       expect(await row(id)).toMatchObject({ status_id: statuses.Lead, version: 1 });
       await t.http.patch(`/api/v1/contacts/${id}`).set(clerk.auth).send({ version: 1, city: 'Oslo' }).expect(200);
     });
@@ -350,9 +350,25 @@ describe('contacts', () => {
       expect(await loginOf(admin.contactId)).toBe(admin.email);
     });
 
+    it('tag names create tags only for roles that may create tags', async () => {
+      const existing = (await create(admin, { firstName: 'Has tag', newTags: ['Known Label'] }).expect(201)).body.tags[0].id as string;
+      const tagger = await role('Tagger without tags', [{ action: ['read', 'update', 'create'], subject: 'Contact' }, readLookups]);
+      const tags = async (name: string) => Number((await t.db.query('SELECT count(*) AS n FROM tags WHERE name_key = lower($1)', [name]))[0].n);
+      const id = (await create(tagger, { firstName: 'Tagged by name', newTags: ['known label'] }).expect(201)).body.id as string;
+      const refused = await create(tagger, { firstName: 'Tagged anew', newTags: ['Brand New Label'] }).expect(403);
+      expect(refused.body.details).toEqual([expect.objectContaining({ field: 'newTags' })]);
+      await t.http.patch(`/api/v1/contacts/${id}`).set(tagger.auth).send({ version: 1, newTags: ['Brand New Label'] }).expect(403);
+      await t.http.post('/api/v1/contacts/bulk').set(tagger.auth).send({ selection: { ids: [id] }, action: 'addTags', newTags: ['Brand New Label'] }).expect(403);
+      expect(await tags('Brand New Label')).toBe(0);
+      await t.http.post('/api/v1/tags').set(tagger.auth).send({ name: 'Brand New Label' }).expect(403);
+      // Staff create tags as they tag contacts.
+      await create(staff, { firstName: 'Staff tagged', newTags: ['Brand New Label'], tagIds: [existing] }).expect(201);
+      expect(await tags('Brand New Label')).toBe(1);
+    });
+
     it('a contact created with tag names must satisfy the create conditions once the names are tags', async () => {
       const vip = (await create(admin, { firstName: 'Vip holder', newTags: ['Create Vip'] }).expect(201)).body.tags[0].id as string;
-      const creator = await role('No vip creator', [{ action: ['read', 'create'], subject: 'Contact', conditions: { tagIds: { $nin: [vip] } } }, readLookups]);
+      const creator = await role('No vip creator', [{ action: ['read', 'create'], subject: 'Contact', conditions: { tagIds: { $nin: [vip] } } }, { action: 'create', subject: 'Tag' }, readLookups]);
       const count = async () => Number((await t.db.query(`SELECT count(*) AS n FROM contacts WHERE first_name = 'Named vip'`))[0].n);
       await create(creator, { firstName: 'Named vip', tagIds: [vip] }).expect(403);
       const refused = await create(creator, { firstName: 'Named vip', newTags: ['create vip'] }).expect(403);

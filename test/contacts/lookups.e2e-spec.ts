@@ -186,6 +186,30 @@ describe('contact lookups: statuses, tags, services, traffic sources', () => {
       await t.http.delete(`/api/v1/traffic-sources/${randomUUID()}`).set(admin.auth).expect(404);
     });
 
+    it('holds the name as stored (Title Cased) to 100 characters with 400 naming it; ß stays ß', async () => {
+      // "İ" lower-cases to two characters: 60 of them become 120 once Title Cased.
+      const growing = 'İ'.repeat(60);
+      for (const list of LISTS) {
+        const created = await t.http.post(list.path).set(admin.auth).send(list.body(growing));
+        expect({ path: list.path, status: created.status, details: created.body.details }).toEqual({ path: list.path, status: 400, details: [expect.objectContaining({ field: 'name' })] });
+        const entry = await create(list.path, list.body(unique('grow')));
+        const renamed = await t.http.patch(`${list.path}/${entry.id}`).set(admin.auth).send({ name: growing });
+        expect({ path: list.path, status: renamed.status, details: renamed.body.details }).toEqual({ path: list.path, status: 400, details: [expect.objectContaining({ field: 'name' })] });
+      }
+      const typed = await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Dotted', newTags: ['fine', growing] }).expect(400);
+      expect(typed.body.details).toEqual([expect.objectContaining({ field: 'newTags' })]);
+      // Length as PostgreSQL counts it: 60 emoji are 120 UTF-16 units but 60 characters.
+      const emoji = await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Emoji', newTags: ['😀'.repeat(60)] }).expect(201);
+      expect(emoji.body.tags.map((tag: { name: string }) => tag.name)).toEqual(['😀'.repeat(60)]);
+
+      // "ß" has no one-letter capital ("SS"): it is left as it is.
+      const word = unique('eta');
+      const service = await create('/api/v1/services', { name: `ßeta ${word}` });
+      expect(service.name).toBe(`ßeta ${titled(word)}`);
+      const tag = await create('/api/v1/tags', { name: `straße ${word}` });
+      expect(tag.name).toBe(`Straße ${titled(word)}`);
+    });
+
     it('edits a tag colour and a status stage and position; null removes the colour', async () => {
       const tag = await create('/api/v1/tags', { name: unique('coloured'), color: '#1E90FF' });
       expect(tag.color).toBe('#1e90ff');
@@ -572,14 +596,18 @@ describe('contact lookups: statuses, tags, services, traffic sources', () => {
   });
 
   describe('who may do what', () => {
-    it('staff read every list but get 403 on create, update and delete', async () => {
+    it('staff read every list, create only tags (as they tag contacts), and get 403 on update and delete', async () => {
       for (const list of LISTS) {
         const entry = await create(list.path, list.body(unique('guarded')));
         await t.http.get(list.path).set(staff.auth).expect(200);
         await t.http.get(`${list.path}/${entry.id}`).set(staff.auth).expect(200);
 
-        const created = await t.http.post(list.path).set(staff.auth).send(list.body(unique('staffmade'))).expect(403);
-        expect(created.body.code).toBe('forbidden');
+        if (list.path === '/api/v1/tags') {
+          await t.http.post(list.path).set(staff.auth).send(list.body(unique('staffmade'))).expect(201);
+        } else {
+          const created = await t.http.post(list.path).set(staff.auth).send(list.body(unique('staffmade'))).expect(403);
+          expect(created.body.code).toBe('forbidden');
+        }
         await t.http.patch(`${list.path}/${entry.id}`).set(staff.auth).send({ name: unique('renamed') }).expect(403);
         await t.http.delete(`${list.path}/${entry.id}`).set(staff.auth).expect(403);
         await t.http.delete(`${list.path}/${entry.id}`).query({ detach: 'true' }).set(staff.auth).expect(403);

@@ -1,4 +1,4 @@
-import { titleCase } from './contacts.naming';
+import { storedLookupName, titleCase } from './contacts.naming';
 
 describe('titleCase', () => {
   it.each([
@@ -35,6 +35,11 @@ describe('titleCase', () => {
     ['3d printing', '3d Printing'],
     ['#1 lead', '#1 Lead'],
     ['vip.customer', 'Vip.customer'],
+    // A first letter whose capital is more than one letter stays as it is
+    ['ßeta', 'ßeta'],
+    ['STRASSE ßeta-ßeta', 'Strasse ßeta-ßeta'],
+    ['straße', 'Straße'],
+    ['ŉoa', 'ŉoa'],
   ])('%p → %p', (input, expected) => {
     expect(titleCase(input)).toBe(expected);
   });
@@ -43,10 +48,30 @@ describe('titleCase', () => {
     for (const name of ['social-media ads', "o'neil", 'élan vital', '(paid) search', 'b2b/saas']) {
       expect(titleCase(titleCase(name))).toBe(titleCase(name));
     }
+    for (const name of ['ßeta', 'İstanbul', 'ŉoa']) {
+      expect(titleCase(titleCase(name))).toBe(titleCase(name));
+    }
   });
 
   it('names differing only in case and spacing get the same title', () => {
     expect(new Set(['Social media', 'SOCIAL MEDIA', ' social  media ', 'social media']).size).toBe(4);
     expect(new Set(['Social media', 'SOCIAL MEDIA', ' social  media ', 'social media'].map(titleCase))).toEqual(new Set(['Social Media']));
+  });
+});
+
+describe('storedLookupName', () => {
+  it('checks the length of the name as stored, Title Cased', () => {
+    expect(storedLookupName('  social media ')).toEqual({ name: 'Social Media' });
+    expect(storedLookupName('x'.repeat(100))).toEqual({ name: `X${'x'.repeat(99)}` });
+    // "İ" lower-cases to "i" and a combining dot: 60 of them are 120 characters stored.
+    const grown = storedLookupName('İ'.repeat(60));
+    expect([...grown.name]).toHaveLength(120);
+    expect(grown.error).toBe('is 120 characters long once Title Cased; at most 100 are allowed');
+    expect(storedLookupName('x'.repeat(101)).error).toBe('is 101 characters long once Title Cased; at most 100 are allowed');
+  });
+
+  it('counts characters as PostgreSQL does, not UTF-16 units', () => {
+    expect(storedLookupName('😀'.repeat(100))).toEqual({ name: '😀'.repeat(100) });
+    expect(storedLookupName('😀'.repeat(101)).error).toBeDefined();
   });
 });

@@ -1,10 +1,31 @@
-/** Names of statuses, tags, services and traffic sources are stored Title Cased: "social media" → "Social Media". */
+/**
+ * Names of statuses, tags, services and traffic sources are stored Title Cased: "social media" → "Social Media".
+ * A first letter whose capital is several letters ("ß" → "SS") stays as it is: the name would
+ * otherwise read differently and grow.
+ */
 export function titleCase(name: string): string {
   return name
     .trim()
     .replace(/\s+/g, ' ')
     .toLowerCase()
-    .replace(/(^|[\s\-/(])(\p{L})/gu, (_, separator: string, letter: string) => separator + letter.toUpperCase());
+    .replace(/(^|[\s\-/(])(\p{L})/gu, (_, separator: string, letter: string) => {
+      const capital = letter.toUpperCase();
+      return separator + ([...capital].length === 1 ? capital : letter);
+    });
+}
+
+/** The longest name a status, tag, service or traffic source may have, as stored. */
+export const LOOKUP_NAME_MAX = 100;
+
+/**
+ * The name as stored, or why it cannot be: Title Casing can lengthen a name that passed the
+ * request's length check ("İ" lower-cases to two characters). Counted in characters (code
+ * points), as PostgreSQL's length() in the tables' CHECK counts them.
+ */
+export function storedLookupName(raw: string): { name: string; error?: string } {
+  const name = titleCase(raw);
+  const length = [...name].length;
+  return length > LOOKUP_NAME_MAX ? { name, error: `is ${length} characters long once Title Cased; at most ${LOOKUP_NAME_MAX} are allowed` } : { name };
 }
 
 /**

@@ -240,7 +240,7 @@ export class ContactsService {
         `INSERT INTO contacts (${names.join(', ')}) VALUES (${names.map((name, i) => (name === 'custom_fields' ? `$${i + 1}::jsonb` : `$${i + 1}`)).join(', ')}) RETURNING id`,
         Object.values(columns),
       )) as Array<{ id: string }>;
-      await this.writeSets(manager, row!.id, input, true);
+      await this.writeSets(manager, ability, row!.id, input, true);
       // Tags given by name are ids only now: the stored row is what the rules must allow.
       await this.assertStoredWithinRights(manager, ability, row!.id, input.assignedToId ? ['create', 'assign'] : ['create'], 'You may not create this contact; nothing was created');
       await this.audit.record({ actorId: actor.id, action: 'contact.create', subjectType: 'Contact', subjectId: row!.id, after: input }, manager);
@@ -291,7 +291,7 @@ export class ContactsService {
         params.push(JSON.stringify(stored), cleared);
         sets.push(`custom_fields = (custom_fields - $${params.length}::text[]) || $${params.length - 1}::jsonb`);
       }
-      const setsChanged = await this.writeSets(manager, id, input, false);
+      const setsChanged = await this.writeSets(manager, ability, id, input, false);
       if (sets.length || setsChanged) {
         // Names and email reach the linked account through the contacts_sync_user trigger.
         await manager.query(`UPDATE contacts SET ${sets.concat('version = version + 1', 'updated_at = now()').join(', ')} WHERE id = $1`, params);
@@ -384,7 +384,7 @@ export class ContactsService {
           break;
         }
         case 'addTags': {
-          const tagIds = [...new Set([...(input.tagIds ?? []), ...(await this.lookups.ensureTags(manager, input.newTags ?? []))])];
+          const tagIds = [...new Set([...(input.tagIds ?? []), ...(await this.lookups.ensureTags(manager, input.newTags ?? [], undefined, ability))])];
           changes = `added AS (INSERT INTO contact_tags (contact_id, tag_id) SELECT picked.id, tag FROM picked CROSS JOIN unnest(${p(tagIds)}::uuid[]) tag
                        ON CONFLICT DO NOTHING RETURNING contact_id),
                      changed AS (UPDATE contacts t SET ${bump} WHERE t.id IN (SELECT contact_id FROM added) RETURNING t.id)`;
@@ -571,10 +571,10 @@ export class ContactsService {
   }
 
   /** Writes tags and services; returns whether anything changed. */
-  private async writeSets(manager: EntityManager, id: string, input: ContactWritableFields, creating: boolean): Promise<boolean> {
+  private async writeSets(manager: EntityManager, ability: AppAbility, id: string, input: ContactWritableFields, creating: boolean): Promise<boolean> {
     let changed = false;
     if (input.tagIds !== undefined || input.newTags?.length) {
-      const typed = await this.lookups.ensureTags(manager, input.newTags ?? []);
+      const typed = await this.lookups.ensureTags(manager, input.newTags ?? [], undefined, ability);
       const current: Array<{ tag_id: string }> = creating ? [] : await manager.query('SELECT tag_id FROM contact_tags WHERE contact_id = $1', [id]);
       const wanted = [...new Set([...(input.tagIds ?? current.map((row) => row.tag_id)), ...typed])];
       changed = (await this.replaceSet(manager, 'contact_tags', 'tag_id', id, wanted)) || changed;

@@ -35,12 +35,12 @@ export const ACTIVITY_RULE_FIELDS: SubjectDefinition['fields'] = {
   visibleToClient: { column: '{alias}.visible_to_client', type: 'boolean' },
 };
 
-const lookup = (name: string, description: string): SubjectDefinition => ({
+const lookup = (name: string, description: string, staffActions: string[] = ['read']): SubjectDefinition => ({
   name,
   description,
   fields: { id: { column: '{alias}.id', type: 'uuid' }, name: { column: '{alias}.name', type: 'string' } },
   // Admin-managed lists ("in settings"); the back office reads them.
-  systemRules: { staff: [{ action: 'read', subject: name }] },
+  systemRules: { staff: [{ action: staffActions, subject: name }] },
 });
 
 export const CONTACT_SUBJECTS: SubjectDefinition[] = [
@@ -84,7 +84,8 @@ export const CONTACT_SUBJECTS: SubjectDefinition[] = [
     },
   },
   lookup('ContactStatus', 'The statuses a contact can be in, each with a stage.'),
-  lookup('Tag', 'Labels on contacts.'),
+  // Staff tag contacts with new names as they work (a contact's newTags), which creates tags.
+  lookup('Tag', 'Labels on contacts.', ['read', 'create']),
   lookup('Service', 'Services contacts can be interested in.'),
   lookup('TrafficSource', 'Where contacts come from.'),
   {

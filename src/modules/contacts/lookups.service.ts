@@ -1,17 +1,19 @@
-import { ConflictException, Injectable, NotFoundException, UnprocessableEntityException } from '@nestjs/common';
+import { ConflictException, ForbiddenException, Injectable, NotFoundException, UnprocessableEntityException } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
 import { abilityToSql, type SqlCondition } from '../../core/access/ability-to-sql';
-import type { AppAbility } from '../../core/access/app-ability';
+import { type AppAbility, subjectOf } from '../../core/access/app-ability';
+import { assertCanOnRecord } from '../../core/access/record-access';
+import type { SubjectField } from '../../core/access/rule.types';
 import { AuditService } from '../../core/audit/audit.service';
 import { ClusterEventsService } from '../../core/cluster/cluster-events.service';
 import { containsPattern, Page, pageWindow, parseSort, SortDirection, toPage } from '../../core/http/pagination';
 import { RequestValidationError } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { setChangeContext } from './contacts.change-context';
-import { titleCase } from './contacts.naming';
-import { CONTACT_RULE_FIELDS } from './contacts.subjects';
+import { storedLookupName } from './contacts.naming';
+import { CONTACT_RULE_FIELDS, CONTACT_SUBJECTS } from './contacts.subjects';
 import type {
   ContactStatusDto,
   CreateContactStatusDto,
@@ -40,6 +42,8 @@ interface LookupDefinition {
   table: string;
   /** The CASL subject, also the audit subject type. */
   subject: string;
+  /** The fields rules on `subject` may name, with their columns (over the entry's table). */
+  ruleFields: Record<string, SubjectField>;
   /** Prefix of audit actions (`tag.create`, …). */
   audit: string;
   /** In messages: "the status", "3 contact(s) use this tag". */
@@ -54,12 +58,19 @@ interface LookupDefinition {
   sorts: Record<string, string>;
 }
 
+function ruleFieldsOf(subject: string): Record<string, SubjectField> {
+  const definition = CONTACT_SUBJECTS.find((candidate) => candidate.name === subject);
+  if (!definition) throw new Error(`No subject definition for ${subject}`);
+  return definition.fields;
+}
+
 const COMMON_SORTS = { name: 'x.name_key', createdAt: 'x.created_at', contactCount: 'u.contact_count' };
 
 const LOOKUPS: Record<LookupKind, LookupDefinition> = {
   status: {
     table: 'contact_statuses',
     subject: 'ContactStatus',
+    ruleFields: ruleFieldsOf('ContactStatus'),
     audit: 'contact-status',
     label: 'status',
     code: 'status',
@@ -74,6 +85,7 @@ const LOOKUPS: Record<LookupKind, LookupDefinition> = {
   tag: {
     table: 'tags',
     subject: 'Tag',
+    ruleFields: ruleFieldsOf('Tag'),
     audit: 'tag',
     label: 'tag',
     code: 'tag',
@@ -85,6 +97,7 @@ const LOOKUPS: Record<LookupKind, LookupDefinition> = {
   service: {
     table: 'services',
     subject: 'Service',
+    ruleFields: ruleFieldsOf('Service'),
     audit: 'service',
     label: 'service',
     code: 'service',
@@ -96,6 +109,7 @@ const LOOKUPS: Record<LookupKind, LookupDefinition> = {
   trafficSource: {
     table: 'traffic_sources',
     subject: 'TrafficSource',
+    ruleFields: ruleFieldsOf('TrafficSource'),
     audit: 'traffic-source',
     label: 'traffic source',
     code: 'traffic_source',
@@ -183,16 +197,41 @@ function capitalised(text: string): string {
 /** Told to every process once a status, tag, service or traffic source was deleted: `{ kind, id }`. */
 export const LOOKUP_DELETED = 'contacts.lookup-deleted';
 
-/**
- * Statuses, tags, services and traffic sources: the admin-managed lists contacts refer to.
- * Names are stored Title Cased and are unique regardless of case (`name_key`); every entry
- * reports how many live contacts (not in the trash) use it.
- */
 /** Contacts the caller may read, as a condition over `c` (placeholders from `firstParam`): counts show only those. */
 function readableContacts(ability: AppAbility, firstParam: number): SqlCondition {
   return abilityToSql(ability, 'read', 'Contact', CONTACT_RULE_FIELDS, 'c', firstParam);
 }
 
+/** Entries the caller may read, as a condition over `x` (placeholders from `firstParam`); undefined when that is all of them. */
+function readableEntries(ability: AppAbility, definition: LookupDefinition, firstParam: number): SqlCondition | undefined {
+  const condition = abilityToSql(ability, 'read', definition.subject, definition.ruleFields, 'x', firstParam);
+  return condition.sql === 'TRUE' ? undefined : condition;
+}
+
+/** An entry as rule conditions see it: the fields rules may name. */
+function ruleRecordOf(entry: { id?: string; name: string }): Record<string, unknown> {
+  return { id: entry.id, name: entry.name };
+}
+
+/**
+ * 404 for an entry the caller may not read, 403 for one they may read but not `action`, as on
+ * contacts; the 404 is the list's own, so a hidden entry answers like a missing one.
+ */
+function assertCanOnEntry(ability: AppAbility, action: string, definition: LookupDefinition, entry: { id: string; name: string }): void {
+  try {
+    assertCanOnRecord(ability, action, definition.subject, ruleRecordOf(entry));
+  } catch (error) {
+    if (error instanceof NotFoundException) throw new LookupNotFoundError(definition);
+    throw error;
+  }
+}
+
+/**
+ * Statuses, tags, services and traffic sources: the admin-managed lists contacts refer to.
+ * Names are stored Title Cased and are unique regardless of case (`name_key`); every entry
+ * reports how many live contacts (not in the trash) use it. Rules' conditions on an entry's
+ * id and name limit what a caller sees and changes, as they do on contacts.
+ */
 @Injectable()
 export class LookupsService {
   constructor(
@@ -204,21 +243,28 @@ export class LookupsService {
 
   // ----- reading -----
 
-  /** Entries with the number of contacts using each, counting only contacts the caller may read. */
+  /** The entries the caller may read, with the number of contacts using each, counting only contacts the caller may read. */
   async list<K extends LookupKind>(kind: K, ability: AppAbility, query: LookupQueryDto): Promise<Page<LookupDtoOf<K>>> {
     const definition = LOOKUPS[kind];
     const window = pageWindow(query, this.config.pagination.maxLimit);
     const sort = parseSort(query.sort, definition.sorts, definition.defaultSort);
-    const searched: unknown[] = query.q ? [containsPattern(query.q)] : [];
-    const where = query.q ? 'WHERE x.name ILIKE $1' : '';
-    const visible = readableContacts(ability, searched.length + 1);
+    const params: unknown[] = [];
+    const conditions: string[] = [];
+    if (query.q) conditions.push(`x.name ILIKE $${params.push(containsPattern(query.q))}`);
+    const readable = readableEntries(ability, definition, params.length + 1);
+    if (readable) {
+      conditions.push(readable.sql);
+      params.push(...readable.params);
+    }
+    const where = conditions.length ? `WHERE ${conditions.join(' AND ')}` : '';
+    const visible = readableContacts(ability, params.length + 1);
     const order = sort.map(([expression, direction]) => `${expression} ${direction} NULLS LAST`).concat('x.id').join(', ');
     const [rows, [{ total }]] = await Promise.all([
       this.dataSource.query(`${this.selectSql(definition, visible)} ${where} ORDER BY ${order} LIMIT ${window.limit} OFFSET ${window.offset}`, [
-        ...searched,
+        ...params,
         ...visible.params,
       ]) as Promise<LookupRow[]>,
-      this.dataSource.query(`SELECT count(*)::int AS total FROM ${definition.table} x ${where}`, searched) as Promise<Array<{ total: number }>>,
+      this.dataSource.query(`SELECT count(*)::int AS total FROM ${definition.table} x ${where}`, params) as Promise<Array<{ total: number }>>,
     ]);
     return toPage(
       rows.map((row) => this.toDto(kind, row)),
@@ -228,7 +274,10 @@ export class LookupsService {
   }
 
   async get<K extends LookupKind>(kind: K, ability: AppAbility, id: string): Promise<LookupDtoOf<K>> {
-    return this.toDto(kind, await this.view(this.dataSource.manager, LOOKUPS[kind], id, ability));
+    const definition = LOOKUPS[kind];
+    const row = await this.view(this.dataSource.manager, definition, id, ability);
+    assertCanOnEntry(ability, 'read', definition, row);
+    return this.toDto(kind, row);
   }
 
   /**
@@ -242,8 +291,9 @@ export class LookupsService {
       ['lower(c.last_name)', 'ASC'],
       ['lower(c.first_name)', 'ASC'],
     ]);
-    const exists: unknown[] = await this.dataSource.query(`SELECT 1 FROM ${definition.table} WHERE id = $1`, [id]);
-    if (!exists.length) throw new LookupNotFoundError(definition);
+    const [entry] = (await this.dataSource.query(`SELECT id, name FROM ${definition.table} WHERE id = $1`, [id])) as Array<{ id: string; name: string }>;
+    if (!entry) throw new LookupNotFoundError(definition);
+    assertCanOnEntry(ability, 'read', definition, entry);
 
     const params: unknown[] = [id];
     const where = ['c.deleted_at IS NULL', this.usedBySql(definition, 'c', '$1')];
@@ -272,8 +322,8 @@ export class LookupsService {
 
   // ----- writing -----
 
-  async createStatus(actor: AuthUser, input: CreateContactStatusDto): Promise<ContactStatusDto> {
-    return this.create('status', actor, input.name, async (manager, name) => {
+  async createStatus(ability: AppAbility, actor: AuthUser, input: CreateContactStatusDto): Promise<ContactStatusDto> {
+    return this.create('status', ability, actor, input.name, async (manager, name) => {
       const position =
         input.position ??
         ((await manager.query('SELECT coalesce(max(position) + 1, 0)::int AS next FROM contact_statuses')) as Array<{ next: number }>)[0]!.next;
@@ -281,15 +331,15 @@ export class LookupsService {
     });
   }
 
-  async createTag(actor: AuthUser, input: CreateTagDto): Promise<TagDto> {
-    return this.create('tag', actor, input.name, async (_manager, name) => ({
+  async createTag(ability: AppAbility, actor: AuthUser, input: CreateTagDto): Promise<TagDto> {
+    return this.create('tag', ability, actor, input.name, async (_manager, name) => ({
       sql: 'INSERT INTO tags (name, color) VALUES ($1, $2) RETURNING id',
       params: [name, input.color ?? null],
     }));
   }
 
-  async createNamed<K extends 'service' | 'trafficSource'>(kind: K, actor: AuthUser, input: CreateNamedLookupDto): Promise<LookupDtoOf<K>> {
-    return this.create(kind, actor, input.name, async (_manager, name) => ({
+  async createNamed<K extends 'service' | 'trafficSource'>(kind: K, ability: AppAbility, actor: AuthUser, input: CreateNamedLookupDto): Promise<LookupDtoOf<K>> {
+    return this.create(kind, ability, actor, input.name, async (_manager, name) => ({
       sql: `INSERT INTO ${LOOKUPS[kind].table} (name) VALUES ($1) RETURNING id`,
       params: [name],
     }));
@@ -309,9 +359,10 @@ export class LookupsService {
 
   /**
    * Deletes an entry. One that contacts use (in the trash too: they keep their references)
-   * needs `replaceWith` (the contacts move to another entry) or `detach` (they lose it).
+   * needs `replaceWith` (the contacts move to another entry, which the caller must be able to
+   * read) or `detach` (they lose it).
    */
-  async remove(kind: LookupKind, actor: AuthUser, rawId: string, options: DeleteLookupQueryDto): Promise<void> {
+  async remove(kind: LookupKind, ability: AppAbility, actor: AuthUser, rawId: string, options: DeleteLookupQueryDto): Promise<void> {
     const definition = LOOKUPS[kind];
     // UUIDs may arrive in upper case; the database answers in lower case.
     const id = rawId.toLowerCase();
@@ -330,9 +381,12 @@ export class LookupsService {
       );
       const entry = locked.find((row) => row.id === id);
       if (!entry) throw new LookupNotFoundError(definition);
+      assertCanOnEntry(ability, 'delete', definition, entry);
       if (replaceWith !== undefined) {
         if (replaceWith === id) throw new InvalidReplacementError(definition, 'self');
-        if (!locked.some((row) => row.id === replaceWith)) throw new InvalidReplacementError(definition, 'unknown');
+        const replacement = locked.find((row) => row.id === replaceWith);
+        // One the caller may not read answers as a missing one: its existence does not leak.
+        if (!replacement || !ability.can('read', subjectOf(definition.subject, ruleRecordOf(replacement)))) throw new InvalidReplacementError(definition, 'unknown');
       }
       const before = await this.view(manager, definition, id);
       const { live, trashed } = await this.usage(manager, definition, id);
@@ -363,12 +417,16 @@ export class LookupsService {
    * Runs in the caller's transaction; new tags are audited against `actorId`, or the actor of
    * the transaction's change context when it is left out.
    */
-  async ensureTags(manager: EntityManager, names: string[], actorId?: string | null): Promise<string[]> {
+  /**
+   * The ids of tags named, creating the missing ones. With `ability`, creating one takes the
+   * caller's right to create that tag, as POST /tags does (refused, the transaction rolls back).
+   */
+  async ensureTags(manager: EntityManager, names: string[], actorId?: string | null, ability?: AppAbility): Promise<string[]> {
     const wanted = new Map<string, string>();
     for (const raw of names) {
-      const name = titleCase(raw);
+      const { name, error } = storedLookupName(raw);
       if (!name) continue;
-      if (name.length > 100) throw new RequestValidationError([{ field: 'newTags', message: 'tag names must be at most 100 characters long' }]);
+      if (error) throw new RequestValidationError([{ field: 'newTags', message: `"${raw}" ${error}` }]);
       const key = name.toLowerCase();
       if (!wanted.has(key)) wanted.set(key, name);
     }
@@ -382,6 +440,10 @@ export class LookupsService {
       `SELECT t.id FROM unnest($1::text[]) WITH ORDINALITY AS wanted (name, ord) JOIN tags t ON t.name_key = lower(wanted.name) ORDER BY wanted.ord`,
       [titled],
     );
+    const refused = ability && created.find((tag) => !ability.can('create', subjectOf('Tag', tag)));
+    if (refused) {
+      throw new ForbiddenException({ message: `You may not create the tag "${refused.name}"`, code: 'forbidden', details: [{ field: 'newTags', message: `"${refused.name}" is not a tag yet, and you may not create tags` }] });
+    }
     if (created.length) {
       const actor =
         actorId !== undefined
@@ -398,12 +460,18 @@ export class LookupsService {
 
   private async create<K extends LookupKind>(
     kind: K,
+    ability: AppAbility,
     actor: AuthUser,
     rawName: string,
     insert: (manager: EntityManager, name: string) => Promise<{ sql: string; params: unknown[] }>,
   ): Promise<LookupDtoOf<K>> {
     const definition = LOOKUPS[kind];
-    const name = titleCase(rawName);
+    const { name, error } = storedLookupName(rawName);
+    if (error) throw new RequestValidationError([{ field: 'name', message: error }]);
+    // Checked on the name as it will be stored, before any other answer (a taken name) can tell of entries.
+    if (!ability.can('create', subjectOf(definition.subject, ruleRecordOf({ name })))) {
+      throw new ForbiddenException({ message: `You may not create this ${definition.label}`, code: 'forbidden' });
+    }
     const row = await this.dataSource.transaction(async (manager) => {
       await this.assertNameFree(manager, definition, name);
       const { sql, params } = await insert(manager, name);
@@ -428,10 +496,16 @@ export class LookupsService {
       const locked: unknown[] = await manager.query(`SELECT id FROM ${definition.table} WHERE id = $1 FOR UPDATE`, [id]);
       if (!locked.length) throw new LookupNotFoundError(definition);
       const before = await this.view(manager, definition, id);
+      assertCanOnEntry(ability, 'update', definition, before);
       const changes: Record<string, unknown> = {};
       if (input.name !== undefined) {
-        const name = titleCase(input.name);
+        const { name, error } = storedLookupName(input.name);
+        if (error) throw new RequestValidationError([{ field: 'name', message: error }]);
         if (name !== before.name) {
+          // Conditions bound what an edit may turn an entry into, as on contacts.
+          if (!ability.can('update', subjectOf(definition.subject, ruleRecordOf({ id, name })))) {
+            throw new ForbiddenException({ message: `The change would take this ${definition.label} outside what you may change; nothing was changed`, code: 'forbidden' });
+          }
           if (name.toLowerCase() !== before.name.toLowerCase()) await this.assertNameFree(manager, definition, name);
           changes.name = name;
         }

@@ -38,8 +38,8 @@ export class ServiceOfferingsController {
   @ApiOperation({ summary: 'Create a service', description: 'The name is stored Title Cased and must be unique regardless of case.', operationId: 'createService' })
   @ApiCreatedResponse({ type: ServiceOfferingDto })
   @ApiErrors(400, 401, 403, 404, 409)
-  create(@CurrentUser() actor: AuthUser, @Body() body: CreateServiceOfferingDto): Promise<ServiceOfferingDto> {
-    return this.lookups.createNamed('service', actor, body);
+  create(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Body() body: CreateServiceOfferingDto): Promise<ServiceOfferingDto> {
+    return this.lookups.createNamed('service', ability, actor, body);
   }
 
   @Get(':id')
@@ -70,7 +70,7 @@ export class ServiceOfferingsController {
   })
   @ApiNoContentResponse({ description: 'Deleted.' })
   @ApiErrors(400, 401, 403, 404, 409, 422)
-  async remove(@CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Query() query: DeleteLookupQueryDto): Promise<void> {
-    await this.lookups.remove('service', actor, id, query);
+  async remove(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Query() query: DeleteLookupQueryDto): Promise<void> {
+    await this.lookups.remove('service', ability, actor, id, query);
   }
 }

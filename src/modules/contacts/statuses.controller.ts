@@ -46,8 +46,8 @@ export class StatusesController {
   @ApiOperation({ summary: 'Create a contact status', description: 'The name is stored Title Cased and must be unique regardless of case.', operationId: 'createContactStatus' })
   @ApiCreatedResponse({ type: ContactStatusDto })
   @ApiErrors(400, 401, 403, 404, 409)
-  create(@CurrentUser() actor: AuthUser, @Body() body: CreateContactStatusDto): Promise<ContactStatusDto> {
-    return this.lookups.createStatus(actor, body);
+  create(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Body() body: CreateContactStatusDto): Promise<ContactStatusDto> {
+    return this.lookups.createStatus(ability, actor, body);
   }
 
   @Get(':id')
@@ -92,7 +92,7 @@ export class StatusesController {
   })
   @ApiNoContentResponse({ description: 'Deleted.' })
   @ApiErrors(400, 401, 403, 404, 409, 422)
-  async remove(@CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Query() query: DeleteLookupQueryDto): Promise<void> {
-    await this.lookups.remove('status', actor, id, query);
+  async remove(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Query() query: DeleteLookupQueryDto): Promise<void> {
+    await this.lookups.remove('status', ability, actor, id, query);
   }
 }

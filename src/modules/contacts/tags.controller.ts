@@ -38,8 +38,8 @@ export class TagsController {
   @ApiOperation({ summary: 'Create a tag', description: 'The name is stored Title Cased and must be unique regardless of case.', operationId: 'createTag' })
   @ApiCreatedResponse({ type: TagDto })
   @ApiErrors(400, 401, 403, 404, 409)
-  create(@CurrentUser() actor: AuthUser, @Body() body: CreateTagDto): Promise<TagDto> {
-    return this.lookups.createTag(actor, body);
+  create(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Body() body: CreateTagDto): Promise<TagDto> {
+    return this.lookups.createTag(ability, actor, body);
   }
 
   @Get(':id')
@@ -83,7 +83,7 @@ export class TagsController {
   })
   @ApiNoContentResponse({ description: 'Deleted.' })
   @ApiErrors(400, 401, 403, 404, 409, 422)
-  async remove(@CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Query() query: DeleteLookupQueryDto): Promise<void> {
-    await this.lookups.remove('tag', actor, id, query);
+  async remove(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Query() query: DeleteLookupQueryDto): Promise<void> {
+    await this.lookups.remove('tag', ability, actor, id, query);
   }
 }

@@ -38,8 +38,8 @@ export class TrafficSourcesController {
   @ApiOperation({ summary: 'Create a traffic source', description: 'The name is stored Title Cased and must be unique regardless of case.', operationId: 'createTrafficSource' })
   @ApiCreatedResponse({ type: TrafficSourceDto })
   @ApiErrors(400, 401, 403, 404, 409)
-  create(@CurrentUser() actor: AuthUser, @Body() body: CreateNamedLookupDto): Promise<TrafficSourceDto> {
-    return this.lookups.createNamed('trafficSource', actor, body);
+  create(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Body() body: CreateNamedLookupDto): Promise<TrafficSourceDto> {
+    return this.lookups.createNamed('trafficSource', ability, actor, body);
   }
 
   @Get(':id')
@@ -70,7 +70,7 @@ export class TrafficSourcesController {
   })
   @ApiNoContentResponse({ description: 'Deleted.' })
   @ApiErrors(400, 401, 403, 404, 409, 422)
-  async remove(@CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Query() query: DeleteLookupQueryDto): Promise<void> {
-    await this.lookups.remove('trafficSource', actor, id, query);
+  async remove(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Query() query: DeleteLookupQueryDto): Promise<void> {
+    await this.lookups.remove('trafficSource', ability, actor, id, query);
   }
 }

@@ -76,10 +76,10 @@ export const CONTACTS_ROWS: MatrixRow[] = [
   { method: 'delete', path: '/api/v1/custom-fields/{id}', feature: 'contacts', params: async (f) => ({ id: await fresh.customField(f) }), expect: backOffice(204, 403) },
   { method: 'post', path: '/api/v1/custom-fields/{id}/restore', feature: 'contacts', params: async (f) => ({ id: await fresh.customField(f, true) }), expect: backOffice(200, 403) },
   { method: 'delete', path: '/api/v1/custom-fields/{id}/purge', feature: 'contacts', params: async (f) => ({ id: await fresh.customField(f, true) }), expect: backOffice(204, 403) },
-  // Statuses, tags, services and traffic sources: staff read them, admins manage them.
+  // Statuses, tags, services and traffic sources: staff read them (and create tags, as they tag contacts), admins manage them.
   ...(['contact-statuses', 'tags', 'services', 'traffic-sources'] as LookupPath[]).flatMap((path): MatrixRow[] => [
     { method: 'get', path: `/api/v1/${path}`, feature: 'contacts', expect: backOffice(200) },
-    { method: 'post', path: `/api/v1/${path}`, feature: 'contacts', body: () => lookupBody(path), expect: backOffice(201, 403) },
+    { method: 'post', path: `/api/v1/${path}`, feature: 'contacts', body: () => lookupBody(path), expect: backOffice(201, path === 'tags' ? 201 : 403) },
     { method: 'get', path: `/api/v1/${path}/{id}`, feature: 'contacts', params: async (f) => ({ id: await shared.lookup(f, path) }), expect: backOffice(200) },
     { method: 'patch', path: `/api/v1/${path}/{id}`, feature: 'contacts', params: async (f) => ({ id: await shared.lookup(f, path) }), body: () => lookupBody(path), expect: backOffice(200, 403) },
     { method: 'delete', path: `/api/v1/${path}/{id}`, feature: 'contacts', params: async (f) => ({ id: await fresh.lookup(f, path) }), expect: backOffice(204, 403) },
