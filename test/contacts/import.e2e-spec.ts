@@ -136,7 +136,8 @@ describe.each([
 
     const reverted = await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/revert`).set(staff.auth).expect(200);
     expect(reverted.body.status).toBe('reverted');
-    expect((await t.http.get(`/api/v1/contacts/${kept.id}`).set(staff.auth).expect(200)).body).toMatchObject({ company: 'Old', status: null });
+    // Its earlier status is gone: it keeps the one it has rather than being left without.
+    expect((await t.http.get(`/api/v1/contacts/${kept.id}`).set(staff.auth).expect(200)).body).toMatchObject({ company: 'Old', status: { name: 'Customer' } });
     expect((await t.http.get(`/api/v1/contacts/${edited.id}`).set(staff.auth).expect(200)).body).toMatchObject({ company: 'New', city: 'Since' });
     expect(await idOf(`plain.${tag}@example.com`)).toBeUndefined();
     expect(await idOf(`called.${tag}@example.com`)).toBe(called);
@@ -256,7 +257,7 @@ describe('CSV import edge cases', () => {
   afterAll(() => t.close());
 
   const upload = (csv: string | Buffer) => t.http.post('/api/v1/contacts/imports').set(staff.auth).attach('file', Buffer.isBuffer(csv) ? csv : Buffer.from(csv), 'contacts.csv');
-  const run = async (csv: string, mode: 'create' | 'upsert') => {
+  const run = async (csv: string, mode: 'create' | 'upsert' | 'update') => {
     const uploaded = (await upload(csv).expect(201)).body;
     await t.http.put(`/api/v1/contacts/imports/${uploaded.id}/settings`).set(staff.auth).send({ columns: uploaded.columns, mode }).expect(200);
     const dry = (await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/dry-run`).set(staff.auth).expect(200)).body;
@@ -350,6 +351,53 @@ describe('CSV import edge cases', () => {
     } finally {
       await t.http.delete(`/api/v1/custom-fields/${consent.id}`).set(admin.auth).expect(204);
     }
+  });
+
+  it('rejects a row with a tag name over 100 characters once Title Cased, naming the column', async () => {
+    const csv = [
+      'First Name,Email,Labels',
+      `Long,long.${marker}@example.com,${'x'.repeat(101)};short one`,
+      `Dotted,dotted.${marker}@example.com,${'İ'.repeat(60)}`,
+      `Fine,fine-tags.${marker}@example.com,short one;${'y'.repeat(100)}`,
+    ].join('\n');
+    const { dry, done, rejected } = await run(csv, 'create');
+    expect(dry.counts).toEqual({ created: 1, updated: 0, skipped: 0, failed: 2 });
+    expect(done).toMatchObject({ status: 'completed', counts: { created: 1, updated: 0, skipped: 0, failed: 2 } });
+    expect(rejected.map((row) => [row['First Name'], row.Error])).toEqual([
+      ['Long', `row 2: Labels: tag "${'x'.repeat(30)}…" is 101 characters long once Title Cased; at most 100 are allowed`],
+      ['Dotted', `row 3: Labels: tag "${'İ'.repeat(30)}…" is 120 characters long once Title Cased; at most 100 are allowed`],
+    ]);
+    expect(await contactByEmail(`long.${marker}@example.com`)).toBeUndefined();
+    const [fine] = await t.db.query(
+      'SELECT array_agg(t.name ORDER BY t.name_key) AS tags FROM contacts c JOIN contact_tags ct ON ct.contact_id = c.id JOIN tags t ON t.id = ct.tag_id WHERE c.email_key = $1',
+      [`fine-tags.${marker}@example.com`],
+    );
+    expect(fine.tags).toEqual(['Short One', `Y${'y'.repeat(99)}`]);
+  });
+
+  it('a revert keeps the current status, traffic source and assignee where the earlier one was deleted since', async () => {
+    const name = (what: string) => `${what} ${marker}`;
+    const status = async (what: string) => (await t.http.post('/api/v1/contact-statuses').set(admin.auth).send({ name: name(what), stage: 'lead' }).expect(201)).body as { id: string; name: string };
+    const source = async (what: string) => (await t.http.post('/api/v1/traffic-sources').set(admin.auth).send({ name: name(what) }).expect(201)).body as { id: string; name: string };
+    const [oldStage, newStage, oldSource, newSource] = [await status('old stage'), await status('new stage'), await source('old source'), await source('new source')];
+    const oldOwner = await createUserWithRoles(t, admin, [await systemRoleId(t, 'staff')], 'oldowner');
+    const email = `reverted.${marker}@example.com`;
+    const contact = (
+      await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Reverted', email, statusId: oldStage.id, trafficSourceId: oldSource.id, assignedToId: oldOwner.userId }).expect(201)
+    ).body;
+
+    const { id, done } = await run(`Email,Status,Source,Owner,City\n${email},${newStage.name},${newSource.name},${staff.email},Porto\n`, 'update');
+    expect(done.counts).toMatchObject({ updated: 1 });
+    // Since the import, the earlier values are gone; the contact does not use them, so nothing moves it.
+    await t.http.delete(`/api/v1/contact-statuses/${oldStage.id}`).set(admin.auth).query({ replaceWith: newStage.id }).expect(204);
+    await t.http.delete(`/api/v1/traffic-sources/${oldSource.id}`).set(admin.auth).query({ replaceWith: newSource.id }).expect(204);
+    await t.http.delete(`/api/v1/users/${oldOwner.userId}`).set(admin.auth).expect(204);
+
+    await t.http.post(`/api/v1/contacts/imports/${id}/revert`).set(staff.auth).expect(200);
+    const after = (await t.http.get(`/api/v1/contacts/${contact.id}`).set(admin.auth).expect(200)).body;
+    expect(after).toMatchObject({ city: null, status: { id: newStage.id }, trafficSource: { id: newSource.id }, assignedTo: { id: staff.userId }, version: contact.version + 2 });
+    const history: Array<{ source: string }> = await t.db.query(`SELECT source FROM contact_status_history WHERE contact_id = $1 AND source = 'import'`, [contact.id]);
+    expect(history).toHaveLength(1);
   });
 
   it('answers 413 naming the limit for a file over IMPORT_MAX_BYTES, and keeps nothing of it', async () => {

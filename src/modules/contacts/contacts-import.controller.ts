@@ -122,7 +122,8 @@ export class ContactsImportController {
     summary: 'Undo an import: remove the contacts it created, restore the ones it updated',
     description:
       'Only what is still as the import left it: a contact changed since keeps its changes, and a created contact that was edited, ' +
-      'given activities or an account since stays. A status, source or assignee deleted since is left empty.',
+      'given activities or an account since stays. Where the status, traffic source, assignee, a tag or a service it had before was deleted since, ' +
+      'the contact keeps what it has now for that field (never left without one).',
     operationId: 'revertContactImport',
   })
   @ApiOkResponse({ type: ImportDto })

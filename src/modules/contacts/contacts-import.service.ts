@@ -266,7 +266,7 @@ export class ContactsImportService {
 
   /** Removes the contacts the import created and puts back what it changed on the others. */
   async revert(actor: AuthUser, id: string): Promise<ImportDto> {
-    let reverted: { removed: number; restored: number; keptUpdated: number } | undefined;
+    let reverted: { removed: number; restored: number; keptUpdated: number; keptCurrent: Record<string, number> } | undefined;
     await this.dataSource.transaction(async (manager) => {
       await setChangeContext(manager, actor.id, 'import');
       const row = await this.load(manager, id, true);
@@ -283,39 +283,59 @@ export class ContactsImportService {
             AND NOT EXISTS (SELECT 1 FROM activities a WHERE a.contact_id = c.id)`,
         [id],
       )) as [unknown, number];
-      // The import bumped each contact it updated by one version; references deleted since become empty.
+      // The import bumped each contact it updated by one version. A status, traffic source or
+      // assignee deleted since is not put back as nothing: the contact keeps the one it has now
+      // (a deletion's replaceWith or detach decided for the contacts that used it then).
       const [restored] = (await manager.query(
         `UPDATE contacts c SET
             first_name = b.before->>'first_name', last_name = b.before->>'last_name', email = b.before->>'email', phone = b.before->>'phone',
             company = b.before->>'company', job_title = b.before->>'job_title', address_line1 = b.before->>'address_line1', address_line2 = b.before->>'address_line2',
             city = b.before->>'city', region = b.before->>'region', postal_code = b.before->>'postal_code', country = b.before->>'country',
-            status_id = (SELECT s.id FROM contact_statuses s WHERE s.id = (b.before->>'status_id')::uuid),
-            traffic_source_id = (SELECT ts.id FROM traffic_sources ts WHERE ts.id = (b.before->>'traffic_source_id')::uuid),
-            assigned_to_id = (SELECT u.id FROM users u WHERE u.id = (b.before->>'assigned_to_id')::uuid),
+            status_id = CASE WHEN gone.status THEN c.status_id ELSE (b.before->>'status_id')::uuid END,
+            traffic_source_id = CASE WHEN gone.traffic_source THEN c.traffic_source_id ELSE (b.before->>'traffic_source_id')::uuid END,
+            assigned_to_id = CASE WHEN gone.assignee THEN c.assigned_to_id ELSE (b.before->>'assigned_to_id')::uuid END,
             custom_fields = b.before->'custom_fields', version = c.version + 1, updated_at = now()
           FROM contact_import_changes b
+          CROSS JOIN LATERAL (SELECT
+              NOT EXISTS (SELECT 1 FROM contact_statuses s WHERE s.id = (b.before->>'status_id')::uuid) AND b.before->>'status_id' IS NOT NULL AS status,
+              NOT EXISTS (SELECT 1 FROM traffic_sources ts WHERE ts.id = (b.before->>'traffic_source_id')::uuid) AND b.before->>'traffic_source_id' IS NOT NULL AS traffic_source,
+              NOT EXISTS (SELECT 1 FROM users u WHERE u.id = (b.before->>'assigned_to_id')::uuid) AND b.before->>'assigned_to_id' IS NOT NULL AS assignee) gone
          WHERE b.import_id = $1 AND c.id = b.contact_id AND c.version = (b.before->>'version')::int + 1
-        RETURNING c.id`,
+        RETURNING c.id, gone.status, gone.traffic_source, gone.assignee`,
         [id],
-      )) as [Array<{ id: string }>, number];
+      )) as [Array<{ id: string; status: boolean; traffic_source: boolean; assignee: boolean }>, number];
       const restoredIds = restored.map((contact) => contact.id);
-      for (const [table, column, key, lookup] of [
-        ['contact_tags', 'tag_id', 'tag_ids', 'tags'],
-        ['contact_services', 'service_id', 'service_ids', 'services'],
+      const keptCurrent: Record<string, number> = {
+        status: restored.filter((contact) => contact.status).length,
+        trafficSource: restored.filter((contact) => contact.traffic_source).length,
+        assignedTo: restored.filter((contact) => contact.assignee).length,
+      };
+      for (const [table, column, key, lookup, field] of [
+        ['contact_tags', 'tag_id', 'tag_ids', 'tags', 'tags'],
+        ['contact_services', 'service_id', 'service_ids', 'services', 'services'],
       ] as const) {
-        await manager.query(`DELETE FROM ${table} t WHERE t.contact_id = ANY($1::uuid[])`, [restoredIds]);
+        // Only contacts whose earlier entries all still exist get them back; the others keep theirs.
+        const whole: Array<{ contact_id: string }> = await manager.query(
+          `SELECT b.contact_id FROM contact_import_changes b
+            WHERE b.import_id = $1 AND b.contact_id = ANY($2::uuid[])
+              AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(b.before->'${key}') x WHERE NOT EXISTS (SELECT 1 FROM ${lookup} l WHERE l.id = x::uuid))`,
+          [id, restoredIds],
+        );
+        const contactIds = whole.map((row) => row.contact_id);
+        keptCurrent[field] = restoredIds.length - contactIds.length;
+        await manager.query(`DELETE FROM ${table} t WHERE t.contact_id = ANY($1::uuid[])`, [contactIds]);
         await manager.query(
           `INSERT INTO ${table} (contact_id, ${column})
            SELECT b.contact_id, l.id FROM contact_import_changes b CROSS JOIN jsonb_array_elements_text(b.before->'${key}') x JOIN ${lookup} l ON l.id = x::uuid
             WHERE b.import_id = $1 AND b.contact_id = ANY($2::uuid[]) ON CONFLICT DO NOTHING`,
-          [id, restoredIds],
+          [id, contactIds],
         );
       }
       const [{ kept }] = (await manager.query(
         `SELECT (SELECT count(*)::int FROM contact_import_changes WHERE import_id = $1) - $2::int AS kept`,
         [id, restoredIds.length],
       )) as Array<{ kept: number }>;
-      reverted = { removed, restored: restoredIds.length, keptUpdated: kept };
+      reverted = { removed, restored: restoredIds.length, keptUpdated: kept, keptCurrent };
       await manager.query(`UPDATE contact_imports SET status = 'reverted', updated_at = now() WHERE id = $1`, [id]);
       await this.audit.record({ actorId: actor.id, action: 'contact-import.revert', subjectType: 'ContactImport', subjectId: id, after: reverted }, manager);
     });

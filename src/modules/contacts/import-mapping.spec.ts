@@ -51,6 +51,14 @@ describe('readRow', () => {
     }
   });
 
+  it('rejects a row with a tag name too long once Title Cased, naming the column, instead of dropping the tag', () => {
+    const columns: ColumnMapping[] = [...mapping, { index: 2, header: 'Labels', target: 'tags' }];
+    const read = (tags: string) => readRow(['Tag', 'tag@example.com', tags], 3, columns, lookups(), 'tag@example.com');
+    expect(read(`${'x'.repeat(101)}; short one`)).toEqual({ error: `Labels: tag "${'x'.repeat(30)}…" is 101 characters long once Title Cased; at most 100 are allowed` });
+    expect(read('İ'.repeat(60)).error).toMatch(/^Labels: tag ".*" is 120 characters long once Title Cased/);
+    expect(read(`short one; SHORT ONE; ${'y'.repeat(100)}; ßeta`).record!.tagNames).toEqual(['Short One', `Y${'y'.repeat(99)}`, 'ßeta']);
+  });
+
   it('leaves required custom fields to the create decision: an update may omit them', () => {
     const { record, error } = readRow(['Upd', 'upd@example.com'], 2, mapping, lookups([field('consent', 'boolean', true)]), 'upd@example.com');
     expect(error).toBeUndefined();

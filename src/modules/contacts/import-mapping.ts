@@ -1,6 +1,6 @@
 import type { FieldErrorDto } from '../../core/http/error-response.dto';
 import { CSV_CORE_COLUMNS, CsvCoreField, restoreNeutralised } from './contacts.csv';
-import { titleCase } from './contacts.naming';
+import { storedLookupName } from './contacts.naming';
 import { checkCustomValues } from './custom-field-values';
 import type { CustomField } from './entities/custom-field.entity';
 
@@ -171,9 +171,17 @@ export function readRow(
         record.serviceIds = [...new Set(ids)];
         break;
       }
-      case 'tags':
-        record.tagNames = [...new Set(splitList(cell).map((name) => titleCase(name)))].filter((name) => name.length <= 100);
+      case 'tags': {
+        const names: string[] = [];
+        for (const raw of splitList(cell)) {
+          // A tag that cannot be stored rejects the row, as any other bad value does: never dropped unseen.
+          const { name, error } = storedLookupName(raw);
+          if (error) return { error: `${column.header}: tag "${shortened(raw)}" ${error}` };
+          names.push(name);
+        }
+        record.tagNames = [...new Set(names)];
         break;
+      }
       default: {
         const field = target as keyof ImportRecord['fields'];
         const limit = LIMITS[field];
@@ -206,6 +214,12 @@ export function newContactCustomError(record: ImportRecord, customFields: Custom
 /** Custom field errors in a row's reason, named as the mapping names them (`custom.<key>`). */
 function describeCustomErrors(errors: FieldErrorDto[]): string {
   return errors.map((e) => `${e.field.replace('customFields.', 'custom.')} ${e.message}`).join('; ');
+}
+
+/** A long value as a reason quotes it. */
+function shortened(text: string): string {
+  const characters = [...text];
+  return characters.length > 30 ? `${characters.slice(0, 30).join('')}…` : text;
 }
 
 /** A cell as the custom field's JSON value, so the usual checks apply. */
