@@ -24,6 +24,8 @@ import {
 import type { CustomField, CustomFieldType } from './entities/custom-field.entity';
 import type { FilterNode } from './filters/contact-filter.types';
 import { CONTACT_FILTER_FIELDS } from './filters/contact-fields';
+import { queryToFilter } from './filters/query-to-filter';
+import type { ContactQueryDto } from './dto/contact.dto';
 
 /**
  * The shared WHERE clause (scope + CASL + filter) and ORDER BY, executed against an embedded
@@ -35,6 +37,7 @@ const uuid = (prefix: string, n: number) => `${prefix}-0000-4000-8000-${String(n
 const STATUS = { lead: uuid('5a000000', 1), customer: uuid('5a000000', 2) };
 const TAG = { vip: uuid('7a000000', 1) };
 const USER = { alice: uuid('a0000000', 1), bob: uuid('b0000000', 2) };
+const SOURCE = { web: uuid('50000000', 1), ads: uuid('50000000', 2) };
 
 type Key = 'ada' | 'grace' | 'alan' | 'trash1' | 'trash2' | 'alice' | 'bob';
 
@@ -101,6 +104,15 @@ beforeAll(async () => {
     await db.query('INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2)', [userId, role]);
   }
   for (const r of ROWS) if (r.assignee) await db.query('UPDATE contacts SET assigned_to_id = $2 WHERE id = $1', [ID[r.key], r.assignee]);
+  // Columns only the sorts look at.
+  await db.query(`INSERT INTO traffic_sources (id, name) VALUES ($1, 'Website'), ($2, 'ads')`, [SOURCE.web, SOURCE.ads]);
+  for (const [key, phone, jobTitle, source] of [
+    ['ada', '+44 20', 'Countess', SOURCE.web],
+    ['grace', '+1 555', 'admiral', SOURCE.web],
+    ['alan', null, 'Mathematician', SOURCE.ads],
+  ] as const) {
+    await db.query('UPDATE contacts SET phone = $2, job_title = $3, traffic_source_id = $4 WHERE id = $1', [ID[key], phone, jobTitle, source]);
+  }
 }, 120000);
 
 afterAll(async () => {
@@ -283,6 +295,37 @@ describe('compileSelection', () => {
       expect(error).toBeInstanceOf(RequestValidationError);
       expect((error as RequestValidationError).details).toEqual([{ field: 'filter.field', message: 'unknown field "custom.score"' }]);
     });
+
+    it('{"and": []} is every contact, on purpose: nothing narrows it; an empty "or" is still refused', async () => {
+      expect(compileSelection({ ability: everything, action: 'read', filter: { and: [] } }, [])).toEqual({ where: 'c.deleted_at IS NULL', params: [], warnings: [], narrowed: false });
+      expect(await select({ ability: everything, action: 'read', filter: { and: [{ field: 'city', op: 'is', value: 'london' }, { and: [] }] } })).toEqual(keys('ada', 'alan'));
+      expect(await select({ ability: everything, action: 'read', filter: { not: { and: [] } } })).toEqual([]);
+      const error = caught(() => compileSelection({ ability: everything, action: 'read', filter: { or: [] } }, [])) as RequestValidationError;
+      expect(error.details).toEqual([{ field: 'filter.or', message: 'must be a non-empty list of rules' }]);
+    });
+
+    it('takes up to 10000 ids as one parameter (a bulk selection), 1000 values of other lists', async () => {
+      const many = [ID.ada, ID.grace, ...Array.from({ length: 9998 }, (_, i) => uuid('ee000000', i))];
+      const compiled = compileSelection({ ability: everything, action: 'read', filter: { field: 'id', op: 'in', value: many } }, []);
+      expect(compiled.params).toEqual([many]);
+      expect(await select({ ability: everything, action: 'read', filter: { field: 'id', op: 'in', value: many } })).toEqual(keys('ada', 'grace'));
+      const tooMany = caught(() => compileSelection({ ability: everything, action: 'read', filter: { field: 'id', op: 'in', value: [...many, uuid('ee000000', 99999)] } }, [])) as RequestValidationError;
+      expect(tooMany.details).toEqual([{ field: 'filter.value', message: 'must be a non-empty list (at most 10000 values)' }]);
+      const cities = caught(() => compileSelection({ ability: everything, action: 'read', filter: { field: 'city', op: 'in', value: Array.from({ length: 1001 }, (_, i) => `c${i}`) } }, [])) as RequestValidationError;
+      expect(cities.details).toEqual([{ field: 'filter.value', message: 'must be a non-empty list (at most 1000 values)' }]);
+    });
+
+    it('reports the parts of a list query under the parameters the caller sent', () => {
+      const detailsOf = (query: Partial<ContactQueryDto>) =>
+        (caught(() => compileSelection({ ability: everything, action: 'read', filter: queryToFilter(query as ContactQueryDto, USER.alice) }, DEFINITIONS)) as RequestValidationError).details;
+      expect(detailsOf({ createdFrom: '2026-02-30' })).toEqual([{ field: 'createdFrom', message: 'must be an ISO 8601 date or date-time' }]);
+      expect(detailsOf({ q: 'ada', createdTo: '2026-02-30' })).toEqual([{ field: 'createdTo', message: 'must be an ISO 8601 date or date-time' }]);
+      expect(detailsOf({ q: 'ada', filter: { field: 'nope', op: 'is', value: 1 } })).toEqual([{ field: 'filter.field', message: 'unknown field "nope"' }]);
+      expect(detailsOf({ q: 'ada', hasAccount: true, filter: { not: { and: [{ field: 'city', op: 'is', value: 'x' }, { field: 'city', op: 'gt', value: 1 }] } } })).toEqual([
+        { field: 'filter.not.and.1.op', message: expect.any(String) },
+      ]);
+      expect(detailsOf({ filter: { field: 'custom.score', op: 'gt', value: 'x' } })).toEqual([{ field: 'filter.value', message: 'must be a number' }]);
+    });
   });
 });
 
@@ -335,15 +378,68 @@ describe('contactOrder', () => {
     expect(contactOrder('', [])).toEqual(contactOrder(undefined, []));
   });
 
-  it.each(Object.entries(CONTACT_SORTS))('sorts by %s either way', (name, expression) => {
-    expect(contactOrder(name, []).sql).toMatch(orderPattern([expression, 'ASC']));
-    expect(contactOrder(`-${name}`, []).sql).toMatch(orderPattern([expression, 'DESC']));
-    expect(contactOrder(`-${name}`, []).keys).toEqual([{ expression, descending: true }]);
+  it.each(Object.entries(CONTACT_SORTS))('sorts by %s either way', (name, sql) => {
+    const expressions = typeof sql === 'string' ? [sql] : sql;
+    expect(contactOrder(name, []).sql).toMatch(orderPattern(...expressions.map((expression) => [expression, 'ASC'] as [string, 'ASC'])));
+    expect(contactOrder(`-${name}`, []).sql).toMatch(orderPattern(...expressions.map((expression) => [expression, 'DESC'] as [string, 'DESC'])));
+    expect(contactOrder(`-${name}`, []).keys).toEqual(expressions.map((expression) => ({ expression, descending: true })));
   });
 
-  it.each(['email', 'company', 'city', 'country', 'lastContactedAt', 'deletedAt'])('puts NULLs last for the nullable %s, both ways', (name) => {
-    expect(contactOrder(name, []).sql).toBe(`${CONTACT_SORTS[name]} ASC NULLS LAST, c.id ASC`);
-    expect(contactOrder(`-${name}`, []).sql).toBe(`${CONTACT_SORTS[name]} DESC NULLS LAST, c.id DESC`);
+  it.each(['email', 'phone', 'company', 'jobTitle', 'city', 'country', 'stage', 'trafficSource', 'lastContactedAt', 'deletedAt'])('puts NULLs last for the nullable %s, both ways', (name) => {
+    expect(contactOrder(name, []).sql).toBe(`${CONTACT_SORTS[name] as string} ASC NULLS LAST, c.id ASC`);
+    expect(contactOrder(`-${name}`, []).sql).toBe(`${CONTACT_SORTS[name] as string} DESC NULLS LAST, c.id DESC`);
+  });
+
+  it.each<[string, Key[]]>([
+    ['phone', ['grace', 'ada', 'alice', 'bob', 'alan']],
+    ['-phone', ['ada', 'grace', 'alan', 'bob', 'alice']],
+    // Case-insensitive, as the other text columns.
+    ['jobTitle', ['grace', 'ada', 'alan', 'alice', 'bob']],
+    ['-jobTitle', ['alan', 'ada', 'grace', 'bob', 'alice']],
+    // The statuses' order: position (both 0 here), then name; Customer before Lead.
+    ['status', ['grace', 'ada', 'alice', 'bob', 'alan']],
+    ['-status', ['ada', 'grace', 'alan', 'bob', 'alice']],
+    // The pipeline: lead before customer.
+    ['stage', ['ada', 'grace', 'alice', 'bob', 'alan']],
+    ['-stage', ['grace', 'ada', 'alan', 'bob', 'alice']],
+    // The assignee's name: Alice Admin (ada's), Bob Staff (grace's).
+    ['assignedTo', ['ada', 'grace', 'alice', 'bob', 'alan']],
+    ['-assignedTo', ['grace', 'ada', 'alan', 'bob', 'alice']],
+    // The source's name, case-insensitively ("ads" before "Website"); ada and grace tie, broken by id.
+    ['trafficSource', ['alan', 'ada', 'grace', 'alice', 'bob']],
+    ['-trafficSource', ['grace', 'ada', 'alan', 'bob', 'alice']],
+    ['stage,-assignedTo', ['ada', 'grace', 'alan', 'bob', 'alice']],
+  ])('sorts by a column a row shows by reference or as text: %s', async (sort, expected) => {
+    expect(await ordered(sort)).toEqual(expected);
+  });
+
+  it('sorts status by position before name', async () => {
+    await db.query(`UPDATE contact_statuses SET position = CASE WHEN id = $1 THEN 1 ELSE 2 END`, [STATUS.lead]);
+    try {
+      expect(await ordered('status')).toEqual(['ada', 'grace', 'alice', 'bob', 'alan']);
+    } finally {
+      await db.query('UPDATE contact_statuses SET position = 0');
+    }
+  });
+
+  it('sorts text custom fields case-insensitively, like the built-in text columns', async () => {
+    const nick = definition(5, 'nick', 'text');
+    const order = contactOrder('custom.nick', [...DEFINITIONS, nick]);
+    expect(order.sql).toBe("lower((c.custom_fields ->> 'nick')) ASC NULLS LAST, c.id ASC");
+    expect(contactOrder('custom.plan', DEFINITIONS).sql).toBe("lower((c.custom_fields ->> 'plan')) ASC NULLS LAST, c.id ASC");
+    const values: Array<[Key, string]> = [
+      ['ada', 'zeta'],
+      ['grace', 'Beta'],
+      ['alan', 'alpha'],
+    ];
+    for (const [key, value] of values) await db.query(`UPDATE contacts SET custom_fields = custom_fields || jsonb_build_object('nick', $2::text) WHERE id = $1`, [ID[key], value]);
+    let result;
+    try {
+      result = await db.query<{ id: string }>(`SELECT c.id FROM contacts c WHERE c.deleted_at IS NULL ORDER BY ${order.sql}`);
+    } finally {
+      await db.query(`UPDATE contacts SET custom_fields = custom_fields - 'nick'`);
+    }
+    expect(result.rows.map((r) => KEY_OF.get(r.id))).toEqual(['alan', 'grace', 'ada', 'alice', 'bob']);
   });
 
   it('sorts text case-insensitively', async () => {
@@ -391,9 +487,7 @@ describe('contactOrder', () => {
 
   it.each([
     'password',
-    'stage',
     'tags',
-    'phone',
     'createdat',
     ' createdAt',
     '--createdAt',
@@ -416,7 +510,7 @@ describe('contactOrder', () => {
     const details = (error as RequestValidationError).details;
     expect(details).toHaveLength(1);
     expect(details[0]!.field).toBe('sort');
-    expect(details[0]!.message).toMatch(/^cannot sort by ".*"; sortable fields: firstName, lastName, email, company, city, country, createdAt, updatedAt, lastContactedAt, deletedAt, custom\.<key>$/);
+    expect(details[0]!.message).toMatch(/^cannot sort by ".*"; sortable fields: firstName, lastName, email, phone, company, jobTitle, city, country, status, stage, assignedTo, trafficSource, createdAt, updatedAt, lastContactedAt, deletedAt, custom\.<key>$/);
   });
 
   it('names the offending key of a multi-key sort', () => {
@@ -566,7 +660,7 @@ describe('listStatements', () => {
   });
 
   it('an offset page is its slice of the whole ordered list, dressed after the page is picked', async () => {
-    for (const sort of [undefined, 'lastName', '-updatedAt', 'city', 'custom.score', '-custom.score', 'custom.plan,firstName']) {
+    for (const sort of [undefined, 'lastName', '-updatedAt', 'city', 'custom.score', '-custom.score', 'custom.plan,firstName', 'phone', '-jobTitle', 'status', '-status', 'stage', 'assignedTo', '-assignedTo', 'trafficSource', '-trafficSource', 'custom.plan', 'stage,-assignedTo']) {
       const all = await pageOf('walk', undefined, sort, { limit: 100, offset: 0 });
       expect(all.length).toBeGreaterThan(4);
       for (const offset of [1, 2, 3]) {
@@ -591,7 +685,7 @@ describe('listStatements', () => {
     ['no status', { field: 'status', op: 'empty' }],
   ];
   it.each(filters)('both plans give the same pages, by offset and by cursor (%s)', async (_name, filter) => {
-    for (const sort of [undefined, 'lastName', '-updatedAt', 'city']) {
+    for (const sort of [undefined, 'lastName', '-updatedAt', 'city', 'phone', '-jobTitle', 'status', '-status', 'stage', 'assignedTo', '-assignedTo', 'trafficSource', '-trafficSource', 'custom.plan', 'stage,-assignedTo']) {
       for (const offset of [0, 1, 2, 4]) {
         expect(await pageOf('sparse', filter, sort, { limit: 2, offset })).toEqual(await pageOf('walk', filter, sort, { limit: 2, offset }));
       }

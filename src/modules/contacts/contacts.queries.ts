@@ -6,6 +6,7 @@ import { compileFilter, FieldResolver, isIsoDateTime, validateFilter } from './f
 import type { FilterField, FilterNode } from './filters/contact-filter.types';
 import { CONTACT_FILTER_FIELDS, customFilterField } from './filters/contact-fields';
 import type { CustomField } from './entities/custom-field.entity';
+import { CONTACT_STAGES } from './entities/contact-status.entity';
 import { LOOKUPS_EPOCH_COLUMN, type LookupReferences } from './contact-lookups';
 
 /** Which contacts a query is about: live ones or the trash. */
@@ -33,14 +34,26 @@ export interface CompiledSelection {
   narrowed: boolean;
 }
 
-/** Sortable fields and their SQL; the ones that can be NULL sort their NULLs last. */
-export const CONTACT_SORTS: Record<string, string> = {
+/**
+ * Sortable fields and their SQL (one expression, or several compared in turn); the ones that
+ * can be NULL sort their NULLs last. Text sorts case-insensitively. What a row shows by
+ * reference sorts by what is shown: a status by the statuses' own order (position, then name),
+ * a stage by the pipeline (lead, prospect, customer, other), an assignee by first then last
+ * name, a traffic source by name.
+ */
+export const CONTACT_SORTS: Record<string, string | string[]> = {
   firstName: 'lower(c.first_name)',
   lastName: 'lower(c.last_name)',
   email: 'c.email_key',
+  phone: 'c.phone',
   company: 'lower(c.company)',
+  jobTitle: 'lower(c.job_title)',
   city: 'lower(c.city)',
   country: 'lower(c.country)',
+  status: ['(SELECT so.position FROM contact_statuses so WHERE so.id = c.status_id)', '(SELECT so.name_key FROM contact_statuses so WHERE so.id = c.status_id)'],
+  stage: `(SELECT array_position(ARRAY[${CONTACT_STAGES.map((stage) => `'${stage}'`).join(', ')}], so.stage) FROM contact_statuses so WHERE so.id = c.status_id)`,
+  assignedTo: ['(SELECT lower(ao.first_name) FROM users ao WHERE ao.id = c.assigned_to_id)', '(SELECT lower(ao.last_name) FROM users ao WHERE ao.id = c.assigned_to_id)'],
+  trafficSource: '(SELECT tso.name_key FROM traffic_sources tso WHERE tso.id = c.traffic_source_id)',
   createdAt: 'c.created_at',
   updatedAt: 'c.updated_at',
   lastContactedAt: 'c.last_contacted_at',
@@ -83,12 +96,13 @@ export function compileSelection(selection: ContactSelection, customFields: Cust
   let warnings: string[] = [];
   if (selection.filter) {
     const resolver = fieldResolver(customFields);
-    const checked = validateFilter(selection.filter, resolver);
+    // `{"and": []}` is how a caller means every contact on purpose (documented for bulk actions).
+    const checked = validateFilter(selection.filter, resolver, 'filter', { emptyAnd: true });
     if (checked.errors.length) throw new RequestValidationError(checked.errors);
     warnings = checked.warnings;
     const compiled = compileFilter(selection.filter, resolver, firstParam + params.length);
     params.push(...compiled.params);
-    parts.push(compiled.sql);
+    if (compiled.sql !== 'TRUE') parts.push(compiled.sql);
   }
   if (selection.restrict) {
     const offset = firstParam + params.length - 1;
@@ -105,16 +119,17 @@ export function contactOrder(sort: string | undefined, customFields: CustomField
   for (const part of parts) {
     const descending = part.startsWith('-');
     const name = descending ? part.slice(1) : part;
-    let expression: string | undefined = Object.hasOwn(CONTACT_SORTS, name) ? CONTACT_SORTS[name] : undefined;
-    if (!expression && name.startsWith('custom.')) {
+    let expressions: string | string[] | undefined = Object.hasOwn(CONTACT_SORTS, name) ? CONTACT_SORTS[name] : undefined;
+    if (!expressions && name.startsWith('custom.')) {
       const definition = customFields.find((field) => field.key === name.slice('custom.'.length) && !field.deletedAt);
       const field = definition ? customFilterField(definition.key, definition.type) : undefined;
-      if (field?.sortable) expression = field.sql;
+      // Text values sort like the built-in text columns: case-insensitively.
+      if (field?.sortable) expressions = field.kind === 'text' ? `lower(${field.sql})` : field.sql;
     }
-    if (!expression) {
+    if (!expressions) {
       throw new RequestValidationError([{ field: 'sort', message: `cannot sort by "${name}"; sortable fields: ${Object.keys(CONTACT_SORTS).join(', ')}, custom.<key>` }]);
     }
-    keys.push({ expression, descending });
+    for (const expression of typeof expressions === 'string' ? [expressions] : expressions) keys.push({ expression, descending });
   }
   const direction = keys[keys.length - 1]?.descending ? 'DESC' : 'ASC';
   const sql = keys

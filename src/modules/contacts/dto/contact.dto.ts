@@ -47,7 +47,18 @@ const FILTER_DESCRIPTION =
   'A rule tree: `{"and": [...]}`, `{"or": [...]}`, `{"not": {...}}` or a condition `{"field": "stage", "op": "is", "value": "customer"}`. ' +
   'Fields: q, firstName, lastName, email, phone, company, jobTitle, city, region, postalCode, country, status, stage, trafficSource, assignedTo, ' +
   'hasAccount, tags, services, createdAt, updatedAt, lastContactedAt, custom.<key>. Operators depend on the field type: is, isNot, contains, ' +
-  'notContains, startsWith, in, notIn, empty, notEmpty, gt, gte, lt, lte, before, after, inLastDays, notInLastDays, hasAny, hasAll, hasNone, matches.';
+  'notContains, startsWith, in, notIn, empty, notEmpty, gt, gte, lt, lte, before, after, inLastDays, notInLastDays, hasAny, hasAll, hasNone, matches. ' +
+  'A list value holds at most 1000 values (10000 for id, status, trafficSource and assignedTo). A date-only value against a date-time field ' +
+  'stands for that whole UTC day: `lte` and `before`/`lt` take it in or leave it out whole, `gte` starts and `gt`/`after` ends with it. ' +
+  '`{"and": []}` matches every contact.';
+const CONTACT_SORT_DESCRIPTION =
+  'Comma-separated fields; prefix with `-` for descending, e.g. `-createdAt,lastName`. Sortable: firstName, lastName, email, phone, company, ' +
+  'jobTitle, city, country, status (the statuses\' own order: position, then name), stage (lead, prospect, customer, other), assignedTo ' +
+  "(the assignee's first, then last name), trafficSource (its name), createdAt, updatedAt, lastContactedAt and custom.<key>. Text sorts " +
+  'ignore case, empty values come last either way, and ties are broken by id.';
+const CONTACT_SEARCH_DESCRIPTION =
+  'Every word must start a word of the name, email, phone or company. A phone number is found however it is typed (with or without ' +
+  'its country code, spaces, dashes, dots or parentheses), and by its trailing groups as stored (`258 2517464` finds `+54 258 2517464`).';
 
 export class ContactWritableFields {
   @ApiPropertyOptional({ maxLength: 100, nullable: true, type: String })
@@ -211,6 +222,12 @@ export class UpdateContactDto extends ContactWritableFields {
 }
 
 export class ContactQueryDto extends PageQueryDto {
+  @ApiPropertyOptional({ description: CONTACT_SORT_DESCRIPTION, example: '-createdAt' })
+  declare sort?: string;
+
+  @ApiPropertyOptional({ description: CONTACT_SEARCH_DESCRIPTION, maxLength: 200 })
+  declare q?: string;
+
   @ApiPropertyOptional({ type: [String], format: 'uuid', description: 'Status ids (comma-separated or repeated).' })
   @IsOptional()
   @Transform(toList)
@@ -335,13 +352,13 @@ export class ContactSearchDto {
   @IsObject()
   filter?: FilterNode;
 
-  @ApiPropertyOptional({ maxLength: 200 })
+  @ApiPropertyOptional({ description: CONTACT_SEARCH_DESCRIPTION, maxLength: 200 })
   @Omittable()
   @IsString()
   @MaxLength(200)
   q?: string;
 
-  @ApiPropertyOptional({ example: '-createdAt' })
+  @ApiPropertyOptional({ description: CONTACT_SORT_DESCRIPTION, example: '-createdAt' })
   @Omittable()
   @IsString()
   @MaxLength(200)

@@ -2,9 +2,10 @@ import type { PGlite as PGliteClass } from '@electric-sql/pglite';
 import type { QueryRunner } from 'typeorm';
 import { Foundation1763700000000 } from '../../../database/migrations/1763700000000-Foundation';
 import { ContactsCore1763800000000 } from '../../../database/migrations/1763800000000-ContactsCore';
+import { ContactPhoneSearch1765120000000 } from '../../../database/migrations/1765120000000-ContactPhoneSearch';
 import { fieldResolver } from '../contacts.queries';
 import type { CustomField, CustomFieldType } from '../entities/custom-field.entity';
-import { compileFilter, toPrefixQuery, validateFilter } from './contact-filter.compiler';
+import { compileFilter, reportAs, toPrefixQuery, validateFilter } from './contact-filter.compiler';
 import type { FilterNode } from './contact-filter.types';
 import { loadPGlite } from '../../../database/testing/memory-database';
 
@@ -241,6 +242,7 @@ async function createSchema(database: PGliteClass): Promise<void> {
   const runner = { query: (sql: string) => database.exec(sql) } as unknown as QueryRunner;
   await new Foundation1763700000000().up(runner);
   await new ContactsCore1763800000000().up(runner);
+  await new ContactPhoneSearch1765120000000().up(runner);
 }
 
 async function seed(database: PGliteClass): Promise<void> {
@@ -303,8 +305,8 @@ afterAll(async () => {
 });
 
 /** Validates, compiles and runs a filter over the live contacts; returns the matching keys, sorted. */
-async function matching(filter: FilterNode): Promise<Key[]> {
-  const checked = validateFilter(filter, resolver);
+async function matching(filter: FilterNode, options: { emptyAnd?: boolean } = {}): Promise<Key[]> {
+  const checked = validateFilter(filter, resolver, 'filter', options);
   expect(checked.errors).toEqual([]);
   const { sql, params } = compileFilter(filter, resolver);
   // Appended without parentheses, as compileSelection does: the fragment must stand on its own.
@@ -392,6 +394,38 @@ describe('validateFilter', () => {
       [{ and: [{ field: 'city', op: 'empty' }, 'city'] }, 'filter.and.1', 'must be an object: {and}, {or}, {not} or {field, op, value}'],
     ])('%j → %s', (filter, field, message) => {
       expect(errorsOf(filter)).toEqual([{ field, message }]);
+    });
+  });
+
+  describe('an empty "and" where a caller may select everything', () => {
+    it('is accepted with emptyAnd, anywhere; an empty "or" never is', () => {
+      const lenient = (filter: unknown) => validateFilter(filter, resolver, 'filter', { emptyAnd: true }).errors;
+      expect(lenient({ and: [] })).toEqual([]);
+      expect(lenient({ not: { and: [{ and: [] }] } })).toEqual([]);
+      expect(lenient({ or: [] })).toEqual([{ field: 'filter.or', message: 'must be a non-empty list of rules' }]);
+      expect(lenient({ and: 'city' })).toEqual([{ field: 'filter.and', message: 'must be a non-empty list of rules' }]);
+    });
+
+    it('compiles to TRUE', async () => {
+      expect(compileFilter({ and: [] }, resolver)).toEqual({ sql: 'TRUE', params: [] });
+      expect(await matching({ and: [] }, { emptyAnd: true })).toEqual(live(...LIVE));
+      expect(await matching({ not: { and: [] } }, { emptyAnd: true })).toEqual([]);
+    });
+  });
+
+  describe('nodes marked with where they came from', () => {
+    it('report every error of a whole node under its name, without the operator the API chose', () => {
+      const filter = { and: [reportAs({ field: 'q', op: 'matches' as const, value: 'ada' }, 'q', true), reportAs({ field: 'createdAt', op: 'lte' as const, value: '2024-02-30' }, 'createdTo', true)] };
+      expect(errorsOf(filter)).toEqual([{ field: 'createdTo', message: 'must be an ISO 8601 date or date-time' }]);
+      expect(errorsOf(reportAs({ field: 'status', op: 'in' as const, value: ['x'] }, 'status', true))).toEqual([{ field: 'status', message: 'must be a UUID' }]);
+    });
+
+    it('report errors inside the caller’s own tree from its name on', () => {
+      const own = reportAs({ or: [{ field: 'city', op: 'empty' as const }, { field: 'nope', op: 'is' as const, value: 1 }] }, 'filter');
+      expect(errorsOf({ and: [reportAs({ field: 'q', op: 'matches' as const, value: 'ada' }, 'q', true), own] })).toEqual([{ field: 'filter.or.1.field', message: 'unknown field "nope"' }]);
+      expect(validateFilter({ and: [own] }, resolver).warnings).toEqual([]);
+      const deleted = reportAs({ field: 'custom.legacy', op: 'is' as const, value: 'x' }, 'filter');
+      expect(validateFilter({ and: [reportAs({ field: 'q', op: 'matches' as const, value: 'ada' }, 'q', true), deleted] }, resolver).warnings).toEqual([expect.stringMatching(/^filter: /)]);
     });
   });
 
@@ -829,6 +863,27 @@ describe('compileFilter (executed against PostgreSQL with the real schema)', () 
       expect(await matching(filter)).toEqual(live(...expected));
     });
 
+    it('a date-only value against a date-time stands for that whole (UTC) day; a full date-time stays exact', async () => {
+      const kickoff = (op: 'lt' | 'lte' | 'gt' | 'gte' | 'before' | 'after', value: string) => matching({ field: 'custom.kickoff', op, value });
+      // Ada's kickoff is 2025-01-10 09:00Z, Grace's 08:00Z the same day.
+      expect(await kickoff('lte', '2025-01-10')).toEqual(live('ada', 'grace'));
+      expect(await kickoff('lte', '2025-01-09')).toEqual([]);
+      expect(await kickoff('lt', '2025-01-10')).toEqual([]);
+      expect(await kickoff('lt', '2025-01-11')).toEqual(live('ada', 'grace'));
+      expect(await kickoff('gte', '2025-01-10')).toEqual(live('ada', 'grace'));
+      expect(await kickoff('gt', '2025-01-10')).toEqual([]);
+      expect(await kickoff('after', '2025-01-10')).toEqual([]);
+      expect(await kickoff('gt', '2025-01-09')).toEqual(live('ada', 'grace'));
+      expect(await kickoff('before', '2025-01-10')).toEqual([]);
+      expect(await kickoff('lte', '2025-01-10T08:59:59Z')).toEqual(live('grace'));
+      expect(await kickoff('gt', '2025-01-10T08:00:00Z')).toEqual(live('ada'));
+      // The day after the last one PostgreSQL still reads as a date.
+      expect(await matching({ field: 'createdAt', op: 'lte', value: '9999-12-31' })).toEqual(live(...LIVE));
+      expect(await matching({ field: 'createdAt', op: 'gt', value: '9999-12-31' })).toEqual([]);
+      expect(compileFilter({ field: 'createdAt', op: 'lte', value: '2024-01-01' }, resolver)).toEqual({ sql: 'c.created_at < ($1::date + 1)::timestamptz', params: ['2024-01-01'] });
+      expect(compileFilter({ field: 'createdAt', op: 'lte', value: '2024-01-01T00:00:00Z' }, resolver)).toEqual({ sql: 'c.created_at <= $1::timestamptz', params: ['2024-01-01T00:00:00Z'] });
+    });
+
     describe('inLastDays on a date custom field counts calendar days up to today', () => {
       /** Whether the rule matches a contact whose custom.renewal is today + offset days. */
       async function renewalMatches(offset: number, op: 'inLastDays' | 'notInLastDays', days: number): Promise<boolean> {
@@ -966,6 +1021,18 @@ describe('compileFilter (executed against PostgreSQL with the real schema)', () 
       expect(await matching({ field: 'q', op: 'matches', value })).toEqual(live(...expected));
     });
 
+    it('finds a phone number however it is typed: as written, without its country code, by its trailing groups', async () => {
+      const found = async (value: string) => matching({ field: 'q', op: 'matches', value });
+      // Ada: +44 20 7946 0958; Grace: (555) 010-9999.
+      for (const value of ['+44 20 7946 0958', '2079460958', '20 7946 0958', '7946 0958', '(20) 7946-0958', '442079460958', '+44-20-79']) {
+        expect({ value, found: await found(value) }).toEqual({ value, found: live('ada') });
+      }
+      for (const value of ['(555) 010-9999', '5550109999', '9999', '555 01', '555.010.9999']) {
+        expect({ value, found: await found(value) }).toEqual({ value, found: live('grace') });
+      }
+      for (const value of ['555 0200', '7946 0959', '44 21']) expect({ value, found: await found(value) }).toEqual({ value, found: [] });
+    });
+
     it('does not find deleted contacts through the live scope but does find them in the raw predicate', async () => {
       const { sql, params } = compileFilter({ field: 'q', op: 'matches', value: 'deleted' }, resolver);
       const all = await db.query<{ id: string }>(`SELECT c.id FROM contacts c WHERE ${sql}`, params);
@@ -1069,10 +1136,21 @@ describe('toPrefixQuery', () => {
     ['ada & love', "'ada':* & 'love':*"],
     ['ada:* | love', "'ada':* & 'love':*"],
     ['ada@example.com', "'ada@example.com':*"],
-    ['+44 20', "'+44':* & '20':*"],
+    ['+44 20', "('+44':* & '20':*) | '4420':*"],
     ['zoë', "'zoë':*"],
   ])('%p → %p', (text, query) => {
     expect(toPrefixQuery(text)).toBe(query);
+  });
+
+  it.each([
+    ['+54 258 2517464', "('+54':* & '258':* & '2517464':*) | '542582517464':*"],
+    ['(258) 251-7464', "('258':* & '251-7464':*) | '2582517464':*"],
+    ['258.251.7464', "('258.251.7464':*) | '2582517464':*"],
+    ['+542582517464', "('+542582517464':*) | '542582517464':*"],
+  ])('a phone number %p is also looked for as its digits: %p', (text, query) => {
+    expect(toPrefixQuery(text)).toBe(query);
+    // Anything else is looked for word by word only, as before.
+    for (const other of ['2582517464', '2024', 'ada 258', '258 ada', 'ada@example.com', '+', '()']) expect(toPrefixQuery(other)).not.toContain('|');
   });
 
   it('keeps at most 10 words', () => {
@@ -1122,9 +1200,13 @@ describe('toPrefixQuery', () => {
     expect(query).toMatch(/^(|''|'[^'\s:&|!()*<>\\]+':\*( & '[^'\s:&|!()*<>\\]+':\*)*)$/);
   });
 
+  it.each(['+1 (555) 010-9999', '12 34', '0 0', '+0', '1/2'])('a phone number %p yields only quoted words and its digits', (text) => {
+    expect(toPrefixQuery(text)).toMatch(/^(\('[^'\s:&|!()*<>\\]+':\*( & '[^'\s:&|!()*<>\\]+':\*)*\) \| '\d+':\*|'\d+':\*)$/);
+  });
+
   it('never yields a query that PostgreSQL rejects', async () => {
     const rejected: string[] = [];
-    for (const text of NASTY) {
+    for (const text of [...NASTY, '+1 (555) 010-9999', '12 34', '0 0', '+0', '1/2', '(1)', '+54-258-251', '1.2.3']) {
       try {
         await db.query(`SELECT to_tsvector('simple', 'ada lovelace') @@ to_tsquery('simple', $1) AS hit`, [toPrefixQuery(text)]);
       } catch (error) {

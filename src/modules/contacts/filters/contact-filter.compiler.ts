@@ -13,6 +13,9 @@ export interface FieldResolver {
 
 const MAX_DEPTH = 8;
 const MAX_CONDITIONS = 100;
+const MAX_VALUES = 1000;
+/** Id lists compile to one `= ANY($n::uuid[])` parameter: a bulk selection of 10000 ids is one of them. */
+const MAX_ID_VALUES = 10000;
 /** Up to this many values, `hasAll` is one semi-join per value. */
 const MAX_JOINED_VALUES = 8;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -46,50 +49,86 @@ export function isIsoDateTime(value: string): boolean {
   return !offset || (Number(offset[1]) <= 15 && Number(offset[2]) < 60);
 }
 
+/** Where the parts of a tree built for the caller (from query parameters) came from. */
+const origins = new WeakMap<object, { path: string; whole: boolean }>();
+
+/**
+ * Marks a node of a tree built from what the caller sent, so that validateFilter reports its
+ * errors under `path`: with `whole`, every error in it is reported as `path` itself (a query
+ * parameter that became a condition); otherwise paths continue from `path` (the caller's own
+ * rule tree, wherever it ends up).
+ */
+export function reportAs<T extends FilterNode>(node: T, path: string, whole = false): T {
+  origins.set(node, { path, whole });
+  return node;
+}
+
+export interface ValidateOptions {
+  /**
+   * An empty `and` group is allowed and matches every contact: how a caller selects
+   * everything on purpose (lists and bulk actions). Saved segment rules keep needing clauses.
+   */
+  emptyAnd?: boolean;
+}
+
 /**
  * Checks a rule tree: known fields, operators that suit the field's type, values of the
  * right shape. Errors carry the path of the bad clause (`filter.and.1.op`).
  * Clauses on deleted custom fields are reported in `warnings`, not errors, so saved
  * segments keep working (such a clause matches nothing).
  */
-export function validateFilter(node: unknown, fields: FieldResolver, path = 'filter'): { errors: FieldErrorDto[]; warnings: string[] } {
+export function validateFilter(node: unknown, fields: FieldResolver, path = 'filter', options: ValidateOptions = {}): { errors: FieldErrorDto[]; warnings: string[] } {
   const errors: FieldErrorDto[] = [];
   const warnings: string[] = [];
   let count = 0;
-  const walk = (current: unknown, at: string, depth: number) => {
-    if (depth > MAX_DEPTH) return errors.push({ field: at, message: `nests deeper than ${MAX_DEPTH} levels` });
-    if (!current || typeof current !== 'object' || Array.isArray(current)) return errors.push({ field: at, message: 'must be an object: {and}, {or}, {not} or {field, op, value}' });
+  let wholeAt: string | undefined;
+  const walk = (current: unknown, computed: string, depth: number) => {
+    const origin = current && typeof current === 'object' ? origins.get(current) : undefined;
+    if (origin?.whole) {
+      const before = wholeAt;
+      wholeAt = origin.path;
+      check(current, origin.path, depth);
+      wholeAt = before;
+      return;
+    }
+    check(current, origin?.path ?? computed, depth);
+  };
+  const fail = (field: string, message: string) => errors.push({ field: wholeAt ?? field, message });
+  const check = (current: unknown, at: string, depth: number) => {
+    if (depth > MAX_DEPTH) return fail(at, `nests deeper than ${MAX_DEPTH} levels`);
+    if (!current || typeof current !== 'object' || Array.isArray(current)) return fail(at, 'must be an object: {and}, {or}, {not} or {field, op, value}');
     const node = current as Record<string, unknown>;
     const keys = Object.keys(node);
     for (const group of ['and', 'or'] as const) {
       if (group in node) {
-        if (keys.length !== 1) return errors.push({ field: at, message: `a group has only the "${group}" key` });
+        if (keys.length !== 1) return fail(at, `a group has only the "${group}" key`);
         const children = node[group];
-        if (!Array.isArray(children) || children.length === 0) return errors.push({ field: `${at}.${group}`, message: 'must be a non-empty list of rules' });
+        const allowedEmpty = group === 'and' && options.emptyAnd === true;
+        if (!Array.isArray(children) || (children.length === 0 && !allowedEmpty)) return fail(`${at}.${group}`, 'must be a non-empty list of rules');
         children.forEach((child, i) => walk(child, `${at}.${group}.${i}`, depth + 1));
         return;
       }
     }
     if ('not' in node) {
-      if (keys.length !== 1) return errors.push({ field: at, message: 'a negation has only the "not" key' });
+      if (keys.length !== 1) return fail(at, 'a negation has only the "not" key');
       return walk(node.not, `${at}.not`, depth + 1);
     }
     count += 1;
-    if (count > MAX_CONDITIONS) return errors.push({ field: at, message: `more than ${MAX_CONDITIONS} conditions` });
+    if (count > MAX_CONDITIONS) return fail(at, `more than ${MAX_CONDITIONS} conditions`);
     const unknownKeys = keys.filter((key) => !['field', 'op', 'value'].includes(key));
-    if (unknownKeys.length) return errors.push({ field: at, message: `unknown keys: ${unknownKeys.join(', ')}` });
-    if (typeof node.field !== 'string') return errors.push({ field: `${at}.field`, message: 'must be a field name' });
+    if (unknownKeys.length) return fail(at, `unknown keys: ${unknownKeys.join(', ')}`);
+    if (typeof node.field !== 'string') return fail(`${at}.field`, 'must be a field name');
     const field = fields.resolve(node.field);
-    if (field === 'deleted') return warnings.push(`${at}: the custom field "${node.field}" was deleted; this rule matches nothing`);
-    if (!field) return errors.push({ field: `${at}.field`, message: `unknown field "${node.field}"` });
+    if (field === 'deleted') return warnings.push(`${wholeAt ?? at}: the custom field "${node.field}" was deleted; this rule matches nothing`);
+    if (!field) return fail(`${at}.field`, `unknown field "${node.field}"`);
     if (typeof node.op !== 'string' || !(FILTER_OPERATORS as readonly string[]).includes(node.op)) {
-      return errors.push({ field: `${at}.op`, message: `must be one of ${OPERATORS_BY_KIND[field.kind].join(', ')}` });
+      return fail(`${at}.op`, `must be one of ${OPERATORS_BY_KIND[field.kind].join(', ')}`);
     }
     if (!OPERATORS_BY_KIND[field.kind].includes(node.op as never)) {
-      return errors.push({ field: `${at}.op`, message: `"${node.op}" does not apply to ${node.field}; use one of ${OPERATORS_BY_KIND[field.kind].join(', ')}` });
+      return fail(`${at}.op`, `"${node.op}" does not apply to ${node.field}; use one of ${OPERATORS_BY_KIND[field.kind].join(', ')}`);
     }
     const problem = valueProblem(field, node as unknown as FilterCondition);
-    if (problem) errors.push({ field: `${at}.value`, message: problem });
+    if (problem) fail(`${at}.value`, wholeAt ? problem.replace(/ \(\w+\)$/, '') : problem);
   };
   walk(node, path, 0);
   return { errors, warnings };
@@ -103,7 +142,8 @@ function valueProblem(field: FilterField, condition: FilterCondition): string | 
   }
   const many = op === 'in' || op === 'notIn' || op === 'hasAny' || op === 'hasAll' || op === 'hasNone';
   const values = many ? value : [value];
-  if (!Array.isArray(values) || values.length === 0 || values.length > 1000) return many ? 'must be a non-empty list (at most 1000 values)' : 'is required';
+  const max = field.kind === 'uuid' ? MAX_ID_VALUES : MAX_VALUES;
+  if (!Array.isArray(values) || values.length === 0 || values.length > max) return many ? `must be a non-empty list (at most ${max} values)` : 'is required';
   for (const item of values) {
     const problem = scalarProblem(field, item, op);
     if (problem) return problem;
@@ -145,7 +185,7 @@ export function compileFilter(node: FilterNode, fields: FieldResolver, firstPara
     return `$${firstParam + params.length - 1}`;
   };
   const walk = (current: FilterNode): string => {
-    if ('and' in current) return `(${current.and.map(walk).join(' AND ')})`;
+    if ('and' in current) return current.and.length ? `(${current.and.map(walk).join(' AND ')})` : 'TRUE';
     if ('or' in current) return `(${current.or.map(walk).join(' OR ')})`;
     if ('not' in current) return `NOT COALESCE(${walk(current.not)}, FALSE)`;
     const field = fields.resolve(current.field);
@@ -275,14 +315,15 @@ function condition(field: FilterField, { op, value }: FilterCondition, p: (value
       return textual ? `(${sql} IS NOT NULL AND ${sql} <> '')` : `${sql} IS NOT NULL`;
     case 'gt':
     case 'after':
-      return `${sql} > ${p(value)}${cast}`;
+      // A date-only value against a date-time is that whole (UTC) day: "after" it is from the next day on.
+      return wholeDay(field, value) ? `${sql} >= (${p(value)}::date + 1)${cast}` : `${sql} > ${p(value)}${cast}`;
     case 'gte':
       return `${sql} >= ${p(value)}${cast}`;
     case 'lt':
     case 'before':
       return `${sql} < ${p(value)}${cast}`;
     case 'lte':
-      return `${sql} <= ${p(value)}${cast}`;
+      return wholeDay(field, value) ? `${sql} < (${p(value)}::date + 1)${cast}` : `${sql} <= ${p(value)}${cast}`;
     // "In the last N days" ends now: future values are not in it. Dates count whole days.
     case 'inLastDays':
       return field.kind === 'date'
@@ -297,13 +338,26 @@ function condition(field: FilterField, { op, value }: FilterCondition, p: (value
   }
 }
 
+/** A date-only value for a date-time field: it stands for the whole day, from its midnight to the next. */
+function wholeDay(field: FilterField, value: unknown): boolean {
+  return field.kind === 'datetime' && typeof value === 'string' && ISO_DATE.test(value);
+}
+
 function escapeLike(value: string): string {
   return value.replace(/[\\%_]/g, '\\$&');
 }
 
+/** Text that reads as a phone number: digits, maybe a leading +, and the usual separators. */
+const PHONE_QUERY = /^\+?[\d\s().\/-]*\d[\d\s().\/-]*$/;
+
 /**
  * `ada love` → `'ada':* & 'love':*`. Words split where the index splits them (so "O'Neil" looks
  * for o and neil); tsquery syntax never gets through. Empty when nothing searchable is left.
+ *
+ * A phone number however it is written (`+54 258 251-7464`, `(258) 2517464`) is also looked
+ * for as its digits: the search column holds a phone's digits from the start of each of its
+ * groups, so the whole number, the number without its country code and its trailing groups
+ * are all found.
  */
 export function toPrefixQuery(text: string): string {
   const words = text
@@ -311,5 +365,10 @@ export function toPrefixQuery(text: string): string {
     .split(/[^\p{L}\p{N}@.+_-]+/u)
     .filter(Boolean)
     .slice(0, 10);
-  return words.map((word) => `'${word}':*`).join(' & ');
+  const query = words.map((word) => `'${word}':*`).join(' & ');
+  const trimmed = text.trim();
+  if (!PHONE_QUERY.test(trimmed)) return query;
+  const digits = trimmed.replace(/\D/g, '');
+  if (query === `'${digits}':*`) return query;
+  return `(${query}) | '${digits}':*`;
 }

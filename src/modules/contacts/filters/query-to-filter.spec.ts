@@ -1,6 +1,8 @@
 import type { ContactQueryDto } from '../dto/contact.dto';
 import type { FilterNode } from './contact-filter.types';
 import { queryToFilter } from './query-to-filter';
+import { validateFilter } from './contact-filter.compiler';
+import { fieldResolver } from '../contacts.queries';
 
 const ME = 'aaaaaaaa-0000-4000-8000-000000000001';
 const OTHER = 'bbbbbbbb-0000-4000-8000-000000000002';
@@ -133,5 +135,25 @@ describe('queryToFilter', () => {
     const copy = structuredClone(query);
     convert(query);
     expect(query).toEqual(copy);
+  });
+});
+
+describe('queryToFilter: errors name the parameters the caller sent', () => {
+  const resolver = fieldResolver([]);
+  const fieldsOf = (query: Partial<ContactQueryDto>) => validateFilter(convert(query), resolver).errors.map((error) => error.field);
+
+  it.each<[Partial<ContactQueryDto>, string[]]>([
+    [{ createdFrom: '2026-02-30' }, ['createdFrom']],
+    [{ q: 'ada', createdTo: '2026-02-30' }, ['createdTo']],
+    [{ lastContactedFrom: '2026-13-01', lastContactedTo: '2026-01-32' }, ['lastContactedFrom', 'lastContactedTo']],
+    [{ q: 'ada', filter: { field: 'nope', op: 'is', value: 1 } as FilterNode }, ['filter.field']],
+    [{ q: 'ada', noTags: true, filter: { and: [{ field: 'city', op: 'is', value: 'x' }, { field: 'city', op: 'gt', value: 1 }] } as FilterNode }, ['filter.and.1.op']],
+    [{ filter: { or: [] } as unknown as FilterNode }, ['filter.or']],
+  ])('%j → %j', (query, fields) => {
+    expect(fieldsOf(query)).toEqual(fields);
+  });
+
+  it('the message of a parameter does not name the operator it became', () => {
+    expect(validateFilter(convert({ createdTo: '2026-02-30' }), resolver).errors).toEqual([{ field: 'createdTo', message: 'must be an ISO 8601 date or date-time' }]);
   });
 });

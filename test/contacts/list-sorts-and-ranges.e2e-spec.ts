@@ -1,0 +1,224 @@
+import { randomUUID } from 'node:crypto';
+import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
+import { startTestApp, TestApp } from '../support/test-app';
+
+describe('contact lists: sorts, date ranges, phone search, error paths, bulk selections', () => {
+  let t: TestApp;
+  let admin: Session;
+  let staffA: Session;
+  let staffB: Session;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    admin = await register(t, 'admin');
+    const staffRole = await systemRoleId(t, 'staff');
+    // Assignees sort by name: "Test aaa…" before "Test bbb…".
+    staffA = await createUserWithRoles(t, admin, [staffRole], 'aaa');
+    staffB = await createUserWithRoles(t, admin, [staffRole], 'bbb');
+  });
+  afterAll(() => t.close());
+
+  const create = (body: Record<string, unknown>) => t.http.post('/api/v1/contacts').set(admin.auth).send(body).expect(201).then((r) => r.body as { id: string });
+  const list = (query: Record<string, string | number>) => t.http.get('/api/v1/contacts').set(admin.auth).query(query);
+  const search = (body: Record<string, unknown>) => t.http.post('/api/v1/contacts/search').set(admin.auth).send(body);
+  const ids = (body: { data: Array<{ id: string }> }) => body.data.map((c) => c.id);
+  const marker = (prefix: string) => `${prefix}${Date.now().toString(36)}${Math.round(Math.random() * 1e4)}`;
+
+  describe('date-only bounds', () => {
+    let m: string;
+    const at: Record<string, string> = {};
+    beforeAll(async () => {
+      m = marker('rng');
+      const instants = { d1: '2026-11-19T23:59:59Z', d2: '2026-11-20T00:00:00Z', d3: '2026-11-20T23:59:59.999Z', d4: '2026-11-21T00:00:00Z' };
+      await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'at', label: 'At', type: 'datetime' }).expect(201);
+      for (const [key, instant] of Object.entries(instants)) {
+        const { id } = await create({ firstName: key, lastName: m });
+        at[key] = id;
+        await t.db.query('UPDATE contacts SET created_at = $2, custom_fields = jsonb_build_object($3::text, $4::text) WHERE id = $1', [id, instant, 'at', instant]);
+        await t.http.post(`/api/v1/contacts/${id}/activities`).set(admin.auth).send({ type: 'call', occurredAt: instant }).expect(201);
+      }
+    });
+    const keysOf = (body: { data: Array<{ id: string }> }) => ids(body).map((id) => Object.keys(at).find((key) => at[key] === id)).sort();
+
+    it('a date-only "to" includes that whole (UTC) day; a date-only "from" starts at its beginning', async () => {
+      expect(keysOf((await list({ q: m, createdFrom: '2026-11-20', createdTo: '2026-11-20' }).expect(200)).body)).toEqual(['d2', 'd3']);
+      expect(keysOf((await list({ q: m, createdTo: '2026-11-20' }).expect(200)).body)).toEqual(['d1', 'd2', 'd3']);
+      expect(keysOf((await list({ q: m, lastContactedFrom: '2026-11-20', lastContactedTo: '2026-11-20' }).expect(200)).body)).toEqual(['d2', 'd3']);
+      expect(keysOf((await list({ q: m, lastContactedFrom: '2026-11-21' }).expect(200)).body)).toEqual(['d4']);
+      // Full date-times stay exact.
+      expect(keysOf((await list({ q: m, createdTo: '2026-11-20T00:00:00Z' }).expect(200)).body)).toEqual(['d1', 'd2']);
+      expect(keysOf((await list({ q: m, createdFrom: '2026-11-20T00:00:01Z', createdTo: '2026-11-21T00:00:00Z' }).expect(200)).body)).toEqual(['d3', 'd4']);
+    });
+
+    it('date-only values in datetime rules cover whole days', async () => {
+      const matching = async (op: string, value: string) => keysOf((await search({ q: m, filter: { field: 'custom.at', op, value }, limit: 100 }).expect(200)).body);
+      expect(await matching('lte', '2026-11-20')).toEqual(['d1', 'd2', 'd3']);
+      expect(await matching('lt', '2026-11-20')).toEqual(['d1']);
+      expect(await matching('gte', '2026-11-20')).toEqual(['d2', 'd3', 'd4']);
+      expect(await matching('gt', '2026-11-20')).toEqual(['d4']);
+      expect(await matching('after', '2026-11-19')).toEqual(['d2', 'd3', 'd4']);
+      expect(await matching('before', '2026-11-21')).toEqual(['d1', 'd2', 'd3']);
+      expect(await matching('lte', '2026-11-20T23:59:59.999Z')).toEqual(['d1', 'd2', 'd3']);
+      expect(await matching('lte', '2026-11-20T23:59:59.998Z')).toEqual(['d1', 'd2']);
+    });
+  });
+
+  describe('search by phone number', () => {
+    it('finds a contact by its phone as shown, without the country code, by its trailing groups, or with other separators', async () => {
+      const m = marker('Phone');
+      const { id } = await create({ firstName: m, lastName: 'Caller', phone: '+54 258 2517464' });
+      await create({ firstName: m, lastName: 'Other', phone: '+54 259 2517464' });
+      for (const q of ['+54 258 2517464', '+542582517464', '258 2517464', '2582517464', '(258) 251-7464', '258.251.7464', '+54-258-251', '2582517']) {
+        const found = (await list({ q }).expect(200)).body;
+        expect({ q, ids: ids(found) }).toEqual({ q, ids: [id] });
+      }
+      // Both share the last group.
+      expect((await list({ q: '2517464' }).expect(200)).body.meta.total).toBe(2);
+      expect((await list({ q: '258 9999' }).expect(200)).body.meta.total).toBe(0);
+      // Names and companies are found as before.
+      expect(ids((await list({ q: `${m} caller` }).expect(200)).body)).toEqual([id]);
+    });
+  });
+
+  describe('errors name what the caller sent', () => {
+    it('query parameters', async () => {
+      expect((await list({ createdFrom: '2026-02-30' }).expect(400)).body.details).toEqual([{ field: 'createdFrom', message: expect.any(String) }]);
+      expect((await list({ q: 'ada', createdTo: '2026-02-30' }).expect(400)).body.details).toEqual([{ field: 'createdTo', message: expect.any(String) }]);
+      expect((await list({ lastContactedTo: '2026-13-01' }).expect(400)).body.details).toEqual([{ field: 'lastContactedTo', message: expect.any(String) }]);
+      const unknown = await list({ q: 'ada', filter: JSON.stringify({ field: 'nope', op: 'is', value: 1 }) }).expect(400);
+      expect(unknown.body.details).toEqual([{ field: 'filter.field', message: 'unknown field "nope"' }]);
+      const deep = await list({ q: 'ada', createdFrom: '2026-01-01', filter: JSON.stringify({ and: [{ field: 'city', op: 'is', value: 'x' }, { field: 'nope', op: 'is', value: 1 }] }) }).expect(400);
+      expect(deep.body.details).toEqual([{ field: 'filter.and.1.field', message: 'unknown field "nope"' }]);
+      expect((await list({ filter: JSON.stringify({ field: 'city', op: 'gt', value: 1 }) }).expect(400)).body.details).toEqual([{ field: 'filter.op', message: expect.any(String) }]);
+    });
+  });
+
+  describe('bulk selections', () => {
+    const bulk = (body: Record<string, unknown>) => t.http.post('/api/v1/contacts/bulk').set(admin.auth).send(body);
+
+    it('takes up to 10000 ids, as documented', async () => {
+      const m = marker('bulk');
+      const a = await create({ firstName: 'Bulk', lastName: m, assignedToId: staffA.userId });
+      const b = await create({ firstName: 'Bulk', lastName: m, assignedToId: staffA.userId });
+      const many = [a.id, b.id, ...Array.from({ length: 9998 }, () => randomUUID())];
+      expect((await bulk({ action: 'unassign', selection: { ids: many } }).expect(200)).body).toEqual({ matched: 2, updated: 2 });
+      const tooMany = await bulk({ action: 'unassign', selection: { ids: [...many, randomUUID()] } }).expect(400);
+      expect(tooMany.body.details[0].field).toMatch(/^selection\.ids/);
+    });
+
+    it('{"and": []} selects every contact, on purpose only', async () => {
+      const live = Number((await t.db.query('SELECT count(*) AS n FROM contacts WHERE deleted_at IS NULL'))[0].n);
+      expect((await search({ filter: { and: [] } }).expect(200)).body.meta.total).toBe(live);
+      expect((await list({ filter: JSON.stringify({ and: [] }) }).expect(200)).body.meta.total).toBe(live);
+      const tag = (await t.http.post('/api/v1/tags').set(admin.auth).send({ name: marker('Everyone') }).expect(201)).body;
+      expect((await bulk({ action: 'addTags', tagIds: [tag.id], selection: { filter: { and: [] } } }).expect(200)).body).toEqual({ matched: live, updated: live });
+      for (const filter of [{ or: [] }, {}, { not: { or: [] } }]) {
+        await bulk({ action: 'removeTags', tagIds: [tag.id], selection: { filter } }).expect(400);
+      }
+    });
+  });
+
+  describe('sorting by every listed column', () => {
+    let m: string;
+    const key: Record<string, string> = {};
+    const statuses: Record<string, string> = {};
+    const sources: Record<string, string> = {};
+
+    beforeAll(async () => {
+      m = marker('srt');
+      const status = async (name: string, stage: string, position: number) =>
+        (await t.http.post('/api/v1/contact-statuses').set(admin.auth).send({ name: `${name} ${m}`, stage, position }).expect(201)).body.id as string;
+      statuses.a = await status('Yak', 'customer', 40);
+      statuses.b = await status('Zed', 'lead', 50);
+      statuses.c = await status('Ant', 'prospect', 50);
+      const source = async (name: string) => (await t.http.post('/api/v1/traffic-sources').set(admin.auth).send({ name: `${name} ${m}` }).expect(201)).body.id as string;
+      sources.bravo = await source('Bravo');
+      sources.alpha = await source('alpha');
+      await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'pick', label: 'Pick', type: 'select', options: ['C', 'a', 'b'] }).expect(201);
+      await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'txt', label: 'Txt', type: 'text' }).expect(201);
+      const rows: Array<[string, Record<string, unknown>]> = [
+        ['c1', { phone: '555 0003', jobTitle: 'beta', statusId: statuses.b, assignedToId: staffA.userId, trafficSourceId: sources.bravo, customFields: { pick: 'C', txt: 'Zeta' } }],
+        ['c2', { phone: null, jobTitle: 'Alpha', statusId: statuses.a, trafficSourceId: null, customFields: { pick: 'a', txt: 'alpha' } }],
+        ['c3', { phone: '555 0001', jobTitle: null, statusId: statuses.c, assignedToId: staffB.userId, trafficSourceId: sources.alpha, customFields: { pick: 'b', txt: 'Beta' } }],
+        ['c4', { phone: '555 0002', jobTitle: 'alpha', statusId: null, assignedToId: staffA.userId, trafficSourceId: sources.bravo, customFields: {} }],
+        ['c5', { phone: '555 0001', jobTitle: 'Gamma', statusId: statuses.a, assignedToId: staffB.userId, customFields: { txt: 'gamma' } }],
+        ['c6', { phone: null, jobTitle: null, statusId: null, customFields: {} }],
+      ];
+      for (const [name, fields] of rows) {
+        const { id } = await create({ firstName: name, lastName: 'Sorted', company: m, ...fields });
+        key[id] = name;
+        // Creation sets the Lead status when none is given.
+        if (fields.statusId === null) await t.http.patch(`/api/v1/contacts/${id}`).set(admin.auth).send({ version: 1, statusId: null }).expect(200);
+      }
+    });
+
+    const byId = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+    const idOf = (name: string) => Object.keys(key).find((id) => key[id] === name)!;
+    /**
+     * The expected order: each key ascending or descending with missing values last, then the
+     * id in the direction of the last key.
+     */
+    function expected(values: Record<string, Array<string | number | null>>, descending: boolean): string[] {
+      return Object.keys(values).sort((x, y) => {
+        const [a, b] = [values[x]!, values[y]!];
+        for (let i = 0; i < a.length; i++) {
+          if (a[i] === b[i]) continue;
+          if (a[i] === null) return 1;
+          if (b[i] === null) return -1;
+          return (a[i]! < b[i]! ? -1 : 1) * (descending ? -1 : 1);
+        }
+        return byId(idOf(x), idOf(y)) * (descending ? -1 : 1);
+      });
+    }
+
+    const stageRank = { lead: 0, prospect: 1, customer: 2, other: 3 };
+    const SORTS: Record<string, Record<string, Array<string | number | null>>> = {
+      phone: { c1: ['555 0003'], c2: [null], c3: ['555 0001'], c4: ['555 0002'], c5: ['555 0001'], c6: [null] },
+      jobTitle: { c1: ['beta'], c2: ['alpha'], c3: [null], c4: ['alpha'], c5: ['gamma'], c6: [null] },
+      // The statuses' own order: position, then name.
+      status: { c1: [50, 'zed'], c2: [40, 'yak'], c3: [50, 'ant'], c4: [null, null], c5: [40, 'yak'], c6: [null, null] },
+      stage: { c1: [stageRank.lead], c2: [stageRank.customer], c3: [stageRank.prospect], c4: [null], c5: [stageRank.customer], c6: [null] },
+      assignedTo: { c1: ['aaa'], c2: [null], c3: ['bbb'], c4: ['aaa'], c5: ['bbb'], c6: [null] },
+      trafficSource: { c1: ['bravo'], c2: [null], c3: ['alpha'], c4: ['bravo'], c5: [null], c6: [null] },
+      'custom.pick': { c1: ['c'], c2: ['a'], c3: ['b'], c4: [null], c5: [null], c6: [null] },
+      'custom.txt': { c1: ['zeta'], c2: ['alpha'], c3: ['beta'], c4: [null], c5: ['gamma'], c6: [null] },
+    };
+
+    it.each(Object.keys(SORTS))('sorts by %s both ways, the same through every plan and page', async (name) => {
+      for (const descending of [false, true]) {
+        const sort = `${descending ? '-' : ''}${name}`;
+        const want = expected(SORTS[name]!, descending);
+        // A few matches: read from the matches, then sorted.
+        const filtered = (await list({ q: m, sort, limit: 100 }).expect(200)).body;
+        expect({ sort, order: ids(filtered).map((id) => key[id]) }).toEqual({ sort, order: want });
+        for (const page of [1, 2, 3]) {
+          expect(ids((await list({ q: m, sort, limit: 2, page }).expect(200)).body).map((id) => key[id])).toEqual(want.slice((page - 1) * 2, page * 2));
+        }
+        // Unfiltered: the walk of the whole list, first page and offset pages alike.
+        const whole = ids((await list({ sort, limit: 100 }).expect(200)).body);
+        expect(whole.filter((id) => key[id]).map((id) => key[id])).toEqual(want);
+        const paged: string[] = [];
+        for (let page = 1; page <= Math.ceil(whole.length / 3); page++) paged.push(...ids((await list({ sort, limit: 3, page }).expect(200)).body));
+        expect(paged).toEqual(whole);
+      }
+    });
+
+    it('combines a new sort with others and keeps cursors to the timestamp sorts', async () => {
+      const combined = (await list({ q: m, sort: 'status,-jobTitle', limit: 100 }).expect(200)).body;
+      expect(ids(combined).map((id) => key[id])).toEqual(['c5', 'c2', 'c3', 'c1', 'c4', 'c6']);
+      const cursor = (await list({ sort: '-createdAt', limit: 1 }).expect(200)).body.meta.nextCursor;
+      expect(cursor).toEqual(expect.any(String));
+      for (const sort of ['phone', 'jobTitle', 'status', 'stage', 'assignedTo', 'trafficSource']) {
+        const first = (await list({ sort, limit: 2 }).expect(200)).body;
+        expect(first.meta.nextCursor).toBeUndefined();
+        expect((await list({ sort, cursor }).expect(400)).body.details).toEqual([{ field: 'cursor', message: expect.any(String) }]);
+      }
+      expect(idOf('c1')).toBeDefined();
+    });
+
+    it('sorts the same in POST /contacts/search', async () => {
+      const searched = (await search({ q: m, sort: '-trafficSource', limit: 100 }).expect(200)).body;
+      expect(ids(searched).map((id) => key[id])).toEqual(expected(SORTS.trafficSource!, true));
+    });
+  });
+});
