@@ -3,6 +3,7 @@ import { ActivitiesService } from '../../src/modules/contacts/activities.service
 import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
 import { until } from '../support/wait';
+import { unique } from '../support/names';
 
 /**
  * The activity log of contacts: who may log, edit and delete what, and the last-contacted time
@@ -20,12 +21,6 @@ interface ActivityBody {
   author: { id: string; firstName: string; lastName: string } | null;
   createdAt: string;
   updatedAt: string;
-}
-
-let counter = 0;
-function unique(prefix: string): string {
-  counter += 1;
-  return `${prefix}${counter}x${Date.now().toString(36)}`;
 }
 
 const HOUR = 3600_000;

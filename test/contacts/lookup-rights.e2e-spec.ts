@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { StoredRule } from '../../src/core/access/rule.types';
 import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
+import { titled, unique } from '../support/names';
 
 /**
  * Rules may carry conditions on a status, tag, service or traffic source (its id and name).
@@ -19,18 +20,6 @@ interface LookupBody {
 interface ListBody {
   data: LookupBody[];
   meta: { page: number; limit: number; total: number };
-}
-
-let counter = 0;
-/** A lowercase word unique to this run, so names never collide between tests. */
-function unique(prefix: string): string {
-  counter += 1;
-  return `${prefix}${counter}x${Date.now().toString(36)}`;
-}
-
-/** What the API makes of a lowercase single-word name. */
-function titled(word: string): string {
-  return word.charAt(0).toUpperCase() + word.slice(1);
 }
 
 const TAGS = '/api/v1/tags';

@@ -1,7 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
+import { buildAbility } from '../../src/core/access/app-ability';
+import { setChangeContext } from '../../src/modules/contacts/contacts.change-context';
 import { LookupsService } from '../../src/modules/contacts/lookups.service';
 import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
+import { titled, unique } from '../support/names';
 
 /**
  * The admin-managed lists contacts refer to: statuses, tags, services and traffic sources.
@@ -19,24 +23,14 @@ interface LookupBody {
   updatedAt: string;
 }
 
+const ADMINISTRATOR = buildAbility([{ action: 'manage', subject: 'all' }]);
+
 const LISTS = [
   { path: '/api/v1/contact-statuses', subject: 'ContactStatus', audit: 'contact-status', body: (name: string) => ({ name, stage: 'prospect' }) },
   { path: '/api/v1/tags', subject: 'Tag', audit: 'tag', body: (name: string) => ({ name }) },
   { path: '/api/v1/services', subject: 'Service', audit: 'service', body: (name: string) => ({ name }) },
   { path: '/api/v1/traffic-sources', subject: 'TrafficSource', audit: 'traffic-source', body: (name: string) => ({ name }) },
 ] as const;
-
-let counter = 0;
-/** A lowercase word unique to this run, so names never collide between tests. */
-function unique(prefix: string): string {
-  counter += 1;
-  return `${prefix}${counter}x${Date.now().toString(36)}`;
-}
-
-/** What the API makes of a lowercase single-word name. */
-function titled(word: string): string {
-  return word.charAt(0).toUpperCase() + word.slice(1);
-}
 
 describe('contact lookups: statuses, tags, services, traffic sources', () => {
   let t: TestApp;
@@ -567,7 +561,13 @@ describe('contact lookups: statuses, tags, services, traffic sources', () => {
       const fresh = unique('fresh');
       const other = unique('other');
 
-      const ids = await t.db.transaction((manager) => lookups.ensureTags(manager, [` ${fresh} `, existing.name.toUpperCase(), fresh.toUpperCase(), '  ', other], admin.userId));
+      // As a contact write calls it: inside a transaction that names its actor.
+      const asAdmin = <T>(work: (manager: EntityManager) => Promise<T>) =>
+        t.db.transaction(async (manager) => {
+          await setChangeContext(manager, admin.userId, 'api');
+          return work(manager);
+        });
+      const ids = await asAdmin((manager) => lookups.ensureTags(manager, [` ${fresh} `, existing.name.toUpperCase(), fresh.toUpperCase(), '  ', other], ADMINISTRATOR));
 
       const rows: Array<{ id: string; name: string }> = await t.db.query('SELECT id, name FROM tags WHERE id = ANY($1::uuid[])', [ids]);
       const nameOf = new Map(rows.map((row) => [row.id, row.name]));
@@ -581,15 +581,15 @@ describe('contact lookups: statuses, tags, services, traffic sources', () => {
       const audit: Array<{ subject_id: string; actor_id: string }> = await t.db.query(`SELECT subject_id, actor_id FROM audit_logs WHERE action = 'tag.create' AND subject_id = ANY($1::text[])`, [[ids[0], ids[2]]]);
       expect(audit).toHaveLength(2);
       expect(audit.every((row) => row.actor_id === admin.userId)).toBe(true);
-      const again = await t.db.transaction((manager) => lookups.ensureTags(manager, [other, fresh], admin.userId));
+      const again = await asAdmin((manager) => lookups.ensureTags(manager, [other, fresh], ADMINISTRATOR));
       expect(again).toEqual([ids[2], ids[0]]);
-      expect(await t.db.transaction((manager) => lookups.ensureTags(manager, []))).toEqual([]);
+      expect(await asAdmin((manager) => lookups.ensureTags(manager, [], ADMINISTRATOR))).toEqual([]);
     });
 
     it('survives concurrent calls creating the same new tag', async () => {
       const lookups = t.app.get(LookupsService, { strict: false });
       const word = unique('race');
-      const results = await Promise.all(Array.from({ length: 5 }, () => t.db.transaction((manager) => lookups.ensureTags(manager, [word]))));
+      const results = await Promise.all(Array.from({ length: 5 }, () => t.db.transaction((manager) => lookups.ensureTags(manager, [word], ADMINISTRATOR))));
       const [{ id }] = await t.db.query('SELECT id FROM tags WHERE name_key = $1', [word]);
       expect(results).toEqual(Array.from({ length: 5 }, () => [id]));
     });

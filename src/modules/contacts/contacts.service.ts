@@ -384,7 +384,7 @@ export class ContactsService {
           break;
         }
         case 'addTags': {
-          const tagIds = [...new Set([...(input.tagIds ?? []), ...(await this.lookups.ensureTags(manager, input.newTags ?? [], undefined, ability))])];
+          const tagIds = [...new Set([...(input.tagIds ?? []), ...(await this.lookups.ensureTags(manager, input.newTags ?? [], ability))])];
           changes = `added AS (INSERT INTO contact_tags (contact_id, tag_id) SELECT picked.id, tag FROM picked CROSS JOIN unnest(${p(tagIds)}::uuid[]) tag
                        ON CONFLICT DO NOTHING RETURNING contact_id),
                      changed AS (UPDATE contacts t SET ${bump} WHERE t.id IN (SELECT contact_id FROM added) RETURNING t.id)`;
@@ -574,7 +574,7 @@ export class ContactsService {
   private async writeSets(manager: EntityManager, ability: AppAbility, id: string, input: ContactWritableFields, creating: boolean): Promise<boolean> {
     let changed = false;
     if (input.tagIds !== undefined || input.newTags?.length) {
-      const typed = await this.lookups.ensureTags(manager, input.newTags ?? [], undefined, ability);
+      const typed = await this.lookups.ensureTags(manager, input.newTags ?? [], ability);
       const current: Array<{ tag_id: string }> = creating ? [] : await manager.query('SELECT tag_id FROM contact_tags WHERE contact_id = $1', [id]);
       const wanted = [...new Set([...(input.tagIds ?? current.map((row) => row.tag_id)), ...typed])];
       changed = (await this.replaceSet(manager, 'contact_tags', 'tag_id', id, wanted)) || changed;

@@ -362,12 +362,10 @@ export class LookupsService {
    * needs `replaceWith` (the contacts move to another entry, which the caller must be able to
    * read) or `detach` (they lose it).
    */
-  async remove(kind: LookupKind, ability: AppAbility, actor: AuthUser, rawId: string, options: DeleteLookupQueryDto): Promise<void> {
+  async remove(kind: LookupKind, ability: AppAbility, actor: AuthUser, id: string, options: DeleteLookupQueryDto): Promise<void> {
     const definition = LOOKUPS[kind];
-    // UUIDs may arrive in upper case; the database answers in lower case.
-    const id = rawId.toLowerCase();
-    const replaceWith = options.replaceWith?.toLowerCase();
-    const { detach } = options;
+    // Both ids come validated, in lower case as the database answers them.
+    const { replaceWith, detach } = options;
     if (replaceWith !== undefined && detach) {
       throw new RequestValidationError([{ field: 'detach', message: 'cannot be combined with replaceWith' }]);
     }
@@ -414,14 +412,11 @@ export class LookupsService {
    * Finds or creates tags by name for "create tags by typing their names": names are Title
    * Cased, deduplicated regardless of case, missing ones inserted (concurrent inserts of the
    * same name are harmless), and the ids come back in the order the names were given.
-   * Runs in the caller's transaction; new tags are audited against `actorId`, or the actor of
-   * the transaction's change context when it is left out.
+   * Runs in the caller's transaction; new tags are audited against the actor of its change
+   * context. Creating one takes the caller's right to create that tag, as POST /tags does
+   * (refused, the transaction rolls back).
    */
-  /**
-   * The ids of tags named, creating the missing ones. With `ability`, creating one takes the
-   * caller's right to create that tag, as POST /tags does (refused, the transaction rolls back).
-   */
-  async ensureTags(manager: EntityManager, names: string[], actorId?: string | null, ability?: AppAbility): Promise<string[]> {
+  async ensureTags(manager: EntityManager, names: string[], ability: AppAbility): Promise<string[]> {
     const wanted = new Map<string, string>();
     for (const raw of names) {
       const { name, error } = storedLookupName(raw);
@@ -440,15 +435,12 @@ export class LookupsService {
       `SELECT t.id FROM unnest($1::text[]) WITH ORDINALITY AS wanted (name, ord) JOIN tags t ON t.name_key = lower(wanted.name) ORDER BY wanted.ord`,
       [titled],
     );
-    const refused = ability && created.find((tag) => !ability.can('create', subjectOf('Tag', tag)));
+    const refused = created.find((tag) => !ability.can('create', subjectOf('Tag', tag)));
     if (refused) {
       throw new ForbiddenException({ message: `You may not create the tag "${refused.name}"`, code: 'forbidden', details: [{ field: 'newTags', message: `"${refused.name}" is not a tag yet, and you may not create tags` }] });
     }
     if (created.length) {
-      const actor =
-        actorId !== undefined
-          ? actorId
-          : ((await manager.query(`SELECT nullif(current_setting('maestro.actor_id', true), '') AS actor`)) as Array<{ actor: string | null }>)[0]!.actor;
+      const [{ actor }] = (await manager.query(`SELECT nullif(current_setting('maestro.actor_id', true), '') AS actor`)) as Array<{ actor: string | null }>;
       for (const tag of created) {
         await this.audit.record({ actorId: actor, action: 'tag.create', subjectType: 'Tag', subjectId: tag.id, after: { name: tag.name, color: null } }, manager);
       }
