@@ -179,6 +179,11 @@ describe('contacts', () => {
       expect(searched.data.map((c: { lastName: string }) => c.lastName)).toEqual([`${marker} One`, `${marker} Three`]);
       const bad = await t.http.post('/api/v1/contacts/search').set(admin.auth).send({ filter: { and: [{ field: 'stage', op: 'gt', value: 3 }, { field: 'nope', op: 'is', value: 1 }] } }).expect(400);
       expect(bad.body.details.map((d: { field: string }) => d.field)).toEqual(['filter.and.0.op', 'filter.and.1.field']);
+      // With free text beside it, errors still point into the filter as sent.
+      const badWithText = await t.http.post('/api/v1/contacts/search').set(admin.auth).send({ q: marker, filter: { and: [{ field: 'stage', op: 'gt', value: 3 }, { field: 'nope', op: 'is', value: 1 }] } }).expect(400);
+      expect(badWithText.body.details.map((d: { field: string }) => d.field)).toEqual(['filter.and.0.op', 'filter.and.1.field']);
+      const badField = await t.http.post('/api/v1/contacts/search').set(admin.auth).send({ q: marker, filter: { field: 'nope', op: 'is', value: 1 } }).expect(400);
+      expect(badField.body.details).toEqual([{ field: 'filter.field', message: 'unknown field "nope"' }]);
     });
 
     it('sorts, pages with totals, and pages by cursor without repeats', async () => {
@@ -319,7 +324,9 @@ describe('contacts', () => {
       const refused = await t.http.patch(`/api/v1/contacts/${id}`).set(clerk.auth).send({ version: 1, statusId: statuses.Customer }).expect(403);
       expect(refused.body.code).toBe('field_forbidden');
       await t.http.post('/api/v1/contacts/bulk').set(clerk.auth).send({ selection: { ids: [id] }, action: 'setStatus', statusId: statuses.Customer }).expect(200, { matched: 0, updated: 0 });
-      await t.http.post('/api/v1/contacts/bulk').set(clerk.auth).send({ selection: { ids: [id] }, action: 'addTags', newTags: ['Clerk Tag'] }).expect(403);
+      // Tags are not among the clerk's fields: nothing is selected, so no tag is made either.
+      await t.http.post('/api/v1/contacts/bulk').set(clerk.auth).send({ selection: { ids: [id] }, action: 'addTags', newTags: ['Clerk Tag'] }).expect(200, { matched: 0, updated: 0 });
+      expect(await t.db.query("SELECT 1 FROM tags WHERE name_key = 'clerk tag'")).toEqual([]);
       expect(await row(id)).toMatchObject({ status_id: statuses.Lead, version: 1 });
       await t.http.patch(`/api/v1/contacts/${id}`).set(clerk.auth).send({ version: 1, city: 'Oslo' }).expect(200);
     });
@@ -584,6 +591,18 @@ describe('contacts', () => {
       }
       await bulk({ ids: [id], filter: { field: 'q', op: 'matches', value: 'Safe' } }).expect(400);
       expect(await live()).toBe(before);
+      // A bad filter is reported where the caller wrote it.
+      const badFilter = await bulk({ filter: { and: [{ field: 'q', op: 'matches', value: 'Safe' }, { field: 'nope', op: 'is', value: 1 }] } }).expect(400);
+      expect(badFilter.body.details).toEqual([{ field: 'selection.filter.and.1.field', message: 'unknown field "nope"' }]);
+    });
+
+    it('creates no tag from typed names when the selection matched no contact', async () => {
+      const name = `Nobody ${Date.now().toString(36)}`;
+      const result = await t.http.post('/api/v1/contacts/bulk').set(staff.auth).send({ selection: { filter: { field: 'q', op: 'matches', value: `zz${Date.now().toString(36)}qq` } }, action: 'addTags', newTags: [name] }).expect(200);
+      expect(result.body).toEqual({ matched: 0, updated: 0 });
+      expect(await t.db.query('SELECT id FROM tags WHERE name_key = lower($1)', [name])).toEqual([]);
+      await t.http.post('/api/v1/contacts/bulk').set(staff.auth).send({ selection: { ids: [] }, action: 'addTags', newTags: [name] }).expect(200);
+      expect(await t.db.query('SELECT id FROM tags WHERE name_key = lower($1)', [name])).toEqual([]);
     });
   });
 

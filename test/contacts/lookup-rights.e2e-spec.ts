@@ -322,4 +322,62 @@ describe('lookup rights: rule conditions on statuses, tags, services and traffic
       });
     }
   });
+
+  describe('contacts given entries', () => {
+    it('a contact is given only statuses, sources, tags and services the caller may read; what it already has may stay', async () => {
+      const [shownTag, hiddenTag] = [await create(TAGS, unique('Shown tag')), await create(TAGS, unique('Hidden tag'))];
+      const [shownStatus, hiddenStatus] = [await create(STATUSES, unique('Shown status')), await create(STATUSES, unique('Hidden status'))];
+      const [shownService, hiddenService] = [await create(SERVICES, unique('Shown service')), await create(SERVICES, unique('Hidden service'))];
+      const [shownSource, hiddenSource] = [await create(SOURCES, unique('Shown source')), await create(SOURCES, unique('Hidden source'))];
+      const keeper = await userWith([
+        { action: 'read', subject: 'Tag', conditions: { id: shownTag.id } },
+        { action: 'read', subject: 'ContactStatus', conditions: { id: shownStatus.id } },
+        { action: 'read', subject: 'Service', conditions: { id: shownService.id } },
+        { action: 'read', subject: 'TrafficSource', conditions: { id: shownSource.id } },
+        { action: ['read', 'create', 'update'], subject: 'Contact' },
+      ]);
+      const contacts = '/api/v1/contacts';
+      const refusedOn = async (request: Promise<{ status: number; body: { details?: Array<{ field: string }> } }>) => {
+        const response = await request;
+        expect(response.status).toBe(422);
+        return response.body.details!.map((detail) => detail.field);
+      };
+      const name = { firstName: 'Given', lastName: unique('entries') };
+      expect(await refusedOn(t.http.post(contacts).set(keeper.auth).send({ ...name, statusId: hiddenStatus.id }))).toEqual(['statusId']);
+      expect(await refusedOn(t.http.post(contacts).set(keeper.auth).send({ ...name, trafficSourceId: hiddenSource.id }))).toEqual(['trafficSourceId']);
+      expect(await refusedOn(t.http.post(contacts).set(keeper.auth).send({ ...name, tagIds: [shownTag.id, hiddenTag.id] }))).toEqual(['tagIds']);
+      expect(await refusedOn(t.http.post(contacts).set(keeper.auth).send({ ...name, serviceIds: [hiddenService.id] }))).toEqual(['serviceIds']);
+      // A tag typed by name finds the hidden one: not the caller's to give either.
+      const typed = await t.http.post(contacts).set(keeper.auth).send({ ...name, newTags: [hiddenTag.name] }).expect(403);
+      expect(typed.body.details).toEqual([{ field: 'newTags', message: `"${hiddenTag.name}" is a tag you may not use` }]);
+      expect(await t.db.query('SELECT 1 FROM contacts WHERE last_name = $1', [name.lastName])).toEqual([]);
+
+      const made = (await t.http
+        .post(contacts)
+        .set(keeper.auth)
+        .send({ ...name, statusId: shownStatus.id, trafficSourceId: shownSource.id, tagIds: [shownTag.id], serviceIds: [shownService.id] })
+        .expect(201)).body as { id: string; version: number };
+      await t.http.patch(`${contacts}/${made.id}`).set(keeper.auth).send({ version: made.version, statusId: hiddenStatus.id }).expect(422);
+
+      // Given by someone who may: an edit that sends them back unchanged, or keeps them, is fine.
+      const withHidden = await insertContact({ statusId: hiddenStatus.id, trafficSourceId: hiddenSource.id });
+      await link('contact_tags', 'tag_id', withHidden, hiddenTag.id);
+      await link('contact_services', 'service_id', withHidden, hiddenService.id);
+      const kept = (await t.http
+        .patch(`${contacts}/${withHidden}`)
+        .set(keeper.auth)
+        .send({ version: 1, firstName: 'Kept', statusId: hiddenStatus.id, trafficSourceId: hiddenSource.id, tagIds: [hiddenTag.id, shownTag.id], serviceIds: [hiddenService.id] })
+        .expect(200)).body as { version: number };
+      expect((await linked('contact_tags', 'tag_id', withHidden)).sort()).toEqual([hiddenTag.id, shownTag.id].sort());
+      // Taking one off is the caller's to do; putting it back is not.
+      const untagged = (await t.http.patch(`${contacts}/${withHidden}`).set(keeper.auth).send({ version: kept.version, tagIds: [shownTag.id] }).expect(200)).body as { version: number };
+      await t.http.patch(`${contacts}/${withHidden}`).set(keeper.auth).send({ version: untagged.version, tagIds: [shownTag.id, hiddenTag.id] }).expect(422);
+      expect(await linked('contact_tags', 'tag_id', withHidden)).toEqual([shownTag.id]);
+
+      const bulk = (body: Record<string, unknown>) => t.http.post(`${contacts}/bulk`).set(keeper.auth).send({ selection: { ids: [made.id] }, ...body });
+      expect(await refusedOn(bulk({ action: 'setStatus', statusId: hiddenStatus.id }))).toEqual(['statusId']);
+      expect(await refusedOn(bulk({ action: 'addTags', tagIds: [hiddenTag.id] }))).toEqual(['tagIds']);
+      expect((await bulk({ action: 'addTags', tagIds: [shownTag.id] }).expect(200)).body).toEqual({ matched: 1, updated: 0 });
+    });
+  });
 });

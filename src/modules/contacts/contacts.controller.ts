@@ -20,7 +20,7 @@ import {
   TrashQueryDto,
   UpdateContactDto,
 } from './dto/contact.dto';
-import { queryToFilter } from './filters/query-to-filter';
+import { queryToFilter, searchToFilter } from './filters/query-to-filter';
 
 @ApiTags('contacts')
 @RequiresFeature('contacts')
@@ -49,9 +49,7 @@ export class ContactsController {
   @ApiOkResponse({ type: ContactPageDto })
   @ApiErrors(400, 401, 403, 404)
   search(@RequestAbility() ability: AppAbility, @Body() body: ContactSearchDto): Promise<ContactPageDto> {
-    const filters = [body.q?.trim() ? { field: 'q', op: 'matches' as const, value: body.q.trim() } : undefined, body.filter].filter((f) => f !== undefined);
-    const filter = filters.length > 1 ? { and: filters } : filters[0];
-    return this.contacts.page(ability, { filter, sort: body.sort, page: body.page, limit: body.limit, cursor: body.cursor });
+    return this.contacts.page(ability, { filter: searchToFilter(body), sort: body.sort, page: body.page, limit: body.limit, cursor: body.cursor });
   }
 
   @Get('trash')

@@ -55,9 +55,10 @@ import type {
   UpdateContactDto,
 } from './dto/contact.dto';
 import type { CustomField } from './entities/custom-field.entity';
+import { reportAs } from './filters/contact-filter.compiler';
 import type { FilterNode } from './filters/contact-filter.types';
 import { ListTotals } from './list-totals';
-import { LookupsService } from './lookups.service';
+import { type LookupKind, LookupsService } from './lookups.service';
 
 /** A contact as CASL conditions see it: camelCase fields plus derived ones (hasAccount, tagIds…). */
 export type ContactRecord = Record<string, unknown> & { id: string; version: number; hasAccount: boolean; email: string | null };
@@ -219,7 +220,7 @@ export class ContactsService {
     const id = await this.writing(async (manager) => {
       await setChangeContext(manager, actor.id, 'api');
       const statusId = input.statusId === undefined ? await this.defaultStatusId(manager) : input.statusId;
-      await this.checkReferences(manager, { ...input, statusId });
+      await this.checkReferences(manager, ability, input);
       if (input.email) await this.assertEmailFree(manager, input.email, null);
       const candidate = { ...input, statusId, hasAccount: false, createdById: actor.id };
       if (!ability.can('create', subjectOf('Contact', candidate))) {
@@ -263,12 +264,13 @@ export class ContactsService {
         throw new ForbiddenException({ message: 'You may not assign this contact', code: 'forbidden' });
       }
       // Values sent again unchanged are not checked again (an assignee deactivated since stays).
-      await this.checkReferences(manager, {
+      const added = (wanted: string[] | undefined, current: unknown) => wanted?.filter((entry) => !(current as string[]).includes(entry));
+      await this.checkReferences(manager, ability, {
         statusId: changed.includes('statusId') ? input.statusId : undefined,
         trafficSourceId: changed.includes('trafficSourceId') ? input.trafficSourceId : undefined,
         assignedToId: changed.includes('assignedToId') ? input.assignedToId : undefined,
-        tagIds: changed.includes('tagIds') ? input.tagIds : undefined,
-        serviceIds: changed.includes('serviceIds') ? input.serviceIds : undefined,
+        tagIds: changed.includes('tagIds') ? added(input.tagIds, before.tagIds) : undefined,
+        serviceIds: changed.includes('serviceIds') ? added(input.serviceIds, before.serviceIds) : undefined,
       });
       if (changed.includes('email')) {
         if (before.hasAccount && !input.email) throw new ContactRuleError('A contact with a user account must keep an email address (it is the login)', [{ field: 'email', message: 'is required while the contact has an account' }]);
@@ -352,7 +354,10 @@ export class ContactsService {
     if (input.action === 'addTags' && !input.tagIds?.length && !input.newTags?.length) missing.push('tagIds');
     if (missing.length) throw new RequestValidationError(missing.map((field) => ({ field, message: `is required for ${input.action}` })));
 
-    const selectionFilter: FilterNode = Array.isArray(ids) ? { field: 'id', op: 'in', value: ids.length ? ids : ['00000000-0000-0000-0000-000000000000'] } : filter!;
+    // Reported under the names the caller sent (`selection.filter.and.0.op`).
+    const selectionFilter: FilterNode = Array.isArray(ids)
+      ? reportAs({ field: 'id', op: 'in', value: ids.length ? ids : ['00000000-0000-0000-0000-000000000000'] }, 'selection.ids', true)
+      : reportAs(filter!, 'selection.filter');
     const definitions = await this.definitionsFor(selectionFilter, undefined);
     // Only contacts the caller may read and may change this way, as a single edit of the same field.
     const rights = BULK_RIGHTS[input.action];
@@ -366,7 +371,10 @@ export class ContactsService {
 
     return this.writing(async (manager) => {
       await setChangeContext(manager, actor.id, 'bulk');
-      await this.checkReferences(manager, { assignedToId: input.assignedToId, statusId: input.statusId, tagIds: input.tagIds });
+      await this.checkReferences(manager, ability, { assignedToId: input.assignedToId, statusId: input.statusId, tagIds: input.tagIds });
+      // The selected rows are locked first; the change then runs as a statement of its own, whose
+      // snapshot sees whatever was committed while it waited (a value changed, an account opened).
+      const [{ locked }] = (await manager.query(`SELECT count(*)::int AS locked FROM (SELECT c.id FROM contacts c WHERE ${selection.where} FOR UPDATE OF c) picked`, selection.params)) as Array<{ locked: number }>;
       // Common table expressions after `picked`, the last named `changed` (the contacts changed).
       let changes: string;
       switch (input.action) {
@@ -384,7 +392,9 @@ export class ContactsService {
           break;
         }
         case 'addTags': {
-          const tagIds = [...new Set([...(input.tagIds ?? []), ...(await this.lookups.ensureTags(manager, input.newTags ?? [], ability))])];
+          // Typed names become tags only when there is a contact to put them on.
+          const typed = locked ? await this.lookups.ensureTags(manager, input.newTags ?? [], ability) : [];
+          const tagIds = [...new Set([...(input.tagIds ?? []), ...typed])];
           changes = `added AS (INSERT INTO contact_tags (contact_id, tag_id) SELECT picked.id, tag FROM picked CROSS JOIN unnest(${p(tagIds)}::uuid[]) tag
                        ON CONFLICT DO NOTHING RETURNING contact_id),
                      changed AS (UPDATE contacts t SET ${bump} WHERE t.id IN (SELECT contact_id FROM added) RETURNING t.id)`;
@@ -399,9 +409,6 @@ export class ContactsService {
           changes = change('deleted_at = now()', 'NOT EXISTS (SELECT 1 FROM users u WHERE u.contact_id = t.id)');
           break;
       }
-      // The selected rows are locked first; the change then runs as a statement of its own, whose
-      // snapshot sees whatever was committed while it waited (a value changed, an account opened).
-      await manager.query(`SELECT count(*) FROM (SELECT c.id FROM contacts c WHERE ${selection.where} FOR UPDATE OF c) locked`, selection.params);
       const [result] = (await manager.query(
         `WITH picked AS (SELECT c.id FROM contacts c WHERE ${selection.where}),
               ${changes}
@@ -537,20 +544,26 @@ export class ContactsService {
   }
 
   /** Every id a write names must exist; an assignee must be an active back-office user. */
-  private async checkReferences(manager: EntityManager, input: Partial<Pick<ContactWritableFields, 'statusId' | 'trafficSourceId' | 'assignedToId' | 'tagIds' | 'serviceIds'>>): Promise<void> {
-    const exists = async (table: string, ids: string[]) => {
-      const rows: Array<{ id: string }> = await manager.query(`SELECT id FROM ${table} WHERE id = ANY($1::uuid[])`, [ids]);
-      return new Set(rows.map((row) => row.id));
-    };
-    if (input.statusId && !(await exists('contact_statuses', [input.statusId])).has(input.statusId)) throw new UnknownReferenceError('statusId', 'status');
-    if (input.trafficSourceId && !(await exists('traffic_sources', [input.trafficSourceId])).has(input.trafficSourceId)) throw new UnknownReferenceError('trafficSourceId', 'traffic source');
-    if (input.tagIds?.length) {
-      const found = await exists('tags', input.tagIds);
-      if (input.tagIds.some((tagId) => !found.has(tagId))) throw new UnknownReferenceError('tagIds', 'tag');
-    }
-    if (input.serviceIds?.length) {
-      const found = await exists('services', input.serviceIds);
-      if (input.serviceIds.some((serviceId) => !found.has(serviceId))) throw new UnknownReferenceError('serviceIds', 'service');
+  /**
+   * The statuses, traffic source, tags and services a write gives a contact exist and are the
+   * caller's to give (lookup rules hide entries here as on their own routes). Pass only what the
+   * write adds: what a contact already has was checked when it was given.
+   */
+  private async checkReferences(
+    manager: EntityManager,
+    ability: AppAbility,
+    input: Partial<Pick<ContactWritableFields, 'statusId' | 'trafficSourceId' | 'assignedToId' | 'tagIds' | 'serviceIds'>>,
+  ): Promise<void> {
+    const lookups: Array<[LookupKind, string, string, string[] | undefined]> = [
+      ['status', 'statusId', 'status', input.statusId ? [input.statusId] : undefined],
+      ['trafficSource', 'trafficSourceId', 'traffic source', input.trafficSourceId ? [input.trafficSourceId] : undefined],
+      ['tag', 'tagIds', 'tag', input.tagIds],
+      ['service', 'serviceIds', 'service', input.serviceIds],
+    ];
+    for (const [kind, field, label, ids] of lookups) {
+      if (!ids?.length) continue;
+      const usable = await this.lookups.usableIds(manager, ability, kind, ids);
+      if (ids.some((id) => !usable.has(id))) throw new UnknownReferenceError(field, label);
     }
     if (input.assignedToId) {
       const staff: unknown[] = await manager.query(

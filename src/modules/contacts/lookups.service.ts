@@ -409,6 +409,21 @@ export class LookupsService {
   }
 
   /**
+   * Of `ids`, the entries that exist and that the caller may read: the ones a contact may be
+   * given. An entry a lookup rule hides is as unknown here as on its own routes.
+   */
+  async usableIds(manager: EntityManager, ability: AppAbility, kind: LookupKind, ids: string[]): Promise<Set<string>> {
+    if (!ids.length) return new Set();
+    const definition = LOOKUPS[kind];
+    const readable = readableEntries(ability, definition, 2);
+    const rows: Array<{ id: string }> = await manager.query(
+      `SELECT x.id FROM ${definition.table} x WHERE x.id = ANY($1::uuid[])${readable ? ` AND ${readable.sql}` : ''}`,
+      [ids, ...(readable?.params ?? [])],
+    );
+    return new Set(rows.map((row) => row.id));
+  }
+
+  /**
    * Finds or creates tags by name for "create tags by typing their names": names are Title
    * Cased, deduplicated regardless of case, missing ones inserted (concurrent inserts of the
    * same name are harmless), and the ids come back in the order the names were given.
@@ -431,13 +446,19 @@ export class LookupsService {
       'INSERT INTO tags (name) SELECT unnest($1::text[]) ON CONFLICT (name_key) DO NOTHING RETURNING id, name',
       [titled],
     );
-    const rows: Array<{ id: string }> = await manager.query(
-      `SELECT t.id FROM unnest($1::text[]) WITH ORDINALITY AS wanted (name, ord) JOIN tags t ON t.name_key = lower(wanted.name) ORDER BY wanted.ord`,
+    const rows: Array<{ id: string; name: string }> = await manager.query(
+      `SELECT t.id, t.name FROM unnest($1::text[]) WITH ORDINALITY AS wanted (name, ord) JOIN tags t ON t.name_key = lower(wanted.name) ORDER BY wanted.ord`,
       [titled],
     );
     const refused = created.find((tag) => !ability.can('create', subjectOf('Tag', tag)));
     if (refused) {
       throw new ForbiddenException({ message: `You may not create the tag "${refused.name}"`, code: 'forbidden', details: [{ field: 'newTags', message: `"${refused.name}" is not a tag yet, and you may not create tags` }] });
+    }
+    // A name may find an existing tag the caller's rules hide: it is not theirs to give.
+    const usable = await this.usableIds(manager, ability, 'tag', rows.map((row) => row.id));
+    const hidden = rows.find((row) => !usable.has(row.id));
+    if (hidden) {
+      throw new ForbiddenException({ message: `You may not use the tag "${hidden.name}"`, code: 'forbidden', details: [{ field: 'newTags', message: `"${hidden.name}" is a tag you may not use` }] });
     }
     if (created.length) {
       const [{ actor }] = (await manager.query(`SELECT nullif(current_setting('maestro.actor_id', true), '') AS actor`)) as Array<{ actor: string | null }>;

@@ -34,3 +34,14 @@ export function queryToFilter(query: ContactQueryDto, currentUserId: string): Fi
   if (rules.length === 0) return undefined;
   return rules.length === 1 ? rules[0] : { and: rules };
 }
+
+/**
+ * The search body's free text and rule tree as one tree, each part reported under the name
+ * the caller sent (`q`, `filter.and.1.op`).
+ */
+export function searchToFilter(search: { q?: string; filter?: FilterNode }): FilterNode | undefined {
+  const parts: FilterNode[] = [];
+  if (search.q?.trim()) parts.push(reportAs({ field: 'q', op: 'matches', value: search.q.trim() }, 'q', true));
+  if (search.filter) parts.push(reportAs(search.filter, 'filter'));
+  return parts.length > 1 ? { and: parts } : parts[0];
+}
