@@ -425,9 +425,9 @@ export class ContactsService {
 
   /**
    * Conditions bound the result of an edit as well as the record edited: a role that may update
-   * its own leads may not turn one into someone else's customer. Refused, the transaction rolls back.
+   * its own leads may not turn one into someone else's customer. Refuses (the transaction rolls
+   * back) a written contact the caller's conditional rules for `actions` do not allow.
    */
-  /** Refuses (rolling back) a written contact the caller's conditional rules for `actions` do not allow. */
   private async assertStoredWithinRights(manager: EntityManager, ability: AppAbility, id: string, actions: string[], message: string): Promise<void> {
     if (!actions.some((action) => dependsOnRecord(ability, action, 'Contact'))) return;
     const after = await this.loadRecord(manager, id, 'live', false);
@@ -543,11 +543,11 @@ export class ContactsService {
     return rows[0]?.id ?? null;
   }
 
-  /** Every id a write names must exist; an assignee must be an active back-office user. */
   /**
    * The statuses, traffic source, tags and services a write gives a contact exist and are the
-   * caller's to give (lookup rules hide entries here as on their own routes). Pass only what the
-   * write adds: what a contact already has was checked when it was given.
+   * caller's to give (lookup rules hide entries here as on their own routes); an assignee is an
+   * active back-office user. Pass only what the write adds: what a contact has was checked when
+   * it was given.
    */
   private async checkReferences(
     manager: EntityManager,
@@ -693,7 +693,6 @@ function recordField(column: string): string {
   return field;
 }
 
-/** A contact row (snake_case columns, with tag_ids and service_ids) as access rules and writes see it. */
 /** Two writes racing for one email: the loser's unique violation names the field like the check before it. */
 function namedEmailConflict(error: unknown): never {
   const driverError = error instanceof QueryFailedError ? (error.driverError as { code?: string; constraint?: string }) : undefined;
@@ -703,6 +702,7 @@ function namedEmailConflict(error: unknown): never {
   throw error;
 }
 
+/** A contact row (snake_case columns, with tag_ids and service_ids) as access rules and writes see it. */
 function contactRecordOf(row: Record<string, unknown>): ContactRecord {
   const record: Record<string, unknown> = {};
   for (const column of Object.keys(row)) record[recordField(column)] = row[column];
