@@ -218,21 +218,33 @@ describe.each([
     await t.http.get('/api/v1/contacts/imports').set(client.auth).expect(403);
   });
 
-  it('needs rights on every contact, whole: a role limited to some contacts or fields may not import', async () => {
+  it('needs rights on every contact and lookup, whole: a role limited to some contacts, fields or tags may not import', async () => {
     const roleWith = async (name: string, rules: unknown[]) =>
       (await t.http.post('/api/v1/roles').set(admin.auth).send({ name: `${name} ${Date.now().toString(36)}`, audience: 'staff', rules }).expect(201)).body.id as string;
     const own = await createUserWithRoles(t, admin, [await roleWith('Own importer', [{ action: ['read', 'create', 'update', 'import'], subject: 'Contact', conditions: { assignedToId: '${user.id}' } }])], 'ownimporter');
     const refused = await upload('First Name,Email\nX,x-own@example.com\n', own).expect(403);
-    expect(refused.body.message).toBe('Imports need read, create, update rights on every contact; your role limits them to some contacts or fields');
+    expect(refused.body.message).toBe('Imports need read, create, update, assign rights on every contact; your role limits them to some contacts or fields');
     await t.http.get('/api/v1/contacts/imports').set(own.auth).expect(403);
     const fields = await createUserWithRoles(
       t,
       admin,
-      [await roleWith('Field importer', [{ action: ['read', 'create', 'import'], subject: 'Contact' }, { action: 'update', subject: 'Contact', fields: ['phone'] }])],
+      [await roleWith('Field importer', [{ action: ['read', 'create', 'import', 'assign'], subject: 'Contact' }, { action: 'update', subject: 'Contact', fields: ['phone'] }])],
       'fieldimporter',
     );
-    expect((await upload('First Name\nX\n', fields).expect(403)).body.message).toContain('update rights on every contact');
-    const whole = await createUserWithRoles(t, admin, [await roleWith('Whole importer', [{ action: ['read', 'create', 'update', 'import'], subject: 'Contact' }])], 'wholeimporter');
+    expect((await upload('First Name\nX\n', fields).expect(403)).body.message).toContain('need update rights on every contact');
+    // Rows name statuses, sources, tags (missing ones created) and services: a role they are hidden from may not import either.
+    const contactRights = { action: ['read', 'create', 'update', 'import', 'assign'], subject: 'Contact' };
+    const lookupRights = [{ action: 'read', subject: ['ContactStatus', 'TrafficSource', 'Tag', 'Service'] }, { action: 'create', subject: 'Tag' }];
+    const someTags = await createUserWithRoles(
+      t,
+      admin,
+      [await roleWith('Tag-limited importer', [contactRights, { action: 'read', subject: ['ContactStatus', 'TrafficSource', 'Service'] }, { action: 'read', subject: 'Tag', conditions: { name: 'Vip' } }])],
+      'tagimporter',
+    );
+    expect((await upload('First Name\nX\n', someTags).expect(403)).body.message).toBe(
+      'Imports name statuses, traffic sources, tags and services as they go; they need the rights to read every tag, create tags, which your role limits',
+    );
+    const whole = await createUserWithRoles(t, admin, [await roleWith('Whole importer', [contactRights, ...lookupRights])], 'wholeimporter');
     await upload('First Name\nX\n', whole).expect(201);
   });
 });
