@@ -1,16 +1,6 @@
 import type { PGlite } from '@electric-sql/pglite';
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { loadPGlite } from '../../src/database/testing/memory-database';
-
-const MIGRATIONS_DIR = join(__dirname, '../../src/database/migrations');
-const TARGET = '1764900000000-PasswordTokensEndWithAccountChanges.ts';
-
-function migration(file: string): MigrationInterface {
-  const exported = require(join(MIGRATIONS_DIR, file)) as Record<string, new () => MigrationInterface>;
-  return new (Object.values(exported)[0]!)();
-}
+import { beforeMigration } from '../support/migrations';
 
 /**
  * The migration on PGlite (the embedded database; the e2e specs cover PostgreSQL): which
@@ -44,12 +34,7 @@ describe('migration: password links end with account changes (PGlite)', () => {
   const isOpen = async (tokenId: string) => (await run<{ open: boolean }>('SELECT used_at IS NULL AS open FROM password_tokens WHERE id = $1', [tokenId]))[0]!.open;
 
   beforeAll(async () => {
-    db = await loadPGlite().create('memory://');
-    runner = { query: (sql: string) => db.exec(sql) } as unknown as QueryRunner;
-    const files = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.ts')).sort();
-    expect(files).toContain(TARGET);
-    for (const file of files.filter((f) => f < TARGET)) await migration(file).up(runner);
-    target = migration(TARGET);
+    ({ db, runner, target } = await beforeMigration('1764900000000-PasswordTokensEndWithAccountChanges.ts'));
   });
   afterAll(() => db?.close());
 

@@ -1,16 +1,6 @@
 import type { PGlite } from '@electric-sql/pglite';
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { loadPGlite } from '../../src/database/testing/memory-database';
-
-const MIGRATIONS_DIR = join(__dirname, '../../src/database/migrations');
-const TARGET = '1765140000000-PhoneSearchTermsInPlpgsql.ts';
-
-function migration(file: string): MigrationInterface {
-  const exported = require(join(MIGRATIONS_DIR, file)) as Record<string, new () => MigrationInterface>;
-  return new (Object.values(exported)[0]!)();
-}
+import { beforeMigration } from '../support/migrations';
 
 /** Phones as people type them, and the odd ones: no digits, one group, extensions, leading zeros. */
 const PHONES = ['+54 258 2517464', '+1 (555) 010-9999 x12', '(0)30-123 45', '0044 20 7946 0958', '2582517464', '12', ' 12 ', 'ext.5', '+', '--', '', '+49-(0)89/1234-5678', '٣٤٥ 12'];
@@ -34,12 +24,7 @@ describe('migration: phone search terms in PL/pgSQL (PGlite)', () => {
   const terms = async (phone: string): Promise<string> => (await db.query<{ terms: string }>('SELECT contact_phone_search_terms($1) AS terms', [phone])).rows[0]!.terms;
 
   beforeAll(async () => {
-    db = await loadPGlite().create('memory://');
-    runner = { query: (sql: string) => db.exec(sql) } as unknown as QueryRunner;
-    const files = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.ts')).sort();
-    expect(files).toContain(TARGET);
-    for (const file of files.filter((f) => f < TARGET)) await migration(file).up(runner);
-    target = migration(TARGET);
+    ({ db, runner, target } = await beforeMigration('1765140000000-PhoneSearchTermsInPlpgsql.ts'));
   });
   afterAll(() => db?.close());
 
