@@ -20,7 +20,7 @@ import {
   TrashQueryDto,
   UpdateContactDto,
 } from './dto/contact.dto';
-import { queryToFilter, searchToFilter } from './filters/query-to-filter';
+import { queryToFilter } from './filters/query-to-filter';
 
 @ApiTags('contacts')
 @RequiresFeature('contacts')
@@ -48,8 +48,9 @@ export class ContactsController {
   @ApiOperation({ summary: 'Search contacts with a rule tree in the body', operationId: 'searchContacts' })
   @ApiOkResponse({ type: ContactPageDto })
   @ApiErrors(400, 401, 403, 404)
-  search(@RequestAbility() ability: AppAbility, @Body() body: ContactSearchDto): Promise<ContactPageDto> {
-    return this.contacts.page(ability, { filter: searchToFilter(body), sort: body.sort, page: body.page, limit: body.limit, cursor: body.cursor });
+  search(@RequestAbility() ability: AppAbility, @CurrentUser() user: AuthUser, @Body() body: ContactSearchDto): Promise<ContactPageDto> {
+    // The body's free text and rule tree compile like the list's parameters of the same names.
+    return this.contacts.page(ability, { filter: queryToFilter({ q: body.q, filter: body.filter }, user.id), sort: body.sort, page: body.page, limit: body.limit, cursor: body.cursor });
   }
 
   @Get('trash')

@@ -455,8 +455,7 @@ export class LookupsService {
       throw new ForbiddenException({ message: `You may not create the tag "${refused.name}"`, code: 'forbidden', details: [{ field: 'newTags', message: `"${refused.name}" is not a tag yet, and you may not create tags` }] });
     }
     // A name may find an existing tag the caller's rules hide: it is not theirs to give.
-    const usable = await this.usableIds(manager, ability, 'tag', rows.map((row) => row.id));
-    const hidden = rows.find((row) => !usable.has(row.id));
+    const hidden = rows.find((row) => !ability.can('read', subjectOf('Tag', ruleRecordOf(row))));
     if (hidden) {
       throw new ForbiddenException({ message: `You may not use the tag "${hidden.name}"`, code: 'forbidden', details: [{ field: 'newTags', message: `"${hidden.name}" is a tag you may not use` }] });
     }

@@ -3,11 +3,12 @@ import { reportAs } from './contact-filter.compiler';
 import type { FilterCondition, FilterNode } from './contact-filter.types';
 
 /**
- * The list's query parameters as a rule tree, so they compile through the one filter language.
+ * The list's query parameters (and the search body's `q` and `filter`) as a rule tree, so they
+ * compile through the one filter language.
  * Each part is marked with the parameter it came from, so a bad value is reported under the
  * name the caller sent (`createdFrom`, `filter.field`), not under the tree built here.
  */
-export function queryToFilter(query: ContactQueryDto, currentUserId: string): FilterNode | undefined {
+export function queryToFilter(query: Partial<ContactQueryDto>, currentUserId: string): FilterNode | undefined {
   const rules: FilterNode[] = [];
   const add = (param: string, field: string, op: FilterCondition['op'], value?: unknown) =>
     rules.push(reportAs(value === undefined ? { field, op } : { field, op, value }, param, true));
@@ -33,15 +34,4 @@ export function queryToFilter(query: ContactQueryDto, currentUserId: string): Fi
   if (query.filter) rules.push(reportAs(query.filter, 'filter'));
   if (rules.length === 0) return undefined;
   return rules.length === 1 ? rules[0] : { and: rules };
-}
-
-/**
- * The search body's free text and rule tree as one tree, each part reported under the name
- * the caller sent (`q`, `filter.and.1.op`).
- */
-export function searchToFilter(search: { q?: string; filter?: FilterNode }): FilterNode | undefined {
-  const parts: FilterNode[] = [];
-  if (search.q?.trim()) parts.push(reportAs({ field: 'q', op: 'matches', value: search.q.trim() }, 'q', true));
-  if (search.filter) parts.push(reportAs(search.filter, 'filter'));
-  return parts.length > 1 ? { and: parts } : parts[0];
 }
