@@ -1,16 +1,18 @@
 /**
  * The baseline: a bare node:http server on `pg` that runs the very statements the API runs
  * for each benchmarked route (built by the same query functions, with totals kept and page
- * plans chosen by the same ListTotals and listPlan), without the framework, authentication
+ * plans chosen by the same ListTotals and ListPlans), without the framework, authentication
  * or authorization around them.
  */
 import { createServer } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { Pool } from 'pg';
 import { buildAbility } from '../src/core/access/app-ability';
 import { statementName } from '../src/database/pooled-sql';
-import { compileSelection, contactOrder, listPlan, listStatements, preparable, profileStatements } from '../src/modules/contacts/contacts.queries';
+import { compileSelection, contactOrder, listStatements, preparable, profileStatements } from '../src/modules/contacts/contacts.queries';
 import { ContactLookupDirectory } from '../src/modules/contacts/contact-lookups';
 import { toListItem } from '../src/modules/contacts/contacts.service';
+import { ListPlans } from '../src/modules/contacts/list-plans';
 import { ListTotals } from '../src/modules/contacts/list-totals';
 import type { ContactQueryDto } from '../src/modules/contacts/dto/contact.dto';
 import { queryToFilter } from '../src/modules/contacts/filters/query-to-filter';
@@ -20,6 +22,7 @@ const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: Number(
 const ability = buildAbility([{ action: 'read', subject: 'Contact' }]);
 const userId = process.env.BENCH_USER_ID ?? '';
 const totals = new ListTotals(async (sql, params) => (await pool.query(sql, params)).rows);
+const plans = new ListPlans();
 /** Status, traffic source and tag names, kept as the API keeps them. */
 const lookupDirectory = new ContactLookupDirectory(async (sql, params) => (await pool.query(sql, params)).rows);
 /** Custom field definitions, read once: the API keeps them in memory too. */
@@ -37,9 +40,13 @@ async function list(query: ContactQueryDto): Promise<unknown> {
   // Totals are kept and the page's plan chosen exactly as the API does.
   const { total } = listStatements(selection, contactOrder(undefined, []), window);
   const [counted, tableRows] = await Promise.all([totals.count(total), totals.estimatedContacts()]);
-  const plan = listPlan(filter !== undefined, counted, tableRows, window.limit);
-  const statements = listStatements(selection, contactOrder(undefined, []), window, plan);
+  const order = contactOrder(undefined, []);
+  const planKey = ListPlans.key(total, order.sql, window.limit);
+  const plan = plans.choose(planKey, filter !== undefined, counted, tableRows, window.limit);
+  const statements = listStatements(selection, order, window, plan);
+  const started = performance.now();
   const rows = await (preparable({}, window, plan) ? prepared(statements.rows.sql, statements.rows.params) : pool.query(statements.rows.sql, statements.rows.params));
+  plans.observe(planKey, plan, performance.now() - started);
   const lookups = await lookupDirectory.resolve(rows.rows);
   return { data: rows.rows.map((row) => toListItem(row, lookups)), meta: { page: 1, limit: 25, total: counted.total } };
 }

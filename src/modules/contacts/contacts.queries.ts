@@ -232,8 +232,12 @@ export type ListPlan = 'walk' | 'sparse';
  */
 export function listPlan(filtered: boolean, matches: { total: number; countMs: number }, tableRows: number, rowsToPage: number): ListPlan {
   if (!filtered || matches.total > SPARSE_SELECTION_ROWS) return 'walk';
-  const walkMs = ((rowsToPage * tableRows) / Math.max(matches.total, 1)) * WALK_ROW_MS;
-  return matches.countMs <= Math.max(SPARSE_COUNT_MS, walkMs) ? 'sparse' : 'walk';
+  return matches.countMs <= Math.max(SPARSE_COUNT_MS, walkEstimateMs(matches.total, tableRows, rowsToPage)) ? 'sparse' : 'walk';
+}
+
+/** What walking to a page costs if the walk tests rows spread evenly over the whole table. */
+export function walkEstimateMs(matches: number, tableRows: number, rowsToPage: number): number {
+  return ((rowsToPage * tableRows) / Math.max(matches, 1)) * WALK_ROW_MS;
 }
 
 /**

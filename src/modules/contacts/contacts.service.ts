@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { isDeepStrictEqual } from 'node:util';
 import { ForbiddenException, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -33,7 +34,6 @@ import {
   CURSOR_SORTS,
   decodeCursor,
   encodeCursor,
-  listPlan,
   listStatements,
   preparable,
   mentionsCustomFields,
@@ -57,6 +57,7 @@ import type {
 import type { CustomField } from './entities/custom-field.entity';
 import { reportAs } from './filters/contact-filter.compiler';
 import type { FilterNode } from './filters/contact-filter.types';
+import { ListPlans } from './list-plans';
 import { ListTotals } from './list-totals';
 import { type LookupKind, LookupsService } from './lookups.service';
 
@@ -126,6 +127,7 @@ const SCALAR_COLUMNS: Record<string, string> = {
 export class ContactsService {
   /** Totals of recent list queries; dropped on every write through this service. */
   private readonly totals = new ListTotals((sql, params) => this.sql.query(sql, params));
+  private readonly plans = new ListPlans();
   /** Names of the statuses, traffic sources and tags rows refer to. */
   private readonly lookupDirectory = new ContactLookupDirectory((sql, params) => this.sql.query(sql, params));
 
@@ -156,9 +158,13 @@ export class ContactsService {
     // The total comes first: how many rows match decides how the page is best read.
     const [counted, tableRows] = await Promise.all([this.totals.count(count, window.cursor !== undefined), this.totals.estimatedContacts()]);
     const total = counted.total;
-    const plan = listPlan(request.filter !== undefined, counted, tableRows, window.cursor ? limit : window.offset + limit);
+    const rowsToPage = window.cursor ? limit : window.offset + limit;
+    const planKey = ListPlans.key(count, order.sql, rowsToPage);
+    const plan = this.plans.choose(planKey, request.filter !== undefined, counted, tableRows, rowsToPage);
     const statements = listStatements(selection, order, window, plan);
+    const started = performance.now();
     const rows = await (preparable(request, window, plan) ? this.sql.prepared<ContactListRow>(statements.rows.sql, statements.rows.params) : this.sql.query<ContactListRow>(statements.rows.sql, statements.rows.params));
+    this.plans.observe(planKey, plan, performance.now() - started);
     const [lookups, allDefinitions] = await Promise.all([this.lookupDirectory.resolve(rows), this.customFields.all()]);
     const data = rows.map((row) => toListItem(row, lookups));
     // A removed field's values stay stored (recoverable until purged) but are shown nowhere.
