@@ -50,6 +50,24 @@ describe('ListPlans', () => {
     expect(plans.choose('k', true, { total: 1510, countMs: 25 }, TABLE, 25)).toBe('walk');
   });
 
+  it('learns a selection again once its time is up, even while it is read all along', async () => {
+    const plans = new ListPlans(40);
+    const matches = { total: 1510, countMs: 25 };
+    plans.observe('k', 'sparse', 49);
+    plans.observe('k', 'walk', 1);
+    const chosen: string[] = [];
+    const until = Date.now() + 120;
+    while (Date.now() < until) {
+      const plan = plans.choose('k', true, matches, TABLE, 25);
+      chosen.push(plan);
+      plans.observe('k', plan, plan === 'walk' ? 1 : 49);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(chosen[0]).toBe('walk');
+    // Forgotten after 40 ms though read every few: the next read starts from the estimate again.
+    expect(chosen).toContain('sparse');
+  });
+
   it('tells pages apart by selection, order and depth', () => {
     const key = ListPlans.key(count, 'c.created_at DESC, c.id DESC', 25);
     expect(ListPlans.key({ ...count, params: ['t'] }, 'c.created_at DESC, c.id DESC', 25)).not.toBe(key);

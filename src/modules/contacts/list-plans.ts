@@ -9,7 +9,10 @@ interface PlanTimings {
 
 /** Weight of the newest timing: one slow read (a pause, a busy moment) does not flip a plan. */
 const SMOOTHING = 0.3;
-/** What is learnt about a selection is kept this long, then learnt again as the data changes. */
+/**
+ * What is learnt about a selection is kept this long from its first read, however often it is
+ * read, then learnt again: the data changes, and the plan not taken is never timed again.
+ */
 const REMEMBER_MS = 10 * 60_000;
 
 /**
@@ -23,7 +26,11 @@ const REMEMBER_MS = 10 * 60_000;
  * sparse read is priced at its count's time, an untried walk at `walkEstimateMs`.
  */
 export class ListPlans {
-  private readonly timings = new LRUCache<string, PlanTimings>({ max: 2000, ttl: REMEMBER_MS });
+  private readonly timings: LRUCache<string, PlanTimings>;
+
+  constructor(rememberMs = REMEMBER_MS) {
+    this.timings = new LRUCache<string, PlanTimings>({ max: 2000, ttl: rememberMs });
+  }
 
   /** Names a page's reads: the same matches in the same order, the same rows to pass. */
   static key(count: SqlStatement, orderSql: string, rowsToPage: number): string {
@@ -43,6 +50,6 @@ export class ListPlans {
   observe(key: string, plan: ListPlan, ms: number): void {
     const seen = this.timings.get(key) ?? {};
     const before = seen[plan];
-    this.timings.set(key, { ...seen, [plan]: before === undefined ? ms : before + SMOOTHING * (ms - before) });
+    this.timings.set(key, { ...seen, [plan]: before === undefined ? ms : before + SMOOTHING * (ms - before) }, { noUpdateTTL: true });
   }
 }
