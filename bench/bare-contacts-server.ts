@@ -5,7 +5,6 @@
  * or authorization around them.
  */
 import { createServer } from 'node:http';
-import { performance } from 'node:perf_hooks';
 import { Pool } from 'pg';
 import { buildAbility } from '../src/core/access/app-ability';
 import { statementName } from '../src/database/pooled-sql';
@@ -38,15 +37,13 @@ async function list(query: ContactQueryDto): Promise<unknown> {
   const selection = compileSelection({ ability, action: 'read', filter }, []);
   const window = { limit: 25, offset: 0 };
   // Totals are kept and the page's plan chosen exactly as the API does.
-  const { total } = listStatements(selection, contactOrder(undefined, []), window);
-  const [counted, tableRows] = await Promise.all([totals.count(total), totals.estimatedContacts()]);
   const order = contactOrder(undefined, []);
+  const { total } = listStatements(selection, order, window);
+  const [counted, tableRows] = await Promise.all([totals.count(total), totals.estimatedContacts()]);
   const planKey = ListPlans.key(total, order.sql, window.limit);
   const plan = plans.choose(planKey, filter !== undefined, counted, tableRows, window.limit);
   const statements = listStatements(selection, order, window, plan);
-  const started = performance.now();
-  const rows = await (preparable({}, window, plan) ? prepared(statements.rows.sql, statements.rows.params) : pool.query(statements.rows.sql, statements.rows.params));
-  plans.observe(planKey, plan, performance.now() - started);
+  const rows = await plans.timed(planKey, plan, () => (preparable({}, window, plan) ? prepared(statements.rows.sql, statements.rows.params) : pool.query(statements.rows.sql, statements.rows.params)));
   const lookups = await lookupDirectory.resolve(rows.rows);
   return { data: rows.rows.map((row) => toListItem(row, lookups)), meta: { page: 1, limit: 25, total: counted.total } };
 }

@@ -716,7 +716,7 @@ async function tablesToRebuild(runner: QueryRunner, adding: Record<Table, number
         ORDER BY i.indexrelid`,
       [table],
     );
-    if (indexes.length >= 1) rebuilt[table] = indexes;
+    if (indexes.length) rebuilt[table] = indexes;
   }
   return rebuilt;
 }

@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import { isDeepStrictEqual } from 'node:util';
 import { ForbiddenException, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -162,9 +161,9 @@ export class ContactsService {
     const planKey = ListPlans.key(count, order.sql, rowsToPage);
     const plan = this.plans.choose(planKey, request.filter !== undefined, counted, tableRows, rowsToPage);
     const statements = listStatements(selection, order, window, plan);
-    const started = performance.now();
-    const rows = await (preparable(request, window, plan) ? this.sql.prepared<ContactListRow>(statements.rows.sql, statements.rows.params) : this.sql.query<ContactListRow>(statements.rows.sql, statements.rows.params));
-    this.plans.observe(planKey, plan, performance.now() - started);
+    const rows = await this.plans.timed(planKey, plan, () =>
+      preparable(request, window, plan) ? this.sql.prepared<ContactListRow>(statements.rows.sql, statements.rows.params) : this.sql.query<ContactListRow>(statements.rows.sql, statements.rows.params),
+    );
     const [lookups, allDefinitions] = await Promise.all([this.lookupDirectory.resolve(rows), this.customFields.all()]);
     const data = rows.map((row) => toListItem(row, lookups));
     // A removed field's values stay stored (recoverable until purged) but are shown nowhere.

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { performance } from 'node:perf_hooks';
 import { listPlan, SPARSE_SELECTION_ROWS, walkEstimateMs, type ListPlan, type SqlStatement } from './contacts.queries';
 
 /** How long a page took with each plan, smoothed over the last few reads. */
@@ -44,6 +45,14 @@ export class ListPlans {
     const walk = seen.walk ?? walkEstimateMs(matches.total, tableRows, rowsToPage);
     const sparse = seen.sparse ?? matches.countMs;
     return walk <= sparse ? 'walk' : 'sparse';
+  }
+
+  /** Reads a page with `plan` and records how long it took. */
+  async timed<T>(key: string, plan: ListPlan, read: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    const rows = await read();
+    this.observe(key, plan, performance.now() - started);
+    return rows;
   }
 
   /** Records how long a page read with `plan` took. */
