@@ -342,7 +342,8 @@ describe('lookup rights: rule conditions on statuses, tags, services and traffic
         expect(response.status).toBe(422);
         return response.body.details!.map((detail) => detail.field);
       };
-      const name = { firstName: 'Given', lastName: unique('entries') };
+      // Its rules hide every lead status, so it names the status (the default is not its to give).
+      const name = { firstName: 'Given', lastName: unique('entries'), statusId: shownStatus.id };
       expect(await refusedOn(t.http.post(contacts).set(keeper.auth).send({ ...name, statusId: hiddenStatus.id }))).toEqual(['statusId']);
       expect(await refusedOn(t.http.post(contacts).set(keeper.auth).send({ ...name, trafficSourceId: hiddenSource.id }))).toEqual(['trafficSourceId']);
       expect(await refusedOn(t.http.post(contacts).set(keeper.auth).send({ ...name, tagIds: [shownTag.id, hiddenTag.id] }))).toEqual(['tagIds']);
@@ -378,6 +379,29 @@ describe('lookup rights: rule conditions on statuses, tags, services and traffic
       expect(await refusedOn(bulk({ action: 'setStatus', statusId: hiddenStatus.id }))).toEqual(['statusId']);
       expect(await refusedOn(bulk({ action: 'addTags', tagIds: [hiddenTag.id] }))).toEqual(['tagIds']);
       expect((await bulk({ action: 'addTags', tagIds: [shownTag.id] }).expect(200)).body).toEqual({ matched: 1, updated: 0 });
+    });
+
+    it('a contact created without a status gets the first lead status the caller may give; none given when its rules hide them all', async () => {
+      const leadIds: Array<{ id: string }> = await t.db.query(`SELECT id FROM contact_statuses WHERE stage = 'lead' AND name_key = 'lead'`);
+      const lead = leadIds[0]!.id;
+      const walkIn = (await t.http.post(STATUSES).set(admin.auth).send({ name: unique('Walk-in'), stage: 'lead' }).expect(201)).body as LookupBody;
+      const contactRights: StoredRule = { action: ['read', 'create'], subject: 'Contact' };
+      const statusOf = async (session: Session, body: Record<string, unknown> = {}) => {
+        const made = await t.http.post('/api/v1/contacts').set(session.auth).send({ firstName: 'Default', lastName: unique('status'), ...body }).expect(201);
+        return (made.body as { status: { id: string } | null }).status?.id ?? null;
+      };
+
+      expect(await statusOf(staff)).toBe(lead);
+      const walkInOnly = await userWith([{ action: 'read', subject: 'ContactStatus', conditions: { id: walkIn.id } }, contactRights]);
+      expect(await statusOf(walkInOnly)).toBe(walkIn.id);
+
+      const leads: Array<{ id: string }> = await t.db.query(`SELECT id FROM contact_statuses WHERE stage = 'lead'`);
+      const noLead = await userWith([{ action: 'read', subject: 'ContactStatus', conditions: { id: { $nin: leads.map((row) => row.id) } } }, contactRights]);
+      const lastName = unique('hidden default');
+      const refused = await t.http.post('/api/v1/contacts').set(noLead.auth).send({ firstName: 'Default', lastName }).expect(422);
+      expect(refused.body.details).toEqual([{ field: 'statusId', message: 'is required: the default status is not one your role may give' }]);
+      expect(await t.db.query('SELECT 1 FROM contacts WHERE last_name = $1', [lastName])).toEqual([]);
+      expect(await statusOf(noLead, { statusId: null })).toBeNull();
     });
   });
 });

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { ContactDetails, ContactDirectory, ContactSummary } from '../../core/identity/contact-directory';
-import { STARTER_SERVICES, STARTER_STATUSES, STARTER_TRAFFIC_SOURCES } from './contacts.starter-data';
+import { DEFAULT_STATUS_ORDER, STARTER_SERVICES, STARTER_STATUSES, STARTER_TRAFFIC_SOURCES } from './contacts.starter-data';
 import { setChangeContext } from './contacts.change-context';
 import { Contact } from './entities/contact.entity';
 
@@ -11,7 +11,7 @@ export class ContactDirectoryService extends ContactDirectory {
   async createForAccount(manager: EntityManager, details: ContactDetails): Promise<ContactSummary> {
     await setChangeContext(manager, null, 'registration');
     const [status] = (await manager.query(
-      `SELECT id FROM contact_statuses WHERE stage = 'lead' ORDER BY (name_key = 'lead') DESC, position, created_at LIMIT 1`,
+      `SELECT id FROM contact_statuses WHERE stage = 'lead' ORDER BY ${DEFAULT_STATUS_ORDER} LIMIT 1`,
     )) as Array<{ id: string }>;
     const inserted = await manager.insert(Contact, {
       firstName: details.firstName,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import type { AuditService } from '../../core/audit/audit.service';
+import { DEFAULT_STATUS_ORDER } from './contacts.starter-data';
 import type { ImportMode } from './dto/import.dto';
 import { ColumnMapping, ImportLookups, ImportRecord, newContactCustomError, readRow } from './import-mapping';
 
@@ -45,7 +46,7 @@ export async function loadLookups(manager: EntityManager, customFields: ImportLo
      UNION ALL SELECT 'source', name_key, id FROM traffic_sources
      UNION ALL (SELECT DISTINCT 'staff', u.email_key, u.id FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id
                  WHERE u.is_active AND r.audience = 'staff')
-     UNION ALL (SELECT 'lead', '', id FROM contact_statuses WHERE stage = 'lead' ORDER BY (name_key = 'lead') DESC, position, created_at LIMIT 1)`,
+     UNION ALL (SELECT 'lead', '', id FROM contact_statuses WHERE stage = 'lead' ORDER BY ${DEFAULT_STATUS_ORDER} LIMIT 1)`,
   );
   const of = (kind: string) => new Map(rows.filter((row) => row.kind === kind).map((row) => [row.k, row.id]));
   return {

@@ -224,7 +224,7 @@ export class ContactsService {
     if (custom.errors.length) throw new RequestValidationError(custom.errors);
     const id = await this.writing(async (manager) => {
       await setChangeContext(manager, actor.id, 'api');
-      const statusId = input.statusId === undefined ? await this.defaultStatusId(manager) : input.statusId;
+      const statusId = input.statusId === undefined ? await this.defaultStatusId(manager, ability) : input.statusId;
       await this.checkReferences(manager, ability, input);
       if (input.email) await this.assertEmailFree(manager, input.email, null);
       const candidate = { ...input, statusId, hasAccount: false, createdById: actor.id };
@@ -541,11 +541,13 @@ export class ContactsService {
     return changed;
   }
 
-  private async defaultStatusId(manager: EntityManager): Promise<string | null> {
-    const rows: Array<{ id: string }> = await manager.query(
-      `SELECT id FROM contact_statuses WHERE stage = 'lead' ORDER BY (name_key = 'lead') DESC, position, created_at LIMIT 1`,
-    );
-    return rows[0]?.id ?? null;
+  /** The default status, when the caller may give one (a role whose rules hide every lead status must choose). */
+  private async defaultStatusId(manager: EntityManager, ability: AppAbility): Promise<string | null> {
+    const status = await this.lookups.defaultStatusFor(manager, ability);
+    if (status !== 'hidden') return status;
+    throw new ContactRuleError('Your role may not give the default status; choose a status (or null for none)', [
+      { field: 'statusId', message: 'is required: the default status is not one your role may give' },
+    ]);
   }
 
   /**

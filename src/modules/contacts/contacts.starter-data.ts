@@ -7,6 +7,12 @@ export const STARTER_STATUSES: Array<{ name: string; stage: ContactStage }> = [
   { name: 'Customer', stage: 'customer' },
 ];
 
+/**
+ * Which lead-stage status a new contact gets when none is given ("Lead" first), as an ORDER BY
+ * over `contact_statuses` rows.
+ */
+export const DEFAULT_STATUS_ORDER = "(name_key = 'lead') DESC, position, created_at";
+
 export const STARTER_SERVICES = ['Consulting', 'Support', 'Training'];
 
 export const STARTER_TRAFFIC_SOURCES = ['Website', 'Referral', 'Social Media', 'Advertising', 'Event', 'Other'];

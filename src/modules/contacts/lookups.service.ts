@@ -13,6 +13,7 @@ import { RequestValidationError } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { setChangeContext } from './contacts.change-context';
 import { storedLookupName } from './contacts.naming';
+import { DEFAULT_STATUS_ORDER } from './contacts.starter-data';
 import { CONTACT_RULE_FIELDS, CONTACT_SUBJECTS } from './contacts.subjects';
 import type {
   ContactStatusDto,
@@ -406,6 +407,22 @@ export class LookupsService {
     });
     // Committed: a notice that cannot be sent does not fail the deletion (kept answers expire on their own).
     await this.cluster.publish(LOOKUP_DELETED, { kind, id }).catch(() => undefined);
+  }
+
+  /**
+   * The status a new contact gets when none is sent: the first lead-stage status ("Lead" first)
+   * among those the caller may give. `null` when the deployment has no lead-stage status (the
+   * contact gets none); `hidden` when it has some but the caller's rules hide them all.
+   */
+  async defaultStatusFor(manager: EntityManager, ability: AppAbility): Promise<string | null | 'hidden'> {
+    const readable = readableEntries(ability, LOOKUPS.status, 1);
+    const rows: Array<{ id: string; usable: boolean }> = await manager.query(
+      `SELECT x.id, ${readable ? `COALESCE(${readable.sql}, FALSE)` : 'TRUE'} AS usable FROM contact_statuses x WHERE x.stage = 'lead'
+        ORDER BY 2 DESC, ${DEFAULT_STATUS_ORDER} LIMIT 1`,
+      readable?.params ?? [],
+    );
+    if (!rows[0]) return null;
+    return rows[0].usable ? rows[0].id : 'hidden';
   }
 
   /**
