@@ -44,8 +44,8 @@ async function list(query: ContactQueryDto): Promise<unknown> {
   const plan = plans.choose(planKey, filter !== undefined, counted, tableRows, window.limit);
   const statements = listStatements(selection, order, window, plan);
   const rows = await plans.timed(planKey, plan, () => (preparable({}, window, plan) ? prepared(statements.rows.sql, statements.rows.params) : pool.query(statements.rows.sql, statements.rows.params)));
-  const lookups = await lookupDirectory.resolve(rows.rows);
-  return { data: rows.rows.map((row) => toListItem(row, lookups)), meta: { page: 1, limit: 25, total: counted.total } };
+  const [checked, lookups] = await Promise.all([totals.checked(total, counted, { offset: 0, limit: window.limit, rows: rows.rows.length }), lookupDirectory.resolve(rows.rows)]);
+  return { data: rows.rows.map((row) => toListItem(row, lookups)), meta: { page: 1, limit: 25, total: checked.total } };
 }
 
 async function profile(id: string): Promise<unknown> {

@@ -144,7 +144,7 @@ export class PortalService {
     if (custom.errors.length) throw new RequestValidationError(custom.errors);
 
     const id = user.contactId;
-    const namesChanged = await this.dataSource.transaction(async (manager) => {
+    const changedFields = await this.dataSource.transaction(async (manager) => {
       const before = await this.contacts.findVisible(ability, id, 'update', manager, true);
       if (input.email !== undefined && input.email.toLowerCase() !== (before.email ?? '').toLowerCase()) throw new EmailChangeRefusedError();
       if (before.version !== input.version) throw new PortalStaleVersionError(before.version);
@@ -188,14 +188,15 @@ export class PortalService {
 
       // The client's rules, not this code, decide which of these fields they may change.
       assertFieldsPermitted(ability, 'update', 'Contact', before, changed, this.contactRuleFields());
-      if (!changed.length) return false;
+      if (!changed.length) return changed;
       // Names reach the client's account through the contacts_sync_user trigger, in this transaction.
       await manager.query(`UPDATE contacts SET ${sets.concat('version = version + 1', 'updated_at = now()').join(', ')} WHERE id = $1`, params);
       await this.audit.record({ actorId: user.id, action: 'contact.update', subjectType: 'Contact', subjectId: id, before: beforeValues, after: afterValues }, manager);
-      return changed.includes('firstName') || changed.includes('lastName');
+      return changed;
     });
+    if (changedFields.length) this.contacts.forgetListTotals();
     // The signed-in account carries the names; drop its cached copy everywhere.
-    if (namesChanged) await this.identity.changed(user.id);
+    if (changedFields.includes('firstName') || changedFields.includes('lastName')) await this.identity.changed(user.id);
     return this.profile(ability, user);
   }
 

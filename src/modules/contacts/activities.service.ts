@@ -12,6 +12,7 @@ import { JobsService } from '../../core/jobs/jobs.service';
 import { ACTIVITY_RULE_FIELDS } from './contacts.subjects';
 import type { ActivityDto, ActivityQueryDto, CreateActivityDto, UpdateActivityDto } from './dto/activity.dto';
 import type { ActivityType } from './entities/activity.entity';
+import { ContactListTotals } from './list-totals';
 
 export class ActivityNotFoundError extends NotFoundException {
   constructor() {
@@ -78,6 +79,8 @@ export class ActivitiesService implements OnModuleInit {
     private readonly config: AppConfig,
     private readonly audit: AuditService,
     private readonly jobs: JobsService,
+    /** Activity writes move contacts' last_contacted_at, which lists filter and sort on. */
+    private readonly listTotals: ContactListTotals,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -96,6 +99,7 @@ export class ActivitiesService implements OnModuleInit {
     for (;;) {
       const [{ n }] = (await this.dataSource.query('SELECT catch_up_last_contacted($1) AS n', [CATCH_UP_BATCH])) as Array<{ n: number }>;
       settled += n;
+      if (n) this.listTotals.clear();
       if (n < CATCH_UP_BATCH) return { settled };
     }
   }
@@ -171,6 +175,7 @@ export class ActivitiesService implements OnModuleInit {
       );
       return inserted!.id;
     });
+    this.listTotals.clear();
     return toActivityDto((await this.view(this.dataSource.manager, id))!);
   }
 
@@ -204,6 +209,7 @@ export class ActivitiesService implements OnModuleInit {
         manager,
       );
     });
+    this.listTotals.clear();
     return toActivityDto((await this.view(this.dataSource.manager, id))!);
   }
 
@@ -222,6 +228,7 @@ export class ActivitiesService implements OnModuleInit {
         manager,
       );
     });
+    this.listTotals.clear();
   }
 
   /** Locks the activity and checks its contact is visible and `action` is allowed on it (404 / 403). */

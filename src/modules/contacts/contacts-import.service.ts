@@ -19,6 +19,7 @@ import { readCsv } from './contacts-import.csv-reader';
 import { RowStager, rowStager } from './contacts-import.staging';
 import { ChunkSettings, countOutcomes, decideChunk, loadLookups, StagedRow, writeChunk } from './contacts-import.writer';
 import { ColumnMapping, EMAIL_PADDING, proposeMapping, stagedEmailSql } from './import-mapping';
+import { ContactListTotals } from './list-totals';
 
 export const IMPORT_QUEUE = 'contacts.import';
 
@@ -65,10 +66,10 @@ export class ImportFileTooLargeError extends PayloadTooLargeException {
 /** An uploaded file; a multipart size limit cuts it short and sets `truncated`. */
 export type UploadedFile = Readable & { truncated?: boolean };
 
-/** Upload, map, dry-run, run (as a job, chunk by chunk with a checkpoint), report and revert CSV imports. */
 /** An import in one of these is done with: no job may (re)start or go on writing it. */
 const FINAL_STATUSES = ['completed', 'reverting', 'reverted'];
 
+/** Upload, map, dry-run, run (as a job, chunk by chunk with a checkpoint), report and revert CSV imports. */
 @Injectable()
 export class ContactsImportService {
   constructor(
@@ -77,6 +78,7 @@ export class ContactsImportService {
     private readonly jobs: JobsService,
     private readonly audit: AuditService,
     private readonly config: AppConfig,
+    private readonly listTotals: ContactListTotals,
   ) {}
 
   /**
@@ -203,6 +205,7 @@ export class ContactsImportService {
       [importId, FINAL_STATUSES],
     )) as [unknown, number];
     if (!started) return;
+    let wrote = false;
     try {
       await this.markDuplicates(row);
       const size = chunkRows(row.total_rows);
@@ -228,6 +231,7 @@ export class ContactsImportService {
             [importId, Math.min(locked.processed_rows + size, locked.total_rows), count.created, count.updated, count.skipped, count.rejected],
           );
         });
+        wrote = true;
         row = await this.load(this.dataSource.manager, importId);
         if (FINAL_STATUSES.includes(row.status)) return;
         await context.progress({ processed: row.processed_rows, total: row.total_rows });
@@ -237,6 +241,10 @@ export class ContactsImportService {
       // The job retries; the status says what happened meanwhile.
       await this.dataSource.query(`UPDATE contact_imports SET status = 'failed', error = $2, updated_at = now() WHERE id = $1 AND status = 'running'`, [importId, (error as Error).message.slice(0, 1000)]);
       throw error;
+    } finally {
+      // Once per run, not per chunk: lists keep their totals while an import is writing (they
+      // expire as usual) rather than counting again after every few thousand rows.
+      if (wrote) await this.listTotals.changedEverywhere();
     }
   }
 
@@ -339,6 +347,7 @@ export class ContactsImportService {
       await manager.query(`UPDATE contact_imports SET status = 'reverted', updated_at = now() WHERE id = $1`, [id]);
       await this.audit.record({ actorId: actor.id, action: 'contact-import.revert', subjectType: 'ContactImport', subjectId: id, after: reverted }, manager);
     });
+    await this.listTotals.changedEverywhere();
     return this.get(id);
   }
 

@@ -16,6 +16,7 @@ import { CONTACT_SUBJECTS } from './contacts.subjects';
 import { CustomFieldsController } from './custom-fields.controller';
 import { CustomFieldsService } from './custom-fields.service';
 import { contactsImportJob } from './jobs/contacts-import.job';
+import { ContactListTotals } from './list-totals';
 import { LookupsService } from './lookups.service';
 import { ServiceOfferingsController } from './service-offerings.controller';
 import { StatusesController } from './statuses.controller';
@@ -49,6 +50,7 @@ import { TrafficSourcesController } from './traffic-sources.controller';
     CustomFieldsService,
     LookupsService,
     ContactDirectoryService,
+    ContactListTotals,
     { provide: ContactDirectory, useExisting: ContactDirectoryService },
   ],
   exports: [ActivitiesService, ContactDirectory, ContactsService, CustomFieldsService, LookupsService],

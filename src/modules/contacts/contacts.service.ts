@@ -57,7 +57,7 @@ import type { CustomField } from './entities/custom-field.entity';
 import { reportAs } from './filters/contact-filter.compiler';
 import type { FilterNode } from './filters/contact-filter.types';
 import { ListPlans } from './list-plans';
-import { ListTotals } from './list-totals';
+import { ContactListTotals } from './list-totals';
 import { type LookupKind, LookupsService } from './lookups.service';
 
 /** A contact as CASL conditions see it: camelCase fields plus derived ones (hasAccount, tagIds…). */
@@ -124,8 +124,6 @@ const SCALAR_COLUMNS: Record<string, string> = {
 
 @Injectable()
 export class ContactsService {
-  /** Totals of recent list queries; dropped on every write through this service. */
-  private readonly totals = new ListTotals((sql, params) => this.sql.query(sql, params));
   private readonly plans = new ListPlans();
   /** Names of the statuses, traffic sources and tags rows refer to. */
   private readonly lookupDirectory = new ContactLookupDirectory((sql, params) => this.sql.query(sql, params));
@@ -139,6 +137,8 @@ export class ContactsService {
     private readonly passwordTokens: PasswordTokensService,
     private readonly audit: AuditService,
     private readonly sql: PooledSql,
+    /** Totals of recent list queries; dropped on every write to contacts in this process. */
+    private readonly totals: ContactListTotals,
   ) {}
 
   /** One page of contacts the caller may read, filtered and sorted; offset or keyset paging. */
@@ -156,7 +156,6 @@ export class ContactsService {
     const { total: count } = listStatements(selection, order, window);
     // The total comes first: how many rows match decides how the page is best read.
     const [counted, tableRows] = await Promise.all([this.totals.count(count, window.cursor !== undefined), this.totals.estimatedContacts()]);
-    const total = counted.total;
     const rowsToPage = window.cursor ? limit : window.offset + limit;
     const planKey = ListPlans.key(count, order.sql, rowsToPage);
     const plan = this.plans.choose(planKey, request.filter !== undefined, counted, tableRows, rowsToPage);
@@ -164,7 +163,12 @@ export class ContactsService {
     const rows = await this.plans.timed(planKey, plan, () =>
       preparable(request, window, plan) ? this.sql.prepared<ContactListRow>(statements.rows.sql, statements.rows.params) : this.sql.query<ContactListRow>(statements.rows.sql, statements.rows.params),
     );
-    const [lookups, allDefinitions] = await Promise.all([this.lookupDirectory.resolve(rows), this.customFields.all()]);
+    const pageShown = { offset: window.cursor ? undefined : window.offset, limit, rows: rows.length };
+    const [{ total }, lookups, allDefinitions] = await Promise.all([
+      this.totals.checked(count, counted, pageShown),
+      this.lookupDirectory.resolve(rows),
+      this.customFields.all(),
+    ]);
     const data = rows.map((row) => toListItem(row, lookups));
     // A removed field's values stay stored (recoverable until purged) but are shown nowhere.
     const removed = allDefinitions.filter((definition) => definition.deletedAt).map((definition) => definition.key);
@@ -189,8 +193,9 @@ export class ContactsService {
   }
 
   /**
-   * Forgets the kept list totals of this process: for writes elsewhere that change which
-   * contacts a list holds (a static segment's members). Other processes' expire on their own.
+   * Forgets the kept list totals of this process: for writes of other modules that change which
+   * contacts a list holds (a static segment's members, a client's own contact). Other
+   * processes' expire on their own.
    */
   forgetListTotals(): void {
     this.totals.clear();
@@ -374,7 +379,7 @@ export class ContactsService {
     // Rows whose rights hang on their values are checked again once changed: conditions bound the result too.
     const recheck = rights.some((right) => dependsOnRecord(ability, right.action, 'Contact'));
 
-    return this.writing(async (manager) => {
+    const result = await this.writing(async (manager) => {
       await setChangeContext(manager, actor.id, 'bulk');
       await this.checkReferences(manager, ability, { assignedToId: input.assignedToId, statusId: input.statusId, tagIds: input.tagIds });
       // The selected rows are locked first; the change then runs as a statement of its own, whose
@@ -426,6 +431,8 @@ export class ContactsService {
       await this.audit.record({ actorId: actor.id, action: `contact.bulk.${input.action}`, subjectType: 'Contact', after: { selection: input.selection, matched, updated } }, manager);
       return { matched, updated };
     });
+    if (result.updated) await this.totals.changedEverywhere();
+    return result;
   }
 
   /**

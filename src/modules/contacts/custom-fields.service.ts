@@ -7,6 +7,7 @@ import type { AuthUser } from '../../core/identity/auth-user';
 import type { CreateCustomFieldDto, UpdateCustomFieldDto } from './dto/custom-field.dto';
 import { LIST_ITEM, listItemMessage } from './contacts.naming';
 import { CustomField } from './entities/custom-field.entity';
+import { ContactListTotals } from './list-totals';
 
 const CHOICE_TYPES = new Set(['select', 'multi_select']);
 export const CUSTOM_FIELDS_CHANGED = 'custom-fields.changed';
@@ -24,6 +25,7 @@ export class CustomFieldsService implements OnModuleInit {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly audit: AuditService,
     private readonly cluster: ClusterEventsService,
+    private readonly listTotals: ContactListTotals,
   ) {}
 
   onModuleInit(): void {
@@ -111,6 +113,7 @@ export class CustomFieldsService implements OnModuleInit {
       await manager.delete(CustomField, { id });
       await this.audit.record({ actorId: actor.id, action: 'custom-field.purge', subjectType: 'CustomField', subjectId: id, before: { key: field.key, contactsCleared: result[1] } }, manager);
     });
+    await this.listTotals.changedEverywhere();
   }
 
   private async setDeleted(actor: AuthUser, id: string, deleted: boolean): Promise<CustomField> {

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { CountedTotal, ListTotals } from './list-totals';
+import { CountedTotal, ListTotals, pageAgrees } from './list-totals';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -93,6 +93,42 @@ describe('ListTotals', () => {
     expect((await during).total).toBe(7);
     expect((await totals.count(statement)).total).toBe(8);
     expect(calls).toHaveLength(2);
+  });
+
+  it('counts again, and forgets every kept total, when a page contradicts its kept total', async () => {
+    const { run, calls } = counter([0, 3, 9]);
+    const totals = new ListTotals(run, { freshMs: 60_000, freshMaxMs: 60_000 });
+    const other = { ...statement, params: [2] };
+    const kept = await totals.count(statement);
+    // Another list's total, kept before the same unseen write.
+    expect((await totals.count(other)).total).toBe(3);
+    // Counted 0, yet the page read after shows two rows: written since, by a process that did not say.
+    const checked = await totals.checked(statement, kept, { offset: 0, limit: 25, rows: 2 });
+    expect(checked.total).toBe(9);
+    expect(calls).toHaveLength(3);
+    // A page that agrees keeps the total as it is, and counts nothing.
+    expect(await totals.checked(statement, checked, { offset: 0, limit: 25, rows: 9 })).toBe(checked);
+    expect(calls).toHaveLength(3);
+    expect((await totals.count(other)).total).toBe(9);
+    expect(calls).toHaveLength(4);
+  });
+
+  it('tells which pages a total allows', () => {
+    // A full page: at least its rows past the offset.
+    expect(pageAgrees(50, { offset: 25, limit: 25, rows: 25 })).toBe(true);
+    expect(pageAgrees(49, { offset: 25, limit: 25, rows: 25 })).toBe(false);
+    // A short page ends the list.
+    expect(pageAgrees(30, { offset: 25, limit: 25, rows: 5 })).toBe(true);
+    expect(pageAgrees(31, { offset: 25, limit: 25, rows: 5 })).toBe(false);
+    expect(pageAgrees(0, { offset: 0, limit: 25, rows: 0 })).toBe(true);
+    expect(pageAgrees(1, { offset: 0, limit: 25, rows: 0 })).toBe(false);
+    // An empty page past the first only says the list ends before it.
+    expect(pageAgrees(20, { offset: 25, limit: 25, rows: 0 })).toBe(true);
+    expect(pageAgrees(26, { offset: 25, limit: 25, rows: 0 })).toBe(false);
+    // A keyset page knows only its own rows.
+    expect(pageAgrees(3, { limit: 25, rows: 3 })).toBe(true);
+    expect(pageAgrees(500, { limit: 25, rows: 3 })).toBe(true);
+    expect(pageAgrees(2, { limit: 25, rows: 3 })).toBe(false);
   });
 
   it('keeps distinct statements apart', async () => {

@@ -1,5 +1,8 @@
-import { LRUCache } from 'lru-cache';
 import { performance } from 'node:perf_hooks';
+import { Injectable } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
+import { ClusterEventsService } from '../../core/cluster/cluster-events.service';
+import { PooledSql } from '../../database/pooled-sql';
 import type { SqlStatement } from './contacts.queries';
 
 /** A list's total and how long counting it took (what reading its matches costs, roughly). */
@@ -26,8 +29,10 @@ export interface ListTotalsTiming {
  * took: counting a million rows costs hundreds of milliseconds, and a busy list asks the
  * same count many times a second; the longer rule keeps recounts of a large selection to a
  * tenth of one core at most. Concurrent requests share one count, and an expired total is
- * served while a new one is counted, so no request queues behind a recount. The owner drops
- * them on its own writes; other processes' writes show within that time plus one count.
+ * served while a new one is counted, so no request queues behind a recount. Writers in this
+ * process drop them once they commit; a page that contradicts its kept total (see `checked`)
+ * drops them too, so other processes' writes show within that time at worst, and at once
+ * where a list's page shows more or fewer rows than its total allows.
  */
 export class ListTotals {
   private readonly totals: LRUCache<string, CountedTotal, SqlStatement>;
@@ -67,6 +72,18 @@ export class ListTotals {
     return (await this.totals.fetch(key, { context: statement }))!;
   }
 
+  /**
+   * The total, checked against the page read after it was counted. A kept total that the page
+   * contradicts (rows past its end, or a last page that ends short of it) predates a write this
+   * process was not told of, another process's: every kept total may, so all are dropped and
+   * this one is counted again. `offset` is undefined for keyset pages.
+   */
+  async checked(statement: SqlStatement, counted: CountedTotal, page: { offset?: number; limit: number; rows: number }): Promise<CountedTotal> {
+    if (pageAgrees(counted.total, page)) return counted;
+    this.clear();
+    return this.count(statement);
+  }
+
   /** The planner's estimate of the contacts table's rows (trash included), refreshed every minute. */
   estimatedContacts(): Promise<number> {
     if (!this.liveRows || performance.now() - this.liveRows.at > LIVE_ROWS_FRESH_MS) {
@@ -84,5 +101,40 @@ export class ListTotals {
    */
   clear(): void {
     this.generation += 1;
+  }
+}
+
+/** Whether a page of `rows` read at `offset` (undefined: a keyset page) can belong to a list of `total`. */
+export function pageAgrees(total: number, { offset, limit, rows }: { offset?: number; limit: number; rows: number }): boolean {
+  if (offset === undefined) return total >= rows;
+  if (rows >= limit) return total >= offset + rows;
+  // A short page is the last one: it ends the list, unless it is empty past the end.
+  if (rows > 0 || offset === 0) return total === offset + rows;
+  return total <= offset;
+}
+
+/** Published once a write that changed many contacts at once (an import, a lookup's deletion) has committed. */
+export const CONTACTS_CHANGED = 'contacts.changed';
+
+/**
+ * The contact lists' kept totals: one set per process. Writers of a single contact drop this
+ * process's; writers of many drop every process's (`changedEverywhere`).
+ */
+@Injectable()
+export class ContactListTotals extends ListTotals {
+  constructor(
+    sql: PooledSql,
+    private readonly cluster: ClusterEventsService,
+  ) {
+    super((statement, params) => sql.query(statement, params));
+    cluster.on(CONTACTS_CHANGED, () => this.clear());
+    cluster.on('cluster.reconnected', () => this.clear());
+  }
+
+  /** After a committed write that changed many contacts: every process drops its kept totals. */
+  async changedEverywhere(): Promise<void> {
+    this.clear();
+    // Committed already: a notice that cannot be sent does not fail the write (totals expire on their own).
+    await this.cluster.publish(CONTACTS_CHANGED, null).catch(() => undefined);
   }
 }

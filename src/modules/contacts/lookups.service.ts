@@ -32,6 +32,7 @@ import type {
   UpdateTagDto,
 } from './dto/lookup.dto';
 import type { ContactStage } from './entities/contact-status.entity';
+import { ContactListTotals } from './list-totals';
 
 // ---------------------------------------------------------------------------------------------
 // The four lists
@@ -240,6 +241,7 @@ export class LookupsService {
     private readonly config: AppConfig,
     private readonly audit: AuditService,
     private readonly cluster: ClusterEventsService,
+    private readonly listTotals: ContactListTotals,
   ) {}
 
   // ----- reading -----
@@ -370,7 +372,7 @@ export class LookupsService {
     if (replaceWith !== undefined && detach) {
       throw new RequestValidationError([{ field: 'detach', message: 'cannot be combined with replaceWith' }]);
     }
-    await this.dataSource.transaction(async (manager) => {
+    const contactsChanged = await this.dataSource.transaction(async (manager) => {
       if (kind === 'status') await setChangeContext(manager, actor.id, 'lookup');
       // Lock the entry and its replacement in a stable order, so two crossing deletes cannot deadlock.
       const ids = replaceWith !== undefined && replaceWith !== id ? [id, replaceWith] : [id];
@@ -404,7 +406,9 @@ export class LookupsService {
         },
         manager,
       );
+      return affected > 0;
     });
+    if (contactsChanged) await this.listTotals.changedEverywhere();
     // Committed: a notice that cannot be sent does not fail the deletion (kept answers expire on their own).
     await this.cluster.publish(LOOKUP_DELETED, { kind, id }).catch(() => undefined);
   }
