@@ -3,6 +3,9 @@
 // node_modules are compiled to CommonJS by swc while our TypeScript goes through ts-jest.
 const esmPackages = ['@nestjs', 'uid', 'load-esm', 'file-type', 'strtok3', 'token-types', 'uint8array-extras', '@tokenizer', 'content-disposition', '@apidevtools', 'cookie'];
 
+// Far from UTC, so nothing may lean on the process's zone (SQL sessions run in UTC; rules are read as SQL reads them).
+process.env.TZ = 'America/New_York';
+
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',

@@ -284,6 +284,27 @@ describe('contacts', () => {
       }
     });
 
+    it('opens a contact created a fraction of a millisecond either side of a rule\'s instant exactly when its list shows it', async () => {
+      const instant = '2025-03-01T12:00:00';
+      const after = (await create(admin, { firstName: 'Just after', assignedToId: staff.userId }).expect(201)).body.id as string;
+      const at = (await create(admin, { firstName: 'Just at', assignedToId: staff.userId }).expect(201)).body.id as string;
+      await t.db.query(`UPDATE contacts SET created_at = $2 WHERE id = $1`, [after, `${instant}.000400Z`]);
+      await t.db.query(`UPDATE contacts SET created_at = $2 WHERE id = $1`, [at, `${instant}Z`]);
+      // The rule's instant carries no offset: UTC, as the database reads it.
+      for (const [operator, shown] of [['$gt', after], ['$lte', at]] as const) {
+        const role = await t.http
+          .post('/api/v1/roles')
+          .set(admin.auth)
+          .send({ name: `Created ${operator} ${instant}`, audience: 'staff', rules: [{ action: 'read', subject: 'Contact', conditions: { createdAt: { [operator]: instant }, assignedToId: staff.userId } }] })
+          .expect(201);
+        const reader = await createUserWithRoles(t, admin, [role.body.id], 'instants');
+        const listed = (await t.http.get('/api/v1/contacts').set(reader.auth).query({ q: 'Just', limit: 100 }).expect(200)).body.data.map((c: { id: string }) => c.id);
+        expect(listed).toEqual([shown]);
+        await t.http.get(`/api/v1/contacts/${shown}`).set(reader.auth).expect(200);
+        await t.http.get(`/api/v1/contacts/${shown === after ? at : after}`).set(reader.auth).expect(404);
+      }
+    });
+
     it('changes only its own contacts in bulk', async () => {
       const result = (await t.http.post('/api/v1/contacts/bulk').set(rep.auth).send({ selection: { ids: [mine, theirs] }, action: 'setStatus', statusId: statuses.Prospect }).expect(200)).body;
       expect(result).toEqual({ matched: 1, updated: 1 });

@@ -1,6 +1,6 @@
 import type { PGlite as PGliteClass } from '@electric-sql/pglite';
 import { abilityToSql, UntranslatableRuleError } from './ability-to-sql';
-import { AppAbility, buildAbility, subjectOf } from './app-ability';
+import { AppAbility, buildAbility, PreciseInstant, subjectOf } from './app-ability';
 import { interpolateRules, lowerCaseUuids } from './rule-interpolation';
 import type { StoredRule, SubjectField } from './rule.types';
 import { loadPGlite } from '../../database/testing/memory-database';
@@ -201,6 +201,58 @@ describe('abilityToSql (executed against PostgreSQL, compared with CASL)', () =>
     expect(before.ids).toEqual(sorted([R1, R2]));
     const exact = await expectSqlMatchesCasl([{ action: 'read', subject: 'Contact', conditions: { createdAt: '2024-02-01' } }]);
     expect(exact.ids).toEqual([R2]);
+  });
+
+  it('timestamps agree with CASL to the microsecond, and text without an offset is UTC whatever the process zone', async () => {
+    // Stored to the microsecond, as PostgreSQL keeps them: 400 µs either side of a rule's instant.
+    const instants = ['2024-06-01T00:00:00.0004Z', '2024-05-31T23:59:59.9996Z', '2024-06-01T00:00:00Z', '2024-06-01T04:00:00.000001Z'];
+    await db.exec('CREATE TEMP TABLE instants (id int PRIMARY KEY, created_at timestamptz NOT NULL)');
+    for (const [index, instant] of instants.entries()) await db.query('INSERT INTO instants VALUES ($1, $2)', [index, instant]);
+    // The record as the API loads it: the creation time as UTC text to the microsecond.
+    const loaded = await db.query<{ id: number; created_key: string }>(
+      `SELECT id, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_key FROM instants ORDER BY id`,
+    );
+    const zone = process.env.TZ;
+    process.env.TZ = 'America/New_York';
+    try {
+      const conditions = [
+        { $gt: '2024-06-01T00:00:00Z' },
+        { $lte: '2024-06-01T00:00:00Z' },
+        { $gte: '2024-06-01T00:00:00.0004Z' },
+        { $lt: '2024-06-01T00:00:00.000400+00:00' },
+        // No offset: UTC, as in the API's UTC sessions (here it would be 04:00 UTC otherwise).
+        { $gte: '2024-06-01T00:00:00' },
+        { $lt: '2024-06-01T04:00:00.000001' },
+        '2024-06-01T00:00:00',
+        { $gt: '2024-06-01' },
+      ];
+      for (const condition of conditions) {
+        const ability = buildAbility([{ action: 'read', subject: 'Contact', conditions: { createdAt: condition } }]);
+        const { sql, params } = abilityToSql(ability, 'read', 'Contact', FIELDS, 'c');
+        const fromSql = (await db.query<{ id: number }>(`SELECT id FROM instants c WHERE ${sql} ORDER BY id`, params)).rows.map((row) => row.id);
+        const fromCasl = loaded.rows.filter((row) => ability.can('read', subjectOf('Contact', { createdAt: PreciseInstant.fromIso(row.created_key) }))).map((row) => row.id);
+        expect({ condition, ids: fromCasl }).toEqual({ condition, ids: fromSql });
+        expect(fromSql.length).toBeGreaterThan(0);
+        expect(fromSql.length).toBeLessThan(instants.length);
+      }
+    } finally {
+      process.env.TZ = zone;
+      await db.exec('DROP TABLE instants');
+    }
+  });
+
+  it('reads ISO text to the microsecond as PostgreSQL does', async () => {
+    const cases = ['2024-02-29T12:34:56.1234565Z', '2024-02-29T12:34:56.0000125Z', '2024-02-29T12:34:56.9999996Z', '1969-12-31T23:59:59.9999994Z', '0099-03-01T00:00:00+05:30', '2024-03-01T24:00:00Z', '2024-06-30T10:00-02:00'];
+    for (const text of cases) {
+      const [{ key }] = (await db.query<{ key: string }>(`SELECT to_char($1::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS key`, [text])).rows as [{ key: string }];
+      const instant = PreciseInstant.fromIso(text)!;
+      const microseconds = instant.microseconds;
+      const whole = new Date(Number((microseconds - (((microseconds % 1_000_000n) + 1_000_000n) % 1_000_000n)) / 1000n));
+      const fraction = String(((microseconds % 1_000_000n) + 1_000_000n) % 1_000_000n).padStart(6, '0');
+      expect({ text, key: `${whole.toISOString().slice(0, 19)}.${fraction}` }).toEqual({ text, key });
+    }
+    expect(PreciseInstant.fromIso('2024-02-30T00:00:00Z')).toBeUndefined();
+    expect(PreciseInstant.fromIso('not a date')).toBeUndefined();
   });
 
   it('UUIDs written in capitals agree with CASL once the rules are lower-cased as the factory does', async () => {

@@ -9,6 +9,7 @@ import { AuditService } from '../../core/audit/audit.service';
 import { containsPattern, Page, pageWindow, parseSort, toPage } from '../../core/http/pagination';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { JobsService } from '../../core/jobs/jobs.service';
+import { ContactsService } from './contacts.service';
 import { ACTIVITY_RULE_FIELDS } from './contacts.subjects';
 import type { ActivityDto, ActivityQueryDto, CreateActivityDto, UpdateActivityDto } from './dto/activity.dto';
 import type { ActivityType } from './entities/activity.entity';
@@ -33,17 +34,6 @@ const ACTIVITY_SORTS: Record<string, string> = {
   createdAt: 'a.created_at',
   type: 'a.type',
 };
-
-/** Every Contact rule field, camelCased, so conditions on any of them are checked against the loaded row. */
-const CONTACT_RECORD_SELECT = `
-  SELECT c.id, c.first_name AS "firstName", c.last_name AS "lastName", c.email, c.phone, c.company, c.job_title AS "jobTitle",
-         c.address_line1 AS "addressLine1", c.address_line2 AS "addressLine2", c.city, c.region, c.postal_code AS "postalCode",
-         c.country, c.status_id AS "statusId", c.traffic_source_id AS "trafficSourceId", c.assigned_to_id AS "assignedToId",
-         c.created_by_id AS "createdById", EXISTS (SELECT 1 FROM users ru WHERE ru.contact_id = c.id) AS "hasAccount",
-         ARRAY(SELECT rt.tag_id FROM contact_tags rt WHERE rt.contact_id = c.id) AS "tagIds",
-         ARRAY(SELECT rs.service_id FROM contact_services rs WHERE rs.contact_id = c.id) AS "serviceIds",
-         c.custom_fields AS "customFields", c.created_at AS "createdAt"
-    FROM contacts c`;
 
 /** The activity as the API shows it, with its author's name (null once the account is gone). */
 const ACTIVITY_VIEW_SELECT = `
@@ -79,6 +69,7 @@ export class ActivitiesService implements OnModuleInit {
     private readonly config: AppConfig,
     private readonly audit: AuditService,
     private readonly jobs: JobsService,
+    private readonly contacts: ContactsService,
     /** Activity writes move contacts' last_contacted_at, which lists filter and sort on. */
     private readonly listTotals: ContactListTotals,
   ) {}
@@ -246,8 +237,7 @@ export class ActivitiesService implements OnModuleInit {
    * through an activity, a hidden contact hides the activity as well.
    */
   private async visibleContact(manager: EntityManager, ability: AppAbility, contactId: string, notFoundMessage = 'Contact not found'): Promise<void> {
-    const rows: Array<Record<string, unknown>> = await manager.query(`${CONTACT_RECORD_SELECT} WHERE c.id = $1 AND c.deleted_at IS NULL`, [contactId]);
-    assertCanOnRecord(ability, 'read', 'Contact', rows[0], notFoundMessage);
+    assertCanOnRecord(ability, 'read', 'Contact', await this.contacts.record(manager, contactId), notFoundMessage);
   }
 
   private async view(manager: EntityManager, id: string): Promise<ActivityViewRow | undefined> {

@@ -169,14 +169,17 @@ export function decodeCursor(raw: string): ContactCursor {
  * many paths (a contact's own name change among them), none of which moves the epoch.
  * Past the first page {@link listStatements} picks the rows before these are computed.
  */
+/** A timestamp column as UTC ISO text to the microsecond: keyset cursors and rule checks need its full precision. */
+export const utcMicrosecondText = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
 export const CONTACT_LIST_COLUMNS = `
   c.id, c.first_name, c.last_name, c.email, c.phone, c.company, c.job_title, c.city, c.country,
   c.status_id, c.traffic_source_id, c.assigned_to_id,
   (SELECT a.first_name FROM users a WHERE a.id = c.assigned_to_id) AS assignee_first_name,
   (SELECT a.last_name FROM users a WHERE a.id = c.assigned_to_id) AS assignee_last_name,
   c.custom_fields, c.last_contacted_at, c.created_at, c.updated_at, c.deleted_at, c.version,
-  to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_key,
-  to_char(c.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS updated_key,
+  ${utcMicrosecondText('c.created_at')} AS created_key,
+  ${utcMicrosecondText('c.updated_at')} AS updated_key,
   EXISTS (SELECT 1 FROM users ua WHERE ua.contact_id = c.id) AS has_account,
   ARRAY(SELECT ct.tag_id FROM contact_tags ct WHERE ct.contact_id = c.id) AS tag_ids,
   ${LOOKUPS_EPOCH_COLUMN}`;

@@ -5,7 +5,7 @@ import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
 import { abilityToSql } from '../../core/access/ability-to-sql';
 import type { AppAbility } from '../../core/access/app-ability';
-import { subjectOf } from '../../core/access/app-ability';
+import { PreciseInstant, subjectOf } from '../../core/access/app-ability';
 import { assertAdministrator, assertCanOnRecord, assertFieldsPermitted, dependsOnRecord } from '../../core/access/record-access';
 import { AuditService } from '../../core/audit/audit.service';
 import { PasswordTokensService } from '../../core/auth/password-tokens.service';
@@ -38,6 +38,7 @@ import {
   mentionsCustomFields,
   profileActivitiesStatement,
   profileStatements,
+  utcMicrosecondText,
 } from './contacts.queries';
 import { ACTIVITY_RULE_FIELDS, CONTACT_RULE_FIELDS } from './contacts.subjects';
 import { checkCustomValues } from './custom-field-values';
@@ -190,6 +191,11 @@ export class ContactsService {
     const record = await this.loadRecord(manager, id, 'live', lock);
     assertCanOnRecord(ability, action, 'Contact', record, 'Contact not found');
     return record!;
+  }
+
+  /** The contact, unless in the trash, as access rules see it (undefined when there is none). */
+  record(manager: EntityManager, id: string): Promise<ContactRecord | undefined> {
+    return this.loadRecord(manager, id, 'live', false);
   }
 
   /**
@@ -517,7 +523,8 @@ export class ContactsService {
     }
     const rows = await query<Record<string, unknown>>(
       `SELECT c.id, c.first_name, c.last_name, c.email, c.phone, c.company, c.job_title, c.address_line1, c.address_line2, c.city, c.region,
-              c.postal_code, c.country, c.status_id, c.traffic_source_id, c.assigned_to_id, c.created_by_id, c.custom_fields, c.created_at, c.version,
+              c.postal_code, c.country, c.status_id, c.traffic_source_id, c.assigned_to_id, c.created_by_id, c.custom_fields, c.version,
+              ${utcMicrosecondText('c.created_at')} AS created_key,
               EXISTS (SELECT 1 FROM users u WHERE u.contact_id = c.id) AS has_account,
               ARRAY(SELECT tag_id FROM contact_tags WHERE contact_id = c.id) AS tag_ids,
               ARRAY(SELECT service_id FROM contact_services WHERE contact_id = c.id) AS service_ids
@@ -716,10 +723,14 @@ function namedEmailConflict(error: unknown): never {
   throw error;
 }
 
-/** A contact row (snake_case columns, with tag_ids and service_ids) as access rules and writes see it. */
+/**
+ * A contact row (snake_case columns, with tag_ids and service_ids) as access rules and writes
+ * see it. Its creation time comes from `created_key`, to the microsecond as SQL compares it.
+ */
 function contactRecordOf(row: Record<string, unknown>): ContactRecord {
   const record: Record<string, unknown> = {};
   for (const column of Object.keys(row)) record[recordField(column)] = row[column];
+  if (typeof row.created_key === 'string') record.createdAt = PreciseInstant.fromIso(row.created_key) ?? row.created_at;
   return record as ContactRecord;
 }
 
