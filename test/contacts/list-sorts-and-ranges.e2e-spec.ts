@@ -91,6 +91,21 @@ describe('contact lists: sorts, date ranges, phone search, error paths, bulk sel
       expect(deep.body.details).toEqual([{ field: 'filter.and.1.field', message: 'unknown field "nope"' }]);
       expect((await list({ filter: JSON.stringify({ field: 'city', op: 'gt', value: 1 }) }).expect(400)).body.details).toEqual([{ field: 'filter.op', message: expect.any(String) }]);
     });
+
+    it('date-times with a fraction of a second finer than PostgreSQL reads, nested too deep, or at the last instant it keeps', async () => {
+      const longFraction = `2026-01-01T00:00:00.${'1'.repeat(300)}Z`;
+      expect((await list({ createdFrom: longFraction }).expect(400)).body.details).toEqual([{ field: 'createdFrom', message: expect.any(String) }]);
+      expect((await list({ createdFrom: `2026-01-01T00:00:00.${'1'.repeat(300)}` }).expect(400)).body.details).toEqual([{ field: 'createdFrom', message: expect.any(String) }]);
+      const filtered = await search({ filter: { field: 'createdAt', op: 'after', value: longFraction } }).expect(400);
+      expect(filtered.body.details).toEqual([{ field: 'filter.value', message: 'must be an ISO 8601 date or date-time (after)' }]);
+      // Nanoseconds are read (cut to the microseconds stored), even at the very end of year 9999.
+      await search({ filter: { field: 'createdAt', op: 'before', value: '9999-12-31T23:59:59.999999999' } }).expect(200);
+      await list({ createdTo: '9999-12-31T23:59:59.999999999' }).expect(200);
+      // Written as text: building (or stringifying) it as an object would itself overflow the stack.
+      const nested = `{"filter":${'{"not":'.repeat(20_000)}{"field":"city","op":"is","value":"x"}${'}'.repeat(20_000)}}`;
+      const deep = await t.http.post('/api/v1/contacts/search').set(admin.auth).set('content-type', 'application/json').send(nested).expect(400);
+      expect(deep.body.details).toEqual([{ field: ['filter', ...Array<string>(31).fill('not')].join('.'), message: 'nests deeper than 32 levels' }]);
+    });
   });
 
   describe('bulk selections', () => {

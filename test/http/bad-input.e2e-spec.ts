@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { MAX_NESTING } from '../../src/core/http/validation';
 import { register, Session } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
 
@@ -300,6 +301,13 @@ function bodyCases(schema: Schema, bodyRequired: boolean): BadRequest[] {
     name: `oversized body (10 KB string in "${firstString}", limit ${BODY_LIMIT_BYTES} bytes)`,
     body: { [firstString]: 'x'.repeat(10 * 1024) },
     expect: { status: 413 },
+  });
+  // Nested deeper than any body needs: named where the nesting goes too deep, not a stack overflow.
+  const deep = (levels: number): unknown => (levels === 0 ? {} : { n: deep(levels - 1) });
+  cases.push({
+    name: `a value nested ${MAX_NESTING + 8} levels deep in "${firstString}"`,
+    body: { [firstString]: deep(MAX_NESTING + 8) },
+    expect: { status: 400, fields: [[firstString, ...Array<string>(MAX_NESTING - 1).fill('n')].join('.')] },
   });
   cases.push({ name: 'malformed JSON', raw: { contentType: 'application/json', text: '{"a":' }, expect: { status: 400 } });
   cases.push({ name: 'a JSON array instead of an object', raw: { contentType: 'application/json', text: '[{}]' }, expect: { status: 400, fields: ['body'] } });

@@ -13,6 +13,7 @@ const CONTACT: SubjectDefinition = {
     assignedToId: { column: '{alias}.assigned_to_id', type: 'uuid' },
     score: { column: '{alias}.score', type: 'number' },
     tags: { column: '{alias}.tags', type: 'string[]' },
+    createdAt: { column: '{alias}.created_at', type: 'date' },
   },
   extraActions: ['export', 'assign'],
   fieldLimitedActions: ['update'],
@@ -150,6 +151,15 @@ describe('validateRules', () => {
       { field: 'rules.0.conditions.tags.$exists', message: 'must be true or false' },
     ]);
     expect(validate([{ action: 'read', subject: 'Contact', conditions: { email: 'a-${user.id}', statusId: null, score: { $gt: 1.5 } } }])).toEqual([]);
+  });
+
+  it('takes date-times PostgreSQL reads: fractions of a second up to nanoseconds', () => {
+    const createdAfter = (value: string) => validate([{ action: 'read', subject: 'Contact', conditions: { createdAt: { $gt: value } } }]);
+    expect(createdAfter('2025-01-01T00:00:00.123456789Z')).toEqual([]);
+    expect(createdAfter('2025-01-01T00:00:00')).toEqual([]);
+    for (const value of ['2025-01-01T00:00:00.1234567890Z', `2025-01-01T00:00:00.${'1'.repeat(300)}Z`, '2025-02-30T00:00:00Z']) {
+      expect(createdAfter(value)).toEqual([{ field: 'rules.0.conditions.createdAt.$gt', message: 'must be an ISO 8601 date-time' }]);
+    }
   });
 
   it('rejects an empty fields list', () => {

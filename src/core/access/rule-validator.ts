@@ -1,3 +1,4 @@
+import { PreciseInstant } from './app-ability';
 import { BASE_ACTIONS, type FieldType, RULE_PLACEHOLDERS, StoredRule, SubjectDefinition, type SubjectField } from './rule.types';
 import { placeholdersIn } from './rule-interpolation';
 import type { FieldErrorDto } from '../http/error-response.dto';
@@ -120,7 +121,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const PLACEHOLDER = /^\$\{([\w.]+)\}$/;
 /** What each placeholder holds, as a rule field type. */
 const PLACEHOLDER_TYPES: Record<string, FieldType> = { 'user.id': 'uuid', 'user.contactId': 'uuid', 'user.email': 'string' };
-const TIMESTAMP = /^(\d{4})-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|([+-])(\d{2}):(\d{2}))?)?$/;
+/** Fractions of a second up to nanoseconds: PostgreSQL refuses text past 128 characters. */
+const TIMESTAMP = /^(\d{4})-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|([+-])(\d{2}):(\d{2}))?)?$/;
 
 /** Why `value` cannot be compared with a field of `type` in SQL, if it cannot; null matches a missing value. */
 function valueProblem(type: FieldType, value: unknown): string | undefined {
@@ -144,8 +146,9 @@ function valueProblem(type: FieldType, value: unknown): string | undefined {
       return typeof value === 'boolean' ? undefined : 'must be true or false';
     case 'date': {
       const parts = typeof value === 'string' ? TIMESTAMP.exec(value) : null;
-      // Years PostgreSQL and JavaScript share (no year 0), offsets PostgreSQL takes (up to ±15:59).
-      const fits = parts && !Number.isNaN(Date.parse(value as string)) && parts[1]! >= '0001' && (!parts[7] || (Number(parts[7]) <= 15 && Number(parts[8]) < 60));
+      // Days that exist (Date.parse rolls February 30th over; SQL refuses it), years PostgreSQL and
+      // JavaScript share (no year 0), offsets PostgreSQL takes (up to ±15:59).
+      const fits = parts && PreciseInstant.fromIso(value as string) !== undefined && parts[1]! >= '0001' && (!parts[7] || (Number(parts[7]) <= 15 && Number(parts[8]) < 60));
       return fits ? undefined : 'must be an ISO 8601 date-time';
     }
   }

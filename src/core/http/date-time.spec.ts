@@ -55,6 +55,9 @@ describe('readDateTime', () => {
     '2025-01-01T10:00:00z',
     '2025-01-01T10Z',
     '2025-01-01T10:00:00.Z',
+    // Past nanoseconds: PostgreSQL would refuse the text (it reads at most 128 characters).
+    '2025-01-01T10:00:00.1234567890Z',
+    `2025-01-01T10:00:00.${'1'.repeat(300)}Z`,
     '03/01/2025',
   ])('refuses %p as no date-time', (input) => {
     expect(readDateTime(input)).toEqual({ error: 'form' });
@@ -68,6 +71,8 @@ describe('readDateTime', () => {
     expect(readDateTime('2025-02-29', { date: true })).toEqual({ error: 'form' });
     expect(readDateTime('0000-12-31', { date: true })).toEqual({ error: 'range' });
     expect(readDateTime('9999-12-31T23:59:59', { localTime: true })).toEqual({ value: '9999-12-31T23:59:59' });
+    // Cut to microseconds like the other forms, so the last instant of 9999 stays in it.
+    expect(readDateTime('9999-12-31T23:59:59.999999999', { localTime: true })).toEqual({ value: '9999-12-31T23:59:59.999999' });
   });
 });
 

@@ -3,13 +3,13 @@ import { ValidateBy } from 'class-validator';
 
 /**
  * Date-times the API takes: a calendar date, optionally a time (`HH:MM`, seconds and a fraction
- * optional), optionally an offset (`Z`, `±HH:MM` or `±HHMM`, up to ±23:59).
+ * optional, the fraction up to nine digits), optionally an offset (`Z`, `±HH:MM` or `±HHMM`, up to ±23:59).
  * A value with an offset is handed on as its UTC instant (`…Z`): PostgreSQL refuses offsets past
  * ±15:59, and the UTC instant is what it stores. That instant must fall in the years 0001 to 9999:
  * PostgreSQL has no year 0, and past 9999 JavaScript writes `+010000-…`, which is no RFC 3339
  * date-time, so it could not be given back.
  */
-const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
 /** The first and the last instant of the range, in UTC. */
 export const DATE_TIME_MIN = '0001-01-01T00:00:00Z';
@@ -37,6 +37,14 @@ function utcMs(year: number, month: number, day: number, hours: number, minutes:
 }
 
 /**
+ * The text with its fraction of a second cut to microseconds, what PostgreSQL keeps. Cut, not
+ * rounded as PostgreSQL would: rounding 23:59:59.9999999 up could leave the year 9999.
+ */
+export function cutToMicroseconds(text: string): string {
+  return text.replace(/(\.\d{6})\d+/, '$1');
+}
+
+/**
  * Checks a date-time (see DATE_TIME) and gives the value to pass on: UTC for one with an offset,
  * as written otherwise. `form` when it is not one of the accepted forms or names no real
  * day or time (2025-02-30, 24:00), `range` when it is outside the years 0001 to 9999.
@@ -51,7 +59,7 @@ export function readDateTime(text: string, forms: DateTimeForms = {}): DateTimeR
   if (month < 1 || month > 12 || day < 1 || hours > 23 || minutes > 59 || seconds > 59) return { error: 'form' };
   // A day past the month's end would roll over into the next month.
   if (new Date(utcMs(year, month, day, 0, 0, 0)).getUTCDate() !== day) return { error: 'form' };
-  if (offset === undefined) return year >= 1 && year <= 9999 ? { value: text } : { error: 'range' };
+  if (offset === undefined) return year >= 1 && year <= 9999 ? { value: cutToMicroseconds(text) } : { error: 'range' };
 
   let shift = 0;
   if (offset !== 'Z') {

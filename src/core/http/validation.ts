@@ -45,8 +45,8 @@ class RequestValidationPipe extends ValidationPipe {
 
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     if (metadata.type !== 'custom') {
-      const unstorable = unstorableText(value, metadata.type === 'body' ? '' : (metadata.data ?? ''));
-      if (unstorable) throw new RequestValidationError([{ field: unstorable.field || metadata.type, message: unstorable.message }]);
+      const problem = unacceptableRequestData(value, metadata.type === 'body' ? '' : (metadata.data ?? ''));
+      if (problem) throw new RequestValidationError([{ field: problem.field || metadata.type, message: problem.message }]);
     }
     if (metadata.type === 'body' && metadata.metatype && metadata.metatype !== Object) {
       if (value === null || value === undefined || typeof value !== 'object' || Array.isArray(value)) {
@@ -119,22 +119,59 @@ function lowerCaseUuids<T>(validated: T): T {
 const UNSTORABLE = /[\u0000\uD800-\uDFFF]/u;
 
 /**
+ * How deeply request data may nest. Filter trees need a few levels; every walk of the data
+ * (validation, copies, filter compiling) recurses, and a body nested thousands deep would
+ * exhaust the stack.
+ */
+export const MAX_NESTING = 32;
+
+interface DataProblem {
+  field: string;
+  message: string;
+}
+
+/**
+ * Visits every string and key of `value`, depth first in document order, without recursion:
+ * `check` answers a problem to stop at, as do nestings deeper than `maxNesting`.
+ */
+function firstProblem(value: unknown, path: string, maxNesting: number, check: (text: string, field: string) => DataProblem | undefined): DataProblem | undefined {
+  const pending: Array<{ value: unknown; path: string; depth: number }> = [{ value, path, depth: 0 }];
+  while (pending.length) {
+    const current = pending.pop()!;
+    if (typeof current.value === 'string') {
+      const found = check(current.value, current.path);
+      if (found) return found;
+      continue;
+    }
+    if (current.value === null || typeof current.value !== 'object' || current.value instanceof Date) continue;
+    if (current.depth >= maxNesting) return { field: current.path, message: `nests deeper than ${maxNesting} levels` };
+    const entries = Object.entries(current.value);
+    for (let i = entries.length - 1; i >= 0; i -= 1) {
+      const [key, item] = entries[i]!;
+      const field = current.path ? `${current.path}.${key}` : key;
+      pending.push({ value: item, path: field, depth: current.depth + 1 }, { value: key, path: field, depth: current.depth + 1 });
+    }
+  }
+  return undefined;
+}
+
+function unstorableString(text: string, field: string): DataProblem | undefined {
+  const found = UNSTORABLE.exec(text);
+  if (!found) return undefined;
+  return { field, message: found[0] === '\u0000' ? 'must not contain the NUL character (\\u0000)' : 'must be well-formed Unicode (it holds an unpaired surrogate)' };
+}
+
+/**
  * The first string (or key) PostgreSQL could not store, as a dotted path with the reason:
  * the statement would fail (or the text be mangled) instead of the field being named.
  */
-export function unstorableText(value: unknown, path = ''): { field: string; message: string } | undefined {
-  if (typeof value === 'string') {
-    const found = UNSTORABLE.exec(value);
-    if (!found) return undefined;
-    return { field: path, message: found[0] === '\u0000' ? 'must not contain the NUL character (\\u0000)' : 'must be well-formed Unicode (it holds an unpaired surrogate)' };
-  }
-  if (value === null || typeof value !== 'object' || value instanceof Date) return undefined;
-  for (const [key, item] of Object.entries(value)) {
-    const field = path ? `${path}.${key}` : key;
-    const found = unstorableText(key, field) ?? unstorableText(item, field);
-    if (found) return found;
-  }
-  return undefined;
+export function unstorableText(value: unknown, path = ''): DataProblem | undefined {
+  return firstProblem(value, path, Number.POSITIVE_INFINITY, unstorableString);
+}
+
+/** The same for request data, which also may not nest deeper than {@link MAX_NESTING}. */
+function unacceptableRequestData(value: unknown, path: string): DataProblem | undefined {
+  return firstProblem(value, path, MAX_NESTING, unstorableString);
 }
 
 const BUILT_IN_TYPES = new Set<unknown>([String, Number, Boolean, Array, Object]);

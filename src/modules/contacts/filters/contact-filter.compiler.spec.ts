@@ -509,6 +509,7 @@ describe('validateFilter', () => {
       ['an offset PostgreSQL refuses (+16:00)', { field: 'createdAt', op: 'after', value: '2024-01-01T00:00+16:00' }, 'must be an ISO 8601 date or date-time (after)'],
       ['offset minutes past 59', { field: 'lastContactedAt', op: 'before', value: '2024-01-01T00:00:00-05:60' }, 'must be an ISO 8601 date or date-time (before)'],
       ['words for a date-time', { field: 'createdAt', op: 'after', value: 'yesterday' }, 'must be an ISO 8601 date or date-time (after)'],
+      ['a fraction of a second past nanoseconds', { field: 'createdAt', op: 'after', value: `2024-01-01T00:00:00.${'1'.repeat(300)}Z` }, 'must be an ISO 8601 date or date-time (after)'],
       ['a timestamp number for a date-time', { field: 'createdAt', op: 'gt', value: 1704067200000 }, 'must be an ISO 8601 date or date-time (gt)'],
       ['a US date for a date-time', { field: 'lastContactedAt', op: 'before', value: '01/02/2024' }, 'must be an ISO 8601 date or date-time (before)'],
       ['a number for text', { field: 'city', op: 'is', value: 5 }, 'must be text of at most 500 characters'],

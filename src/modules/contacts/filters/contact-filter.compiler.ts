@@ -1,3 +1,4 @@
+import { cutToMicroseconds } from '../../../core/http/date-time';
 import type { FieldErrorDto } from '../../../core/http/error-response.dto';
 import { FILTER_OPERATORS, FilterCondition, FilterField, FilterNode, OPERATORS_BY_KIND } from './contact-filter.types';
 
@@ -20,7 +21,8 @@ const MAX_ID_VALUES = 10000;
 const MAX_JOINED_VALUES = 8;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
-const ISO_DATETIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$/;
+/** Fractions of a second up to nanoseconds: PostgreSQL rounds them to microseconds, and refuses text past 128 characters. */
+const ISO_DATETIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?$/;
 
 /** A real calendar day: `Date.parse` would roll 2024-02-30 over to March, PostgreSQL refuses it. */
 export function isCalendarDate(value: string): boolean {
@@ -201,6 +203,8 @@ function condition(field: FilterField, { op, value }: FilterCondition, p: (value
     const query = toPrefixQuery(String(value));
     return query ? `c.search @@ to_tsquery('simple', ${p(query)})` : 'FALSE';
   }
+  // Finer than PostgreSQL keeps: cut, so the end of 9999 cannot round into a year it refuses.
+  if (field.kind === 'datetime') value = Array.isArray(value) ? value.map((item) => (typeof item === 'string' ? cutToMicroseconds(item) : item)) : typeof value === 'string' ? cutToMicroseconds(value) : value;
   if (field.link) {
     const { table, column } = field.link;
     const exists = (extra = '') => `EXISTS (SELECT 1 FROM ${table} l WHERE l.contact_id = c.id${extra})`;
