@@ -584,6 +584,21 @@ describe('contacts', () => {
       await bulk({ selection: { ids }, action: 'setStatus' }).expect(400);
     });
 
+    it('refuses a bulk action given values it does not use, no tags to remove, or a blank tag name', async () => {
+      const id = (await create(admin, { firstName: 'Bulk', lastName: 'Precise' }).expect(201)).body.id as string;
+      const bulk = (body: Record<string, unknown>) => t.http.post('/api/v1/contacts/bulk').set(staff.auth).send({ selection: { ids: [id] }, ...body });
+      const refused = async (body: Record<string, unknown>) => (await bulk(body).expect(400)).body.details;
+      expect(await refused({ action: 'assign', assignedToId: otherStaff.userId, statusId: statuses.Customer })).toEqual([{ field: 'statusId', message: 'is not used by assign' }]);
+      expect(await refused({ action: 'delete', tagIds: [] })).toEqual([{ field: 'tagIds', message: 'is not used by delete' }]);
+      expect(await refused({ action: 'setStatus', statusId: statuses.Customer, newTags: ['Stray'] })).toEqual([{ field: 'newTags', message: 'is not used by setStatus' }]);
+      expect(await refused({ action: 'removeTags', tagIds: [] })).toEqual([{ field: 'tagIds', message: 'is required for removeTags' }]);
+      expect(await refused({ action: 'addTags', newTags: ['   '] })).toEqual([{ field: 'newTags', message: 'must not hold a blank name' }]);
+      await t.http.post('/api/v1/contacts').set(staff.auth).send({ firstName: 'Blank', newTags: ['Fine', ' '] }).expect(400);
+      const [row] = await t.db.query('SELECT status_id, assigned_to_id, version FROM contacts WHERE id = $1', [id]);
+      expect(row).toMatchObject({ assigned_to_id: null, version: 1 });
+      expect(await t.db.query(`SELECT 1 FROM tags WHERE name_key IN ('stray', 'fine')`)).toEqual([]);
+    });
+
     it('names the email when two contacts are created with it at once', async () => {
       const email = uniqueEmail('twice');
       const responses = await Promise.all(Array.from({ length: 6 }, (_, i) => create(staff, { firstName: `Twice ${i}`, email })));

@@ -555,7 +555,7 @@ describe('contact lookups: statuses, tags, services, traffic sources', () => {
   });
 
   describe('ensureTags (creating tags by typing their names)', () => {
-    it('title-cases, dedupes regardless of case, creates the missing ones and returns ids in input order', async () => {
+    it('title-cases, dedupes regardless of case, creates the missing ones and returns ids in input order; refuses a blank name', async () => {
       const lookups = t.app.get(LookupsService, { strict: false });
       const existing = await create('/api/v1/tags', { name: unique('existing') });
       const fresh = unique('fresh');
@@ -567,7 +567,10 @@ describe('contact lookups: statuses, tags, services, traffic sources', () => {
           await setChangeContext(manager, admin.userId, 'api');
           return work(manager);
         });
-      const ids = await asAdmin((manager) => lookups.ensureTags(manager, [` ${fresh} `, existing.name.toUpperCase(), fresh.toUpperCase(), '  ', other], ADMINISTRATOR));
+      // A blank name is a mistake to report, not one to skip: nothing is created.
+      await expect(asAdmin((manager) => lookups.ensureTags(manager, [fresh, '  '], ADMINISTRATOR))).rejects.toMatchObject({ details: [{ field: 'newTags', message: 'must not hold a blank name' }] });
+      expect(await t.db.query('SELECT 1 FROM tags WHERE name_key = $1', [fresh])).toEqual([]);
+      const ids = await asAdmin((manager) => lookups.ensureTags(manager, [` ${fresh} `, existing.name.toUpperCase(), fresh.toUpperCase(), other], ADMINISTRATOR));
 
       const rows: Array<{ id: string; name: string }> = await t.db.query('SELECT id, name FROM tags WHERE id = ANY($1::uuid[])', [ids]);
       const nameOf = new Map(rows.map((row) => [row.id, row.name]));

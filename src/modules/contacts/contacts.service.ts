@@ -366,9 +366,15 @@ export class ContactsService {
       setStatus: ['statusId'],
       delete: [],
     };
-    const missing = required[input.action].filter((field) => (input as unknown as Record<string, unknown>)[field] === undefined);
+    const sent = input as unknown as Record<string, unknown>;
+    const missing = required[input.action].filter((field) => sent[field] === undefined);
     if (input.action === 'addTags' && !input.tagIds?.length && !input.newTags?.length) missing.push('tagIds');
+    if (input.action === 'removeTags' && input.tagIds?.length === 0) missing.push('tagIds');
     if (missing.length) throw new RequestValidationError(missing.map((field) => ({ field, message: `is required for ${input.action}` })));
+    // A value the action does not use is a mistake about what the request does, not something to ignore.
+    const used = input.action === 'addTags' ? ['tagIds', 'newTags'] : required[input.action];
+    const unused = ['assignedToId', 'statusId', 'tagIds', 'newTags'].filter((field) => sent[field] !== undefined && !used.includes(field));
+    if (unused.length) throw new RequestValidationError(unused.map((field) => ({ field, message: `is not used by ${input.action}` })));
 
     // Reported under the names the caller sent (`selection.filter.and.0.op`).
     const selectionFilter: FilterNode = Array.isArray(ids)

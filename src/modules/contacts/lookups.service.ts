@@ -456,7 +456,7 @@ export class LookupsService {
     const wanted = new Map<string, string>();
     for (const raw of names) {
       const { name, error } = storedLookupName(raw);
-      if (!name) continue;
+      if (!name) throw new RequestValidationError([{ field: 'newTags', message: 'must not hold a blank name' }]);
       if (error) throw new RequestValidationError([{ field: 'newTags', message: `"${raw}" ${error}` }]);
       const key = name.toLowerCase();
       if (!wanted.has(key)) wanted.set(key, name);

@@ -618,24 +618,24 @@ export class BulkActionDto {
   @IsIn(BULK_ACTIONS)
   action: (typeof BULK_ACTIONS)[number];
 
-  @ApiPropertyOptional({ format: 'uuid', description: 'For assign.' })
+  @ApiPropertyOptional({ format: 'uuid', description: 'For assign (refused with the other actions).' })
   @Omittable()
   @IsUUID('all', { message: 'must be a UUID' })
   assignedToId?: string;
 
-  @ApiPropertyOptional({ nullable: true, format: 'uuid', description: 'For setStatus.' })
+  @ApiPropertyOptional({ nullable: true, format: 'uuid', description: 'For setStatus (refused with the other actions).' })
   @IsOptional()
   @IsUUID('all', { message: 'must be a UUID' })
   statusId?: string;
 
-  @ApiPropertyOptional({ type: [String], format: 'uuid', description: 'For addTags and removeTags.' })
+  @ApiPropertyOptional({ type: [String], format: 'uuid', description: 'For addTags and removeTags (refused with the other actions; removeTags needs at least one).' })
   @Omittable()
   @IsArray()
   @ArrayMaxSize(100)
   @IsUUID('all', { each: true, message: 'must be a list of UUIDs' })
   tagIds?: string[];
 
-  @ApiPropertyOptional({ type: [String], description: 'For addTags: names of tags to add, created if missing.' })
+  @ApiPropertyOptional({ type: [String], description: 'For addTags (refused with the other actions): names of tags to add, created if missing; none may be blank.' })
   @Omittable()
   @IsArray()
   @ArrayMaxSize(50)
