@@ -45,7 +45,8 @@ class RequestValidationPipe extends ValidationPipe {
 
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     if (metadata.type !== 'custom') {
-      const problem = unacceptableRequestData(value, metadata.type === 'body' ? '' : (metadata.data ?? ''));
+      // Request data may not nest deeper than MAX_NESTING either.
+      const problem = firstProblem(value, metadata.type === 'body' ? '' : (metadata.data ?? ''), MAX_NESTING);
       if (problem) throw new RequestValidationError([{ field: problem.field || metadata.type, message: problem.message }]);
     }
     if (metadata.type === 'body' && metadata.metatype && metadata.metatype !== Object) {
@@ -131,15 +132,16 @@ interface DataProblem {
 }
 
 /**
- * Visits every string and key of `value`, depth first in document order, without recursion:
- * `check` answers a problem to stop at, as do nestings deeper than `maxNesting`.
+ * The first string (or key) PostgreSQL could not store, or the first nesting deeper than
+ * `maxNesting`, as a dotted path with the reason. Walked depth first in document order,
+ * without recursion.
  */
-function firstProblem(value: unknown, path: string, maxNesting: number, check: (text: string, field: string) => DataProblem | undefined): DataProblem | undefined {
+function firstProblem(value: unknown, path: string, maxNesting: number): DataProblem | undefined {
   const pending: Array<{ value: unknown; path: string; depth: number }> = [{ value, path, depth: 0 }];
   while (pending.length) {
     const current = pending.pop()!;
     if (typeof current.value === 'string') {
-      const found = check(current.value, current.path);
+      const found = unstorableString(current.value, current.path);
       if (found) return found;
       continue;
     }
@@ -166,12 +168,7 @@ function unstorableString(text: string, field: string): DataProblem | undefined 
  * the statement would fail (or the text be mangled) instead of the field being named.
  */
 export function unstorableText(value: unknown, path = ''): DataProblem | undefined {
-  return firstProblem(value, path, Number.POSITIVE_INFINITY, unstorableString);
-}
-
-/** The same for request data, which also may not nest deeper than {@link MAX_NESTING}. */
-function unacceptableRequestData(value: unknown, path: string): DataProblem | undefined {
-  return firstProblem(value, path, MAX_NESTING, unstorableString);
+  return firstProblem(value, path, Number.POSITIVE_INFINITY);
 }
 
 const BUILT_IN_TYPES = new Set<unknown>([String, Number, Boolean, Array, Object]);

@@ -161,6 +161,9 @@ export function decodeCursor(raw: string): ContactCursor {
   throw new RequestValidationError([{ field: 'cursor', message: 'is not a cursor this API handed out' }]);
 }
 
+/** A timestamp column as UTC ISO text to the microsecond: keyset cursors and rule checks need its full precision. */
+export const utcMicrosecondText = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
 /**
  * The columns a contact row carries in lists and profiles. Statuses, traffic sources and
  * tags come as ids, named from the {@link ContactLookupDirectory} (with the lookup epoch
@@ -169,9 +172,6 @@ export function decodeCursor(raw: string): ContactCursor {
  * many paths (a contact's own name change among them), none of which moves the epoch.
  * Past the first page {@link listStatements} picks the rows before these are computed.
  */
-/** A timestamp column as UTC ISO text to the microsecond: keyset cursors and rule checks need its full precision. */
-export const utcMicrosecondText = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
-
 export const CONTACT_LIST_COLUMNS = `
   c.id, c.first_name, c.last_name, c.email, c.phone, c.company, c.job_title, c.city, c.country,
   c.status_id, c.traffic_source_id, c.assigned_to_id,
