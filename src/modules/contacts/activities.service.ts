@@ -90,9 +90,11 @@ export class ActivitiesService implements OnModuleInit {
     for (;;) {
       const [{ n }] = (await this.dataSource.query('SELECT catch_up_last_contacted($1) AS n', [CATCH_UP_BATCH])) as Array<{ n: number }>;
       settled += n;
-      if (n) this.listTotals.clear();
-      if (n < CATCH_UP_BATCH) return { settled };
+      if (n < CATCH_UP_BATCH) break;
     }
+    // A job, in whichever process runs it: the lists it changed are served by the others too.
+    if (settled) await this.listTotals.changedEverywhere();
+    return { settled };
   }
 
   async list(ability: AppAbility, contactId: string, query: ActivityQueryDto): Promise<Page<ActivityDto>> {
