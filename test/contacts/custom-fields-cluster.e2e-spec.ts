@@ -1,13 +1,10 @@
 import { register } from '../support/actors';
-import { createDatabase, dropDatabase, startTestApp } from '../support/test-app';
+import { withTwoApps } from '../support/test-app';
 
 /** Definitions are kept in memory by every API process; a change on one must reach the others at once. */
 describe('a custom field changed on one API process', () => {
   it('is known to another process on the same database within a second, and forgotten when removed', async () => {
-    const name = await createDatabase();
-    const first = await startTestApp({}, name);
-    const second = await startTestApp({}, name);
-    try {
+    await withTwoApps(async (first, second) => {
       const admin = await register(first, 'admin');
       const createOn = (app: typeof first, customFields: Record<string, unknown>) =>
         app.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Clustered', customFields });
@@ -33,10 +30,6 @@ describe('a custom field changed on one API process', () => {
       const forgotten = await untilStatus(400, { shoe_size: 44 });
       expect(forgotten.status).toBe(400);
       expect(forgotten.ms).toBeLessThan(1000);
-    } finally {
-      await second.close();
-      await first.close();
-      await dropDatabase(name);
-    }
+    });
   });
 });

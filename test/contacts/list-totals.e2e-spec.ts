@@ -1,7 +1,7 @@
 import { register, Session } from '../support/actors';
 import { until } from '../support/wait';
 import { unique } from '../support/names';
-import { createDatabase, dropDatabase, startTestApp, TestApp } from '../support/test-app';
+import { startTestApp, TestApp, withTwoApps } from '../support/test-app';
 
 /**
  * A list's total is kept for a few seconds (counting a large selection is costly), so every
@@ -87,10 +87,7 @@ describe('list totals after writes made outside the contact routes', () => {
 
 describe('list totals across API processes', () => {
   it('a change of many contacts on one process drops the totals another keeps, within a second', async () => {
-    const name = await createDatabase();
-    const first = await startTestApp({}, name);
-    const second = await startTestApp({}, name);
-    try {
+    await withTwoApps(async (first, second) => {
       const admin = await register(first, 'admin');
       const company = unique('Clustered Co');
       await createContacts(first, admin, company, 1, { assignedToId: admin.userId });
@@ -107,10 +104,6 @@ describe('list totals across API processes', () => {
       const started = Date.now();
       await until(async () => ((await total(second, admin, query)) === 3 ? true : undefined), 1000, 'the other process to count the assigned contacts');
       expect(Date.now() - started).toBeLessThan(1000);
-    } finally {
-      await second.close();
-      await first.close();
-      await dropDatabase(name);
-    }
+    });
   });
 });

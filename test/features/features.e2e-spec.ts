@@ -1,5 +1,5 @@
 import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
-import { createDatabase, dropDatabase, startTestApp, TestApp } from '../support/test-app';
+import { startTestApp, TestApp, withTwoApps } from '../support/test-app';
 
 describe('features', () => {
   let t: TestApp;
@@ -160,10 +160,7 @@ describe('features', () => {
 
 describe('a toggle on one API process', () => {
   it('is seen by another process on the same database within a second', async () => {
-    const name = await createDatabase();
-    const first = await startTestApp({}, name);
-    const second = await startTestApp({}, name);
-    try {
+    await withTwoApps(async (first, second) => {
       const admin = await register(first, 'admin');
       await second.http.get('/api/v1/users').set(admin.auth).expect(200);
       await first.http.patch('/api/v1/features/users').set(admin.auth).send({ enabled: false }).expect(200);
@@ -176,10 +173,6 @@ describe('a toggle on one API process', () => {
       }
       expect(status).toBe(404);
       expect(Date.now() - started).toBeLessThan(1000);
-    } finally {
-      await second.close();
-      await first.close();
-      await dropDatabase(name);
-    }
+    });
   });
 });

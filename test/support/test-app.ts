@@ -62,6 +62,26 @@ export async function clearQueues(prefix: string): Promise<void> {
   }
 }
 
+/** Two API processes on one fresh database, as a deployment runs them; both closed and the database dropped after `work`. */
+export async function withTwoApps(work: (first: TestApp, second: TestApp) => Promise<void>): Promise<void> {
+  const name = await createDatabase();
+  try {
+    const first = await startTestApp({}, name);
+    try {
+      const second = await startTestApp({}, name);
+      try {
+        await work(first, second);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await first.close();
+    }
+  } finally {
+    await dropDatabase(name);
+  }
+}
+
 /**
  * Boots the real application (the same factory `main.ts` uses) against a fresh PostgreSQL
  * database and the local Redis. Extra environment variables override the defaults.
