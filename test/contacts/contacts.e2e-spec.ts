@@ -352,6 +352,34 @@ describe('contacts', () => {
       await t.http.patch(`/api/v1/contacts/${id}`).set(clerk.auth).send({ version: 1, city: 'Oslo' }).expect(200);
     });
 
+    it("an edit's result is judged by the rules for the fields it changes, as in bulk", async () => {
+      // An unconditional rule on another field does not open the changed field's conditional one.
+      const promoter = await role('Lead promoter', [
+        { action: 'read', subject: 'Contact' },
+        { action: 'update', subject: 'Contact', fields: ['phone'] },
+        { action: 'update', subject: 'Contact', fields: ['statusId'], conditions: { statusId: statuses.Lead } },
+        readLookups,
+      ]);
+      const lead = (await create(admin, { firstName: 'Promoted lead', statusId: statuses.Lead }).expect(201)).body.id as string;
+      const refused = await t.http.patch(`/api/v1/contacts/${lead}`).set(promoter.auth).send({ version: 1, statusId: statuses.Customer }).expect(403);
+      expect(refused.body.message).toContain('outside what you may change');
+      await t.http.post('/api/v1/contacts/bulk').set(promoter.auth).send({ selection: { ids: [lead] }, action: 'setStatus', statusId: statuses.Customer }).expect(403);
+      expect(await row(lead)).toMatchObject({ status_id: statuses.Lead, version: 1 });
+      await t.http.patch(`/api/v1/contacts/${lead}`).set(promoter.auth).send({ version: 1, phone: '+1 555 0101' }).expect(200);
+
+      const rep = await role('Field rep', [
+        { action: ['read', 'assign'], subject: 'Contact' },
+        { action: 'update', subject: 'Contact', fields: ['phone'] },
+        { action: 'update', subject: 'Contact', fields: ['assignedToId', 'statusId'], conditions: { assignedToId: '${user.id}' } },
+        readLookups,
+      ]);
+      const mine = (await create(admin, { firstName: 'Field rep own', assignedToId: rep.userId }).expect(201)).body.id as string;
+      await t.http.patch(`/api/v1/contacts/${mine}`).set(rep.auth).send({ version: 1, assignedToId: staff.userId }).expect(403);
+      await t.http.post('/api/v1/contacts/bulk').set(rep.auth).send({ selection: { ids: [mine] }, action: 'assign', assignedToId: staff.userId }).expect(403);
+      expect(await row(mine)).toMatchObject({ assigned_to_id: rep.userId, version: 1 });
+      await t.http.patch(`/api/v1/contacts/${mine}`).set(rep.auth).send({ version: 1, statusId: statuses.Prospect, phone: '+1 555 0102' }).expect(200);
+    });
+
     it("changing an account's login email through its contact needs the rights the users API asks for", async () => {
       const rep = await role('Login rep', [{ action: ['read', 'update'], subject: 'Contact', conditions: { assignedToId: '${user.id}' } }, readLookups]);
       const manager = await role('Account manager', [{ action: ['read', 'update'], subject: 'Contact', conditions: { assignedToId: '${user.id}' } }, { action: ['read', 'update'], subject: 'User' }, readLookups]);

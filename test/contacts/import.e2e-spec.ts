@@ -314,6 +314,17 @@ describe('CSV import edge cases', () => {
     expect((await t.http.get(`/api/v1/contacts/${existing.id}`).set(staff.auth).expect(200)).body.firstName).toBe('Sigmund');
   });
 
+  it("leaves an administrator's contact to administrators: its names are the account's", async () => {
+    const { dry, done } = await run(`First Name,Last Name,Email\nHijacked,${marker},${admin.email}\nStaffed,${marker},${staff.email}\n`, 'upsert');
+    const reason = "the contact of an administrator's account: only administrators may change it";
+    expect(dry).toMatchObject({ counts: { created: 0, updated: 1, skipped: 1, failed: 0 }, samples: [{ row: 2, reason }] });
+    expect(done).toMatchObject({ status: 'completed', counts: { created: 0, updated: 1, skipped: 1, failed: 0 } });
+    const names = async (userId: string) => (await t.db.query('SELECT first_name FROM users WHERE id = $1', [userId]))[0].first_name as string;
+    expect(await names(admin.userId)).not.toBe('Hijacked');
+    // Other accounts' contacts are the importer's to update, the account following.
+    expect(await names(staff.userId)).toBe('Staffed');
+  });
+
   it('rejects a create whose email another contact took after the decision, and writes the rest of the chunk', async () => {
     const taken = `taken.${marker}@example.com`;
     await t.http.post('/api/v1/contacts').set(staff.auth).send({ firstName: 'First', email: taken }).expect(201);

@@ -718,6 +718,50 @@ describe('users and roles administration', () => {
       await t.http.patch(`/api/v1/users/${holder.userId}`).set(holder.auth).send({ firstName: 'Still Me' }).expect(200);
     });
 
+    it("an account that a role made equal to the admin role is an administrator's too, on every route to it", async () => {
+      const coAdminRole = (await t.http.post('/api/v1/roles').set(admin.auth).send({ name: uniqueTag('co-admin'), rules: [{ action: 'manage', subject: 'all' }] }).expect(201)).body.id as string;
+      const managerRole = (
+        await t.http
+          .post('/api/v1/roles')
+          .set(admin.auth)
+          .send({ name: uniqueTag('user-manager'), rules: [{ action: ['read', 'update', 'delete'], subject: 'User' }, { action: ['read', 'update'], subject: 'Contact' }] })
+          .expect(201)
+      ).body.id as string;
+      const coAdmin = await createUserWithRoles(t, admin, [coAdminRole], 'coadmin');
+      const manager = await createUserWithRoles(t, admin, [managerRole], 'usermanager');
+      const refused = "Only administrators may change an administrator's account";
+      expect((await t.http.patch(`/api/v1/users/${coAdmin.userId}`).set(manager.auth).send({ email: `taken-over-${Date.now()}@example.com` }).expect(403)).body.message).toBe(refused);
+      await t.http.patch(`/api/v1/users/${coAdmin.userId}`).set(manager.auth).send({ isActive: false }).expect(403);
+      await t.http.post(`/api/v1/users/${coAdmin.userId}/password-reset`).set(manager.auth).send({ mode: 'force' }).expect(403);
+      await t.http.delete(`/api/v1/users/${coAdmin.userId}`).set(manager.auth).expect(403);
+      // The contact route changes the same account: its email and names are refused alike, naming them.
+      const version = async (contactId: string) => (await t.http.get(`/api/v1/contacts/${contactId}`).set(admin.auth).expect(200)).body.version as number;
+      const byContact = await t.http
+        .patch(`/api/v1/contacts/${coAdmin.contactId}`)
+        .set(manager.auth)
+        .send({ version: await version(coAdmin.contactId), email: `taken-over-${Date.now()}@example.com`, lastName: 'Renamed' })
+        .expect(403);
+      expect(byContact.body.message).toBe(refused);
+      expect(byContact.body.details).toEqual([
+        { field: 'lastName', message: "is part of an administrator's account" },
+        { field: 'email', message: "is part of an administrator's account" },
+      ]);
+      // Staff work every contact, but an administrator's names are the account's.
+      const staff = await createUserWithRoles(t, admin, [staffRoleId], 'renamer');
+      const renamed = await t.http.patch(`/api/v1/contacts/${admin.contactId}`).set(staff.auth).send({ version: await version(admin.contactId), lastName: 'Renamed' }).expect(403);
+      expect(renamed.body.details).toEqual([{ field: 'lastName', message: "is part of an administrator's account" }]);
+      const [account] = await t.db.query('SELECT u.email, u.last_name, u.is_active, u.password_hash IS NOT NULL AS has_password FROM users u WHERE u.id = $1', [coAdmin.userId]);
+      expect(account).toEqual({ email: coAdmin.email, last_name: expect.not.stringMatching(/^Renamed$/), is_active: true, has_password: true });
+      expect((await t.db.query('SELECT last_name FROM users WHERE id = $1', [admin.userId]))[0].last_name).not.toBe('Renamed');
+      // Other fields of an administrator's contact, and other accounts' names, stay open to them.
+      await t.http.patch(`/api/v1/contacts/${admin.contactId}`).set(staff.auth).send({ version: await version(admin.contactId), city: 'Lyon' }).expect(200);
+      await t.http.patch(`/api/v1/contacts/${manager.contactId}`).set(staff.auth).send({ version: await version(manager.contactId), lastName: 'Renamed' }).expect(200);
+      // Administrators change each other's accounts; a role with an inverted rule after `manage all` is no administrator's equal.
+      await t.http.patch(`/api/v1/contacts/${coAdmin.contactId}`).set(admin.auth).send({ version: await version(coAdmin.contactId), lastName: 'Renamed' }).expect(200);
+      await t.http.patch(`/api/v1/roles/${coAdminRole}`).set(admin.auth).send({ rules: [{ action: 'manage', subject: 'all' }, { action: 'purge', subject: 'Contact', inverted: true }] }).expect(200);
+      await t.http.patch(`/api/v1/users/${coAdmin.userId}`).set(manager.auth).send({ firstName: 'Managed' }).expect(200);
+    });
+
     it('rules added to a system role never take away its built-in ones', async () => {
       const before = (await t.http.get(`/api/v1/roles/${adminRoleId}`).set(admin.auth).expect(200)).body.rules;
       await t.http.patch(`/api/v1/roles/${adminRoleId}`).set(admin.auth).send({ rules: [{ action: 'manage', subject: 'all', inverted: true }] }).expect(200);

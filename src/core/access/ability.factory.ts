@@ -4,6 +4,7 @@ import type { AuthUser } from '../identity/auth-user';
 import type { Role } from '../identity/entities/role.entity';
 import { RolesCache } from '../identity/roles-cache.service';
 import { AppAbility, buildAbility } from './app-ability';
+import { grantsAdministration } from './record-access';
 import { interpolateRules, lowerCaseUuids } from './rule-interpolation';
 import type { StoredRule } from './rule.types';
 import { SubjectRegistry } from './subject-registry';
@@ -33,6 +34,22 @@ export class AbilityFactory {
     const key = `${user.id}|${user.contactId}|${user.email}|${user.roles.map((role) => role.id).join(',')}`;
     const cached = this.built.get(key);
     if (cached && cached.roles.length === roles.length && cached.roles.every((role, i) => role === roles[i])) return cached.ability;
+    const rules = this.rulesOf(roles);
+    const ability = buildAbility(lowerCaseUuids(interpolateRules(rules, user), (subject, field) => this.subjects.get(subject)?.fields[field]?.type));
+    this.built.set(key, { roles, ability });
+    return ability;
+  }
+
+  /**
+   * Whether an account holding these roles is an administrator, whoever asks: only
+   * administrators may change such an account, since its email or password makes one.
+   */
+  async isAdministratorAccount(roleIds: readonly string[]): Promise<boolean> {
+    const roles = await Promise.all(roleIds.map((id) => this.roles.byId(id)));
+    return grantsAdministration(this.rulesOf(roles));
+  }
+
+  private rulesOf(roles: ReadonlyArray<Role | undefined>): StoredRule[] {
     // Built-in rules go last: in CASL a later rule wins, so no stored rule (an inverted one
     // added to a system role) can take away what a system role always has.
     const stored: StoredRule[] = [];
@@ -42,10 +59,7 @@ export class AbilityFactory {
       if (role.systemKey) builtIn.push(...this.systemRules(role.systemKey));
       stored.push(...role.rules);
     }
-    const rules = [...stored, ...builtIn];
-    const ability = buildAbility(lowerCaseUuids(interpolateRules(rules, user), (subject, field) => this.subjects.get(subject)?.fields[field]?.type));
-    this.built.set(key, { roles, ability });
-    return ability;
+    return [...stored, ...builtIn];
   }
 
   /** The rules a system role always has, whatever admins add to it. */

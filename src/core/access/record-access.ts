@@ -56,12 +56,26 @@ export function hasWholeRight(ability: AppAbility, action: string, subject: stri
 
 /** An administrator holds `manage all` without conditions: the admin role, or a role made its equal. */
 export function isAdministrator(ability: AppAbility): boolean {
+  return grantsAdministration(ability.rules);
+}
+
+/** The rule shape `grantsAdministration` reads: stored rules and an ability's rules alike. */
+export interface RuleOutline {
+  action: string | string[];
+  subject?: unknown;
+  conditions?: unknown;
+  fields?: unknown;
+  inverted?: boolean;
+}
+
+/** Whether rules, in precedence order (later wins), make an administrator; see `isAdministrator`. */
+export function grantsAdministration(rules: readonly RuleOutline[]): boolean {
   // Later rules take precedence: `manage all` makes an administrator unless an inverted rule, on anything, comes after it.
-  const has = (value: string | string[], wanted: string) => (Array.isArray(value) ? value.includes(wanted) : value === wanted);
-  for (let index = ability.rules.length - 1; index >= 0; index -= 1) {
-    const rule = ability.rules[index]!;
+  const has = (value: unknown, wanted: string) => (Array.isArray(value) ? value.includes(wanted) : value === wanted);
+  for (let index = rules.length - 1; index >= 0; index -= 1) {
+    const rule = rules[index]!;
     if (rule.inverted) return false;
-    if (has(rule.action, 'manage') && has(rule.subject as string | string[], 'all') && !rule.conditions && !rule.fields) return true;
+    if (has(rule.action, 'manage') && has(rule.subject, 'all') && !rule.conditions && !rule.fields) return true;
   }
   return false;
 }

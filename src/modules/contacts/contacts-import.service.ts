@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
+import { AbilityFactory } from '../../core/access/ability.factory';
 import { AuditService } from '../../core/audit/audit.service';
 import { RequestValidationError, unstorableText } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
@@ -18,7 +19,7 @@ import type { DryRunDto, ImportDto, ImportMode, ImportSettingsDto, RowReasonDto,
 import { readCsv } from './contacts-import.csv-reader';
 import { RowStager, rowStager } from './contacts-import.staging';
 import { ChunkSettings, countOutcomes, decideChunk, loadLookups, StagedRow, writeChunk } from './contacts-import.writer';
-import { ColumnMapping, EMAIL_PADDING, proposeMapping, stagedEmailSql } from './import-mapping';
+import { ColumnMapping, EMAIL_PADDING, type ImportLookups, proposeMapping, stagedEmailSql } from './import-mapping';
 import { ContactListTotals } from './list-totals';
 
 export const IMPORT_QUEUE = 'contacts.import';
@@ -79,6 +80,7 @@ export class ContactsImportService {
     private readonly audit: AuditService,
     private readonly config: AppConfig,
     private readonly listTotals: ContactListTotals,
+    private readonly abilities: AbilityFactory,
   ) {}
 
   /**
@@ -159,6 +161,16 @@ export class ContactsImportService {
     return this.get(id);
   }
 
+  /**
+   * Tells administrators' accounts apart when the importer is not one: their contacts' names are
+   * the accounts', which only administrators change. The importer is whoever uploaded the file.
+   */
+  private async accountGuardOf(row: ImportRow): Promise<ImportLookups['administratorAccount']> {
+    const [importer] = (await this.dataSource.query('SELECT array(SELECT role_id FROM user_roles WHERE user_id = $1) AS role_ids', [row.created_by_id])) as Array<{ role_ids: string[] }>;
+    if (row.created_by_id && (await this.abilities.isAdministratorAccount(importer!.role_ids))) return undefined;
+    return (roleIds) => this.abilities.isAdministratorAccount(roleIds);
+  }
+
   /** Reports what the import would do, writing nothing. */
   async dryRun(id: string): Promise<DryRunDto> {
     const row = await this.load(this.dataSource.manager, id);
@@ -167,7 +179,7 @@ export class ContactsImportService {
     const samples: RowReasonDto[] = [];
     let duplicates = 0;
     const duplicateOf = await this.repeatedEmails(this.dataSource.manager, row, false);
-    const lookups = await loadLookups(this.dataSource.manager, await this.customFields.all());
+    const lookups = { ...(await loadLookups(this.dataSource.manager, await this.customFields.all())), administratorAccount: await this.accountGuardOf(row) };
     const size = chunkRows(row.total_rows);
     for (let from = 2; from <= row.total_rows + 1; from += size) {
       const rows = await this.chunk(this.dataSource.manager, row, from, from + size - 1);
@@ -208,6 +220,7 @@ export class ContactsImportService {
     let wrote = false;
     try {
       await this.markDuplicates(row);
+      const administratorAccount = await this.accountGuardOf(row);
       const size = chunkRows(row.total_rows);
       while (row.processed_rows < row.total_rows) {
         const from = row.processed_rows + 2; // data rows start at row 2 (the header is row 1)
@@ -219,7 +232,7 @@ export class ContactsImportService {
           const locked = await this.load(manager, importId, true);
           // Another worker got here first, or the import was reverted meanwhile (its row lock orders the two).
           if (locked.processed_rows !== row.processed_rows || FINAL_STATUSES.includes(locked.status)) return;
-          const lookups = await loadLookups(manager, customFields);
+          const lookups = { ...(await loadLookups(manager, customFields)), administratorAccount };
           // Held until the chunk commits, so a purge of a mapped field waits and then clears what it wrote.
           await this.customFields.hold(manager, mappedCustomKeys(locked.mapping!, customFields));
           // Decided and written at once: rows and decisions die young, which keeps the worker's memory flat.

@@ -64,7 +64,13 @@ export async function loadLookups(manager: EntityManager, customFields: ImportLo
  * the dry run and the job share it, so the dry run reports what the job does.
  * `duplicateOf` names the first row of a repeated email, for rows not yet marked as repeats.
  */
-export async function decideChunk(manager: EntityManager, settings: ChunkSettings, rows: StagedRow[], lookups: ImportLookups, duplicateOf?: Map<number, number>): Promise<Decision[]> {
+export async function decideChunk(
+  manager: EntityManager,
+  settings: ChunkSettings,
+  rows: StagedRow[],
+  lookups: ImportLookups,
+  duplicateOf?: Map<number, number>,
+): Promise<Decision[]> {
   const read = rows.map((row): { row: number; record?: ImportRecord; error?: string; recorded?: boolean } => {
     if (row.outcome) return { row: row.row_number, error: row.error ?? 'already handled', recorded: true };
     const first = duplicateOf?.get(row.row_number);
@@ -74,17 +80,21 @@ export async function decideChunk(manager: EntityManager, settings: ChunkSetting
   });
   const emails = read.map((r) => r.record?.fields.email).filter((e): e is string => Boolean(e));
   // By the email as the row has it: PostgreSQL's lower() matches it to email_key, never JavaScript's.
-  const existing = new Map<string, { id: string; deleted: boolean }>();
+  const existing = new Map<string, { id: string; deleted: boolean; administrator: boolean }>();
   if (emails.length) {
     // One index probe per email. Given the whole list at once (= ANY, or a join), the planner
     // reads all contacts instead, for every chunk: quadratic over a large import.
-    const found: Array<{ email: string; id: string; deleted: boolean }> = await manager.query(
-      `SELECT e.email, c.id, c.deleted_at IS NOT NULL AS deleted
+    const found: Array<{ email: string; id: string; deleted: boolean; account_role_ids: string[] | null }> = await manager.query(
+      `SELECT e.email, c.id, c.deleted_at IS NOT NULL AS deleted,
+              (SELECT array_agg(ur.role_id) FROM users u JOIN user_roles ur ON ur.user_id = u.id WHERE u.contact_id = c.id) AS account_role_ids
          FROM unnest($1::text[]) AS e(email)
          CROSS JOIN LATERAL (SELECT id, deleted_at FROM contacts WHERE email_key = lower(e.email) OFFSET 0) c`,
       [emails],
     );
-    for (const contact of found) existing.set(contact.email, { id: contact.id, deleted: contact.deleted });
+    for (const contact of found) {
+      const administrator = Boolean(lookups.administratorAccount && contact.account_role_ids && (await lookups.administratorAccount(contact.account_role_ids)));
+      existing.set(contact.email, { id: contact.id, deleted: contact.deleted, administrator });
+    }
   }
   const mode = settings.mode;
   return read.map((item): Decision => {
@@ -94,6 +104,8 @@ export async function decideChunk(manager: EntityManager, settings: ChunkSetting
     const match = email ? existing.get(email) : undefined;
     if (match?.deleted) return { row: item.row, outcome: 'skipped', error: 'a contact with this email is in the trash' };
     if (match && mode === 'create') return { row: item.row, outcome: 'skipped', error: 'a contact with this email exists (mode create)' };
+    // Its names would become the account's: only administrators change an administrator's account.
+    if (match?.administrator) return { row: item.row, outcome: 'skipped', error: "the contact of an administrator's account: only administrators may change it" };
     if (match) return { row: item.row, outcome: 'updated', contactId: match.id, record };
     if (mode === 'update') return { row: item.row, outcome: 'skipped', error: email ? 'no contact with this email (mode update)' : 'no email to match (mode update)' };
     if (!record.fields.firstName) return { row: item.row, outcome: 'rejected', error: 'first name is required for a new contact' };

@@ -4,9 +4,10 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
 import { abilityToSql } from '../../core/access/ability-to-sql';
+import { AbilityFactory } from '../../core/access/ability.factory';
 import type { AppAbility } from '../../core/access/app-ability';
 import { PreciseInstant, subjectOf } from '../../core/access/app-ability';
-import { assertAdministrator, assertCanOnRecord, assertFieldsPermitted, dependsOnRecord } from '../../core/access/record-access';
+import { assertAdministrator, assertCanOnRecord, assertFieldsPermitted, dependsOnRecord, isAdministrator } from '../../core/access/record-access';
 import { AuditService } from '../../core/audit/audit.service';
 import { PasswordTokensService } from '../../core/auth/password-tokens.service';
 import { RequestValidationError } from '../../core/http/validation';
@@ -77,14 +78,18 @@ export interface ContactPageRequest {
 
 const ALL_RULE_FIELDS = Object.keys(CONTACT_RULE_FIELDS);
 
-interface BulkRight {
+/** A right a change needs on a contact. */
+interface ContactRight {
   action: string;
   /** The field the change touches: rules limited to other fields do not allow it. */
   field?: string;
 }
 
+/** Fields a contact shares with its account, kept in step by triggers. */
+const ACCOUNT_FIELDS: readonly string[] = ['firstName', 'lastName', 'email'];
+
 /** The rights each bulk action needs on a contact: those a single edit of the same field needs. */
-const BULK_RIGHTS: Record<BulkActionDto['action'], BulkRight[]> = {
+const BULK_RIGHTS: Record<BulkActionDto['action'], ContactRight[]> = {
   assign: [{ action: 'update', field: 'assignedToId' }, { action: 'assign' }],
   unassign: [{ action: 'update', field: 'assignedToId' }, { action: 'assign' }],
   setStatus: [{ action: 'update', field: 'statusId' }],
@@ -94,7 +99,7 @@ const BULK_RIGHTS: Record<BulkActionDto['action'], BulkRight[]> = {
 };
 
 /** All of `rights` as one SQL condition over contacts `c`, placeholders from `firstParam`. */
-function bulkRightsSql(ability: AppAbility, rights: BulkRight[], firstParam: number): { sql: string; params: unknown[] } {
+function bulkRightsSql(ability: AppAbility, rights: ContactRight[], firstParam: number): { sql: string; params: unknown[] } {
   const params: unknown[] = [];
   const parts = rights.map((right) => {
     const condition = abilityToSql(ability, right.action, 'Contact', CONTACT_RULE_FIELDS, 'c', firstParam + params.length, right.field);
@@ -137,6 +142,7 @@ export class ContactsService {
     private readonly identity: IdentityService,
     private readonly passwordTokens: PasswordTokensService,
     private readonly audit: AuditService,
+    private readonly abilities: AbilityFactory,
     private readonly sql: PooledSql,
     /** Totals of recent list queries; dropped on every write to contacts in this process. */
     private readonly totals: ContactListTotals,
@@ -259,7 +265,7 @@ export class ContactsService {
       )) as Array<{ id: string }>;
       await this.writeSets(manager, ability, row!.id, input, true);
       // Tags given by name are ids only now: the stored row is what the rules must allow.
-      await this.assertStoredWithinRights(manager, ability, row!.id, input.assignedToId ? ['create', 'assign'] : ['create'], 'You may not create this contact; nothing was created');
+      await this.assertStoredWithinRights(manager, ability, row!.id, input.assignedToId ? [{ action: 'create' }, { action: 'assign' }] : [{ action: 'create' }], 'You may not create this contact; nothing was created');
       await this.audit.record({ actorId: actor.id, action: 'contact.create', subjectType: 'Contact', subjectId: row!.id, after: input }, manager);
       return row!.id;
     }).catch(namedEmailConflict);
@@ -288,11 +294,9 @@ export class ContactsService {
         tagIds: changed.includes('tagIds') ? added(input.tagIds, before.tagIds) : undefined,
         serviceIds: changed.includes('serviceIds') ? added(input.serviceIds, before.serviceIds) : undefined,
       });
-      if (changed.includes('email')) {
-        if (before.hasAccount && !input.email) throw new ContactRuleError('A contact with a user account must keep an email address (it is the login)', [{ field: 'email', message: 'is required while the contact has an account' }]);
-        if (before.hasAccount) await this.assertMayChangeLogin(manager, ability, id);
-        if (input.email) await this.assertEmailFree(manager, input.email, id);
-      }
+      if (before.hasAccount && changed.includes('email') && !input.email) throw new ContactRuleError('A contact with a user account must keep an email address (it is the login)', [{ field: 'email', message: 'is required while the contact has an account' }]);
+      if (before.hasAccount && changed.some((field) => ACCOUNT_FIELDS.includes(field))) await this.assertMayChangeAccount(manager, ability, id, changed);
+      if (changed.includes('email') && input.email) await this.assertEmailFree(manager, input.email, id);
       const sets: string[] = [];
       const params: unknown[] = [id];
       for (const field of changed) {
@@ -314,7 +318,9 @@ export class ContactsService {
         // Names and email reach the linked account through the contacts_sync_user trigger.
         await manager.query(`UPDATE contacts SET ${sets.concat('version = version + 1', 'updated_at = now()').join(', ')} WHERE id = $1`, params);
       }
-      await this.assertStoredWithinRights(manager, ability, id, changed.includes('assignedToId') ? ['update', 'assign'] : ['update'], 'The change would take this contact outside what you may change; nothing was changed');
+      const rights: ContactRight[] = changed.map((field) => ({ action: 'update', field }));
+      if (changed.includes('assignedToId')) rights.push({ action: 'assign' });
+      await this.assertStoredWithinRights(manager, ability, id, rights, 'The change would take this contact outside what you may change; nothing was changed');
       await this.audit.record({ actorId: actor.id, action: 'contact.update', subjectType: 'Contact', subjectId: id, before: pick(before, changed), after: input }, manager);
     }).catch(namedEmailConflict);
     return this.profile(ability, id);
@@ -450,36 +456,46 @@ export class ContactsService {
   /**
    * Conditions bound the result of an edit as well as the record edited: a role that may update
    * its own leads may not turn one into someone else's customer. Refuses (the transaction rolls
-   * back) a written contact the caller's conditional rules for `actions` do not allow.
+   * back) a written contact the caller's conditional rules for `rights` do not allow, each right
+   * judged by the rules for its field, as a bulk change of that field is.
    */
-  private async assertStoredWithinRights(manager: EntityManager, ability: AppAbility, id: string, actions: string[], message: string): Promise<void> {
-    if (!actions.some((action) => dependsOnRecord(ability, action, 'Contact'))) return;
+  private async assertStoredWithinRights(manager: EntityManager, ability: AppAbility, id: string, rights: ContactRight[], message: string): Promise<void> {
+    if (!rights.some((right) => dependsOnRecord(ability, right.action, 'Contact'))) return;
     const after = await this.loadRecord(manager, id, 'live', false);
-    const refused = actions.find((action) => !after || !ability.can(action, subjectOf('Contact', after)));
-    if (refused) throw new ForbiddenException({ message, code: 'forbidden' });
+    const subject = after && subjectOf('Contact', after);
+    if (!subject || rights.some((right) => !ability.can(right.action, subject, right.field))) throw new ForbiddenException({ message, code: 'forbidden' });
   }
 
   /**
-   * A contact's email is its account's login, kept in step by a trigger: changing it changes
-   * the account, so it takes what the users API asks for the same change.
+   * A contact's names and email are its account's, kept in step by triggers: changing them
+   * changes the account, so it takes what the users API asks for the same change. The login
+   * email needs `update` on that user; an administrator's account is changed by administrators only.
    */
-  private async assertMayChangeLogin(manager: EntityManager, ability: AppAbility, contactId: string): Promise<void> {
+  private async assertMayChangeAccount(manager: EntityManager, ability: AppAbility, contactId: string, changed: string[]): Promise<void> {
     const [account] = (await manager.query(
-      `SELECT u.id, u.email, u.is_active,
-              EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = u.id AND r.system_key = 'admin') AS administrator
+      `SELECT u.id, u.email, u.is_active, array(SELECT ur.role_id FROM user_roles ur WHERE ur.user_id = u.id) AS role_ids
          FROM users u WHERE u.contact_id = $1`,
       [contactId],
-    )) as Array<{ id: string; email: string; is_active: boolean; administrator: boolean }>;
+    )) as Array<{ id: string; email: string; is_active: boolean; role_ids: string[] }>;
     if (!account) return;
-    if (!ability.can('update', subjectOf('User', { id: account.id, contactId, email: account.email, isActive: account.is_active }))) {
+    if (changed.includes('email') && !ability.can('update', subjectOf('User', { id: account.id, contactId, email: account.email, isActive: account.is_active }))) {
       throw new ForbiddenException({ message: "You may not change the login email of this contact's account", code: 'forbidden', details: [{ field: 'email', message: 'is the login of an account you may not change' }] });
     }
     // Whoever could change an administrator's email could become one.
-    if (account.administrator) assertAdministrator(ability, "change an administrator's account");
+    if (await this.abilities.isAdministratorAccount(account.role_ids)) {
+      const fields = changed.filter((field) => ACCOUNT_FIELDS.includes(field));
+      if (!isAdministrator(ability)) {
+        throw new ForbiddenException({
+          message: "Only administrators may change an administrator's account",
+          code: 'forbidden',
+          details: fields.map((field) => ({ field, message: "is part of an administrator's account" })),
+        });
+      }
+    }
   }
 
   /** Refuses (rolling back) a change that took contacts outside what the caller may change this way. */
-  private async assertStillPermitted(manager: EntityManager, ability: AppAbility, rights: BulkRight[], ids: string[]): Promise<void> {
+  private async assertStillPermitted(manager: EntityManager, ability: AppAbility, rights: ContactRight[], ids: string[]): Promise<void> {
     const allowed = bulkRightsSql(ability, rights, 2);
     const [{ outside }] = (await manager.query(
       `SELECT count(*)::int AS outside FROM contacts c WHERE c.id = ANY($1::uuid[]) AND NOT COALESCE(${allowed.sql}, FALSE)`,

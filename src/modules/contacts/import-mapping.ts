@@ -58,6 +58,11 @@ export interface ImportLookups {
   trafficSources: Map<string, string>;
   staffByEmail: Map<string, string>;
   customFields: CustomField[];
+  /**
+   * Whether an account with these roles is an administrator's, whose contact the importer may
+   * not change; absent when the importer is an administrator.
+   */
+  administratorAccount?: (roleIds: string[]) => Promise<boolean>;
 }
 
 /** A row turned into the values to write; absent keys are left as they are on updates. */

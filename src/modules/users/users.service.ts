@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
 import { abilityToSql } from '../../core/access/ability-to-sql';
+import { AbilityFactory } from '../../core/access/ability.factory';
 import type { AppAbility } from '../../core/access/app-ability';
 import { assertAdministrator, assertCanOnRecord } from '../../core/access/record-access';
 import { SubjectRegistry } from '../../core/access/subject-registry';
@@ -27,6 +28,7 @@ export class UsersService {
     private readonly passwordTokens: PasswordTokensService,
     private readonly subjects: SubjectRegistry,
     private readonly audit: AuditService,
+    private readonly abilities: AbilityFactory,
   ) {}
 
   async list(ability: AppAbility, query: UserQueryDto): Promise<Page<UserDto>> {
@@ -160,8 +162,9 @@ export class UsersService {
     if (!locked.length) throw new UserNotFoundError();
     const row = (await this.view(manager, id))!;
     assertCanOnRecord(ability, action, 'User', { id: row.id, contactId: row.contact_id, email: row.email, isActive: row.is_active }, 'User not found');
-    // Whoever could change an administrator's email or password could become one.
-    if (row.roles.some((role) => role.systemKey === 'admin')) assertAdministrator(ability, "change an administrator's account");
+    // Whoever could change an administrator's email or password could become one: the admin
+    // role's holders and those of any role made its equal.
+    if (await this.abilities.isAdministratorAccount(row.roles.map((role) => role.id))) assertAdministrator(ability, "change an administrator's account");
     return row;
   }
 
