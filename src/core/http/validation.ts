@@ -8,6 +8,11 @@ export function flattenValidationErrors(errors: ValidationError[], parent = ''):
   const result: FieldErrorDto[] = [];
   for (const error of errors) {
     const field = parent ? `${parent}.${error.property}` : error.property;
+    // A required field left out: saying so beats listing every rule its value would have to meet.
+    if (error.value === undefined && error.constraints && !error.constraints.whitelistValidation) {
+      result.push({ field, message: 'is required' });
+      continue;
+    }
     for (const [constraint, message] of Object.entries(error.constraints ?? {})) {
       if (constraint === 'whitelistValidation') result.push({ field, message: 'is not an accepted field' });
       else result.push({ field, message: message.startsWith(`${error.property} `) ? message.slice(error.property.length + 1) : message });
@@ -207,7 +212,8 @@ export function createValidationPipe(): ValidationPipe {
     forbidUnknownValues: true,
     transform: true,
     transformOptions: { enableImplicitConversion: false },
-    validationError: { target: false, value: false },
+    // Values are kept on the errors only to tell a field left out from a wrong one.
+    validationError: { target: false, value: true },
     exceptionFactory: (errors) => new RequestValidationError(flattenValidationErrors(errors)),
   });
 }
