@@ -73,6 +73,32 @@ describe('list totals after writes made outside the contact routes', () => {
     expect(await total(t, admin, query)).toBe(2);
   });
 
+  it('accounts opened and deleted through the users API count at once in the account lists', async () => {
+    const staffRole = ((await t.db.query(`SELECT id FROM roles WHERE system_key = 'staff'`)) as Array<{ id: string }>)[0]!.id;
+    const withAccounts = { hasAccount: true, limit: 1 };
+    const before = await total(t, admin, withAccounts);
+    const email = `${unique('opened')}@example.com`.toLowerCase();
+    const user = (await t.http.post('/api/v1/users').set(admin.auth).send({ firstName: 'Opened', lastName: 'Account', email, roleIds: [staffRole], sendInvite: false }).expect(201)).body as { id: string };
+    expect(await total(t, admin, withAccounts)).toBe(before + 1);
+    const company = unique('Assigned Co');
+    await createContacts(t, admin, company, 2, { assignedToId: user.id });
+    const unassigned = { q: company, unassigned: true, limit: 1 };
+    expect(await total(t, admin, unassigned)).toBe(0);
+    await t.http.delete(`/api/v1/users/${user.id}`).set(admin.auth).expect(204);
+    expect(await total(t, admin, withAccounts)).toBe(before);
+    expect(await total(t, admin, unassigned)).toBe(2);
+  });
+
+  it('a status moved to another stage counts its contacts at once under the new stage', async () => {
+    const company = unique('Restaged Co');
+    const status = (await t.http.post('/api/v1/contact-statuses').set(admin.auth).send({ name: unique('Restaged'), stage: 'other' }).expect(201)).body as { id: string };
+    await createContacts(t, admin, company, 2, { statusId: status.id });
+    const customers = { q: company, stage: 'customer', limit: 1 };
+    expect(await total(t, admin, customers)).toBe(0);
+    await t.http.patch(`/api/v1/contact-statuses/${status.id}`).set(admin.auth).send({ stage: 'customer' }).expect(200);
+    expect(await total(t, admin, customers)).toBe(2);
+  });
+
   it('a write this process was not told of shows at once wherever a page contradicts the kept total', async () => {
     const company = unique('Elsewhere Co');
     const query = { q: company };

@@ -1,4 +1,5 @@
 import { BadRequestException, ConflictException, UnauthorizedException } from '@nestjs/common';
+import { QueryFailedError } from 'typeorm';
 
 export class InvalidCredentialsError extends UnauthorizedException {
   constructor() {
@@ -32,4 +33,14 @@ export class WrongCurrentPasswordError extends BadRequestException {
   constructor() {
     super({ message: 'The current password is incorrect', code: 'wrong_current_password', details: [{ field: 'currentPassword', message: 'is incorrect' }] });
   }
+}
+
+/** The unique keys an email of an account or contact is checked against. */
+const EMAIL_KEYS = ['users_email_key_key', 'contacts_email_key_key'];
+
+/** A write that lost a race for an email to a concurrent one: answered as the pre-check answers. */
+export function emailTakenOnConflict(error: unknown): never {
+  const driverError = error instanceof QueryFailedError ? (error.driverError as { code?: string; constraint?: string }) : undefined;
+  if (driverError?.code === '23505' && EMAIL_KEYS.includes(driverError.constraint ?? '')) throw new EmailTakenError();
+  throw error;
 }

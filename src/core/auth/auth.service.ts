@@ -7,7 +7,7 @@ import type { AuthUser } from '../identity/auth-user';
 import { ContactDirectory } from '../identity/contact-directory';
 import { IdentityService } from '../identity/identity.service';
 import { RolesCache } from '../identity/roles-cache.service';
-import { EmailTakenError, InvalidCredentialsError, InvalidPasswordTokenError, InvalidRefreshTokenError, WrongCurrentPasswordError } from './auth.errors';
+import { EmailTakenError, emailTakenOnConflict, InvalidCredentialsError, InvalidPasswordTokenError, InvalidRefreshTokenError, WrongCurrentPasswordError } from './auth.errors';
 import type { ChangePasswordDto, MeDto, RegisterDto, TokensDto } from './dto/auth.dto';
 import { PasswordService } from './password.service';
 import { PasswordTokensService } from './password-tokens.service';
@@ -49,7 +49,7 @@ export class AuthService {
         [input.email],
       );
       if (taken.length) throw new EmailTakenError();
-      const contact = await this.contacts.createForAccount(manager, { firstName: input.firstName, lastName: input.lastName, email: input.email, phone: input.phone ?? null });
+      const contact = await this.contacts.createForAccount(manager, { firstName: input.firstName, lastName: input.lastName, email: input.email, phone: input.phone ?? null }, null);
       const roleId = await this.identity.systemRoleId(manager, first ? 'admin' : 'client');
       const user = await this.identity.createAccount(manager, {
         contactId: contact.id,
@@ -62,8 +62,9 @@ export class AuthService {
       await this.audit.record({ actorId: user.id, action: first ? 'user.bootstrap-admin' : 'user.register', subjectType: 'User', subjectId: user.id }, manager);
       const tokens = await this.tokens.issue(manager, user, client);
       return { user, tokens, first };
-    });
+    }).catch(emailTakenOnConflict);
     this.rolesCache.invalidate();
+    this.contacts.changed();
     if (first) this.logger.log(`First account ${user.email} registered and made admin`);
     return { ...tokens, tokenType: 'Bearer', user: await this.me(this.identity.toAuthUser(user, user.roles)) };
   }

@@ -21,8 +21,17 @@ export interface ContactSummary {
  * Declared here so core depends on an interface, never on a module.
  */
 export abstract class ContactDirectory {
-  /** Creates the contact an account will belong to, with the default (lead) status. */
-  abstract createForAccount(manager: EntityManager, details: ContactDetails): Promise<ContactSummary>;
+  /**
+   * Creates the contact an account will belong to, with the default (lead) status. `actorId`
+   * is who opens the account (its status history names them); null when a person signs up.
+   */
+  abstract createForAccount(manager: EntityManager, details: ContactDetails, actorId: string | null): Promise<ContactSummary>;
+
+  /** Takes the contacts assigned to a user whose account goes off them, as edits (new version). How many. */
+  abstract unassignFrom(manager: EntityManager, userId: string): Promise<number>;
+
+  /** After a commit that changed contacts outside the contacts module (an account's): lists count again. */
+  abstract changed(): void;
 
   abstract findById(manager: EntityManager, contactId: string): Promise<ContactSummary | null>;
 

@@ -63,6 +63,12 @@ export class IdentityService implements OnModuleInit {
     await this.cluster.publish(IDENTITY_CHANGED, { userId });
   }
 
+  /** Drops every cached account everywhere: after a write that may have changed many (an import). */
+  async changedAll(): Promise<void> {
+    this.forget();
+    await this.cluster.publish(IDENTITY_CHANGED, {});
+  }
+
   /** Forgets one kept account (or all), and any read of it under way. */
   private forget(userId?: string): void {
     this.generation += 1;

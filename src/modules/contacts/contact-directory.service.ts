@@ -4,12 +4,17 @@ import { ContactDetails, ContactDirectory, ContactSummary } from '../../core/ide
 import { DEFAULT_STATUS_ORDER, STARTER_SERVICES, STARTER_STATUSES, STARTER_TRAFFIC_SOURCES } from './contacts.starter-data';
 import { setChangeContext } from './contacts.change-context';
 import { Contact } from './entities/contact.entity';
+import { ContactListTotals } from './list-totals';
 
 /** The contacts module's side of the account ↔ contact link that core relies on. */
 @Injectable()
 export class ContactDirectoryService extends ContactDirectory {
-  async createForAccount(manager: EntityManager, details: ContactDetails): Promise<ContactSummary> {
-    await setChangeContext(manager, null, 'registration');
+  constructor(private readonly totals: ContactListTotals) {
+    super();
+  }
+
+  async createForAccount(manager: EntityManager, details: ContactDetails, actorId: string | null): Promise<ContactSummary> {
+    await setChangeContext(manager, actorId, actorId ? 'api' : 'registration');
     const [status] = (await manager.query(
       `SELECT id FROM contact_statuses WHERE stage = 'lead' ORDER BY ${DEFAULT_STATUS_ORDER} LIMIT 1`,
     )) as Array<{ id: string }>;
@@ -27,6 +32,21 @@ export class ContactDirectoryService extends ContactDirectory {
   async findById(manager: EntityManager, contactId: string): Promise<ContactSummary | null> {
     const contact = await manager.findOne(Contact, { where: { id: contactId } });
     return contact ? { id: contact.id, firstName: contact.firstName, lastName: contact.lastName, email: contact.email, phone: contact.phone } : null;
+  }
+
+  async unassignFrom(manager: EntityManager, userId: string): Promise<number> {
+    // In id order, as every writer of several contacts locks them.
+    const [{ count }] = (await manager.query(
+      `WITH picked AS (SELECT id FROM contacts WHERE assigned_to_id = $1 ORDER BY id FOR UPDATE),
+            changed AS (UPDATE contacts c SET assigned_to_id = NULL, version = c.version + 1, updated_at = now() FROM picked WHERE c.id = picked.id RETURNING c.id)
+       SELECT count(*)::int AS count FROM changed`,
+      [userId],
+    )) as Array<{ count: number }>;
+    return count;
+  }
+
+  changed(): void {
+    this.totals.clear();
   }
 
   async updatePhone(manager: EntityManager, contactId: string, phone: string | null): Promise<void> {

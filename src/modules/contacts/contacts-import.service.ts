@@ -7,6 +7,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
 import { AbilityFactory } from '../../core/access/ability.factory';
 import { AuditService } from '../../core/audit/audit.service';
+import { IdentityService } from '../../core/identity/identity.service';
 import { RequestValidationError, unstorableText } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { JobsService } from '../../core/jobs/jobs.service';
@@ -81,6 +82,7 @@ export class ContactsImportService {
     private readonly config: AppConfig,
     private readonly listTotals: ContactListTotals,
     private readonly abilities: AbilityFactory,
+    private readonly identity: IdentityService,
   ) {}
 
   /**
@@ -227,6 +229,7 @@ export class ContactsImportService {
         const to = from + size - 1;
         // Read before the transaction: on the embedded database it holds the only session.
         const customFields = await this.customFields.all();
+        let updated = 0;
         await this.dataSource.transaction(async (manager) => {
           await setChangeContext(manager, row.created_by_id, 'import');
           const locked = await this.load(manager, importId, true);
@@ -243,8 +246,11 @@ export class ContactsImportService {
                     skipped_count = skipped_count + $5, failed_count = failed_count + $6, updated_at = now() WHERE id = $1`,
             [importId, Math.min(locked.processed_rows + size, locked.total_rows), count.created, count.updated, count.skipped, count.rejected],
           );
+          updated = count.updated;
         });
         wrote = true;
+        // Updated contacts' names are their accounts' too: kept copies of accounts go.
+        if (updated) await this.identity.changedAll();
         row = await this.load(this.dataSource.manager, importId);
         if (FINAL_STATUSES.includes(row.status)) return;
         await context.progress({ processed: row.processed_rows, total: row.total_rows });
@@ -361,6 +367,7 @@ export class ContactsImportService {
       await this.audit.record({ actorId: actor.id, action: 'contact-import.revert', subjectType: 'ContactImport', subjectId: id, after: reverted }, manager);
     });
     await this.listTotals.changedEverywhere();
+    if (reverted?.restored) await this.identity.changedAll();
     return this.get(id);
   }
 

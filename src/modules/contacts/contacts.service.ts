@@ -276,6 +276,8 @@ export class ContactsService {
     const definitions = await this.customFields.all();
     const custom = checkCustomValues(definitions, input.customFields ?? {}, false);
     if (custom.errors.length) throw new RequestValidationError(custom.errors);
+    // The account whose names or email the edit changes, if any: its kept copy goes after commit.
+    let account: string | undefined;
     await this.writing(async (manager) => {
       await setChangeContext(manager, actor.id, 'api');
       const before = await this.findVisible(ability, id, 'update', manager, true);
@@ -295,7 +297,7 @@ export class ContactsService {
         serviceIds: changed.includes('serviceIds') ? added(input.serviceIds, before.serviceIds) : undefined,
       });
       if (before.hasAccount && changed.includes('email') && !input.email) throw new ContactRuleError('A contact with a user account must keep an email address (it is the login)', [{ field: 'email', message: 'is required while the contact has an account' }]);
-      if (before.hasAccount && changed.some((field) => ACCOUNT_FIELDS.includes(field))) await this.assertMayChangeAccount(manager, ability, id, changed);
+      if (before.hasAccount && changed.some((field) => ACCOUNT_FIELDS.includes(field))) account = await this.assertMayChangeAccount(manager, ability, id, changed);
       if (changed.includes('email') && input.email) await this.assertEmailFree(manager, input.email, id);
       const sets: string[] = [];
       const params: unknown[] = [id];
@@ -323,6 +325,7 @@ export class ContactsService {
       await this.assertStoredWithinRights(manager, ability, id, rights, 'The change would take this contact outside what you may change; nothing was changed');
       await this.audit.record({ actorId: actor.id, action: 'contact.update', subjectType: 'Contact', subjectId: id, before: pick(before, changed), after: input }, manager);
     }).catch(namedEmailConflict);
+    if (account) await this.identity.changed(account);
     return this.profile(ability, id);
   }
 
@@ -400,9 +403,10 @@ export class ContactsService {
     const result = await this.writing(async (manager) => {
       await setChangeContext(manager, actor.id, 'bulk');
       await this.checkReferences(manager, ability, { assignedToId: input.assignedToId, statusId: input.statusId, tagIds: input.tagIds });
-      // The selected rows are locked first; the change then runs as a statement of its own, whose
+      // The selected rows are locked first, in id order (as every writer of several contacts
+      // locks them, so two cannot deadlock); the change then runs as a statement of its own, whose
       // snapshot sees whatever was committed while it waited (a value changed, an account opened).
-      const [{ locked }] = (await manager.query(`SELECT count(*)::int AS locked FROM (SELECT c.id FROM contacts c WHERE ${selection.where} FOR UPDATE OF c) picked`, selection.params)) as Array<{ locked: number }>;
+      const [{ locked }] = (await manager.query(`SELECT count(*)::int AS locked FROM (SELECT c.id FROM contacts c WHERE ${selection.where} ORDER BY c.id FOR UPDATE OF c) picked`, selection.params)) as Array<{ locked: number }>;
       // Common table expressions after `picked`, the last named `changed` (the contacts changed).
       let changes: string;
       switch (input.action) {
@@ -471,13 +475,13 @@ export class ContactsService {
    * changes the account, so it takes what the users API asks for the same change. The login
    * email needs `update` on that user; an administrator's account is changed by administrators only.
    */
-  private async assertMayChangeAccount(manager: EntityManager, ability: AppAbility, contactId: string, changed: string[]): Promise<void> {
+  private async assertMayChangeAccount(manager: EntityManager, ability: AppAbility, contactId: string, changed: string[]): Promise<string | undefined> {
     const [account] = (await manager.query(
       `SELECT u.id, u.email, u.is_active, array(SELECT ur.role_id FROM user_roles ur WHERE ur.user_id = u.id) AS role_ids
          FROM users u WHERE u.contact_id = $1`,
       [contactId],
     )) as Array<{ id: string; email: string; is_active: boolean; role_ids: string[] }>;
-    if (!account) return;
+    if (!account) return undefined;
     if (changed.includes('email') && !ability.can('update', subjectOf('User', { id: account.id, contactId, email: account.email, isActive: account.is_active }))) {
       throw new ForbiddenException({ message: "You may not change the login email of this contact's account", code: 'forbidden', details: [{ field: 'email', message: 'is the login of an account you may not change' }] });
     }
@@ -492,6 +496,7 @@ export class ContactsService {
         });
       }
     }
+    return account.id;
   }
 
   /** Refuses (rolling back) a change that took contacts outside what the caller may change this way. */

@@ -374,7 +374,11 @@ export class LookupsService {
     }
     const contactsChanged = await this.dataSource.transaction(async (manager) => {
       if (kind === 'status') await setChangeContext(manager, actor.id, 'lookup');
-      // Lock the entry and its replacement in a stable order, so two crossing deletes cannot deadlock.
+      // Contacts first, in id order as every writer of several contacts locks them: an edit holds
+      // its contact while its status history refers to the entry, so taking the entry first
+      // would deadlock with it.
+      await manager.query(`SELECT c.id FROM contacts c WHERE ${this.usedBySql(definition, 'c', '$1')} ORDER BY c.id FOR UPDATE OF c`, [id]);
+      // Then the entry and its replacement in a stable order, so two crossing deletes cannot deadlock.
       const ids = replaceWith !== undefined && replaceWith !== id ? [id, replaceWith] : [id];
       const locked: Array<{ id: string; name: string }> = await manager.query(
         `SELECT id, name FROM ${definition.table} WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
@@ -438,7 +442,9 @@ export class LookupsService {
     const definition = LOOKUPS[kind];
     const readable = readableEntries(ability, definition, 2);
     const rows: Array<{ id: string }> = await manager.query(
-      `SELECT x.id FROM ${definition.table} x WHERE x.id = ANY($1::uuid[])${readable ? ` AND ${readable.sql}` : ''}`,
+      // Held until the caller's change commits: a deletion of the entry waits for it, or wins
+      // first and the entry is unknown here (instead of the change failing on the foreign key).
+      `SELECT x.id FROM ${definition.table} x WHERE x.id = ANY($1::uuid[])${readable ? ` AND ${readable.sql}` : ''} FOR KEY SHARE OF x`,
       [ids, ...(readable?.params ?? [])],
     );
     return new Set(rows.map((row) => row.id));
@@ -468,7 +474,7 @@ export class LookupsService {
       [titled],
     );
     const rows: Array<{ id: string; name: string }> = await manager.query(
-      `SELECT t.id, t.name FROM unnest($1::text[]) WITH ORDINALITY AS wanted (name, ord) JOIN tags t ON t.name_key = lower(wanted.name) ORDER BY wanted.ord`,
+      `SELECT t.id, t.name FROM unnest($1::text[]) WITH ORDINALITY AS wanted (name, ord) JOIN tags t ON t.name_key = lower(wanted.name) ORDER BY wanted.ord FOR KEY SHARE OF t`,
       [titled],
     );
     const refused = created.find((tag) => !ability.can('create', subjectOf('Tag', tag)));
@@ -525,8 +531,10 @@ export class LookupsService {
     extra: Record<string, unknown>,
   ): Promise<LookupDtoOf<K>> {
     const definition = LOOKUPS[kind];
+    let restaged = false;
     const row = await this.dataSource.transaction(async (manager) => {
-      const locked: unknown[] = await manager.query(`SELECT id FROM ${definition.table} WHERE id = $1 FOR UPDATE`, [id]);
+      // Not a key change: contacts being given the entry meanwhile need not wait.
+      const locked: unknown[] = await manager.query(`SELECT id FROM ${definition.table} WHERE id = $1 FOR NO KEY UPDATE`, [id]);
       if (!locked.length) throw new LookupNotFoundError(definition);
       const before = await this.view(manager, definition, id);
       assertCanOnEntry(ability, 'update', definition, before);
@@ -553,6 +561,7 @@ export class LookupsService {
       await this.translatingDuplicates(definition, () =>
         manager.query(`UPDATE ${definition.table} SET ${assignments}, updated_at = now() WHERE id = $1`, [id, ...columns.map((column) => changes[column])]),
       );
+      restaged = 'stage' in changes;
       const after = await this.view(manager, definition, id, ability);
       await this.audit.record(
         {
@@ -567,6 +576,8 @@ export class LookupsService {
       );
       return after;
     });
+    // Its contacts now count under another stage, in every process's lists.
+    if (restaged) await this.listTotals.changedEverywhere();
     return this.toDto(kind, row);
   }
 

@@ -8,7 +8,7 @@ import type { AppAbility } from '../../core/access/app-ability';
 import { assertAdministrator, assertCanOnRecord } from '../../core/access/record-access';
 import { SubjectRegistry } from '../../core/access/subject-registry';
 import { AuditService } from '../../core/audit/audit.service';
-import { EmailTakenError } from '../../core/auth/auth.errors';
+import { EmailTakenError, emailTakenOnConflict } from '../../core/auth/auth.errors';
 import { PasswordTokensService } from '../../core/auth/password-tokens.service';
 import { accountTypeOf, AuthUser } from '../../core/identity/auth-user';
 import { ContactDirectory } from '../../core/identity/contact-directory';
@@ -71,7 +71,7 @@ export class UsersService {
     const user = await this.dataSource.transaction(async (manager) => {
       await this.assertRolesExist(manager, input.roleIds);
       await this.assertEmailFree(manager, input.email);
-      const contact = await this.contacts.createForAccount(manager, { firstName: input.firstName, lastName: input.lastName, email: input.email, phone: input.phone ?? null });
+      const contact = await this.contacts.createForAccount(manager, { firstName: input.firstName, lastName: input.lastName, email: input.email, phone: input.phone ?? null }, actor.id);
       const created = await this.identity.createAccount(manager, {
         contactId: contact.id,
         email: input.email,
@@ -82,7 +82,8 @@ export class UsersService {
       });
       await this.audit.record({ actorId: actor.id, action: 'user.create', subjectType: 'User', subjectId: created.id, after: { email: created.email, roleIds: input.roleIds } }, manager);
       return created;
-    });
+    }).catch(emailTakenOnConflict);
+    this.contacts.changed();
     if (input.sendInvite !== false) await this.passwordTokens.issueAndSend(user, 'invite');
     return toUserDto((await this.view(this.dataSource.manager, user.id))!);
   }
@@ -105,8 +106,9 @@ export class UsersService {
       if (input.phone !== undefined) await this.contacts.updatePhone(manager, before.contact_id, input.phone || null);
       if (input.isActive === false && before.is_active) await this.identity.revokeSessions(manager, id);
       await this.audit.record({ actorId: actor.id, action: 'user.update', subjectType: 'User', subjectId: id, before: pick(before, input), after: input }, manager);
-    });
+    }).catch(emailTakenOnConflict);
     await this.identity.changed(id);
+    this.contacts.changed();
     return toUserDto((await this.view(this.dataSource.manager, id))!);
   }
 
@@ -131,10 +133,16 @@ export class UsersService {
     await this.dataSource.transaction(async (manager) => {
       const before = await this.lockedView(manager, id, ability, 'delete');
       if (before.roles.some((r) => r.systemKey === 'admin')) await this.assertOtherAdmin(manager, id);
+      // Contacts lose their assignee as edits do, so clients that follow versions see it.
+      const unassigned = await this.contacts.unassignFrom(manager, id);
       await manager.query('DELETE FROM users WHERE id = $1', [id]);
-      await this.audit.record({ actorId: actor.id, action: 'user.delete', subjectType: 'User', subjectId: id, before: { email: before.email, contactId: before.contact_id } }, manager);
+      await this.audit.record(
+        { actorId: actor.id, action: 'user.delete', subjectType: 'User', subjectId: id, before: { email: before.email, contactId: before.contact_id }, after: { contactsUnassigned: unassigned } },
+        manager,
+      );
     });
     await this.identity.changed(id);
+    this.contacts.changed();
   }
 
   async requestPasswordReset(ability: AppAbility, actor: AuthUser, id: string, mode: 'send' | 'force'): Promise<void> {
@@ -158,6 +166,10 @@ export class UsersService {
 
   /** Locks the user and checks the caller may do `action` on this very account (404 when not even visible). */
   private async lockedView(manager: EntityManager, id: string, ability: AppAbility, action: 'update' | 'delete'): Promise<UserViewRow> {
+    // The contact first, as contact edits lock them: each side's trigger writes the other row.
+    const [account] = (await manager.query('SELECT contact_id FROM users WHERE id = $1', [id])) as Array<{ contact_id: string }>;
+    if (!account) throw new UserNotFoundError();
+    await manager.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [account.contact_id]);
     const locked: unknown[] = await manager.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [id]);
     if (!locked.length) throw new UserNotFoundError();
     const row = (await this.view(manager, id))!;
