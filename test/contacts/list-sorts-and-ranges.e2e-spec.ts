@@ -63,6 +63,40 @@ describe('contact lists: sorts, date ranges, phone search, error paths, bulk sel
     });
   });
 
+  describe('custom values as written', () => {
+    beforeAll(async () => {
+      await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'kickoff_at', label: 'Kickoff', type: 'datetime' }).expect(201);
+      await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'remark', label: 'Remark', type: 'text' }).expect(201);
+    });
+
+    it('a custom date-time keeps its microseconds, so a filter at that precision finds it', async () => {
+      const m = marker('micro');
+      const { id } = await create({ firstName: 'Micro', lastName: m, customFields: { kickoff_at: '2024-05-05T12:00:00.123456789+02:00' } });
+      const profile = (await t.http.get(`/api/v1/contacts/${id}`).set(admin.auth).expect(200)).body;
+      expect(profile.customFields.kickoff_at).toBe('2024-05-05T10:00:00.123456Z');
+      const matching = async (op: string, value: string) => ids((await search({ q: m, filter: { field: 'custom.kickoff_at', op, value } }).expect(200)).body);
+      expect(await matching('gte', '2024-05-05T10:00:00.1234Z')).toEqual([id]);
+      expect(await matching('gt', '2024-05-05T10:00:00.123456Z')).toEqual([]);
+      // Without an offset a date-time is UTC, as in filters.
+      const local = await create({ firstName: 'Local', lastName: m, customFields: { kickoff_at: '2024-05-05T10:00' } });
+      expect((await t.http.get(`/api/v1/contacts/${local.id}`).set(admin.auth).expect(200)).body.customFields.kickoff_at).toBe('2024-05-05T10:00:00.000Z');
+    });
+
+    it('blank custom text is no value: it clears the field and sorts with the missing ones, last', async () => {
+      const m = marker('blank');
+      const blank = await create({ firstName: 'Blank', lastName: m, customFields: { remark: '   ' } });
+      const apple = await create({ firstName: 'Apple', lastName: m, customFields: { remark: 'apple' } });
+      const none = await create({ firstName: 'None', lastName: m });
+      expect((await t.http.get(`/api/v1/contacts/${blank.id}`).set(admin.auth).expect(200)).body.customFields).toEqual({});
+      const sorted = ids((await list({ q: m, sort: 'custom.remark' }).expect(200)).body);
+      expect(sorted[0]).toBe(apple.id);
+      expect(sorted.slice(1).sort()).toEqual([blank.id, none.id].sort());
+      // Clearing a stored value by sending blank text.
+      await t.http.patch(`/api/v1/contacts/${apple.id}`).set(admin.auth).send({ version: 1, customFields: { remark: '' } }).expect(200);
+      expect((await t.http.get(`/api/v1/contacts/${apple.id}`).set(admin.auth).expect(200)).body.customFields).toEqual({});
+    });
+  });
+
   describe('search by phone number', () => {
     it('finds a contact by its phone as shown, without the country code, by its trailing groups, or with other separators', async () => {
       const m = marker('Phone');

@@ -28,7 +28,10 @@ export async function beforeMigration(file: string): Promise<MigrationUnderTest>
     .sort();
   if (!files.includes(file)) throw new Error(`No migration ${file} in ${MIGRATIONS_DIR}`);
   const db = await loadPGlite().create('memory://');
-  const runner = { query: (sql: string) => db.exec(sql) } as unknown as QueryRunner;
+  // Rows come back as TypeORM's query() gives them (the last statement's, for a script).
+  const runner = {
+    query: async (sql: string, params?: unknown[]) => (params ? (await db.query(sql, params)).rows : ((await db.exec(sql)).at(-1)?.rows ?? [])),
+  } as unknown as QueryRunner;
   for (const earlier of files.filter((name) => name < file)) await migration(earlier).up(runner);
   return { db, runner, target: migration(file) };
 }

@@ -1,3 +1,4 @@
+import { readDateTime } from '../../core/http/date-time';
 import type { FieldErrorDto } from '../../core/http/error-response.dto';
 import type { CustomField } from './entities/custom-field.entity';
 import { inYearRange, isCalendarDate } from './filters/contact-filter.compiler';
@@ -5,7 +6,7 @@ import { inYearRange, isCalendarDate } from './filters/contact-filter.compiler';
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const PHONE = /^[+0-9 ()./-]{3,50}$/;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
-const DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$/;
+const DATETIME_MESSAGE = 'must be an ISO 8601 date-time (without an offset it is UTC)';
 
 /**
  * Checks and normalises custom field values against their definitions. `null` clears a
@@ -35,7 +36,7 @@ export function checkCustomValues(
     const result = checkValue(definition, value);
     if (typeof result === 'string') errors.push({ field, message: result });
     // Blank text or no options chosen is no answer to a required field.
-    else if (definition.required && (result.value === '' || (Array.isArray(result.value) && result.value.length === 0))) errors.push({ field, message: 'is required' });
+    else if (definition.required && (result.value === null || (Array.isArray(result.value) && result.value.length === 0))) errors.push({ field, message: 'is required' });
     else normalised[key] = result.value;
   }
   if (creating) {
@@ -52,16 +53,21 @@ export function checkCustomValues(
 const MIN_YEAR = '0001';
 const MAX_YEAR = '9999';
 
-/** The time of day must exist too: 24:00 or 10:61 would roll over silently. */
-function sameInstantFields(value: string): boolean {
-  const time = /T(\d{2}):(\d{2})(?::(\d{2}))?/.exec(value);
-  return !time || (Number(time[1]) < 24 && Number(time[2]) < 60 && Number(time[3] ?? 0) < 60);
+/**
+ * A UTC instant as stored: seconds always, the fraction to at least milliseconds (as values
+ * stored before were written) and at most microseconds, what the database compares.
+ */
+function storedInstant(utc: string): string {
+  const [, base, fraction] = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)(?:\.(\d+))?Z$/.exec(utc)!;
+  const withSeconds = base!.length === 16 ? `${base}:00` : base;
+  return `${withSeconds}.${(fraction ?? '').padEnd(3, '0')}Z`;
 }
 
 function checkValue(definition: CustomField, value: unknown): { value: unknown } | string {
   switch (definition.type) {
     case 'text':
-      return typeof value === 'string' && value.length <= 2000 ? { value: value.trim() } : 'must be text of at most 2000 characters';
+      // Blank text is no value, as for the contact's own text fields: it clears the field.
+      return typeof value === 'string' && value.length <= 2000 ? { value: value.trim() || null } : 'must be text of at most 2000 characters';
     case 'email':
       return typeof value === 'string' && value.length <= 254 && EMAIL.test(value.trim()) ? { value: value.trim() } : 'must be an email address';
     case 'url': {
@@ -85,12 +91,12 @@ function checkValue(definition: CustomField, value: unknown): { value: unknown }
       if (typeof value !== 'string' || !DATE.test(value) || !isCalendarDate(value)) return 'must be a date (YYYY-MM-DD)';
       return inYearRange(value) ? { value } : `must be a date in the years ${MIN_YEAR} to ${MAX_YEAR}`;
     case 'datetime': {
-      if (typeof value !== 'string' || !DATETIME.test(value) || !isCalendarDate(value) || Number.isNaN(Date.parse(value)) || !sameInstantFields(value)) {
-        return 'must be an ISO 8601 date-time with a time zone';
-      }
-      const utc = new Date(value).toISOString();
-      // Both as given and in UTC (what is stored): an offset can carry 0001-01-01 back into year 0.
-      return inYearRange(value) && inYearRange(utc) ? { value: utc } : `must be a date-time in the years ${MIN_YEAR} to ${MAX_YEAR}, in UTC as well`;
+      if (typeof value !== 'string') return DATETIME_MESSAGE;
+      // Read as every date-time of the API is; one without an offset is UTC.
+      let read = readDateTime(value);
+      if ('error' in read && read.error === 'form') read = readDateTime(`${value}Z`);
+      if ('error' in read) return read.error === 'range' ? `must be a date-time in the years ${MIN_YEAR} to ${MAX_YEAR}, in UTC as well` : DATETIME_MESSAGE;
+      return { value: storedInstant(read.value) };
     }
     case 'select':
       return typeof value === 'string' && definition.options.includes(value) ? { value } : `must be one of ${definition.options.join(', ')}`;
