@@ -325,6 +325,58 @@ describe('CSV import edge cases', () => {
     expect(await names(staff.userId)).toBe('Staffed');
   });
 
+  it('hands back rejected rows whole: every cell of a row too wide, headers neutralised like cells', async () => {
+    const csv = `First Name,Email,=HYPERLINK("http://x.test"),@SUM(1)\nWide,wide.${marker}@example.com,a,b,extra one,extra two\nFine,fine-wide.${marker}@example.com,c,d\n`;
+    const uploaded = (await upload(csv).expect(201)).body;
+    const columns = [
+      { index: 0, header: 'First Name', target: 'firstName' },
+      { index: 1, header: 'Email', target: 'email' },
+    ];
+    await t.http.put(`/api/v1/contacts/imports/${uploaded.id}/settings`).set(staff.auth).send({ columns, mode: 'create' }).expect(200);
+    await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/run`).set(staff.auth).expect(202);
+    await until(async () => {
+      const body = (await t.http.get(`/api/v1/contacts/imports/${uploaded.id}`).set(staff.auth).expect(200)).body;
+      return body.status === 'completed' ? body : undefined;
+    });
+    const text = (await t.http.get(`/api/v1/contacts/imports/${uploaded.id}/rejected`).set(staff.auth).expect(200)).text;
+    expect(parse(text)).toEqual([
+      ['First Name', 'Email', `'=HYPERLINK("http://x.test")`, "'@SUM(1)", '', '', 'Error'],
+      ['Wide', `wide.${marker}@example.com`, 'a', 'b', 'extra one', 'extra two', 'row 2: the row has 6 cells where the header has 4'],
+    ]);
+  });
+
+  it('refuses an upload naming an unknown saved mapping, and keeps nothing of it', async () => {
+    const count = async () => (await t.db.query('SELECT count(*)::int AS imports FROM contact_imports'))[0].imports as number;
+    const before = await count();
+    const refused = await t.http
+      .post('/api/v1/contacts/imports')
+      .set(staff.auth)
+      .field('mappingId', '00000000-0000-4000-8000-000000000000')
+      .attach('file', Buffer.from(`First Name,Email\nOrphan,orphan.${marker}@example.com\n`), 'contacts.csv')
+      .expect(422);
+    expect(refused.body.details).toEqual([{ field: 'mappingId', message: 'does not name a saved mapping' }]);
+    expect(await count()).toBe(before);
+  });
+
+  it('refuses to save a mapping to a custom field that is not there, or one target twice', async () => {
+    const refused = await t.http
+      .post('/api/v1/contacts/import-mappings')
+      .set(staff.auth)
+      .send({
+        name: `Broken ${marker}`,
+        columns: [
+          { index: 0, header: 'Budget', target: 'custom.nope' },
+          { index: 1, header: 'Name', target: 'firstName' },
+          { index: 2, header: 'Given', target: 'firstName' },
+        ],
+      })
+      .expect(400);
+    expect(refused.body.details).toEqual([
+      { field: 'columns.0.target', message: 'there is no custom field "nope"' },
+      { field: 'columns.2.target', message: '"firstName" is mapped twice' },
+    ]);
+  });
+
   it('rejects a create whose email another contact took after the decision, and writes the rest of the chunk', async () => {
     const taken = `taken.${marker}@example.com`;
     await t.http.post('/api/v1/contacts').set(staff.auth).send({ firstName: 'First', email: taken }).expect(201);

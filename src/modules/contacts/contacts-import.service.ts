@@ -91,6 +91,8 @@ export class ContactsImportService {
    */
   async upload(actor: AuthUser, fileName: string, file: UploadedFile, savedMappingId?: string): Promise<ImportDto> {
     const id = randomUUID();
+    // Before a byte is staged: a refused upload leaves nothing behind.
+    const saved = savedMappingId ? await this.savedMapping(savedMappingId) : undefined;
     let headers: string[] | undefined;
     let rowNumber = 1;
     let stager: RowStager | undefined;
@@ -135,7 +137,6 @@ export class ContactsImportService {
       throw new ImportFileError('has a header row but no data rows');
     }
     const definitions = await this.customFields.all();
-    const saved = savedMappingId ? await this.savedMapping(savedMappingId) : undefined;
     const mapping = saved ? this.fitMapping(saved.columns as ColumnMapping[], headers) : proposeMapping(headers, definitions);
     await this.dataSource.query('UPDATE contact_imports SET total_rows = $2, mapping = $3, updated_at = now() WHERE id = $1', [id, rowNumber - 1, JSON.stringify(mapping)]);
     await this.audit.record({ actorId: actor.id, action: 'contact-import.upload', subjectType: 'ContactImport', subjectId: id, after: { fileName, rows: rowNumber - 1 } });
@@ -270,7 +271,14 @@ export class ContactsImportService {
   /** Rejected rows as CSV: the original cells plus the reason, safe to open in a spreadsheet. */
   async rejectedCsv(id: string): Promise<Readable> {
     const row = await this.load(this.dataSource.manager, id);
-    const output = stringify({ header: true, columns: [...row.headers.map((header, i) => ({ key: String(i), header })), { key: 'error', header: 'Error' }] });
+    // Rows rejected for holding more cells than the header keep them all, under blank headers.
+    const [{ widest }] = (await this.dataSource.query(
+      `SELECT coalesce(max(jsonb_array_length(cells)), 0)::int AS widest FROM contact_import_rows WHERE import_id = $1 AND outcome = 'rejected'`,
+      [id],
+    )) as Array<{ widest: number }>;
+    const headers = [...row.headers, ...Array.from({ length: Math.max(0, widest - row.headers.length) }, () => '')];
+    // Headers are the file's cells too: a formula in one is neutralised like any other.
+    const output = stringify({ header: true, columns: [...headers.map((header, i) => ({ key: String(i), header: neutraliseFormula(header) })), { key: 'error', header: 'Error' }] });
     void (async () => {
       let after = 0;
       for (;;) {
@@ -374,6 +382,8 @@ export class ContactsImportService {
   async saveMapping(actor: AuthUser, name: string, columns: ColumnMapping[]): Promise<SavedMappingDto> {
     const taken: unknown[] = await this.dataSource.query('SELECT 1 FROM contact_import_mappings WHERE name_key = lower($1)', [name]);
     if (taken.length) throw new ConflictException({ message: 'A saved mapping has this name', code: 'mapping_name_taken', details: [{ field: 'name', message: 'is already in use' }] });
+    const errors = await this.targetErrors(columns);
+    if (errors.length) throw new RequestValidationError(errors);
     const [row] = (await this.dataSource.query('INSERT INTO contact_import_mappings (name, mapping, created_by_id) VALUES ($1, $2, $3) RETURNING id, name, mapping, created_at', [
       name,
       JSON.stringify(columns),
@@ -408,11 +418,23 @@ export class ContactsImportService {
   }
 
   private async checkMapping(headers: string[], columns: ColumnMapping[], mode: ImportMode): Promise<ColumnMapping[]> {
+    const errors = await this.targetErrors(columns);
+    columns.forEach((column, i) => {
+      if (column.index >= headers.length) errors.push({ field: `columns.${i}.index`, message: `the file has ${headers.length} columns` });
+    });
+    const seen = new Set(columns.map((column) => column.target));
+    if (mode !== 'create' && !seen.has('email')) errors.push({ field: 'columns', message: `mode "${mode}" matches contacts by email: map a column to email` });
+    if (mode !== 'update' && !seen.has('firstName')) errors.push({ field: 'columns', message: 'map a column to firstName: new contacts need one' });
+    if (errors.length) throw new RequestValidationError(errors);
+    return headers.map((header, index) => ({ index, header, target: (columns.find((c) => c.index === index)?.target ?? 'ignore') as ColumnMapping['target'] }));
+  }
+
+  /** What is wrong with the targets of a mapping whatever the file: one mapped twice, a custom field that is not there. */
+  private async targetErrors(columns: ColumnMapping[]): Promise<Array<{ field: string; message: string }>> {
     const errors: Array<{ field: string; message: string }> = [];
     const definitions = await this.customFields.all();
     const seen = new Set<string>();
     columns.forEach((column, i) => {
-      if (column.index >= headers.length) errors.push({ field: `columns.${i}.index`, message: `the file has ${headers.length} columns` });
       if (column.target === 'ignore') return;
       if (seen.has(column.target)) errors.push({ field: `columns.${i}.target`, message: `"${column.target}" is mapped twice` });
       seen.add(column.target);
@@ -420,10 +442,7 @@ export class ContactsImportService {
         errors.push({ field: `columns.${i}.target`, message: `there is no custom field "${column.target.slice(7)}"` });
       }
     });
-    if (mode !== 'create' && !seen.has('email')) errors.push({ field: 'columns', message: `mode "${mode}" matches contacts by email: map a column to email` });
-    if (mode !== 'update' && !seen.has('firstName')) errors.push({ field: 'columns', message: 'map a column to firstName: new contacts need one' });
-    if (errors.length) throw new RequestValidationError(errors);
-    return headers.map((header, index) => ({ index, header, target: (columns.find((c) => c.index === index)?.target ?? 'ignore') as ColumnMapping['target'] }));
+    return errors;
   }
 
   private async load(manager: EntityManager, id: string, lock = false): Promise<ImportRow> {
