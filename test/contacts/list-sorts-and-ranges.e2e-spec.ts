@@ -126,6 +126,32 @@ describe('contact lists: sorts, date ranges, phone search, error paths, bulk sel
       expect((await list({ filter: JSON.stringify({ field: 'city', op: 'gt', value: 1 }) }).expect(400)).body.details).toEqual([{ field: 'filter.op', message: expect.any(String) }]);
     });
 
+    it('text a filter in the query string holds once parsed, as in a body', async () => {
+      for (const [value, message] of [
+        ['a\u0000b', 'must not contain the NUL character (\\u0000)'],
+        ['a\ud800b', 'must be well-formed Unicode (it holds an unpaired surrogate)'],
+      ]) {
+        const filter = JSON.stringify({ field: 'city', op: 'is', value });
+        expect((await list({ filter }).expect(400)).body.details).toEqual([{ field: 'filter.value', message }]);
+        expect((await t.http.get('/api/v1/contacts/export').set(admin.auth).query({ filter }).expect(400)).body.details).toEqual([{ field: 'filter.value', message }]);
+        expect((await search({ filter: JSON.parse(filter) }).expect(400)).body.details).toEqual([{ field: 'filter.value', message }]);
+      }
+    });
+
+    it('one reading of date-times: offsets without a colon or past ±15:59 are taken in filters as in query parameters', async () => {
+      const m = marker('offset');
+      const { id } = await create({ firstName: 'Offset', lastName: m });
+      await t.db.query('UPDATE contacts SET created_at = $2 WHERE id = $1', [id, '2030-01-01T12:00:00Z']);
+      for (const [from, found] of [
+        ['2030-01-01T14:00:00+0200', true],
+        ['2030-01-02T04:00:00+16:00', true],
+        ['2030-01-02T05:00:00+16:00', false],
+      ] as const) {
+        expect(ids((await search({ q: m, filter: { field: 'createdAt', op: 'gte', value: from } }).expect(200)).body)).toEqual(found ? [id] : []);
+        expect(ids((await list({ q: m, createdFrom: from }).expect(200)).body)).toEqual(found ? [id] : []);
+      }
+    });
+
     it('date-times with a fraction of a second finer than PostgreSQL reads, nested too deep, or at the last instant it keeps', async () => {
       const longFraction = `2026-01-01T00:00:00.${'1'.repeat(300)}Z`;
       expect((await list({ createdFrom: longFraction }).expect(400)).body.details).toEqual([{ field: 'createdFrom', message: expect.any(String) }]);

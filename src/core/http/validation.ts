@@ -60,12 +60,20 @@ class RequestValidationPipe extends ValidationPipe {
       }
     }
     const key = this.queryKey(value, metadata);
-    if (key === undefined) return lowerCaseUuids(await super.transform(value, metadata));
+    if (key === undefined) return this.checkedParsedQuery(lowerCaseUuids(await super.transform(value, metadata)), metadata);
     const kept = this.validQueries.get(key);
     if (kept) return copyOfQuery(kept);
-    const validated = lowerCaseUuids(await super.transform(value, metadata));
+    const validated = this.checkedParsedQuery(lowerCaseUuids(await super.transform(value, metadata)), metadata);
     // Kept as a copy of its own, so whatever a handler does to its object stays out of the next request's.
     if (isCopyableQuery(validated)) this.validQueries.set(key, copyOfQuery(validated));
+    return validated;
+  }
+
+  /** A query parameter sent as JSON (a filter) holds strings only once parsed: they are checked as a body's are. */
+  private checkedParsedQuery<T>(validated: T, metadata: ArgumentMetadata): T {
+    if (metadata.type !== 'query') return validated;
+    const problem = firstProblem(validated, '', MAX_NESTING);
+    if (problem) throw new RequestValidationError([{ field: problem.field || 'query', message: problem.message }]);
     return validated;
   }
 

@@ -1,4 +1,4 @@
-import { cutToMicroseconds } from '../../../core/http/date-time';
+import { readDateTime } from '../../../core/http/date-time';
 import type { FieldErrorDto } from '../../../core/http/error-response.dto';
 import { FILTER_OPERATORS, FilterCondition, FilterField, FilterNode, OPERATORS_BY_KIND } from './contact-filter.types';
 
@@ -21,8 +21,8 @@ const MAX_ID_VALUES = 10000;
 const MAX_JOINED_VALUES = 8;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
-/** Fractions of a second up to nanoseconds: PostgreSQL rounds them to microseconds, and refuses text past 128 characters. */
-const ISO_DATETIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?$/;
+/** Filters take a bare date (whole days), and date-times without an offset (UTC). */
+const DATE_TIME_FORMS = { date: true, localTime: true };
 
 /** A real calendar day: `Date.parse` would roll 2024-02-30 over to March, PostgreSQL refuses it. */
 export function isCalendarDate(value: string): boolean {
@@ -41,14 +41,16 @@ export function inYearRange(iso: string): boolean {
   return year !== undefined && year >= '0001' && year <= '9999';
 }
 
-/** An ISO 8601 date or date-time that PostgreSQL reads as timestamptz. */
+/** A date or date-time as the API reads them everywhere (see readDateTime): query parameters, filters and rules alike. */
 export function isIsoDateTime(value: string): boolean {
-  if (!ISO_DATETIME.test(value) || !isCalendarDate(value) || !inYearRange(value)) return false;
-  const time = /T(\d{2}):(\d{2})(?::(\d{2}))?/.exec(value);
-  if (time && !(Number(time[1]) < 24 && Number(time[2]) < 60 && Number(time[3] ?? 0) < 60)) return false;
-  // PostgreSQL takes offsets up to ±15:59 (error 22009 past that).
-  const offset = /[+-](\d{2}):(\d{2})$/.exec(value.slice(10));
-  return !offset || (Number(offset[1]) <= 15 && Number(offset[2]) < 60);
+  return 'value' in readDateTime(value, DATE_TIME_FORMS);
+}
+
+/** The value handed to PostgreSQL: UTC for one with an offset, cut to the microseconds it keeps. */
+function sqlDateTime(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  const read = readDateTime(value, DATE_TIME_FORMS);
+  return 'value' in read ? read.value : value;
 }
 
 /** Where the parts of a tree built for the caller (from query parameters) came from. */
@@ -203,8 +205,9 @@ function condition(field: FilterField, { op, value }: FilterCondition, p: (value
     const query = toPrefixQuery(String(value));
     return query ? `c.search @@ to_tsquery('simple', ${p(query)})` : 'FALSE';
   }
-  // Finer than PostgreSQL keeps: cut, so the end of 9999 cannot round into a year it refuses.
-  if (field.kind === 'datetime') value = Array.isArray(value) ? value.map((item) => (typeof item === 'string' ? cutToMicroseconds(item) : item)) : typeof value === 'string' ? cutToMicroseconds(value) : value;
+  // Finer than PostgreSQL keeps: cut, so the end of 9999 cannot round into a year it refuses;
+  // offsets as UTC, so PostgreSQL never meets one past the ±15:59 it takes.
+  if (field.kind === 'datetime') value = Array.isArray(value) ? value.map(sqlDateTime) : sqlDateTime(value);
   if (field.link) {
     const { table, column } = field.link;
     const exists = (extra = '') => `EXISTS (SELECT 1 FROM ${table} l WHERE l.contact_id = c.id${extra})`;
