@@ -388,7 +388,13 @@ async function migrationSql(direction: 'up' | 'down', only?: string): Promise<St
   const dir = join(__dirname, '..', '..', 'src', 'database', 'migrations');
   const files = readdirSync(dir).filter((file) => /^\d+-\w+\.ts$/.test(file) && (!only || file.startsWith(only))).sort();
   const steps: Step[] = [];
-  const recorder = { query: async (sql: string, params?: unknown[]) => void steps.push(params?.length ? { sql, params } : { sql }) };
+  // The database is empty while migrations run, so a migration that reads rows finds none.
+  const recorder = {
+    query: async (sql: string, params?: unknown[]) => {
+      steps.push(params?.length ? { sql, params } : { sql });
+      return [];
+    },
+  };
   for (const file of files) {
     // required, not imported: Jest's sandbox runs no dynamic import without --experimental-vm-modules
     const module = require(join(dir, file)) as Record<string, new () => { up(db: unknown): Promise<void>; down(db: unknown): Promise<void> }>;
