@@ -3,6 +3,7 @@ import { RequestMethod } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule } from '@nestjs/swagger';
+import type { FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { AppModule } from './app.module';
 import { AppConfig } from './config/app-config';
@@ -10,7 +11,7 @@ import { NodeEnvironment, validateEnvironment } from './config/environment';
 import { FeaturesService } from './core/features/features.service';
 import { attachResponseSchemas, ResponseContractCheck, useResponseSerializers } from './core/http/response-serialization';
 import { securityHeaders } from './core/http/security-headers';
-import { createValidationPipe } from './core/http/validation';
+import { createValidationPipe, RequestValidationError } from './core/http/validation';
 import { createRootLogger, PinoNestLogger } from './core/logging/logger';
 import { buildOpenApiDocument, documentForFeatures } from './core/openapi/openapi';
 
@@ -27,7 +28,10 @@ export async function createApp(): Promise<NestFastifyApplication> {
     genReqId: () => randomUUID(),
   });
   const logger = new PinoNestLogger(rootLogger);
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule, adapter, { logger, bufferLogs: true });
+  // Bodies are JSON (multipart is registered for uploads below): Nest's default parsers would
+  // also take forms, and Fastify's would take plain text.
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule, adapter, { logger, bufferLogs: true, bodyParser: false });
+  useJsonBodies(adapter.getInstance());
   app.setGlobalPrefix(API_PREFIX, { exclude: [{ path: 'health', method: RequestMethod.GET }, { path: 'health/ready', method: RequestMethod.GET }] });
   // Answers are written from their documented schemas; routes take them when `init` registers them.
   const document = buildOpenApiDocument(app);
@@ -65,4 +69,33 @@ export async function createApp(): Promise<NestFastifyApplication> {
 /** Tests fail on an answer its document does not describe; development logs it; production only sends what is documented. */
 function responseCheckFor(env: NodeEnvironment): ResponseContractCheck {
   return env === NodeEnvironment.Test ? 'throw' : env === NodeEnvironment.Production ? 'off' : 'log';
+}
+
+/**
+ * JSON is the only body the API reads (415 for others). Keys that would reach an object's
+ * prototype (`__proto__`, `constructor.prototype`) are refused by the parser, named as the
+ * unknown fields they are rather than as malformed JSON.
+ */
+function useJsonBodies(server: FastifyInstance): void {
+  const parseJson = server.getDefaultJsonParser('error', 'error');
+  server.removeAllContentTypeParsers();
+  server.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    parseJson(request, body as string, (error, value) => {
+      if (error && (error as { code?: string }).code === 'FST_ERR_CTP_INVALID_JSON_BODY' && isJson(body as string)) {
+        const field = /"__proto__"\s*:/.test(body as string) ? '__proto__' : 'constructor';
+        done(new RequestValidationError([{ field, message: 'is not an accepted field' }]), undefined);
+        return;
+      }
+      done(error, value);
+    });
+  });
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }

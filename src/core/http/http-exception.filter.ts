@@ -44,6 +44,8 @@ export class HttpExceptionFilter implements ExceptionFilter {
   }
 
   toBody(exception: unknown): ErrorResponseDto {
+    // Nest hands on errors of the HTTP layer (parsing, limits) wrapped: answered in the API's words.
+    if (exception instanceof HttpException && isFastifyError(exception.cause)) exception = exception.cause;
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const response = exception.getResponse();
@@ -70,27 +72,30 @@ export class HttpExceptionFilter implements ExceptionFilter {
     }
     const fastifyError = exception as { statusCode?: number; code?: string; message?: string };
     if (typeof fastifyError?.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
-      return {
-        statusCode: fastifyError.statusCode,
-        error: STATUS_CODES[fastifyError.statusCode] ?? 'Error',
-        message: friendlyFastifyMessage(fastifyError),
-        code: fastifyError.code,
-      };
+      return { statusCode: fastifyError.statusCode, error: STATUS_CODES[fastifyError.statusCode] ?? 'Error', ...friendlyFastifyError(fastifyError) };
     }
     return { statusCode: HttpStatus.INTERNAL_SERVER_ERROR, error: 'Internal Server Error', message: 'Internal server error' };
   }
 }
 
-function friendlyFastifyMessage(error: { code?: string; message?: string }): string {
+/** Errors of the HTTP layer (parsing, limits) in the API's words, each with a stable code. */
+function friendlyFastifyError(error: { code?: string; message?: string }): Pick<ErrorResponseDto, 'message' | 'code' | 'details'> {
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return 'Request body is too large';
+      return { message: 'Request body is too large', code: 'body_too_large' };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return 'Unsupported content type: send application/json';
+      return { message: 'Unsupported content type: send application/json', code: 'unsupported_media_type' };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return 'Body cannot be empty when content-type is set to application/json';
-    default:
-      if (error.message && /JSON/i.test(error.message)) return 'Malformed JSON body';
-      return error.message ?? 'Bad request';
+      return { message: 'Body cannot be empty when content-type is set to application/json', code: 'invalid_json' };
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+    case 'FST_ERR_PARAM_TOO_LONG':
+      return { message: 'A path parameter is too long', code: 'uri_too_long' };
   }
+  const message = error.message ?? '';
+  if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || /JSON/i.test(message)) return { message: 'Malformed JSON body', code: 'invalid_json' };
+  return { message: message || 'Bad request', code: error.code ? error.code.replace(/^FST_ERR_/, '').toLowerCase() : 'bad_request' };
+}
+
+function isFastifyError(error: unknown): error is { statusCode: number; code?: string; message: string } {
+  return error instanceof Error && error.name === 'FastifyError' && typeof (error as { statusCode?: unknown }).statusCode === 'number';
 }
