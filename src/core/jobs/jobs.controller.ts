@@ -47,7 +47,7 @@ export class JobsController {
   @ApiParam({ name: 'queue', example: 'contacts.import' })
   @ApiParam({ name: 'job', description: 'The job id shown in the failed list.' })
   @ApiNoContentResponse({ description: 'Queued again.' })
-  @ApiErrors(401, 403, 404)
+  @ApiErrors(400, 401, 403, 404)
   async retry(@RequestAbility() ability: AppAbility, @Param('queue') queue: string, @Param('job') job: string): Promise<void> {
     await this.jobs.retryFor(ability, queue, job);
   }

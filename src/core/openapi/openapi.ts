@@ -21,7 +21,25 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     extraModels: [ErrorResponseDto, FieldErrorDto, PageMetaDto],
     operationIdFactory: (controllerKey, methodKey) => `${controllerKey}_${methodKey}`,
   });
+  documentBodyErrors(document);
   return sortDocument(document);
+}
+
+/**
+ * Every JSON body can be refused before a route sees it: too large (413) or not JSON (415).
+ * Documented once here rather than on every route.
+ */
+function documentBodyErrors(document: OpenAPIObject): void {
+  const errorBody = { content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorResponseDto' } } } };
+  for (const item of Object.values(document.paths)) {
+    for (const method of HTTP_METHODS) {
+      const operation = item[method];
+      const body = operation?.requestBody as { content?: Record<string, unknown> } | undefined;
+      if (!operation || !body?.content?.['application/json']) continue;
+      operation.responses['413'] ??= { description: 'The request body is too large.', ...errorBody };
+      operation.responses['415'] ??= { description: 'The body is not JSON: send `content-type: application/json`.', ...errorBody };
+    }
+  }
 }
 
 /** A copy of the document without the operations of switched-off features. */
