@@ -343,6 +343,11 @@ function queryCases(parameters: Parameter[]): BadRequest[] {
     if (types.has('number')) {
       cases.push(invalid(name, 'abc', 'not a number'));
       cases.push(invalid(name, '-1', 'negative'));
+      // Only plain decimal digits are a number: what Number() would also read is refused.
+      for (const [value, label] of [['', 'empty'], ['0x2', 'hexadecimal'], ['1e1', 'exponent'], ['1.5', 'a fraction'], [' 1', 'padded']]) {
+        if (schema.type !== 'integer' && label === 'a fraction') continue;
+        cases.push(invalid(name, value, label));
+      }
       if (schema.minimum !== undefined && schema.minimum > 0) cases.push(invalid(name, String(schema.minimum - 1), `below minimum ${schema.minimum}`));
       cases.push(invalid(name, String(Math.max(100_000, (schema.maximum ?? 0) * 10)), 'far above any maximum'));
     }

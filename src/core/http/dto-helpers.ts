@@ -3,5 +3,11 @@ import { ValidateIf } from 'class-validator';
 /** `@Transform` that trims strings and leaves anything else for the validators to judge. */
 export const trim = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.trim() : value);
 
+/**
+ * `@Transform` for whole numbers in a query string: only plain decimal digits become a number, so
+ * an empty value, `0x10` or `1e3` stays text and fails the validators instead of slipping through.
+ */
+export const queryInteger = ({ value }: { value: unknown }): unknown => (typeof value === 'string' && /^-?\d{1,15}$/.test(value) ? Number(value) : value);
+
 /** May be left out, but not sent as null (unlike IsOptional, which lets null through). */
 export const Omittable = (): PropertyDecorator => ValidateIf((_object: object, value: unknown) => value !== undefined);

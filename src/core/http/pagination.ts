@@ -1,7 +1,8 @@
 import { applyDecorators, Type } from '@nestjs/common';
 import { ApiExtraModels, ApiOkResponse, ApiProperty, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
-import { Type as TransformType } from 'class-transformer';
+import { Transform } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { queryInteger } from './dto-helpers';
 import { RequestValidationError } from './validation';
 
 /** The hard cap on `limit`; AppConfig.pagination.maxLimit may only lower it. */
@@ -10,7 +11,7 @@ export const MAX_PAGE_SIZE = 1000;
 export class PageQueryDto {
   @ApiPropertyOptional({ minimum: 1, maximum: 100000, default: 1 })
   @IsOptional()
-  @TransformType(() => Number)
+  @Transform(queryInteger)
   @IsInt()
   @Min(1)
   @Max(100000)
@@ -18,7 +19,7 @@ export class PageQueryDto {
 
   @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE_SIZE, default: 25, description: 'Page size; the server caps it at PAGE_SIZE_MAX (100 unless configured).' })
   @IsOptional()
-  @TransformType(() => Number)
+  @Transform(queryInteger)
   @IsInt()
   @Min(1)
   @Max(MAX_PAGE_SIZE)

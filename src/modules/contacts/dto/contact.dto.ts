@@ -22,7 +22,7 @@ import {
 import { MAX_PAGE_SIZE, PageQueryDto } from '../../../core/http/pagination';
 import { CONTACT_STAGES } from '../entities/contact-status.entity';
 import type { FilterNode } from '../filters/contact-filter.types';
-import { Omittable, trim } from '../../../core/http/dto-helpers';
+import { Omittable, queryInteger, trim } from '../../../core/http/dto-helpers';
 import { IsDateTime } from '../../../core/http/date-time';
 import { TAG_NAME, TAG_NAME_MESSAGE } from '../contacts.naming';
 
@@ -327,7 +327,7 @@ export class ContactQueryDto extends PageQueryDto {
 
   @ApiPropertyOptional({ description: 'Contacts not contacted in the last N days (never contacted included).', minimum: 0, maximum: 36500 })
   @IsOptional()
-  @Type(() => Number)
+  @Transform(queryInteger)
   @IsInt()
   @Min(0)
   @Max(36500)
