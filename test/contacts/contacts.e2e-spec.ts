@@ -621,6 +621,9 @@ describe('contacts', () => {
       expect(await refused({ action: 'setStatus', statusId: statuses.Customer, newTags: ['Stray'] })).toEqual([{ field: 'newTags', message: 'is not used by setStatus' }]);
       expect(await refused({ action: 'removeTags', tagIds: [] })).toEqual([{ field: 'tagIds', message: 'is required for removeTags' }]);
       expect(await refused({ action: 'addTags', newTags: ['   '] })).toEqual([{ field: 'newTags', message: 'must not hold a blank name' }]);
+      // As wrong when nothing is selected.
+      const none = await t.http.post('/api/v1/contacts/bulk').set(staff.auth).send({ selection: { ids: [] }, action: 'addTags', newTags: ['   '] }).expect(400);
+      expect(none.body.details).toEqual([{ field: 'newTags', message: 'must not hold a blank name' }]);
       await t.http.post('/api/v1/contacts').set(staff.auth).send({ firstName: 'Blank', newTags: ['Fine', ' '] }).expect(400);
       const [row] = await t.db.query('SELECT status_id, assigned_to_id, version FROM contacts WHERE id = $1', [id]);
       expect(row).toMatchObject({ assigned_to_id: null, version: 1 });

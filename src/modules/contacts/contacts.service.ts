@@ -384,6 +384,8 @@ export class ContactsService {
     const used = input.action === 'addTags' ? ['tagIds', 'newTags'] : required[input.action];
     const unused = ['assignedToId', 'statusId', 'tagIds', 'newTags'].filter((field) => sent[field] !== undefined && !used.includes(field));
     if (unused.length) throw new RequestValidationError(unused.map((field) => ({ field, message: `is not used by ${input.action}` })));
+    // Judged before the selection is: a bad name is as wrong when no contact matches.
+    if (input.newTags) this.lookups.tagNamesToStore(input.newTags);
 
     // Reported under the names the caller sent (`selection.filter.and.0.op`).
     const selectionFilter: FilterNode = Array.isArray(ids)

@@ -458,7 +458,8 @@ export class LookupsService {
    * context. Creating one takes the caller's right to create that tag, as POST /tags does
    * (refused, the transaction rolls back).
    */
-  async ensureTags(manager: EntityManager, names: string[], ability: AppAbility): Promise<string[]> {
+  /** Typed tag names as they would be stored, one per tag; 400 for a blank or overlong one. */
+  tagNamesToStore(names: string[]): string[] {
     const wanted = new Map<string, string>();
     for (const raw of names) {
       const { name, error } = storedLookupName(raw);
@@ -467,8 +468,12 @@ export class LookupsService {
       const key = name.toLowerCase();
       if (!wanted.has(key)) wanted.set(key, name);
     }
-    if (!wanted.size) return [];
-    const titled = [...wanted.values()];
+    return [...wanted.values()];
+  }
+
+  async ensureTags(manager: EntityManager, names: string[], ability: AppAbility): Promise<string[]> {
+    const titled = this.tagNamesToStore(names);
+    if (!titled.length) return [];
     const created: Array<{ id: string; name: string }> = await manager.query(
       'INSERT INTO tags (name) SELECT unnest($1::text[]) ON CONFLICT (name_key) DO NOTHING RETURNING id, name',
       [titled],
