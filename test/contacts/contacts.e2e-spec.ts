@@ -746,6 +746,44 @@ describe('contacts', () => {
       const [row] = await t.db.query('SELECT custom_fields FROM contacts WHERE id = $1', [small.id]);
       expect(row.custom_fields).toEqual({ tier: 'silver' });
     });
+
+    it('refuses to remove options contacts hold unless told to clear those values, keeping the other values of a multi-select', async () => {
+      const suffix = Date.now().toString(36);
+      const plan = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: `plan${suffix}`, label: 'Plan', type: 'select', options: ['Basic', 'Pro', 'Legacy'] }).expect(201)).body;
+      const perks = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: `perks${suffix}`, label: 'Perks', type: 'multi_select', options: ['Wifi', 'Desk', 'Old'] }).expect(201)).body;
+      const values = (planValue: string, perkValues: string[]) => ({ [plan.key]: planValue, [perks.key]: perkValues });
+      const onLegacy = (await create(staff, { firstName: 'Legacy', customFields: values('Legacy', ['Old', 'Wifi']) }).expect(201)).body;
+      const onlyOld = (await create(staff, { firstName: 'Only old', customFields: values('Legacy', ['Old']) }).expect(201)).body;
+      const untouched = (await create(staff, { firstName: 'Untouched', customFields: values('Pro', ['Desk']) }).expect(201)).body;
+      // A trashed contact's values count and are cleared too: it may be restored.
+      await t.http.delete(`/api/v1/contacts/${onlyOld.id}`).set(staff.auth).expect(204);
+      const stored = async (id: string) => (await t.db.query('SELECT custom_fields, version FROM contacts WHERE id = $1', [id]))[0];
+
+      const refused = await t.http.patch(`/api/v1/custom-fields/${plan.id}`).set(admin.auth).send({ options: ['Basic', 'Pro', 'Enterprise'] }).expect(409);
+      expect(refused.body).toMatchObject({ code: 'options_in_use', details: [{ field: 'options', message: '"Legacy" is the value of 2 contacts' }] });
+      const refusedMulti = await t.http.patch(`/api/v1/custom-fields/${perks.id}`).set(admin.auth).send({ options: ['Desk'] }).expect(409);
+      expect(refusedMulti.body.details).toEqual([
+        { field: 'options', message: '"Old" is the value of 2 contacts' },
+        { field: 'options', message: '"Wifi" is the value of 1 contact' },
+      ]);
+      expect((await t.http.get(`/api/v1/custom-fields/${plan.id}`).set(admin.auth).expect(200)).body.options).toEqual(['Basic', 'Pro', 'Legacy']);
+      expect((await stored(onLegacy.id)).custom_fields).toEqual(values('Legacy', ['Old', 'Wifi']));
+      // An option nobody holds goes without asking.
+      await t.http.patch(`/api/v1/custom-fields/${plan.id}`).set(admin.auth).send({ options: ['Pro', 'Legacy'] }).expect(200);
+
+      await t.http.patch(`/api/v1/custom-fields/${plan.id}`).set(admin.auth).send({ options: ['Pro'], dropRemovedValues: true }).expect(200);
+      await t.http.patch(`/api/v1/custom-fields/${perks.id}`).set(admin.auth).send({ options: ['Wifi', 'Desk'], dropRemovedValues: true }).expect(200);
+      // Changed by each edit: a new version each time.
+      expect(await stored(onLegacy.id)).toEqual({ custom_fields: { [perks.key]: ['Wifi'] }, version: onLegacy.version + 2 });
+      expect(await stored(onlyOld.id)).toMatchObject({ custom_fields: {} });
+      expect(await stored(untouched.id)).toEqual({ custom_fields: values('Pro', ['Desk']), version: untouched.version });
+      // The contact takes writes again, and filters see the cleared values gone.
+      await t.http.patch(`/api/v1/contacts/${onLegacy.id}`).set(staff.auth).send({ version: onLegacy.version + 2, jobTitle: 'Still here' }).expect(200);
+      const wifi = (await list(staff, { filter: JSON.stringify({ field: `custom.${perks.key}`, op: 'hasAny', value: ['Wifi', 'Old'] }) }).expect(200)).body;
+      expect(wifi.data.map((c: { id: string }) => c.id)).toEqual([onLegacy.id]);
+      const audit = await t.db.query(`SELECT after FROM audit_logs WHERE subject_id = $1 AND action = 'custom-field.update' ORDER BY created_at DESC LIMIT 1`, [perks.id]);
+      expect(audit[0].after).toMatchObject({ options: ['Wifi', 'Desk'], contactsCleared: 2 });
+    });
   });
 
   describe('custom fields removed while a write is under way', () => {
@@ -773,6 +811,32 @@ describe('contacts', () => {
       const answer = await pending!;
       expect(answer.status).toBe(409);
       expect(answer.body.code).toBe('custom_field_removed');
+      expect((await t.db.query('SELECT custom_fields FROM contacts WHERE id = $1', [contact.id]))[0].custom_fields).toEqual({});
+    });
+
+    it('refuses a choice whose option was removed before the edit committed, storing nothing', async () => {
+      const key = `choice${Date.now().toString(36)}`;
+      const field = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: `Choice ${key}`, type: 'select', options: ['Kept', 'Dropped'] }).expect(201)).body;
+      const contact = (await create(staff, { firstName: 'Choosing' }).expect(201)).body;
+      const holding = t.db.createQueryRunner();
+      await holding.connect();
+      let pending: Promise<{ status: number; body: { code?: string; details?: unknown } }> | undefined;
+      try {
+        await holding.startTransaction();
+        await holding.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [contact.id]);
+        pending = Promise.resolve(t.http.patch(`/api/v1/contacts/${contact.id}`).set(staff.auth).send({ version: contact.version, customFields: { [key]: 'Dropped' } }));
+        pending.catch(() => undefined);
+        await untilWaitingForLocks(t.db, 1, 'the edit to wait for the contact');
+        // No contact holds the option yet, so it goes without dropRemovedValues.
+        await t.http.patch(`/api/v1/custom-fields/${field.id}`).set(admin.auth).send({ options: ['Kept'] }).expect(200);
+        await holding.commitTransaction();
+      } finally {
+        if (holding.isTransactionActive) await holding.rollbackTransaction();
+        await holding.release();
+      }
+      const answer = await pending!;
+      expect(answer.status).toBe(409);
+      expect(answer.body).toMatchObject({ code: 'custom_field_options_changed', details: [{ field: `customFields.${key}`, message: 'must now be one of Kept' }] });
       expect((await t.db.query('SELECT custom_fields FROM contacts WHERE id = $1', [contact.id]))[0].custom_fields).toEqual({});
     });
   });

@@ -47,7 +47,7 @@ export class CustomFieldsController {
   @Authorize('update', 'CustomField')
   @ApiOperation({ summary: 'Edit a custom field (its key and type cannot change)', operationId: 'updateCustomField' })
   @ApiOkResponse({ type: CustomFieldDto })
-  @ApiErrors(400, 401, 403, 404, 422)
+  @ApiErrors(400, 401, 403, 404, 409, 422)
   update(@CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string, @Body() body: UpdateCustomFieldDto): Promise<CustomFieldDto> {
     return this.fields.update(actor, id, body);
   }

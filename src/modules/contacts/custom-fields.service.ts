@@ -80,14 +80,60 @@ export class CustomFieldsService implements OnModuleInit {
   }
 
   async update(actor: AuthUser, id: string, input: UpdateCustomFieldDto): Promise<CustomField> {
-    return this.changing(async (manager) => {
+    const { dropRemovedValues, ...changes } = input;
+    let contactsCleared = 0;
+    const updated = await this.changing(async (manager) => {
       const before = await manager.findOne(CustomField, { where: { id }, lock: { mode: 'pessimistic_write' } });
       if (!before) throw new NotFoundException({ message: 'Custom field not found', code: 'custom_field_not_found' });
-      if (input.options) this.checkOptions(before.type, input.options);
-      await manager.update(CustomField, { id }, { ...input, ...(input.options ? { options: input.options as never } : {}) });
-      await this.audit.record({ actorId: actor.id, action: 'custom-field.update', subjectType: 'CustomField', subjectId: id, before, after: input }, manager);
+      if (changes.options) {
+        this.checkOptions(before.type, changes.options);
+        const removed = before.options.filter((option) => !changes.options!.includes(option));
+        if (removed.length) contactsCleared = await this.removeOptionValues(manager, before, removed, dropRemovedValues === true);
+      }
+      await manager.update(CustomField, { id }, { ...changes, ...(changes.options ? { options: changes.options as never } : {}) });
+      await this.audit.record(
+        { actorId: actor.id, action: 'custom-field.update', subjectType: 'CustomField', subjectId: id, before, after: contactsCleared ? { ...changes, contactsCleared } : changes },
+        manager,
+      );
       return manager.findOneByOrFail(CustomField, { id });
     });
+    if (contactsCleared) await this.listTotals.changedEverywhere();
+    return updated;
+  }
+
+  /**
+   * Values of options a field no longer offers would fail every later write of their contact:
+   * they are cleared when asked (trashed contacts included), else the edit is refused with
+   * how many contacts hold each. Returns the number of contacts changed.
+   */
+  private async removeOptionValues(manager: EntityManager, field: CustomField, removed: string[], drop: boolean): Promise<number> {
+    const multi = field.type === 'multi_select';
+    const holds = multi ? `custom_fields -> $1::text ?| $2::text[]` : `custom_fields ->> $1::text = ANY($2::text[])`;
+    if (!drop) {
+      const counts: Array<{ option: string; contacts: number }> = await manager.query(
+        `SELECT option, count(*)::int AS contacts
+           FROM (SELECT custom_fields -> $1::text AS value FROM contacts WHERE ${holds}) held, unnest($2::text[]) AS option
+          WHERE ${multi ? 'held.value ? option' : "held.value #>> '{}' = option"} GROUP BY option ORDER BY option`,
+        [field.key, removed],
+      );
+      if (!counts.length) return 0;
+      throw new ConflictException({
+        message: 'Contacts still hold options this edit removes: send dropRemovedValues: true to clear those values',
+        code: 'options_in_use',
+        details: counts.map(({ option, contacts }) => ({ field: 'options', message: `"${option}" is the value of ${contacts} contact${contacts === 1 ? '' : 's'}` })),
+      });
+    }
+    // A multi-select keeps its other values; one left with none loses the key. A new version:
+    // a stale edit of these contacts is refused, and an import's revert leaves them alone.
+    const kept = `(SELECT coalesce(jsonb_agg(v ORDER BY i), '[]'::jsonb) FROM jsonb_array_elements_text(custom_fields -> $1::text) WITH ORDINALITY AS e (v, i) WHERE v <> ALL($2::text[]))`;
+    const cleared = multi
+      ? `CASE WHEN ${kept} = '[]'::jsonb THEN custom_fields - $1::text ELSE jsonb_set(custom_fields, ARRAY[$1::text], ${kept}) END`
+      : 'custom_fields - $1::text';
+    const result: [unknown[], number] = await manager.query(
+      `UPDATE contacts SET custom_fields = ${cleared}, version = version + 1, updated_at = now() WHERE ${holds}`,
+      [field.key, removed],
+    );
+    return result[1];
   }
 
   /** Removes the definition; the values stay on the contacts until the field is purged. */
@@ -130,17 +176,31 @@ export class CustomFieldsService implements OnModuleInit {
    * Holds the definitions a write stores values for until its transaction ends. Removing or
    * purging a field locks its definition, so a purge waits for the write and then clears its
    * values too, and a write that comes after a removal is refused rather than storing values
-   * of a field that is gone (later defined again, perhaps with another type).
+   * of a field that is gone (later defined again, perhaps with another type). Given the values,
+   * a choice is checked again against the options as they are now: one removed meanwhile is refused.
    */
-  async hold(manager: EntityManager, keys: string[]): Promise<void> {
+  async hold(manager: EntityManager, keys: string[], values?: Record<string, unknown>): Promise<void> {
     if (!keys.length) return;
-    const live: Array<{ key: string }> = await manager.query('SELECT key FROM custom_fields WHERE key = ANY($1::text[]) AND deleted_at IS NULL FOR SHARE', [keys]);
+    const live: Array<{ key: string; type: string; options: string[] }> = await manager.query(
+      'SELECT key, type, options FROM custom_fields WHERE key = ANY($1::text[]) AND deleted_at IS NULL FOR SHARE',
+      [keys],
+    );
     const gone = keys.filter((key) => !live.some((row) => row.key === key));
     if (gone.length) {
       throw new ConflictException({
         message: 'A custom field was removed while this change was being made; try again',
         code: 'custom_field_removed',
         details: gone.map((key) => ({ field: `customFields.${key}`, message: 'was removed meanwhile' })),
+      });
+    }
+    const withdrawn = values
+      ? live.filter(({ key, type, options }) => CHOICE_TYPES.has(type) && ([] as unknown[]).concat(values[key] ?? []).some((choice) => !options.includes(choice as string)))
+      : [];
+    if (withdrawn.length) {
+      throw new ConflictException({
+        message: 'Options of a custom field were removed while this change was being made; try again',
+        code: 'custom_field_options_changed',
+        details: withdrawn.map(({ key, options }) => ({ field: `customFields.${key}`, message: `must now be one of ${options.join(', ')}` })),
       });
     }
   }

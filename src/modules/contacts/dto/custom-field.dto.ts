@@ -88,6 +88,14 @@ export class UpdateCustomFieldDto {
   @MaxLength(100, { each: true })
   options?: string[];
 
+  @ApiPropertyOptional({
+    default: false,
+    description: 'With `options` that leave out options contacts still hold: `true` clears those values (a multi-select keeps its other ones); otherwise the edit is refused with 409 `options_in_use`.',
+  })
+  @Omittable()
+  @IsBoolean()
+  dropRemovedValues?: boolean;
+
   @ApiPropertyOptional()
   @Omittable()
   @IsBoolean()
