@@ -93,14 +93,20 @@ describe.each([
   it('updates matched contacts in upsert mode, keeps before-images, and reverts both kinds of change', async () => {
     const email = `upsert.${marker}@example.com`;
     const existing = (await t.http.post('/api/v1/contacts').set(staff.auth).send({ firstName: 'Before', lastName: marker, email, company: 'Old Co', newTags: ['keep'] }).expect(201)).body;
-    const csv = `First Name,Last Name,Email,Company,Tags\nAfter,${marker},${email.toUpperCase()},New Co,added\nBrand,${marker},brand.${marker}@example.com,Fresh,\n`;
+    const [added, used, fresh] = [`added${marker}`, `used${marker}`, `fresh${marker}`];
+    const csv = `First Name,Last Name,Email,Company,Tags\nAfter,${marker},${email.toUpperCase()},New Co,${added}; ${used}\nBrand,${marker},brand.${marker}@example.com,Fresh,${fresh}; keep\n`;
     const uploaded = (await upload(csv).expect(201)).body;
     await t.http.put(`/api/v1/contacts/imports/${uploaded.id}/settings`).set(staff.auth).send({ columns: uploaded.columns, mode: 'upsert' }).expect(200);
     await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/run`).set(staff.auth).expect(202);
     expect((await settle(uploaded.id)).counts).toEqual({ created: 1, updated: 1, skipped: 0, failed: 0 });
     const updated = (await t.http.get(`/api/v1/contacts/${existing.id}`).set(staff.auth).expect(200)).body;
     expect(updated).toMatchObject({ firstName: 'After', company: 'New Co', version: existing.version + 1 });
-    expect(updated.tags.map((tag: { name: string }) => tag.name)).toEqual(['Added', 'Keep']);
+    expect(updated.tags.map((tag: { name: string }) => tag.name.toLowerCase())).toEqual([added, 'keep', used]);
+    // Since the import, a contact of its own was given one of the tags the import created.
+    await t.http.post('/api/v1/contacts').set(staff.auth).send({ firstName: 'Tagged since', lastName: marker, newTags: [used] }).expect(201);
+    const tagIds = Object.fromEntries(
+      ((await t.db.query('SELECT id, name_key FROM tags WHERE name_key = ANY($1::text[])', [[added, used, fresh, 'keep']])) as Array<{ id: string; name_key: string }>).map((tag) => [tag.name_key, tag.id]),
+    );
 
     const reverted = (await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/revert`).set(staff.auth).expect(200)).body;
     expect(reverted.status).toBe('reverted');
@@ -108,6 +114,11 @@ describe.each([
     expect(restored).toMatchObject({ firstName: 'Before', company: 'Old Co' });
     expect(restored.tags.map((tag: { name: string }) => tag.name)).toEqual(['Keep']);
     expect(await t.db.query('SELECT 1 FROM contacts WHERE email_key = $1', [`brand.${marker}@example.com`])).toEqual([]);
+    // The tags it created and nobody uses now went with it; one in use since stays, as does one it found.
+    const left = await t.db.query('SELECT name_key FROM tags WHERE id = ANY($1::uuid[]) ORDER BY name_key', [Object.values(tagIds)]);
+    expect(left.map((tag: { name_key: string }) => tag.name_key)).toEqual(['keep', used]);
+    const audited = await t.db.query(`SELECT subject_id, actor_id, after FROM audit_logs WHERE action = 'tag.delete' AND subject_id = ANY($1::text[]) ORDER BY subject_id`, [[tagIds[added], tagIds[fresh]]]);
+    expect(audited).toEqual([tagIds[added], tagIds[fresh]].sort().map((id) => ({ subject_id: id, actor_id: staff.userId, after: { importReverted: uploaded.id } })));
     await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/revert`).set(staff.auth).expect(409);
   });
 

@@ -22,6 +22,7 @@ import { RowStager, rowStager } from './contacts-import.staging';
 import { ChunkSettings, countOutcomes, decideChunk, loadLookups, StagedRow, writeChunk } from './contacts-import.writer';
 import { ColumnMapping, EMAIL_PADDING, type ImportLookups, proposeMapping, stagedEmailSql } from './import-mapping';
 import { ContactListTotals } from './list-totals';
+import { LookupsService } from './lookups.service';
 
 export const IMPORT_QUEUE = 'contacts.import';
 
@@ -83,6 +84,7 @@ export class ContactsImportService {
     private readonly listTotals: ContactListTotals,
     private readonly abilities: AbilityFactory,
     private readonly identity: IdentityService,
+    private readonly lookups: LookupsService,
   ) {}
 
   /**
@@ -301,7 +303,8 @@ export class ContactsImportService {
 
   /** Removes the contacts the import created and puts back what it changed on the others. */
   async revert(actor: AuthUser, id: string): Promise<ImportDto> {
-    let reverted: { removed: number; restored: number; keptUpdated: number; keptCurrent: Record<string, number> } | undefined;
+    let reverted: { removed: number; restored: number; keptUpdated: number; keptCurrent: Record<string, number>; tagsRemoved: number } | undefined;
+    let removedTags: string[] = [];
     await this.dataSource.transaction(async (manager) => {
       await setChangeContext(manager, actor.id, 'import');
       const row = await this.load(manager, id, true);
@@ -370,12 +373,16 @@ export class ContactsImportService {
         `SELECT (SELECT count(*)::int FROM contact_import_changes WHERE import_id = $1) - $2::int AS kept`,
         [id, restoredIds.length],
       )) as Array<{ kept: number }>;
-      reverted = { removed, restored: restoredIds.length, keptUpdated: kept, keptCurrent };
+      // Tags it created go too, unless some contact uses them now.
+      const createdTags: Array<{ tag_id: string }> = await manager.query('SELECT tag_id FROM contact_import_tags WHERE import_id = $1', [id]);
+      removedTags = await this.lookups.deleteUnusedTags(manager, actor.id, createdTags.map((tag) => tag.tag_id), { importReverted: id });
+      reverted = { removed, restored: restoredIds.length, keptUpdated: kept, keptCurrent, tagsRemoved: removedTags.length };
       await manager.query(`UPDATE contact_imports SET status = 'reverted', updated_at = now() WHERE id = $1`, [id]);
       await this.audit.record({ actorId: actor.id, action: 'contact-import.revert', subjectType: 'ContactImport', subjectId: id, after: reverted }, manager);
     });
     await this.listTotals.changedEverywhere();
     if (reverted?.restored) await this.identity.changedAll();
+    await this.lookups.announceDeleted('tag', removedTags);
     return this.get(id);
   }
 

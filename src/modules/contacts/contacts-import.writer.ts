@@ -230,6 +230,10 @@ async function linkTags(manager: EntityManager, audit: AuditService, settings: C
   for (const tag of created) {
     await audit.record({ actorId: settings.created_by_id, action: 'tag.create', subjectType: 'Tag', subjectId: tag.id, after: { name: tag.name, color: null } }, manager);
   }
+  if (created.length) {
+    // What a revert may remove again.
+    await manager.query('INSERT INTO contact_import_tags (import_id, tag_id) SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING', [settings.id, created.map((tag) => tag.id)]);
+  }
   await manager.query(
     `INSERT INTO contact_tags (contact_id, tag_id)
      SELECT p.contact_id, t.id FROM unnest($1::uuid[], $2::text[]) AS p(contact_id, name) JOIN tags t ON t.name_key = lower(p.name)

@@ -413,8 +413,7 @@ export class LookupsService {
       return affected > 0;
     });
     if (contactsChanged) await this.listTotals.changedEverywhere();
-    // Committed: a notice that cannot be sent does not fail the deletion (kept answers expire on their own).
-    await this.cluster.publish(LOOKUP_DELETED, { kind, id }).catch(() => undefined);
+    await this.announceDeleted(kind, [id]);
   }
 
   /**
@@ -498,6 +497,30 @@ export class LookupsService {
       }
     }
     return [...new Set(rows.map((row) => row.id))];
+  }
+
+  /**
+   * Deletes those of the tags no contact (trashed ones included) uses, audited as `why`; for
+   * undoing what created them. They are locked first, so a write adding one waits, or is waited for
+   * and then counts as a use. Returns the ids deleted; announce them with `announceDeleted` once committed.
+   */
+  async deleteUnusedTags(manager: EntityManager, actorId: string, tagIds: string[], why: Record<string, unknown>): Promise<string[]> {
+    if (!tagIds.length) return [];
+    await manager.query('SELECT id FROM tags WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [tagIds]);
+    const [deleted] = (await manager.query(
+      `DELETE FROM tags t WHERE t.id = ANY($1::uuid[]) AND NOT EXISTS (SELECT 1 FROM contact_tags ct WHERE ct.tag_id = t.id) RETURNING id, name, color`,
+      [tagIds],
+    )) as [Array<{ id: string; name: string; color: string | null }>, number];
+    for (const tag of deleted) {
+      await this.audit.record({ actorId, action: 'tag.delete', subjectType: 'Tag', subjectId: tag.id, before: { name: tag.name, color: tag.color }, after: why }, manager);
+    }
+    return deleted.map((tag) => tag.id);
+  }
+
+  /** Tells every process that entries are gone (saved filters naming them warn again). */
+  async announceDeleted(kind: LookupKind, ids: string[]): Promise<void> {
+    // Committed: a notice that cannot be sent fails nothing (kept answers expire on their own).
+    for (const id of ids) await this.cluster.publish(LOOKUP_DELETED, { kind, id }).catch(() => undefined);
   }
 
   // ----- internals -----
