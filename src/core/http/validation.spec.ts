@@ -1,6 +1,6 @@
 import type { ArgumentMetadata } from '@nestjs/common';
 import { Transform, Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, IsUUID, Max, Min, ValidateNested } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, IsUUID, Max, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
 import { createValidationPipe, RequestValidationError, uuidParam } from './validation';
 
 class ListQuery {
@@ -177,5 +177,35 @@ describe('request validation pipe: UUIDs', () => {
 
   it('writes a UUID route parameter in lower case', async () => {
     await expect(uuidParam().transform(UPPER, { type: 'param', data: 'id' })).resolves.toBe(UPPER.toLowerCase());
+  });
+});
+
+class Named {
+  @IsString()
+  @MinLength(2)
+  @MaxLength(5)
+  name!: string;
+}
+
+describe('request validation pipe: field errors', () => {
+  const details = async (body: unknown) => {
+    try {
+      await createValidationPipe().transform(body, { type: 'body', metatype: Named });
+    } catch (error) {
+      return (error as RequestValidationError).details;
+    }
+    throw new Error('accepted');
+  };
+
+  it('tells a value of the wrong type only that', async () => {
+    expect(await details({ name: 12345678 })).toEqual([{ field: 'name', message: 'must be a string' }]);
+  });
+
+  it('lists every rule a value of the right type breaks', async () => {
+    expect(await details({ name: 'x' })).toEqual([{ field: 'name', message: 'must be longer than or equal to 2 characters' }]);
+  });
+
+  it('tells a field left out that it is required', async () => {
+    expect(await details({})).toEqual([{ field: 'name', message: 'is required' }]);
   });
 });

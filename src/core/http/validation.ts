@@ -4,6 +4,9 @@ import { LRUCache } from 'lru-cache';
 import type { FieldErrorDto } from './error-response.dto';
 
 /** Flattens class-validator errors to `{ field, message }` pairs with dotted paths. */
+/** Constraints on a value's type; when one fails, the others say nothing useful. */
+const TYPE_CONSTRAINTS = new Set(['isString', 'isInt', 'isNumber', 'isBoolean', 'isArray', 'isObject']);
+
 export function flattenValidationErrors(errors: ValidationError[], parent = ''): FieldErrorDto[] {
   const result: FieldErrorDto[] = [];
   for (const error of errors) {
@@ -13,7 +16,10 @@ export function flattenValidationErrors(errors: ValidationError[], parent = ''):
       result.push({ field, message: 'is required' });
       continue;
     }
-    for (const [constraint, message] of Object.entries(error.constraints ?? {})) {
+    // A value of the wrong type is told so, not also every rule a value of the right type must meet.
+    const constraints = Object.entries(error.constraints ?? {});
+    const wrongType = constraints.filter(([constraint]) => TYPE_CONSTRAINTS.has(constraint));
+    for (const [constraint, message] of wrongType.length ? wrongType : constraints) {
       if (constraint === 'whitelistValidation') result.push({ field, message: 'is not an accepted field' });
       else result.push({ field, message: message.startsWith(`${error.property} `) ? message.slice(error.property.length + 1) : message });
     }
