@@ -786,58 +786,55 @@ describe('contacts', () => {
     });
   });
 
-  describe('custom fields removed while a write is under way', () => {
-    it('refuses a value whose field was removed and purged before the edit committed, storing nothing', async () => {
-      const key = `race${Date.now().toString(36)}`;
-      const field = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: `Race ${key}`, type: 'text' }).expect(201)).body;
-      const contact = (await create(staff, { firstName: 'Racing' }).expect(201)).body;
-      // The test holds the contact: the edit is checked against the live field, then waits for the row.
+  describe('custom fields changed while a write is under way', () => {
+    /**
+     * The test holds the contact: the edit is checked against the field as it is, then waits for
+     * the row while `meanwhile` changes the field; its answer once the row is let go.
+     */
+    async function editWhileHeld(contactId: string, body: Record<string, unknown>, meanwhile: () => Promise<unknown>) {
       const holding = t.db.createQueryRunner();
       await holding.connect();
-      let pending: Promise<{ status: number; body: { code?: string } }> | undefined;
+      let pending: Promise<{ status: number; body: { code?: string; details?: unknown } }> | undefined;
       try {
         await holding.startTransaction();
-        await holding.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [contact.id]);
-        pending = Promise.resolve(t.http.patch(`/api/v1/contacts/${contact.id}`).set(staff.auth).send({ version: contact.version, customFields: { [key]: 'late' } }));
+        await holding.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [contactId]);
+        pending = Promise.resolve(t.http.patch(`/api/v1/contacts/${contactId}`).set(staff.auth).send(body));
         pending.catch(() => undefined);
         await untilWaitingForLocks(t.db, 1, 'the edit to wait for the contact');
-        await t.http.delete(`/api/v1/custom-fields/${field.id}`).set(admin.auth).expect(204);
-        await t.http.delete(`/api/v1/custom-fields/${field.id}/purge`).set(admin.auth).expect(204);
+        await meanwhile();
         await holding.commitTransaction();
       } finally {
         if (holding.isTransactionActive) await holding.rollbackTransaction();
         await holding.release();
       }
-      const answer = await pending!;
+      return pending!;
+    }
+    const storedCustom = async (contactId: string) => (await t.db.query('SELECT custom_fields FROM contacts WHERE id = $1', [contactId]))[0].custom_fields;
+
+    it('refuses a value whose field was removed and purged before the edit committed, storing nothing', async () => {
+      const key = `race${Date.now().toString(36)}`;
+      const field = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: `Race ${key}`, type: 'text' }).expect(201)).body;
+      const contact = (await create(staff, { firstName: 'Racing' }).expect(201)).body;
+      const answer = await editWhileHeld(contact.id, { version: contact.version, customFields: { [key]: 'late' } }, async () => {
+        await t.http.delete(`/api/v1/custom-fields/${field.id}`).set(admin.auth).expect(204);
+        await t.http.delete(`/api/v1/custom-fields/${field.id}/purge`).set(admin.auth).expect(204);
+      });
       expect(answer.status).toBe(409);
       expect(answer.body.code).toBe('custom_field_removed');
-      expect((await t.db.query('SELECT custom_fields FROM contacts WHERE id = $1', [contact.id]))[0].custom_fields).toEqual({});
+      expect(await storedCustom(contact.id)).toEqual({});
     });
 
     it('refuses a choice whose option was removed before the edit committed, storing nothing', async () => {
       const key = `choice${Date.now().toString(36)}`;
       const field = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: `Choice ${key}`, type: 'select', options: ['Kept', 'Dropped'] }).expect(201)).body;
       const contact = (await create(staff, { firstName: 'Choosing' }).expect(201)).body;
-      const holding = t.db.createQueryRunner();
-      await holding.connect();
-      let pending: Promise<{ status: number; body: { code?: string; details?: unknown } }> | undefined;
-      try {
-        await holding.startTransaction();
-        await holding.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [contact.id]);
-        pending = Promise.resolve(t.http.patch(`/api/v1/contacts/${contact.id}`).set(staff.auth).send({ version: contact.version, customFields: { [key]: 'Dropped' } }));
-        pending.catch(() => undefined);
-        await untilWaitingForLocks(t.db, 1, 'the edit to wait for the contact');
-        // No contact holds the option yet, so it goes without dropRemovedValues.
-        await t.http.patch(`/api/v1/custom-fields/${field.id}`).set(admin.auth).send({ options: ['Kept'] }).expect(200);
-        await holding.commitTransaction();
-      } finally {
-        if (holding.isTransactionActive) await holding.rollbackTransaction();
-        await holding.release();
-      }
-      const answer = await pending!;
+      // No contact holds the option yet, so it goes without dropRemovedValues.
+      const answer = await editWhileHeld(contact.id, { version: contact.version, customFields: { [key]: 'Dropped' } }, () =>
+        t.http.patch(`/api/v1/custom-fields/${field.id}`).set(admin.auth).send({ options: ['Kept'] }).expect(200),
+      );
       expect(answer.status).toBe(409);
       expect(answer.body).toMatchObject({ code: 'custom_field_options_changed', details: [{ field: `customFields.${key}`, message: 'must now be one of Kept' }] });
-      expect((await t.db.query('SELECT custom_fields FROM contacts WHERE id = $1', [contact.id]))[0].custom_fields).toEqual({});
+      expect(await storedCustom(contact.id)).toEqual({});
     });
   });
 
