@@ -461,6 +461,25 @@ describe('CSV import edge cases', () => {
     expect(fine.tags).toEqual(['Short One', `Y${'y'.repeat(99)}`]);
   });
 
+  it('judges choices by the options as they are when a chunk is written, not as they were read before', async () => {
+    const key = `plan${marker}${Math.round(Math.random() * 1e6)}`;
+    await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: `Plan ${key}`, type: 'select', options: ['Kept', 'Dropped'] }).expect(201);
+    const uploaded = (await upload(`First Name,Email,Plan ${key}\nKept,kept.${key}@example.com,Kept\nDropped,dropped.${key}@example.com,Dropped\n`).expect(201)).body;
+    await t.http.put(`/api/v1/contacts/imports/${uploaded.id}/settings`).set(staff.auth).send({ columns: uploaded.columns, mode: 'create' }).expect(200);
+    expect((await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/dry-run`).set(staff.auth).expect(200)).body.counts).toMatchObject({ created: 2 });
+    // An option removed after the definitions were read (here behind the back of every kept copy).
+    await t.db.query(`UPDATE custom_fields SET options = '["Kept"]' WHERE key = $1`, [key]);
+    await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/run`).set(staff.auth).expect(202);
+    const done = await until(async () => {
+      const body = (await t.http.get(`/api/v1/contacts/imports/${uploaded.id}`).set(staff.auth).expect(200)).body;
+      return ['completed', 'failed'].includes(body.status) ? body : undefined;
+    });
+    expect(done.counts).toEqual({ created: 1, updated: 0, skipped: 0, failed: 1 });
+    expect(await contactByEmail(`dropped.${key}@example.com`)).toBeUndefined();
+    const rejected = parse((await t.http.get(`/api/v1/contacts/imports/${uploaded.id}/rejected`).set(staff.auth).expect(200)).text, { columns: true }) as Array<Record<string, string>>;
+    expect(rejected.map((row) => row.Error)).toEqual([expect.stringContaining('must be one of Kept')]);
+  });
+
   it('a revert keeps the current status, traffic source and assignee where the earlier one was deleted since', async () => {
     const name = (what: string) => `${what} ${marker}`;
     const status = async (what: string) => (await t.http.post('/api/v1/contact-statuses').set(admin.auth).send({ name: name(what), stage: 'lead' }).expect(201)).body as { id: string; name: string };

@@ -238,9 +238,11 @@ export class ContactsImportService {
           const locked = await this.load(manager, importId, true);
           // Another worker got here first, or the import was reverted meanwhile (its row lock orders the two).
           if (locked.processed_rows !== row.processed_rows || FINAL_STATUSES.includes(locked.status)) return;
-          const lookups = { ...(await loadLookups(manager, customFields)), administratorAccount };
-          // Held until the chunk commits, so a purge of a mapped field waits and then clears what it wrote.
-          await this.customFields.hold(manager, mappedCustomKeys(locked.mapping!, customFields));
+          // Held until the chunk commits, so a purge of a mapped field waits and then clears what it
+          // wrote; rows are judged by the options held, which no edit can take away meanwhile.
+          const held = await this.customFields.hold(manager, mappedCustomKeys(locked.mapping!, customFields));
+          const asHeld = customFields.map((field) => ({ ...field, options: held.find((live) => live.key === field.key)?.options ?? field.options }));
+          const lookups = { ...(await loadLookups(manager, asHeld)), administratorAccount };
           // Decided and written at once: rows and decisions die young, which keeps the worker's memory flat.
           const decisions = await decideChunk(manager, settingsOf(locked), await this.chunk(manager, locked, from, to), lookups);
           const count = countOutcomes(await writeChunk(manager, this.audit, settingsOf(locked), from, decisions, lookups.leadStatusId));

@@ -10,6 +10,13 @@ import { CustomField } from './entities/custom-field.entity';
 import { ContactListTotals } from './list-totals';
 
 const CHOICE_TYPES = new Set(['select', 'multi_select']);
+
+/** A definition as a write holds it: what its values must be until the write commits. */
+export interface HeldField {
+  key: string;
+  type: string;
+  options: string[];
+}
 export const CUSTOM_FIELDS_CHANGED = 'custom-fields.changed';
 
 /**
@@ -179,9 +186,9 @@ export class CustomFieldsService implements OnModuleInit {
    * of a field that is gone (later defined again, perhaps with another type). Given the values,
    * a choice is checked again against the options as they are now: one removed meanwhile is refused.
    */
-  async hold(manager: EntityManager, keys: string[], values?: Record<string, unknown>): Promise<void> {
-    if (!keys.length) return;
-    const live: Array<{ key: string; type: string; options: string[] }> = await manager.query(
+  async hold(manager: EntityManager, keys: string[], values?: Record<string, unknown>): Promise<HeldField[]> {
+    if (!keys.length) return [];
+    const live: HeldField[] = await manager.query(
       'SELECT key, type, options FROM custom_fields WHERE key = ANY($1::text[]) AND deleted_at IS NULL FOR SHARE',
       [keys],
     );
@@ -203,6 +210,7 @@ export class CustomFieldsService implements OnModuleInit {
         details: withdrawn.map(({ key, options }) => ({ field: `customFields.${key}`, message: `must now be one of ${options.join(', ')}` })),
       });
     }
+    return live;
   }
 
   /** A write in a transaction; the kept definitions are dropped everywhere once it has committed (or failed). */
