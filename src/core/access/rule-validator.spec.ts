@@ -218,6 +218,20 @@ describe('validateRules', () => {
     ]);
   });
 
+  it('refuses null in $in and $nin, which SQL lists never match, and pointing to the condition that does', () => {
+    const id = '00000000-0000-4000-8000-000000000001';
+    expect(validate([{ action: 'read', subject: 'Contact', conditions: { assignedToId: { $in: [id, null] } } }])).toEqual([
+      { field: 'rules.0.conditions.assignedToId.$in', message: expect.stringContaining('{"assignedToId": null}') },
+    ]);
+    expect(validate([{ action: 'read', subject: 'Contact', conditions: { statusId: { $nin: [null] } } }])).toEqual([
+      { field: 'rules.0.conditions.statusId.$nin', message: expect.stringContaining('{"statusId": {"$ne": null}}') },
+    ]);
+    expect(validate([{ action: 'read', subject: 'Contact', conditions: { createdAt: { $lt: null } } }])).toEqual([
+      { field: 'rules.0.conditions.createdAt.$lt', message: expect.stringContaining('must not be null') },
+    ]);
+    expect(validate([{ action: 'read', subject: 'Contact', conditions: { statusId: null, assignedToId: { $ne: null }, email: { $eq: null } } }])).toEqual([]);
+  });
+
   it('rejects a bare array as a field value and points to $in', () => {
     expect(validate([{ action: 'read', subject: 'Contact', conditions: { statusId: ['a', 'b'] } }])).toEqual([
       { field: 'rules.0.conditions.statusId', message: expect.stringContaining('$in') },

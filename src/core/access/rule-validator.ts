@@ -102,9 +102,13 @@ function checkConditions(
         const operand = (value as Record<string, unknown>)[operator];
         if (operator === '$in' || operator === '$nin') {
           if (!Array.isArray(operand)) at(`${path}.${key}.${operator}`, 'must be a list');
+          // In SQL a list never holds NULL: said here rather than matched differently from what was written.
+          else if (operand.includes(null)) at(`${path}.${key}.${operator}`, `must not hold null: match a missing value with {"${key}": null}, or keep it out with {"${key}": {"$ne": null}}, in a condition of its own`);
           else operand.forEach((item, i) => checkValue(`${path}.${key}.${operator}.${i}`, item));
         } else if (operator === '$exists') {
           if (typeof operand !== 'boolean') at(`${path}.${key}.${operator}`, 'must be true or false');
+        } else if (operand === null && operator !== '$eq' && operator !== '$ne') {
+          at(`${path}.${key}.${operator}`, 'must not be null: a missing value is neither less nor greater than anything');
         } else if (FIELD_OPERATORS.has(operator)) {
           checkValue(`${path}.${key}.${operator}`, operand);
         }
