@@ -630,6 +630,24 @@ describe('contacts', () => {
       expect(await t.db.query(`SELECT 1 FROM tags WHERE name_key IN ('stray', 'fine')`)).toEqual([]);
     });
 
+    it('refuses a bulk selection naming a deleted custom field, which would match nothing, or under not everything', async () => {
+      const key = `gone${Date.now().toString(36)}`;
+      const field = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: `Gone ${key}`, type: 'text' }).expect(201)).body;
+      await t.http.delete(`/api/v1/custom-fields/${field.id}`).set(admin.auth).expect(204);
+      const versions = async () => (await t.db.query('SELECT sum(version)::int AS total FROM contacts'))[0].total;
+      const before = await versions();
+      const refused = await t.http
+        .post('/api/v1/contacts/bulk')
+        .set(admin.auth)
+        .send({ selection: { filter: { not: { field: `custom.${key}`, op: 'is', value: 'EU' } } }, action: 'addTags', newTags: ['Everyone'] })
+        .expect(400);
+      expect(refused.body.details).toEqual([{ field: 'selection.filter.not.field', message: `the custom field "custom.${key}" was deleted` }]);
+      expect(await versions()).toBe(before);
+      // A list only warns: what it shows is there to see.
+      const listed = (await list(staff, { limit: 1, filter: JSON.stringify({ field: `custom.${key}`, op: 'is', value: 'EU' }) }).expect(200)).body;
+      expect(listed.meta.warnings[0]).toContain('deleted');
+    });
+
     it('names the email when two contacts are created with it at once', async () => {
       const email = uniqueEmail('twice');
       const responses = await Promise.all(Array.from({ length: 6 }, (_, i) => create(staff, { firstName: `Twice ${i}`, email })));

@@ -148,6 +148,12 @@ describe('segments', () => {
       expect((await add({ contactIds: ['nope'] }).expect(400)).body.details[0].field).toBe('contactIds');
       const badFilter = await add({ filter: { and: [mine, { field: 'stage', op: 'gt', value: 'lead' }] } }).expect(400);
       expect(badFilter.body.details).toEqual([{ field: 'filter.and.1.op', message: expect.any(String) }]);
+      // A deleted custom field matches nothing, and under `not` everything: refused in a one-off change.
+      const key = `gone${Date.now().toString(36)}`;
+      const field = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: `Gone ${key}`, type: 'text' }).expect(201)).body;
+      await t.http.delete(`/api/v1/custom-fields/${field.id}`).set(admin.auth).expect(204);
+      const deleted = await add({ filter: { not: { field: `custom.${key}`, op: 'is', value: 'x' } } }).expect(400);
+      expect(deleted.body.details).toEqual([{ field: 'filter.not.field', message: `the custom field "custom.${key}" was deleted` }]);
       await t.http.delete(`/api/v1/segments/${segment.id}/members`).set(staff.auth).send({}).expect(400);
 
       const dynamic = await dynamicSegment(mine);

@@ -24,6 +24,8 @@ export interface ContactSelection {
    * are numbered from $1 and renumbered here.
    */
   restrict?: { sql: string; params: unknown[] };
+  /** Refuse clauses on deleted custom fields (see ValidateOptions). */
+  refuseDeletedFields?: boolean;
 }
 
 export interface CompiledSelection {
@@ -97,7 +99,7 @@ export function compileSelection(selection: ContactSelection, customFields: Cust
   if (selection.filter) {
     const resolver = fieldResolver(customFields);
     // `{"and": []}` is how a caller means every contact on purpose (documented for bulk actions).
-    const checked = validateFilter(selection.filter, resolver, 'filter', { emptyAnd: true });
+    const checked = validateFilter(selection.filter, resolver, 'filter', { emptyAnd: true, refuseDeletedFields: selection.refuseDeletedFields });
     if (checked.errors.length) throw new RequestValidationError(checked.errors);
     warnings = checked.warnings;
     const compiled = compileFilter(selection.filter, resolver, firstParam + params.length);

@@ -394,7 +394,7 @@ export class ContactsService {
     const definitions = await this.definitionsFor(selectionFilter, undefined);
     // Only contacts the caller may read and may change this way, as a single edit of the same field.
     const rights = BULK_RIGHTS[input.action];
-    const selection = compileSelection({ ability, action: 'read', filter: selectionFilter, restrict: bulkRightsSql(ability, rights, 1) }, definitions);
+    const selection = compileSelection({ ability, action: 'read', filter: selectionFilter, restrict: bulkRightsSql(ability, rights, 1), refuseDeletedFields: true }, definitions);
     const params = [...selection.params];
     const p = (value: unknown) => `$${params.push(value)}`;
     const bump = 'version = t.version + 1, updated_at = now()';

@@ -241,7 +241,7 @@ export class SegmentsService implements OnModuleInit {
     }
     const selection = input.contactIds
       ? compileSelection({ ability, action: 'read', restrict: contactsWithIds(input.contactIds) }, [])
-      : compileSelection({ ability, action: 'read', filter: input.filter }, await this.definitionsFor(input.filter));
+      : compileSelection({ ability, action: 'read', filter: input.filter, refuseDeletedFields: true }, await this.definitionsFor(input.filter));
     const result = await this.dataSource.transaction(async (manager) => {
       const segment = await this.findVisible(ability, id, 'update', manager, true);
       if (segment.kind !== 'static') throw new SegmentKindError("A dynamic segment's contacts come from its rule; change the rule instead");

@@ -73,6 +73,12 @@ export interface ValidateOptions {
    * everything on purpose (lists and bulk actions). Saved segment rules keep needing clauses.
    */
   emptyAnd?: boolean;
+  /**
+   * A clause on a deleted custom field is an error rather than a warning: for one-off changes
+   * (bulk actions), where a clause that matches nothing, or under `not` everything, must not
+   * act unseen.
+   */
+  refuseDeletedFields?: boolean;
 }
 
 /**
@@ -123,6 +129,7 @@ export function validateFilter(node: unknown, fields: FieldResolver, path = 'fil
     if (unknownKeys.length) return fail(at, `unknown keys: ${unknownKeys.join(', ')}`);
     if (typeof node.field !== 'string') return fail(`${at}.field`, 'must be a field name');
     const field = fields.resolve(node.field);
+    if (field === 'deleted' && options.refuseDeletedFields) return fail(`${at}.field`, `the custom field "${node.field}" was deleted`);
     if (field === 'deleted') return warnings.push(`${wholeAt ?? at}: the custom field "${node.field}" was deleted; this rule matches nothing`);
     if (!field) return fail(`${at}.field`, `unknown field "${node.field}"`);
     if (typeof node.op !== 'string' || !(FILTER_OPERATORS as readonly string[]).includes(node.op)) {
