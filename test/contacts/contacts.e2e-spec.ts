@@ -705,6 +705,19 @@ describe('contacts', () => {
       expect(me).toMatchObject({ accountType: 'client', contactId: contact.id });
     });
 
+    it("is a change of the contact's hasAccount: refused to roles whose fields or conditions do not allow it, creating nothing", async () => {
+      const role = async (name: string, rules: object[]) => (await t.http.post('/api/v1/roles').set(admin.auth).send({ name: `${name} ${Date.now()}`, audience: 'staff', rules }).expect(201)).body.id as string;
+      const phoneOnly = await createUserWithRoles(t, admin, [await role('Phone only', [{ action: ['read'], subject: 'Contact' }, { action: 'update', subject: 'Contact', fields: ['phone', 'city'] }])], 'phoneonly');
+      const withoutAccounts = await createUserWithRoles(t, admin, [await role('No accounts', [{ action: ['read'], subject: 'Contact' }, { action: 'update', subject: 'Contact', conditions: { hasAccount: false } }])], 'noaccounts');
+      for (const [session, code] of [[phoneOnly, 'field_forbidden'], [withoutAccounts, 'forbidden']] as const) {
+        const contact = (await create(admin, { firstName: 'Not yet', email: uniqueEmail('notyet') }).expect(201)).body;
+        const refused = await t.http.post(`/api/v1/contacts/${contact.id}/account`).set(session.auth).send({ accountType: 'client' }).expect(403);
+        expect(refused.body.code).toBe(code);
+        expect(await t.db.query('SELECT 1 FROM users WHERE contact_id = $1', [contact.id])).toEqual([]);
+        expect((await t.http.get(`/api/v1/contacts/${contact.id}`).set(admin.auth).expect(200)).body.hasAccount).toBe(false);
+      }
+    });
+
     it('needs an email, and only admins open staff accounts', async () => {
       const noEmail = (await create(staff, { firstName: 'NoMail' }).expect(201)).body;
       await t.http.post(`/api/v1/contacts/${noEmail.id}/account`).set(staff.auth).send({ accountType: 'client' }).expect(422);

@@ -518,6 +518,8 @@ export class ContactsService {
     const user = await this.writing(async (manager) => {
       await setChangeContext(manager, actor.id, 'account');
       const record = await this.findVisible(ability, id, 'update', manager, true);
+      // Opening an account changes the contact's hasAccount: a change of that field, as an edit would be.
+      assertFieldsPermitted(ability, 'update', 'Contact', record, ['hasAccount'], ALL_RULE_FIELDS);
       // A staff account is a role choice, which is an administrator's.
       if (input.accountType === 'staff') assertAdministrator(ability, 'open staff accounts');
       if (record.hasAccount) throw new AccountExistsError();
@@ -531,6 +533,7 @@ export class ContactsService {
         passwordHash: null,
         roleIds: [roleId],
       });
+      await this.assertStoredWithinRights(manager, ability, id, [{ action: 'update', field: 'hasAccount' }], 'The account would take this contact outside what you may change; nothing was changed');
       await this.audit.record({ actorId: actor.id, action: 'contact.account', subjectType: 'Contact', subjectId: id, after: { userId: created.id, accountType: input.accountType } }, manager);
       return created;
     });
