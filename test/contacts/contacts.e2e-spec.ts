@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createUserWithRoles, latestTokenFor, login, register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
 import { untilWaitingForLocks } from '../support/wait';
@@ -776,6 +777,35 @@ describe('contacts', () => {
       await t.http.delete(`/api/v1/custom-fields/${budget.id}/purge`).set(admin.auth).expect(204);
       const [row] = await t.db.query('SELECT custom_fields FROM contacts WHERE id = $1', [small.id]);
       expect(row.custom_fields).toEqual({ tier: 'silver' });
+    });
+
+    it("follows the conditions of a role's rules on custom fields, hiding the others", async () => {
+      const suffix = Date.now().toString(36);
+      const open = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: `open${suffix}`, label: 'Open', type: 'text' }).expect(201)).body;
+      const secret = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: `secret${suffix}`, label: 'Secret', type: 'text', internal: true }).expect(201)).body;
+      const role = await t.http
+        .post('/api/v1/roles')
+        .set(admin.auth)
+        .send({ name: `One field ${suffix}`, audience: 'staff', rules: [{ action: ['read', 'create', 'update', 'delete'], subject: 'CustomField', conditions: { key: open.key } }] })
+        .expect(201);
+      const keeper = await createUserWithRoles(t, admin, [role.body.id], `keeper${suffix}`);
+      const listed = (await t.http.get('/api/v1/custom-fields').query({ includeDeleted: true }).set(keeper.auth).expect(200)).body;
+      expect(listed.map((field: { key: string }) => field.key)).toEqual([open.key]);
+      // The hidden field answers as a missing one, on every route.
+      for (const request of [
+        t.http.get(`/api/v1/custom-fields/${secret.id}`),
+        t.http.patch(`/api/v1/custom-fields/${secret.id}`).send({ label: 'Renamed' }),
+        t.http.delete(`/api/v1/custom-fields/${secret.id}`),
+        t.http.post(`/api/v1/custom-fields/${secret.id}/restore`),
+        t.http.delete(`/api/v1/custom-fields/${secret.id}/purge`),
+      ]) {
+        expect((await request.set(keeper.auth).expect(404)).body.code).toBe('not_found');
+      }
+      expect((await t.http.get(`/api/v1/custom-fields/${randomUUID()}`).set(keeper.auth).expect(404)).body.code).toBe('not_found');
+      const refused = await t.http.post('/api/v1/custom-fields').set(keeper.auth).send({ key: `other${suffix}`, label: 'Other', type: 'text' }).expect(403);
+      expect(refused.body.details).toEqual([{ field: 'key', message: 'is not a key your role may define' }]);
+      expect((await t.http.get(`/api/v1/custom-fields/${secret.id}`).set(admin.auth).expect(200)).body).toMatchObject({ label: 'Secret', deletedAt: null });
+      await t.http.patch(`/api/v1/custom-fields/${open.id}`).set(keeper.auth).send({ label: 'Open, renamed' }).expect(200);
     });
 
     it('refuses to remove options contacts hold unless told to clear those values, keeping the other values of a multi-select', async () => {

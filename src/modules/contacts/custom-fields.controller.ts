@@ -1,7 +1,8 @@
 import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Audience, Authorize } from '../../core/access/authorize.decorator';
-import { CurrentUser } from '../../core/access/request-ability.decorator';
+import type { AppAbility } from '../../core/access/app-ability';
+import { CurrentUser, RequestAbility } from '../../core/access/request-ability.decorator';
 import { RequiresFeature } from '../../core/features/feature.decorator';
 import { ApiErrors } from '../../core/http/api-errors.decorator';
 import { uuidParam } from '../../core/http/validation';
@@ -21,8 +22,8 @@ export class CustomFieldsController {
   @ApiOperation({ summary: 'List the custom contact fields', operationId: 'listCustomFields' })
   @ApiOkResponse({ type: [CustomFieldDto] })
   @ApiErrors(400, 401, 403, 404)
-  list(@Query() query: CustomFieldQueryDto): Promise<CustomFieldDto[]> {
-    return this.fields.list(query.includeDeleted ?? false);
+  list(@RequestAbility() ability: AppAbility, @Query() query: CustomFieldQueryDto): Promise<CustomFieldDto[]> {
+    return this.fields.list(ability, query.includeDeleted ?? false);
   }
 
   @Post()
@@ -30,8 +31,8 @@ export class CustomFieldsController {
   @ApiOperation({ summary: 'Define a custom contact field', operationId: 'createCustomField' })
   @ApiCreatedResponse({ type: CustomFieldDto })
   @ApiErrors(400, 401, 403, 404, 409, 422)
-  create(@CurrentUser() actor: AuthUser, @Body() body: CreateCustomFieldDto): Promise<CustomFieldDto> {
-    return this.fields.create(actor, body);
+  create(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Body() body: CreateCustomFieldDto): Promise<CustomFieldDto> {
+    return this.fields.create(ability, actor, body);
   }
 
   @Get(':id')
@@ -39,8 +40,8 @@ export class CustomFieldsController {
   @ApiOperation({ summary: 'Get a custom field', operationId: 'getCustomField' })
   @ApiOkResponse({ type: CustomFieldDto })
   @ApiErrors(400, 401, 403, 404)
-  get(@Param('id', uuidParam()) id: string): Promise<CustomFieldDto> {
-    return this.fields.get(id);
+  get(@RequestAbility() ability: AppAbility, @Param('id', uuidParam()) id: string): Promise<CustomFieldDto> {
+    return this.fields.get(ability, id);
   }
 
   @Patch(':id')
@@ -48,8 +49,8 @@ export class CustomFieldsController {
   @ApiOperation({ summary: 'Edit a custom field (its key and type cannot change)', operationId: 'updateCustomField' })
   @ApiOkResponse({ type: CustomFieldDto })
   @ApiErrors(400, 401, 403, 404, 409, 422)
-  update(@CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string, @Body() body: UpdateCustomFieldDto): Promise<CustomFieldDto> {
-    return this.fields.update(actor, id, body);
+  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string, @Body() body: UpdateCustomFieldDto): Promise<CustomFieldDto> {
+    return this.fields.update(ability, actor, id, body);
   }
 
   @Delete(':id')
@@ -58,8 +59,8 @@ export class CustomFieldsController {
   @ApiOperation({ summary: 'Remove a custom field', description: 'Its values stay on the contacts until the field is purged, and it can be restored.', operationId: 'removeCustomField' })
   @ApiNoContentResponse({ description: 'Removed.' })
   @ApiErrors(400, 401, 403, 404)
-  async remove(@CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string): Promise<void> {
-    await this.fields.remove(actor, id);
+  async remove(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string): Promise<void> {
+    await this.fields.remove(ability, actor, id);
   }
 
   @Post(':id/restore')
@@ -68,8 +69,8 @@ export class CustomFieldsController {
   @ApiOperation({ summary: 'Restore a removed custom field with its values', operationId: 'restoreCustomField' })
   @ApiOkResponse({ type: CustomFieldDto })
   @ApiErrors(400, 401, 403, 404)
-  restore(@CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string): Promise<CustomFieldDto> {
-    return this.fields.restore(actor, id);
+  restore(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string): Promise<CustomFieldDto> {
+    return this.fields.restore(ability, actor, id);
   }
 
   @Delete(':id/purge')
@@ -78,7 +79,7 @@ export class CustomFieldsController {
   @ApiOperation({ summary: 'Delete a removed custom field and its values for good', operationId: 'purgeCustomField' })
   @ApiNoContentResponse({ description: 'Purged.' })
   @ApiErrors(400, 401, 403, 404, 409)
-  async purge(@CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string): Promise<void> {
-    await this.fields.purge(actor, id);
+  async purge(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string): Promise<void> {
+    await this.fields.purge(ability, actor, id);
   }
 }

@@ -1,6 +1,8 @@
-import { ConflictException, Injectable, NotFoundException, OnModuleInit, UnprocessableEntityException } from '@nestjs/common';
+import { ConflictException, ForbiddenException, Injectable, OnModuleInit, UnprocessableEntityException } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
+import { type AppAbility, subjectOf } from '../../core/access/app-ability';
+import { assertCanOnRecord, dependsOnRecord } from '../../core/access/record-access';
 import { AuditService } from '../../core/audit/audit.service';
 import { ClusterEventsService } from '../../core/cluster/cluster-events.service';
 import type { AuthUser } from '../../core/identity/auth-user';
@@ -52,20 +54,23 @@ export class CustomFieldsService implements OnModuleInit {
     return this.definitions;
   }
 
-  async list(includeDeleted: boolean): Promise<CustomField[]> {
-    const fields = await this.all();
-    return includeDeleted ? fields : fields.filter((field) => !field.deletedAt);
+  /** The definitions the caller's rules let it read (rules may name fields by id or key). */
+  async list(ability: AppAbility, includeDeleted: boolean): Promise<CustomField[]> {
+    const fields = (await this.all()).filter((field) => includeDeleted || !field.deletedAt);
+    if (!dependsOnRecord(ability, 'read', 'CustomField')) return fields;
+    return fields.filter((field) => ability.can('read', subjectOf('CustomField', ruleRecord(field))));
   }
 
-  async get(id: string): Promise<CustomField> {
-    const field = await this.dataSource.getRepository(CustomField).findOneBy({ id });
-    if (!field) throw new NotFoundException({ message: 'Custom field not found', code: 'custom_field_not_found' });
-    return field;
+  async get(ability: AppAbility, id: string): Promise<CustomField> {
+    return visible(ability, 'read', await this.dataSource.getRepository(CustomField).findOneBy({ id }));
   }
 
-  async create(actor: AuthUser, input: CreateCustomFieldDto): Promise<CustomField> {
+  async create(ability: AppAbility, actor: AuthUser, input: CreateCustomFieldDto): Promise<CustomField> {
     const options = input.options ?? [];
     this.checkOptions(input.type, options);
+    if (!ability.can('create', subjectOf('CustomField', { key: input.key }))) {
+      throw new ForbiddenException({ message: 'You may not define this custom field', code: 'forbidden', details: [{ field: 'key', message: 'is not a key your role may define' }] });
+    }
     return this.changing(async (manager) => {
       const taken: unknown[] = await manager.query('SELECT 1 FROM custom_fields WHERE key = $1', [input.key]);
       if (taken.length) {
@@ -86,12 +91,11 @@ export class CustomFieldsService implements OnModuleInit {
     });
   }
 
-  async update(actor: AuthUser, id: string, input: UpdateCustomFieldDto): Promise<CustomField> {
+  async update(ability: AppAbility, actor: AuthUser, id: string, input: UpdateCustomFieldDto): Promise<CustomField> {
     const { dropRemovedValues, ...changes } = input;
     let contactsCleared = 0;
     const updated = await this.changing(async (manager) => {
-      const before = await manager.findOne(CustomField, { where: { id }, lock: { mode: 'pessimistic_write' } });
-      if (!before) throw new NotFoundException({ message: 'Custom field not found', code: 'custom_field_not_found' });
+      const before = visible(ability, 'update', await manager.findOne(CustomField, { where: { id }, lock: { mode: 'pessimistic_write' } }));
       if (changes.options) {
         this.checkOptions(before.type, changes.options);
         const removed = before.options.filter((option) => !changes.options!.includes(option));
@@ -144,19 +148,18 @@ export class CustomFieldsService implements OnModuleInit {
   }
 
   /** Removes the definition; the values stay on the contacts until the field is purged. */
-  async remove(actor: AuthUser, id: string): Promise<void> {
-    await this.setDeleted(actor, id, true);
+  async remove(ability: AppAbility, actor: AuthUser, id: string): Promise<void> {
+    await this.setDeleted(ability, actor, id, true);
   }
 
-  async restore(actor: AuthUser, id: string): Promise<CustomField> {
-    return this.setDeleted(actor, id, false);
+  async restore(ability: AppAbility, actor: AuthUser, id: string): Promise<CustomField> {
+    return this.setDeleted(ability, actor, id, false);
   }
 
   /** Deletes a removed definition and its values on every contact, for good. */
-  async purge(actor: AuthUser, id: string): Promise<void> {
+  async purge(ability: AppAbility, actor: AuthUser, id: string): Promise<void> {
     await this.changing(async (manager) => {
-      const field = await manager.findOne(CustomField, { where: { id }, lock: { mode: 'pessimistic_write' } });
-      if (!field) throw new NotFoundException({ message: 'Custom field not found', code: 'custom_field_not_found' });
+      const field = visible(ability, 'delete', await manager.findOne(CustomField, { where: { id }, lock: { mode: 'pessimistic_write' } }));
       if (!field.deletedAt) throw new ConflictException({ message: 'Remove the field before purging it', code: 'custom_field_active' });
       // A new version: the contacts changed, so a stale edit is refused and an import's revert leaves them alone.
       const result: [unknown[], number] = await manager.query(
@@ -169,10 +172,9 @@ export class CustomFieldsService implements OnModuleInit {
     await this.listTotals.changedEverywhere();
   }
 
-  private async setDeleted(actor: AuthUser, id: string, deleted: boolean): Promise<CustomField> {
+  private async setDeleted(ability: AppAbility, actor: AuthUser, id: string, deleted: boolean): Promise<CustomField> {
     return this.changing(async (manager) => {
-      const field = await manager.findOne(CustomField, { where: { id }, lock: { mode: 'pessimistic_write' } });
-      if (!field) throw new NotFoundException({ message: 'Custom field not found', code: 'custom_field_not_found' });
+      visible(ability, 'delete', await manager.findOne(CustomField, { where: { id }, lock: { mode: 'pessimistic_write' } }));
       await manager.update(CustomField, { id }, { deletedAt: deleted ? new Date() : null });
       await this.audit.record({ actorId: actor.id, action: deleted ? 'custom-field.remove' : 'custom-field.restore', subjectType: 'CustomField', subjectId: id }, manager);
       return manager.findOneByOrFail(CustomField, { id });
@@ -243,4 +245,18 @@ export class CustomFieldsService implements OnModuleInit {
       throw new UnprocessableEntityException({ message: 'Only select fields have options', code: 'options_not_allowed', details: [{ field: 'options', message: 'only select and multi_select fields take options' }] });
     }
   }
+}
+
+/** What rules on custom fields can name. */
+function ruleRecord(field: CustomField): { id: string; key: string } {
+  return { id: field.id, key: field.key };
+}
+
+/**
+ * The field if the caller's rules let it `action` it: one it may not read answers as a missing
+ * one (404, its existence not told), one it may read but not change 403.
+ */
+function visible(ability: AppAbility, action: string, field: CustomField | null): CustomField {
+  assertCanOnRecord(ability, action, 'CustomField', field && ruleRecord(field), 'Custom field not found');
+  return field!;
 }
