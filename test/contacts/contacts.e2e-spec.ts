@@ -779,6 +779,20 @@ describe('contacts', () => {
       expect(row.custom_fields).toEqual({ tier: 'silver' });
     });
 
+    it('refuses a key every object already has, and takes an empty multi-select as no value', async () => {
+      const reserved = await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'constructor', label: 'Ctor', type: 'text' }).expect(400);
+      expect(reserved.body.details).toEqual([{ field: 'key', message: 'is reserved: every object has a property of that name' }]);
+      const key = `langs${Date.now().toString(36)}`;
+      await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: 'Languages', type: 'multi_select', options: ['en', 'fr'] }).expect(201);
+      const created = (await create(staff, { firstName: 'Polyglot', customFields: { [key]: [] } }).expect(201)).body;
+      expect(created.customFields).toEqual({});
+      const chosen = (await t.http.patch(`/api/v1/contacts/${created.id}`).set(staff.auth).send({ version: created.version, customFields: { [key]: ['fr'] } }).expect(200)).body;
+      expect(chosen.customFields).toEqual({ [key]: ['fr'] });
+      const cleared = (await t.http.patch(`/api/v1/contacts/${created.id}`).set(staff.auth).send({ version: chosen.version, customFields: { [key]: [] } }).expect(200)).body;
+      expect(cleared.customFields).toEqual({});
+      expect((await t.db.query('SELECT custom_fields FROM contacts WHERE id = $1', [created.id]))[0].custom_fields).toEqual({});
+    });
+
     it("follows the conditions of a role's rules on custom fields, hiding the others", async () => {
       const suffix = Date.now().toString(36);
       const open = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: `open${suffix}`, label: 'Open', type: 'text' }).expect(201)).body;

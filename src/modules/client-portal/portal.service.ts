@@ -125,7 +125,7 @@ export class PortalService {
         type: definition.type,
         options: definition.options,
         required: definition.required,
-        value: row.custom_fields[definition.key] ?? null,
+        value: Object.hasOwn(row.custom_fields, definition.key) ? row.custom_fields[definition.key] : null,
       })),
       editableFields: PORTAL_EDITABLE_FIELDS.filter((field) => allowed.has(field)),
       version: row.version,

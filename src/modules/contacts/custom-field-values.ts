@@ -34,14 +34,18 @@ export function checkCustomValues(
       continue;
     }
     const result = checkValue(definition, value);
-    if (typeof result === 'string') errors.push({ field, message: result });
-    // Blank text or no options chosen is no answer to a required field.
-    else if (definition.required && (result.value === null || (Array.isArray(result.value) && result.value.length === 0))) errors.push({ field, message: 'is required' });
-    else normalised[key] = result.value;
+    if (typeof result === 'string') {
+      errors.push({ field, message: result });
+      continue;
+    }
+    // Blank text or no options chosen is no value: it clears the field, and answers no required one.
+    const empty = result.value === null || (Array.isArray(result.value) && result.value.length === 0);
+    if (empty && definition.required) errors.push({ field, message: 'is required' });
+    else normalised[key] = empty ? null : result.value;
   }
   if (creating) {
     for (const definition of active.values()) {
-      if (definition.required && values[definition.key] === undefined) {
+      if (definition.required && !Object.hasOwn(values, definition.key)) {
         errors.push({ field: `customFields.${definition.key}`, message: 'is required' });
       }
     }

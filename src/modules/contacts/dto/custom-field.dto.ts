@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { ArrayMaxSize, ArrayUnique, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { ArrayMaxSize, ArrayUnique, IsArray, IsBoolean, IsIn, IsInt, IsNotIn, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
 import { CUSTOM_FIELD_TYPES, type CustomFieldType } from '../entities/custom-field.entity';
 import { Omittable, trim } from '../../../core/http/dto-helpers';
 
@@ -17,10 +17,14 @@ export class CustomFieldQueryDto {
   includeDeleted?: boolean;
 }
 
+/** Names every JavaScript object has (`constructor`): values kept under them would be shadowed. */
+const RESERVED_KEYS = Object.getOwnPropertyNames(Object.prototype);
+
 export class CreateCustomFieldDto {
   @ApiProperty({ example: 'budget', description: 'Lower-case letters, digits and underscores; cannot change later.', pattern: '^[a-z][a-z0-9_]{0,49}$' })
   @IsString()
   @Matches(/^[a-z][a-z0-9_]{0,49}$/, { message: 'must start with a lower-case letter and hold only a-z, 0-9 and _ (50 at most)' })
+  @IsNotIn(RESERVED_KEYS, { message: 'is reserved: every object has a property of that name' })
   key: string;
 
   @ApiProperty({ example: 'Budget', maxLength: 100 })
