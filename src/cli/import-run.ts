@@ -92,7 +92,7 @@ class ImportRun {
         throw reword(error, nameField);
       });
       if (this.options.dryRun) {
-        this.printDryRun(await this.imports.dryRun(uploaded.id), uploaded.totalRows);
+        this.printDryRun(await this.imports.dryRun(actor, uploaded.id), uploaded.totalRows);
         await this.discard(uploaded.id);
         return EXIT.ok;
       }

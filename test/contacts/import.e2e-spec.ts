@@ -334,6 +334,19 @@ describe('CSV import edge cases', () => {
     expect(await names(admin.userId)).not.toBe('Hijacked');
     // Other accounts' contacts are the importer's to update, the account following.
     expect(await names(staff.userId)).toBe('Staffed');
+
+    // An administrator's upload, configured and started by staff, runs as staff.
+    const byAdmin = (await upload(`First Name,Email,Status\nHijacked,${admin.email},Customer\n`, admin).expect(201)).body;
+    await t.http.put(`/api/v1/contacts/imports/${byAdmin.id}/settings`).set(staff.auth).send({ columns: byAdmin.columns, mode: 'update' }).expect(200);
+    const dryByStaff = (await t.http.post(`/api/v1/contacts/imports/${byAdmin.id}/dry-run`).set(staff.auth).expect(200)).body;
+    expect(dryByStaff).toMatchObject({ counts: { updated: 0, skipped: 1 }, samples: [{ row: 2, reason }] });
+    await t.http.post(`/api/v1/contacts/imports/${byAdmin.id}/run`).set(staff.auth).expect(202);
+    const ranByStaff = await until(async () => {
+      const body = (await t.http.get(`/api/v1/contacts/imports/${byAdmin.id}`).set(staff.auth).expect(200)).body;
+      return ['completed', 'failed'].includes(body.status) ? body : undefined;
+    });
+    expect(ranByStaff).toMatchObject({ status: 'completed', counts: { created: 0, updated: 0, skipped: 1, failed: 0 } });
+    expect(await names(admin.userId)).not.toBe('Hijacked');
   });
 
   it('hands back rejected rows whole: every cell of a row too wide, headers neutralised like cells', async () => {
@@ -392,7 +405,7 @@ describe('CSV import edge cases', () => {
     const taken = `taken.${marker}@example.com`;
     await t.http.post('/api/v1/contacts').set(staff.auth).send({ firstName: 'First', email: taken }).expect(201);
     const uploaded = (await upload(`First Name,Email\nLate,${taken.toUpperCase()}\nFine,fine.${marker}@example.com\n`).expect(201)).body;
-    const settings = { id: uploaded.id, mode: 'create' as const, mapping: uploaded.columns, headers: uploaded.headers, created_by_id: staff.userId };
+    const settings = { id: uploaded.id, mode: 'create' as const, mapping: uploaded.columns, headers: uploaded.headers, importer_id: staff.userId };
     // Decided as if the contact did not exist yet: what a contact created meanwhile looks like to a chunk.
     const decisions: Decision[] = [
       { row: 2, outcome: 'created', contactId: randomUUID(), record: { fields: { firstName: 'Late', email: taken.toUpperCase() } } },

@@ -90,8 +90,8 @@ export class ContactsImportController {
   @ApiOperation({ summary: 'What the import would create, update, skip and reject, with sample reasons; writes nothing', operationId: 'dryRunContactImport' })
   @ApiOkResponse({ type: DryRunDto })
   @ApiErrors(400, 401, 403, 404, 409)
-  dryRun(@Param('id', uuidParam()) id: string): Promise<DryRunDto> {
-    return this.imports.dryRun(id);
+  dryRun(@CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string): Promise<DryRunDto> {
+    return this.imports.dryRun(actor, id);
   }
 
   @Post('imports/:id/run')

@@ -38,6 +38,7 @@ export function chunkRows(totalRows: number): number {
 interface ImportRow {
   id: string;
   created_by_id: string | null;
+  started_by_id: string | null;
   file_name: string;
   status: string;
   headers: string[];
@@ -168,27 +169,28 @@ export class ContactsImportService {
 
   /**
    * Tells administrators' accounts apart when the importer is not one: their contacts' names are
-   * the accounts', which only administrators change. The importer is whoever uploaded the file.
+   * the accounts', which only administrators change. The importer is whoever starts the import
+   * (or asks for its dry run), whoever uploaded the file.
    */
-  private async accountGuardOf(row: ImportRow): Promise<ImportLookups['administratorAccount']> {
-    const [importer] = (await this.dataSource.query('SELECT array(SELECT role_id FROM user_roles WHERE user_id = $1) AS role_ids', [row.created_by_id])) as Array<{ role_ids: string[] }>;
-    if (row.created_by_id && (await this.abilities.isAdministratorAccount(importer!.role_ids))) return undefined;
+  private async accountGuardOf(importerId: string | null): Promise<ImportLookups['administratorAccount']> {
+    const [importer] = (await this.dataSource.query('SELECT array(SELECT role_id FROM user_roles WHERE user_id = $1) AS role_ids', [importerId])) as Array<{ role_ids: string[] }>;
+    if (importerId && (await this.abilities.isAdministratorAccount(importer!.role_ids))) return undefined;
     return (roleIds) => this.abilities.isAdministratorAccount(roleIds);
   }
 
   /** Reports what the import would do, writing nothing. */
-  async dryRun(id: string): Promise<DryRunDto> {
+  async dryRun(actor: AuthUser, id: string): Promise<DryRunDto> {
     const row = await this.load(this.dataSource.manager, id);
     if (!row.mode || !row.mapping) throw new ConflictException({ message: 'Set the mapping and mode first', code: 'import_not_configured' });
     const counts = { created: 0, updated: 0, skipped: 0, failed: 0 };
     const samples: RowReasonDto[] = [];
     let duplicates = 0;
     const duplicateOf = await this.repeatedEmails(this.dataSource.manager, row, false);
-    const lookups = { ...(await loadLookups(this.dataSource.manager, await this.customFields.all())), administratorAccount: await this.accountGuardOf(row) };
+    const lookups = { ...(await loadLookups(this.dataSource.manager, await this.customFields.all())), administratorAccount: await this.accountGuardOf(actor.id) };
     const size = chunkRows(row.total_rows);
     for (let from = 2; from <= row.total_rows + 1; from += size) {
       const rows = await this.chunk(this.dataSource.manager, row, from, from + size - 1);
-      for (const decision of await decideChunk(this.dataSource.manager, settingsOf(row), rows, lookups, duplicateOf)) {
+      for (const decision of await decideChunk(this.dataSource.manager, { ...settingsOf(row), importer_id: actor.id }, rows, lookups, duplicateOf)) {
         counts[decision.outcome === 'rejected' ? 'failed' : decision.outcome] += 1;
         if (decision.error?.startsWith('duplicate')) duplicates += 1;
         if (decision.error && samples.length < 20) samples.push({ row: decision.row, reason: decision.error });
@@ -201,7 +203,9 @@ export class ContactsImportService {
     const row = await this.load(this.dataSource.manager, id);
     if (!row.mode || !row.mapping) throw new ConflictException({ message: 'Set the mapping and mode first', code: 'import_not_configured' });
     if (row.status !== 'uploaded') throw new ConflictException({ message: `The import is already ${row.status}`, code: 'import_started' });
-    await this.dataSource.query(`UPDATE contact_imports SET status = 'queued', updated_at = now() WHERE id = $1`, [id]);
+    // Its rows are written as the one who starts it: the rights it is judged by are theirs.
+    const [, started] = (await this.dataSource.query(`UPDATE contact_imports SET status = 'queued', started_by_id = $2, updated_at = now() WHERE id = $1 AND status = 'uploaded'`, [id, actor.id])) as [unknown, number];
+    if (!started) throw new ConflictException({ message: 'The import has already been started', code: 'import_started' });
     // The import id is the job id: starting twice never runs it twice.
     await this.jobs.enqueue(IMPORT_QUEUE, { importId: id }, { jobId: `import-${id}` });
     await this.audit.record({ actorId: actor.id, action: 'contact-import.start', subjectType: 'ContactImport', subjectId: id });
@@ -225,7 +229,7 @@ export class ContactsImportService {
     let wrote = false;
     try {
       await this.markDuplicates(row);
-      const administratorAccount = await this.accountGuardOf(row);
+      const administratorAccount = await this.accountGuardOf(importerOf(row));
       const size = chunkRows(row.total_rows);
       while (row.processed_rows < row.total_rows) {
         const from = row.processed_rows + 2; // data rows start at row 2 (the header is row 1)
@@ -234,7 +238,7 @@ export class ContactsImportService {
         const customFields = await this.customFields.all();
         let updated = 0;
         await this.dataSource.transaction(async (manager) => {
-          await setChangeContext(manager, row.created_by_id, 'import');
+          await setChangeContext(manager, importerOf(row), 'import');
           const locked = await this.load(manager, importId, true);
           // Another worker got here first, or the import was reverted meanwhile (its row lock orders the two).
           if (locked.processed_rows !== row.processed_rows || FINAL_STATUSES.includes(locked.status)) return;
@@ -512,8 +516,13 @@ function mappedCustomKeys(mapping: ColumnMapping[], customFields: CustomField[])
   return keys.filter((key) => customFields.some((field) => field.key === key && !field.deletedAt));
 }
 
+/** Who the import acts as: who started it (imports started before that was kept: the uploader). */
+function importerOf(row: ImportRow): string | null {
+  return row.started_by_id ?? row.created_by_id;
+}
+
 function settingsOf(row: ImportRow): ChunkSettings {
-  return { id: row.id, mode: row.mode!, mapping: row.mapping!, headers: row.headers, created_by_id: row.created_by_id };
+  return { id: row.id, mode: row.mode!, mapping: row.mapping!, headers: row.headers, importer_id: importerOf(row) };
 }
 
 function toDto(row: ImportRow, sample: string[][]): ImportDto {

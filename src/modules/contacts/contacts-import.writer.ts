@@ -20,7 +20,8 @@ export interface ChunkSettings {
   mode: ImportMode;
   mapping: ColumnMapping[];
   headers: string[];
-  created_by_id: string | null;
+  /** Whom the rows are written as: who started the import (creator of its contacts and tags). */
+  importer_id: string | null;
 }
 
 export type OutcomeKind = 'created' | 'updated' | 'skipped' | 'rejected';
@@ -156,7 +157,7 @@ export async function writeChunk(
          FROM jsonb_to_recordset($1::jsonb) AS r(${RECORD_COLUMNS})
        ON CONFLICT (email_key) DO NOTHING
        RETURNING id`,
-      [recordsJson(creates), leadStatusId, settings.created_by_id],
+      [recordsJson(creates), leadStatusId, settings.importer_id],
     );
     if (inserted.length < creates.length) {
       const ids = new Set(inserted.map((contact) => contact.id));
@@ -228,7 +229,7 @@ async function linkTags(manager: EntityManager, audit: AuditService, settings: C
   const distinct = [...new Map(names.map((name) => [name.toLowerCase(), name])).values()];
   const created: Array<{ id: string; name: string }> = await manager.query('INSERT INTO tags (name) SELECT unnest($1::text[]) ON CONFLICT (name_key) DO NOTHING RETURNING id, name', [distinct]);
   for (const tag of created) {
-    await audit.record({ actorId: settings.created_by_id, action: 'tag.create', subjectType: 'Tag', subjectId: tag.id, after: { name: tag.name, color: null } }, manager);
+    await audit.record({ actorId: settings.importer_id, action: 'tag.create', subjectType: 'Tag', subjectId: tag.id, after: { name: tag.name, color: null } }, manager);
   }
   if (created.length) {
     // What a revert may remove again.
