@@ -279,7 +279,7 @@ describe('CSV import edge cases', () => {
   });
   afterAll(() => t.close());
 
-  const upload = (csv: string | Buffer) => t.http.post('/api/v1/contacts/imports').set(staff.auth).attach('file', Buffer.isBuffer(csv) ? csv : Buffer.from(csv), 'contacts.csv');
+  const upload = (csv: string | Buffer, session = staff) => t.http.post('/api/v1/contacts/imports').set(session.auth).attach('file', Buffer.isBuffer(csv) ? csv : Buffer.from(csv), 'contacts.csv');
   const run = async (csv: string, mode: 'create' | 'upsert' | 'update') => {
     const uploaded = (await upload(csv).expect(201)).body;
     await t.http.put(`/api/v1/contacts/imports/${uploaded.id}/settings`).set(staff.auth).send({ columns: uploaded.columns, mode }).expect(200);
