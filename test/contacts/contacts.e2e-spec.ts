@@ -793,6 +793,22 @@ describe('contacts', () => {
       expect((await t.db.query('SELECT custom_fields FROM contacts WHERE id = $1', [created.id]))[0].custom_fields).toEqual({});
     });
 
+    it('tells how many contacts hold a removed option only to a caller who may read every contact', async () => {
+      const suffix = Date.now().toString(36);
+      const tier = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: `tier${suffix}`, label: 'Tier', type: 'select', options: ['Gold', 'Silver'] }).expect(201)).body;
+      await create(admin, { firstName: 'Golden', customFields: { [tier.key]: 'Gold' } }).expect(201);
+      const role = await t.http
+        .post('/api/v1/roles')
+        .set(admin.auth)
+        .send({ name: `Fields only ${suffix}`, audience: 'staff', rules: [{ action: ['read', 'update'], subject: 'CustomField' }, { action: 'read', subject: 'Contact', conditions: { assignedToId: '${user.id}' } }] })
+        .expect(201);
+      const keeper = await createUserWithRoles(t, admin, [role.body.id], `fields${suffix}`);
+      const withheld = await t.http.patch(`/api/v1/custom-fields/${tier.id}`).set(keeper.auth).send({ options: ['Silver'] }).expect(409);
+      expect(withheld.body.details).toEqual([{ field: 'options', message: '"Gold" is the value of contacts' }]);
+      const told = await t.http.patch(`/api/v1/custom-fields/${tier.id}`).set(admin.auth).send({ options: ['Silver'] }).expect(409);
+      expect(told.body.details).toEqual([{ field: 'options', message: '"Gold" is the value of 1 contact' }]);
+    });
+
     it("follows the conditions of a role's rules on custom fields, hiding the others", async () => {
       const suffix = Date.now().toString(36);
       const open = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: `open${suffix}`, label: 'Open', type: 'text' }).expect(201)).body;

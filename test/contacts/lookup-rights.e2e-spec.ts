@@ -160,6 +160,23 @@ describe('lookup rights: rule conditions on statuses, tags, services and traffic
       expect(await nameOf('tags', vip.id)).toBeUndefined();
     });
 
+    it('tells how many contacts use a tag only to a caller who may read every contact', async () => {
+      const used = await create(TAGS, unique('used'));
+      for (let i = 0; i < 3; i += 1) await link('contact_tags', 'tag_id', await insertContact(), used.id);
+      const restricted = await userWith([
+        { action: ['read', 'delete'], subject: 'Tag' },
+        { action: 'read', subject: 'Contact', conditions: { assignedToId: '${user.id}' } },
+      ]);
+      const withheld = await t.http.delete(`${TAGS}/${used.id}`).set(restricted.auth).expect(409);
+      expect(withheld.body.message).not.toMatch(/\d/);
+      expect(withheld.body.details).toEqual([
+        { field: 'replaceWith', message: 'or detach is required: the tag is used by contacts' },
+        { field: 'detach', message: 'or replaceWith is required: the tag is used by contacts' },
+      ]);
+      const told = await t.http.delete(`${TAGS}/${used.id}`).set(admin.auth).expect(409);
+      expect(told.body.message).toMatch(/^3 contact\(s\) use this tag/);
+    });
+
     it('a replacement must be a tag the caller may read; one it may not is answered as unknown (422)', async () => {
       const doomed = await create(TAGS, unique('doomed'));
       const kept = await create(TAGS, unique('kept'));

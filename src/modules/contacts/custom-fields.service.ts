@@ -2,7 +2,7 @@ import { ConflictException, ForbiddenException, Injectable, OnModuleInit, Unproc
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { type AppAbility, subjectOf } from '../../core/access/app-ability';
-import { assertCanOnRecord, dependsOnRecord } from '../../core/access/record-access';
+import { assertCanOnRecord, dependsOnRecord, hasWholeRight } from '../../core/access/record-access';
 import { AuditService } from '../../core/audit/audit.service';
 import { ClusterEventsService } from '../../core/cluster/cluster-events.service';
 import type { AuthUser } from '../../core/identity/auth-user';
@@ -99,7 +99,9 @@ export class CustomFieldsService implements OnModuleInit {
       if (changes.options) {
         this.checkOptions(before.type, changes.options);
         const removed = before.options.filter((option) => !changes.options!.includes(option));
-        if (removed.length) contactsCleared = await this.removeOptionValues(manager, before, removed, dropRemovedValues === true);
+        // How many contacts hold each is told only to callers who may read every contact.
+        const countsShown = hasWholeRight(ability, 'read', 'Contact');
+        if (removed.length) contactsCleared = await this.removeOptionValues(manager, before, removed, dropRemovedValues === true, countsShown);
       }
       await manager.update(CustomField, { id }, { ...changes, ...(changes.options ? { options: changes.options as never } : {}) });
       await this.audit.record(
@@ -117,7 +119,7 @@ export class CustomFieldsService implements OnModuleInit {
    * they are cleared when asked (trashed contacts included), else the edit is refused with
    * how many contacts hold each. Returns the number of contacts changed.
    */
-  private async removeOptionValues(manager: EntityManager, field: CustomField, removed: string[], drop: boolean): Promise<number> {
+  private async removeOptionValues(manager: EntityManager, field: CustomField, removed: string[], drop: boolean, countsShown: boolean): Promise<number> {
     const multi = field.type === 'multi_select';
     const holds = multi ? `custom_fields -> $1::text ?| $2::text[]` : `custom_fields ->> $1::text = ANY($2::text[])`;
     if (!drop) {
@@ -131,7 +133,10 @@ export class CustomFieldsService implements OnModuleInit {
       throw new ConflictException({
         message: 'Contacts still hold options this edit removes: send dropRemovedValues: true to clear those values',
         code: 'options_in_use',
-        details: counts.map(({ option, contacts }) => ({ field: 'options', message: `"${option}" is the value of ${contacts} contact${contacts === 1 ? '' : 's'}` })),
+        details: counts.map(({ option, contacts }) => ({
+          field: 'options',
+          message: countsShown ? `"${option}" is the value of ${contacts} contact${contacts === 1 ? '' : 's'}` : `"${option}" is the value of contacts`,
+        })),
       });
     }
     // A multi-select keeps its other values; one left with none loses the key. A new version:

@@ -4,7 +4,7 @@ import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
 import { abilityToSql, type SqlCondition } from '../../core/access/ability-to-sql';
 import { type AppAbility, subjectOf } from '../../core/access/app-ability';
-import { assertCanOnRecord } from '../../core/access/record-access';
+import { assertCanOnRecord, hasWholeRight } from '../../core/access/record-access';
 import type { SubjectField } from '../../core/access/rule.types';
 import { AuditService } from '../../core/audit/audit.service';
 import { ClusterEventsService } from '../../core/cluster/cluster-events.service';
@@ -164,15 +164,17 @@ export class LookupNameTakenError extends ConflictException {
 }
 
 export class LookupInUseError extends ConflictException {
-  constructor(definition: LookupDefinition, live: number, trashed: number) {
-    const total = live + trashed;
-    const where = trashed ? ` (${trashed} of them in the trash)` : '';
+  /** Counts are told only to callers who may read every contact: they would tell others of contacts their rules hide. */
+  constructor(definition: LookupDefinition, usage: { live: number; trashed: number } | 'withheld') {
+    const used = usage === 'withheld' ? 'Contacts use' : `${usage.live + usage.trashed} contact(s) use`;
+    const where = usage !== 'withheld' && usage.trashed ? ` (${usage.trashed} of them in the trash)` : '';
+    const by = usage === 'withheld' ? 'contacts' : `${usage.live + usage.trashed} contact(s)`;
     super({
-      message: `${total} contact(s) use this ${definition.label}${where}; pass replaceWith=<id> to move them to another ${definition.label}, or detach=true to take it off them`,
+      message: `${used} this ${definition.label}${where}; pass replaceWith=<id> to move them to another ${definition.label}, or detach=true to take it off them`,
       code: 'in_use',
       details: [
-        { field: 'replaceWith', message: `or detach is required: the ${definition.label} is used by ${total} contact(s)` },
-        { field: 'detach', message: `or replaceWith is required: the ${definition.label} is used by ${total} contact(s)` },
+        { field: 'replaceWith', message: `or detach is required: the ${definition.label} is used by ${by}` },
+        { field: 'detach', message: `or replaceWith is required: the ${definition.label} is used by ${by}` },
       ],
     });
   }
@@ -395,7 +397,9 @@ export class LookupsService {
       }
       const before = await this.view(manager, definition, id);
       const { live, trashed } = await this.usage(manager, definition, id);
-      if (live + trashed > 0 && replaceWith === undefined && !detach) throw new LookupInUseError(definition, live, trashed);
+      if (live + trashed > 0 && replaceWith === undefined && !detach) {
+        throw new LookupInUseError(definition, hasWholeRight(ability, 'read', 'Contact') ? { live, trashed } : 'withheld');
+      }
 
       const affected = live + trashed > 0 ? await this.reassign(manager, definition, id, replaceWith ?? null) : 0;
       await manager.query(`DELETE FROM ${definition.table} WHERE id = $1`, [id]);
