@@ -474,6 +474,25 @@ describe('CSV import edge cases', () => {
     expect(fine.tags).toEqual(['Short One', `Y${'y'.repeat(99)}`]);
   });
 
+  it('holds emails and phones to the rules every route applies', async () => {
+    const csv = [
+      'First Name,Email,Phone',
+      `Angle,<s>@${marker}.test,`,
+      `Dots,a@${marker}..test,`,
+      `Dashes,dashes.${marker}@example.com,---`,
+      `Fine,fine-format.${marker}@example.com,+44 20 7946 0000`,
+    ].join('\n');
+    const { done, rejected } = await run(csv, 'create');
+    expect(done).toMatchObject({ status: 'completed', counts: { created: 1, updated: 0, skipped: 0, failed: 3 } });
+    expect(rejected.map((row) => row.Error)).toEqual([
+      `row 2: invalid email "<s>@${marker}.test"`,
+      `row 3: invalid email "a@${marker}..test"`,
+      'row 4: invalid phone "---"',
+    ]);
+    const api = await t.http.post('/api/v1/contacts').set(staff.auth).send({ firstName: 'Dashes', phone: '---' }).expect(400);
+    expect(api.body.details).toEqual([{ field: 'phone', message: 'must be a phone number (digits, spaces, + ( ) . / -)' }]);
+  });
+
   it('judges choices by the options as they are when a chunk is written, not as they were read before', async () => {
     const key = `plan${marker}${Math.round(Math.random() * 1e6)}`;
     await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: `Plan ${key}`, type: 'select', options: ['Kept', 'Dropped'] }).expect(201);

@@ -5,3 +5,4 @@ export * from './pagination';
 export * from './validation';
 export * from './dto-helpers';
 export * from './date-time';
+export * from './formats';

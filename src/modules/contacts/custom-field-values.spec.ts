@@ -177,8 +177,8 @@ describe('checkCustomValues', () => {
       accepted('interests', ['email'], ['email']);
     });
 
-    it('accepts an empty list', () => {
-      accepted('interests', [], []);
+    it('takes an empty list as no value, which clears the field', () => {
+      accepted('interests', [], null);
     });
 
     it.each([['seo', 'gold'], ['SEO'], 'seo', [1], [null], { 0: 'seo' }])('refuses %p', (value) => {

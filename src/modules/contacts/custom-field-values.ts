@@ -1,10 +1,9 @@
 import { readDateTime } from '../../core/http/date-time';
 import type { FieldErrorDto } from '../../core/http/error-response.dto';
+import { isEmailAddress, PHONE_PATTERN } from '../../core/http/formats';
 import type { CustomField } from './entities/custom-field.entity';
 import { inYearRange, isCalendarDate } from './filters/contact-filter.compiler';
 
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-const PHONE = /^[+0-9 ()./-]{3,50}$/;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const DATETIME_MESSAGE = 'must be an ISO 8601 date-time (without an offset it is UTC)';
 
@@ -73,7 +72,7 @@ function checkValue(definition: CustomField, value: unknown): { value: unknown }
       // Blank text is no value, as for the contact's own text fields: it clears the field.
       return typeof value === 'string' && value.length <= 2000 ? { value: value.trim() || null } : 'must be text of at most 2000 characters';
     case 'email':
-      return typeof value === 'string' && value.length <= 254 && EMAIL.test(value.trim()) ? { value: value.trim() } : 'must be an email address';
+      return typeof value === 'string' && value.length <= 254 && isEmailAddress(value.trim()) ? { value: value.trim() } : 'must be an email address';
     case 'url': {
       if (typeof value !== 'string' || value.length > 2000) return 'must be an http(s) URL';
       try {
@@ -84,7 +83,7 @@ function checkValue(definition: CustomField, value: unknown): { value: unknown }
       }
     }
     case 'phone':
-      return typeof value === 'string' && PHONE.test(value.trim()) ? { value: value.trim() } : 'must be a phone number';
+      return typeof value === 'string' && PHONE_PATTERN.test(value.trim()) ? { value: value.trim() } : 'must be a phone number';
     case 'number':
       return typeof value === 'number' && Number.isInteger(value) && Math.abs(value) <= Number.MAX_SAFE_INTEGER ? { value } : 'must be a whole number';
     case 'decimal':

@@ -1,4 +1,5 @@
 import type { FieldErrorDto } from '../../core/http/error-response.dto';
+import { isEmailAddress, PHONE_PATTERN } from '../../core/http/formats';
 import { CSV_CORE_COLUMNS, CsvCoreField, restoreNeutralised } from './contacts.csv';
 import { storedLookupName } from './contacts.naming';
 import { checkCustomValues } from './custom-field-values';
@@ -90,8 +91,6 @@ const LIMITS: Partial<Record<CsvCoreField, number>> = {
   postalCode: 20,
   country: 100,
 };
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-const PHONE = /^[+0-9 ()./-]{3,50}$/;
 
 const splitList = (cell: string) =>
   cell
@@ -191,8 +190,8 @@ export function readRow(
         const field = target as keyof ImportRecord['fields'];
         const limit = LIMITS[field];
         if (limit && cell.length > limit) return { error: `${column.header} is longer than ${limit} characters` };
-        if (field === 'email' && !EMAIL.test(cell)) return { error: `invalid email "${cell}"` };
-        if (field === 'phone' && !PHONE.test(cell)) return { error: `invalid phone "${cell}"` };
+        if (field === 'email' && !isEmailAddress(cell)) return { error: `invalid email "${cell}"` };
+        if (field === 'phone' && !PHONE_PATTERN.test(cell)) return { error: `invalid phone "${cell}"` };
         record.fields[field] = cell;
       }
     }

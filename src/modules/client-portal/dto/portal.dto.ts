@@ -2,6 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
 import { IsBoolean, IsEmail, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
 import { PageQueryDto } from '../../../core/http/pagination';
+import { PHONE_MESSAGE, PHONE_PATTERN } from '../../../core/http/formats';
 import { ACTIVITY_TYPES, type ActivityType } from '../../contacts/entities/activity.entity';
 import { CUSTOM_FIELD_TYPES, type CustomFieldType } from '../../contacts/entities/custom-field.entity';
 import { PORTAL_SECTION_FEATURES, type PortalSectionFeature } from '../portal-sections';
@@ -9,7 +10,6 @@ import { Omittable, trim } from '../../../core/http/dto-helpers';
 
 const emptyToNull = ({ value }: { value: unknown }) => (typeof value === 'string' ? (value.trim() === '' ? null : value.trim()) : value);
 
-const PHONE = /^[+0-9 ()./-]{3,50}$/;
 /** A BCP 47 tag as browsers send it: a 2–3 letter language, then subtags (script, region, variants). */
 const LANGUAGE_TAG = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/;
 
@@ -94,7 +94,7 @@ export class UpdatePortalProfileDto {
   @Transform(emptyToNull)
   @IsString()
   @MaxLength(50)
-  @Matches(PHONE, { message: 'must be a phone number (digits, spaces, + ( ) . / -)' })
+  @Matches(PHONE_PATTERN, { message: PHONE_MESSAGE })
   phone?: string | null;
 
   @ApiPropertyOptional({ maxLength: 200, nullable: true, type: String })

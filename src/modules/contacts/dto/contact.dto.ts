@@ -24,6 +24,7 @@ import { CONTACT_STAGES } from '../entities/contact-status.entity';
 import type { FilterNode } from '../filters/contact-filter.types';
 import { Omittable, queryInteger, trim } from '../../../core/http/dto-helpers';
 import { IsDateTime } from '../../../core/http/date-time';
+import { PHONE_MESSAGE, PHONE_PATTERN } from '../../../core/http/formats';
 import { TAG_NAME, TAG_NAME_MESSAGE } from '../contacts.naming';
 
 const emptyToNull = ({ value }: { value: unknown }) => (typeof value === 'string' ? (value.trim() === '' ? null : value.trim()) : value);
@@ -42,7 +43,6 @@ const parseJson = ({ value }: { value: unknown }) => {
   }
 };
 
-const PHONE = /^[+0-9 ()./-]{3,50}$/;
 const FILTER_DESCRIPTION =
   'A rule tree: `{"and": [...]}`, `{"or": [...]}`, `{"not": {...}}` or a condition `{"field": "stage", "op": "is", "value": "customer"}`. ' +
   'Fields: q, firstName, lastName, email, phone, company, jobTitle, city, region, postalCode, country, status, stage, trafficSource, assignedTo, ' +
@@ -82,7 +82,7 @@ export class ContactWritableFields {
   @Transform(emptyToNull)
   @ValidateIf((_, value) => value !== null)
   @IsString()
-  @Matches(PHONE, { message: 'must be a phone number (digits, spaces, + ( ) . / -)' })
+  @Matches(PHONE_PATTERN, { message: PHONE_MESSAGE })
   phone?: string | null;
 
   @ApiPropertyOptional({ maxLength: 200, nullable: true, type: String })
