@@ -401,6 +401,19 @@ describe('CSV import edge cases', () => {
     ]);
   });
 
+  it('refuses settings giving a column twice, which would drop one of its targets', async () => {
+    const email = `twice.${marker}@example.com`;
+    await t.http.post('/api/v1/contacts').set(staff.auth).send({ firstName: 'Twice', email }).expect(201);
+    const uploaded = (await upload(`First Name,Email\nUp,${email}\n`).expect(201)).body;
+    const columns = [
+      { index: 0, header: 'First Name', target: 'firstName' },
+      { index: 0, header: 'Email', target: 'email' },
+    ];
+    const refused = await t.http.put(`/api/v1/contacts/imports/${uploaded.id}/settings`).set(staff.auth).send({ columns, mode: 'upsert' }).expect(400);
+    expect(refused.body.details).toEqual([{ field: 'columns.1.index', message: 'column 0 is given twice' }]);
+    expect((await t.http.get(`/api/v1/contacts/imports/${uploaded.id}`).set(staff.auth).expect(200)).body.mode).toBeNull();
+  });
+
   it('rejects a create whose email another contact took after the decision, and writes the rest of the chunk', async () => {
     const taken = `taken.${marker}@example.com`;
     await t.http.post('/api/v1/contacts').set(staff.auth).send({ firstName: 'First', email: taken }).expect(201);

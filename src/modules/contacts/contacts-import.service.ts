@@ -442,11 +442,19 @@ export class ContactsImportService {
     return headers.map((header, index) => ({ index, header, target: (columns.find((c) => c.index === index)?.target ?? 'ignore') as ColumnMapping['target'] }));
   }
 
-  /** What is wrong with the targets of a mapping whatever the file: one mapped twice, a custom field that is not there. */
+  /**
+   * What is wrong with a mapping whatever the file: a column given twice (one of its targets
+   * would be dropped), a target mapped twice, a custom field that is not there.
+   */
   private async targetErrors(columns: ColumnMapping[]): Promise<Array<{ field: string; message: string }>> {
     const errors: Array<{ field: string; message: string }> = [];
     const definitions = await this.customFields.all();
     const seen = new Set<string>();
+    const indexes = new Set<number>();
+    columns.forEach((column, i) => {
+      if (indexes.has(column.index)) errors.push({ field: `columns.${i}.index`, message: `column ${column.index} is given twice` });
+      indexes.add(column.index);
+    });
     columns.forEach((column, i) => {
       if (column.target === 'ignore') return;
       if (seen.has(column.target)) errors.push({ field: `columns.${i}.target`, message: `"${column.target}" is mapped twice` });
