@@ -256,7 +256,10 @@ describe('contact activities', () => {
       await t.http.post(`/api/v1/contacts/${notAssigned}/activities`).set(rep.auth).send({ type: 'call' }).expect(404);
       await t.http.get(`/api/v1/contacts/${notAssigned}/activities`).set(rep.auth).expect(404);
       const hidden = await log(staff, notAssigned, { type: 'call' });
-      await t.http.get(`/api/v1/activities/${hidden.id}`).set(rep.auth).expect(404);
+      // Answered exactly as an activity that does not exist: nothing tells the two apart.
+      const unseen = await t.http.get(`/api/v1/activities/${hidden.id}`).set(rep.auth).expect(404);
+      const missing = await t.http.get(`/api/v1/activities/${randomUUID()}`).set(rep.auth).expect(404);
+      expect(unseen.body).toEqual(missing.body);
       const [{ count }] = await t.db.query('SELECT count(*)::int AS count FROM activities WHERE contact_id = $1', [notAssigned]);
       expect(count).toBe(1);
     });

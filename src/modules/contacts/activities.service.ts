@@ -15,9 +15,10 @@ import type { ActivityDto, ActivityQueryDto, CreateActivityDto, UpdateActivityDt
 import type { ActivityType } from './entities/activity.entity';
 import { ContactListTotals } from './list-totals';
 
+/** Answered alike for a missing activity and one the caller may not see: which it is stays untold. */
 export class ActivityNotFoundError extends NotFoundException {
   constructor() {
-    super({ message: 'Activity not found', code: 'activity_not_found' });
+    super({ message: 'Activity not found', code: 'not_found' });
   }
 }
 
