@@ -240,6 +240,22 @@ describe('contacts', () => {
       await create(rep, { firstName: 'New' }).expect(403);
     });
 
+    it('is told an email is taken, but not by whom or that the contact is in the trash, when its rules hide that contact', async () => {
+      const hiddenEmail = uniqueEmail('hidden');
+      const trashedEmail = uniqueEmail('trashed');
+      await create(admin, { firstName: 'Hidden', email: hiddenEmail, assignedToId: staff.userId }).expect(201);
+      const trashed = (await create(admin, { firstName: 'Trashed', email: trashedEmail }).expect(201)).body.id as string;
+      await t.http.delete(`/api/v1/contacts/${trashed}`).set(admin.auth).expect(204);
+      const own = (await t.http.get(`/api/v1/contacts/${mine}`).set(rep.auth).expect(200)).body;
+      for (const email of [hiddenEmail, trashedEmail]) {
+        const taken = await t.http.patch(`/api/v1/contacts/${mine}`).set(rep.auth).send({ version: own.version, email }).expect(409);
+        expect(taken.body).toMatchObject({ message: 'This email is already in use', code: 'contact_email_taken', details: [{ field: 'email', message: 'is already used by another contact' }] });
+      }
+      // Those who may read it are told where it is.
+      const told = await create(admin, { firstName: 'Again', email: trashedEmail }).expect(409);
+      expect(told.body.message).toBe('A contact in the trash has this email; restore it instead');
+    });
+
     it('checks the profile against rules on tags and services as the list does', async () => {
       const tagged = (await create(admin, { firstName: 'Tagged', newTags: ['Profile Vip'] }).expect(201)).body;
       const vipTag = tagged.tags[0].id as string;

@@ -17,10 +17,16 @@ export class StaleContactVersionError extends ConflictException {
   }
 }
 
+/**
+ * Where the contact holding the email is, as far as the caller may know: `unseen` for one its
+ * rules hide (that an address is taken cannot be kept from whoever tries it; where, can).
+ */
+export type EmailHolder = 'live' | 'trash' | 'unseen';
+
 export class ContactEmailTakenError extends ConflictException {
-  constructor(inTrash: boolean) {
+  constructor(holder: EmailHolder) {
     super({
-      message: inTrash ? 'A contact in the trash has this email; restore it instead' : 'Another contact has this email',
+      message: holder === 'trash' ? 'A contact in the trash has this email; restore it instead' : holder === 'live' ? 'Another contact has this email' : 'This email is already in use',
       code: 'contact_email_taken',
       details: [{ field: 'email', message: 'is already used by another contact' }],
     });

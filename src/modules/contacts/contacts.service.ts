@@ -7,7 +7,7 @@ import { abilityToSql } from '../../core/access/ability-to-sql';
 import { AbilityFactory } from '../../core/access/ability.factory';
 import type { AppAbility } from '../../core/access/app-ability';
 import { PreciseInstant, subjectOf } from '../../core/access/app-ability';
-import { assertAdministrator, assertCanOnRecord, assertFieldsPermitted, dependsOnRecord, isAdministrator } from '../../core/access/record-access';
+import { assertAdministrator, assertCanOnRecord, assertFieldsPermitted, dependsOnRecord, hasWholeRight, isAdministrator } from '../../core/access/record-access';
 import { AuditService } from '../../core/audit/audit.service';
 import { PasswordTokensService } from '../../core/auth/password-tokens.service';
 import { RequestValidationError } from '../../core/http/validation';
@@ -243,7 +243,7 @@ export class ContactsService {
       await setChangeContext(manager, actor.id, 'api');
       const statusId = input.statusId === undefined ? await this.defaultStatusId(manager, ability) : input.statusId;
       await this.checkReferences(manager, ability, input);
-      if (input.email) await this.assertEmailFree(manager, input.email, null);
+      if (input.email) await this.assertEmailFree(manager, ability, input.email, null);
       const candidate = { ...input, statusId, hasAccount: false, createdById: actor.id };
       if (!ability.can('create', subjectOf('Contact', candidate))) {
         throw new ForbiddenException({ message: 'You may not create this contact', code: 'forbidden' });
@@ -298,7 +298,7 @@ export class ContactsService {
       });
       if (before.hasAccount && changed.includes('email') && !input.email) throw new ContactRuleError('A contact with a user account must keep an email address (it is the login)', [{ field: 'email', message: 'is required while the contact has an account' }]);
       if (before.hasAccount && changed.some((field) => ACCOUNT_FIELDS.includes(field))) account = await this.assertMayChangeAccount(manager, ability, id, changed);
-      if (changed.includes('email') && input.email) await this.assertEmailFree(manager, input.email, id);
+      if (changed.includes('email') && input.email) await this.assertEmailFree(manager, ability, input.email, id);
       const sets: string[] = [];
       const params: unknown[] = [id];
       for (const field of changed) {
@@ -628,12 +628,15 @@ export class ContactsService {
     }
   }
 
-  private async assertEmailFree(manager: EntityManager, email: string, exceptId: string | null): Promise<void> {
-    const rows: Array<{ deleted_at: Date | null }> = await manager.query(
-      'SELECT deleted_at FROM contacts WHERE email_key = lower($1) AND id IS DISTINCT FROM $2::uuid LIMIT 1',
-      [email, exceptId],
-    );
-    if (rows[0]) throw new ContactEmailTakenError(rows[0].deleted_at !== null);
+  private async assertEmailFree(manager: EntityManager, ability: AppAbility, email: string, exceptId: string | null): Promise<void> {
+    const [holder] = (await manager.query('SELECT id, deleted_at FROM contacts WHERE email_key = lower($1) AND id IS DISTINCT FROM $2::uuid LIMIT 1', [email, exceptId])) as Array<{
+      id: string;
+      deleted_at: Date | null;
+    }>;
+    if (!holder) return;
+    const scope = holder.deleted_at ? 'trash' : 'live';
+    const seen = hasWholeRight(ability, 'read', 'Contact') || ability.can('read', subjectOf('Contact', (await this.loadRecord(manager, holder.id, scope, false)) ?? {}));
+    throw new ContactEmailTakenError(seen ? scope : 'unseen');
   }
 
   /** Writes tags and services; returns whether anything changed. */
@@ -750,7 +753,7 @@ function recordField(column: string): string {
 function namedEmailConflict(error: unknown): never {
   const driverError = error instanceof QueryFailedError ? (error.driverError as { code?: string; constraint?: string }) : undefined;
   if (driverError?.code === '23505' && (driverError.constraint === 'contacts_email_key_key' || driverError.constraint === 'users_email_key_key')) {
-    throw new ContactEmailTakenError(false);
+    throw new ContactEmailTakenError('unseen');
   }
   throw error;
 }
