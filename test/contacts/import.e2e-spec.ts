@@ -119,6 +119,23 @@ describe.each([
     expect(left.map((tag: { name_key: string }) => tag.name_key)).toEqual(['keep', used]);
     const audited = await t.db.query(`SELECT subject_id, actor_id, after FROM audit_logs WHERE action = 'tag.delete' AND subject_id = ANY($1::text[]) ORDER BY subject_id`, [[tagIds[added], tagIds[fresh]]]);
     expect(audited).toEqual([tagIds[added], tagIds[fresh]].sort().map((id) => ({ subject_id: id, actor_id: staff.userId, after: { importReverted: uploaded.id } })));
+
+    // A tag one import created and a later one also used goes when the later one is reverted too.
+    const shared = `shared${marker}`;
+    const imported = async (csv: string) => {
+      const file = (await upload(csv).expect(201)).body;
+      await t.http.put(`/api/v1/contacts/imports/${file.id}/settings`).set(staff.auth).send({ columns: file.columns, mode: 'create' }).expect(200);
+      await t.http.post(`/api/v1/contacts/imports/${file.id}/run`).set(staff.auth).expect(202);
+      expect((await settle(file.id)).counts).toMatchObject({ created: 1 });
+      return file as { id: string };
+    };
+    const first = await imported(`First Name,Email,Tags\nFirst,first.${shared}@example.com,${shared}\n`);
+    const second = await imported(`First Name,Email,Tags\nSecond,second.${shared}@example.com,${shared}\n`);
+    const sharedTag = async () => (await t.db.query('SELECT id FROM tags WHERE name_key = $1', [shared])).length;
+    await t.http.post(`/api/v1/contacts/imports/${first.id}/revert`).set(staff.auth).expect(200);
+    expect(await sharedTag()).toBe(1);
+    await t.http.post(`/api/v1/contacts/imports/${second.id}/revert`).set(staff.auth).expect(200);
+    expect(await sharedTag()).toBe(0);
     await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/revert`).set(staff.auth).expect(409);
   });
 
@@ -548,6 +565,26 @@ describe('CSV import edge cases', () => {
     expect(after).toMatchObject({ city: null, status: { id: newStage.id }, trafficSource: { id: newSource.id }, assignedTo: { id: staff.userId }, version: contact.version + 2 });
     const history: Array<{ source: string }> = await t.db.query(`SELECT source FROM contact_status_history WHERE contact_id = $1 AND source = 'import'`, [contact.id]);
     expect(history).toHaveLength(1);
+  });
+
+  it('a revert keeps the current assignee and choices where the earlier ones are no longer allowed', async () => {
+    const key = `tier${marker}${Math.round(Math.random() * 1e6)}`;
+    const tier = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: `Tier ${key}`, type: 'select', options: ['Gold', 'Silver'] }).expect(201)).body;
+    const oldOwner = await createUserWithRoles(t, admin, [await systemRoleId(t, 'staff')], 'leaving');
+    const email = `allowed.${key}@example.com`;
+    const contact = (await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Allowed', email, assignedToId: oldOwner.userId, customFields: { [key]: 'Gold' } }).expect(201)).body;
+
+    const { id, done } = await run(`Email,Owner,Tier ${key},City\n${email},${staff.email},Silver,Porto\n`, 'update');
+    expect(done.counts).toMatchObject({ updated: 1 });
+    // Since the import: the old owner is no longer active, and Gold is no longer an option (no contact holds it now).
+    await t.http.patch(`/api/v1/users/${oldOwner.userId}`).set(admin.auth).send({ isActive: false }).expect(200);
+    await t.http.patch(`/api/v1/custom-fields/${tier.id}`).set(admin.auth).send({ options: ['Silver', 'Bronze'] }).expect(200);
+
+    await t.http.post(`/api/v1/contacts/imports/${id}/revert`).set(staff.auth).expect(200);
+    const after = (await t.http.get(`/api/v1/contacts/${contact.id}`).set(admin.auth).expect(200)).body;
+    expect(after).toMatchObject({ city: null, assignedTo: { id: staff.userId }, customFields: { [key]: 'Silver' } });
+    // What it keeps still takes the next edit.
+    await t.http.patch(`/api/v1/contacts/${contact.id}`).set(admin.auth).send({ version: after.version, customFields: { [key]: 'Silver' }, jobTitle: 'Kept' }).expect(200);
   });
 
   it('answers 413 naming the limit for a file over IMPORT_MAX_BYTES, and keeps nothing of it', async () => {

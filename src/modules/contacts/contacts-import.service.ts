@@ -329,7 +329,9 @@ export class ContactsImportService {
       )) as [unknown, number];
       // The import bumped each contact it updated by one version. A status, traffic source or
       // assignee deleted since is not put back as nothing: the contact keeps the one it has now
-      // (a deletion's replaceWith or detach decided for the contacts that used it then).
+      // (a deletion's replaceWith or detach decided for the contacts that used it then). Nor is
+      // one no longer allowed put back: an assignee who is no longer active staff, a choice whose
+      // option was removed since (the contact keeps its current value of that field).
       const [restored] = (await manager.query(
         `UPDATE contacts c SET
             first_name = b.before->>'first_name', last_name = b.before->>'last_name', email = b.before->>'email', phone = b.before->>'phone',
@@ -338,12 +340,22 @@ export class ContactsImportService {
             status_id = CASE WHEN gone.status THEN c.status_id ELSE (b.before->>'status_id')::uuid END,
             traffic_source_id = CASE WHEN gone.traffic_source THEN c.traffic_source_id ELSE (b.before->>'traffic_source_id')::uuid END,
             assigned_to_id = CASE WHEN gone.assignee THEN c.assigned_to_id ELSE (b.before->>'assigned_to_id')::uuid END,
-            custom_fields = b.before->'custom_fields', version = c.version + 1, updated_at = now()
+            custom_fields = (
+              SELECT coalesce(jsonb_object_agg(kept.key, kept.value), '{}'::jsonb) FROM (
+                SELECT e.key, CASE WHEN f.type IS DISTINCT FROM 'select' AND f.type IS DISTINCT FROM 'multi_select'
+                                     OR (f.type = 'select' AND f.options ? (e.value #>> '{}'))
+                                     OR (f.type = 'multi_select' AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(e.value) v WHERE NOT f.options ? v))
+                                   THEN e.value ELSE c.custom_fields -> e.key END AS value
+                  FROM jsonb_each(b.before->'custom_fields') e LEFT JOIN custom_fields f ON f.key = e.key) kept
+               WHERE kept.value IS NOT NULL),
+            version = c.version + 1, updated_at = now()
           FROM contact_import_changes b
           CROSS JOIN LATERAL (SELECT
               NOT EXISTS (SELECT 1 FROM contact_statuses s WHERE s.id = (b.before->>'status_id')::uuid) AND b.before->>'status_id' IS NOT NULL AS status,
               NOT EXISTS (SELECT 1 FROM traffic_sources ts WHERE ts.id = (b.before->>'traffic_source_id')::uuid) AND b.before->>'traffic_source_id' IS NOT NULL AS traffic_source,
-              NOT EXISTS (SELECT 1 FROM users u WHERE u.id = (b.before->>'assigned_to_id')::uuid) AND b.before->>'assigned_to_id' IS NOT NULL AS assignee) gone
+              NOT EXISTS (SELECT 1 FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id
+                           WHERE u.id = (b.before->>'assigned_to_id')::uuid AND u.is_active AND r.audience = 'staff')
+                AND b.before->>'assigned_to_id' IS NOT NULL AS assignee) gone
          WHERE b.import_id = $1 AND c.id = b.contact_id AND c.version = (b.before->>'version')::int + 1
         RETURNING c.id, gone.status, gone.traffic_source, gone.assignee`,
         [id],
@@ -379,8 +391,12 @@ export class ContactsImportService {
         `SELECT (SELECT count(*)::int FROM contact_import_changes WHERE import_id = $1) - $2::int AS kept`,
         [id, restoredIds.length],
       )) as Array<{ kept: number }>;
-      // Tags it created go too, unless some contact uses them now.
-      const createdTags: Array<{ tag_id: string }> = await manager.query('SELECT tag_id FROM contact_import_tags WHERE import_id = $1', [id]);
+      // Tags it created go too, unless some contact uses them now; so do those of imports reverted
+      // before it that were left because this one used them.
+      const createdTags: Array<{ tag_id: string }> = await manager.query(
+        `SELECT it.tag_id FROM contact_import_tags it JOIN contact_imports i ON i.id = it.import_id WHERE it.import_id = $1 OR i.status = 'reverted'`,
+        [id],
+      );
       removedTags = await this.lookups.deleteUnusedTags(manager, actor.id, createdTags.map((tag) => tag.tag_id), { importReverted: id });
       reverted = { removed, restored: restoredIds.length, keptUpdated: kept, keptCurrent, tagsRemoved: removedTags.length };
       await manager.query(`UPDATE contact_imports SET status = 'reverted', updated_at = now() WHERE id = $1`, [id]);
