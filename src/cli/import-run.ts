@@ -330,7 +330,7 @@ class ImportRun {
    * rows. The service has no discard, so this removes the row it created, only while unstarted.
    */
   private async discard(id: string): Promise<void> {
-    await this.context.app.get(DataSource).query(`DELETE FROM contact_imports WHERE id = $1 AND status = 'uploaded'`, [id]);
+    await this.imports.discardUploaded(id);
   }
 
   private async confirm(question: string): Promise<'yes' | 'no' | 'interrupted'> {

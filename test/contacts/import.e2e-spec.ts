@@ -399,6 +399,22 @@ describe('CSV import edge cases', () => {
     expect(await count()).toBe(before);
   });
 
+  it('refuses parts sent after the file, which could no longer change the upload, and keeps nothing of it', async () => {
+    const count = async () => (await t.db.query('SELECT count(*)::int AS imports FROM contact_imports'))[0].imports as number;
+    const before = await count();
+    const csv = Buffer.from(`First Name,Email\nLate,late.${marker}@example.com\n`);
+    const cases: Array<[(request: ReturnType<typeof t.http.post>) => ReturnType<typeof t.http.post>, { field: string; message: string }]> = [
+      [(request) => request.attach('file', csv, 'a.csv').field('mappingId', randomUUID()), { field: 'mappingId', message: 'must come before the file' }],
+      [(request) => request.attach('file', csv, 'a.csv').field('bogus', 'x'), { field: 'bogus', message: 'is not an accepted field' }],
+      [(request) => request.attach('file', csv, 'a.csv').attach('file', csv, 'b.csv'), { field: 'file', message: 'is given twice: send one file' }],
+    ];
+    for (const [parts, detail] of cases) {
+      const refused = await parts(t.http.post('/api/v1/contacts/imports').set(staff.auth)).expect(400);
+      expect(refused.body.details).toEqual([detail]);
+    }
+    expect(await count()).toBe(before);
+  });
+
   it('refuses to save a mapping to a custom field that is not there, or one target twice', async () => {
     const refused = await t.http
       .post('/api/v1/contacts/import-mappings')

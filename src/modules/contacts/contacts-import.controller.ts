@@ -41,18 +41,32 @@ export class ContactsImportController {
   async upload(@Req() request: FastifyRequest, @CurrentUser() actor: AuthUser): Promise<ImportDto> {
     if (!request.isMultipart()) throw new RequestValidationError([{ field: 'file', message: 'send multipart/form-data with a CSV file in the "file" field' }]);
     let mappingId: string | undefined;
-    for await (const part of request.parts()) {
-      if (part.type === 'field') {
-        if (part.fieldname !== 'mappingId') throw new RequestValidationError([{ field: part.fieldname, message: 'is not an accepted field' }]);
-        if (typeof part.value !== 'string' || !UUID.test(part.value)) throw new RequestValidationError([{ field: 'mappingId', message: 'must be a UUID' }]);
-        mappingId = part.value;
-        continue;
+    let uploaded: ImportDto | undefined;
+    try {
+      for await (const part of request.parts()) {
+        // The file is read as it arrives, so what comes after it cannot change the upload: refused, not ignored.
+        if (uploaded) {
+          const message = part.fieldname === 'mappingId' ? 'must come before the file' : 'is not an accepted field';
+          throw new RequestValidationError([{ field: part.fieldname, message }]);
+        }
+        if (part.type === 'field') {
+          if (part.fieldname !== 'mappingId') throw new RequestValidationError([{ field: part.fieldname, message: 'is not an accepted field' }]);
+          if (typeof part.value !== 'string' || !UUID.test(part.value)) throw new RequestValidationError([{ field: 'mappingId', message: 'must be a UUID' }]);
+          mappingId = part.value;
+          continue;
+        }
+        if (part.fieldname !== 'file') throw new RequestValidationError([{ field: part.fieldname, message: 'is not an accepted field; send the CSV as "file"' }]);
+        // Awaited here: leaving the loop ends the multipart iteration, which would cut the file off.
+        uploaded = await this.imports.upload(actor, part.filename || 'contacts.csv', part.file, mappingId);
       }
-      if (part.fieldname !== 'file') throw new RequestValidationError([{ field: part.fieldname, message: 'is not an accepted field; send the CSV as "file"' }]);
-      // Awaited here: leaving the loop ends the multipart iteration, which would cut the file off.
-      return await this.imports.upload(actor, part.filename || 'contacts.csv', part.file, mappingId);
+    } catch (error) {
+      // A refused request keeps nothing of what it sent.
+      if (uploaded) await this.imports.discardUploaded(uploaded.id);
+      if ((error as { code?: string }).code === 'FST_FILES_LIMIT') throw new RequestValidationError([{ field: 'file', message: 'is given twice: send one file' }]);
+      throw error;
     }
-    throw new RequestValidationError([{ field: 'file', message: 'is required' }]);
+    if (!uploaded) throw new RequestValidationError([{ field: 'file', message: 'is required' }]);
+    return uploaded;
   }
 
   @Get('imports')

@@ -408,6 +408,11 @@ export class ContactsImportService {
     return this.get(id);
   }
 
+  /** Forgets an upload that was never configured or started, with its staged rows. */
+  async discardUploaded(id: string): Promise<void> {
+    await this.dataSource.query(`DELETE FROM contact_imports WHERE id = $1 AND status = 'uploaded'`, [id]);
+  }
+
   async saveMapping(actor: AuthUser, name: string, columns: ColumnMapping[]): Promise<SavedMappingDto> {
     const taken: unknown[] = await this.dataSource.query('SELECT 1 FROM contact_import_mappings WHERE name_key = lower($1)', [name]);
     if (taken.length) throw new ConflictException({ message: 'A saved mapping has this name', code: 'mapping_name_taken', details: [{ field: 'name', message: 'is already in use' }] });

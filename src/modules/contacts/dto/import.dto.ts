@@ -148,9 +148,9 @@ export class DryRunDto {
 export class ImportQueryDto extends PickType(PageQueryDto, ['page', 'limit'] as const) {}
 
 export class UploadDto {
-  @ApiProperty({ type: 'string', format: 'binary', description: 'A UTF-8 CSV file with a header row.' })
+  @ApiProperty({ type: 'string', format: 'binary', description: 'A UTF-8 CSV file with a header row; the last part of the form (it is read as it arrives).' })
   file: unknown;
 
-  @ApiPropertyOptional({ format: 'uuid', description: 'Apply this saved mapping instead of the proposed one.' })
+  @ApiPropertyOptional({ format: 'uuid', description: 'Apply this saved mapping instead of the proposed one. Sent before the file.' })
   mappingId?: string;
 }
