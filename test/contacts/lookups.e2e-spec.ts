@@ -299,6 +299,13 @@ describe('contact lookups: statuses, tags, services, traffic sources', () => {
       const wildcard = await t.http.get('/api/v1/services').query({ q: '%' }).set(admin.auth).expect(200);
       expect(wildcard.body).toEqual({ data: [], meta: { page: 1, limit: 25, total: 0 } });
 
+      // Statuses sort by stage in the funnel's order, as contacts do.
+      const byStage = await t.http.get('/api/v1/contact-statuses').query({ sort: 'stage,name', limit: 100 }).set(admin.auth).expect(200);
+      const stages = byStage.body.data.map((status: { stage: string }) => status.stage);
+      const order = ['lead', 'prospect', 'customer', 'other'];
+      expect(stages).toEqual([...stages].sort((a: string, b: string) => order.indexOf(a) - order.indexOf(b)));
+      expect(new Set(stages).size).toBeGreaterThan(2);
+
       const badSort = await t.http.get('/api/v1/services').query({ sort: 'shoeSize' }).set(admin.auth).expect(400);
       expect(badSort.body.details).toEqual([expect.objectContaining({ field: 'sort' })]);
       const badLimit = await t.http.get('/api/v1/tags').query({ limit: 0 }).set(admin.auth).expect(400);

@@ -31,7 +31,7 @@ import type {
   UpdateNamedLookupDto,
   UpdateTagDto,
 } from './dto/lookup.dto';
-import type { ContactStage } from './entities/contact-status.entity';
+import { CONTACT_STAGES, type ContactStage } from './entities/contact-status.entity';
 import { ContactListTotals } from './list-totals';
 
 // ---------------------------------------------------------------------------------------------
@@ -82,7 +82,8 @@ const LOOKUPS: Record<LookupKind, LookupDefinition> = {
       ['x.position', 'ASC'],
       ['x.name_key', 'ASC'],
     ],
-    sorts: { ...COMMON_SORTS, position: 'x.position', stage: 'x.stage' },
+    // Stages sort in the funnel's order (lead, prospect, customer, other), as contacts do.
+    sorts: { ...COMMON_SORTS, position: 'x.position', stage: `array_position(ARRAY[${CONTACT_STAGES.map((stage) => `'${stage}'`).join(', ')}], x.stage)` },
   },
   tag: {
     table: 'tags',
