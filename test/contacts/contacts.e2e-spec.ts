@@ -204,6 +204,12 @@ describe('contacts', () => {
       expect(seen).toEqual(all.data.map((c: { id: string }) => c.id));
       await list(admin, { cursor: 'garbage' }).expect(400);
       await list(admin, { cursor: first.meta.nextCursor, sort: 'lastName' }).expect(400);
+      // A position in one order means nothing in another.
+      for (const sort of ['createdAt', 'updatedAt', '-updatedAt']) {
+        const other = await list(admin, { cursor: first.meta.nextCursor, sort }).expect(400);
+        expect(other.body.details).toEqual([{ field: 'cursor', message: 'was handed out for sort -createdAt; send that sort with it, or start again without a cursor' }]);
+      }
+      await list(admin, { cursor: first.meta.nextCursor, sort: '-createdAt' }).expect(200);
     });
   });
 

@@ -527,6 +527,11 @@ describe('cursors', () => {
     expect(decodeCursor(raw)).toEqual(cursor);
   });
 
+  it('round-trip with the sort they were handed out for', () => {
+    const cursor = { value: '2024-01-01T00:00:00.000Z', id: ID.ada, sort: '-updatedAt' };
+    expect(decodeCursor(encodeCursor(cursor))).toEqual(cursor);
+  });
+
   it('round-trip an upper-case id and a date-time with an offset', () => {
     const cursor = { value: '2024-01-01T10:00:00.123+02:00', id: ID.grace.toUpperCase() };
     expect(decodeCursor(encodeCursor(cursor))).toEqual(cursor);
@@ -550,6 +555,7 @@ describe('cursors', () => {
     ['an id that is not a UUID', b64('["2024-01-01T00:00:00Z", "not-a-uuid"]')],
     ['a numeric id', b64('["2024-01-01T00:00:00Z", 42]')],
     ['a missing id', b64('["2024-01-01T00:00:00Z"]')],
+    ['a sort keyset paging does not take', b64(`["2024-01-01T00:00:00Z", "${uuid('c0000000', 1)}", "lastName"]`)],
   ])('refuses %s with a 400 on "cursor"', (_, raw) => {
     const error = caught(() => decodeCursor(raw));
     expect(error).toBeInstanceOf(RequestValidationError);

@@ -144,19 +144,24 @@ export function contactOrder(sort: string | undefined, customFields: CustomField
 export interface ContactCursor {
   value: string | null;
   id: string;
+  /** The sort it was handed out for: a position in one order means nothing in another. */
+  sort?: string;
 }
 
 /** Keyset paging works on the not-null timestamps; deep offsets cost a scan, cursors do not. */
 export const CURSOR_SORTS = new Set(['createdAt', '-createdAt', 'updatedAt', '-updatedAt']);
 
 export function encodeCursor(cursor: ContactCursor): string {
-  return Buffer.from(JSON.stringify([cursor.value, cursor.id])).toString('base64url');
+  return Buffer.from(JSON.stringify(cursor.sort === undefined ? [cursor.value, cursor.id] : [cursor.value, cursor.id, cursor.sort])).toString('base64url');
 }
 
 export function decodeCursor(raw: string): ContactCursor {
   try {
-    const [value, id] = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as [unknown, unknown];
-    if (typeof value === 'string' && isIsoDateTime(value) && typeof id === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) return { value, id };
+    const [value, id, sort] = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as [unknown, unknown, unknown];
+    if (typeof value === 'string' && isIsoDateTime(value) && typeof id === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) {
+      if (sort === undefined) return { value, id };
+      if (typeof sort === 'string' && CURSOR_SORTS.has(sort)) return { value, id, sort };
+    }
   } catch {
     /* reported below */
   }

@@ -160,6 +160,9 @@ export class ContactsService {
       throw new RequestValidationError([{ field: 'cursor', message: `keyset paging works with sort ${[...CURSOR_SORTS].join(', ')}` }]);
     }
     const window = { limit, offset: (page - 1) * limit, cursor: request.cursor ? decodeCursor(request.cursor) : undefined };
+    if (window.cursor?.sort !== undefined && window.cursor.sort !== sortKey) {
+      throw new RequestValidationError([{ field: 'cursor', message: `was handed out for sort ${window.cursor.sort}; send that sort with it, or start again without a cursor` }]);
+    }
     const { total: count } = listStatements(selection, order, window);
     // The total comes first: how many rows match decides how the page is best read.
     const [counted, tableRows] = await Promise.all([this.totals.count(count, window.cursor !== undefined), this.totals.estimatedContacts()]);
@@ -184,7 +187,7 @@ export class ContactsService {
     const cursorable = CURSOR_SORTS.has(sortKey) && request.scope !== 'trash';
     const nextCursor =
       cursorable && last && rows.length === limit
-        ? encodeCursor({ value: sortKey.endsWith('updatedAt') ? last.updated_key : last.created_key, id: last.id })
+        ? encodeCursor({ value: sortKey.endsWith('updatedAt') ? last.updated_key : last.created_key, id: last.id, sort: sortKey })
         : null;
     return {
       data,
