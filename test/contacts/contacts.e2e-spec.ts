@@ -894,6 +894,11 @@ describe('contacts', () => {
       await t.http.patch(`/api/v1/contacts/${onLegacy.id}`).set(staff.auth).send({ version: onLegacy.version + 2, jobTitle: 'Still here' }).expect(200);
       const wifi = (await list(staff, { filter: JSON.stringify({ field: `custom.${perks.key}`, op: 'hasAny', value: ['Wifi', 'Old'] }) }).expect(200)).body;
       expect(wifi.data.map((c: { id: string }) => c.id)).toEqual([onLegacy.id]);
+      // Compared ignoring case, as other text filters are.
+      const shouted = (await list(staff, { filter: JSON.stringify({ field: `custom.${perks.key}`, op: 'hasAll', value: ['WIFI'] }) }).expect(200)).body;
+      expect(shouted.data.map((c: { id: string }) => c.id)).toEqual([onLegacy.id]);
+      const none = (await list(staff, { q: 'Legacy', filter: JSON.stringify({ field: `custom.${perks.key}`, op: 'hasNone', value: ['wifi'] }) }).expect(200)).body;
+      expect(none.data.map((c: { id: string }) => c.id)).not.toContain(onLegacy.id);
       const audit = await t.db.query(`SELECT after FROM audit_logs WHERE subject_id = $1 AND action = 'custom-field.update' ORDER BY created_at DESC LIMIT 1`, [perks.id]);
       expect(audit[0].after).toMatchObject({ options: ['Wifi', 'Desk'], contactsCleared: 2 });
     });

@@ -262,13 +262,16 @@ function condition(field: FilterField, { op, value }: FilterCondition, p: (value
   }
   const sql = field.sql!;
   if (field.kind === 'textSet') {
+    // Compared ignoring case, as every other text filter compares (a missing list holds nothing).
+    const held = `(SELECT coalesce(jsonb_agg(lower(v)), '[]'::jsonb) FROM jsonb_array_elements_text(CASE WHEN jsonb_typeof(${sql}) = 'array' THEN ${sql} END) v)`;
+    const wanted = () => `ARRAY(SELECT lower(w) FROM unnest(${p(value)}::text[]) w)`;
     switch (op) {
       case 'hasAny':
-        return `COALESCE(${sql} ?| ${p(value)}::text[], FALSE)`;
+        return `${held} ?| ${wanted()}`;
       case 'hasAll':
-        return `COALESCE(${sql} ?& ${p(value)}::text[], FALSE)`;
+        return `${held} ?& ${wanted()}`;
       case 'hasNone':
-        return `NOT COALESCE(${sql} ?| ${p(value)}::text[], FALSE)`;
+        return `NOT (${held} ?| ${wanted()})`;
       case 'empty':
         return `(${sql} IS NULL OR jsonb_array_length(${sql}) = 0)`;
       case 'notEmpty':
