@@ -147,7 +147,7 @@ async function main(): Promise<void> {
   for (const { name, figures } of results) if (figures.status !== 200) throw new Error(`${name}: HTTP ${figures.status}`);
 
   // The statement the API runs for a caller who may read and export every contact, and its settings.
-  const sameStatement = exportSelectSql({ where: 'c.deleted_at IS NULL', params: [], orderBy: 'c.created_at DESC, c.id DESC', customKeys });
+  const sameStatement = exportSelectSql({ where: 'c.deleted_at IS NULL', params: [], orderBy: 'c.created_at DESC, c.id DESC', customKeys, assignee: 'email' });
   const sameCopy = await copyBaseline(url, sameStatement, COPY_SETTINGS);
   const plainCopy = await copyBaseline(
     url,

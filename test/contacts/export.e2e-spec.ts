@@ -278,6 +278,19 @@ describe('contacts export (CSV)', () => {
       expect(lastNames(await exported(staff, { q: marker }))).toHaveLength(3);
     });
 
+    it("gives the assignee's email only to roles that may read users, the name shown in lists to the others", async () => {
+      const assigned = { q: marker, filter: JSON.stringify({ field: 'assignedTo', op: 'is', value: rep.userId }) };
+      const me = (await t.http.get('/api/v1/auth/me').set(rep.auth).expect(200)).body;
+      const name = `${me.firstName} ${me.lastName}`.trim();
+      // Both ways of writing the file: a batch, and COPY for a selection larger than one.
+      for (const size of [100, 1]) {
+        const [forRep] = await withBatchSize(size, () => exported(rep, assigned));
+        expect(forRep!['Assigned To']).toBe(name);
+        const [forStaff] = await withBatchSize(size, () => exported(staff, assigned));
+        expect(forStaff!['Assigned To']).toBe(rep.email);
+      }
+    });
+
     it('needs both read and export on a row', async () => {
       const exportsOwnReadsAll = await sessionWith([{ action: 'read', subject: 'Contact' }, { action: 'export', subject: 'Contact', conditions: mine }], 'Reads all');
       const readsOwnExportsAll = await sessionWith([{ action: 'read', subject: 'Contact', conditions: mine }, { action: 'export', subject: 'Contact' }], 'Exports all');

@@ -28,7 +28,7 @@ export class ContactsExportController {
     description:
       'The contacts you may both read and export, with the filters and sort of `GET /contacts` (`page`, `limit` and `cursor` are accepted and ignored: ' +
       'the whole selection is exported). Columns: the core fields, then `custom.<key>` for each active custom field. Lists are joined with "; ", ' +
-      'references are given by name (status, tags, services, traffic source) or email (assignee), and cells a spreadsheet would run as a formula ' +
+      'references are given by name (status, tags, services, traffic source) or email (assignee; its name for roles that may not read users), and cells a spreadsheet would run as a formula ' +
       "start with `'`. The file is the import format, so it re-imports unchanged. Streamed, UTF-8 without BOM.",
     operationId: 'exportContacts',
   })

@@ -7,10 +7,11 @@ import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import type { Pool, PoolClient } from 'pg';
 import type { AppAbility } from '../../core/access/app-ability';
+import { hasWholeRight } from '../../core/access/record-access';
 import { PGlitePool } from '../../database/pglite/pglite-pool';
 import { guardPoolClient } from '../../database/pool-client-errors';
 import { copyCsv } from './contacts-export.copy';
-import { CORE_SQL, exportSelectSql } from './contacts-export.sql';
+import { coreCellSql, exportSelectSql, type ExportStatementPlan } from './contacts-export.sql';
 import { compileSelection, contactOrder } from './contacts.queries';
 import { CSV_CORE_COLUMNS, CsvCoreField, customColumnHeader, customValueToCell, LIST_SEPARATOR, neutraliseFormula } from './contacts.csv';
 import { CustomFieldsService } from './custom-fields.service';
@@ -23,11 +24,7 @@ export interface ContactExportRequest {
 }
 
 /** What the batches of one export share: the selection, the order and the columns. */
-interface ExportPlan {
-  where: string;
-  params: unknown[];
-  orderBy: string;
-  customKeys: string[];
+interface ExportPlan extends ExportStatementPlan {
   /** Rows per batch, for the whole export. */
   batchSize: number;
 }
@@ -52,7 +49,7 @@ interface Lists {
 
 /** The core columns of a batch, but for the lists: those are read per batch. */
 const LISTS: ReadonlySet<CsvCoreField> = new Set(['tags', 'services']);
-const PAGE_COLUMNS = CSV_CORE_COLUMNS.flatMap((column, i) => (LISTS.has(column.field) ? [] : [`${CORE_SQL[column.field]} AS v${i}`]));
+const pageColumns = (plan: ExportPlan) => CSV_CORE_COLUMNS.flatMap((column, i) => (LISTS.has(column.field) ? [] : [`${coreCellSql(column.field, plan)} AS v${i}`]));
 
 /** Lists come back as one JSON object per list (contact id → names): one parse per batch, not one per row. */
 const LISTS_SQL = `
@@ -199,6 +196,8 @@ export class ContactsExportService {
       orderBy: order.sql,
       // all() lists definitions by position, then key: the column order.
       customKeys: definitions.filter((definition) => !definition.deletedAt).map((definition) => definition.key),
+      // Users' emails are theirs to read who may read users; the rest see the name, as in lists.
+      assignee: hasWholeRight(ability, 'read', 'User') ? 'email' : 'name',
       batchSize: this.batchSize,
     };
   }
@@ -225,7 +224,7 @@ export class ContactsExportService {
 
   /** The contacts of the export in its order, with status, traffic source and assignee resolved. */
   private selectSql(plan: ExportPlan): string {
-    return `SELECT c.id, c.custom_fields, ${PAGE_COLUMNS.join(', ')}
+    return `SELECT c.id, c.custom_fields, ${pageColumns(plan).join(', ')}
          FROM contacts c
          LEFT JOIN contact_statuses s ON s.id = c.status_id
          LEFT JOIN traffic_sources ts ON ts.id = c.traffic_source_id

@@ -14,6 +14,8 @@ export interface ExportStatementPlan {
   params: unknown[];
   orderBy: string;
   customKeys: string[];
+  /** The assignee's email (what imports match), or only the name lists show, for callers who may not read users. */
+  assignee: 'email' | 'name';
 }
 
 /** The core cells over `c` and its joins; tags and services (`li`) come from their grouped joins. */
@@ -36,6 +38,14 @@ export const CORE_SQL: Record<CsvCoreField, string> = {
   trafficSource: 'ts.name',
   assignedTo: 'a.email',
 };
+
+/** The assignee as lists show it, for callers whose rules keep users' emails from them. */
+const ASSIGNEE_NAME_SQL = "nullif(btrim(a.first_name || ' ' || a.last_name), '')";
+
+/** A core cell's SQL for this export (before neutralising). */
+export function coreCellSql(field: CsvCoreField, plan: Pick<ExportStatementPlan, 'assignee'>): string {
+  return field === 'assignedTo' && plan.assignee === 'name' ? ASSIGNEE_NAME_SQL : CORE_SQL[field];
+}
 
 const SEPARATOR = escapeLiteral(LIST_SEPARATOR);
 
@@ -199,7 +209,7 @@ const LISTS_JOIN = `LEFT JOIN (
  */
 export function exportSelectSql(plan: ExportStatementPlan): string {
   const cells = [
-    ...CSV_CORE_COLUMNS.map((column) => neutraliseSql(CORE_SQL[column.field])),
+    ...CSV_CORE_COLUMNS.map((column) => neutraliseSql(coreCellSql(column.field, plan))),
     ...plan.customKeys.map((key) => customFinishedCellSql(`c.custom_fields -> ${escapeLiteral(key)}`)),
   ];
   return `SELECT ${cells.join(',\n  ')}
