@@ -426,6 +426,31 @@ describe('client portal', () => {
     });
   });
 
+  describe('a client role made by an admin', () => {
+    it('may be given the preferences alone, as the system client role has them', async () => {
+      const role = await t.http
+        .post('/api/v1/roles')
+        .set(admin.auth)
+        .send({
+          name: 'Preferences only',
+          audience: 'client',
+          rules: [
+            { action: 'read', subject: 'Portal' },
+            { action: 'read', subject: 'Contact', conditions: { id: '${user.contactId}' } },
+            { action: 'update', subject: 'Contact', conditions: { id: '${user.contactId}' }, fields: ['preferences'] },
+          ],
+        })
+        .expect(201);
+      const member = await createUserWithRoles(t, admin, [role.body.id], 'prefsonly');
+      const me = (await t.http.get('/api/v1/portal/me').set(member.auth).expect(200)).body;
+      expect(me.editableFields).toEqual(['preferences']);
+      const set = await t.http.patch('/api/v1/portal/me').set(member.auth).send({ version: me.version, preferences: { newsletter: true } }).expect(200);
+      expect(set.body.preferences).toMatchObject({ newsletter: true });
+      const refused = await t.http.patch('/api/v1/portal/me').set(member.auth).send({ version: set.body.version, firstName: 'Renamed' }).expect(403);
+      expect(refused.body.code).toBe('field_forbidden');
+    });
+  });
+
   describe('feature switches', () => {
     let client: Session;
     beforeAll(async () => {

@@ -279,7 +279,7 @@ export class PortalService {
 
   /** Contact fields rules may name, plus the portal's preferences. */
   private contactRuleFields(): string[] {
-    return [...Object.keys(this.subjects.get('Contact')?.fields ?? {}), 'preferences'];
+    return Object.keys(this.subjects.get('Contact')?.fields ?? {});
   }
 
   /** AuthModule keeps AuthService to itself; it is looked up once rather than duplicated here. */

@@ -23,6 +23,8 @@ export const CONTACT_RULE_FIELDS: SubjectDefinition['fields'] = {
   tagIds: { column: 'ARRAY(SELECT rt.tag_id FROM contact_tags rt WHERE rt.contact_id = {alias}.id)', type: 'uuid[]' },
   serviceIds: { column: 'ARRAY(SELECT rs.service_id FROM contact_services rs WHERE rs.contact_id = {alias}.id)', type: 'uuid[]' },
   customFields: { column: '{alias}.custom_fields', type: 'string', conditions: false },
+  // The client's own settings, changed in the portal: a field of update rules, not of conditions.
+  preferences: { column: '{alias}.preferences', type: 'string', conditions: false },
   createdAt: { column: '{alias}.created_at', type: 'date' },
 };
 
