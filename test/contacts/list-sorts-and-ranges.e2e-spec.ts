@@ -114,6 +114,26 @@ describe('contact lists: sorts, date ranges, phone search, error paths, bulk sel
     });
   });
 
+  describe('search by email', () => {
+    it('finds an email by its start, also where it joins words with _ or -', async () => {
+      const m = marker('mail').toLowerCase();
+      const firstLast = await create({ firstName: 'Zed', lastName: 'Quux', email: `first_last_${m}@corp.example` });
+      const hyphened = await create({ firstName: 'Mary-Ann', lastName: 'Smith', email: `mary-ann.${m}@corp.example` });
+      for (const [q, id] of [
+        [`first_last_${m}`, firstLast.id],
+        [`first_last_${m.slice(0, 3)}`, firstLast.id],
+        [`first_last_${m}@corp`, firstLast.id],
+        [`mary-ann.${m}`, hyphened.id],
+        [`mary-ann.${m}@`, hyphened.id],
+        [`Smith Mary-Ann.${m}`, hyphened.id],
+      ] as const) {
+        expect({ q, ids: ids((await list({ q }).expect(200)).body) }).toEqual({ q, ids: [id] });
+      }
+      // Each word still has to match: a joined word matching alone is not enough.
+      expect((await list({ q: `first_last_${m} nobody` }).expect(200)).body.meta.total).toBe(0);
+    });
+  });
+
   describe('errors name what the caller sent', () => {
     it('query parameters', async () => {
       expect((await list({ createdFrom: '2026-02-30' }).expect(400)).body.details).toEqual([{ field: 'createdFrom', message: expect.any(String) }]);

@@ -207,11 +207,7 @@ export function compileFilter(node: FilterNode, fields: FieldResolver, firstPara
 }
 
 function condition(field: FilterField, { op, value }: FilterCondition, p: (value: unknown) => string): string {
-  if (field.kind === 'search') {
-    // Every word must match the start of a token of name, email, phone or company.
-    const query = toPrefixQuery(String(value));
-    return query ? `c.search @@ to_tsquery('simple', ${p(query)})` : 'FALSE';
-  }
+  if (field.kind === 'search') return searchCondition(String(value), p);
   // Finer than PostgreSQL keeps: cut, so the end of 9999 cannot round into a year it refuses;
   // offsets as UTC, so PostgreSQL never meets one past the ±15:59 it takes.
   if (field.kind === 'datetime') value = Array.isArray(value) ? value.map(sqlDateTime) : sqlDateTime(value);
@@ -377,15 +373,48 @@ const PHONE_QUERY = /^\+?[\d\s().\/-]*\d[\d\s().\/-]*$/;
  * are all found.
  */
 export function toPrefixQuery(text: string): string {
-  const words = text
+  const words = searchWords(text);
+  const query = words.map((word) => `'${word}':*`).join(' & ');
+  const digits = phoneDigits(text);
+  if (digits === undefined || query === `'${digits}':*`) return query;
+  return `(${query}) | '${digits}':*`;
+}
+
+/** The words of a search, as toPrefixQuery reads them: only characters tsquery takes inside quotes. */
+function searchWords(text: string): string[] {
+  return text
     .toLowerCase()
     .split(/[^\p{L}\p{N}@.+_-]+/u)
     .filter(Boolean)
     .slice(0, 10);
-  const query = words.map((word) => `'${word}':*`).join(' & ');
+}
+
+function phoneDigits(text: string): string | undefined {
   const trimmed = text.trim();
-  if (!PHONE_QUERY.test(trimmed)) return query;
-  const digits = trimmed.replace(/\D/g, '');
-  if (query === `'${digits}':*`) return query;
-  return `(${query}) | '${digits}':*`;
+  return PHONE_QUERY.test(trimmed) ? trimmed.replace(/\D/g, '') : undefined;
+}
+
+/** A word joined by _ or - (first_last, mary-ann): the index keeps an email holding it whole. */
+const JOINED_WORD = /[\p{L}\p{N}][_-][\p{L}\p{N}]/u;
+
+/**
+ * Every word must match the start of a token of name, email, phone or company. to_tsquery
+ * splits a joined word into a phrase of its parts, which an email the index keeps whole never
+ * matches ("first_last" in first_last@corp.example): such a word is also looked for as typed.
+ */
+function searchCondition(text: string, p: (value: unknown) => string): string {
+  const query = toPrefixQuery(text);
+  if (!query) return 'FALSE';
+  const words = searchWords(text);
+  // Words with letters only: a phone number's groups are found through its digits.
+  const joined = (word: string) => JOINED_WORD.test(word) && /\p{L}/u.test(word);
+  if (!words.some(joined)) return `c.search @@ to_tsquery('simple', ${p(query)})`;
+  const terms = words.map((word) => {
+    const parsed = `to_tsquery('simple', ${p(`'${word}':*`)})`;
+    if (!joined(word)) return parsed;
+    return `(${parsed} || ${p(`'${word.replace(/^[._+-]+|[._+-]+$/g, '')}':*`)}::tsquery)`;
+  });
+  const digits = phoneDigits(text);
+  const phone = digits ? ` || to_tsquery('simple', ${p(`'${digits}':*`)})` : '';
+  return `c.search @@ (${terms.join(' && ')}${phone})`;
 }
