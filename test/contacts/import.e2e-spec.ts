@@ -520,6 +520,20 @@ describe('CSV import edge cases', () => {
     expect(fine.tags).toEqual(['Short One', `Y${'y'.repeat(99)}`]);
   });
 
+  it('reads files whose cells are separated by semicolons or tabs, as spreadsheets write them in many locales', async () => {
+    for (const [name, separator] of [['Semi', ';'], ['Tab', '\t']] as const) {
+      const email = `${name.toLowerCase()}.${marker}@example.com`;
+      const csv = [['First Name', 'Last Name', 'Email', 'Company'], [name, 'Colon', email, '"Acme, Inc."']].map((cells) => cells.join(separator)).join('\r\n');
+      const uploaded = (await upload(`\ufeff${csv}\r\n`).expect(201)).body;
+      expect(uploaded.columns.map((column: { target: string }) => column.target)).toEqual(['firstName', 'lastName', 'email', 'company']);
+      const { done } = await run(csv, 'create');
+      expect(done.counts).toMatchObject({ created: 1, failed: 0 });
+      expect(await contactByEmail(email)).toMatchObject({ first_name: name });
+      const [{ company }] = await t.db.query('SELECT company FROM contacts WHERE email_key = $1', [email]);
+      expect(company).toBe('Acme, Inc.');
+    }
+  });
+
   it('holds emails and phones to the rules every route applies', async () => {
     const csv = [
       'First Name,Email,Phone',

@@ -2,9 +2,9 @@ import { parse } from 'csv-parse/sync';
 import { CSV_OPTIONS, readCsv } from './contacts-import.csv-reader';
 
 /** What csv-parse makes of the whole text at once: the reference the reader must match. */
-function reference(text: string): string[][] | 'error' {
+function reference(text: string, delimiter = ','): string[][] | 'error' {
   try {
-    return parse(text, CSV_OPTIONS) as string[][];
+    return parse(text, { ...CSV_OPTIONS, delimiter }) as string[][];
   } catch {
     return 'error';
   }
@@ -61,6 +61,22 @@ describe('readCsv', () => {
     ['accents and emoji', 'nom,ville\nJosé,São Paulo\n"Zoë 🎉",Kraków\n'],
   ])('reads %s as csv-parse does, however the text is cut', async (_name, text) => {
     const expected = reference(text);
+    expect(await read([text])).toEqual(expected);
+    for (let size = 1; size <= 4; size += 1) {
+      const chunks = text.match(new RegExp(`[\\s\\S]{1,${size}}`, 'g')) ?? [];
+      expect(await read(chunks)).toEqual(expected);
+    }
+  });
+
+  it.each([
+    ['semicolons', 'First Name;Last Name;Email\nSemi;Colon;semi@example.com\n"Acme; Inc.";"a,b";x\n', ';'],
+    ['semicolons, Windows line endings and a quoted header', '\ufeff"Name; given";Email\r\nA;a@example.com\r\n', ';'],
+    ['tabs', 'Name\tEmail\tCity\nA\ta@example.com\t"São\tPaulo"\n', '\t'],
+    ['commas where a header also holds a semicolon', 'Name,Tags;Labels\nA,x;y\n', ','],
+    ['semicolons falling back to csv-parse', 'a;b\n"x"y;2\n3;4\n', ';'],
+  ])('reads a header separated by %s with that separator, however the text is cut', async (_name, text, separator) => {
+    const expected = reference(text, separator);
+    expect(expected).not.toBe('error');
     expect(await read([text])).toEqual(expected);
     for (let size = 1; size <= 4; size += 1) {
       const chunks = text.match(new RegExp(`[\\s\\S]{1,${size}}`, 'g')) ?? [];

@@ -20,13 +20,15 @@ type Step = { record: string[] | null; next: number } | 'incomplete' | 'unusual'
  * record it does not read the way csv-parse would (a lone CR line ending, text after a
  * closing quote, an unclosed quote…), everything from that record on goes through csv-parse
  * with CSV_OPTIONS, which then also raises the errors. The records are the same either way.
+ * Cells are separated as the header line separates them: by commas, or by the semicolons or
+ * tabs spreadsheets write in many locales.
  */
 export async function* readCsv(text: AsyncIterable<string>): AsyncGenerator<string[][]> {
   const input = text[Symbol.asyncIterator]();
   const reader = new WellFormedCsv();
   for (;;) {
     const next = await input.next();
-    const { records, rest, delimiter } = reader.push(next.done ? '' : next.value, next.done === true);
+    const { records, rest, delimiter, separator } = reader.push(next.done ? '' : next.value, next.done === true);
     if (records.length) yield records;
     if (rest !== undefined) {
       const remaining = async function* () {
@@ -35,7 +37,7 @@ export async function* readCsv(text: AsyncIterable<string>): AsyncGenerator<stri
         for (let more = await input.next(); !more.done; more = await input.next()) yield more.value;
       };
       // The rest of the file keeps the line ending found so far, as it would in one csv-parse run.
-      const parser = parse(delimiter ? { ...CSV_OPTIONS, record_delimiter: delimiter } : CSV_OPTIONS);
+      const parser = parse({ ...CSV_OPTIONS, delimiter: separator, ...(delimiter ? { record_delimiter: delimiter } : {}) });
       const feeding = pipeline(Readable.from(remaining(), { objectMode: false }), parser);
       feeding.catch(() => undefined); // the iteration below throws the same error
       let batch: string[][] = [];
@@ -54,18 +56,45 @@ export async function* readCsv(text: AsyncIterable<string>): AsyncGenerator<stri
   }
 }
 
+/** Separators a header line may use, the first preferred when as many of each are found. */
+const SEPARATORS = [',', ';', '\t'] as const;
+
+/** The separator of a header line: the one it holds most of outside quotes (a comma when none). */
+export function separatorOf(headerLine: string): string {
+  const counts = new Map<string, number>(SEPARATORS.map((separator) => [separator, 0]));
+  let quoted = false;
+  for (const character of headerLine) {
+    if (character === '"') quoted = !quoted;
+    else if (!quoted && counts.has(character)) counts.set(character, counts.get(character)! + 1);
+  }
+  return SEPARATORS.reduce((best, separator) => (counts.get(separator)! > counts.get(best)! ? separator : best));
+}
+
 class WellFormedCsv {
   private pending = '';
   private started = false;
   /** The record delimiter, found at the end of the first record as csv-parse finds it. */
   private delimiter: '\n' | '\r\n' | undefined;
+  /** The cell separator, found on the header line before any record is read. */
+  private separator: string | undefined;
+  private separatorCode = 0x2c;
 
-  push(chunk: string, final: boolean): { records: string[][]; rest?: string; delimiter?: string } {
+  push(chunk: string, final: boolean): { records: string[][]; rest?: string; delimiter?: string; separator?: string } {
     let text = this.pending + chunk;
     if (!this.started && (text.length || final)) {
       this.started = true;
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     }
+    if (this.separator === undefined) {
+      const lineEnd = text.search(/[\r\n]/);
+      if (lineEnd === -1 && !final) {
+        this.pending = text;
+        return { records: [] };
+      }
+      this.separator = separatorOf(lineEnd === -1 ? text : text.slice(0, lineEnd));
+      this.separatorCode = this.separator.charCodeAt(0);
+    }
+    const separator = this.separator;
     const records: string[][] = [];
     let pos = 0;
     while (pos < text.length) {
@@ -75,7 +104,7 @@ class WellFormedCsv {
         if (end === -1 && !final) break;
         const line = end === -1 ? text.slice(pos) : text.slice(pos, end);
         if (line.indexOf('"') === -1) {
-          if (line.length) records.push(line.split(','));
+          if (line.length) records.push(line.split(separator));
           pos = end === -1 ? text.length : end + delimiter.length;
           continue;
         }
@@ -84,7 +113,7 @@ class WellFormedCsv {
       if (step === 'incomplete') break;
       if (step === 'unusual') {
         this.pending = '';
-        return { records, rest: text.slice(pos), delimiter: this.delimiter };
+        return { records, rest: text.slice(pos), delimiter: this.delimiter, separator };
       }
       if (step.record) records.push(step.record);
       pos = step.next;
@@ -120,7 +149,7 @@ class WellFormedCsv {
         after = pos;
         while (after < text.length) {
           const code = text.charCodeAt(after);
-          if (code === 0x2c || code === 0x0a || code === 0x0d) break;
+          if (code === this.separatorCode || code === 0x0a || code === 0x0d) break;
           after += 1;
         }
         value = text.slice(pos, after);
@@ -131,7 +160,7 @@ class WellFormedCsv {
         return { record: isEmptyLine(record, text, pos) ? null : record, next: after };
       }
       const code = text.charCodeAt(after);
-      if (code === 0x2c) {
+      if (code === this.separatorCode) {
         record.push(value);
         pos = after + 1;
         continue;
@@ -142,10 +171,10 @@ class WellFormedCsv {
         // A quote, CR or LF that does not end the record here: csv-parse's territory.
         if (!this.delimiter || text.charCodeAt(pos) === 0x22) return 'unusual';
         after += 1;
-        while (after < text.length && text.charCodeAt(after) !== 0x2c && !text.startsWith(this.delimiter, after)) after += 1;
+        while (after < text.length && text.charCodeAt(after) !== this.separatorCode && !text.startsWith(this.delimiter, after)) after += 1;
         if (after === text.length && !final) return 'incomplete';
         value = text.slice(pos, after);
-        if (after < text.length && text.charCodeAt(after) === 0x2c) {
+        if (after < text.length && text.charCodeAt(after) === this.separatorCode) {
           record.push(value);
           pos = after + 1;
           continue;

@@ -148,7 +148,7 @@ export class DryRunDto {
 export class ImportQueryDto extends PickType(PageQueryDto, ['page', 'limit'] as const) {}
 
 export class UploadDto {
-  @ApiProperty({ type: 'string', format: 'binary', description: 'A UTF-8 CSV file with a header row; the last part of the form (it is read as it arrives).' })
+  @ApiProperty({ type: 'string', format: 'binary', description: 'A UTF-8 CSV file with a header row, its cells separated by commas, semicolons or tabs (as the header line is); the last part of the form (it is read as it arrives).' })
   file: unknown;
 
   @ApiPropertyOptional({ format: 'uuid', description: 'Apply this saved mapping instead of the proposed one. Sent before the file.' })
