@@ -153,8 +153,14 @@ describe('users and roles administration', () => {
       expect(unknownRole.body.code).toBe('unknown_roles');
 
       const taken = await t.http.post('/api/v1/users').set(admin.auth).send({ ...base, email: client.email.toUpperCase() }).expect(409);
-      expect(taken.body.code).toBe('email_taken');
-      expect(taken.body.details).toEqual([expect.objectContaining({ field: 'email' })]);
+      expect(taken.body).toMatchObject({ code: 'email_taken', message: 'Another account has this email', details: [{ field: 'email', message: 'is already used by another account' }] });
+      // A contact without an account: its account is opened from it, not made beside it.
+      const lead = (await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Lead', email: `lead.${person.email}` }).expect(201)).body;
+      const ofContact = await t.http.post('/api/v1/users').set(admin.auth).send({ ...base, email: `lead.${person.email}` }).expect(409);
+      expect(ofContact.body).toMatchObject({ code: 'email_taken', message: `A contact has this email: open its account with POST /api/v1/contacts/${lead.id}/account instead` });
+      await t.http.delete(`/api/v1/contacts/${lead.id}`).set(admin.auth).expect(204);
+      const ofTrashed = await t.http.post('/api/v1/users').set(admin.auth).send({ ...base, email: `lead.${person.email}` }).expect(409);
+      expect(ofTrashed.body.message).toMatch(/^A contact in the trash has this email: restore it/);
 
       const [{ users }] = await t.db.query('SELECT count(*)::int AS users FROM users WHERE email_key = lower($1)', [person.email]);
       expect(users).toBe(0);

@@ -41,3 +41,23 @@ export class UnknownRolesError extends UnprocessableEntityException {
     super({ message: `Unknown role id(s): ${ids.join(', ')}`, code: 'unknown_roles', details: [{ field: 'roleIds', message: 'contains unknown role ids' }] });
   }
 }
+
+/**
+ * An email another record holds, told to whoever manages accounts: which kind, and for a
+ * contact without an account, that the account is opened from it rather than made beside it.
+ */
+export class AccountEmailTakenError extends ConflictException {
+  constructor(holder: { kind: 'account' } | { kind: 'contact'; contactId: string; inTrash: boolean }) {
+    const message =
+      holder.kind === 'account'
+        ? 'Another account has this email'
+        : holder.inTrash
+          ? `A contact in the trash has this email: restore it, then open its account with POST /api/v1/contacts/${holder.contactId}/account`
+          : `A contact has this email: open its account with POST /api/v1/contacts/${holder.contactId}/account instead`;
+    super({
+      message,
+      code: 'email_taken',
+      details: [{ field: 'email', message: holder.kind === 'account' ? 'is already used by another account' : 'is the email of a contact without an account' }],
+    });
+  }
+}

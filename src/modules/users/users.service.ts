@@ -8,14 +8,14 @@ import type { AppAbility } from '../../core/access/app-ability';
 import { assertAdministrator, assertCanOnRecord } from '../../core/access/record-access';
 import { SubjectRegistry } from '../../core/access/subject-registry';
 import { AuditService } from '../../core/audit/audit.service';
-import { EmailTakenError, emailTakenOnConflict } from '../../core/auth/auth.errors';
+import { emailTakenOnConflict } from '../../core/auth/auth.errors';
 import { PasswordTokensService } from '../../core/auth/password-tokens.service';
 import { accountTypeOf, AuthUser } from '../../core/identity/auth-user';
 import { ContactDirectory } from '../../core/identity/contact-directory';
 import { IdentityService } from '../../core/identity/identity.service';
 import { containsPattern, Page, pageWindow, parseSort, toPage } from '../../core/http/pagination';
 import type { CreateUserDto, UpdateUserDto, UserDto, UserQueryDto } from './dto/user.dto';
-import { LastAdminError, UnknownRolesError, UserNotFoundError } from './users.errors';
+import { AccountEmailTakenError, LastAdminError, UnknownRolesError, UserNotFoundError } from './users.errors';
 import { USER_SORTS, USER_VIEW_SELECT, UserViewRow } from './users.queries';
 
 @Injectable()
@@ -188,11 +188,15 @@ export class UsersService {
   }
 
   private async assertEmailFree(manager: EntityManager, email: string): Promise<void> {
-    const taken: unknown[] = await manager.query(
-      'SELECT 1 FROM users WHERE email_key = lower($1) UNION ALL SELECT 1 FROM contacts WHERE email_key = lower($1) LIMIT 1',
+    const [holder] = (await manager.query(
+      `(SELECT 'account' AS kind, NULL::uuid AS contact_id, false AS in_trash FROM users WHERE email_key = lower($1))
+       UNION ALL
+       (SELECT 'contact', c.id, c.deleted_at IS NOT NULL FROM contacts c WHERE c.email_key = lower($1) AND NOT EXISTS (SELECT 1 FROM users u WHERE u.contact_id = c.id))
+       LIMIT 1`,
       [email],
-    );
-    if (taken.length) throw new EmailTakenError();
+    )) as Array<{ kind: 'account' | 'contact'; contact_id: string | null; in_trash: boolean }>;
+    if (!holder) return;
+    throw new AccountEmailTakenError(holder.kind === 'account' ? { kind: 'account' } : { kind: 'contact', contactId: holder.contact_id!, inTrash: holder.in_trash });
   }
 
   /** Locks the admins so two concurrent demotions cannot both pass this check. */
