@@ -111,6 +111,13 @@ describe('contact lists: sorts, date ranges, phone search, error paths, bulk sel
       expect((await list({ q: '258 9999' }).expect(200)).body.meta.total).toBe(0);
       // Names and companies are found as before.
       expect(ids((await list({ q: `${m} caller` }).expect(200)).body)).toEqual([id]);
+
+      // Stored without a country code, typed with one.
+      const local = String(Math.floor(1e6 + Math.random() * 8e6));
+      const national = await create({ firstName: m, lastName: 'Local', phone: `(555) ${local.slice(0, 3)}-${local.slice(3)}` });
+      for (const q of [`+1 555 ${local.slice(0, 3)} ${local.slice(3)}`, `+1 (555) ${local}`]) {
+        expect({ q, ids: ids((await list({ q }).expect(200)).body) }).toEqual({ q, ids: [national.id] });
+      }
     });
   });
 

@@ -376,8 +376,18 @@ export function toPrefixQuery(text: string): string {
   const words = searchWords(text);
   const query = words.map((word) => `'${word}':*`).join(' & ');
   const digits = phoneDigits(text);
-  if (digits === undefined || query === `'${digits}':*`) return query;
-  return `(${query}) | '${digits}':*`;
+  if (digits === undefined) return query;
+  const alternatives = [digits, nationalDigits(text)].filter((form): form is string => Boolean(form) && query !== `'${form}':*`);
+  return alternatives.length ? [`(${query})`, ...alternatives.map((form) => `'${form}':*`)].join(' | ') : query;
+}
+
+/**
+ * A number typed with its country code set apart (`+1 555 010 0004`) is also looked for
+ * without it, as numbers stored without one hold it: the digits after the first group.
+ */
+function nationalDigits(text: string): string | undefined {
+  const parts = /^\+\d{1,3}[\s().\/-]+(\d[\d\s().\/-]*)$/.exec(text.trim());
+  return parts ? parts[1]!.replace(/\D/g, '') : undefined;
 }
 
 /** The words of a search, as toPrefixQuery reads them: only characters tsquery takes inside quotes. */
@@ -414,7 +424,9 @@ function searchCondition(text: string, p: (value: unknown) => string): string {
     if (!joined(word)) return parsed;
     return `(${parsed} || ${p(`'${word.replace(/^[._+-]+|[._+-]+$/g, '')}':*`)}::tsquery)`;
   });
-  const digits = phoneDigits(text);
-  const phone = digits ? ` || to_tsquery('simple', ${p(`'${digits}':*`)})` : '';
+  const phone = [phoneDigits(text), nationalDigits(text)]
+    .filter(Boolean)
+    .map((digits) => ` || to_tsquery('simple', ${p(`'${digits}':*`)})`)
+    .join('');
   return `c.search @@ (${terms.join(' && ')}${phone})`;
 }
