@@ -15,6 +15,7 @@ describe('the API while its Redis does not answer', () => {
   let port: number;
   let redis: (Child & { url: string }) | undefined;
   let database: string;
+  let importId: string;
 
   const timed = async <T>(request: PromiseLike<T>): Promise<{ response: T; ms: number }> => {
     const started = Date.now();
@@ -63,10 +64,30 @@ describe('the API while its Redis does not answer', () => {
     expect(refresh.status).toBe(503);
   });
 
+  it('queues an import all the same: it runs once Redis is back', async () => {
+    const uploaded = (await t!.http.post('/api/v1/contacts/imports').set(admin.auth).attach('file', Buffer.from('First Name,Email\nQueued,queued@example.com\n'), 'queued.csv').expect(201)).body;
+    importId = uploaded.id;
+    await t!.http.put(`/api/v1/contacts/imports/${importId}/settings`).set(admin.auth).send({ columns: uploaded.columns, mode: 'create' }).expect(200);
+    const { response, ms } = await timed(t!.http.post(`/api/v1/contacts/imports/${importId}/run`).set(admin.auth));
+    expect({ status: response.status, importStatus: response.body.status }).toEqual({ status: 202, importStatus: 'queued' });
+    expect(ms).toBeLessThan(ANSWER_WITHIN_MS);
+    // Started once: a second run is refused, not queued twice.
+    expect((await t!.http.post(`/api/v1/contacts/imports/${importId}/run`).set(admin.auth)).status).toBe(409);
+  });
+
   it('applies the schedules once Redis comes, answers 503 again, promptly, when it goes, and still shuts down', async () => {
     redis = await startRedis(port);
     await until(async () => ((await t!.http.get('/api/v1/jobs').set(admin.auth)).status === 200 ? true : undefined), 20_000, 'the jobs API to answer');
     await until(async () => ((await schedulers()).join() === [DASHBOARD_SCHEDULE_ID, LAST_CONTACTED_SCHEDULE_ID].sort().join() ? true : undefined), 20_000, 'the schedules');
+    const imported = await until(
+      async () => {
+        const body = (await t!.http.get(`/api/v1/contacts/imports/${importId}`).set(admin.auth).expect(200)).body;
+        return body.status === 'completed' ? body : undefined;
+      },
+      60_000,
+      'the queued import to run',
+    );
+    expect(imported.counts).toMatchObject({ created: 1 });
 
     await redis.kill();
     const { response, ms } = await timed(t!.http.get('/api/v1/jobs').set(admin.auth));

@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Put, Query, Req, Res, UseGuards } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBody, ApiConsumes, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiBody, ApiConsumes, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppConfig } from '../../config/app-config';
 import { Audience, Authorize } from '../../core/access/authorize.decorator';
@@ -111,7 +111,11 @@ export class ContactsImportController {
   @Post('imports/:id/run')
   @Authorize('import', 'Contact')
   @HttpCode(HttpStatus.ACCEPTED)
-  @ApiOperation({ summary: 'Run the import as a background job; follow it with GET /contacts/imports/{id}', operationId: 'runContactImport' })
+  @ApiOperation({
+    summary: 'Run the import as a background job; follow it with GET /contacts/imports/{id}',
+    description: 'The import is queued at once; if the job queue (Redis) does not answer, it stays queued and starts once the queue is back.',
+    operationId: 'runContactImport',
+  })
   @ApiAcceptedResponse({ type: ImportDto })
   @ApiErrors(400, 401, 403, 404, 409)
   run(@CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string): Promise<ImportDto> {
@@ -120,9 +124,9 @@ export class ContactsImportController {
 
   @Get('imports/:id/rejected')
   @Authorize('import', 'Contact')
-  @ApiProduces('text/csv')
   @ApiOperation({ summary: 'The rejected rows as CSV: the original cells and the reason', operationId: 'downloadRejectedRows' })
-  @ApiOkResponse({ description: 'CSV', schema: { type: 'string' } })
+  // The CSV media type is set on this response alone: @ApiProduces would label the JSON error bodies text/csv too.
+  @ApiOkResponse({ description: 'The rejected rows as CSV, as an attachment.', content: { 'text/csv': { schema: { type: 'string' } } } })
   @ApiErrors(400, 401, 403, 404)
   async rejected(@Param('id', uuidParam()) id: string, @Res() reply: FastifyReply): Promise<void> {
     const stream = await this.imports.rejectedCsv(id);

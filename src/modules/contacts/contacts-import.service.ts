@@ -1,4 +1,4 @@
-import { ConflictException, Injectable, NotFoundException, PayloadTooLargeException, UnprocessableEntityException } from '@nestjs/common';
+import { ConflictException, Injectable, Logger, NotFoundException, PayloadTooLargeException, ServiceUnavailableException, UnprocessableEntityException } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { stringify } from 'csv-stringify';
 import { randomUUID } from 'node:crypto';
@@ -76,6 +76,8 @@ const FINAL_STATUSES = ['completed', 'reverting', 'reverted'];
 /** Upload, map, dry-run, run (as a job, chunk by chunk with a checkpoint), report and revert CSV imports. */
 @Injectable()
 export class ContactsImportService {
+  private readonly logger = new Logger(ContactsImportService.name);
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly customFields: CustomFieldsService,
@@ -206,8 +208,12 @@ export class ContactsImportService {
     // Its rows are written as the one who starts it: the rights it is judged by are theirs.
     const [, started] = (await this.dataSource.query(`UPDATE contact_imports SET status = 'queued', started_by_id = $2, updated_at = now() WHERE id = $1 AND status = 'uploaded'`, [id, actor.id])) as [unknown, number];
     if (!started) throw new ConflictException({ message: 'The import has already been started', code: 'import_started' });
-    // The import id is the job id: starting twice never runs it twice.
-    await this.jobs.enqueue(IMPORT_QUEUE, { importId: id }, { jobId: `import-${id}` });
+    // The import id is the job id: starting twice never runs it twice. The queued row is what
+    // counts: a queue that does not answer now gets the job from ContactsImportRecovery once it does.
+    await this.jobs.enqueue(IMPORT_QUEUE, { importId: id }, { jobId: `import-${id}` }).catch((error: unknown) => {
+      if (!(error instanceof ServiceUnavailableException)) throw error;
+      this.logger.warn(`Import ${id} stays queued until the job queue answers: ${error.message}`);
+    });
     await this.audit.record({ actorId: actor.id, action: 'contact-import.start', subjectType: 'ContactImport', subjectId: id });
     return this.get(id);
   }

@@ -113,7 +113,7 @@ export class ImportDto {
   @ApiProperty({ type: ImportCountsDto })
   counts: ImportCountsDto;
 
-  @ApiProperty({ type: 'array', items: { type: 'array', items: { type: 'string' } }, description: 'The first rows of the file.' })
+  @ApiProperty({ type: 'array', items: { type: 'array', items: { type: 'string' } }, description: 'The first rows of the file (left empty in lists: read the import itself for them).' })
   sample: string[][];
 
   @ApiProperty({ nullable: true, type: String })
@@ -148,9 +148,10 @@ export class DryRunDto {
 export class ImportQueryDto extends PickType(PageQueryDto, ['page', 'limit'] as const) {}
 
 export class UploadDto {
-  @ApiProperty({ type: 'string', format: 'binary', description: 'A UTF-8 CSV file with a header row, its cells separated by commas, semicolons or tabs (as the header line is); the last part of the form (it is read as it arrives).' })
-  file: unknown;
-
+  // Listed first: multipart clients send the parts in this order, and the file is read as it arrives.
   @ApiPropertyOptional({ format: 'uuid', description: 'Apply this saved mapping instead of the proposed one. Sent before the file.' })
   mappingId?: string;
+
+  @ApiProperty({ type: 'string', format: 'binary', description: 'A UTF-8 CSV file with a header row, its cells separated by commas, semicolons or tabs (as the header line is); the last part of the form (it is read as it arrives).' })
+  file: unknown;
 }
