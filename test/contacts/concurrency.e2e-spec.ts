@@ -1,6 +1,7 @@
 import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
 import { unique } from '../support/names';
 import { startTestApp, TestApp } from '../support/test-app';
+import { untilWaitingForLocks } from '../support/wait';
 
 /**
  * Writes that meet on the same rows wait for each other instead of failing: every writer takes
@@ -79,6 +80,32 @@ describe('contacts under concurrent writes', () => {
       // Whatever came first, nothing points at the deleted entries.
       expect(await t.db.query('SELECT 1 FROM contact_tags WHERE tag_id = $1', [tag])).toEqual([]);
     }
+  });
+
+  it('a tag typed by name while it is deleted is created anew, never silently left off', async () => {
+    const name = unique('Vanishing');
+    const tag = (await t.http.post('/api/v1/tags').set(admin.auth).send({ name }).expect(201)).body.id as string;
+    const contact = await newContact({});
+    // The test deletes the tag in a transaction of its own: the edit finds it, then waits for it.
+    const deleting = t.db.createQueryRunner();
+    await deleting.connect();
+    let edit: Promise<{ status: number; body: { tags: Array<{ id: string; name: string }> } }> | undefined;
+    try {
+      await deleting.startTransaction();
+      await deleting.query('SELECT id FROM tags WHERE id = $1 FOR UPDATE', [tag]);
+      edit = Promise.resolve(t.http.patch(`/api/v1/contacts/${contact}`).set(admin.auth).send({ version: 1, newTags: [name] }));
+      edit.catch(() => undefined);
+      await untilWaitingForLocks(t.db, 1, 'the edit to wait for the tag');
+      await deleting.query('DELETE FROM tags WHERE id = $1', [tag]);
+      await deleting.commitTransaction();
+    } finally {
+      if (deleting.isTransactionActive) await deleting.rollbackTransaction();
+      await deleting.release();
+    }
+    const answer = await edit!;
+    expect(answer.status).toBe(200);
+    expect(answer.body.tags.map((given) => given.name.toLowerCase())).toEqual([name.toLowerCase()]);
+    expect(answer.body.tags[0]!.id).not.toBe(tag);
   });
 
   it('accounts opened at once with one email: one is made, the others are told the email is taken', async () => {
