@@ -61,6 +61,25 @@ describe('contacts under concurrent writes', () => {
     }
   });
 
+  it('a bulk change giving the entry that replaces a deleted one: both land, neither deadlocks', async () => {
+    for (let round = 0; round < ROUNDS; round += 1) {
+      const [from, to] = await Promise.all(
+        ['From', 'To'].map(async (what) => (await t.http.post('/api/v1/contact-statuses').set(admin.auth).send({ name: unique(what), stage: 'other' }).expect(201)).body.id as string),
+      );
+      const [source, target] = await Promise.all(['From', 'To'].map(async (what) => (await t.http.post('/api/v1/tags').set(admin.auth).send({ name: unique(what) }).expect(201)).body.id as string));
+      const ids = await Promise.all(Array.from({ length: 10 }, () => newContact({ statusId: from, tagIds: [source] })));
+      const answers = await Promise.all([
+        t.http.delete(`/api/v1/contact-statuses/${from}`).query({ replaceWith: to }).set(admin.auth),
+        t.http.post('/api/v1/contacts/bulk').set(admin.auth).send({ selection: { ids }, action: 'setStatus', statusId: to }),
+        t.http.delete(`/api/v1/tags/${source}`).query({ replaceWith: target }).set(admin.auth),
+        t.http.post('/api/v1/contacts/bulk').set(admin.auth).send({ selection: { ids }, action: 'addTags', tagIds: [target] }),
+      ]);
+      expect(answers.map((answer) => answer.status)).toEqual([204, 200, 204, 200]);
+      const rows = await t.db.query('SELECT DISTINCT status_id FROM contacts WHERE id = ANY($1::uuid[])', [ids]);
+      expect(rows).toEqual([{ status_id: to }]);
+    }
+  });
+
   it('a tag or status given while it is deleted is either given first or reported unknown on its field', async () => {
     for (let round = 0; round < ROUNDS; round += 1) {
       const tag = (await t.http.post('/api/v1/tags').set(admin.auth).send({ name: unique('Fleeting') }).expect(201)).body.id as string;

@@ -407,11 +407,11 @@ export class ContactsService {
 
     const result = await this.writing(async (manager) => {
       await setChangeContext(manager, actor.id, 'bulk');
-      await this.checkReferences(manager, ability, { assignedToId: input.assignedToId, statusId: input.statusId, tagIds: input.tagIds });
-      // The selected rows are locked first, in id order (as every writer of several contacts
-      // locks them, so two cannot deadlock); the change then runs as a statement of its own, whose
-      // snapshot sees whatever was committed while it waited (a value changed, an account opened).
+      // The selected rows are locked first, in id order, before the entries they are given (as
+      // every writer of several contacts locks them, so two cannot deadlock); the change then runs
+      // as a statement of its own, whose snapshot sees whatever was committed while it waited.
       const [{ locked }] = (await manager.query(`SELECT count(*)::int AS locked FROM (SELECT c.id FROM contacts c WHERE ${selection.where} ORDER BY c.id FOR UPDATE OF c) picked`, selection.params)) as Array<{ locked: number }>;
+      await this.checkReferences(manager, ability, { assignedToId: input.assignedToId, statusId: input.statusId, tagIds: input.tagIds });
       // Common table expressions after `picked`, the last named `changed` (the contacts changed).
       let changes: string;
       switch (input.action) {
