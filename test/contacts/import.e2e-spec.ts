@@ -2,7 +2,7 @@ import { parse } from 'csv-parse/sync';
 import { randomUUID } from 'node:crypto';
 import { AuditService } from '../../src/core/audit/audit.service';
 import { setChangeContext } from '../../src/modules/contacts/contacts.change-context';
-import { Decision, EMAIL_TAKEN, writeChunk } from '../../src/modules/contacts/contacts-import.writer';
+import { CONTACT_CHANGED, Decision, EMAIL_TAKEN, writeChunk } from '../../src/modules/contacts/contacts-import.writer';
 import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
 import { until } from '../support/wait';
@@ -472,6 +472,30 @@ describe('CSV import edge cases', () => {
     expect((await contactByEmail(taken)).first_name).toBe('First');
     const [batch] = await t.db.query('SELECT created_ids FROM contact_import_batches WHERE import_id = $1', [uploaded.id]);
     expect(batch.created_ids).toEqual([decisions[1]!.contactId]);
+  });
+
+  it('leaves alone a contact trashed or given another email after the decision to update it', async () => {
+    const emails = ['trashed', 'moved', 'still'].map((what) => `${what}.after.${marker}@example.com`);
+    const ids: string[] = [];
+    for (const email of emails) ids.push((await t.http.post('/api/v1/contacts').set(staff.auth).send({ firstName: 'Before', email }).expect(201)).body.id);
+    const uploaded = (await upload(`First Name,Email\n${emails.map((email) => `After,${email}`).join('\n')}\n`).expect(201)).body;
+    const settings = { id: uploaded.id, mode: 'upsert' as const, mapping: uploaded.columns, headers: uploaded.headers, importer_id: staff.userId };
+    const decisions: Decision[] = emails.map((email, i) => ({ row: i + 2, outcome: 'updated', contactId: ids[i], record: { fields: { firstName: 'After', email } } }));
+    // Since the decision: one contact trashed, one given another email.
+    await t.http.delete(`/api/v1/contacts/${ids[0]}`).set(staff.auth).expect(204);
+    await t.http.patch(`/api/v1/contacts/${ids[1]}`).set(staff.auth).send({ version: 1, email: `elsewhere.${marker}@example.com` }).expect(200);
+    const written = await t.db.transaction(async (manager) => {
+      await setChangeContext(manager, staff.userId, 'import');
+      return writeChunk(manager, t.app.get(AuditService), settings, 2, decisions, null);
+    });
+    expect(written.map((d) => [d.row, d.outcome, d.error])).toEqual([
+      [2, 'skipped', CONTACT_CHANGED],
+      [3, 'skipped', CONTACT_CHANGED],
+      [4, 'updated', undefined],
+    ]);
+    const names = await t.db.query('SELECT id, first_name FROM contacts WHERE id = ANY($1::uuid[])', [ids]);
+    expect(Object.fromEntries(names.map((row: { id: string; first_name: string }) => [row.id, row.first_name]))).toEqual({ [ids[0]!]: 'Before', [ids[1]!]: 'Before', [ids[2]!]: 'After' });
+    expect(await t.db.query('SELECT contact_id FROM contact_import_changes WHERE import_id = $1', [uploaded.id])).toEqual([{ contact_id: ids[2] }]);
   });
 
   it('holds new contacts to the required custom fields as POST /contacts does; updates may leave them out', async () => {

@@ -125,6 +125,9 @@ export function countOutcomes(decisions: Decision[]): OutcomeCounts {
 const RECORD_COLUMNS = `id uuid, first_name text, last_name text, email text, phone text, company text, job_title text, address_line1 text, address_line2 text,
   city text, region text, postal_code text, country text, status_id uuid, traffic_source_id uuid, assigned_to_id uuid, custom_fields jsonb`;
 
+/** Why a row decided "update" left its contact alone when it was written. */
+export const CONTACT_CHANGED = 'the contact was trashed or given another email while the import ran';
+
 /** Why a row decided "create" found its email taken when it was written. */
 export const EMAIL_TAKEN = 'another contact already has this email';
 
@@ -145,7 +148,21 @@ export async function writeChunk(
 ): Promise<Decision[]> {
   let decisions = decided;
   let creates = decisions.filter((d) => d.outcome === 'created');
-  const updates = decisions.filter((d) => d.outcome === 'updated');
+  let updates = decisions.filter((d) => d.outcome === 'updated');
+  if (updates.length) {
+    // Decided on an unlocked read: the contacts are locked now (in id order, as every writer of
+    // several contacts locks them), and one trashed or given another email since is left alone.
+    const kept: Array<{ id: string }> = await manager.query(
+      `SELECT c.id FROM contacts c JOIN unnest($1::uuid[], $2::text[]) AS m(id, email) ON c.id = m.id
+        WHERE c.deleted_at IS NULL AND c.email_key = lower(m.email) ORDER BY c.id FOR UPDATE OF c`,
+      [updates.map((d) => d.contactId), updates.map((d) => d.record!.fields.email)],
+    );
+    if (kept.length < updates.length) {
+      const live = new Set(kept.map((row) => row.id));
+      decisions = decisions.map((d) => (d.outcome === 'updated' && !live.has(d.contactId!) ? { row: d.row, outcome: 'skipped', error: CONTACT_CHANGED } : d));
+      updates = decisions.filter((d) => d.outcome === 'updated');
+    }
+  }
   if (creates.length) {
     // A conflict rejects its row instead of failing the chunk: a failed chunk fails again on
     // every retry, and the rest of the file would never be imported.
