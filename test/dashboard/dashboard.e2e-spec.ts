@@ -120,9 +120,9 @@ describe('dashboard (BullMQ on Redis)', () => {
     let snapshot: { computedAt: string; durationMs: number; trigger: string; metrics: Record<string, Metric & Record<string, unknown>> };
 
     beforeAll(async () => {
-      // The starting point: the three accounts' own contacts, all leads, created just now.
+      // The starting point: the three staff accounts' own contacts, created just now, without a status (staff are no leads).
       const base: Array<{ status_id: string | null; n: number }> = await t.db.query('SELECT status_id, count(*)::int AS n FROM contacts GROUP BY status_id');
-      expect(base).toEqual([{ status_id: status.Lead, n: 3 }]);
+      expect(base).toEqual([{ status_id: null, n: 3 }]);
 
       status.Vip = (await t.http.post('/api/v1/contact-statuses').set(admin.auth).send({ name: 'VIP', stage: 'customer' }).expect(201)).body.id;
       status.Inactive = (await t.http.post('/api/v1/contact-statuses').set(admin.auth).send({ name: 'Inactive', stage: 'other' }).expect(201)).body.id;
@@ -198,8 +198,8 @@ describe('dashboard (BullMQ on Redis)', () => {
       expect(snapshot.metrics.contacts.value).toBe(13);
       // k1 k2 k3 k4 k5 x1 (Customer and VIP are both at the customer stage).
       expect(snapshot.metrics.customers.value).toBe(6);
-      // The three account contacts and l1.
-      expect(snapshot.metrics.leads.value).toBe(4);
+      // l1 alone: the staff accounts' own contacts are no leads.
+      expect(snapshot.metrics.leads.value).toBe(1);
     });
 
     it('counts customers not contacted for 1 week, 2 weeks and 1 month, never contacted included', () => {
@@ -257,21 +257,21 @@ describe('dashboard (BullMQ on Redis)', () => {
     it('counts contacts per status and per stage', () => {
       expect(snapshot.metrics.contactsPerStatus).toMatchObject({
         items: [
-          { statusId: status.Lead, name: 'Lead', stage: 'lead', value: 4 },
+          { statusId: status.Lead, name: 'Lead', stage: 'lead', value: 1 },
           { statusId: status.Prospect, name: 'Prospect', stage: 'prospect', value: 1 },
           { statusId: status.Customer, name: 'Customer', stage: 'customer', value: 4 },
           { statusId: status.Vip, name: 'Vip', stage: 'customer', value: 2 },
           { statusId: status.Inactive, name: 'Inactive', stage: 'other', value: 1 },
-          { statusId: null, name: 'No status', stage: null, value: 1 },
+          { statusId: null, name: 'No status', stage: null, value: 4 },
         ],
       });
       expect(snapshot.metrics.contactsPerStage).toMatchObject({
         items: [
-          { stage: 'lead', name: 'Lead', value: 4 },
+          { stage: 'lead', name: 'Lead', value: 1 },
           { stage: 'prospect', name: 'Prospect', value: 1 },
           { stage: 'customer', name: 'Customer', value: 6 },
           { stage: 'other', name: 'Other', value: 1 },
-          { stage: null, name: 'No status', value: 1 },
+          { stage: null, name: 'No status', value: 4 },
         ],
       });
     });
@@ -520,10 +520,10 @@ describe('dashboard on the embedded default without Redis (in-process jobs)', ()
       );
       return rows[0];
     });
-    // The admin's own contact (a lead) and the two inserted ones.
+    // The admin's own contact (no lead: staff are none) and the two inserted ones.
     expect(manual.metrics.contacts.value).toBe(3);
-    expect(manual.metrics.leads.value).toBe(1);
-    expect(await latest()).toMatchObject({ status: 'ready', metrics: { contacts: { value: 3 }, leads: { value: 1 } } });
+    expect(manual.metrics.leads.value).toBe(0);
+    expect(await latest()).toMatchObject({ status: 'ready', metrics: { contacts: { value: 3 }, leads: { value: 0 } } });
   });
 
   it('refreshes on the schedule, stops queueing while the feature is off and resumes when it is on', async () => {

@@ -110,6 +110,12 @@ describe('users and roles administration', () => {
       expect(await contactRow(user.contactId)).toEqual({ first_name: 'Sam', last_name: tag, email, phone: '+1 555 0199' });
       const link: Array<{ contact_id: string }> = await t.db.query('SELECT contact_id FROM users WHERE id = $1', [user.id]);
       expect(link).toEqual([{ contact_id: user.contactId }]);
+      // Staff are no leads: their contact has no status, where a client's starts as a lead.
+      const statusOf = async (contactId: string) => (await t.db.query('SELECT s.name FROM contacts c LEFT JOIN contact_statuses s ON s.id = c.status_id WHERE c.id = $1', [contactId]))[0].name;
+      expect(await statusOf(user.contactId)).toBeNull();
+      const clientRole = (await t.db.query(`SELECT id FROM roles WHERE system_key = 'client'`))[0].id as string;
+      const clientUser = (await t.http.post('/api/v1/users').set(admin.auth).send({ firstName: 'Cleo', lastName: tag, email: `client.${email}`, roleIds: [clientRole] }).expect(201)).body as UserBody;
+      expect(await statusOf(clientUser.contactId)).toBe('Lead');
 
       // The invitation is in the outbox, and its token is an invite token.
       const outbox = await t.http.get('/api/v1/mail/outbox').query({ to: email }).set(admin.auth).expect(200);

@@ -49,7 +49,11 @@ export class AuthService {
         [input.email],
       );
       if (taken.length) throw new EmailTakenError();
-      const contact = await this.contacts.createForAccount(manager, { firstName: input.firstName, lastName: input.lastName, email: input.email, phone: input.phone ?? null }, null);
+      const contact = await this.contacts.createForAccount(
+        manager,
+        { firstName: input.firstName, lastName: input.lastName, email: input.email, phone: input.phone ?? null, accountType: first ? 'staff' : 'client' },
+        null,
+      );
       const roleId = await this.identity.systemRoleId(manager, first ? 'admin' : 'client');
       const user = await this.identity.createAccount(manager, {
         contactId: contact.id,

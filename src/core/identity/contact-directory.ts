@@ -1,10 +1,13 @@
 import type { EntityManager } from 'typeorm';
+import type { AccountType } from './auth-user';
 
 export interface ContactDetails {
   firstName: string;
   lastName: string;
   email: string;
   phone?: string | null;
+  /** The account's kind: a client's contact starts as a lead; staff are no prospects. */
+  accountType: AccountType;
 }
 
 export interface ContactSummary {
@@ -22,7 +25,8 @@ export interface ContactSummary {
  */
 export abstract class ContactDirectory {
   /**
-   * Creates the contact an account will belong to, with the default (lead) status. `actorId`
+   * Creates the contact an account will belong to, a client's with the default (lead) status,
+   * a staff member's with none. `actorId`
    * is who opens the account (its status history names them); null when a person signs up.
    */
   abstract createForAccount(manager: EntityManager, details: ContactDetails, actorId: string | null): Promise<ContactSummary>;

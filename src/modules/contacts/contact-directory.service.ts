@@ -15,9 +15,10 @@ export class ContactDirectoryService extends ContactDirectory {
 
   async createForAccount(manager: EntityManager, details: ContactDetails, actorId: string | null): Promise<ContactSummary> {
     await setChangeContext(manager, actorId, actorId ? 'api' : 'registration');
-    const [status] = (await manager.query(
-      `SELECT id FROM contact_statuses WHERE stage = 'lead' ORDER BY ${DEFAULT_STATUS_ORDER} LIMIT 1`,
-    )) as Array<{ id: string }>;
+    const [status] =
+      details.accountType === 'client'
+        ? ((await manager.query(`SELECT id FROM contact_statuses WHERE stage = 'lead' ORDER BY ${DEFAULT_STATUS_ORDER} LIMIT 1`)) as Array<{ id: string }>)
+        : [];
     const inserted = await manager.insert(Contact, {
       firstName: details.firstName,
       lastName: details.lastName,

@@ -71,7 +71,12 @@ export class UsersService {
     const user = await this.dataSource.transaction(async (manager) => {
       await this.assertRolesExist(manager, input.roleIds);
       await this.assertEmailFree(manager, input.email);
-      const contact = await this.contacts.createForAccount(manager, { firstName: input.firstName, lastName: input.lastName, email: input.email, phone: input.phone ?? null }, actor.id);
+      const [{ staff }] = (await manager.query(`SELECT coalesce(bool_or(audience = 'staff'), false) AS staff FROM roles WHERE id = ANY($1::uuid[])`, [input.roleIds])) as Array<{ staff: boolean }>;
+      const contact = await this.contacts.createForAccount(
+        manager,
+        { firstName: input.firstName, lastName: input.lastName, email: input.email, phone: input.phone ?? null, accountType: staff ? 'staff' : 'client' },
+        actor.id,
+      );
       const created = await this.identity.createAccount(manager, {
         contactId: contact.id,
         email: input.email,
