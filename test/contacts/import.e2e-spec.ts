@@ -621,6 +621,25 @@ describe('CSV import edge cases', () => {
     expect(history).toHaveLength(1);
   });
 
+  it("a revert's status changes are recorded as the revert's, not as the import's", async () => {
+    const email = `reverted-status.${marker}@example.com`;
+    const customer = (await t.db.query(`SELECT id FROM contact_statuses WHERE name = 'Customer'`))[0].id as string;
+    const contact = (await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Kept', email, statusId: customer }).expect(201)).body;
+    const { id, done } = await run(`Email,Status\n${email},Lead\n`, 'update');
+    expect(done.counts).toMatchObject({ updated: 1 });
+    await t.http.post(`/api/v1/contacts/imports/${id}/revert`).set(admin.auth).expect(200);
+    const history = await t.db.query(
+      `SELECT f.name AS "from", s.name AS "to", h.source, h.changed_by_id FROM contact_status_history h
+         LEFT JOIN contact_statuses f ON f.id = h.from_status_id JOIN contact_statuses s ON s.id = h.to_status_id
+        WHERE h.contact_id = $1 ORDER BY h.changed_at, h.id`,
+      [contact.id],
+    );
+    expect(history.slice(-2)).toEqual([
+      { from: 'Customer', to: 'Lead', source: 'import', changed_by_id: staff.userId },
+      { from: 'Lead', to: 'Customer', source: 'revert', changed_by_id: admin.userId },
+    ]);
+  });
+
   it('a revert keeps the current assignee and choices where the earlier ones are no longer allowed', async () => {
     const key = `tier${marker}${Math.round(Math.random() * 1e6)}`;
     const tier = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: `Tier ${key}`, type: 'select', options: ['Gold', 'Silver'] }).expect(201)).body;

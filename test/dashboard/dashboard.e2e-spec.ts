@@ -160,6 +160,8 @@ describe('dashboard (BullMQ on Redis)', () => {
       const history = async (contact: string, from: string, to: string, days: number) =>
         t.db.query('INSERT INTO contact_status_history (contact_id, from_status_id, to_status_id, changed_at) VALUES ($1, $2, $3, $4)', [ids[contact], status[from], status[to], daysAgo(days)]);
       await history('k3', 'Lead', 'Vip', 90);
+      // An import's revert putting a customer back is no conversion.
+      await t.db.query(`INSERT INTO contact_status_history (contact_id, from_status_id, to_status_id, changed_at, source) VALUES ($1, $2, $3, $4, 'revert')`, [ids.k1, status.Lead, status.Customer, daysAgo(1)]);
       await history('k2', 'Prospect', 'Customer', 35);
       await history('k4', 'Lead', 'Customer', 250);
       await history('k4', 'Lead', 'Customer', 400);

@@ -318,7 +318,7 @@ export class ContactsImportService {
     let reverted: { removed: number; restored: number; keptUpdated: number; keptCurrent: Record<string, number>; tagsRemoved: number } | undefined;
     let removedTags: string[] = [];
     await this.dataSource.transaction(async (manager) => {
-      await setChangeContext(manager, actor.id, 'import');
+      await setChangeContext(manager, actor.id, 'revert');
       const row = await this.load(manager, id, true);
       if (row.status !== 'completed' && row.status !== 'failed') throw new ConflictException({ message: `An import that is ${row.status} cannot be reverted`, code: 'import_not_revertible' });
       // Only what is still as the import left it is undone: a contact edited since keeps the

@@ -1,6 +1,7 @@
 import type { EntityManager } from 'typeorm';
 
-export type ChangeSource = 'api' | 'bulk' | 'import' | 'registration' | 'account' | 'lookup';
+/** `revert` undoes an import: its changes put back what was, and convert nobody. */
+export type ChangeSource = 'api' | 'bulk' | 'import' | 'revert' | 'registration' | 'account' | 'lookup';
 
 /**
  * Tells the database triggers (status history) who is changing contacts and through what,

@@ -544,7 +544,7 @@ export class StatusChangeDto {
   @ApiProperty({ type: PersonRefDto, nullable: true })
   changedBy: PersonRefDto | null;
 
-  @ApiProperty({ example: 'api', description: 'api, bulk, import, registration, lookup, account' })
+  @ApiProperty({ example: 'api', description: 'api, bulk, import, revert (of an import), registration, lookup, account' })
   source: string;
 }
 
