@@ -147,6 +147,9 @@ export class ActivitiesService implements OnModuleInit {
 
   async create(actor: AuthUser, ability: AppAbility, contactId: string, input: CreateActivityDto): Promise<ActivityDto> {
     const id = await this.dataSource.transaction(async (manager) => {
+      // Held until the activity is written: a contact removed meanwhile (a purge, an import's
+      // revert) is then a missing contact, not a broken reference.
+      await manager.query('SELECT id FROM contacts WHERE id = $1 FOR KEY SHARE', [contactId]);
       await this.visibleContact(manager, ability, contactId);
       const draft = { contactId, authorId: actor.id, type: input.type, visibleToClient: input.visibleToClient ?? false };
       if (!ability.can('create', subjectOf('Activity', draft))) {
