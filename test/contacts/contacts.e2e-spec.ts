@@ -257,9 +257,12 @@ describe('contacts', () => {
         const taken = await t.http.patch(`/api/v1/contacts/${mine}`).set(rep.auth).send({ version: own.version, email }).expect(409);
         expect(taken.body).toMatchObject({ message: 'This email is already in use', code: 'contact_email_taken', details: [{ field: 'email', message: 'is already used by another contact' }] });
       }
-      // Those who may read it are told where it is.
+      // Those who may read it are told where it is; restoring it is advice for a new contact, not an edit.
       const told = await create(admin, { firstName: 'Again', email: trashedEmail }).expect(409);
       expect(told.body.message).toBe('A contact in the trash has this email; restore it instead');
+      const mineNow = (await t.http.get(`/api/v1/contacts/${mine}`).set(admin.auth).expect(200)).body;
+      const editTold = await t.http.patch(`/api/v1/contacts/${mine}`).set(admin.auth).send({ version: mineNow.version, email: trashedEmail }).expect(409);
+      expect(editTold.body.message).toBe('A contact in the trash has this email');
     });
 
     it('checks the profile against rules on tags and services as the list does', async () => {

@@ -167,6 +167,9 @@ describe('users and roles administration', () => {
       await t.http.delete(`/api/v1/contacts/${lead.id}`).set(admin.auth).expect(204);
       const ofTrashed = await t.http.post('/api/v1/users').set(admin.auth).send({ ...base, email: `lead.${person.email}` }).expect(409);
       expect(ofTrashed.body.message).toMatch(/^A contact in the trash has this email: restore it/);
+      // An edit adds no account: the advice to open one is not given.
+      const edited = await t.http.patch(`/api/v1/users/${client.userId}`).set(admin.auth).send({ email: `lead.${person.email}` }).expect(409);
+      expect(edited.body.message).toBe('A contact in the trash has this email');
 
       const [{ users }] = await t.db.query('SELECT count(*)::int AS users FROM users WHERE email_key = lower($1)', [person.email]);
       expect(users).toBe(0);

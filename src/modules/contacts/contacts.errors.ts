@@ -24,9 +24,11 @@ export class StaleContactVersionError extends ConflictException {
 export type EmailHolder = 'live' | 'trash' | 'unseen';
 
 export class ContactEmailTakenError extends ConflictException {
-  constructor(holder: EmailHolder) {
+  /** `creating`: the request would add a contact, which restoring the trashed one may replace. */
+  constructor(holder: EmailHolder, creating = false) {
+    const inTrash = creating ? 'A contact in the trash has this email; restore it instead' : 'A contact in the trash has this email';
     super({
-      message: holder === 'trash' ? 'A contact in the trash has this email; restore it instead' : holder === 'live' ? 'Another contact has this email' : 'This email is already in use',
+      message: holder === 'trash' ? inTrash : holder === 'live' ? 'Another contact has this email' : 'This email is already in use',
       code: 'contact_email_taken',
       details: [{ field: 'email', message: 'is already used by another contact' }],
     });

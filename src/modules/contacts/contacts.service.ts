@@ -639,7 +639,7 @@ export class ContactsService {
     if (!holder) return;
     const scope = holder.deleted_at ? 'trash' : 'live';
     const seen = hasWholeRight(ability, 'read', 'Contact') || ability.can('read', subjectOf('Contact', (await this.loadRecord(manager, holder.id, scope, false)) ?? {}));
-    throw new ContactEmailTakenError(seen ? scope : 'unseen');
+    throw new ContactEmailTakenError(seen ? scope : 'unseen', exceptId === null);
   }
 
   /** Writes tags and services; returns whether anything changed. */

@@ -47,13 +47,16 @@ export class UnknownRolesError extends UnprocessableEntityException {
  * contact without an account, that the account is opened from it rather than made beside it.
  */
 export class AccountEmailTakenError extends ConflictException {
-  constructor(holder: { kind: 'account' } | { kind: 'contact'; contactId: string; inTrash: boolean }) {
+  /** `creating`: the request would add an account, which opening the contact's own may replace. */
+  constructor(holder: { kind: 'account' } | { kind: 'contact'; contactId: string; inTrash: boolean }, creating: boolean) {
     const message =
       holder.kind === 'account'
         ? 'Another account has this email'
-        : holder.inTrash
-          ? `A contact in the trash has this email: restore it, then open its account with POST /api/v1/contacts/${holder.contactId}/account`
-          : `A contact has this email: open its account with POST /api/v1/contacts/${holder.contactId}/account instead`;
+        : !creating
+          ? `A contact${holder.inTrash ? ' in the trash' : ''} has this email`
+          : holder.inTrash
+            ? `A contact in the trash has this email: restore it, then open its account with POST /api/v1/contacts/${holder.contactId}/account`
+            : `A contact has this email: open its account with POST /api/v1/contacts/${holder.contactId}/account instead`;
     super({
       message,
       code: 'email_taken',

@@ -70,7 +70,7 @@ export class UsersService {
     assertMayGrantRoles(ability);
     const user = await this.dataSource.transaction(async (manager) => {
       await this.assertRolesExist(manager, input.roleIds);
-      await this.assertEmailFree(manager, input.email);
+      await this.assertEmailFree(manager, input.email, true);
       const [{ staff }] = (await manager.query(`SELECT coalesce(bool_or(audience = 'staff'), false) AS staff FROM roles WHERE id = ANY($1::uuid[])`, [input.roleIds])) as Array<{ staff: boolean }>;
       const contact = await this.contacts.createForAccount(
         manager,
@@ -96,7 +96,7 @@ export class UsersService {
   async update(ability: AppAbility, actor: AuthUser, id: string, input: UpdateUserDto): Promise<UserDto> {
     await this.dataSource.transaction(async (manager) => {
       const before = await this.lockedView(manager, id, ability, 'update');
-      if (input.email && input.email.toLowerCase() !== before.email.toLowerCase()) await this.assertEmailFree(manager, input.email);
+      if (input.email && input.email.toLowerCase() !== before.email.toLowerCase()) await this.assertEmailFree(manager, input.email, false);
       if (input.isActive === false && before.is_active && before.roles.some((r) => r.systemKey === 'admin')) await this.assertOtherAdmin(manager, id);
       const changes: Record<string, unknown> = {};
       if (input.firstName !== undefined) changes.first_name = input.firstName;
@@ -192,7 +192,7 @@ export class UsersService {
     if (missing.length) throw new UnknownRolesError(missing);
   }
 
-  private async assertEmailFree(manager: EntityManager, email: string): Promise<void> {
+  private async assertEmailFree(manager: EntityManager, email: string, creating: boolean): Promise<void> {
     const [holder] = (await manager.query(
       `(SELECT 'account' AS kind, NULL::uuid AS contact_id, false AS in_trash FROM users WHERE email_key = lower($1))
        UNION ALL
@@ -201,7 +201,7 @@ export class UsersService {
       [email],
     )) as Array<{ kind: 'account' | 'contact'; contact_id: string | null; in_trash: boolean }>;
     if (!holder) return;
-    throw new AccountEmailTakenError(holder.kind === 'account' ? { kind: 'account' } : { kind: 'contact', contactId: holder.contact_id!, inTrash: holder.in_trash });
+    throw new AccountEmailTakenError(holder.kind === 'account' ? { kind: 'account' } : { kind: 'contact', contactId: holder.contact_id!, inTrash: holder.in_trash }, creating);
   }
 
   /** Locks the admins so two concurrent demotions cannot both pass this check. */
