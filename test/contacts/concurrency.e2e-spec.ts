@@ -101,6 +101,31 @@ describe('contacts under concurrent writes', () => {
     }
   });
 
+  it('options removed with their values wait for an edit of a contact holding them, as that edit holds the field: no deadlock', async () => {
+    const key = `colour${Date.now().toString(36)}`;
+    const field = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: key, type: 'select', options: ['red', 'blue'] }).expect(201)).body.id as string;
+    const contact = await newContact({ customFields: { [key]: 'red' } });
+    // The test does what a contact edit does: its contact first, then the definition it stores a value of.
+    const editing = t.db.createQueryRunner();
+    await editing.connect();
+    let removal: Promise<{ status: number; body: { code?: string } }> | undefined;
+    try {
+      await editing.startTransaction();
+      await editing.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [contact]);
+      removal = Promise.resolve(t.http.patch(`/api/v1/custom-fields/${field}`).set(admin.auth).send({ options: ['blue'], dropRemovedValues: true }));
+      removal.catch(() => undefined);
+      await untilWaitingForLocks(t.db, 1, 'the removal to wait for the contact');
+      await editing.query('SELECT key FROM custom_fields WHERE id = $1 FOR SHARE', [field]);
+      await editing.commitTransaction();
+    } finally {
+      if (editing.isTransactionActive) await editing.rollbackTransaction();
+      await editing.release();
+    }
+    const answer = await removal!;
+    expect({ status: answer.status, code: answer.body.code }).toEqual({ status: 200, code: undefined });
+    expect(await t.db.query(`SELECT id FROM contacts WHERE custom_fields ->> $1 = 'red'`, [key])).toEqual([]);
+  });
+
   it('a tag typed by name while it is deleted is created anew, never silently left off', async () => {
     const name = unique('Vanishing');
     const tag = (await t.http.post('/api/v1/tags').set(admin.auth).send({ name }).expect(201)).body.id as string;

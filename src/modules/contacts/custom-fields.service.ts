@@ -95,6 +95,15 @@ export class CustomFieldsService implements OnModuleInit {
     const { dropRemovedValues, ...changes } = input;
     let contactsCleared = 0;
     const updated = await this.changing(async (manager) => {
+      if (changes.options && dropRemovedValues) {
+        // The contacts whose values go are locked first, in id order, as a contact edit locks its
+        // contact before the definitions it holds: the other order deadlocks with such an edit.
+        const current = await manager.findOne(CustomField, { where: { id } });
+        const removed = current?.options.filter((option) => !changes.options!.includes(option)) ?? [];
+        if (current && removed.length) {
+          await manager.query(`SELECT id FROM contacts WHERE ${holdsSql(current)} ORDER BY id FOR UPDATE`, [current.key, removed]);
+        }
+      }
       const before = visible(ability, 'update', await manager.findOne(CustomField, { where: { id }, lock: { mode: 'pessimistic_write' } }));
       if (changes.options) {
         this.checkOptions(before.type, changes.options);
@@ -121,7 +130,7 @@ export class CustomFieldsService implements OnModuleInit {
    */
   private async removeOptionValues(manager: EntityManager, field: CustomField, removed: string[], drop: boolean, countsShown: boolean): Promise<number> {
     const multi = field.type === 'multi_select';
-    const holds = multi ? `custom_fields -> $1::text ?| $2::text[]` : `custom_fields ->> $1::text = ANY($2::text[])`;
+    const holds = holdsSql(field);
     if (!drop) {
       const counts: Array<{ option: string; contacts: number }> = await manager.query(
         `SELECT option, count(*)::int AS contacts
@@ -264,4 +273,9 @@ function ruleRecord(field: CustomField): { id: string; key: string } {
 function visible(ability: AppAbility, action: string, field: CustomField | null): CustomField {
   assertCanOnRecord(ability, action, 'CustomField', field && ruleRecord(field), 'Custom field not found');
   return field!;
+}
+
+/** Contacts holding any of the options `$2` of the field keyed `$1`. */
+function holdsSql(field: CustomField): string {
+  return field.type === 'multi_select' ? `custom_fields -> $1::text ?| $2::text[]` : `custom_fields ->> $1::text = ANY($2::text[])`;
 }
