@@ -189,6 +189,17 @@ describe('contacts changed through their accounts', () => {
     expect(entry.after).toEqual({ contactsUnassigned: 1 });
   });
 
+  it('a staff member made a client loses their contacts as an edit would, as on deletion', async () => {
+    const user = await createUserWithRoles(t, admin, [staffRole], 'demoted');
+    const contact = (await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Kept', assignedToId: user.userId }).expect(201)).body;
+    const clientRole = await systemRoleId(t, 'client');
+    await t.http.put(`/api/v1/users/${user.userId}/roles`).set(admin.auth).send({ roleIds: [clientRole] }).expect(200);
+    const after = (await t.http.get(`/api/v1/contacts/${contact.id}`).set(admin.auth).expect(200)).body;
+    expect({ assignedTo: after.assignedTo, version: after.version }).toEqual({ assignedTo: null, version: contact.version + 1 });
+    const [entry] = await t.db.query(`SELECT after FROM audit_logs WHERE action = 'user.roles' AND subject_id = $1`, [user.userId]);
+    expect(entry.after).toEqual({ roleIds: [clientRole], contactsUnassigned: 1 });
+  });
+
   it('an account renamed through its contact is renamed at once for its own sessions', async () => {
     const user = await createUserWithRoles(t, admin, [staffRole], 'renamed');
     expect((await t.http.get('/api/v1/auth/me').set(user.auth).expect(200)).body.firstName).not.toBe('Renamed');

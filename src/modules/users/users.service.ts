@@ -120,6 +120,7 @@ export class UsersService {
   async setRoles(ability: AppAbility, actor: AuthUser, id: string, roleIds: string[]): Promise<UserDto> {
     assertMayGrantRoles(ability);
     const unique = [...new Set(roleIds)];
+    let unassigned = 0;
     await this.dataSource.transaction(async (manager) => {
       const before = await this.lockedView(manager, id, ability, 'update');
       await this.assertRolesExist(manager, unique);
@@ -127,9 +128,23 @@ export class UsersService {
       if (before.roles.some((r) => r.id === adminId) && !unique.includes(adminId)) await this.assertOtherAdmin(manager, id);
       await manager.query('DELETE FROM user_roles WHERE user_id = $1', [id]);
       await manager.query('INSERT INTO user_roles (user_id, role_id) SELECT $1, unnest($2::uuid[])', [id, unique]);
-      await this.audit.record({ actorId: actor.id, action: 'user.roles', subjectType: 'User', subjectId: id, before: { roleIds: before.roles.map((r) => r.id) }, after: { roleIds: unique } }, manager);
+      // An account that is no longer staff is nobody's assignee: its contacts lose it as edits, as on deletion.
+      const [{ staff }] = (await manager.query(`SELECT coalesce(bool_or(audience = 'staff'), false) AS staff FROM roles WHERE id = ANY($1::uuid[])`, [unique])) as Array<{ staff: boolean }>;
+      unassigned = before.roles.some((r) => r.audience === 'staff') && !staff ? await this.contacts.unassignFrom(manager, id) : 0;
+      await this.audit.record(
+        {
+          actorId: actor.id,
+          action: 'user.roles',
+          subjectType: 'User',
+          subjectId: id,
+          before: { roleIds: before.roles.map((r) => r.id) },
+          after: unassigned ? { roleIds: unique, contactsUnassigned: unassigned } : { roleIds: unique },
+        },
+        manager,
+      );
     });
     await this.identity.changed(id);
+    if (unassigned) this.contacts.changed();
     return toUserDto((await this.view(this.dataSource.manager, id))!);
   }
 
