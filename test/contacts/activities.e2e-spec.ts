@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ActivitiesService } from '../../src/modules/contacts/activities.service';
 import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
-import { until, untilWaitingForLocks } from '../support/wait';
+import { until, whileHolding } from '../support/wait';
 import { unique } from '../support/names';
 
 /**
@@ -268,22 +268,12 @@ describe('contact activities', () => {
   describe('a contact removed while an activity is logged', () => {
     it('answers 404 for the contact, not a broken reference', async () => {
       const contactId = await insertContact();
-      const removing = t.db.createQueryRunner();
-      await removing.connect();
-      let logged: Promise<{ status: number; body: { code?: string } }> | undefined;
-      try {
-        await removing.startTransaction();
-        await removing.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [contactId]);
-        logged = Promise.resolve(t.http.post(`/api/v1/contacts/${contactId}/activities`).set(staff.auth).send({ type: 'note' }));
-        logged.catch(() => undefined);
-        await untilWaitingForLocks(t.db, 1, 'the activity to wait for its contact');
-        await removing.query('DELETE FROM contacts WHERE id = $1', [contactId]);
-        await removing.commitTransaction();
-      } finally {
-        if (removing.isTransactionActive) await removing.rollbackTransaction();
-        await removing.release();
-      }
-      const answer = await logged!;
+      const answer = await whileHolding(
+        t.db,
+        { sql: 'SELECT id FROM contacts WHERE id = $1 FOR UPDATE', params: [contactId] },
+        () => t.http.post(`/api/v1/contacts/${contactId}/activities`).set(staff.auth).send({ type: 'note' }),
+        (held) => held('DELETE FROM contacts WHERE id = $1', [contactId]),
+      );
       expect({ status: answer.status, code: answer.body.code }).toEqual({ status: 404, code: 'not_found' });
     });
   });

@@ -1,7 +1,7 @@
 import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
 import { unique } from '../support/names';
 import { startTestApp, TestApp } from '../support/test-app';
-import { untilWaitingForLocks } from '../support/wait';
+import { whileHolding } from '../support/wait';
 
 /**
  * Writes that meet on the same rows wait for each other instead of failing: every writer takes
@@ -106,22 +106,12 @@ describe('contacts under concurrent writes', () => {
     const field = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: key, type: 'select', options: ['red', 'blue'] }).expect(201)).body.id as string;
     const contact = await newContact({ customFields: { [key]: 'red' } });
     // The test does what a contact edit does: its contact first, then the definition it stores a value of.
-    const editing = t.db.createQueryRunner();
-    await editing.connect();
-    let removal: Promise<{ status: number; body: { code?: string } }> | undefined;
-    try {
-      await editing.startTransaction();
-      await editing.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [contact]);
-      removal = Promise.resolve(t.http.patch(`/api/v1/custom-fields/${field}`).set(admin.auth).send({ options: ['blue'], dropRemovedValues: true }));
-      removal.catch(() => undefined);
-      await untilWaitingForLocks(t.db, 1, 'the removal to wait for the contact');
-      await editing.query('SELECT key FROM custom_fields WHERE id = $1 FOR SHARE', [field]);
-      await editing.commitTransaction();
-    } finally {
-      if (editing.isTransactionActive) await editing.rollbackTransaction();
-      await editing.release();
-    }
-    const answer = await removal!;
+    const answer = await whileHolding(
+      t.db,
+      { sql: 'SELECT id FROM contacts WHERE id = $1 FOR UPDATE', params: [contact] },
+      () => t.http.patch(`/api/v1/custom-fields/${field}`).set(admin.auth).send({ options: ['blue'], dropRemovedValues: true }),
+      (held) => held('SELECT key FROM custom_fields WHERE id = $1 FOR SHARE', [field]),
+    );
     expect({ status: answer.status, code: answer.body.code }).toEqual({ status: 200, code: undefined });
     expect(await t.db.query(`SELECT id FROM contacts WHERE custom_fields ->> $1 = 'red'`, [key])).toEqual([]);
   });
@@ -131,24 +121,14 @@ describe('contacts under concurrent writes', () => {
     const tag = (await t.http.post('/api/v1/tags').set(admin.auth).send({ name }).expect(201)).body.id as string;
     const contact = await newContact({});
     // The test deletes the tag in a transaction of its own: the edit finds it, then waits for it.
-    const deleting = t.db.createQueryRunner();
-    await deleting.connect();
-    let edit: Promise<{ status: number; body: { tags: Array<{ id: string; name: string }> } }> | undefined;
-    try {
-      await deleting.startTransaction();
-      await deleting.query('SELECT id FROM tags WHERE id = $1 FOR UPDATE', [tag]);
-      edit = Promise.resolve(t.http.patch(`/api/v1/contacts/${contact}`).set(admin.auth).send({ version: 1, newTags: [name] }));
-      edit.catch(() => undefined);
-      await untilWaitingForLocks(t.db, 1, 'the edit to wait for the tag');
-      await deleting.query('DELETE FROM tags WHERE id = $1', [tag]);
-      await deleting.commitTransaction();
-    } finally {
-      if (deleting.isTransactionActive) await deleting.rollbackTransaction();
-      await deleting.release();
-    }
-    const answer = await edit!;
+    const answer = await whileHolding(
+      t.db,
+      { sql: 'SELECT id FROM tags WHERE id = $1 FOR UPDATE', params: [tag] },
+      () => t.http.patch(`/api/v1/contacts/${contact}`).set(admin.auth).send({ version: 1, newTags: [name] }),
+      (held) => held('DELETE FROM tags WHERE id = $1', [tag]),
+    );
     expect(answer.status).toBe(200);
-    expect(answer.body.tags.map((given) => given.name.toLowerCase())).toEqual([name.toLowerCase()]);
+    expect(answer.body.tags.map((given: { name: string }) => given.name.toLowerCase())).toEqual([name.toLowerCase()]);
     expect(answer.body.tags[0]!.id).not.toBe(tag);
   });
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createUserWithRoles, latestTokenFor, login, register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
-import { untilWaitingForLocks } from '../support/wait';
+import { untilWaitingForLocks, whileHolding } from '../support/wait';
 
 describe('contacts', () => {
   let t: TestApp;
@@ -912,24 +912,8 @@ describe('contacts', () => {
      * The test holds the contact: the edit is checked against the field as it is, then waits for
      * the row while `meanwhile` changes the field; its answer once the row is let go.
      */
-    async function editWhileHeld(contactId: string, body: Record<string, unknown>, meanwhile: () => Promise<unknown>) {
-      const holding = t.db.createQueryRunner();
-      await holding.connect();
-      let pending: Promise<{ status: number; body: { code?: string; details?: unknown } }> | undefined;
-      try {
-        await holding.startTransaction();
-        await holding.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [contactId]);
-        pending = Promise.resolve(t.http.patch(`/api/v1/contacts/${contactId}`).set(staff.auth).send(body));
-        pending.catch(() => undefined);
-        await untilWaitingForLocks(t.db, 1, 'the edit to wait for the contact');
-        await meanwhile();
-        await holding.commitTransaction();
-      } finally {
-        if (holding.isTransactionActive) await holding.rollbackTransaction();
-        await holding.release();
-      }
-      return pending!;
-    }
+    const editWhileHeld = (contactId: string, body: Record<string, unknown>, meanwhile: () => Promise<unknown>) =>
+      whileHolding(t.db, { sql: 'SELECT id FROM contacts WHERE id = $1 FOR UPDATE', params: [contactId] }, () => t.http.patch(`/api/v1/contacts/${contactId}`).set(staff.auth).send(body), meanwhile);
     const storedCustom = async (contactId: string) => (await t.db.query('SELECT custom_fields FROM contacts WHERE id = $1', [contactId]))[0].custom_fields;
 
     it('refuses a value whose field was removed and purged before the edit committed, storing nothing', async () => {

@@ -31,3 +31,45 @@ export async function untilWaitingForLocks(db: Queryable, count: number, what: s
     what,
   );
 }
+
+/** Something that opens a transaction of its own: the spec's DataSource. */
+interface Transactional {
+  createQueryRunner(): {
+    connect(): Promise<unknown>;
+    startTransaction(): Promise<void>;
+    commitTransaction(): Promise<void>;
+    rollbackTransaction(): Promise<void>;
+    release(): Promise<void>;
+    query(sql: string, params?: unknown[]): Promise<unknown>;
+    isTransactionActive: boolean;
+  };
+}
+
+/**
+ * Races a request against a transaction the test holds: `lock` takes rows (a SELECT … FOR …),
+ * the request is sent and awaited until it waits for them, `meanwhile` runs (given the held
+ * transaction's query), the transaction commits, and the request's answer is returned.
+ */
+export async function whileHolding<T>(
+  db: Transactional & Queryable,
+  lock: { sql: string; params: unknown[] },
+  request: () => PromiseLike<T>,
+  meanwhile: (query: (sql: string, params?: unknown[]) => Promise<unknown>) => Promise<unknown>,
+): Promise<T> {
+  const holding = db.createQueryRunner();
+  await holding.connect();
+  let pending: Promise<T> | undefined;
+  try {
+    await holding.startTransaction();
+    await holding.query(lock.sql, lock.params);
+    pending = Promise.resolve(request());
+    pending.catch(() => undefined);
+    await untilWaitingForLocks(db, 1, 'the request to wait for the held rows');
+    await meanwhile((sql, params) => holding.query(sql, params));
+    await holding.commitTransaction();
+  } finally {
+    if (holding.isTransactionActive) await holding.rollbackTransaction();
+    await holding.release();
+  }
+  return pending!;
+}
