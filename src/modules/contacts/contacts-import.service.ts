@@ -22,6 +22,7 @@ import { RowStager, rowStager } from './contacts-import.staging';
 import { ChunkSettings, countOutcomes, decideChunk, loadLookups, StagedRow, writeChunk } from './contacts-import.writer';
 import { ColumnMapping, EMAIL_PADDING, type ImportLookups, proposeMapping, stagedEmailSql } from './import-mapping';
 import { ContactListTotals } from './list-totals';
+import { activeStaffSql } from './contacts.queries';
 import { LookupsService } from './lookups.service';
 
 export const IMPORT_QUEUE = 'contacts.import';
@@ -359,9 +360,7 @@ export class ContactsImportService {
           CROSS JOIN LATERAL (SELECT
               NOT EXISTS (SELECT 1 FROM contact_statuses s WHERE s.id = (b.before->>'status_id')::uuid) AND b.before->>'status_id' IS NOT NULL AS status,
               NOT EXISTS (SELECT 1 FROM traffic_sources ts WHERE ts.id = (b.before->>'traffic_source_id')::uuid) AND b.before->>'traffic_source_id' IS NOT NULL AS traffic_source,
-              NOT EXISTS (SELECT 1 FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id
-                           WHERE u.id = (b.before->>'assigned_to_id')::uuid AND u.is_active AND r.audience = 'staff')
-                AND b.before->>'assigned_to_id' IS NOT NULL AS assignee) gone
+              NOT ${activeStaffSql("(b.before->>'assigned_to_id')::uuid")} AND b.before->>'assigned_to_id' IS NOT NULL AS assignee) gone
          WHERE b.import_id = $1 AND c.id = b.contact_id AND c.version = (b.before->>'version')::int + 1
         RETURNING c.id, gone.status, gone.traffic_source, gone.assignee`,
         [id],

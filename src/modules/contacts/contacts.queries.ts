@@ -6,7 +6,7 @@ import { compileFilter, FieldResolver, isIsoDateTime, validateFilter } from './f
 import type { FilterField, FilterNode } from './filters/contact-filter.types';
 import { CONTACT_FILTER_FIELDS, customFilterField } from './filters/contact-fields';
 import type { CustomField } from './entities/custom-field.entity';
-import { CONTACT_STAGES } from './entities/contact-status.entity';
+import { stageOrderSql } from './entities/contact-status.entity';
 import { LOOKUPS_EPOCH_COLUMN, type LookupReferences } from './contact-lookups';
 
 /** Which contacts a query is about: live ones or the trash. */
@@ -53,7 +53,7 @@ export const CONTACT_SORTS: Record<string, string | string[]> = {
   city: 'lower(c.city)',
   country: 'lower(c.country)',
   status: ['(SELECT so.position FROM contact_statuses so WHERE so.id = c.status_id)', '(SELECT so.name_key FROM contact_statuses so WHERE so.id = c.status_id)'],
-  stage: `(SELECT array_position(ARRAY[${CONTACT_STAGES.map((stage) => `'${stage}'`).join(', ')}], so.stage) FROM contact_statuses so WHERE so.id = c.status_id)`,
+  stage: `(SELECT ${stageOrderSql('so.stage')} FROM contact_statuses so WHERE so.id = c.status_id)`,
   assignedTo: ['(SELECT lower(ao.first_name) FROM users ao WHERE ao.id = c.assigned_to_id)', '(SELECT lower(ao.last_name) FROM users ao WHERE ao.id = c.assigned_to_id)'],
   trafficSource: '(SELECT tso.name_key FROM traffic_sources tso WHERE tso.id = c.traffic_source_id)',
   createdAt: 'c.created_at',
@@ -167,6 +167,10 @@ export function decodeCursor(raw: string): ContactCursor {
   }
   throw new RequestValidationError([{ field: 'cursor', message: 'is not a cursor this API handed out' }]);
 }
+
+/** Whether the user `userId` (an SQL expression) is an active staff account: what contacts may be assigned to. */
+export const activeStaffSql = (userId: string): string =>
+  `EXISTS (SELECT 1 FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id WHERE u.id = ${userId} AND u.is_active AND r.audience = 'staff')`;
 
 /** A timestamp column as UTC ISO text to the microsecond: keyset cursors and rule checks need its full precision. */
 export const utcMicrosecondText = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;

@@ -26,6 +26,7 @@ import {
   UnknownReferenceError,
 } from './contacts.errors';
 import {
+  activeStaffSql,
   compileSelection,
   ContactListRow,
   ContactSelection,
@@ -622,12 +623,8 @@ export class ContactsService {
       if (ids.some((id) => !usable.has(id))) throw new UnknownReferenceError(field, label);
     }
     if (input.assignedToId) {
-      const staff: unknown[] = await manager.query(
-        `SELECT 1 FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id
-          WHERE u.id = $1 AND u.is_active AND r.audience = 'staff' LIMIT 1`,
-        [input.assignedToId],
-      );
-      if (!staff.length) throw new UnknownReferenceError('assignedToId', 'active staff user');
+      const [{ staff }] = (await manager.query(`SELECT ${activeStaffSql('$1::uuid')} AS staff`, [input.assignedToId])) as Array<{ staff: boolean }>;
+      if (!staff) throw new UnknownReferenceError('assignedToId', 'active staff user');
     }
   }
 

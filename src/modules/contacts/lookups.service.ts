@@ -31,7 +31,7 @@ import type {
   UpdateNamedLookupDto,
   UpdateTagDto,
 } from './dto/lookup.dto';
-import { CONTACT_STAGES, type ContactStage } from './entities/contact-status.entity';
+import { type ContactStage, stageOrderSql } from './entities/contact-status.entity';
 import { ContactListTotals } from './list-totals';
 
 // ---------------------------------------------------------------------------------------------
@@ -83,7 +83,7 @@ const LOOKUPS: Record<LookupKind, LookupDefinition> = {
       ['x.name_key', 'ASC'],
     ],
     // Stages sort in the funnel's order (lead, prospect, customer, other), as contacts do.
-    sorts: { ...COMMON_SORTS, position: 'x.position', stage: `array_position(ARRAY[${CONTACT_STAGES.map((stage) => `'${stage}'`).join(', ')}], x.stage)` },
+    sorts: { ...COMMON_SORTS, position: 'x.position', stage: stageOrderSql('x.stage') },
   },
   tag: {
     table: 'tags',

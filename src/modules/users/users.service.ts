@@ -71,7 +71,7 @@ export class UsersService {
     const user = await this.dataSource.transaction(async (manager) => {
       await this.assertRolesExist(manager, input.roleIds);
       await this.assertEmailFree(manager, input.email, true);
-      const [{ staff }] = (await manager.query(`SELECT coalesce(bool_or(audience = 'staff'), false) AS staff FROM roles WHERE id = ANY($1::uuid[])`, [input.roleIds])) as Array<{ staff: boolean }>;
+      const staff = await this.grantsStaff(manager, input.roleIds);
       const contact = await this.contacts.createForAccount(
         manager,
         { firstName: input.firstName, lastName: input.lastName, email: input.email, phone: input.phone ?? null, accountType: staff ? 'staff' : 'client' },
@@ -129,7 +129,7 @@ export class UsersService {
       await manager.query('DELETE FROM user_roles WHERE user_id = $1', [id]);
       await manager.query('INSERT INTO user_roles (user_id, role_id) SELECT $1, unnest($2::uuid[])', [id, unique]);
       // An account that is no longer staff is nobody's assignee: its contacts lose it as edits, as on deletion.
-      const [{ staff }] = (await manager.query(`SELECT coalesce(bool_or(audience = 'staff'), false) AS staff FROM roles WHERE id = ANY($1::uuid[])`, [unique])) as Array<{ staff: boolean }>;
+      const staff = await this.grantsStaff(manager, unique);
       unassigned = before.roles.some((r) => r.audience === 'staff') && !staff ? await this.contacts.unassignFrom(manager, id) : 0;
       await this.audit.record(
         {
@@ -205,6 +205,12 @@ export class UsersService {
     const found = new Set(rows.map((row) => row.id));
     const missing = roleIds.filter((roleId) => !found.has(roleId));
     if (missing.length) throw new UnknownRolesError(missing);
+  }
+
+  /** Whether these roles make a staff account (one of them is for the back office). */
+  private async grantsStaff(manager: EntityManager, roleIds: string[]): Promise<boolean> {
+    const [{ staff }] = (await manager.query(`SELECT coalesce(bool_or(audience = 'staff'), false) AS staff FROM roles WHERE id = ANY($1::uuid[])`, [roleIds])) as Array<{ staff: boolean }>;
+    return staff;
   }
 
   private async assertEmailFree(manager: EntityManager, email: string, creating: boolean): Promise<void> {

@@ -3,6 +3,9 @@ import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, UpdateDateCol
 export const CONTACT_STAGES = ['lead', 'prospect', 'customer', 'other'] as const;
 export type ContactStage = (typeof CONTACT_STAGES)[number];
 
+/** SQL placing a stage column in the funnel's order (lead first), for sorting. */
+export const stageOrderSql = (column: string): string => `array_position(ARRAY[${CONTACT_STAGES.map((stage) => `'${stage}'`).join(', ')}], ${column})`;
+
 @Entity({ name: 'contact_statuses' })
 export class ContactStatus {
   @PrimaryGeneratedColumn('uuid')
