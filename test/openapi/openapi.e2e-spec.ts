@@ -68,6 +68,34 @@ describe('the OpenAPI document', () => {
     expect(attached.length).toBeGreaterThan(40);
   });
 
+  it('types whole numbers as integers: the only plain numbers are values that may have decimals', () => {
+    const numbers: string[] = [];
+    const visit = (node: unknown, path: string) => {
+      if (Array.isArray(node)) return node.forEach((item, index) => visit(item, `${path}/${index}`));
+      if (!node || typeof node !== 'object') return;
+      if ((node as { type?: unknown }).type === 'number') numbers.push(path);
+      for (const [key, value] of Object.entries(node)) visit(value, `${path}/${key}`);
+    };
+    visit(served, '');
+    // Custom-field and rule values (decimal fields), and the health check's timings.
+    expect(numbers.filter((path) => !/\/(value|items|responseTime)\//.test(`${path}/`) && !/\/oneOf\/\d+$/.test(path))).toEqual([]);
+    const schemas = (served.components as { schemas: Record<string, { properties: Record<string, { type?: string }> }> }).schemas;
+    expect(schemas.ContactDto.properties.version.type).toBe('integer');
+    expect(schemas.PageMetaDto.properties.total.type).toBe('integer');
+  });
+
+  it('documents the filter tree once, as JSON in the query string and as a body', () => {
+    const paths = served.paths as Record<string, Record<string, { parameters?: Array<Record<string, unknown>>; requestBody?: unknown }>>;
+    for (const path of ['/api/v1/contacts', '/api/v1/contacts/export']) {
+      const filter = paths[path].get.parameters!.find((parameter) => parameter.name === 'filter')!;
+      expect(filter).not.toHaveProperty('schema');
+      expect(filter.content).toMatchObject({ 'application/json': { schema: { oneOf: expect.arrayContaining([{ $ref: '#/components/schemas/ContactFilterAllDto' }]) } } });
+    }
+    const schemas = (served.components as { schemas: Record<string, unknown> }).schemas;
+    expect(schemas.ContactFilterConditionDto).toMatchObject({ required: ['field', 'op'], properties: { op: { enum: expect.arrayContaining(['is', 'hasAny']) } } });
+    expect(schemas.ContactFilterAllDto).toMatchObject({ properties: { and: { type: 'array', items: { oneOf: expect.any(Array) } } } });
+  });
+
   it('generates a typed client that type-checks', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'maestro-client-'));
     try {
@@ -88,9 +116,15 @@ describe('the OpenAPI document', () => {
           `type UserPage = paths['/api/v1/users']['get']['responses']['200']['content']['application/json'];`,
           `const total: UserPage['meta']['total'] = 3;`,
           `const feature: components['schemas']['FeatureDto']['key'] = 'contacts';`,
+          `type Filter = NonNullable<components['schemas']['ContactSearchDto']['filter']>;`,
+          `const filter: Filter = { and: [{ field: 'stage', op: 'is', value: 'customer' }, { not: { field: 'tags', op: 'empty' } }] };`,
+          `// The list takes the same tree as JSON text in its query string.`,
+          `const query: NonNullable<paths['/api/v1/contacts']['get']['parameters']['query']> = { filter: JSON.stringify(filter), page: 2 };`,
+          `// @ts-expect-error an unknown operator is rejected by the generated types`,
+          `const badFilter: Filter = { field: 'stage', op: 'equals', value: 'customer' };`,
           `// @ts-expect-error an unknown account type is rejected by the generated types`,
           `const wrong: Tokens['user']['accountType'] = 'robot';`,
-          `export { body, kind, total, feature, wrong };`,
+          `export { body, kind, total, feature, wrong, filter, query, badFilter };`,
         ].join('\n'),
       );
       const tsc = require.resolve('typescript/bin/tsc');

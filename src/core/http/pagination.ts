@@ -9,7 +9,7 @@ import { RequestValidationError } from './validation';
 export const MAX_PAGE_SIZE = 1000;
 
 export class PageQueryDto {
-  @ApiPropertyOptional({ minimum: 1, maximum: 100000, default: 1 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100000, default: 1 })
   @IsOptional()
   @Transform(queryInteger)
   @IsInt()
@@ -17,7 +17,7 @@ export class PageQueryDto {
   @Max(100000)
   page: number = 1;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE_SIZE, default: 25, description: 'Page size; the server caps it at PAGE_SIZE_MAX (100 unless configured).' })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: 25, description: 'Page size; the server caps it at PAGE_SIZE_MAX (100 unless configured).' })
   @IsOptional()
   @Transform(queryInteger)
   @IsInt()
@@ -40,13 +40,13 @@ export class PageQueryDto {
 }
 
 export class PageMetaDto {
-  @ApiProperty({ example: 1 })
+  @ApiProperty({ type: 'integer', example: 1 })
   page: number;
 
-  @ApiProperty({ example: 25 })
+  @ApiProperty({ type: 'integer', example: 25 })
   limit: number;
 
-  @ApiProperty({ example: 120 })
+  @ApiProperty({ type: 'integer', example: 120 })
   total: number;
 }
 

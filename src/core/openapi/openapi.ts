@@ -22,6 +22,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     operationIdFactory: (controllerKey, methodKey) => `${controllerKey}_${methodKey}`,
   });
   documentBodyErrors(document);
+  documentJsonQueryParameters(document);
   return sortDocument(document);
 }
 
@@ -40,6 +41,28 @@ function documentBodyErrors(document: OpenAPIObject): void {
       operation.responses['415'] ??= { description: 'The body is not JSON: send `content-type: application/json`.', ...errorBody };
     }
   }
+}
+
+/**
+ * A structured query value (a filter tree) is read as JSON text. OpenAPI says so with `content`
+ * instead of `schema`, which clients generate as a typed value they serialise themselves.
+ */
+function documentJsonQueryParameters(document: OpenAPIObject): void {
+  for (const item of Object.values(document.paths)) {
+    for (const method of HTTP_METHODS) {
+      for (const parameter of (item[method]?.parameters ?? []) as unknown as Array<Record<string, unknown>>) {
+        const schema = parameter.schema as Record<string, unknown> | undefined;
+        if (parameter.in !== 'query' || !schema || !describesObject(schema)) continue;
+        delete parameter.schema;
+        parameter.content = { 'application/json': { schema } };
+      }
+    }
+  }
+}
+
+function describesObject(schema: Record<string, unknown>): boolean {
+  const branches = (schema.oneOf ?? schema.anyOf) as Array<Record<string, unknown>> | undefined;
+  return '$ref' in schema || schema.type === 'object' || (branches?.some(describesObject) ?? false);
 }
 
 /** A copy of the document without the operations of switched-off features. */

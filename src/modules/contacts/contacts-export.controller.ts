@@ -9,6 +9,7 @@ import type { AuthUser } from '../../core/identity/auth-user';
 import { ContactsExportService } from './contacts-export.service';
 import { ContactQueryDto } from './dto/contact.dto';
 import { queryToFilter } from './filters/query-to-filter';
+import { ApiContactFilterModels } from './dto/contact-filter.dto';
 
 /**
  * CSV export of contacts. Its own controller so the static `contacts/export` path sits
@@ -17,6 +18,7 @@ import { queryToFilter } from './filters/query-to-filter';
 @ApiTags('contacts')
 @RequiresFeature('contacts')
 @Audience('staff')
+@ApiContactFilterModels()
 @Controller('contacts')
 export class ContactsExportController {
   constructor(private readonly exports: ContactsExportService) {}

@@ -21,10 +21,12 @@ import {
   UpdateContactDto,
 } from './dto/contact.dto';
 import { queryToFilter } from './filters/query-to-filter';
+import { ApiContactFilterModels } from './dto/contact-filter.dto';
 
 @ApiTags('contacts')
 @RequiresFeature('contacts')
 @Audience('staff')
+@ApiContactFilterModels()
 @Controller('contacts')
 export class ContactsController {
   constructor(private readonly contacts: ContactsService) {}

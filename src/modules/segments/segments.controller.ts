@@ -23,12 +23,14 @@ import {
   UpdateSegmentDto,
 } from './dto/segment.dto';
 import { SegmentsService } from './segments.service';
+import { ApiContactFilterModels } from '../contacts/dto/contact-filter.dto';
 
 const uuid = uuidParam();
 
 @ApiTags('segments')
 @RequiresFeature('segments')
 @Audience('staff')
+@ApiContactFilterModels()
 @Controller('segments')
 export class SegmentsController {
   constructor(private readonly segments: SegmentsService) {}

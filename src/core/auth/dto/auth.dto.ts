@@ -157,7 +157,7 @@ export class TokensDto {
   @ApiProperty({ example: 'Bearer' })
   tokenType: 'Bearer';
 
-  @ApiProperty({ description: 'Seconds until the access token expires.', example: 900 })
+  @ApiProperty({ type: 'integer', description: 'Seconds until the access token expires.', example: 900 })
   expiresIn: number;
 
   @ApiProperty({ type: MeDto })

@@ -2,19 +2,19 @@ import { ApiProperty, PickType } from '@nestjs/swagger';
 import { PageQueryDto } from '../../http/pagination';
 
 export class JobCountsDto {
-  @ApiProperty()
+  @ApiProperty({ type: 'integer' })
   waiting: number;
 
-  @ApiProperty()
+  @ApiProperty({ type: 'integer' })
   active: number;
 
-  @ApiProperty({ description: 'Waiting for a retry or a scheduled time, or held back while their feature is off.' })
+  @ApiProperty({ type: 'integer', description: 'Waiting for a retry or a scheduled time, or held back while their feature is off.' })
   delayed: number;
 
-  @ApiProperty()
+  @ApiProperty({ type: 'integer' })
   completed: number;
 
-  @ApiProperty()
+  @ApiProperty({ type: 'integer' })
   failed: number;
 }
 
@@ -47,7 +47,7 @@ export class FailedJobDto {
   @ApiProperty({ description: 'The error of the last attempt.' })
   error: string;
 
-  @ApiProperty()
+  @ApiProperty({ type: 'integer' })
   attempts: number;
 
   @ApiProperty({ format: 'date-time', nullable: true, type: String })

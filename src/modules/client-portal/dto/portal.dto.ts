@@ -167,7 +167,7 @@ export class UpdatePortalProfileDto {
   @MaxLength(254)
   email?: string;
 
-  @ApiProperty({ description: 'The version you read; a stale one is refused with 409 instead of overwriting a newer change.', example: 3 })
+  @ApiProperty({ type: 'integer', description: 'The version you read; a stale one is refused with 409 instead of overwriting a newer change.', example: 3 })
   @IsInt()
   @Min(1)
   version: number;
@@ -253,7 +253,7 @@ export class PortalProfileDto {
   })
   editableFields: PortalEditableField[];
 
-  @ApiProperty({ description: 'Send it back with an update.' })
+  @ApiProperty({ type: 'integer', description: 'Send it back with an update.' })
   version: number;
 
   @ApiProperty({ format: 'date-time' })
@@ -285,7 +285,7 @@ export class PortalOpenItemDto {
   @ApiProperty({ example: 'Upcoming tasks' })
   label: string;
 
-  @ApiProperty({ example: 2 })
+  @ApiProperty({ type: 'integer', example: 2 })
   count: number;
 }
 
@@ -299,7 +299,7 @@ export class PortalSectionDto {
   @ApiProperty({ example: 'Your invoices' })
   title: string;
 
-  @ApiProperty({ description: 'Items waiting on you in this section.' })
+  @ApiProperty({ type: 'integer', description: 'Items waiting on you in this section.' })
   openCount: number;
 
   @ApiProperty({ type: 'object', additionalProperties: true, description: "The section's content; its shape is documented by the module it comes from." })

@@ -22,6 +22,7 @@ import {
 import { MAX_PAGE_SIZE, PageQueryDto } from '../../../core/http/pagination';
 import { CONTACT_STAGES } from '../entities/contact-status.entity';
 import type { FilterNode } from '../filters/contact-filter.types';
+import { CONTACT_FILTER_NODE } from './contact-filter.dto';
 import { Omittable, queryInteger, trim } from '../../../core/http/dto-helpers';
 import { IsDateTime } from '../../../core/http/date-time';
 import { PHONE_MESSAGE, PHONE_PATTERN } from '../../../core/http/formats';
@@ -215,7 +216,7 @@ export class UpdateContactDto extends ContactWritableFields {
   @MaxLength(100)
   firstName?: string;
 
-  @ApiProperty({ description: 'The version you read; a stale one is refused with 409 instead of overwriting a newer change.', example: 3 })
+  @ApiProperty({ type: 'integer', description: 'The version you read; a stale one is refused with 409 instead of overwriting a newer change.', example: 3 })
   @IsInt()
   @Min(1)
   version: number;
@@ -325,7 +326,7 @@ export class ContactQueryDto extends PageQueryDto {
   @IsDateTime(DATE_OR_DATE_TIME_MESSAGE, { date: true, localTime: true })
   lastContactedTo?: string;
 
-  @ApiPropertyOptional({ description: 'Contacts not contacted in the last N days (never contacted included).', minimum: 0, maximum: 36500 })
+  @ApiPropertyOptional({ type: 'integer', description: 'Contacts not contacted in the last N days (never contacted included).', minimum: 0, maximum: 36500 })
   @IsOptional()
   @Transform(queryInteger)
   @IsInt()
@@ -333,7 +334,7 @@ export class ContactQueryDto extends PageQueryDto {
   @Max(36500)
   notContactedForDays?: number;
 
-  @ApiPropertyOptional({ description: `${FILTER_DESCRIPTION} Sent as JSON in the query string.` })
+  @ApiPropertyOptional({ ...CONTACT_FILTER_NODE, description: `${FILTER_DESCRIPTION} Sent as JSON in the query string.` })
   @IsOptional()
   @Transform(parseJson)
   @IsObject({ message: 'must be a JSON object' })
@@ -347,7 +348,7 @@ export class ContactQueryDto extends PageQueryDto {
 }
 
 export class ContactSearchDto {
-  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: FILTER_DESCRIPTION, example: { and: [{ field: 'stage', op: 'is', value: 'customer' }, { field: 'tags', op: 'empty' }] } })
+  @ApiPropertyOptional({ ...CONTACT_FILTER_NODE, description: FILTER_DESCRIPTION, example: { and: [{ field: 'stage', op: 'is', value: 'customer' }, { field: 'tags', op: 'empty' }] } })
   @Omittable()
   @IsObject()
   filter?: FilterNode;
@@ -365,14 +366,14 @@ export class ContactSearchDto {
   @Matches(/^-?[A-Za-z][A-Za-z0-9_.]*(,-?[A-Za-z][A-Za-z0-9_.]*)*$/, { message: 'must be a comma-separated list of field names' })
   sort?: string;
 
-  @ApiPropertyOptional({ minimum: 1, default: 1 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100000, default: 1 })
   @Omittable()
   @IsInt()
   @Min(1)
   @Max(100000)
   page?: number;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE_SIZE, default: 25, description: 'Page size; the server caps it at PAGE_SIZE_MAX (100 unless configured).' })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: 25, description: 'Page size; the server caps it at PAGE_SIZE_MAX (100 unless configured).' })
   @Omittable()
   @IsInt()
   @Min(1)
@@ -473,18 +474,18 @@ export class ContactListItemDto {
   @ApiProperty({ format: 'date-time', nullable: true, type: String, description: 'Set for contacts in the trash.' })
   deletedAt: Date | null;
 
-  @ApiProperty({ description: 'Send it back with an update.' })
+  @ApiProperty({ type: 'integer', description: 'Send it back with an update.' })
   version: number;
 }
 
 export class ContactPageMetaDto {
-  @ApiProperty()
+  @ApiProperty({ type: 'integer' })
   page: number;
 
-  @ApiProperty()
+  @ApiProperty({ type: 'integer' })
   limit: number;
 
-  @ApiProperty()
+  @ApiProperty({ type: 'integer' })
   total: number;
 
   @ApiPropertyOptional({ nullable: true, type: String, description: 'Pass as `cursor` for the next page (keyset paging).' })
@@ -601,7 +602,7 @@ export class BulkSelectionDto {
   @IsUUID('all', { each: true, message: 'must be a list of UUIDs' })
   ids?: string[];
 
-  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: `Every contact matching this rule tree right now. ${FILTER_DESCRIPTION}` })
+  @ApiPropertyOptional({ ...CONTACT_FILTER_NODE, description: `Every contact matching this rule tree right now. ${FILTER_DESCRIPTION}` })
   @Omittable()
   @IsObject()
   filter?: FilterNode;
@@ -647,10 +648,10 @@ export class BulkActionDto {
 }
 
 export class BulkResultDto {
-  @ApiProperty({ description: 'Contacts the selection matched that you may change.' })
+  @ApiProperty({ type: 'integer', description: 'Contacts the selection matched that you may change.' })
   matched: number;
 
-  @ApiProperty({ description: 'Contacts actually changed.' })
+  @ApiProperty({ type: 'integer', description: 'Contacts actually changed.' })
   updated: number;
 }
 

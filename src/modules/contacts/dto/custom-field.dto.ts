@@ -59,7 +59,7 @@ export class CreateCustomFieldDto {
   @IsBoolean()
   internal?: boolean;
 
-  @ApiPropertyOptional({ default: 0 })
+  @ApiPropertyOptional({ type: 'integer', default: 0 })
   @Omittable()
   @IsInt()
   @Min(0)
@@ -105,7 +105,7 @@ export class UpdateCustomFieldDto {
   @IsBoolean()
   internal?: boolean;
 
-  @ApiPropertyOptional()
+  @ApiPropertyOptional({ type: 'integer' })
   @Omittable()
   @IsInt()
   @Min(0)
@@ -135,7 +135,7 @@ export class CustomFieldDto {
   @ApiProperty()
   internal: boolean;
 
-  @ApiProperty()
+  @ApiProperty({ type: 'integer' })
   position: number;
 
   @ApiProperty({ format: 'date-time', nullable: true, type: String, description: 'Set when the definition was removed; values are kept until purged.' })

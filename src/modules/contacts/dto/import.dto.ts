@@ -9,7 +9,7 @@ export type ImportMode = (typeof IMPORT_MODES)[number];
 const TARGET_PATTERN = /^(ignore|firstName|lastName|email|phone|company|jobTitle|addressLine1|addressLine2|city|region|postalCode|country|status|tags|services|trafficSource|assignedTo|custom\.[a-z][a-z0-9_]{0,49})$/;
 
 export class ColumnMappingDto {
-  @ApiProperty({ description: 'Zero-based column position in the file.' })
+  @ApiProperty({ type: 'integer', description: 'Zero-based column position in the file.' })
   @IsInt()
   @Min(0)
   index: number;
@@ -72,16 +72,16 @@ export class SavedMappingDto {
 }
 
 export class ImportCountsDto {
-  @ApiProperty()
+  @ApiProperty({ type: 'integer' })
   created: number;
 
-  @ApiProperty()
+  @ApiProperty({ type: 'integer' })
   updated: number;
 
-  @ApiProperty()
+  @ApiProperty({ type: 'integer' })
   skipped: number;
 
-  @ApiProperty({ description: 'Rejected rows; download them with their reasons from /rejected.' })
+  @ApiProperty({ type: 'integer', description: 'Rejected rows; download them with their reasons from /rejected.' })
   failed: number;
 }
 
@@ -104,10 +104,10 @@ export class ImportDto {
   @ApiProperty({ enum: IMPORT_MODES, nullable: true, type: String })
   mode: ImportMode | null;
 
-  @ApiProperty({ description: 'Data rows in the file.' })
+  @ApiProperty({ type: 'integer', description: 'Data rows in the file.' })
   totalRows: number;
 
-  @ApiProperty({ description: 'Rows handled so far.' })
+  @ApiProperty({ type: 'integer', description: 'Rows handled so far.' })
   processedRows: number;
 
   @ApiProperty({ type: ImportCountsDto })
@@ -127,7 +127,7 @@ export class ImportDto {
 }
 
 export class RowReasonDto {
-  @ApiProperty({ description: 'Row number in the file (the header is row 1).' })
+  @ApiProperty({ type: 'integer', description: 'Row number in the file (the header is row 1).' })
   row: number;
 
   @ApiProperty()
@@ -138,7 +138,7 @@ export class DryRunDto {
   @ApiProperty({ type: ImportCountsDto, description: 'What the import would do now; `failed` counts rejected rows.' })
   counts: ImportCountsDto;
 
-  @ApiProperty({ description: 'Rows whose email appeared earlier in the file; the first one wins and the later ones are rejected.' })
+  @ApiProperty({ type: 'integer', description: 'Rows whose email appeared earlier in the file; the first one wins and the later ones are rejected.' })
   duplicates: number;
 
   @ApiProperty({ type: [RowReasonDto], description: 'The first rejected and skipped rows with their reasons.' })

@@ -51,7 +51,7 @@ export class CreateContactStatusDto {
   @IsIn(CONTACT_STAGES)
   stage: ContactStage;
 
-  @ApiPropertyOptional({ minimum: 0, maximum: 10000, description: 'Order in pickers; defaults to after the last status.' })
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: 10000, description: 'Order in pickers; defaults to after the last status.' })
   @Omittable()
   @IsInt()
   @Min(0)
@@ -73,7 +73,7 @@ export class UpdateContactStatusDto {
   @IsIn(CONTACT_STAGES)
   stage?: ContactStage;
 
-  @ApiPropertyOptional({ minimum: 0, maximum: 10000 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: 10000 })
   @Omittable()
   @IsInt()
   @Min(0)
@@ -91,10 +91,10 @@ export class ContactStatusDto {
   @ApiProperty({ enum: CONTACT_STAGES, enumName: 'ContactStage' })
   stage: ContactStage;
 
-  @ApiProperty()
+  @ApiProperty({ type: 'integer' })
   position: number;
 
-  @ApiProperty({ description: 'Contacts (not in the trash) in this status that the caller may read.' })
+  @ApiProperty({ type: 'integer', description: 'Contacts (not in the trash) in this status that the caller may read.' })
   contactCount: number;
 
   @ApiProperty({ format: 'date-time' })
@@ -158,7 +158,7 @@ export class TagDto {
   @ApiProperty({ example: '#1e90ff', nullable: true, type: String })
   color: string | null;
 
-  @ApiProperty({ description: 'Contacts (not in the trash) with this tag that the caller may read.' })
+  @ApiProperty({ type: 'integer', description: 'Contacts (not in the trash) with this tag that the caller may read.' })
   contactCount: number;
 
   @ApiProperty({ format: 'date-time' })
@@ -223,7 +223,7 @@ export class ServiceOfferingDto {
   @ApiProperty({ example: 'Consulting' })
   name: string;
 
-  @ApiProperty({ description: 'Contacts (not in the trash) interested in this service that the caller may read.' })
+  @ApiProperty({ type: 'integer', description: 'Contacts (not in the trash) interested in this service that the caller may read.' })
   contactCount: number;
 
   @ApiProperty({ format: 'date-time' })
@@ -240,7 +240,7 @@ export class TrafficSourceDto {
   @ApiProperty({ example: 'Social Media' })
   name: string;
 
-  @ApiProperty({ description: 'Contacts (not in the trash) from this source that the caller may read.' })
+  @ApiProperty({ type: 'integer', description: 'Contacts (not in the trash) from this source that the caller may read.' })
   contactCount: number;
 
   @ApiProperty({ format: 'date-time' })

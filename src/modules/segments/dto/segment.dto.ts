@@ -3,6 +3,7 @@ import { Transform } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsObject, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
 import { MAX_PAGE_SIZE, PageQueryDto } from '../../../core/http/pagination';
 import { PersonRefDto } from '../../contacts/dto/contact.dto';
+import { CONTACT_FILTER_NODE } from '../../contacts/dto/contact-filter.dto';
 import type { FilterNode } from '../../contacts/filters/contact-filter.types';
 import { SEGMENT_KINDS, type SegmentKind } from '../entities/segment.entity';
 import { Omittable, trim } from '../../../core/http/dto-helpers';
@@ -62,7 +63,7 @@ export class CreateSegmentDto {
   @IsIn(SEGMENT_KINDS)
   kind: SegmentKind;
 
-  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: `Required for dynamic segments, refused for static ones. ${RULE_DESCRIPTION}`, example: RULE_EXAMPLE })
+  @ApiPropertyOptional({ ...CONTACT_FILTER_NODE, description: `Required for dynamic segments, refused for static ones. ${RULE_DESCRIPTION}`, example: RULE_EXAMPLE })
   @Omittable()
   @IsObject({ message: 'must be a rule object' })
   rule?: FilterNode;
@@ -83,14 +84,14 @@ export class UpdateSegmentDto {
   @MaxLength(1000)
   description?: string;
 
-  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: `Dynamic segments only: the new rule. ${RULE_DESCRIPTION}` })
+  @ApiPropertyOptional({ ...CONTACT_FILTER_NODE, description: `Dynamic segments only: the new rule. ${RULE_DESCRIPTION}` })
   @Omittable()
   @IsObject({ message: 'must be a rule object' })
   rule?: FilterNode;
 }
 
 export class PreviewSegmentDto {
-  @ApiProperty({ type: 'object', additionalProperties: true, description: RULE_DESCRIPTION, example: RULE_EXAMPLE })
+  @ApiProperty({ ...CONTACT_FILTER_NODE, description: RULE_DESCRIPTION, example: RULE_EXAMPLE })
   @IsObject({ message: 'must be a rule object' })
   rule: FilterNode;
 
@@ -101,7 +102,7 @@ export class PreviewSegmentDto {
   @Matches(SORT, { message: 'must be a comma-separated list of field names' })
   sort?: string;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE_SIZE, default: 25, description: 'Size of the first page; the server caps it at PAGE_SIZE_MAX.' })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: 25, description: 'Size of the first page; the server caps it at PAGE_SIZE_MAX.' })
   @Omittable()
   @IsInt()
   @Min(1)
@@ -122,7 +123,7 @@ export class AddSegmentMembersDto {
   @IsUUID('all', { each: true, message: 'must be a list of UUIDs' })
   contactIds?: string[];
 
-  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: `Every contact matching this rule right now (later changes do not follow). ${RULE_DESCRIPTION.replace('rule.and', 'filter.and')}` })
+  @ApiPropertyOptional({ ...CONTACT_FILTER_NODE, description: `Every contact matching this rule right now (later changes do not follow). ${RULE_DESCRIPTION.replace('rule.and', 'filter.and')}` })
   @Omittable()
   @IsObject({ message: 'must be a rule object' })
   filter?: FilterNode;
@@ -138,24 +139,24 @@ export class RemoveSegmentMembersDto {
 }
 
 export class AddSegmentMembersResultDto {
-  @ApiProperty({ description: 'Live contacts the selection found that you may read; only these are added.' })
+  @ApiProperty({ type: 'integer', description: 'Live contacts the selection found that you may read; only these are added.' })
   matched: number;
 
-  @ApiProperty({ description: 'Contacts that were not members before.' })
+  @ApiProperty({ type: 'integer', description: 'Contacts that were not members before.' })
   added: number;
 
-  @ApiProperty({ description: 'Matched contacts that already were members.' })
+  @ApiProperty({ type: 'integer', description: 'Matched contacts that already were members.' })
   alreadyMembers: number;
 
-  @ApiProperty({ description: 'Members you may read, after the change.' })
+  @ApiProperty({ type: 'integer', description: 'Members you may read, after the change.' })
   contactCount: number;
 }
 
 export class RemoveSegmentMembersResultDto {
-  @ApiProperty({ description: 'Members taken out (only contacts you may read are touched).' })
+  @ApiProperty({ type: 'integer', description: 'Members taken out (only contacts you may read are touched).' })
   removed: number;
 
-  @ApiProperty({ description: 'Members you may read, after the change.' })
+  @ApiProperty({ type: 'integer', description: 'Members you may read, after the change.' })
   contactCount: number;
 }
 
@@ -176,10 +177,10 @@ export class SegmentDto {
   @ApiProperty({ enum: SEGMENT_KINDS })
   kind: SegmentKind;
 
-  @ApiProperty({ type: 'object', additionalProperties: true, nullable: true, description: 'The rule of a dynamic segment; null for static ones.' })
+  @ApiProperty({ ...CONTACT_FILTER_NODE, nullable: true, description: 'The rule of a dynamic segment; null for static ones.' })
   rule: FilterNode | null;
 
-  @ApiProperty({ description: 'Contacts in the segment right now that you may read (live ones, not in the trash).' })
+  @ApiProperty({ type: 'integer', description: 'Contacts in the segment right now that you may read (live ones, not in the trash).' })
   contactCount: number;
 
   @ApiProperty({

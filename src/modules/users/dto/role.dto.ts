@@ -117,7 +117,7 @@ export class RoleDto {
   @ApiProperty({ type: [RuleDto], description: 'Built-in rules of a system role; they cannot be removed.' })
   builtInRules: RuleDto[];
 
-  @ApiProperty({ description: 'How many users hold this role.' })
+  @ApiProperty({ type: 'integer', description: 'How many users hold this role.' })
   userCount: number;
 
   @ApiProperty({ format: 'date-time' })
