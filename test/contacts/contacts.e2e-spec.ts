@@ -744,6 +744,27 @@ describe('contacts', () => {
       }
     });
 
+    it("gives the contact a new version whenever what its profile shows of the account changes", async () => {
+      const contact = (await create(staff, { firstName: 'Versioned', email: uniqueEmail('versioned') }).expect(201)).body;
+      const profile = async () => (await t.http.get(`/api/v1/contacts/${contact.id}`).set(admin.auth).expect(200)).body;
+      expect(contact.version).toBe(1);
+      const opened = (await t.http.post(`/api/v1/contacts/${contact.id}/account`).set(admin.auth).send({ accountType: 'client', sendInvite: false }).expect(201)).body;
+      expect(opened).toMatchObject({ version: 2, hasAccount: true });
+      // An edit based on the version read before the account was opened is stale.
+      expect((await t.http.patch(`/api/v1/contacts/${contact.id}`).set(staff.auth).send({ version: 1, city: 'Lyon' }).expect(409)).body.code).toBe('stale_version');
+      const userId = opened.account.userId as string;
+      await t.http.patch(`/api/v1/users/${userId}`).set(admin.auth).send({ isActive: false }).expect(200);
+      expect(await profile()).toMatchObject({ version: 3, account: { isActive: false } });
+      await t.http.patch(`/api/v1/users/${userId}`).set(admin.auth).send({ isActive: false }).expect(200);
+      expect((await profile()).version).toBe(3);
+      await t.http.put(`/api/v1/users/${userId}/roles`).set(admin.auth).send({ roleIds: [await systemRoleId(t, 'staff')] }).expect(200);
+      expect(await profile()).toMatchObject({ version: 4, account: { accountType: 'staff' } });
+      await t.http.put(`/api/v1/users/${userId}/roles`).set(admin.auth).send({ roleIds: [await systemRoleId(t, 'staff')] }).expect(200);
+      expect((await profile()).version).toBe(4);
+      await t.http.delete(`/api/v1/users/${userId}`).set(admin.auth).expect(204);
+      expect(await profile()).toMatchObject({ version: 5, hasAccount: false, account: null });
+    });
+
     it('needs an email, and only admins open staff accounts', async () => {
       const noEmail = (await create(staff, { firstName: 'NoMail' }).expect(201)).body;
       await t.http.post(`/api/v1/contacts/${noEmail.id}/account`).set(staff.auth).send({ accountType: 'client' }).expect(422);

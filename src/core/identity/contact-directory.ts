@@ -34,6 +34,12 @@ export abstract class ContactDirectory {
   /** Takes the contacts assigned to a user whose account goes off them, as edits (new version). How many. */
   abstract unassignFrom(manager: EntityManager, userId: string): Promise<number>;
 
+  /**
+   * The contact's account was opened, removed, (de)activated or changed kind, all of which its
+   * profile shows: a new version of the contact, so clients that follow versions see it.
+   */
+  abstract accountChanged(manager: EntityManager, contactId: string): Promise<void>;
+
   /** After a commit that changed contacts outside the contacts module (an account's): lists count again. */
   abstract changed(): void;
 

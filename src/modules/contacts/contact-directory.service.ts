@@ -46,6 +46,10 @@ export class ContactDirectoryService extends ContactDirectory {
     return count;
   }
 
+  async accountChanged(manager: EntityManager, contactId: string): Promise<void> {
+    await manager.query('UPDATE contacts SET version = version + 1, updated_at = now() WHERE id = $1', [contactId]);
+  }
+
   changed(): void {
     this.totals.clear();
   }

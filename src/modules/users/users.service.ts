@@ -110,6 +110,7 @@ export class UsersService {
       }
       if (input.phone !== undefined) await this.contacts.updatePhone(manager, before.contact_id, input.phone || null);
       if (input.isActive === false && before.is_active) await this.identity.revokeSessions(manager, id);
+      if (input.isActive !== undefined && input.isActive !== before.is_active) await this.contacts.accountChanged(manager, before.contact_id);
       await this.audit.record({ actorId: actor.id, action: 'user.update', subjectType: 'User', subjectId: id, before: pick(before, input), after: input }, manager);
     }).catch(emailTakenOnConflict);
     await this.identity.changed(id);
@@ -130,7 +131,9 @@ export class UsersService {
       await manager.query('INSERT INTO user_roles (user_id, role_id) SELECT $1, unnest($2::uuid[])', [id, unique]);
       // An account that is no longer staff is nobody's assignee: its contacts lose it as edits, as on deletion.
       const staff = await this.grantsStaff(manager, unique);
-      unassigned = before.roles.some((r) => r.audience === 'staff') && !staff ? await this.contacts.unassignFrom(manager, id) : 0;
+      const wasStaff = before.roles.some((r) => r.audience === 'staff');
+      unassigned = wasStaff && !staff ? await this.contacts.unassignFrom(manager, id) : 0;
+      if (wasStaff !== staff) await this.contacts.accountChanged(manager, before.contact_id);
       await this.audit.record(
         {
           actorId: actor.id,
@@ -156,6 +159,7 @@ export class UsersService {
       // Contacts lose their assignee as edits do, so clients that follow versions see it.
       const unassigned = await this.contacts.unassignFrom(manager, id);
       await manager.query('DELETE FROM users WHERE id = $1', [id]);
+      await this.contacts.accountChanged(manager, before.contact_id);
       await this.audit.record(
         { actorId: actor.id, action: 'user.delete', subjectType: 'User', subjectId: id, before: { email: before.email, contactId: before.contact_id }, after: { contactsUnassigned: unassigned } },
         manager,
