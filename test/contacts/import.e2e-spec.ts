@@ -474,6 +474,40 @@ describe('CSV import edge cases', () => {
     expect(batch.created_ids).toEqual([decisions[1]!.contactId]);
   });
 
+  it('links a tag deleted while the chunk runs by creating it anew, never leaving it off', async () => {
+    const tagName = `Racer ${marker}`;
+    const tag = (await t.http.post('/api/v1/tags').set(admin.auth).send({ name: tagName }).expect(201)).body;
+    const email = `racer.${marker}@example.com`;
+    const uploaded = (await upload(`First Name,Email,Tags\nRacer,${email},${tagName}\n`).expect(201)).body;
+    const settings = { id: uploaded.id, mode: 'create' as const, mapping: uploaded.columns, headers: uploaded.headers, importer_id: staff.userId };
+    const decisions: Decision[] = [{ row: 2, outcome: 'created', contactId: randomUUID(), record: { fields: { firstName: 'Racer', email }, tagNames: [tagName] } }];
+    // The tag is deleted (through the API, committed) right after the chunk's statement that found it.
+    let deleted = false;
+    await t.db.transaction(async (manager) => {
+      await setChangeContext(manager, staff.userId, 'import');
+      const racing = new Proxy(manager, {
+        get(target, property, receiver) {
+          if (property !== 'query') return Reflect.get(target, property, receiver);
+          return async (sql: string, params?: unknown[]) => {
+            const result = await target.query(sql, params);
+            if (!deleted && sql.startsWith('INSERT INTO tags')) {
+              deleted = true;
+              await t.http.delete(`/api/v1/tags/${tag.id}`).set(admin.auth).expect(204);
+            }
+            return result;
+          };
+        },
+      });
+      await writeChunk(racing, t.app.get(AuditService), settings, 2, decisions, null);
+    });
+    expect(deleted).toBe(true);
+    const [contact] = await t.db.query('SELECT id FROM contacts WHERE email = $1', [email]);
+    const linked = await t.db.query('SELECT t.id, t.name FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id WHERE ct.contact_id = $1', [contact.id]);
+    expect(linked).toEqual([{ id: expect.not.stringMatching(tag.id), name: tagName }]);
+    // Created by this import, so its revert may remove it again.
+    expect(await t.db.query('SELECT tag_id FROM contact_import_tags WHERE import_id = $1', [uploaded.id])).toEqual([{ tag_id: linked[0].id }]);
+  });
+
   it('leaves alone a contact trashed or given another email after the decision to update it', async () => {
     const emails = ['trashed', 'moved', 'still'].map((what) => `${what}.after.${marker}@example.com`);
     const ids: string[] = [];

@@ -232,7 +232,11 @@ export async function writeChunk(
   return decisions;
 }
 
-/** Tags by name: missing ones created (and audited, as any new tag is), then linked in one statement. */
+/**
+ * Tags by name: missing ones created (and audited, as any new tag is), held against deletion
+ * until the chunk commits, then linked in one statement. A tag deleted between the insert and
+ * the hold is created anew, as the API does, rather than silently left off.
+ */
 async function linkTags(manager: EntityManager, audit: AuditService, settings: ChunkSettings, creates: Decision[], updates: Decision[]): Promise<void> {
   const contacts: string[] = [];
   const names: string[] = [];
@@ -244,7 +248,16 @@ async function linkTags(manager: EntityManager, audit: AuditService, settings: C
   }
   if (!names.length) return;
   const distinct = [...new Map(names.map((name) => [name.toLowerCase(), name])).values()];
-  const created: Array<{ id: string; name: string }> = await manager.query('INSERT INTO tags (name) SELECT unnest($1::text[]) ON CONFLICT (name_key) DO NOTHING RETURNING id, name', [distinct]);
+  const created: Array<{ id: string; name: string }> = [];
+  let held: Array<{ id: string; name_key: string }> = [];
+  for (let attempt = 1; ; attempt += 1) {
+    const missing = distinct.filter((name) => !held.some((tag) => tag.name_key === name.toLowerCase()));
+    created.push(...((await manager.query('INSERT INTO tags (name) SELECT unnest($1::text[]) ON CONFLICT (name_key) DO NOTHING RETURNING id, name', [missing])) as typeof created));
+    held = await manager.query('SELECT id, name_key FROM tags WHERE name_key = ANY($1::text[]) FOR KEY SHARE', [distinct.map((name) => name.toLowerCase())]);
+    if (held.length === distinct.length) break;
+    // The chunk rolls back and the job runs it again, as after any other failure.
+    if (attempt === 3) throw new Error('Tags named by the chunk kept being deleted while it ran');
+  }
   for (const tag of created) {
     await audit.record({ actorId: settings.importer_id, action: 'tag.create', subjectType: 'Tag', subjectId: tag.id, after: { name: tag.name, color: null } }, manager);
   }
@@ -254,9 +267,9 @@ async function linkTags(manager: EntityManager, audit: AuditService, settings: C
   }
   await manager.query(
     `INSERT INTO contact_tags (contact_id, tag_id)
-     SELECT p.contact_id, t.id FROM unnest($1::uuid[], $2::text[]) AS p(contact_id, name) JOIN tags t ON t.name_key = lower(p.name)
+     SELECT p.contact_id, t.id FROM unnest($1::uuid[], $2::text[]) AS p(contact_id, name) JOIN unnest($3::uuid[], $4::text[]) AS t(id, name_key) ON t.name_key = lower(p.name)
      ON CONFLICT DO NOTHING`,
-    [contacts, names],
+    [contacts, names, held.map((tag) => tag.id), held.map((tag) => tag.name_key)],
   );
 }
 
