@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Controller, Get, Module, Post } from '@nestjs/common';
 import { DiscoveryModule, NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiProperty, DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiExtraModels, ApiOkResponse, ApiOperation, ApiProperty, DocumentBuilder, getSchemaPath, SwaggerModule } from '@nestjs/swagger';
 import { attachResponseSchemas, firstDifference, ResponseContractCheck, useResponseSerializers } from './response-serialization';
 
 class OwnerDto {
@@ -14,6 +14,18 @@ enum Kind {
   Large = 'large',
 }
 
+// A tree whose nodes are one of two objects, told apart by their required properties.
+const RULE_NODE = { oneOf: [{ $ref: getSchemaPath('GroupDto') }, { $ref: getSchemaPath('LeafDto') }] };
+
+class LeafDto {
+  @ApiProperty() field!: string;
+  @ApiProperty({ type: 'number', required: false }) value?: number;
+}
+
+class GroupDto {
+  @ApiProperty({ type: 'array', items: RULE_NODE }) all!: unknown[];
+}
+
 class ItemDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
   // Nullable without a type of its own: an enum by reference, and a choice of types.
@@ -22,11 +34,13 @@ class ItemDto {
   @ApiProperty({ type: String, format: 'date-time' }) createdAt!: Date;
   @ApiProperty({ type: OwnerDto, nullable: true }) owner!: OwnerDto | null;
   @ApiProperty({ type: 'object', additionalProperties: true }) extra!: Record<string, unknown>;
+  @ApiProperty({ ...RULE_NODE, nullable: true, required: false }) rule?: unknown;
 }
 
 const created = new Date('2026-11-21T10:11:12.345Z');
 let answer: Record<string, unknown> = {};
 
+@ApiExtraModels(GroupDto, LeafDto)
 @Controller('items')
 class ItemsController {
   @Get()
@@ -117,6 +131,18 @@ describe('response serialization from the documented schemas', () => {
       const listed = await request('GET', '/items');
       expect(listed.statusCode).toBe(200);
       expect(JSON.parse(listed.body)).toEqual([{ id: 'x', createdAt: created.toISOString(), extra: {} }]);
+      await app.close();
+    }
+    app = undefined;
+  });
+
+  it('writes a union of objects (a rule tree) as it is, in tests and in production alike', async () => {
+    answer = { id: 'x', createdAt: created, owner: null, extra: {}, rule: { all: [{ field: 'a', value: 1 }, { all: [{ field: 'b' }] }] } };
+    for (const check of ['throw', 'log', 'off'] as const) {
+      app = await boot(check);
+      const listed = await request('GET', '/items');
+      expect({ check, status: listed.statusCode }).toEqual({ check, status: 200 });
+      expect(JSON.parse(listed.body)).toEqual(JSON.parse(JSON.stringify([answer])));
       await app.close();
     }
     app = undefined;
