@@ -127,6 +127,44 @@ describe('contacts', () => {
       expect(synced.version).toBe(profile.version + 2);
     });
 
+    it("shows staff the preferences a client set in the portal, and lets them record one on the client's behalf", async () => {
+      const portal = (await t.http.get('/api/v1/portal/me').set(client.auth).expect(200)).body;
+      await t.http.patch('/api/v1/portal/me').set(client.auth).send({ version: portal.version, preferences: { language: 'pt-BR', newsletter: true } }).expect(200);
+      const profile = (await t.http.get(`/api/v1/contacts/${client.contactId}`).set(staff.auth).expect(200)).body;
+      expect(profile.preferences).toEqual({ language: 'pt-BR', preferredChannel: null, newsletter: true });
+
+      // The client phoned to unsubscribe: only the keys sent change, null clears one.
+      const unsubscribed = (await t.http.patch(`/api/v1/contacts/${client.contactId}`).set(staff.auth).send({ version: profile.version, preferences: { newsletter: false, language: null } }).expect(200)).body;
+      expect(unsubscribed).toMatchObject({ version: profile.version + 1, preferences: { language: null, preferredChannel: null, newsletter: false } });
+      expect((await t.http.get('/api/v1/portal/me').set(client.auth).expect(200)).body.preferences).toEqual({ language: null, preferredChannel: null, newsletter: false });
+      // Sent again as stored: no change, no new version.
+      const same = (await t.http.patch(`/api/v1/contacts/${client.contactId}`).set(staff.auth).send({ version: unsubscribed.version, preferences: { newsletter: false } }).expect(200)).body;
+      expect(same.version).toBe(unsubscribed.version);
+
+      const wrong = await t.http.patch(`/api/v1/contacts/${client.contactId}`).set(staff.auth).send({ version: same.version, preferences: { preferredChannel: 'fax', theme: 'dark' } }).expect(400);
+      expect(wrong.body.details).toEqual(
+        expect.arrayContaining([expect.objectContaining({ field: 'preferences.preferredChannel' }), expect.objectContaining({ field: 'preferences.theme' })]),
+      );
+      await t.http.patch(`/api/v1/contacts/${client.contactId}`).set(staff.auth).send({ version: same.version, preferences: 'none' }).expect(400);
+
+      const created = (await create(staff, { firstName: 'Prefers', preferences: { preferredChannel: 'sms' } }).expect(201)).body;
+      expect(created.preferences).toEqual({ language: null, preferredChannel: 'sms', newsletter: null });
+      const [{ preferences }] = await t.db.query('SELECT preferences FROM contacts WHERE id = $1', [created.id]);
+      expect(preferences).toEqual({ preferredChannel: 'sms' });
+
+      // A role whose updates are limited to other fields may not change them.
+      const phoneOnly = (
+        await t.http
+          .post('/api/v1/roles')
+          .set(admin.auth)
+          .send({ name: `Phone only ${Date.now()}`, audience: 'staff', rules: [{ action: 'read', subject: 'Contact' }, { action: 'update', subject: 'Contact', fields: ['phone'] }] })
+          .expect(201)
+      ).body.id;
+      const limited = await createUserWithRoles(t, admin, [phoneOnly], 'prefsphoneonly');
+      const refused = await t.http.patch(`/api/v1/contacts/${created.id}`).set(limited.auth).send({ version: created.version, preferences: { newsletter: true } }).expect(403);
+      expect(refused.body).toMatchObject({ code: 'field_forbidden', details: [{ field: 'preferences' }] });
+    });
+
     it('does not let staff change the email of a contact with an account, but lets them change its phone', async () => {
       const profile = (await t.http.get(`/api/v1/contacts/${client.contactId}`).set(staff.auth).expect(200)).body;
       const refused = await t.http.patch(`/api/v1/contacts/${client.contactId}`).set(staff.auth).send({ version: profile.version, email: uniqueEmail('steal') }).expect(403);

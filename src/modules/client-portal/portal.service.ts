@@ -16,22 +16,20 @@ import { containsPattern, Page, pageWindow, parseSort, toPage } from '../../core
 import { RequestValidationError } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { IdentityService } from '../../core/identity/identity.service';
+import { type ContactPreferences, mergePreferences, samePreferences, toPreferencesDto } from '../contacts/contact-preferences';
 import { ContactsService } from '../contacts/contacts.service';
 import { checkCustomValues } from '../contacts/custom-field-values';
 import { CustomFieldsService } from '../contacts/custom-fields.service';
 import type { CustomField } from '../contacts/entities/custom-field.entity';
 import {
-  ContactPreferences,
   PORTAL_EDITABLE_FIELDS,
   PortalDashboardDto,
   PortalEditableField,
   PortalOpenItemDto,
-  PortalPreferencesDto,
   PortalProfileDto,
   PortalSectionDto,
   PortalTimelineItemDto,
   PortalTimelineQueryDto,
-  UpdatePortalPreferencesDto,
   UpdatePortalProfileDto,
 } from './dto/portal.dto';
 import { EmailChangeRefusedError, PortalStaleVersionError } from './portal.errors';
@@ -47,7 +45,6 @@ import {
 } from './portal.queries';
 import { PortalSectionsRegistry } from './portal-sections';
 
-const PREFERENCE_KEYS = ['language', 'preferredChannel', 'newsletter'] as const;
 
 /**
  * The client's own view. Everything is keyed by the signed-in client's contact and goes
@@ -287,22 +284,4 @@ export class PortalService {
     this.authService ??= this.moduleRef.get(AuthService, { strict: false });
     return this.authService;
   }
-}
-
-/** The stored preferences with the sent keys applied; null removes a key. */
-export function mergePreferences(stored: ContactPreferences, patch: UpdatePortalPreferencesDto): ContactPreferences {
-  const merged: Record<string, unknown> = {};
-  for (const key of PREFERENCE_KEYS) {
-    const value = patch[key] === undefined ? stored[key] : patch[key];
-    if (value !== null && value !== undefined) merged[key] = value;
-  }
-  return merged as ContactPreferences;
-}
-
-function samePreferences(a: ContactPreferences, b: ContactPreferences): boolean {
-  return PREFERENCE_KEYS.every((key) => (a[key] ?? null) === (b[key] ?? null)) && Object.keys(b).every((key) => (PREFERENCE_KEYS as readonly string[]).includes(key));
-}
-
-function toPreferencesDto(stored: ContactPreferences): PortalPreferencesDto {
-  return { language: stored.language ?? null, preferredChannel: stored.preferredChannel ?? null, newsletter: stored.newsletter ?? null };
 }

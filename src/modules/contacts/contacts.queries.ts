@@ -328,7 +328,7 @@ export function profileStatements(id: string): Record<'contact' | 'services' | '
   return {
     contact: {
       // With created_by_id, the row holds every field of CONTACT_RULE_FIELDS (with the services' ids): rights are checked on it.
-      sql: `SELECT ${CONTACT_LIST_COLUMNS}, c.address_line1, c.address_line2, c.region, c.postal_code, c.created_by_id FROM contacts c WHERE c.id = $1`,
+      sql: `SELECT ${CONTACT_LIST_COLUMNS}, c.address_line1, c.address_line2, c.region, c.postal_code, c.created_by_id, c.preferences FROM contacts c WHERE c.id = $1`,
       params: [id],
     },
     services: { sql: 'SELECT s.id, s.name FROM contact_services cs JOIN services s ON s.id = cs.service_id WHERE cs.contact_id = $1 ORDER BY s.name_key', params: [id] },

@@ -15,6 +15,7 @@ import type { AuthUser } from '../../core/identity/auth-user';
 import { IdentityService } from '../../core/identity/identity.service';
 import { PooledSql } from '../../database/pooled-sql';
 import { ContactLookupDirectory, type ContactLookups, tagsOf } from './contact-lookups';
+import { type ContactPreferences, mergePreferences, samePreferences, toPreferencesDto } from './contact-preferences';
 import { setChangeContext } from './contacts.change-context';
 import {
   AccountExistsError,
@@ -257,14 +258,19 @@ export class ContactsService {
       }
       const stored = stripNulls(custom.values);
       await this.customFields.hold(manager, Object.keys(stored), stored);
-      const columns: Record<string, unknown> = { created_by_id: actor.id, status_id: statusId, custom_fields: JSON.stringify(stored) };
+      const columns: Record<string, unknown> = {
+        created_by_id: actor.id,
+        status_id: statusId,
+        custom_fields: JSON.stringify(stored),
+        preferences: JSON.stringify(mergePreferences({}, input.preferences ?? {})),
+      };
       for (const [field, column] of Object.entries(SCALAR_COLUMNS)) {
         const value = (input as unknown as Record<string, unknown>)[field];
         if (value !== undefined && field !== 'statusId') columns[column] = value ?? (field === 'lastName' ? '' : null);
       }
       const names = Object.keys(columns);
       const [row] = (await manager.query(
-        `INSERT INTO contacts (${names.join(', ')}) VALUES (${names.map((name, i) => (name === 'custom_fields' ? `$${i + 1}::jsonb` : `$${i + 1}`)).join(', ')}) RETURNING id`,
+        `INSERT INTO contacts (${names.join(', ')}) VALUES (${names.map((name, i) => (name === 'custom_fields' || name === 'preferences' ? `$${i + 1}::jsonb` : `$${i + 1}`)).join(', ')}) RETURNING id`,
         Object.values(columns),
       )) as Array<{ id: string }>;
       await this.writeSets(manager, ability, row!.id, input, true);
@@ -319,6 +325,7 @@ export class ContactsService {
         params.push(JSON.stringify(stored), cleared);
         sets.push(`custom_fields = (custom_fields - $${params.length}::text[]) || $${params.length - 1}::jsonb`);
       }
+      if (changed.includes('preferences')) sets.push(`preferences = $${params.push(JSON.stringify(mergePreferences(before.preferences as ContactPreferences, input.preferences!)))}::jsonb`);
       const setsChanged = await this.writeSets(manager, ability, id, input, false);
       if (sets.length || setsChanged) {
         // Names and email reach the linked account through the contacts_sync_user trigger.
@@ -560,7 +567,7 @@ export class ContactsService {
     }
     const rows = await query<Record<string, unknown>>(
       `SELECT c.id, c.first_name, c.last_name, c.email, c.phone, c.company, c.job_title, c.address_line1, c.address_line2, c.city, c.region,
-              c.postal_code, c.country, c.status_id, c.traffic_source_id, c.assigned_to_id, c.created_by_id, c.custom_fields, c.version,
+              c.postal_code, c.country, c.status_id, c.traffic_source_id, c.assigned_to_id, c.created_by_id, c.custom_fields, c.preferences, c.version,
               ${utcMicrosecondText('c.created_at')} AS created_key,
               EXISTS (SELECT 1 FROM users u WHERE u.contact_id = c.id) AS has_account,
               ARRAY(SELECT tag_id FROM contact_tags WHERE contact_id = c.id) AS tag_ids,
@@ -589,6 +596,8 @@ export class ContactsService {
     if (input.serviceIds !== undefined && !sameSet(input.serviceIds, before.serviceIds)) changed.push('serviceIds');
     const stored = (before.customFields ?? {}) as Record<string, unknown>;
     if (Object.entries(customValues).some(([key, value]) => !isDeepStrictEqual(value, stored[key] ?? null))) changed.push('customFields');
+    const preferences = before.preferences as ContactPreferences;
+    if (input.preferences && !samePreferences(mergePreferences(preferences, input.preferences), preferences)) changed.push('preferences');
     return changed;
   }
 
@@ -709,6 +718,7 @@ export class ContactsService {
       postalCode: row.postal_code,
       services,
       account: account[0] ? { userId: account[0].id, email: account[0].email, isActive: account[0].is_active, accountType: account[0].staff ? 'staff' : 'client' } : null,
+      preferences: toPreferencesDto(row.preferences),
       recentActivities: activities.map((a) => ({
         id: a.id,
         type: a.type,
@@ -729,7 +739,14 @@ export class ContactsService {
 }
 
 export interface ProfileRead {
-  row: ContactListRow & { address_line1: string | null; address_line2: string | null; region: string | null; postal_code: string | null; created_by_id: string | null };
+  row: ContactListRow & {
+    address_line1: string | null;
+    address_line2: string | null;
+    region: string | null;
+    postal_code: string | null;
+    created_by_id: string | null;
+    preferences: ContactPreferences;
+  };
   services: Array<{ id: string; name: string }>;
   account: Array<{ id: string; email: string; is_active: boolean; staff: boolean | null }>;
   activities: Array<{ id: string; type: string; subject: string; occurred_at: Date; author_id: string | null; author_first_name: string; author_last_name: string }>;

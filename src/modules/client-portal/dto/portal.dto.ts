@@ -1,20 +1,15 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
-import { IsBoolean, IsEmail, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
+import { IsEmail, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
 import { PageQueryDto } from '../../../core/http/pagination';
 import { PHONE_MESSAGE, PHONE_PATTERN } from '../../../core/http/formats';
 import { ACTIVITY_TYPES, type ActivityType } from '../../contacts/entities/activity.entity';
 import { CUSTOM_FIELD_TYPES, type CustomFieldType } from '../../contacts/entities/custom-field.entity';
+import { ContactPreferencesDto, UpdateContactPreferencesDto } from '../../contacts/dto/contact-preferences.dto';
 import { PORTAL_SECTION_FEATURES, type PortalSectionFeature } from '../portal-sections';
 import { Omittable, trim } from '../../../core/http/dto-helpers';
 
 const emptyToNull = ({ value }: { value: unknown }) => (typeof value === 'string' ? (value.trim() === '' ? null : value.trim()) : value);
-
-/** A BCP 47 tag as browsers send it: a 2–3 letter language, then subtags (script, region, variants). */
-const LANGUAGE_TAG = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/;
-
-export const PREFERRED_CHANNELS = ['email', 'phone', 'sms'] as const;
-export type PreferredChannel = (typeof PREFERRED_CHANNELS)[number];
 
 /** The fields a client may ever change in the portal; their permission rules decide which of them they actually may. */
 export const PORTAL_EDITABLE_FIELDS = [
@@ -31,45 +26,6 @@ export const PORTAL_EDITABLE_FIELDS = [
   'customFields',
 ] as const;
 export type PortalEditableField = (typeof PORTAL_EDITABLE_FIELDS)[number];
-
-// ----- preferences -------------------------------------------------------------------------
-
-export interface ContactPreferences {
-  language?: string;
-  preferredChannel?: PreferredChannel;
-  newsletter?: boolean;
-}
-
-export class PortalPreferencesDto {
-  @ApiProperty({ type: String, nullable: true, example: 'en-GB', description: 'BCP 47 language tag.' })
-  language: string | null;
-
-  @ApiProperty({ enum: PREFERRED_CHANNELS, enumName: 'PreferredChannel', nullable: true, description: 'How the client prefers to be reached.' })
-  preferredChannel: PreferredChannel | null;
-
-  @ApiProperty({ type: Boolean, nullable: true, description: 'Whether the client wants the newsletter; null when they never said.' })
-  newsletter: boolean | null;
-}
-
-/** Only the keys sent change; null clears one. Unknown keys are refused. */
-export class UpdatePortalPreferencesDto {
-  @ApiPropertyOptional({ type: String, nullable: true, maxLength: 20, example: 'en-GB', description: 'BCP 47 language tag; null clears it.' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(20)
-  @Matches(LANGUAGE_TAG, { message: 'must be a BCP 47 language tag, e.g. en, en-GB or pt-BR' })
-  language?: string | null;
-
-  @ApiPropertyOptional({ enum: PREFERRED_CHANNELS, enumName: 'PreferredChannel', nullable: true })
-  @IsOptional()
-  @IsIn(PREFERRED_CHANNELS)
-  preferredChannel?: PreferredChannel | null;
-
-  @ApiPropertyOptional({ type: Boolean, nullable: true })
-  @IsOptional()
-  @IsBoolean()
-  newsletter?: boolean | null;
-}
 
 // ----- details -----------------------------------------------------------------------------
 
@@ -139,12 +95,12 @@ export class UpdatePortalProfileDto {
   @MaxLength(100)
   country?: string | null;
 
-  @ApiPropertyOptional({ type: UpdatePortalPreferencesDto, description: 'Only the keys sent change; null clears one.' })
+  @ApiPropertyOptional({ type: UpdateContactPreferencesDto, description: 'Only the keys sent change; null clears one.' })
   @Omittable()
   @IsObject({ message: 'must be an object' })
   @ValidateNested()
-  @Type(() => UpdatePortalPreferencesDto)
-  preferences?: UpdatePortalPreferencesDto;
+  @Type(() => UpdateContactPreferencesDto)
+  preferences?: UpdateContactPreferencesDto;
 
   @ApiPropertyOptional({
     type: 'object',
@@ -240,8 +196,8 @@ export class PortalProfileDto {
   @ApiProperty({ nullable: true, type: String, example: 'Customer', description: 'The name of your status, for display; only staff change it.' })
   status: string | null;
 
-  @ApiProperty({ type: PortalPreferencesDto })
-  preferences: PortalPreferencesDto;
+  @ApiProperty({ type: ContactPreferencesDto })
+  preferences: ContactPreferencesDto;
 
   @ApiProperty({ type: [PortalCustomFieldDto], description: 'Additional fields, internal ones left out.' })
   customFields: PortalCustomFieldDto[];

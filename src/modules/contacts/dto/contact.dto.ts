@@ -23,6 +23,7 @@ import { MAX_PAGE_SIZE, PageQueryDto } from '../../../core/http/pagination';
 import { CONTACT_STAGES } from '../entities/contact-status.entity';
 import type { FilterNode } from '../filters/contact-filter.types';
 import { CONTACT_FILTER_NODE } from './contact-filter.dto';
+import { ContactPreferencesDto, UpdateContactPreferencesDto } from './contact-preferences.dto';
 import { Omittable, queryInteger, trim } from '../../../core/http/dto-helpers';
 import { IsDateTime } from '../../../core/http/date-time';
 import { PHONE_MESSAGE, PHONE_PATTERN } from '../../../core/http/formats';
@@ -196,6 +197,13 @@ export class ContactWritableFields {
   @Omittable()
   @IsObject()
   customFields?: Record<string, unknown>;
+
+  @ApiPropertyOptional({ type: UpdateContactPreferencesDto, description: 'What the person told you of their preferences (clients set them in the portal). Only the keys sent change; null clears one.' })
+  @Omittable()
+  @IsObject({ message: 'must be an object' })
+  @ValidateNested()
+  @Type(() => UpdateContactPreferencesDto)
+  preferences?: UpdateContactPreferencesDto;
 }
 
 export class CreateContactDto extends ContactWritableFields {
@@ -584,6 +592,9 @@ export class ContactDto extends ContactListItemDto {
 
   @ApiProperty({ type: AccountSummaryDto, nullable: true })
   account: AccountSummaryDto | null;
+
+  @ApiProperty({ type: ContactPreferencesDto })
+  preferences: ContactPreferencesDto;
 
   @ApiProperty({ type: [RecentActivityDto], description: 'The ten latest activities.' })
   recentActivities: RecentActivityDto[];
