@@ -988,6 +988,22 @@ describe('contacts', () => {
       expect(await storedCustom(contact.id)).toEqual({});
     });
 
+    it('refuses a value whose field was removed, purged and defined again with another type before the edit committed', async () => {
+      const key = `retyped${Date.now().toString(36)}`;
+      const field = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: `Retyped ${key}`, type: 'text' }).expect(201)).body;
+      const contact = (await create(staff, { firstName: 'Retyping' }).expect(201)).body;
+      const answer = await editWhileHeld(contact.id, { version: contact.version, customFields: { [key]: 'abc' } }, async () => {
+        await t.http.delete(`/api/v1/custom-fields/${field.id}`).set(admin.auth).expect(204);
+        await t.http.delete(`/api/v1/custom-fields/${field.id}/purge`).set(admin.auth).expect(204);
+        await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: `Retyped ${key}`, type: 'number' }).expect(201);
+      });
+      expect(answer.status).toBe(409);
+      expect(answer.body).toMatchObject({ code: 'custom_field_removed', details: [{ field: `customFields.${key}` }] });
+      expect(await storedCustom(contact.id)).toEqual({});
+      // The field as now defined filters and sorts as ever.
+      await list(staff, { filter: JSON.stringify({ field: `custom.${key}`, op: 'gt', value: 1 }), sort: `custom.${key}` }).expect(200);
+    });
+
     it('refuses a choice whose option was removed before the edit committed, storing nothing', async () => {
       const key = `choice${Date.now().toString(36)}`;
       const field = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: `Choice ${key}`, type: 'select', options: ['Kept', 'Dropped'] }).expect(201)).body;

@@ -179,7 +179,7 @@ export class PortalService {
         afterValues.customFields = Object.fromEntries(customChanged.map((key) => [key, custom.values[key]]));
         const cleared = customChanged.filter((key) => custom.values[key] === null);
         const set = Object.fromEntries(customChanged.filter((key) => custom.values[key] !== null).map((key) => [key, custom.values[key]]));
-        await this.customFields.hold(manager, Object.keys(set), set);
+        await this.customFields.hold(manager, Object.keys(set), set, definitions);
         sets.push(`custom_fields = (custom_fields - $${params.push(cleared)}::text[]) || $${params.push(JSON.stringify(set))}::jsonb`);
       }
 

@@ -252,7 +252,11 @@ export class ContactsImportService {
           // Held until the chunk commits, so a purge of a mapped field waits and then clears what it
           // wrote; rows are judged by the options held, which no edit can take away meanwhile.
           const held = await this.customFields.hold(manager, mappedCustomKeys(locked.mapping!, customFields));
-          const asHeld = customFields.map((field) => ({ ...field, options: held.find((live) => live.key === field.key)?.options ?? field.options }));
+          const asHeld = customFields.map((field) => {
+            // A field defined again meanwhile is judged as it is now defined.
+            const live = held.find((row) => row.key === field.key);
+            return live ? { ...field, id: live.id, type: live.type as CustomField['type'], options: live.options } : field;
+          });
           const lookups = { ...(await loadLookups(manager, asHeld)), administratorAccount };
           // Decided and written at once: rows and decisions die young, which keeps the worker's memory flat.
           const decisions = await decideChunk(manager, settingsOf(locked), await this.chunk(manager, locked, from, to), lookups);

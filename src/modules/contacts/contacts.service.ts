@@ -257,7 +257,7 @@ export class ContactsService {
         throw new ForbiddenException({ message: 'You may not assign contacts', code: 'forbidden' });
       }
       const stored = stripNulls(custom.values);
-      await this.customFields.hold(manager, Object.keys(stored), stored);
+      await this.customFields.hold(manager, Object.keys(stored), stored, definitions);
       const columns: Record<string, unknown> = {
         created_by_id: actor.id,
         status_id: statusId,
@@ -321,7 +321,7 @@ export class ContactsService {
       if (changed.includes('customFields')) {
         const cleared = Object.keys(custom.values).filter((key) => custom.values[key] === null);
         const stored = stripNulls(custom.values);
-        await this.customFields.hold(manager, Object.keys(stored), stored);
+        await this.customFields.hold(manager, Object.keys(stored), stored, definitions);
         params.push(JSON.stringify(stored), cleared);
         sets.push(`custom_fields = (custom_fields - $${params.length}::text[]) || $${params.length - 1}::jsonb`);
       }

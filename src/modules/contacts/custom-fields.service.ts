@@ -15,6 +15,7 @@ const CHOICE_TYPES = new Set(['select', 'multi_select']);
 
 /** A definition as a write holds it: what its values must be until the write commits. */
 export interface HeldField {
+  id: string;
   key: string;
   type: string;
   options: string[];
@@ -199,16 +200,18 @@ export class CustomFieldsService implements OnModuleInit {
    * Holds the definitions a write stores values for until its transaction ends. Removing or
    * purging a field locks its definition, so a purge waits for the write and then clears its
    * values too, and a write that comes after a removal is refused rather than storing values
-   * of a field that is gone (later defined again, perhaps with another type). Given the values,
-   * a choice is checked again against the options as they are now: one removed meanwhile is refused.
+   * of a field that is gone. Given the definitions the values were checked against, a field
+   * removed and defined again meanwhile (perhaps with another type) counts as gone. Given the
+   * values, a choice is checked again against the options as they are now: one removed meanwhile is refused.
    */
-  async hold(manager: EntityManager, keys: string[], values?: Record<string, unknown>): Promise<HeldField[]> {
+  async hold(manager: EntityManager, keys: string[], values?: Record<string, unknown>, checkedAgainst?: ReadonlyArray<Pick<CustomField, 'id' | 'key'>>): Promise<HeldField[]> {
     if (!keys.length) return [];
     const live: HeldField[] = await manager.query(
-      'SELECT key, type, options FROM custom_fields WHERE key = ANY($1::text[]) AND deleted_at IS NULL FOR SHARE',
+      'SELECT id, key, type, options FROM custom_fields WHERE key = ANY($1::text[]) AND deleted_at IS NULL FOR SHARE',
       [keys],
     );
-    const gone = keys.filter((key) => !live.some((row) => row.key === key));
+    const checkedId = (key: string) => checkedAgainst?.find((definition) => definition.key === key)?.id;
+    const gone = keys.filter((key) => !live.some((row) => row.key === key && (checkedAgainst === undefined || row.id === checkedId(key))));
     if (gone.length) {
       throw new ConflictException({
         message: 'A custom field was removed while this change was being made; try again',
