@@ -824,6 +824,9 @@ describe('contacts', () => {
       const separated = await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'sizes', label: 'Sizes', type: 'multi_select', options: ['Small, medium', 'Large'] }).expect(422);
       expect(separated.body.details).toEqual([{ field: 'options.0', message: 'must not contain "," or ";" (they separate the values of a multi-select field in CSV files)' }]);
       await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'sizes', label: 'Sizes', type: 'multi_select', options: ['Small', ' '] }).expect(400);
+      // Filters ignore case, so options differing only by case could not be told apart.
+      const cased = await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'colour', label: 'Colour', type: 'select', options: ['Red', 'Blue', 'red'] }).expect(400);
+      expect(cased.body.details).toEqual([{ field: 'options', message: 'must not repeat an option, even in another case (filters ignore case)' }]);
       const size = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'size', label: 'Size', type: 'select', options: [' Small, medium ', 'Large'] }).expect(201)).body;
       expect(size.options).toEqual(['Small, medium', 'Large']);
       await t.http.delete(`/api/v1/custom-fields/${size.id}`).set(admin.auth).expect(204);

@@ -4,6 +4,10 @@ import { ArrayMaxSize, ArrayUnique, IsArray, IsBoolean, IsIn, IsInt, IsNotIn, Is
 import { CUSTOM_FIELD_TYPES, type CustomFieldType } from '../entities/custom-field.entity';
 import { Omittable, trim } from '../../../core/http/dto-helpers';
 
+/** Options are told apart ignoring case, as filters compare them. */
+const optionIdentity = (option: unknown) => (typeof option === 'string' ? option.toLowerCase() : option);
+const OPTIONS_UNIQUE_MESSAGE = 'must not repeat an option, even in another case (filters ignore case)';
+
 /** Options are trimmed, as import trims cells. */
 const trimEach = ({ value }: { value: unknown }) => (Array.isArray(value) ? value.map((item) => (typeof item === 'string' ? item.trim() : item)) : value);
 
@@ -43,12 +47,12 @@ export class CreateCustomFieldDto {
   @IsBoolean()
   required?: boolean;
 
-  @ApiPropertyOptional({ type: [String], description: 'The choices of select and multi_select fields, trimmed; a multi_select option holds no "," or ";" (a contact\'s values share one CSV cell).' })
+  @ApiPropertyOptional({ type: [String], description: 'The choices of select and multi_select fields, trimmed and different ignoring case (filters ignore case); a multi_select option holds no "," or ";" (a contact\'s values share one CSV cell).' })
   @Omittable()
   @Transform(trimEach)
   @IsArray()
   @ArrayMaxSize(200)
-  @ArrayUnique()
+  @ArrayUnique(optionIdentity, { message: OPTIONS_UNIQUE_MESSAGE })
   @IsString({ each: true })
   @MinLength(1, { each: true, message: 'must not hold an empty option' })
   @MaxLength(100, { each: true })
@@ -86,7 +90,7 @@ export class UpdateCustomFieldDto {
   @Transform(trimEach)
   @IsArray()
   @ArrayMaxSize(200)
-  @ArrayUnique()
+  @ArrayUnique(optionIdentity, { message: OPTIONS_UNIQUE_MESSAGE })
   @IsString({ each: true })
   @MinLength(1, { each: true, message: 'must not hold an empty option' })
   @MaxLength(100, { each: true })
