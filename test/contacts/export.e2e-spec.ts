@@ -221,6 +221,16 @@ describe('contacts export (CSV)', () => {
       const badFilter = await exportCsv(staff, { filter: JSON.stringify({ field: 'nope', op: 'is', value: 1 }) }).expect(400);
       expect(badFilter.body.details[0].field).toBe('filter.field');
     });
+
+    it('refuses a clause on a deleted custom field, which would export nothing or, under `not`, everyone', async () => {
+      const retired = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'retired', label: 'Retired', type: 'text' }).expect(201)).body;
+      await t.http.delete(`/api/v1/custom-fields/${retired.id}`).set(admin.auth).expect(204);
+      const refused = await exportCsv(staff, { filter: JSON.stringify({ not: { field: 'custom.retired', op: 'is', value: 'x' } }) }).expect(400);
+      expect(refused.body.details).toEqual([{ field: 'filter.not.field', message: 'the custom field "custom.retired" was deleted' }]);
+      // The list shows such a clause with a warning saying what it does.
+      const listed = (await t.http.get('/api/v1/contacts').set(staff.auth).query({ filter: JSON.stringify({ field: 'custom.retired', op: 'is', value: 'x' }) }).expect(200)).body;
+      expect(listed.meta.warnings).toEqual(['filter: the custom field "custom.retired" was deleted; this condition holds for no contact']);
+    });
   });
 
   describe('order', () => {

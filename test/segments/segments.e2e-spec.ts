@@ -376,7 +376,7 @@ describe('segments', () => {
       expect(after.contactCount).toBe(2);
       expect(after.rule).toEqual(rule);
       expect(after.warnings).toEqual([
-        'rule.and.1.or.0: the custom field "custom.legacy" was deleted; this rule matches nothing',
+        'rule.and.1.or.0: the custom field "custom.legacy" was deleted; this condition holds for no contact',
         `rule.and.1.or.1: the tag ${doomed} no longer exists; no contact matches it`,
       ]);
       const listed = (await contactsOf(admin, segment.id).expect(200)).body;
@@ -390,7 +390,7 @@ describe('segments', () => {
       await t.http.delete(`/api/v1/custom-fields/${field.id}/purge`).set(admin.auth).expect(204);
       const purged = (await t.http.get(`/api/v1/segments/${segment.id}`).set(admin.auth).expect(200)).body;
       expect(purged.contactCount).toBe(2);
-      expect(purged.warnings[0]).toBe('rule.and.1.or.0: the custom field "custom.legacy" no longer exists; this rule matches nothing');
+      expect(purged.warnings[0]).toBe('rule.and.1.or.0: the custom field "custom.legacy" no longer exists; this condition holds for no contact');
       expect(keys((await contactsOf(admin, segment.id).expect(200)).body)).toEqual(['ada', 'di']);
       const explained = (await t.http.get(`/api/v1/segments/${segment.id}/explain/${ids.ada}`).set(admin.auth).expect(200)).body;
       expect(explained.rule.and[1].or[0]).toEqual({ field: 'custom.legacy', op: 'is', value: 'old', matched: false });
@@ -401,7 +401,7 @@ describe('segments', () => {
       try {
         const again = (await t.http.get(`/api/v1/segments/${segment.id}`).set(admin.auth).expect(200)).body;
         expect(again.contactCount).toBe(2);
-        expect(again.warnings[0]).toBe('rule.and.1.or.0: the custom field "custom.legacy" changed type since this rule was saved; this clause matches nothing');
+        expect(again.warnings[0]).toBe('rule.and.1.or.0: the custom field "custom.legacy" changed type since this rule was saved; this condition holds for no contact');
         expect(keys((await contactsOf(admin, segment.id).expect(200)).body)).toEqual(['ada', 'di']);
         await t.http.get(`/api/v1/segments/${segment.id}/explain/${ids.ada}`).set(admin.auth).expect(200);
         await t.http.get('/api/v1/segments').set(admin.auth).expect(200);

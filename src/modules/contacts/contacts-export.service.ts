@@ -186,7 +186,7 @@ export class ContactsExportService {
   }
 
   private plan(ability: AppAbility, request: ContactExportRequest, definitions: CustomField[]): ExportPlan {
-    const exportable = compileSelection({ ability, action: 'export', filter: request.filter }, definitions);
+    const exportable = compileSelection({ ability, action: 'export', filter: request.filter, refuseDeletedFields: true }, definitions);
     // Exporting shows the rows, so the caller must be allowed to read them as well.
     const readable = compileSelection({ ability, action: 'read' }, definitions, exportable.params.length + 1);
     const order = contactOrder(request.sort, definitions);

@@ -260,7 +260,7 @@ describe('compileSelection', () => {
     it('passes on the warnings of deleted custom fields, and such a rule matches nothing', async () => {
       const filter: FilterNode = { field: 'custom.old', op: 'is', value: 'x' };
       const compiled = compileSelection({ ability: everything, action: 'read', filter }, DEFINITIONS);
-      expect(compiled.warnings).toEqual(['filter: the custom field "custom.old" was deleted; this rule matches nothing']);
+      expect(compiled.warnings).toEqual(['filter: the custom field "custom.old" was deleted; this condition holds for no contact']);
       expect(await select({ ability: everything, action: 'read', filter })).toEqual([]);
     });
 

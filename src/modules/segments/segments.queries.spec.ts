@@ -160,8 +160,8 @@ describe('rules that name things that are gone', () => {
     const usable = usableRule(rule, DEFINITIONS);
     expect(usable.rule).toEqual({ and: [{ field: 'id', op: 'empty' }, { or: [{ field: 'custom.old', op: 'is', value: 'x' }, { field: 'stage', op: 'is', value: 'lead' }] }] });
     expect(usable.warnings).toEqual([
-      'rule.and.0: the custom field "custom.purged" no longer exists; this rule matches nothing',
-      'rule.and.1.or.0: the custom field "custom.old" was deleted; this rule matches nothing',
+      'rule.and.0: the custom field "custom.purged" no longer exists; this condition holds for no contact',
+      'rule.and.1.or.0: the custom field "custom.old" was deleted; this condition holds for no contact',
     ]);
     expect(usableRule({ field: 'stage', op: 'is', value: 'lead' }, DEFINITIONS)).toEqual({ rule: { field: 'stage', op: 'is', value: 'lead' }, warnings: [] });
   });
@@ -171,7 +171,7 @@ describe('rules that name things that are gone', () => {
     const rule: FilterNode = { or: [{ field: 'custom.budget', op: 'contains', value: 'vip' }, { field: 'custom.budget', op: 'gt', value: 5 }] };
     const usable = usableRule(rule, DEFINITIONS);
     expect(usable.rule).toEqual({ or: [{ field: 'id', op: 'empty' }, { field: 'custom.budget', op: 'gt', value: 5 }] });
-    expect(usable.warnings).toEqual(['rule.or.0: the custom field "custom.budget" changed type since this rule was saved; this clause matches nothing']);
+    expect(usable.warnings).toEqual(['rule.or.0: the custom field "custom.budget" changed type since this rule was saved; this condition holds for no contact']);
     // What the lists run: it compiles, and PostgreSQL takes it.
     expect(() => dynamicCountStatement(everyone, usable.rule, DEFINITIONS)).not.toThrow();
   });

@@ -131,12 +131,12 @@ export function usableRule(rule: FilterNode, definitions: CustomField[], path = 
     if ('not' in node) return { not: walk(node.not, `${at}.not`) };
     if (typeof node.field === 'string' && node.field.startsWith('custom.')) {
       if (resolver.resolve(node.field) === undefined) {
-        warnings.push(`${at}: the custom field "${node.field}" no longer exists; this rule matches nothing`);
+        warnings.push(`${at}: the custom field "${node.field}" no longer exists; this condition holds for no contact`);
         return MATCHES_NOTHING;
       }
       // Purged and defined again with another type: the saved operator or value may no longer fit it.
       if (validateFilter(node, resolver, at).errors.length) {
-        warnings.push(`${at}: the custom field "${node.field}" changed type since this rule was saved; this clause matches nothing`);
+        warnings.push(`${at}: the custom field "${node.field}" changed type since this rule was saved; this condition holds for no contact`);
         return MATCHES_NOTHING;
       }
     }

@@ -612,7 +612,7 @@ describe('validateFilter', () => {
     it('warn instead of failing, with the path and the field', () => {
       expect(validateFilter({ and: [{ field: 'city', op: 'empty' }, { field: 'custom.legacy', op: 'is', value: 'old value' }] }, resolver)).toEqual({
         errors: [],
-        warnings: ['filter.and.1: the custom field "custom.legacy" was deleted; this rule matches nothing'],
+        warnings: ['filter.and.1: the custom field "custom.legacy" was deleted; this condition holds for no contact'],
       });
     });
 

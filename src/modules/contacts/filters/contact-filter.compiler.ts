@@ -130,7 +130,7 @@ export function validateFilter(node: unknown, fields: FieldResolver, path = 'fil
     if (typeof node.field !== 'string') return fail(`${at}.field`, 'must be a field name');
     const field = fields.resolve(node.field);
     if (field === 'deleted' && options.refuseDeletedFields) return fail(`${at}.field`, `the custom field "${node.field}" was deleted`);
-    if (field === 'deleted') return warnings.push(`${wholeAt ?? at}: the custom field "${node.field}" was deleted; this rule matches nothing`);
+    if (field === 'deleted') return warnings.push(`${wholeAt ?? at}: the custom field "${node.field}" was deleted; this condition holds for no contact`);
     if (!field) return fail(`${at}.field`, `unknown field "${node.field}"`);
     if (typeof node.op !== 'string' || !(FILTER_OPERATORS as readonly string[]).includes(node.op)) {
       return fail(`${at}.op`, `must be one of ${OPERATORS_BY_KIND[field.kind].join(', ')}`);
