@@ -11,3 +11,9 @@ export const queryInteger = ({ value }: { value: unknown }): unknown => (typeof 
 
 /** May be left out, but not sent as null (unlike IsOptional, which lets null through). */
 export const Omittable = (): PropertyDecorator => ValidateIf((_object: object, value: unknown) => value !== undefined);
+
+/**
+ * The value as the client sent it. Objects whose keys are data (custom values, filter trees)
+ * would otherwise lose keys such as `toString` in the class conversion, silently.
+ */
+export const asSent = ({ obj, key }: { obj: Record<string, unknown>; key: string }): unknown => obj[key];

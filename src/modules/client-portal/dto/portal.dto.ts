@@ -7,7 +7,7 @@ import { ACTIVITY_TYPES, type ActivityType } from '../../contacts/entities/activ
 import { CUSTOM_FIELD_TYPES, type CustomFieldType } from '../../contacts/entities/custom-field.entity';
 import { ContactPreferencesDto, UpdateContactPreferencesDto } from '../../contacts/dto/contact-preferences.dto';
 import { PORTAL_SECTION_FEATURES, type PortalSectionFeature } from '../portal-sections';
-import { Omittable, trim } from '../../../core/http/dto-helpers';
+import { asSent, Omittable, trim } from '../../../core/http/dto-helpers';
 
 const emptyToNull = ({ value }: { value: unknown }) => (typeof value === 'string' ? (value.trim() === '' ? null : value.trim()) : value);
 
@@ -109,6 +109,7 @@ export class UpdatePortalProfileDto {
     example: { favourite_colour: 'blue' },
   })
   @Omittable()
+  @Transform(asSent)
   @IsObject({ message: 'must be an object' })
   customFields?: Record<string, unknown>;
 

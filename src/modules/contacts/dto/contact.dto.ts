@@ -24,7 +24,7 @@ import { CONTACT_STAGES } from '../entities/contact-status.entity';
 import type { FilterNode } from '../filters/contact-filter.types';
 import { CONTACT_FILTER_NODE } from './contact-filter.dto';
 import { ContactPreferencesDto, UpdateContactPreferencesDto } from './contact-preferences.dto';
-import { Omittable, queryInteger, trim } from '../../../core/http/dto-helpers';
+import { asSent, Omittable, queryInteger, trim } from '../../../core/http/dto-helpers';
 import { IsDateTime } from '../../../core/http/date-time';
 import { PHONE_MESSAGE, PHONE_PATTERN } from '../../../core/http/formats';
 import { TAG_NAME, TAG_NAME_MESSAGE } from '../contacts.naming';
@@ -195,6 +195,7 @@ export class ContactWritableFields {
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'Values of custom fields by key; null clears one.', example: { budget: 5000 } })
   @Omittable()
+  @Transform(asSent)
   @IsObject()
   customFields?: Record<string, unknown>;
 
@@ -358,6 +359,7 @@ export class ContactQueryDto extends PageQueryDto {
 export class ContactSearchDto {
   @ApiPropertyOptional({ ...CONTACT_FILTER_NODE, description: FILTER_DESCRIPTION, example: { and: [{ field: 'stage', op: 'is', value: 'customer' }, { field: 'tags', op: 'empty' }] } })
   @Omittable()
+  @Transform(asSent)
   @IsObject()
   filter?: FilterNode;
 
@@ -615,6 +617,7 @@ export class BulkSelectionDto {
 
   @ApiPropertyOptional({ ...CONTACT_FILTER_NODE, description: `Every contact matching this rule tree right now. ${FILTER_DESCRIPTION}` })
   @Omittable()
+  @Transform(asSent)
   @IsObject()
   filter?: FilterNode;
 }

@@ -38,7 +38,7 @@ export class CreateCustomFieldDto {
   @MaxLength(100)
   label: string;
 
-  @ApiProperty({ enum: CUSTOM_FIELD_TYPES, enumName: 'CustomFieldType', description: 'Cannot change later.' })
+  @ApiProperty({ enum: CUSTOM_FIELD_TYPES, enumName: 'CustomFieldType', description: 'Cannot change later. number takes whole numbers; decimal a double-precision number (about 15 significant digits: longer ones are rounded).' })
   @IsIn(CUSTOM_FIELD_TYPES)
   type: CustomFieldType;
 

@@ -6,7 +6,7 @@ import { PersonRefDto } from '../../contacts/dto/contact.dto';
 import { CONTACT_FILTER_NODE } from '../../contacts/dto/contact-filter.dto';
 import type { FilterNode } from '../../contacts/filters/contact-filter.types';
 import { SEGMENT_KINDS, type SegmentKind } from '../entities/segment.entity';
-import { Omittable, trim } from '../../../core/http/dto-helpers';
+import { asSent, Omittable, trim } from '../../../core/http/dto-helpers';
 
 
 
@@ -65,6 +65,7 @@ export class CreateSegmentDto {
 
   @ApiPropertyOptional({ ...CONTACT_FILTER_NODE, description: `Required for dynamic segments, refused for static ones. ${RULE_DESCRIPTION}`, example: RULE_EXAMPLE })
   @Omittable()
+  @Transform(asSent)
   @IsObject({ message: 'must be a rule object' })
   rule?: FilterNode;
 }
@@ -86,12 +87,14 @@ export class UpdateSegmentDto {
 
   @ApiPropertyOptional({ ...CONTACT_FILTER_NODE, description: `Dynamic segments only: the new rule. ${RULE_DESCRIPTION}` })
   @Omittable()
+  @Transform(asSent)
   @IsObject({ message: 'must be a rule object' })
   rule?: FilterNode;
 }
 
 export class PreviewSegmentDto {
   @ApiProperty({ ...CONTACT_FILTER_NODE, description: RULE_DESCRIPTION, example: RULE_EXAMPLE })
+  @Transform(asSent)
   @IsObject({ message: 'must be a rule object' })
   rule: FilterNode;
 
@@ -125,6 +128,7 @@ export class AddSegmentMembersDto {
 
   @ApiPropertyOptional({ ...CONTACT_FILTER_NODE, description: `Every contact matching this rule right now (later changes do not follow). ${RULE_DESCRIPTION.replace('rule.and', 'filter.and')}` })
   @Omittable()
+  @Transform(asSent)
   @IsObject({ message: 'must be a rule object' })
   filter?: FilterNode;
 }
