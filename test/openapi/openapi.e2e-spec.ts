@@ -99,10 +99,10 @@ describe('the OpenAPI document', () => {
   it('generates a typed client that type-checks', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'maestro-client-'));
     try {
-      // The generator's own command line, as a front-end project would run it.
+      // The generator's own command line, as the README tells a front-end project to run it.
       writeFileSync(join(dir, 'openapi.json'), JSON.stringify(served));
       const generator = resolve(__dirname, '..', '..', 'node_modules', '.bin', 'openapi-typescript');
-      execFileSync(generator, [join(dir, 'openapi.json'), '--output', join(dir, 'api.d.ts')], { stdio: 'pipe' });
+      execFileSync(generator, [join(dir, 'openapi.json'), '--default-non-nullable', 'false', '--output', join(dir, 'api.d.ts')], { stdio: 'pipe' });
       // A front end's view: request and response types come straight from the document.
       writeFileSync(
         join(dir, 'usage.ts'),
@@ -124,7 +124,9 @@ describe('the OpenAPI document', () => {
           `const badFilter: Filter = { field: 'stage', op: 'equals', value: 'customer' };`,
           `// @ts-expect-error an unknown account type is rejected by the generated types`,
           `const wrong: Tokens['user']['accountType'] = 'robot';`,
-          `export { body, kind, total, feature, wrong, filter, query, badFilter };`,
+          `// Fields with a default may be left out.`,
+          `const account: components['schemas']['CreateAccountDto'] = { accountType: 'client' };`,
+          `export { body, kind, total, feature, wrong, filter, query, badFilter, account };`,
         ].join('\n'),
       );
       const tsc = require.resolve('typescript/bin/tsc');

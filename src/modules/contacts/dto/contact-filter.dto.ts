@@ -1,4 +1,4 @@
-import { ApiExtraModels, ApiProperty, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
+import { ApiExtraModels, ApiProperty, ApiPropertyOptional, type ApiPropertyOptions, getSchemaPath } from '@nestjs/swagger';
 import { FILTER_OPERATORS } from '../filters/contact-filter.types';
 
 /**
@@ -10,13 +10,11 @@ const NODE_NAMES = ['ContactFilterAllDto', 'ContactFilterAnyDto', 'ContactFilter
 
 /**
  * Any node of the tree: a group, a negation or a condition. The explicit object type keeps the
- * property's reflected type (an interface, so `Object`) out of the schema.
+ * property's reflected type (an interface, so `Object`) out of the schema; nothing else is
+ * said of the node itself, so the branches alone decide which keys it takes.
  */
-export const CONTACT_FILTER_NODE = {
-  type: 'object' as const,
-  additionalProperties: true,
-  oneOf: NODE_NAMES.map((name) => ({ $ref: getSchemaPath(name) })),
-};
+const NODE_UNION = { oneOf: NODE_NAMES.map((name) => ({ $ref: getSchemaPath(name) })) };
+export const CONTACT_FILTER_NODE = { type: 'object', ...NODE_UNION } as ApiPropertyOptions;
 
 export class ContactFilterConditionDto {
   @ApiProperty({ example: 'stage', description: 'A contact field (see the filter’s description) or `custom.<key>` for a custom field.' })
@@ -34,12 +32,12 @@ export class ContactFilterConditionDto {
 }
 
 export class ContactFilterAllDto {
-  @ApiProperty({ type: 'array', items: CONTACT_FILTER_NODE, description: 'Contacts matching every node; an empty list matches every contact.' })
+  @ApiProperty({ type: 'array', items: NODE_UNION, description: 'Contacts matching every node; an empty list matches every contact.' })
   and: unknown[];
 }
 
 export class ContactFilterAnyDto {
-  @ApiProperty({ type: 'array', items: CONTACT_FILTER_NODE, description: 'Contacts matching at least one node.' })
+  @ApiProperty({ type: 'array', items: NODE_UNION, minItems: 1, description: 'Contacts matching at least one of these nodes; the list may not be empty.' })
   or: unknown[];
 }
 
