@@ -84,6 +84,17 @@ describe('the OpenAPI document', () => {
     expect(schemas.PageMetaDto.properties.total.type).toBe('integer');
   });
 
+  it('documents record ids in paths as UUIDs', () => {
+    const paths = served.paths as Record<string, Record<string, { parameters?: Array<{ in: string; name: string; schema?: { format?: string } }> }>>;
+    const ids = Object.entries(paths).flatMap(([path, item]) =>
+      Object.entries(item).flatMap(([method, operation]) =>
+        (operation.parameters ?? []).filter((parameter) => parameter.in === 'path' && /^(id|\w+Id)$/.test(parameter.name)).map((parameter) => ({ at: `${method} ${path} ${parameter.name}`, format: parameter.schema?.format })),
+      ),
+    );
+    expect(ids.length).toBeGreaterThan(40);
+    expect(ids.filter((id) => id.format !== 'uuid')).toEqual([]);
+  });
+
   it('documents the filter tree once, as JSON in the query string and as a body', () => {
     const paths = served.paths as Record<string, Record<string, { parameters?: Array<Record<string, unknown>>; requestBody?: unknown }>>;
     for (const path of ['/api/v1/contacts', '/api/v1/contacts/export']) {

@@ -1,4 +1,5 @@
-import { ArgumentMetadata, BadRequestException, ParseUUIDPipe, ValidationError, ValidationPipe } from '@nestjs/common';
+import { ArgumentMetadata, BadRequestException, Param, ParseUUIDPipe, ValidationError, ValidationPipe } from '@nestjs/common';
+import { ApiParam } from '@nestjs/swagger';
 import { getMetadataStorage } from 'class-validator';
 import { LRUCache } from 'lru-cache';
 import type { FieldErrorDto } from './error-response.dto';
@@ -233,6 +234,15 @@ export function createValidationPipe(): ValidationPipe {
 }
 
 /** Route parameters that must be UUIDs answer 400 with the parameter named, like any field. */
+/** A route parameter that is a UUID: checked as `uuidParam` does, and documented with its format. */
+export function UuidParam(name = 'id'): ParameterDecorator {
+  const pipe = uuidParam(name);
+  return (target, method, index) => {
+    Param(name, pipe)(target, method, index);
+    ApiParam({ name, type: String, format: 'uuid' })(target, method!, Object.getOwnPropertyDescriptor(target, method!)!);
+  };
+}
+
 export function uuidParam(name = 'id'): ParseUUIDPipe {
   return new LowerCaseUuidPipe({ exceptionFactory: () => new RequestValidationError([{ field: name, message: 'must be a UUID' }]) });
 }

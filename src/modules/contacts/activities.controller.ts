@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Patch, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { AppAbility } from '../../core/access/app-ability';
 import { Audience, Authorize } from '../../core/access/authorize.decorator';
@@ -6,13 +6,10 @@ import { CurrentUser, RequestAbility } from '../../core/access/request-ability.d
 import { RequiresFeature } from '../../core/features/feature.decorator';
 import { ApiErrors } from '../../core/http/api-errors.decorator';
 import { ApiPageResponse, Page } from '../../core/http/pagination';
-import { uuidParam } from '../../core/http/validation';
+import { UuidParam } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { ActivitiesService } from './activities.service';
 import { ActivityDto, ActivityQueryDto, CreateActivityDto, UpdateActivityDto } from './dto/activity.dto';
-
-const uuid = uuidParam();
-const contactUuid = uuidParam('contactId');
 
 @ApiTags('contacts')
 @RequiresFeature('contacts')
@@ -30,7 +27,7 @@ export class ActivitiesController {
   })
   @ApiPageResponse(ActivityDto)
   @ApiErrors(400, 401, 403, 404)
-  list(@RequestAbility() ability: AppAbility, @Param('contactId', contactUuid) contactId: string, @Query() query: ActivityQueryDto): Promise<Page<ActivityDto>> {
+  list(@RequestAbility() ability: AppAbility, @UuidParam('contactId') contactId: string, @Query() query: ActivityQueryDto): Promise<Page<ActivityDto>> {
     return this.activities.list(ability, contactId, query);
   }
 
@@ -46,7 +43,7 @@ export class ActivitiesController {
   create(
     @RequestAbility() ability: AppAbility,
     @CurrentUser() actor: AuthUser,
-    @Param('contactId', contactUuid) contactId: string,
+    @UuidParam('contactId') contactId: string,
     @Body() body: CreateActivityDto,
   ): Promise<ActivityDto> {
     return this.activities.create(actor, ability, contactId, body);
@@ -57,7 +54,7 @@ export class ActivitiesController {
   @ApiOperation({ summary: 'Get an activity', operationId: 'getActivity' })
   @ApiOkResponse({ type: ActivityDto })
   @ApiErrors(400, 401, 403, 404)
-  get(@RequestAbility() ability: AppAbility, @Param('id', uuid) id: string): Promise<ActivityDto> {
+  get(@RequestAbility() ability: AppAbility, @UuidParam() id: string): Promise<ActivityDto> {
     return this.activities.get(ability, id);
   }
 
@@ -66,7 +63,7 @@ export class ActivitiesController {
   @ApiOperation({ summary: 'Edit an activity', description: 'Staff edit their own activities; admins any.', operationId: 'updateActivity' })
   @ApiOkResponse({ type: ActivityDto })
   @ApiErrors(400, 401, 403, 404)
-  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: UpdateActivityDto): Promise<ActivityDto> {
+  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string, @Body() body: UpdateActivityDto): Promise<ActivityDto> {
     return this.activities.update(actor, ability, id, body);
   }
 
@@ -76,7 +73,7 @@ export class ActivitiesController {
   @ApiOperation({ summary: 'Delete an activity', description: 'Staff delete their own activities; admins any.', operationId: 'deleteActivity' })
   @ApiNoContentResponse({ description: 'Deleted.' })
   @ApiErrors(400, 401, 403, 404)
-  async remove(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string): Promise<void> {
+  async remove(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string): Promise<void> {
     await this.activities.remove(actor, ability, id);
   }
 }

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Put, Query, Req, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Post, Put, Query, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBody, ApiConsumes, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppConfig } from '../../config/app-config';
@@ -7,7 +7,7 @@ import { CurrentUser } from '../../core/access/request-ability.decorator';
 import { RequiresFeature } from '../../core/features/feature.decorator';
 import { ApiErrors } from '../../core/http/api-errors.decorator';
 import { ApiPageResponse, Page, pageWindow, toPage } from '../../core/http/pagination';
-import { RequestValidationError, uuidParam } from '../../core/http/validation';
+import { RequestValidationError, UuidParam } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { ContactsImportService } from './contacts-import.service';
 import { DryRunDto, ImportDto, ImportQueryDto, ImportSettingsDto, SavedMappingDto, SaveMappingDto, UploadDto } from './dto/import.dto';
@@ -85,7 +85,7 @@ export class ContactsImportController {
   @ApiOperation({ summary: 'An import: mapping, progress and counts', operationId: 'getContactImport' })
   @ApiOkResponse({ type: ImportDto })
   @ApiErrors(400, 401, 403, 404)
-  get(@Param('id', uuidParam()) id: string): Promise<ImportDto> {
+  get(@UuidParam() id: string): Promise<ImportDto> {
     return this.imports.get(id);
   }
 
@@ -94,7 +94,7 @@ export class ContactsImportController {
   @ApiOperation({ summary: 'Set the column mapping and the mode', operationId: 'configureContactImport' })
   @ApiOkResponse({ type: ImportDto })
   @ApiErrors(400, 401, 403, 404, 409)
-  configure(@CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string, @Body() body: ImportSettingsDto): Promise<ImportDto> {
+  configure(@CurrentUser() actor: AuthUser, @UuidParam() id: string, @Body() body: ImportSettingsDto): Promise<ImportDto> {
     return this.imports.configure(actor, id, body);
   }
 
@@ -104,7 +104,7 @@ export class ContactsImportController {
   @ApiOperation({ summary: 'What the import would create, update, skip and reject, with sample reasons; writes nothing', operationId: 'dryRunContactImport' })
   @ApiOkResponse({ type: DryRunDto })
   @ApiErrors(400, 401, 403, 404, 409)
-  dryRun(@CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string): Promise<DryRunDto> {
+  dryRun(@CurrentUser() actor: AuthUser, @UuidParam() id: string): Promise<DryRunDto> {
     return this.imports.dryRun(actor, id);
   }
 
@@ -118,7 +118,7 @@ export class ContactsImportController {
   })
   @ApiAcceptedResponse({ type: ImportDto })
   @ApiErrors(400, 401, 403, 404, 409)
-  run(@CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string): Promise<ImportDto> {
+  run(@CurrentUser() actor: AuthUser, @UuidParam() id: string): Promise<ImportDto> {
     return this.imports.start(actor, id);
   }
 
@@ -128,7 +128,7 @@ export class ContactsImportController {
   // The CSV media type is set on this response alone: @ApiProduces would label the JSON error bodies text/csv too.
   @ApiOkResponse({ description: 'The rejected rows as CSV, as an attachment.', content: { 'text/csv': { schema: { type: 'string' } } } })
   @ApiErrors(400, 401, 403, 404)
-  async rejected(@Param('id', uuidParam()) id: string, @Res() reply: FastifyReply): Promise<void> {
+  async rejected(@UuidParam() id: string, @Res() reply: FastifyReply): Promise<void> {
     const stream = await this.imports.rejectedCsv(id);
     await reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', `attachment; filename="rejected-${id}.csv"`).send(stream);
   }
@@ -146,7 +146,7 @@ export class ContactsImportController {
   })
   @ApiOkResponse({ type: ImportDto })
   @ApiErrors(400, 401, 403, 404, 409)
-  revert(@CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string): Promise<ImportDto> {
+  revert(@CurrentUser() actor: AuthUser, @UuidParam() id: string): Promise<ImportDto> {
     return this.imports.revert(actor, id);
   }
 
@@ -174,7 +174,7 @@ export class ContactsImportController {
   @ApiOperation({ summary: 'Delete a saved mapping', operationId: 'deleteImportMapping' })
   @ApiNoContentResponse({ description: 'Deleted.' })
   @ApiErrors(400, 401, 403, 404)
-  async deleteMapping(@Param('id', uuidParam()) id: string): Promise<void> {
+  async deleteMapping(@UuidParam() id: string): Promise<void> {
     await this.imports.deleteMapping(id);
   }
 }

@@ -1,11 +1,11 @@
-import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Patch, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { AppAbility } from '../../core/access/app-ability';
 import { Audience, Authorize } from '../../core/access/authorize.decorator';
 import { CurrentUser, RequestAbility } from '../../core/access/request-ability.decorator';
 import { RequiresFeature } from '../../core/features/feature.decorator';
 import { ApiErrors } from '../../core/http/api-errors.decorator';
-import { uuidParam } from '../../core/http/validation';
+import { UuidParam } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { ContactsService } from './contacts.service';
 import {
@@ -93,7 +93,7 @@ export class ContactsController {
   @ApiOperation({ summary: 'A contact profile: details, lists, account, latest activities and status history', operationId: 'getContact' })
   @ApiOkResponse({ type: ContactDto })
   @ApiErrors(400, 401, 403, 404)
-  get(@RequestAbility() ability: AppAbility, @Param('id', uuidParam()) id: string): Promise<ContactDto> {
+  get(@RequestAbility() ability: AppAbility, @UuidParam() id: string): Promise<ContactDto> {
     return this.contacts.get(ability, id);
   }
 
@@ -106,7 +106,7 @@ export class ContactsController {
   })
   @ApiOkResponse({ type: ContactDto })
   @ApiErrors(400, 401, 403, 404, 409, 422)
-  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string, @Body() body: UpdateContactDto): Promise<ContactDto> {
+  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string, @Body() body: UpdateContactDto): Promise<ContactDto> {
     return this.contacts.update(ability, actor, id, body);
   }
 
@@ -116,7 +116,7 @@ export class ContactsController {
   @ApiOperation({ summary: 'Move a contact to the trash', description: 'Refused (409) while the contact has a user account.', operationId: 'trashContact' })
   @ApiNoContentResponse({ description: 'In the trash.' })
   @ApiErrors(400, 401, 403, 404, 409)
-  async trash(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string): Promise<void> {
+  async trash(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string): Promise<void> {
     await this.contacts.trash(ability, actor, id);
   }
 
@@ -126,7 +126,7 @@ export class ContactsController {
   @ApiOperation({ summary: 'Bring a contact back from the trash', operationId: 'restoreContact' })
   @ApiOkResponse({ type: ContactDto })
   @ApiErrors(400, 401, 403, 404)
-  restore(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string): Promise<ContactDto> {
+  restore(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string): Promise<ContactDto> {
     return this.contacts.restore(ability, actor, id);
   }
 
@@ -136,7 +136,7 @@ export class ContactsController {
   @ApiOperation({ summary: 'Delete a trashed contact for good', description: 'Admins only; refused (409) while the contact has a user account.', operationId: 'purgeContact' })
   @ApiNoContentResponse({ description: 'Deleted for good.' })
   @ApiErrors(400, 401, 403, 404, 409)
-  async purge(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string): Promise<void> {
+  async purge(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string): Promise<void> {
     await this.contacts.purge(ability, actor, id);
   }
 
@@ -149,7 +149,7 @@ export class ContactsController {
   })
   @ApiCreatedResponse({ type: ContactDto })
   @ApiErrors(400, 401, 403, 404, 409, 422)
-  createAccount(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string, @Body() body: CreateAccountDto): Promise<ContactDto> {
+  createAccount(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string, @Body() body: CreateAccountDto): Promise<ContactDto> {
     return this.contacts.createAccount(ability, actor, id, body);
   }
 }

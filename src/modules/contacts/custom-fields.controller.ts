@@ -1,11 +1,11 @@
-import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Patch, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Audience, Authorize } from '../../core/access/authorize.decorator';
 import type { AppAbility } from '../../core/access/app-ability';
 import { CurrentUser, RequestAbility } from '../../core/access/request-ability.decorator';
 import { RequiresFeature } from '../../core/features/feature.decorator';
 import { ApiErrors } from '../../core/http/api-errors.decorator';
-import { uuidParam } from '../../core/http/validation';
+import { UuidParam } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { CustomFieldsService } from './custom-fields.service';
 import { CreateCustomFieldDto, CustomFieldDto, CustomFieldQueryDto, UpdateCustomFieldDto } from './dto/custom-field.dto';
@@ -40,7 +40,7 @@ export class CustomFieldsController {
   @ApiOperation({ summary: 'Get a custom field', operationId: 'getCustomField' })
   @ApiOkResponse({ type: CustomFieldDto })
   @ApiErrors(400, 401, 403, 404)
-  get(@RequestAbility() ability: AppAbility, @Param('id', uuidParam()) id: string): Promise<CustomFieldDto> {
+  get(@RequestAbility() ability: AppAbility, @UuidParam() id: string): Promise<CustomFieldDto> {
     return this.fields.get(ability, id);
   }
 
@@ -49,7 +49,7 @@ export class CustomFieldsController {
   @ApiOperation({ summary: 'Edit a custom field (its key and type cannot change)', operationId: 'updateCustomField' })
   @ApiOkResponse({ type: CustomFieldDto })
   @ApiErrors(400, 401, 403, 404, 409, 422)
-  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string, @Body() body: UpdateCustomFieldDto): Promise<CustomFieldDto> {
+  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string, @Body() body: UpdateCustomFieldDto): Promise<CustomFieldDto> {
     return this.fields.update(ability, actor, id, body);
   }
 
@@ -59,7 +59,7 @@ export class CustomFieldsController {
   @ApiOperation({ summary: 'Remove a custom field', description: 'Its values stay on the contacts until the field is purged, and it can be restored.', operationId: 'removeCustomField' })
   @ApiNoContentResponse({ description: 'Removed.' })
   @ApiErrors(400, 401, 403, 404)
-  async remove(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string): Promise<void> {
+  async remove(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string): Promise<void> {
     await this.fields.remove(ability, actor, id);
   }
 
@@ -69,7 +69,7 @@ export class CustomFieldsController {
   @ApiOperation({ summary: 'Restore a removed custom field with its values', operationId: 'restoreCustomField' })
   @ApiOkResponse({ type: CustomFieldDto })
   @ApiErrors(400, 401, 403, 404)
-  restore(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string): Promise<CustomFieldDto> {
+  restore(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string): Promise<CustomFieldDto> {
     return this.fields.restore(ability, actor, id);
   }
 
@@ -79,7 +79,7 @@ export class CustomFieldsController {
   @ApiOperation({ summary: 'Delete a removed custom field and its values for good', operationId: 'purgeCustomField' })
   @ApiNoContentResponse({ description: 'Purged.' })
   @ApiErrors(400, 401, 403, 404, 409)
-  async purge(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuidParam()) id: string): Promise<void> {
+  async purge(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string): Promise<void> {
     await this.fields.purge(ability, actor, id);
   }
 }

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Patch, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Audience, Authorize } from '../../core/access/authorize.decorator';
 import type { AppAbility } from '../../core/access/app-ability';
@@ -6,12 +6,10 @@ import { CurrentUser, RequestAbility } from '../../core/access/request-ability.d
 import { RequiresFeature } from '../../core/features/feature.decorator';
 import { ApiErrors } from '../../core/http/api-errors.decorator';
 import { ApiPageResponse, Page } from '../../core/http/pagination';
-import { uuidParam } from '../../core/http/validation';
+import { UuidParam } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { CreateServiceOfferingDto, DeleteLookupQueryDto, LookupQueryDto, ServiceOfferingDto, UpdateServiceOfferingDto } from './dto/lookup.dto';
 import { LookupsService } from './lookups.service';
-
-const uuid = uuidParam();
 
 @ApiTags('contacts')
 @RequiresFeature('contacts')
@@ -47,7 +45,7 @@ export class ServiceOfferingsController {
   @ApiOperation({ summary: 'Get a service', operationId: 'getService' })
   @ApiOkResponse({ type: ServiceOfferingDto })
   @ApiErrors(400, 401, 403, 404)
-  get(@RequestAbility() ability: AppAbility, @Param('id', uuid) id: string): Promise<ServiceOfferingDto> {
+  get(@RequestAbility() ability: AppAbility, @UuidParam() id: string): Promise<ServiceOfferingDto> {
     return this.lookups.get('service', ability, id);
   }
 
@@ -56,7 +54,7 @@ export class ServiceOfferingsController {
   @ApiOperation({ summary: 'Rename a service', operationId: 'updateService' })
   @ApiOkResponse({ type: ServiceOfferingDto })
   @ApiErrors(400, 401, 403, 404, 409)
-  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: UpdateServiceOfferingDto): Promise<ServiceOfferingDto> {
+  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string, @Body() body: UpdateServiceOfferingDto): Promise<ServiceOfferingDto> {
     return this.lookups.updateNamed('service', ability, actor, id, body);
   }
 
@@ -70,7 +68,7 @@ export class ServiceOfferingsController {
   })
   @ApiNoContentResponse({ description: 'Deleted.' })
   @ApiErrors(400, 401, 403, 404, 409, 422)
-  async remove(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Query() query: DeleteLookupQueryDto): Promise<void> {
+  async remove(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string, @Query() query: DeleteLookupQueryDto): Promise<void> {
     await this.lookups.remove('service', ability, actor, id, query);
   }
 }

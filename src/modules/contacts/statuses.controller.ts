@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Patch, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { AppAbility } from '../../core/access/app-ability';
 import { Audience, Authorize } from '../../core/access/authorize.decorator';
@@ -6,7 +6,7 @@ import { CurrentUser, RequestAbility } from '../../core/access/request-ability.d
 import { RequiresFeature } from '../../core/features/feature.decorator';
 import { ApiErrors } from '../../core/http/api-errors.decorator';
 import { ApiPageResponse, Page } from '../../core/http/pagination';
-import { uuidParam } from '../../core/http/validation';
+import { UuidParam } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
 import {
   ContactStatusDto,
@@ -18,8 +18,6 @@ import {
   UpdateContactStatusDto,
 } from './dto/lookup.dto';
 import { LookupsService } from './lookups.service';
-
-const uuid = uuidParam();
 
 @ApiTags('contacts')
 @RequiresFeature('contacts')
@@ -55,7 +53,7 @@ export class StatusesController {
   @ApiOperation({ summary: 'Get a contact status', operationId: 'getContactStatus' })
   @ApiOkResponse({ type: ContactStatusDto })
   @ApiErrors(400, 401, 403, 404)
-  get(@RequestAbility() ability: AppAbility, @Param('id', uuid) id: string): Promise<ContactStatusDto> {
+  get(@RequestAbility() ability: AppAbility, @UuidParam() id: string): Promise<ContactStatusDto> {
     return this.lookups.get('status', ability, id);
   }
 
@@ -68,7 +66,7 @@ export class StatusesController {
   })
   @ApiPageResponse(LookupContactDto)
   @ApiErrors(400, 401, 403, 404)
-  contacts(@RequestAbility() ability: AppAbility, @Param('id', uuid) id: string, @Query() query: LookupContactsQueryDto): Promise<Page<LookupContactDto>> {
+  contacts(@RequestAbility() ability: AppAbility, @UuidParam() id: string, @Query() query: LookupContactsQueryDto): Promise<Page<LookupContactDto>> {
     return this.lookups.contactsOf('status', ability, id, query);
   }
 
@@ -77,7 +75,7 @@ export class StatusesController {
   @ApiOperation({ summary: 'Rename, re-stage or reorder a contact status', operationId: 'updateContactStatus' })
   @ApiOkResponse({ type: ContactStatusDto })
   @ApiErrors(400, 401, 403, 404, 409)
-  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: UpdateContactStatusDto): Promise<ContactStatusDto> {
+  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string, @Body() body: UpdateContactStatusDto): Promise<ContactStatusDto> {
     return this.lookups.updateStatus(ability, actor, id, body);
   }
 
@@ -92,7 +90,7 @@ export class StatusesController {
   })
   @ApiNoContentResponse({ description: 'Deleted.' })
   @ApiErrors(400, 401, 403, 404, 409, 422)
-  async remove(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Query() query: DeleteLookupQueryDto): Promise<void> {
+  async remove(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string, @Query() query: DeleteLookupQueryDto): Promise<void> {
     await this.lookups.remove('status', ability, actor, id, query);
   }
 }

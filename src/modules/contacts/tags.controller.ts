@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Patch, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { AppAbility } from '../../core/access/app-ability';
 import { Audience, Authorize } from '../../core/access/authorize.decorator';
@@ -6,12 +6,10 @@ import { CurrentUser, RequestAbility } from '../../core/access/request-ability.d
 import { RequiresFeature } from '../../core/features/feature.decorator';
 import { ApiErrors } from '../../core/http/api-errors.decorator';
 import { ApiPageResponse, Page } from '../../core/http/pagination';
-import { uuidParam } from '../../core/http/validation';
+import { UuidParam } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { CreateTagDto, DeleteLookupQueryDto, LookupContactDto, LookupContactsQueryDto, LookupQueryDto, TagDto, UpdateTagDto } from './dto/lookup.dto';
 import { LookupsService } from './lookups.service';
-
-const uuid = uuidParam();
 
 @ApiTags('contacts')
 @RequiresFeature('contacts')
@@ -47,7 +45,7 @@ export class TagsController {
   @ApiOperation({ summary: 'Get a tag', operationId: 'getTag' })
   @ApiOkResponse({ type: TagDto })
   @ApiErrors(400, 401, 403, 404)
-  get(@RequestAbility() ability: AppAbility, @Param('id', uuid) id: string): Promise<TagDto> {
+  get(@RequestAbility() ability: AppAbility, @UuidParam() id: string): Promise<TagDto> {
     return this.lookups.get('tag', ability, id);
   }
 
@@ -60,7 +58,7 @@ export class TagsController {
   })
   @ApiPageResponse(LookupContactDto)
   @ApiErrors(400, 401, 403, 404)
-  contacts(@RequestAbility() ability: AppAbility, @Param('id', uuid) id: string, @Query() query: LookupContactsQueryDto): Promise<Page<LookupContactDto>> {
+  contacts(@RequestAbility() ability: AppAbility, @UuidParam() id: string, @Query() query: LookupContactsQueryDto): Promise<Page<LookupContactDto>> {
     return this.lookups.contactsOf('tag', ability, id, query);
   }
 
@@ -69,7 +67,7 @@ export class TagsController {
   @ApiOperation({ summary: 'Rename or recolour a tag', operationId: 'updateTag' })
   @ApiOkResponse({ type: TagDto })
   @ApiErrors(400, 401, 403, 404, 409)
-  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: UpdateTagDto): Promise<TagDto> {
+  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string, @Body() body: UpdateTagDto): Promise<TagDto> {
     return this.lookups.updateTag(ability, actor, id, body);
   }
 
@@ -83,7 +81,7 @@ export class TagsController {
   })
   @ApiNoContentResponse({ description: 'Deleted.' })
   @ApiErrors(400, 401, 403, 404, 409, 422)
-  async remove(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Query() query: DeleteLookupQueryDto): Promise<void> {
+  async remove(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string, @Query() query: DeleteLookupQueryDto): Promise<void> {
     await this.lookups.remove('tag', ability, actor, id, query);
   }
 }

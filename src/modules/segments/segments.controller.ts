@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Patch, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { AppAbility } from '../../core/access/app-ability';
 import { Audience, Authorize } from '../../core/access/authorize.decorator';
@@ -6,7 +6,7 @@ import { CurrentUser, RequestAbility } from '../../core/access/request-ability.d
 import { RequiresFeature } from '../../core/features/feature.decorator';
 import { ApiErrors } from '../../core/http/api-errors.decorator';
 import { ApiPageResponse, Page } from '../../core/http/pagination';
-import { uuidParam } from '../../core/http/validation';
+import { UuidParam } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { ContactPageDto } from '../contacts/dto/contact.dto';
 import {
@@ -24,8 +24,6 @@ import {
 } from './dto/segment.dto';
 import { SegmentsService } from './segments.service';
 import { ApiContactFilterModels } from '../contacts/dto/contact-filter.dto';
-
-const uuid = uuidParam();
 
 @ApiTags('segments')
 @RequiresFeature('segments')
@@ -72,7 +70,7 @@ export class SegmentsController {
   @ApiOperation({ summary: 'Get a segment', operationId: 'getSegment' })
   @ApiOkResponse({ type: SegmentDto })
   @ApiErrors(400, 401, 403, 404)
-  get(@RequestAbility() ability: AppAbility, @Param('id', uuid) id: string): Promise<SegmentDto> {
+  get(@RequestAbility() ability: AppAbility, @UuidParam() id: string): Promise<SegmentDto> {
     return this.segments.get(ability, id);
   }
 
@@ -81,7 +79,7 @@ export class SegmentsController {
   @ApiOperation({ summary: 'Rename a segment, describe it, or change the rule of a dynamic one', operationId: 'updateSegment' })
   @ApiOkResponse({ type: SegmentDto })
   @ApiErrors(400, 401, 403, 404, 409, 422)
-  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: UpdateSegmentDto): Promise<SegmentDto> {
+  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string, @Body() body: UpdateSegmentDto): Promise<SegmentDto> {
     return this.segments.update(ability, actor, id, body);
   }
 
@@ -91,7 +89,7 @@ export class SegmentsController {
   @ApiOperation({ summary: 'Delete a segment', description: 'Its contacts stay; only the segment and its member list go.', operationId: 'deleteSegment' })
   @ApiNoContentResponse({ description: 'Deleted.' })
   @ApiErrors(400, 401, 403, 404)
-  async remove(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string): Promise<void> {
+  async remove(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string): Promise<void> {
     await this.segments.remove(ability, actor, id);
   }
 
@@ -104,7 +102,7 @@ export class SegmentsController {
   })
   @ApiOkResponse({ type: ContactPageDto })
   @ApiErrors(400, 401, 403, 404)
-  contacts(@RequestAbility() ability: AppAbility, @Param('id', uuid) id: string, @Query() query: SegmentContactsQueryDto): Promise<ContactPageDto> {
+  contacts(@RequestAbility() ability: AppAbility, @UuidParam() id: string, @Query() query: SegmentContactsQueryDto): Promise<ContactPageDto> {
     return this.segments.contactsOf(ability, id, query);
   }
 
@@ -118,7 +116,7 @@ export class SegmentsController {
   })
   @ApiOkResponse({ type: AddSegmentMembersResultDto })
   @ApiErrors(400, 401, 403, 404, 422)
-  addMembers(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: AddSegmentMembersDto): Promise<AddSegmentMembersResultDto> {
+  addMembers(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string, @Body() body: AddSegmentMembersDto): Promise<AddSegmentMembersResultDto> {
     return this.segments.addMembers(ability, actor, id, body);
   }
 
@@ -128,7 +126,7 @@ export class SegmentsController {
   @ApiOperation({ summary: 'Take contacts out of a static segment', description: 'Only contacts you may read are taken out.', operationId: 'removeSegmentMembers' })
   @ApiOkResponse({ type: RemoveSegmentMembersResultDto })
   @ApiErrors(400, 401, 403, 404, 422)
-  removeMembers(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: RemoveSegmentMembersDto): Promise<RemoveSegmentMembersResultDto> {
+  removeMembers(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string, @Body() body: RemoveSegmentMembersDto): Promise<RemoveSegmentMembersResultDto> {
     return this.segments.removeMembers(ability, actor, id, body);
   }
 
@@ -141,7 +139,7 @@ export class SegmentsController {
   })
   @ApiOkResponse({ type: SegmentExplanationDto })
   @ApiErrors(400, 401, 403, 404, 422)
-  explain(@RequestAbility() ability: AppAbility, @Param('id', uuid) id: string, @Param('contactId', uuidParam('contactId')) contactId: string): Promise<SegmentExplanationDto> {
+  explain(@RequestAbility() ability: AppAbility, @UuidParam() id: string, @UuidParam('contactId') contactId: string): Promise<SegmentExplanationDto> {
     return this.segments.explain(ability, id, contactId);
   }
 }

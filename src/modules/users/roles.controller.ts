@@ -1,16 +1,14 @@
-import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Patch, Post } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Patch, Post } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Authorize } from '../../core/access/authorize.decorator';
 import type { AppAbility } from '../../core/access/app-ability';
 import { CurrentUser, RequestAbility } from '../../core/access/request-ability.decorator';
 import { RequiresFeature } from '../../core/features/feature.decorator';
 import { ApiErrors } from '../../core/http/api-errors.decorator';
-import { uuidParam } from '../../core/http/validation';
+import { UuidParam } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { CreateRoleDto, PermissionSubjectDto, RoleDto, UpdateRoleDto } from './dto/role.dto';
 import { RolesService } from './roles.service';
-
-const uuid = uuidParam();
 
 @ApiTags('roles')
 @RequiresFeature('users')
@@ -50,7 +48,7 @@ export class RolesController {
   @ApiOperation({ summary: 'Get a role', operationId: 'getRole' })
   @ApiOkResponse({ type: RoleDto })
   @ApiErrors(400, 401, 403, 404)
-  get(@Param('id', uuid) id: string): Promise<RoleDto> {
+  get(@UuidParam() id: string): Promise<RoleDto> {
     return this.roles.get(id);
   }
 
@@ -59,7 +57,7 @@ export class RolesController {
   @ApiOperation({ summary: 'Edit a role', description: 'System roles keep their name and built-in rules.', operationId: 'updateRole' })
   @ApiOkResponse({ type: RoleDto })
   @ApiErrors(400, 401, 403, 404, 409, 422)
-  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: UpdateRoleDto): Promise<RoleDto> {
+  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string, @Body() body: UpdateRoleDto): Promise<RoleDto> {
     return this.roles.update(ability, actor, id, body);
   }
 
@@ -69,7 +67,7 @@ export class RolesController {
   @ApiOperation({ summary: 'Delete a role', description: 'Refused for system roles and for roles still held by users.', operationId: 'deleteRole' })
   @ApiNoContentResponse({ description: 'Deleted.' })
   @ApiErrors(400, 401, 403, 404, 409, 422)
-  async remove(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string): Promise<void> {
+  async remove(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string): Promise<void> {
     await this.roles.remove(ability, actor, id);
   }
 }

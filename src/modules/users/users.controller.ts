@@ -1,17 +1,15 @@
-import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Patch, Post, Put, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Patch, Post, Put, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { AppAbility } from '../../core/access/app-ability';
 import { Authorize } from '../../core/access/authorize.decorator';
 import { CurrentUser, RequestAbility } from '../../core/access/request-ability.decorator';
 import { RequiresFeature } from '../../core/features/feature.decorator';
 import { ApiErrors } from '../../core/http/api-errors.decorator';
-import { uuidParam } from '../../core/http/validation';
+import { UuidParam } from '../../core/http/validation';
 import { ApiPageResponse, Page } from '../../core/http/pagination';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { CreateUserDto, PasswordResetRequestDto, SetUserRolesDto, UpdateUserDto, UserDto, UserQueryDto } from './dto/user.dto';
 import { UsersService } from './users.service';
-
-const uuid = uuidParam();
 
 @ApiTags('users')
 @RequiresFeature('users')
@@ -42,7 +40,7 @@ export class UsersController {
   @ApiOperation({ summary: 'Get a user', operationId: 'getUser' })
   @ApiOkResponse({ type: UserDto })
   @ApiErrors(400, 401, 403, 404)
-  get(@RequestAbility() ability: AppAbility, @Param('id', uuid) id: string): Promise<UserDto> {
+  get(@RequestAbility() ability: AppAbility, @UuidParam() id: string): Promise<UserDto> {
     return this.users.get(ability, id);
   }
 
@@ -51,7 +49,7 @@ export class UsersController {
   @ApiOperation({ summary: 'Edit a user', description: 'Name and email changes reach the linked contact in the same transaction. `isActive: false` deactivates the account and ends its sessions.', operationId: 'updateUser' })
   @ApiOkResponse({ type: UserDto })
   @ApiErrors(400, 401, 403, 404, 409)
-  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: UpdateUserDto): Promise<UserDto> {
+  update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string, @Body() body: UpdateUserDto): Promise<UserDto> {
     return this.users.update(ability, actor, id, body);
   }
 
@@ -60,7 +58,7 @@ export class UsersController {
   @ApiOperation({ summary: "Replace a user's roles", operationId: 'setUserRoles' })
   @ApiOkResponse({ type: UserDto })
   @ApiErrors(400, 401, 403, 404, 409, 422)
-  setRoles(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: SetUserRolesDto): Promise<UserDto> {
+  setRoles(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string, @Body() body: SetUserRolesDto): Promise<UserDto> {
     return this.users.setRoles(ability, actor, id, body.roleIds);
   }
 
@@ -70,7 +68,7 @@ export class UsersController {
   @ApiOperation({ summary: 'Delete a user account', description: 'The contact and everything the user wrote are kept.', operationId: 'deleteUser' })
   @ApiNoContentResponse({ description: 'Deleted.' })
   @ApiErrors(400, 401, 403, 404, 409)
-  async remove(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string): Promise<void> {
+  async remove(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string): Promise<void> {
     await this.users.remove(ability, actor, id);
   }
 
@@ -80,7 +78,7 @@ export class UsersController {
   @ApiOperation({ summary: 'Send (or force) a password reset for a user', operationId: 'resetUserPassword' })
   @ApiNoContentResponse({ description: 'The reset link was sent.' })
   @ApiErrors(400, 401, 403, 404)
-  async passwordReset(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @Param('id', uuid) id: string, @Body() body: PasswordResetRequestDto): Promise<void> {
+  async passwordReset(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string, @Body() body: PasswordResetRequestDto): Promise<void> {
     await this.users.requestPasswordReset(ability, actor, id, body.mode);
   }
 }
