@@ -474,6 +474,13 @@ describe('CSV import edge cases', () => {
     expect(batch.created_ids).toEqual([decisions[1]!.contactId]);
   });
 
+  it('refuses a file sent as the body itself, saying to send it as multipart/form-data (documented)', async () => {
+    const refused = await t.http.post('/api/v1/contacts/imports').set(staff.auth).set('content-type', 'text/csv').send('First Name,Email\nA,a@example.com\n').expect(415);
+    expect(refused.body).toMatchObject({ code: 'unsupported_media_type', message: expect.stringContaining('multipart/form-data') });
+    const document = (await t.http.get('/docs-json').expect(200)).body;
+    expect(document.paths['/api/v1/contacts/imports'].post.responses['415'].description).toContain('multipart/form-data');
+  });
+
   it('links a tag deleted while the chunk runs by creating it anew, never leaving it off', async () => {
     const tagName = `Racer ${marker}`;
     const tag = (await t.http.post('/api/v1/tags').set(admin.auth).send({ name: tagName }).expect(201)).body;

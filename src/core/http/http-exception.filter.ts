@@ -84,7 +84,7 @@ function friendlyFastifyError(error: { code?: string; message?: string }): Pick<
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { message: 'Request body is too large', code: 'body_too_large' };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { message: 'Unsupported content type: send application/json', code: 'unsupported_media_type' };
+      return { message: 'Unsupported content type: send application/json (a file upload: multipart/form-data)', code: 'unsupported_media_type' };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return { message: 'Body cannot be empty when content-type is set to application/json', code: 'invalid_json' };
     case 'FST_ERR_MAX_PARAM_LENGTH':

@@ -22,13 +22,14 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     operationIdFactory: (controllerKey, methodKey) => `${controllerKey}_${methodKey}`,
   });
   documentBodyErrors(document);
+  documentConcurrentWrites(document);
   documentJsonQueryParameters(document);
   return sortDocument(document);
 }
 
 /**
- * Every JSON body can be refused before a route sees it: too large (413) or not JSON (415).
- * Documented once here rather than on every route.
+ * Every body can be refused before a route sees it: too large (413) or of another type than
+ * the route takes (415). Documented once here rather than on every route.
  */
 function documentBodyErrors(document: OpenAPIObject): void {
   const errorBody = { content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorResponseDto' } } } };
@@ -36,9 +37,24 @@ function documentBodyErrors(document: OpenAPIObject): void {
     for (const method of HTTP_METHODS) {
       const operation = item[method];
       const body = operation?.requestBody as { content?: Record<string, unknown> } | undefined;
-      if (!operation || !body?.content?.['application/json']) continue;
+      const type = ['application/json', 'multipart/form-data'].find((candidate) => body?.content?.[candidate]);
+      if (!operation || !type) continue;
       operation.responses['413'] ??= { description: 'The request body is too large.', ...errorBody };
-      operation.responses['415'] ??= { description: 'The body is not JSON: send `content-type: application/json`.', ...errorBody };
+      operation.responses['415'] ??= { description: `The body is of another type: send \`content-type: ${type}\`.`, ...errorBody };
+    }
+  }
+}
+
+/**
+ * Any write can meet another one on the same rows (a deadlock broken by PostgreSQL, a
+ * serialization failure): 409 `concurrent_update`, to be retried. Documented once here.
+ */
+function documentConcurrentWrites(document: OpenAPIObject): void {
+  const errorBody = { content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorResponseDto' } } } };
+  for (const item of Object.values(document.paths)) {
+    for (const method of ['post', 'put', 'patch', 'delete'] as const) {
+      const operation = item[method];
+      if (operation) operation.responses['409'] ??= { description: 'Changed at the same time by another request (`concurrent_update`): retry.', ...errorBody };
     }
   }
 }
