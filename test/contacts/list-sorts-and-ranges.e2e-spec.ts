@@ -97,6 +97,18 @@ describe('contact lists: sorts, date ranges, phone search, error paths, bulk sel
     });
   });
 
+  describe('empty last names', () => {
+    it('sort last by last name, ascending and descending', async () => {
+      const m = marker('nolast');
+      const none = await create({ firstName: 'Nolast', company: m });
+      const alpha = await create({ firstName: 'Alpha', lastName: 'Aardvark', company: m });
+      const zed = await create({ firstName: 'Zed', lastName: 'Zebra', company: m });
+      expect(ids((await list({ q: m, sort: 'lastName' }).expect(200)).body)).toEqual([alpha.id, zed.id, none.id]);
+      expect(ids((await list({ q: m, sort: '-lastName' }).expect(200)).body)).toEqual([zed.id, alpha.id, none.id]);
+      expect(ids((await search({ q: m, sort: 'lastName' }).expect(200)).body)).toEqual([alpha.id, zed.id, none.id]);
+    });
+  });
+
   describe('search by phone number', () => {
     it('finds a contact by its phone as shown, without the country code, by its trailing groups, or with other separators', async () => {
       const m = marker('Phone');

@@ -379,10 +379,10 @@ describe('contactOrder', () => {
   });
 
   it.each(Object.entries(CONTACT_SORTS))('sorts by %s either way', (name, sql) => {
-    const expressions = typeof sql === 'string' ? [sql] : sql;
-    expect(contactOrder(name, []).sql).toMatch(orderPattern(...expressions.map((expression) => [expression, 'ASC'] as [string, 'ASC'])));
-    expect(contactOrder(`-${name}`, []).sql).toMatch(orderPattern(...expressions.map((expression) => [expression, 'DESC'] as [string, 'DESC'])));
-    expect(contactOrder(`-${name}`, []).keys).toEqual(expressions.map((expression) => ({ expression, descending: true })));
+    const directed = (descending: boolean) => (typeof sql === 'string' ? [sql] : Array.isArray(sql) ? sql : [descending ? sql.descending : sql.ascending]);
+    expect(contactOrder(name, []).sql).toMatch(orderPattern(...directed(false).map((expression) => [expression, 'ASC'] as [string, 'ASC'])));
+    expect(contactOrder(`-${name}`, []).sql).toMatch(orderPattern(...directed(true).map((expression) => [expression, 'DESC'] as [string, 'DESC'])));
+    expect(contactOrder(`-${name}`, []).keys).toEqual(directed(true).map((expression) => ({ expression, descending: true })));
   });
 
   it.each(['email', 'phone', 'company', 'jobTitle', 'city', 'country', 'stage', 'trafficSource', 'lastContactedAt', 'deletedAt'])('puts NULLs last for the nullable %s, both ways', (name) => {
@@ -445,6 +445,17 @@ describe('contactOrder', () => {
   it('sorts text case-insensitively', async () => {
     expect(await ordered('lastName')).toEqual(['alice', 'grace', 'ada', 'bob', 'alan']);
     expect(await ordered('-firstName')).toEqual(['grace', 'bob', 'alice', 'alan', 'ada']);
+  });
+
+  it('puts contacts without a last name last, both ways', async () => {
+    const [{ last_name: kept }] = (await db.query<{ last_name: string }>('SELECT last_name FROM contacts WHERE id = $1', [ID.bob])).rows;
+    await db.query(`UPDATE contacts SET last_name = '' WHERE id = $1`, [ID.bob]);
+    try {
+      expect(await ordered('lastName')).toEqual(['alice', 'grace', 'ada', 'alan', 'bob']);
+      expect(await ordered('-lastName')).toEqual(['alan', 'ada', 'grace', 'alice', 'bob']);
+    } finally {
+      await db.query('UPDATE contacts SET last_name = $2 WHERE id = $1', [ID.bob, kept]);
+    }
   });
 
   it('combines several keys, in order', async () => {

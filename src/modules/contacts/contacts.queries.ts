@@ -36,6 +36,9 @@ export interface CompiledSelection {
   narrowed: boolean;
 }
 
+/** One expression, several compared in turn, or one per direction. */
+type SortExpressions = string | string[] | { ascending: string; descending: string };
+
 /**
  * Sortable fields and their SQL (one expression, or several compared in turn); the ones that
  * can be NULL sort their NULLs last. Text sorts case-insensitively. What a row shows by
@@ -43,9 +46,10 @@ export interface CompiledSelection {
  * a stage by the pipeline (lead, prospect, customer, other), an assignee by first then last
  * name, a traffic source by name.
  */
-export const CONTACT_SORTS: Record<string, string | string[]> = {
+export const CONTACT_SORTS: Record<string, SortExpressions> = {
   firstName: 'lower(c.first_name)',
-  lastName: 'lower(c.last_name)',
+  // No last name is '': read as none ascending, where '' would come first; descending it is last anyway.
+  lastName: { ascending: "lower(nullif(c.last_name, ''))", descending: 'lower(c.last_name)' },
   email: 'c.email_key',
   phone: 'c.phone',
   company: 'lower(c.company)',
@@ -54,7 +58,7 @@ export const CONTACT_SORTS: Record<string, string | string[]> = {
   country: 'lower(c.country)',
   status: ['(SELECT so.position FROM contact_statuses so WHERE so.id = c.status_id)', '(SELECT so.name_key FROM contact_statuses so WHERE so.id = c.status_id)'],
   stage: `(SELECT ${stageOrderSql('so.stage')} FROM contact_statuses so WHERE so.id = c.status_id)`,
-  assignedTo: ['(SELECT lower(ao.first_name) FROM users ao WHERE ao.id = c.assigned_to_id)', '(SELECT lower(ao.last_name) FROM users ao WHERE ao.id = c.assigned_to_id)'],
+  assignedTo: ['(SELECT lower(ao.first_name) FROM users ao WHERE ao.id = c.assigned_to_id)', "(SELECT lower(nullif(ao.last_name, '')) FROM users ao WHERE ao.id = c.assigned_to_id)"],
   trafficSource: '(SELECT tso.name_key FROM traffic_sources tso WHERE tso.id = c.traffic_source_id)',
   createdAt: 'c.created_at',
   updatedAt: 'c.updated_at',
@@ -121,7 +125,8 @@ export function contactOrder(sort: string | undefined, customFields: CustomField
   for (const part of parts) {
     const descending = part.startsWith('-');
     const name = descending ? part.slice(1) : part;
-    let expressions: string | string[] | undefined = Object.hasOwn(CONTACT_SORTS, name) ? CONTACT_SORTS[name] : undefined;
+    const sorts = Object.hasOwn(CONTACT_SORTS, name) ? CONTACT_SORTS[name] : undefined;
+    let expressions = sorts && typeof sorts === 'object' && !Array.isArray(sorts) ? (descending ? sorts.descending : sorts.ascending) : sorts;
     if (!expressions && name.startsWith('custom.')) {
       const definition = customFields.find((field) => field.key === name.slice('custom.'.length) && !field.deletedAt);
       const field = definition ? customFilterField(definition.key, definition.type) : undefined;
