@@ -569,6 +569,25 @@ describe('contacts', () => {
       expect(await t.db.query('SELECT 1 FROM contacts WHERE id = $1', [contact.id])).toEqual([]);
     });
 
+    it('lists for a role only the trashed contacts it may delete, and so restore', async () => {
+      const role = (
+        await t.http
+          .post('/api/v1/roles')
+          .set(admin.auth)
+          .send({ name: `Own deleter ${Date.now()}`, audience: 'staff', rules: [{ action: 'read', subject: 'Contact' }, { action: 'delete', subject: 'Contact', conditions: { assignedToId: '${user.id}' } }] })
+          .expect(201)
+      ).body.id;
+      const deleter = await createUserWithRoles(t, admin, [role], 'owndeleter');
+      const own = (await create(admin, { firstName: 'Own trashed', assignedToId: deleter.userId }).expect(201)).body;
+      const other = (await create(admin, { firstName: 'Other trashed' }).expect(201)).body;
+      for (const contact of [own, other]) await t.http.delete(`/api/v1/contacts/${contact.id}`).set(admin.auth).expect(204);
+      const trash = (await t.http.get('/api/v1/contacts/trash').set(deleter.auth).query({ limit: 100 }).expect(200)).body;
+      expect(trash.data.map((c: { id: string }) => c.id)).toEqual([own.id]);
+      expect(trash.meta.total).toBe(1);
+      await t.http.post(`/api/v1/contacts/${other.id}/restore`).set(deleter.auth).expect(403);
+      await t.http.post(`/api/v1/contacts/${own.id}/restore`).set(deleter.auth).expect(200);
+    });
+
     it('refuses to trash or purge a contact that has an account', async () => {
       const refused = await t.http.delete(`/api/v1/contacts/${client.contactId}`).set(admin.auth).expect(409);
       expect(refused.body.code).toBe('contact_has_account');

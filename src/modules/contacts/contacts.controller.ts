@@ -57,7 +57,11 @@ export class ContactsController {
 
   @Get('trash')
   @Authorize('delete', 'Contact')
-  @ApiOperation({ summary: 'List contacts in the trash, most recently deleted first', operationId: 'listTrashedContacts' })
+  @ApiOperation({
+    summary: 'List contacts in the trash, most recently deleted first',
+    description: 'The trashed contacts you may restore: those your rules let you both read and delete. `q` searches as in the contact list.',
+    operationId: 'listTrashedContacts',
+  })
   @ApiOkResponse({ type: ContactPageDto })
   @ApiErrors(400, 401, 403, 404)
   trashList(@RequestAbility() ability: AppAbility, @Query() query: TrashQueryDto): Promise<ContactPageDto> {

@@ -155,7 +155,9 @@ export class ContactsService {
     const definitions = await this.definitionsFor(request.filter, request.sort);
     const limit = Math.min(request.limit ?? 25, this.config.pagination.maxLimit);
     const page = request.page ?? 1;
-    const selection = compileSelection({ ability, action: 'read', filter: request.filter, scope: request.scope, restrict: request.restrict }, definitions);
+    // The trash lists what the caller may restore or purge: both take the right to delete the contact.
+    const restrict = request.scope === 'trash' ? (request.restrict ?? bulkRightsSql(ability, [{ action: 'delete' }], 1)) : request.restrict;
+    const selection = compileSelection({ ability, action: 'read', filter: request.filter, scope: request.scope, restrict }, definitions);
     const order = contactOrder(request.sort ?? (request.scope === 'trash' ? '-deletedAt' : undefined), definitions);
     const sortKey = request.sort ?? '-createdAt';
     if (request.cursor && (!CURSOR_SORTS.has(sortKey) || request.scope === 'trash')) {
