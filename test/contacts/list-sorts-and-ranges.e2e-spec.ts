@@ -134,10 +134,16 @@ describe('contact lists: sorts, date ranges, phone search, error paths, bulk sel
   });
 
   describe('search by email', () => {
-    it('finds an email by its start, also where it joins words with _ or -', async () => {
+    it('finds an email by its start, also where it joins words with _ or -, at every letter typed', async () => {
       const m = marker('mail').toLowerCase();
       const firstLast = await create({ firstName: 'Zed', lastName: 'Quux', email: `first_last_${m}@corp.example` });
       const hyphened = await create({ firstName: 'Mary-Ann', lastName: 'Smith', email: `mary-ann.${m}@corp.example` });
+      const dotted = await create({ firstName: 'John', lastName: 'Dotted', email: `john.${m}.4020@acme.example` });
+      const typed = `john.${m}.4020@acme.example`;
+      for (let length = 5; length <= typed.length; length += 1) {
+        const q = typed.slice(0, length);
+        expect({ q, ids: ids((await list({ q }).expect(200)).body) }).toEqual({ q, ids: [dotted.id] });
+      }
       for (const [q, id] of [
         [`first_last_${m}`, firstLast.id],
         [`first_last_${m.slice(0, 3)}`, firstLast.id],

@@ -404,13 +404,17 @@ function phoneDigits(text: string): string | undefined {
   return PHONE_QUERY.test(trimmed) ? trimmed.replace(/\D/g, '') : undefined;
 }
 
-/** A word joined by _ or - (first_last, mary-ann): the index keeps an email holding it whole. */
-const JOINED_WORD = /[\p{L}\p{N}][_-][\p{L}\p{N}]/u;
+/**
+ * A word joined by _, -, . or @ (first_last, mary-ann, john.smith2@acme): the start of an
+ * email, which the index keeps whole.
+ */
+const JOINED_WORD = /[\p{L}\p{N}][_.@-][\p{L}\p{N}]/u;
 
 /**
  * Every word must match the start of a token of name, email, phone or company. to_tsquery
  * splits a joined word into a phrase of its parts, which an email the index keeps whole never
- * matches ("first_last" in first_last@corp.example): such a word is also looked for as typed.
+ * matches ("first_last" in first_last@corp.example, "john.smith2@acme" typed on the way to
+ * john.smith2@acme.example): such a word is also looked for as typed.
  */
 function searchCondition(text: string, p: (value: unknown) => string): string {
   const query = toPrefixQuery(text);
