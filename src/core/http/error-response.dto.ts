@@ -21,7 +21,7 @@ export class ErrorResponseDto {
   @ApiPropertyOptional({ example: 'validation_failed', description: 'A stable machine-readable error code.' })
   code?: string;
 
-  @ApiPropertyOptional({ type: [FieldErrorDto], description: 'Field errors, for 400 responses.' })
+  @ApiPropertyOptional({ type: [FieldErrorDto], description: 'What is wrong, field by field: on 400s, and on other refusals that name a field (a stale `version`, an email taken, a reference that does not exist).' })
   details?: FieldErrorDto[];
 
   @ApiPropertyOptional({ example: 'users', description: 'The feature a 404 or 409 is about, when it is about one.' })

@@ -1,7 +1,8 @@
 import type { EntityManager } from 'typeorm';
 
 /** `revert` undoes an import: its changes put back what was, and convert nobody. */
-export type ChangeSource = 'api' | 'bulk' | 'import' | 'revert' | 'registration' | 'account' | 'lookup';
+export const CHANGE_SOURCES = ['api', 'bulk', 'import', 'revert', 'registration', 'account', 'lookup'] as const;
+export type ChangeSource = (typeof CHANGE_SOURCES)[number];
 
 /**
  * Tells the database triggers (status history) who is changing contacts and through what,

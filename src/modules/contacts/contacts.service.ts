@@ -16,7 +16,8 @@ import { IdentityService } from '../../core/identity/identity.service';
 import { PooledSql } from '../../database/pooled-sql';
 import { ContactLookupDirectory, type ContactLookups, tagsOf } from './contact-lookups';
 import { type ContactPreferences, mergePreferences, samePreferences, toPreferencesDto } from './contact-preferences';
-import { setChangeContext } from './contacts.change-context';
+import { type ChangeSource, setChangeContext } from './contacts.change-context';
+import type { ActivityType } from './entities/activity.entity';
 import {
   AccountExistsError,
   ContactEmailTakenError,
@@ -734,7 +735,7 @@ export class ContactsService {
         to: ref(h.to_id, h.to_name, h.to_stage),
         changedAt: h.changed_at as Date,
         changedBy: h.by_id ? { id: String(h.by_id), firstName: String(h.by_first_name), lastName: String(h.by_last_name) } : null,
-        source: String(h.source),
+        source: h.source as ChangeSource,
       })),
     };
   }
@@ -751,7 +752,7 @@ export interface ProfileRead {
   };
   services: Array<{ id: string; name: string }>;
   account: Array<{ id: string; email: string; is_active: boolean; staff: boolean | null }>;
-  activities: Array<{ id: string; type: string; subject: string; occurred_at: Date; author_id: string | null; author_first_name: string; author_last_name: string }>;
+  activities: Array<{ id: string; type: ActivityType; subject: string; occurred_at: Date; author_id: string | null; author_first_name: string; author_last_name: string }>;
   history: Array<Record<string, string | Date | null>>;
   definitions: CustomField[];
   lookups: ContactLookups;

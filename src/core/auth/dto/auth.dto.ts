@@ -137,7 +137,7 @@ export class MeDto {
   @ApiProperty()
   lastName: string;
 
-  @ApiProperty({ enum: ['staff', 'client'], description: 'Where a front end should send this user: the back office or the client portal.' })
+  @ApiProperty({ enum: ['staff', 'client'], enumName: 'AccountType', description: 'Where a front end should send this user: the back office or the client portal.' })
   accountType: 'staff' | 'client';
 
   @ApiProperty({ type: [RoleSummaryDto] })

@@ -20,6 +20,8 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { MAX_PAGE_SIZE, PageQueryDto } from '../../../core/http/pagination';
+import { CHANGE_SOURCES, type ChangeSource } from '../contacts.change-context';
+import { ACTIVITY_TYPES, type ActivityType } from '../entities/activity.entity';
 import { CONTACT_STAGES } from '../entities/contact-status.entity';
 import type { FilterNode } from '../filters/contact-filter.types';
 import { CONTACT_FILTER_NODE } from './contact-filter.dto';
@@ -32,6 +34,10 @@ import { TAG_NAME, TAG_NAME_MESSAGE } from '../contacts.naming';
 const emptyToNull = ({ value }: { value: unknown }) => (typeof value === 'string' ? (value.trim() === '' ? null : value.trim()) : value);
 /** List filters take a date or a date-time, with or without an offset (none: UTC). */
 const DATE_OR_DATE_TIME_MESSAGE = 'must be an ISO 8601 date or date-time';
+const CURSOR_DESCRIPTION =
+  'Keyset paging for deep scrolling: pass `meta.nextCursor` of the previous page, with the same sort. Works with sort createdAt or ' +
+  'updatedAt (either direction); `page` is then ignored (and `meta.page` is 1).';
+const DATE_BOUND_DESCRIPTION = 'an ISO 8601 date, standing for that whole UTC day, or a date-time (UTC when it has no offset).';
 const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
 /** `a,b` or repeated parameters, as a list. */
 const toList = ({ value }: { value: unknown }) =>
@@ -244,7 +250,7 @@ export class ContactQueryDto extends PageQueryDto {
   @IsUUID('all', { each: true, message: 'must be a list of UUIDs' })
   status?: string[];
 
-  @ApiPropertyOptional({ type: [String], enum: CONTACT_STAGES, description: 'Status stages.' })
+  @ApiPropertyOptional({ type: [String], enum: CONTACT_STAGES, enumName: 'ContactStage', description: 'Status stages.' })
   @IsOptional()
   @Transform(toList)
   @IsIn(CONTACT_STAGES, { each: true })
@@ -315,22 +321,22 @@ export class ContactQueryDto extends PageQueryDto {
   @IsBoolean({ message: 'must be true or false' })
   hasAccount?: boolean;
 
-  @ApiPropertyOptional({ format: 'date-time' })
+  @ApiPropertyOptional({ type: String, example: '2026-01-31', description: `Contacts created on or after this: ${DATE_BOUND_DESCRIPTION}` })
   @IsOptional()
   @IsDateTime(DATE_OR_DATE_TIME_MESSAGE, { date: true, localTime: true })
   createdFrom?: string;
 
-  @ApiPropertyOptional({ format: 'date-time' })
+  @ApiPropertyOptional({ type: String, example: '2026-01-31', description: `Contacts created on or before this: ${DATE_BOUND_DESCRIPTION}` })
   @IsOptional()
   @IsDateTime(DATE_OR_DATE_TIME_MESSAGE, { date: true, localTime: true })
   createdTo?: string;
 
-  @ApiPropertyOptional({ format: 'date-time' })
+  @ApiPropertyOptional({ type: String, example: '2026-01-31', description: `Contacts last contacted on or after this: ${DATE_BOUND_DESCRIPTION}` })
   @IsOptional()
   @IsDateTime(DATE_OR_DATE_TIME_MESSAGE, { date: true, localTime: true })
   lastContactedFrom?: string;
 
-  @ApiPropertyOptional({ format: 'date-time' })
+  @ApiPropertyOptional({ type: String, example: '2026-01-31', description: `Contacts last contacted on or before this: ${DATE_BOUND_DESCRIPTION}` })
   @IsOptional()
   @IsDateTime(DATE_OR_DATE_TIME_MESSAGE, { date: true, localTime: true })
   lastContactedTo?: string;
@@ -349,7 +355,7 @@ export class ContactQueryDto extends PageQueryDto {
   @IsObject({ message: 'must be a JSON object' })
   filter?: FilterNode;
 
-  @ApiPropertyOptional({ description: 'Keyset paging for deep scrolling: pass `meta.nextCursor` of the previous page. Works with sort createdAt or updatedAt (either direction); `page` is then ignored.' })
+  @ApiPropertyOptional({ description: CURSOR_DESCRIPTION })
   @IsOptional()
   @IsString()
   @MaxLength(200)
@@ -390,7 +396,7 @@ export class ContactSearchDto {
   @Max(MAX_PAGE_SIZE)
   limit?: number;
 
-  @ApiPropertyOptional()
+  @ApiPropertyOptional({ description: CURSOR_DESCRIPTION })
   @Omittable()
   @IsString()
   @MaxLength(200)
@@ -406,7 +412,7 @@ export class ContactRefDto {
 }
 
 export class ContactStatusRefDto extends ContactRefDto {
-  @ApiProperty({ enum: CONTACT_STAGES })
+  @ApiProperty({ enum: CONTACT_STAGES, enumName: 'ContactStage' })
   stage: string;
 }
 
@@ -498,7 +504,11 @@ export class ContactPageMetaDto {
   @ApiProperty({ type: 'integer' })
   total: number;
 
-  @ApiPropertyOptional({ nullable: true, type: String, description: 'Pass as `cursor` for the next page (keyset paging).' })
+  @ApiPropertyOptional({
+    nullable: true,
+    type: String,
+    description: 'Pass as `cursor`, with the same sort, for the next page (keyset paging); null after the last page. Absent when the sort is not one a cursor works with.',
+  })
   nextCursor?: string | null;
 
   @ApiPropertyOptional({ type: [String], description: 'Notes about the filter, e.g. clauses on deleted custom fields.' })
@@ -523,7 +533,7 @@ export class AccountSummaryDto {
   @ApiProperty()
   isActive: boolean;
 
-  @ApiProperty({ enum: ['staff', 'client'] })
+  @ApiProperty({ enum: ['staff', 'client'], enumName: 'AccountType' })
   accountType: 'staff' | 'client';
 }
 
@@ -535,7 +545,7 @@ export class HistoryStatusRefDto {
   @ApiProperty()
   name: string;
 
-  @ApiProperty({ enum: CONTACT_STAGES })
+  @ApiProperty({ enum: CONTACT_STAGES, enumName: 'ContactStage' })
   stage: string;
 }
 
@@ -555,16 +565,16 @@ export class StatusChangeDto {
   @ApiProperty({ type: PersonRefDto, nullable: true })
   changedBy: PersonRefDto | null;
 
-  @ApiProperty({ example: 'api', description: 'api, bulk, import, revert (of an import), registration, lookup, account' })
-  source: string;
+  @ApiProperty({ enum: CHANGE_SOURCES, enumName: 'ChangeSource', example: 'api', description: 'Through what the status changed; revert is an import undone.' })
+  source: ChangeSource;
 }
 
 export class RecentActivityDto {
   @ApiProperty({ format: 'uuid' })
   id: string;
 
-  @ApiProperty({ enum: ['call', 'email', 'meeting', 'note', 'sms', 'task'] })
-  type: string;
+  @ApiProperty({ enum: ACTIVITY_TYPES, enumName: 'ActivityType' })
+  type: ActivityType;
 
   @ApiProperty()
   subject: string;
@@ -680,4 +690,10 @@ export class CreateAccountDto {
   sendInvite?: boolean;
 }
 
-export class TrashQueryDto extends PageQueryDto {}
+export class TrashQueryDto extends PageQueryDto {
+  @ApiPropertyOptional({ description: 'As the contact list sorts (see `GET /contacts`), and by deletedAt; the default is `-deletedAt`, most recently deleted first.' })
+  declare sort?: string;
+
+  @ApiPropertyOptional({ description: 'As the contact list searches: every word must start a word of the name, email, phone or company.', maxLength: 200 })
+  declare q?: string;
+}

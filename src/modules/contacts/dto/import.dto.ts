@@ -36,7 +36,7 @@ export class ImportSettingsDto {
   @Type(() => ColumnMappingDto)
   columns: ColumnMappingDto[];
 
-  @ApiProperty({ enum: IMPORT_MODES, description: 'create: new contacts only (existing emails are skipped); upsert: create or update matched by email; update: existing contacts only.' })
+  @ApiProperty({ enum: IMPORT_MODES, enumName: 'ImportMode', description: 'create: new contacts only (existing emails are skipped); upsert: create or update matched by email; update: existing contacts only.' })
   @IsIn(IMPORT_MODES)
   mode: ImportMode;
 }
@@ -101,7 +101,7 @@ export class ImportDto {
   @ApiProperty({ type: [ColumnMappingDto], description: 'The mapping in force, or the proposed one until it is set.' })
   columns: ColumnMappingDto[];
 
-  @ApiProperty({ enum: IMPORT_MODES, nullable: true, type: String })
+  @ApiProperty({ enum: IMPORT_MODES, enumName: 'ImportMode', nullable: true })
   mode: ImportMode | null;
 
   @ApiProperty({ type: 'integer', description: 'Data rows in the file.' })

@@ -146,7 +146,7 @@ export class UserDto {
   @ApiProperty({ description: 'False while an invited user has not chosen a password yet.' })
   hasPassword: boolean;
 
-  @ApiProperty({ enum: ['staff', 'client'] })
+  @ApiProperty({ enum: ['staff', 'client'], enumName: 'AccountType' })
   accountType: 'staff' | 'client';
 
   @ApiProperty({ type: [RoleSummaryDto] })
