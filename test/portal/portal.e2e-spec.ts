@@ -158,6 +158,23 @@ describe('client portal', () => {
         version: await contactVersion(client.contactId),
       });
       expect(response.text).not.toContain('risk_score');
+      // A field without a value shows null, and numbers stay numbers.
+      const extra = [
+        (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'shoe_size', label: 'Shoe size', type: 'number' }).expect(201)).body,
+        (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'nickname', label: 'Nickname', type: 'text' }).expect(201)).body,
+      ];
+      try {
+        await t.http.patch(`/api/v1/contacts/${client.contactId}`).set(admin.auth).send({ version: await contactVersion(client.contactId), customFields: { shoe_size: 42 } }).expect(200);
+        const values = Object.fromEntries(
+          ((await t.http.get('/api/v1/portal/me').set(client.auth).expect(200)).body.customFields as Array<{ key: string; value: unknown }>).map((field) => [field.key, field.value]),
+        );
+        expect(values).toMatchObject({ shoe_size: 42, nickname: null, favourite_colour: 'green' });
+      } finally {
+        for (const field of extra) {
+          await t.http.delete(`/api/v1/custom-fields/${field.id}`).set(admin.auth).expect(204);
+          await t.http.delete(`/api/v1/custom-fields/${field.id}/purge`).set(admin.auth).expect(204);
+        }
+      }
       expect(response.text).not.toContain('Risk score');
     });
 

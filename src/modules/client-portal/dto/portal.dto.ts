@@ -147,8 +147,8 @@ export class PortalCustomFieldDto {
   required: boolean;
 
   @ApiProperty({
-    nullable: true,
-    oneOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }, { type: 'array', items: { type: 'string' } }],
+    // OpenAPI 3.0 has no null type: the first choice takes null.
+    anyOf: [{ type: 'string', nullable: true }, { type: 'number' }, { type: 'boolean' }, { type: 'array', items: { type: 'string' } }],
     description: 'The value, typed by `type`; null when not set.',
   })
   value: unknown;
