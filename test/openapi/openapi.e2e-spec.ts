@@ -48,6 +48,7 @@ describe('the OpenAPI document', () => {
         operationIds.add(operation.operationId!);
         expect({ name, tags: operation.tags?.length ?? 0 }).toEqual({ name, tags: 1 });
         expect(Object.keys(operation.responses ?? {}).length).toBeGreaterThan(0);
+        for (const [status, response] of Object.entries(operation.responses ?? {})) expect({ name, status, described: Boolean((response as { description?: string }).description) }).toEqual({ name, status, described: true });
         const signedIn = Object.keys(operation.responses ?? {}).includes('401') && !path.startsWith('/api/v1/auth/');
         if (signedIn) expect({ name, security: operation.security }).toEqual({ name, security: [{ bearer: [] }] });
       }

@@ -1,4 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
+import { STATUS_CODES } from 'node:http';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { FEATURE_EXTENSION } from '../features/feature.decorator';
 import { ErrorResponseDto, FieldErrorDto } from '../http/error-response.dto';
@@ -23,6 +24,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   });
   documentBodyErrors(document);
   documentConcurrentWrites(document);
+  describeBareResponses(document);
   documentJsonQueryParameters(document);
   return sortDocument(document);
 }
@@ -55,6 +57,17 @@ function documentConcurrentWrites(document: OpenAPIObject): void {
     for (const method of ['post', 'put', 'patch', 'delete'] as const) {
       const operation = item[method];
       if (operation) operation.responses['409'] ??= { description: 'Changed at the same time by another request (`concurrent_update`): retry.', ...errorBody };
+    }
+  }
+}
+
+/** A response declared without words gets its status's meaning: generators show descriptions as doc comments. */
+function describeBareResponses(document: OpenAPIObject): void {
+  for (const item of Object.values(document.paths)) {
+    for (const method of HTTP_METHODS) {
+      for (const [status, response] of Object.entries(item[method]?.responses ?? {}) as Array<[string, { description?: string }]>) {
+        if (!response.description) response.description = STATUS_CODES[Number(status)] ?? 'Answer';
+      }
     }
   }
 }
