@@ -175,14 +175,14 @@ export class ContactWritableFields {
   @IsUUID('all', { message: 'must be a UUID' })
   assignedToId?: string | null;
 
-  @ApiPropertyOptional({ type: [String], format: 'uuid', description: 'The complete set of tags (replaces the current one).' })
+  @ApiPropertyOptional({ type: [String], format: 'uuid', maxItems: 100, description: 'The complete set of tags (replaces the current one).' })
   @Omittable()
   @IsArray()
   @ArrayMaxSize(100)
   @IsUUID('all', { each: true, message: 'must be a list of UUIDs' })
   tagIds?: string[];
 
-  @ApiPropertyOptional({ type: [String], description: 'Tag names to add; missing tags are created (Title Cased).', example: ['vip', 'newsletter'] })
+  @ApiPropertyOptional({ type: [String], maxItems: 50, description: 'Tag names to add; missing tags are created (Title Cased).', example: ['vip', 'newsletter'] })
   @Omittable()
   @IsArray()
   @ArrayMaxSize(50)
@@ -192,7 +192,7 @@ export class ContactWritableFields {
   @Matches(TAG_NAME, { each: true, message: TAG_NAME_MESSAGE })
   newTags?: string[];
 
-  @ApiPropertyOptional({ type: [String], format: 'uuid', description: 'The complete set of services (replaces the current one).' })
+  @ApiPropertyOptional({ type: [String], format: 'uuid', maxItems: 100, description: 'The complete set of services (replaces the current one).' })
   @Omittable()
   @IsArray()
   @ArrayMaxSize(100)
@@ -618,7 +618,7 @@ export class ContactDto extends ContactListItemDto {
 export const BULK_ACTIONS = ['assign', 'unassign', 'addTags', 'removeTags', 'setStatus', 'delete'] as const;
 
 export class BulkSelectionDto {
-  @ApiPropertyOptional({ type: [String], format: 'uuid', description: 'Exactly these contacts (at most 10000).' })
+  @ApiPropertyOptional({ type: [String], format: 'uuid', maxItems: 10000, description: 'Exactly these contacts.' })
   @Omittable()
   @IsArray()
   @ArrayMaxSize(10000)
@@ -653,14 +653,14 @@ export class BulkActionDto {
   @IsUUID('all', { message: 'must be a UUID' })
   statusId?: string;
 
-  @ApiPropertyOptional({ type: [String], format: 'uuid', description: 'For addTags and removeTags (refused with the other actions; removeTags needs at least one).' })
+  @ApiPropertyOptional({ type: [String], format: 'uuid', maxItems: 100, description: 'For addTags and removeTags (refused with the other actions; removeTags needs at least one).' })
   @Omittable()
   @IsArray()
   @ArrayMaxSize(100)
   @IsUUID('all', { each: true, message: 'must be a list of UUIDs' })
   tagIds?: string[];
 
-  @ApiPropertyOptional({ type: [String], description: 'For addTags (refused with the other actions): names of tags to add, created if missing; none may be blank.' })
+  @ApiPropertyOptional({ type: [String], maxItems: 50, description: 'For addTags (refused with the other actions): names of tags to add, created if missing; none may be blank.' })
   @Omittable()
   @IsArray()
   @ArrayMaxSize(50)

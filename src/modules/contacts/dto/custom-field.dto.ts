@@ -47,7 +47,7 @@ export class CreateCustomFieldDto {
   @IsBoolean()
   required?: boolean;
 
-  @ApiPropertyOptional({ type: [String], description: 'The choices of select and multi_select fields, trimmed and different ignoring case (filters ignore case); a multi_select option holds no "," or ";" (a contact\'s values share one CSV cell).' })
+  @ApiPropertyOptional({ type: [String], maxItems: 200, uniqueItems: true, description: 'The choices of select and multi_select fields, trimmed and different ignoring case (filters ignore case); a multi_select option holds no "," or ";" (a contact\'s values share one CSV cell).' })
   @Omittable()
   @Transform(trimEach)
   @IsArray()
@@ -85,7 +85,7 @@ export class UpdateCustomFieldDto {
   @IsBoolean()
   required?: boolean;
 
-  @ApiPropertyOptional({ type: [String] })
+  @ApiPropertyOptional({ type: [String], maxItems: 200, uniqueItems: true, description: 'The new choices, as on creation.' })
   @Omittable()
   @Transform(trimEach)
   @IsArray()

@@ -9,7 +9,7 @@ export type ImportMode = (typeof IMPORT_MODES)[number];
 const TARGET_PATTERN = /^(ignore|firstName|lastName|email|phone|company|jobTitle|addressLine1|addressLine2|city|region|postalCode|country|status|tags|services|trafficSource|assignedTo|custom\.[a-z][a-z0-9_]{0,49})$/;
 
 export class ColumnMappingDto {
-  @ApiProperty({ type: 'integer', description: 'Zero-based column position in the file.' })
+  @ApiProperty({ type: 'integer', minimum: 0, description: 'Zero-based column position in the file.' })
   @IsInt()
   @Min(0)
   index: number;
@@ -29,7 +29,7 @@ export class ColumnMappingDto {
 }
 
 export class ImportSettingsDto {
-  @ApiProperty({ type: [ColumnMappingDto] })
+  @ApiProperty({ type: [ColumnMappingDto], maxItems: 500 })
   @IsArray()
   @ArrayMaxSize(500)
   @ValidateNested({ each: true })
@@ -49,7 +49,7 @@ export class SaveMappingDto {
   @MaxLength(100)
   name: string;
 
-  @ApiProperty({ type: [ColumnMappingDto] })
+  @ApiProperty({ type: [ColumnMappingDto], maxItems: 500 })
   @IsArray()
   @ArrayMaxSize(500)
   @ValidateNested({ each: true })
@@ -64,7 +64,7 @@ export class SavedMappingDto {
   @ApiProperty()
   name: string;
 
-  @ApiProperty({ type: [ColumnMappingDto] })
+  @ApiProperty({ type: [ColumnMappingDto], maxItems: 500 })
   columns: ColumnMappingDto[];
 
   @ApiProperty({ format: 'date-time' })

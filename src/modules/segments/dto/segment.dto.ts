@@ -118,7 +118,7 @@ export class PreviewSegmentDto {
 // ---------------------------------------------------------------------------------------------
 
 export class AddSegmentMembersDto {
-  @ApiPropertyOptional({ type: [String], format: 'uuid', description: 'These contacts (at most 10000).' })
+  @ApiPropertyOptional({ type: [String], format: 'uuid', minItems: 1, maxItems: 10000, description: 'These contacts.' })
   @Omittable()
   @IsArray()
   @ArrayMinSize(1)
@@ -134,7 +134,7 @@ export class AddSegmentMembersDto {
 }
 
 export class RemoveSegmentMembersDto {
-  @ApiProperty({ type: [String], format: 'uuid', description: 'The contacts to take out (at most 10000).' })
+  @ApiProperty({ type: [String], format: 'uuid', minItems: 1, maxItems: 10000, description: 'The contacts to take out.' })
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(10000)
