@@ -103,6 +103,11 @@ describe('the OpenAPI document', () => {
       expect(filter).not.toHaveProperty('schema');
       expect(filter.content).toMatchObject({ 'application/json': { schema: { oneOf: expect.arrayContaining([{ $ref: '#/components/schemas/ContactFilterAllDto' }]) } } });
     }
+    // Every other query parameter is a plain value, named enums included.
+    const asJson = Object.entries(paths).flatMap(([path, item]) =>
+      Object.entries(item).flatMap(([method, operation]) => (operation.parameters ?? []).filter((parameter) => 'content' in parameter).map((parameter) => `${method} ${path} ${String(parameter.name)}`)),
+    );
+    expect(asJson.sort()).toEqual(['get /api/v1/contacts filter', 'get /api/v1/contacts/export filter']);
     const schemas = (served.components as { schemas: Record<string, unknown> }).schemas;
     expect(schemas.ContactFilterConditionDto).toMatchObject({ required: ['field', 'op'], properties: { op: { enum: expect.arrayContaining(['is', 'hasAny']) } } });
     expect(schemas.ContactFilterAllDto).toMatchObject({ properties: { and: { type: 'array', items: { oneOf: expect.any(Array) } } } });

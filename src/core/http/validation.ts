@@ -233,7 +233,6 @@ export function createValidationPipe(): ValidationPipe {
   });
 }
 
-/** Route parameters that must be UUIDs answer 400 with the parameter named, like any field. */
 /** A route parameter that is a UUID: checked as `uuidParam` does, and documented with its format. */
 export function UuidParam(name = 'id'): ParameterDecorator {
   const pipe = uuidParam(name);
@@ -243,6 +242,7 @@ export function UuidParam(name = 'id'): ParameterDecorator {
   };
 }
 
+/** Route parameters that must be UUIDs answer 400 with the parameter named, like any field. */
 export function uuidParam(name = 'id'): ParseUUIDPipe {
   return new LowerCaseUuidPipe({ exceptionFactory: () => new RequestValidationError([{ field: name, message: 'must be a UUID' }]) });
 }

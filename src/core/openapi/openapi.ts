@@ -77,6 +77,13 @@ function describeBareResponses(document: OpenAPIObject): void {
  * instead of `schema`, which clients generate as a typed value they serialise themselves.
  */
 function documentJsonQueryParameters(document: OpenAPIObject): void {
+  const components = (document.components?.schemas ?? {}) as Record<string, Record<string, unknown>>;
+  const describesObject = (schema: Record<string, unknown>): boolean => {
+    // A named enum is a reference too: what it names decides.
+    if (typeof schema.$ref === 'string') return describesObject(components[schema.$ref.replace('#/components/schemas/', '')] ?? {});
+    const branches = (schema.oneOf ?? schema.anyOf) as Array<Record<string, unknown>> | undefined;
+    return schema.type === 'object' || (branches?.some(describesObject) ?? false);
+  };
   for (const item of Object.values(document.paths)) {
     for (const method of HTTP_METHODS) {
       for (const parameter of (item[method]?.parameters ?? []) as unknown as Array<Record<string, unknown>>) {
@@ -89,10 +96,6 @@ function documentJsonQueryParameters(document: OpenAPIObject): void {
   }
 }
 
-function describesObject(schema: Record<string, unknown>): boolean {
-  const branches = (schema.oneOf ?? schema.anyOf) as Array<Record<string, unknown>> | undefined;
-  return '$ref' in schema || schema.type === 'object' || (branches?.some(describesObject) ?? false);
-}
 
 /** A copy of the document without the operations of switched-off features. */
 export function documentForFeatures(document: OpenAPIObject, isEnabled: (key: string) => boolean): OpenAPIObject {
