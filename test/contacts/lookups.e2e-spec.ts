@@ -322,6 +322,19 @@ describe('contact lookups: statuses, tags, services, traffic sources', () => {
   });
 
   describe('the contacts in a tag or status', () => {
+    it('lists contacts without a last name after the others, both ways', async () => {
+      const tag = await create('/api/v1/tags', { name: unique('nameless') });
+      const nameless = await insertContact({ firstName: 'Aaron', lastName: '' });
+      const adams = await insertContact({ firstName: 'Zed', lastName: 'Adams' });
+      const brown = await insertContact({ firstName: 'Amy', lastName: 'Brown' });
+      for (const contactId of [nameless, adams, brown]) await tagContact(contactId, tag.id);
+      const listed = async (sort?: string) =>
+        (await t.http.get(`/api/v1/tags/${tag.id}/contacts`).query(sort ? { sort } : {}).set(staff.auth).expect(200)).body.data.map((c: { id: string }) => c.id);
+      expect(await listed()).toEqual([adams, brown, nameless]);
+      expect(await listed('lastName')).toEqual([adams, brown, nameless]);
+      expect(await listed('-lastName')).toEqual([brown, adams, nameless]);
+    });
+
     it('lists the live contacts with a tag, paginated, with the listed fields only', async () => {
       const tag = await create('/api/v1/tags', { name: unique('members') });
       const zed = await insertContact({ firstName: 'Zed', lastName: 'Adams', company: 'Acme' });

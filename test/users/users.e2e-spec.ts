@@ -217,6 +217,16 @@ describe('users and roles administration', () => {
       expect(beyond.body).toEqual({ data: [], meta: { page: 1000, limit: 2, total } });
     });
 
+    it('sorts names ignoring case, a missing last name last', async () => {
+      const m = uniqueTag('names');
+      const lower = await createUser([staffRoleId], { firstName: 'Lower', lastName: `a${m}`, email: `lower.${m}@example.com` });
+      const upper = await createUser([staffRoleId], { firstName: 'Upper', lastName: `B${m}`, email: `upper.${m}@example.com` });
+      const none = await createUser([staffRoleId], { firstName: 'None', lastName: '', email: `none.${m}@example.com` });
+      const sorted = async (sort: string) => ids((await t.http.get('/api/v1/users').query({ q: m, sort }).set(admin.auth).expect(200)).body);
+      expect(await sorted('lastName')).toEqual([lower.id, upper.id, none.id]);
+      expect(await sorted('-lastName')).toEqual([upper.id, lower.id, none.id]);
+    });
+
     it('searches names and email with q', async () => {
       const all = await t.http.get('/api/v1/users').query({ q: tag }).set(admin.auth).expect(200);
       expect(ids(all.body).sort()).toEqual([alpha.id, bravo.id, charlie.id, delta.id].sort());

@@ -125,7 +125,8 @@ const LOOKUPS: Record<LookupKind, LookupDefinition> = {
 
 const LOOKUP_CONTACT_SORTS: Record<string, string> = {
   firstName: 'lower(c.first_name)',
-  lastName: 'lower(c.last_name)',
+  // No last name ('') comes last, as empty values do (every key here sorts NULLs last).
+  lastName: "lower(nullif(c.last_name, ''))",
   email: 'c.email_key',
   company: 'lower(c.company)',
   createdAt: 'c.created_at',
@@ -294,8 +295,8 @@ export class LookupsService {
     const definition = LOOKUPS[kind];
     const window = pageWindow(query, this.config.pagination.maxLimit);
     const sort = parseSort(query.sort, LOOKUP_CONTACT_SORTS, [
-      ['lower(c.last_name)', 'ASC'],
-      ['lower(c.first_name)', 'ASC'],
+      [LOOKUP_CONTACT_SORTS.lastName!, 'ASC'],
+      [LOOKUP_CONTACT_SORTS.firstName!, 'ASC'],
     ]);
     const [entry] = (await this.dataSource.query(`SELECT id, name FROM ${definition.table} WHERE id = $1`, [id])) as Array<{ id: string; name: string }>;
     if (!entry) throw new LookupNotFoundError(definition);

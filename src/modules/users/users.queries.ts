@@ -25,8 +25,9 @@ export interface UserViewRow {
 
 export const USER_SORTS: Record<string, string> = {
   email: 'u.email_key',
-  firstName: 'u.first_name',
-  lastName: 'u.last_name',
+  // Names ignore case, as contact lists sort them; no last name ('') comes last, as empty values do.
+  firstName: 'lower(u.first_name)',
+  lastName: "lower(nullif(u.last_name, ''))",
   createdAt: 'u.created_at',
   lastLoginAt: 'u.last_login_at',
 };
