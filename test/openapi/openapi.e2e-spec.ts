@@ -85,6 +85,17 @@ describe('the OpenAPI document', () => {
     expect(schemas.PageMetaDto.properties.total.type).toBe('integer');
   });
 
+  it('documents that a write may meet another (409 concurrent_update), and not for posts that only read', () => {
+    const paths = served.paths as Record<string, Record<string, { operationId: string; responses: Record<string, { description: string }> }>>;
+    const writes = Object.values(paths).flatMap((item) => Object.entries(item).filter(([method]) => ['post', 'put', 'patch', 'delete'].includes(method)).map(([, operation]) => operation));
+    const readsOnly = ['searchContacts', 'previewSegment', 'dryRunContactImport'];
+    for (const operation of writes) {
+      const documented = operation.responses['409']?.description.includes('concurrent_update') ?? false;
+      expect({ operation: operation.operationId, documented }).toEqual({ operation: operation.operationId, documented: !readsOnly.includes(operation.operationId) });
+    }
+    expect(JSON.stringify(served)).not.toContain('x-reads-only');
+  });
+
   it('documents record ids in paths as UUIDs', () => {
     const paths = served.paths as Record<string, Record<string, { parameters?: Array<{ in: string; name: string; schema?: { format?: string } }> }>>;
     const ids = Object.entries(paths).flatMap(([path, item]) =>

@@ -637,6 +637,8 @@ describe('users and roles administration', () => {
       ['an unknown subject', [{ action: 'read', subject: 'Spaceship' }], 'rules.0.subject'],
       ['an unknown action', [{ action: 'launch', subject: 'User' }], 'rules.0.action'],
       ['an unknown field in conditions', [{ action: 'read', subject: 'User', conditions: { shoeSize: 42 } }], 'rules.0.conditions.shoeSize'],
+      // A key every object inherits is a key like any other: never dropped, which would widen the rule.
+      ['an inherited name as a field in conditions', [{ action: 'read', subject: 'User', conditions: { valueOf: 'x', isActive: true } }], 'rules.0.conditions.valueOf'],
       ['an unknown placeholder', [{ action: 'read', subject: 'User', conditions: { id: '${user.nope}' } }], 'rules.0.conditions'],
       ['empty conditions', [{ action: 'read', subject: 'User', conditions: {} }], 'rules.0.conditions'],
       ['the unsupported $where operator', [{ action: 'read', subject: 'User', conditions: { $where: 'this.id' } }], 'rules.0.conditions.$where'],

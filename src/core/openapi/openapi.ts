@@ -1,6 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import { READS_ONLY_EXTENSION } from './reads-only.decorator';
 import { FEATURE_EXTENSION } from '../features/feature.decorator';
 import { ErrorResponseDto, FieldErrorDto } from '../http/error-response.dto';
 import { PageMetaDto } from '../http/pagination';
@@ -53,10 +54,17 @@ function documentBodyErrors(document: OpenAPIObject): void {
  */
 function documentConcurrentWrites(document: OpenAPIObject): void {
   const errorBody = { content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorResponseDto' } } } };
+  const concurrent = 'changed at the same time by another request (`concurrent_update`): retry.';
   for (const item of Object.values(document.paths)) {
     for (const method of ['post', 'put', 'patch', 'delete'] as const) {
-      const operation = item[method];
-      if (operation) operation.responses['409'] ??= { description: 'Changed at the same time by another request (`concurrent_update`): retry.', ...errorBody };
+      const operation = item[method] as (NonNullable<(typeof item)['post']> & Record<string, unknown>) | undefined;
+      if (!operation) continue;
+      const readsOnly = operation[READS_ONLY_EXTENSION] === true;
+      delete operation[READS_ONLY_EXTENSION];
+      if (readsOnly) continue;
+      const conflict = operation.responses['409'] as { description?: string } | undefined;
+      if (!conflict) operation.responses['409'] = { description: `${concurrent[0]!.toUpperCase()}${concurrent.slice(1)}`, ...errorBody };
+      else if (!conflict.description?.includes('concurrent_update')) conflict.description = `${(conflict.description ?? 'Conflict').replace(/\.$/, '')}; or ${concurrent}`;
     }
   }
 }

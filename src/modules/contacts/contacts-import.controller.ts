@@ -13,6 +13,7 @@ import { ContactsImportService } from './contacts-import.service';
 import { DryRunDto, ImportDto, ImportQueryDto, ImportSettingsDto, SavedMappingDto, SaveMappingDto, UploadDto } from './dto/import.dto';
 import type { ColumnMapping } from './import-mapping';
 import { WholeContactRightsGuard } from './contacts-import.guard';
+import { ReadsOnly } from '../../core/openapi/reads-only.decorator';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -102,6 +103,7 @@ export class ContactsImportController {
   @Authorize('import', 'Contact')
   @HttpCode(HttpStatus.OK)
   @ApiOperation({ summary: 'What the import would create, update, skip and reject, with sample reasons; writes nothing', operationId: 'dryRunContactImport' })
+  @ReadsOnly()
   @ApiOkResponse({ type: DryRunDto })
   @ApiErrors(400, 401, 403, 404, 409)
   dryRun(@CurrentUser() actor: AuthUser, @UuidParam() id: string): Promise<DryRunDto> {

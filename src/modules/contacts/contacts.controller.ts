@@ -22,6 +22,7 @@ import {
 } from './dto/contact.dto';
 import { queryToFilter } from './filters/query-to-filter';
 import { ApiContactFilterModels } from './dto/contact-filter.dto';
+import { ReadsOnly } from '../../core/openapi/reads-only.decorator';
 
 @ApiTags('contacts')
 @RequiresFeature('contacts')
@@ -48,6 +49,7 @@ export class ContactsController {
   @Authorize('read', 'Contact')
   @HttpCode(HttpStatus.OK)
   @ApiOperation({ summary: 'Search contacts with a rule tree in the body', operationId: 'searchContacts' })
+  @ReadsOnly()
   @ApiOkResponse({ type: ContactPageDto })
   @ApiErrors(400, 401, 403, 404)
   search(@RequestAbility() ability: AppAbility, @CurrentUser() user: AuthUser, @Body() body: ContactSearchDto): Promise<ContactPageDto> {

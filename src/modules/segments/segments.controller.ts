@@ -24,6 +24,7 @@ import {
 } from './dto/segment.dto';
 import { SegmentsService } from './segments.service';
 import { ApiContactFilterModels } from '../contacts/dto/contact-filter.dto';
+import { ReadsOnly } from '../../core/openapi/reads-only.decorator';
 
 @ApiTags('segments')
 @RequiresFeature('segments')
@@ -59,6 +60,7 @@ export class SegmentsController {
   @Authorize('read', 'Segment')
   @HttpCode(HttpStatus.OK)
   @ApiOperation({ summary: 'How many contacts a rule matches, and the first page of them, without saving a segment', operationId: 'previewSegment' })
+  @ReadsOnly()
   @ApiOkResponse({ type: ContactPageDto })
   @ApiErrors(400, 401, 403, 404)
   preview(@RequestAbility() ability: AppAbility, @Body() body: PreviewSegmentDto): Promise<ContactPageDto> {

@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsObject, IsOptional, IsString, MaxLength, MinLength, ValidateNested } from 'class-validator';
-import { Omittable, trim } from '../../../core/http/dto-helpers';
+import { asSent, Omittable, trim } from '../../../core/http/dto-helpers';
 
 
 export class RuleDto {
@@ -22,6 +22,7 @@ export class RuleDto {
     description: 'MongoDB-style conditions over the subject fields; `${user.id}`, `${user.contactId}` and `${user.email}` are replaced per request.',
   })
   @Omittable()
+  @Transform(asSent)
   @IsObject()
   conditions?: Record<string, unknown>;
 
