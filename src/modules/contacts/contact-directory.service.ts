@@ -4,6 +4,7 @@ import { ContactDetails, ContactDirectory, ContactSummary } from '../../core/ide
 import { DEFAULT_STATUS_ORDER, STARTER_SERVICES, STARTER_STATUSES, STARTER_TRAFFIC_SOURCES } from './contacts.starter-data';
 import { setChangeContext } from './contacts.change-context';
 import { Contact } from './entities/contact.entity';
+import { newContactVersion } from './contacts.queries';
 import { ContactListTotals } from './list-totals';
 
 /** The contacts module's side of the account ↔ contact link that core relies on. */
@@ -47,7 +48,7 @@ export class ContactDirectoryService extends ContactDirectory {
   }
 
   async accountChanged(manager: EntityManager, contactId: string): Promise<void> {
-    await manager.query('UPDATE contacts SET version = version + 1, updated_at = now() WHERE id = $1', [contactId]);
+    await newContactVersion(manager, contactId);
   }
 
   changed(): void {

@@ -247,14 +247,19 @@ async function linkTags(manager: EntityManager, audit: AuditService, settings: C
     }
   }
   if (!names.length) return;
-  const distinct = [...new Map(names.map((name) => [name.toLowerCase(), name])).values()];
+  // Names are told apart as the unique index does, by PostgreSQL's lower(): one name per key.
+  const wanted: Array<{ name: string; key: string }> = await manager.query(
+    'SELECT DISTINCT ON (lower(name)) name, lower(name) AS key FROM unnest($1::text[]) AS name ORDER BY lower(name), name',
+    [names],
+  );
+  const keys = wanted.map((tag) => tag.key);
   const created: Array<{ id: string; name: string }> = [];
   let held: Array<{ id: string; name_key: string }> = [];
   for (let attempt = 1; ; attempt += 1) {
-    const missing = distinct.filter((name) => !held.some((tag) => tag.name_key === name.toLowerCase()));
+    const missing = wanted.filter((tag) => !held.some((row) => row.name_key === tag.key)).map((tag) => tag.name);
     created.push(...((await manager.query('INSERT INTO tags (name) SELECT unnest($1::text[]) ON CONFLICT (name_key) DO NOTHING RETURNING id, name', [missing])) as typeof created));
-    held = await manager.query('SELECT id, name_key FROM tags WHERE name_key = ANY($1::text[]) FOR KEY SHARE', [distinct.map((name) => name.toLowerCase())]);
-    if (held.length === distinct.length) break;
+    held = await manager.query('SELECT id, name_key FROM tags WHERE name_key = ANY($1::text[]) FOR KEY SHARE', [keys]);
+    if (held.length === keys.length) break;
     // The chunk rolls back and the job runs it again, as after any other failure.
     if (attempt === 3) throw new Error('Tags named by the chunk kept being deleted while it ran');
   }

@@ -1,3 +1,4 @@
+import type { EntityManager } from 'typeorm';
 import { abilityToSql } from '../../core/access/ability-to-sql';
 import type { AppAbility } from '../../core/access/app-ability';
 import { RequestValidationError } from '../../core/http/validation';
@@ -356,4 +357,9 @@ export function profileStatements(id: string): Record<'contact' | 'services' | '
       params: [id],
     },
   };
+}
+
+/** A change to what a contact shows that its own columns do not hold (its account): a new version. */
+export async function newContactVersion(manager: EntityManager, contactId: string): Promise<void> {
+  await manager.query('UPDATE contacts SET version = version + 1, updated_at = now() WHERE id = $1', [contactId]);
 }

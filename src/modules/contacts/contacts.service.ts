@@ -40,6 +40,7 @@ import {
   listStatements,
   preparable,
   mentionsCustomFields,
+  newContactVersion,
   profileActivitiesStatement,
   profileStatements,
   utcMicrosecondText,
@@ -547,7 +548,7 @@ export class ContactsService {
         passwordHash: null,
         roleIds: [roleId],
       });
-      await manager.query('UPDATE contacts SET version = version + 1, updated_at = now() WHERE id = $1', [id]);
+      await newContactVersion(manager, id);
       await this.assertStoredWithinRights(manager, ability, id, [{ action: 'update', field: 'hasAccount' }], 'The account would take this contact outside what you may change; nothing was changed');
       await this.audit.record({ actorId: actor.id, action: 'contact.account', subjectType: 'Contact', subjectId: id, after: { userId: created.id, accountType: input.accountType } }, manager);
       return created;
