@@ -10,7 +10,7 @@ import { JobsService } from '../../src/core/jobs/jobs.service';
 import { LastContactedAccuracy1764800000000 } from '../../src/database/migrations/1764800000000-LastContactedAccuracy';
 import { ActivitiesService, LAST_CONTACTED_CATCH_UP_MS, LAST_CONTACTED_QUEUE, LAST_CONTACTED_SCHEDULE_ID } from '../../src/modules/contacts/activities.service';
 import { startTestApp, TEST_REDIS_URL, TestApp } from '../support/test-app';
-import { until } from '../support/wait';
+import { until, untilWaitingForLocks } from '../support/wait';
 
 /**
  * contacts.last_contacted_at as the database keeps it: under concurrent activity writes (two
@@ -153,6 +153,38 @@ describe('last-contacted time under concurrent activity writes', () => {
       (db) => insertActivity(db, contactId, hoursFromNow(-48)),
     );
     expect(await lastContactedAt(t.db, contactId)).toBe(newer);
+  });
+
+  it('an activity logged "now" by a transaction that began later still counts for one that began earlier and waited behind it', async () => {
+    const contactId = await insertContact(t.db);
+    // Something else holds the contact (an edit, a bulk action), so both writers queue for it.
+    const holder = await begin();
+    const early = await begin();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const late = await begin();
+    const pending: Array<Promise<unknown>> = [];
+    try {
+      await holder.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [contactId]);
+      // The later transaction logs a call at its own start: past for it, future for the earlier one's start.
+      const [{ now: called }] = (await late.query('SELECT now()')) as Array<{ now: Date }>;
+      pending.push(insertActivity(late, contactId, called.toISOString()));
+      await untilWaitingForLocks(t.db, 1, 'the later writer to wait for the contact');
+      pending.push(insertActivity(early, contactId, hoursFromNow(-48)));
+      await untilWaitingForLocks(t.db, 2, 'both writers to wait for the contact');
+      pending.forEach((write) => write.catch(() => undefined));
+      await holder.commitTransaction();
+      await pending[0];
+      await late.commitTransaction();
+      await pending[1];
+      await early.commitTransaction();
+      expect(await lastContactedAt(t.db, contactId)).toBe(called.toISOString());
+    } finally {
+      for (const runner of [holder, late, early]) {
+        if (runner.isTransactionActive) await runner.rollbackTransaction();
+      }
+      await Promise.allSettled(pending);
+      for (const runner of [holder, late, early]) await runner.release();
+    }
   });
 
   it('a newer activity deleted while an older one is being logged is not kept', async () => {
