@@ -602,6 +602,24 @@ describe('contacts', () => {
   });
 
   describe('bulk actions', () => {
+    it('refuses an action the role may take on no contact at all, as the single routes do', async () => {
+      const role = (
+        await t.http
+          .post('/api/v1/roles')
+          .set(admin.auth)
+          .send({ name: `Phone editor ${Date.now()}`, audience: 'staff', rules: [{ action: 'read', subject: 'Contact' }, { action: 'update', subject: 'Contact', fields: ['phone'] }] })
+          .expect(201)
+      ).body.id;
+      const editor = await createUserWithRoles(t, admin, [role], 'bulkphoneeditor');
+      const contact = (await create(admin, { firstName: 'Bulk target' }).expect(201)).body;
+      const bulk = (body: Record<string, unknown>) => t.http.post('/api/v1/contacts/bulk').set(editor.auth).send({ selection: { ids: [contact.id] }, ...body });
+      expect((await bulk({ action: 'delete' }).expect(403)).body.code).toBe('forbidden');
+      await t.http.delete(`/api/v1/contacts/${contact.id}`).set(editor.auth).expect(403);
+      expect((await bulk({ action: 'setStatus', statusId: statuses.Customer }).expect(403)).body).toMatchObject({ code: 'field_forbidden', details: [{ field: 'statusId' }] });
+      expect((await bulk({ action: 'unassign' }).expect(403)).body.code).toBe('field_forbidden');
+      expect((await t.http.get(`/api/v1/contacts/${contact.id}`).set(admin.auth).expect(200)).body.version).toBe(contact.version);
+    });
+
     it('does not trash a contact whose account is being opened while the bulk delete waits', async () => {
       const email = uniqueEmail('opening');
       const id = (await create(staff, { firstName: 'Opening', email }).expect(201)).body.id as string;

@@ -409,6 +409,15 @@ export class ContactsService {
     const definitions = await this.definitionsFor(selectionFilter, undefined);
     // Only contacts the caller may read and may change this way, as a single edit of the same field.
     const rights = BULK_RIGHTS[input.action];
+    // A right the caller holds on no contact at all is refused, as the single route refuses it, rather than matching nothing.
+    const lacking = rights.find((right) => !ability.can(right.action, 'Contact', right.field));
+    if (lacking) {
+      throw new ForbiddenException({
+        message: `Your role may not ${lacking.field ? `change the ${lacking.field} of` : lacking.action} contacts`,
+        code: lacking.field ? 'field_forbidden' : 'forbidden',
+        ...(lacking.field ? { details: [{ field: lacking.field, message: 'is not a field your role may change' }] } : {}),
+      });
+    }
     const selection = compileSelection({ ability, action: 'read', filter: selectionFilter, restrict: bulkRightsSql(ability, rights, 1), refuseDeletedFields: true }, definitions);
     const params = [...selection.params];
     const p = (value: unknown) => `$${params.push(value)}`;
