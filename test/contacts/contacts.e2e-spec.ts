@@ -840,6 +840,15 @@ describe('contacts', () => {
       expect(await profile()).toMatchObject({ version: 5, hasAccount: false, account: null });
     });
 
+    it('keeps the version when an account edit sends the phone the contact already has', async () => {
+      const contact = (await create(staff, { firstName: 'Phoned', email: uniqueEmail('phoned'), phone: '+44 20 7946 0000' }).expect(201)).body;
+      const opened = (await t.http.post(`/api/v1/contacts/${contact.id}/account`).set(admin.auth).send({ accountType: 'client', sendInvite: false }).expect(201)).body;
+      await t.http.patch(`/api/v1/users/${opened.account.userId}`).set(admin.auth).send({ phone: '+44 20 7946 0000' }).expect(200);
+      expect((await t.http.get(`/api/v1/contacts/${contact.id}`).set(admin.auth).expect(200)).body.version).toBe(opened.version);
+      await t.http.patch(`/api/v1/users/${opened.account.userId}`).set(admin.auth).send({ phone: '+44 20 7946 0001' }).expect(200);
+      expect((await t.http.get(`/api/v1/contacts/${contact.id}`).set(admin.auth).expect(200)).body).toMatchObject({ version: opened.version + 1, phone: '+44 20 7946 0001' });
+    });
+
     it('needs an email, and only admins open staff accounts', async () => {
       const noEmail = (await create(staff, { firstName: 'NoMail' }).expect(201)).body;
       await t.http.post(`/api/v1/contacts/${noEmail.id}/account`).set(staff.auth).send({ accountType: 'client' }).expect(422);

@@ -365,9 +365,14 @@ describe('lookup rights: rule conditions on statuses, tags, services and traffic
       expect(await refusedOn(t.http.post(contacts).set(keeper.auth).send({ ...name, trafficSourceId: hiddenSource.id }))).toEqual(['trafficSourceId']);
       expect(await refusedOn(t.http.post(contacts).set(keeper.auth).send({ ...name, tagIds: [shownTag.id, hiddenTag.id] }))).toEqual(['tagIds']);
       expect(await refusedOn(t.http.post(contacts).set(keeper.auth).send({ ...name, serviceIds: [hiddenService.id] }))).toEqual(['serviceIds']);
-      // A tag typed by name finds the hidden one: not the caller's to give either.
+      // A tag typed by name finds the hidden one: not the caller's to give either. The answer is
+      // the one a name no tag has gets from a role that may not create tags: it tells nothing.
       const typed = await t.http.post(contacts).set(keeper.auth).send({ ...name, newTags: [hiddenTag.name] }).expect(403);
-      expect(typed.body.details).toEqual([{ field: 'newTags', message: `"${hiddenTag.name}" is a tag you may not use` }]);
+      const missingName = unique('No such tag');
+      const untyped = await t.http.post(contacts).set(keeper.auth).send({ ...name, newTags: [missingName] }).expect(403);
+      // The same answer but for the name (stored Title Cased).
+      expect(JSON.stringify(typed.body).replaceAll(hiddenTag.name, 'NAME')).toBe(JSON.stringify(untyped.body).replace(/No Such Tag\w+/g, 'NAME'));
+      expect(typed.body.details).toEqual([{ field: 'newTags', message: `"${hiddenTag.name}" is not a tag you may use or create` }]);
       expect(await t.db.query('SELECT 1 FROM contacts WHERE last_name = $1', [name.lastName])).toEqual([]);
 
       const made = (await t.http

@@ -56,7 +56,7 @@ export class ContactDirectoryService extends ContactDirectory {
   }
 
   async updatePhone(manager: EntityManager, contactId: string, phone: string | null): Promise<void> {
-    await manager.query('UPDATE contacts SET phone = $2, version = version + 1, updated_at = now() WHERE id = $1', [contactId, phone]);
+    await manager.query('UPDATE contacts SET phone = $2, version = version + 1, updated_at = now() WHERE id = $1 AND phone IS DISTINCT FROM $2', [contactId, phone]);
   }
 
   async ensureStarterData(manager: EntityManager): Promise<void> {

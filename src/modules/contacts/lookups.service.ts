@@ -493,14 +493,16 @@ export class LookupsService {
       if (rows.length === titled.length) break;
       if (attempt === 3) throw new ConflictException({ message: 'A tag was deleted while this change named it; try again', code: 'concurrent_update', details: [{ field: 'newTags', message: 'names a tag deleted meanwhile' }] });
     }
-    const refused = created.find((tag) => !ability.can('create', subjectOf('Tag', tag)));
+    // A name may find an existing tag the caller's rules hide: it is not theirs to give. Refused
+    // in the same words as one they may not create, so the answer tells nothing of hidden tags.
+    const refused =
+      created.find((tag) => !ability.can('create', subjectOf('Tag', tag))) ?? rows.find((row) => !ability.can('read', subjectOf('Tag', ruleRecordOf(row))));
     if (refused) {
-      throw new ForbiddenException({ message: `You may not create the tag "${refused.name}"`, code: 'forbidden', details: [{ field: 'newTags', message: `"${refused.name}" is not a tag yet, and you may not create tags` }] });
-    }
-    // A name may find an existing tag the caller's rules hide: it is not theirs to give.
-    const hidden = rows.find((row) => !ability.can('read', subjectOf('Tag', ruleRecordOf(row))));
-    if (hidden) {
-      throw new ForbiddenException({ message: `You may not use the tag "${hidden.name}"`, code: 'forbidden', details: [{ field: 'newTags', message: `"${hidden.name}" is a tag you may not use` }] });
+      throw new ForbiddenException({
+        message: `You may not use the tag "${refused.name}"`,
+        code: 'forbidden',
+        details: [{ field: 'newTags', message: `"${refused.name}" is not a tag you may use or create` }],
+      });
     }
     if (created.length) {
       const [{ actor }] = (await manager.query(`SELECT nullif(current_setting('maestro.actor_id', true), '') AS actor`)) as Array<{ actor: string | null }>;
