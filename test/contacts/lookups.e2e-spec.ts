@@ -180,6 +180,18 @@ describe('contact lookups: statuses, tags, services, traffic sources', () => {
       await t.http.delete(`/api/v1/traffic-sources/${randomUUID()}`).set(admin.auth).expect(404);
     });
 
+    it('takes an accent typed apart as the same name, and refuses invisible characters naming the field', async () => {
+      const word = unique('cafe');
+      const composed = await create('/api/v1/tags', { name: `${word}\u00e9` });
+      const apart = await t.http.post('/api/v1/tags').set(admin.auth).send({ name: `${word}e\u0301` }).expect(409);
+      expect(apart.body.code).toBe('tag_name_taken');
+      expect(composed.name.normalize('NFC')).toBe(composed.name);
+      for (const name of [`${word}\u200bx`, `\u202e${word}`]) {
+        const refused = await t.http.post('/api/v1/tags').set(admin.auth).send({ name }).expect(400);
+        expect(refused.body.details).toEqual([{ field: 'name', message: 'must not contain control or invisible characters' }]);
+      }
+    });
+
     it('holds the name as stored (Title Cased) to 100 characters with 400 naming it; ß stays ß', async () => {
       // "İ" lower-cases to two characters: 60 of them become 120 once Title Cased.
       const growing = 'İ'.repeat(60);

@@ -40,6 +40,9 @@ describe('titleCase', () => {
     ['STRASSE ßeta-ßeta', 'Strasse ßeta-ßeta'],
     ['straße', 'Straße'],
     ['ŉoa', 'ŉoa'],
+    // One form for one text: an accent typed apart is the same name
+    ['cafe\u0301', 'Café'],
+    ['E\u0301lan', 'Élan'],
   ])('%p → %p', (input, expected) => {
     expect(titleCase(input)).toBe(expected);
   });
@@ -68,6 +71,15 @@ describe('storedLookupName', () => {
     expect([...grown.name]).toHaveLength(120);
     expect(grown.error).toBe('is 120 characters long once Title Cased; at most 100 are allowed');
     expect(storedLookupName('x'.repeat(101)).error).toBe('is 101 characters long once Title Cased; at most 100 are allowed');
+  });
+
+  it('refuses control and invisible characters, which make look-alike names', () => {
+    for (const raw of ['Caf\u200be', '\u202eVip', 'Bell\u0007', 'Tab\u0000']) {
+      expect(storedLookupName(raw).error).toBe('must not contain control or invisible characters');
+    }
+    expect(storedLookupName('Café Crème').error).toBeUndefined();
+    // Whitespace is spacing, collapsed as ever.
+    expect(storedLookupName('social\tmedia\nads')).toEqual({ name: 'Social Media Ads' });
   });
 
   it('counts characters as PostgreSQL does, not UTF-16 units', () => {

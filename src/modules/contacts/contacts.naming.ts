@@ -4,14 +4,18 @@
  * otherwise read differently and grow.
  */
 export function titleCase(name: string): string {
-  return name
-    .trim()
-    .replace(/\s+/g, ' ')
-    .toLowerCase()
-    .replace(/(^|[\s\-/(])(\p{L})/gu, (_, separator: string, letter: string) => {
-      const capital = letter.toUpperCase();
-      return separator + ([...capital].length === 1 ? capital : letter);
-    });
+  return (
+    name
+      // One form for one text: "é" typed as e + accent is the same name as "é".
+      .normalize('NFC')
+      .trim()
+      .replace(/\s+/g, ' ')
+      .toLowerCase()
+      .replace(/(^|[\s\-/(])(\p{L})/gu, (_, separator: string, letter: string) => {
+        const capital = letter.toUpperCase();
+        return separator + ([...capital].length === 1 ? capital : letter);
+      })
+  );
 }
 
 /** The longest name a status, tag, service or traffic source may have, as stored. */
@@ -23,6 +27,8 @@ export const LOOKUP_NAME_MAX = 100;
  * points), as PostgreSQL's length() in the tables' CHECK counts them.
  */
 export function storedLookupName(raw: string): { name: string; error?: string } {
+  // Control and invisible formatting characters (zero-width spaces, direction overrides) make look-alike names.
+  if (/[\p{Cc}\p{Cf}]/u.test(raw.replace(/\s+/g, ' '))) return { name: raw, error: 'must not contain control or invisible characters' };
   const name = titleCase(raw);
   const length = [...name].length;
   return length > LOOKUP_NAME_MAX ? { name, error: `is ${length} characters long once Title Cased; at most ${LOOKUP_NAME_MAX} are allowed` } : { name };
