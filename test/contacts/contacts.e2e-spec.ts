@@ -103,6 +103,15 @@ describe('contacts', () => {
       expect(after.city).toBe('London');
     });
 
+    it('names the field when a value passes the request check but not the column limit (characters counted as stored)', async () => {
+      // A variation selector is not counted by the request's length check; PostgreSQL counts it.
+      const long = `${'a'.repeat(100)}\ufe0f`;
+      const refused = await create(staff, { firstName: long }).expect(400);
+      expect(refused.body).toMatchObject({ code: 'constraint_violation', details: [{ field: 'firstName' }] });
+      const user = await t.http.patch(`/api/v1/users/${otherStaff.userId}`).set(admin.auth).send({ lastName: long }).expect(400);
+      expect(user.body.details).toEqual([{ field: 'lastName', message: expect.any(String) }]);
+    });
+
     it('replaces tags by id, adds typed ones, and clears custom values with null', async () => {
       const created = (await create(staff, { firstName: 'Tagged', newTags: ['alpha', 'beta'] }).expect(201)).body;
       const alpha = created.tags.find((tag: { name: string }) => tag.name === 'Alpha').id;

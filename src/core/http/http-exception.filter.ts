@@ -65,8 +65,11 @@ export class HttpExceptionFilter implements ExceptionFilter {
       if (known) {
         const body: ErrorResponseDto = { statusCode: known.status, error: STATUS_CODES[known.status]!, message: known.message, code: known.code };
         // A NOT NULL column left empty names itself: its API field is its camel-cased name.
-        const column = (exception.driverError as { column?: string } | undefined)?.column;
-        if (pgCode === '23502' && column) body.details = [{ field: column.replace(/_([a-z0-9])/g, (_, letter: string) => letter.toUpperCase()), message: 'must not be null' }];
+        const { column, table, constraint } = (exception.driverError ?? {}) as { column?: string; table?: string; constraint?: string };
+        if (pgCode === '23502' && column) body.details = [{ field: apiField(column), message: 'must not be null' }];
+        // So does a column's own CHECK, named <table>_<column>_check by PostgreSQL (a length the request's check counted otherwise).
+        const checked = pgCode === '23514' && table && constraint?.startsWith(`${table}_`) && constraint.endsWith('_check') ? constraint.slice(table.length + 1, -'_check'.length) : undefined;
+        if (checked) body.details = [{ field: apiField(checked), message: 'cannot be stored as given (for text: too many characters)' }];
         return body;
       }
     }
@@ -76,6 +79,11 @@ export class HttpExceptionFilter implements ExceptionFilter {
     }
     return { statusCode: HttpStatus.INTERNAL_SERVER_ERROR, error: 'Internal Server Error', message: 'Internal server error' };
   }
+}
+
+/** A column's name as the API's field: camel-cased. */
+function apiField(column: string): string {
+  return column.replace(/_([a-z0-9])/g, (_, letter: string) => letter.toUpperCase());
 }
 
 /** Errors of the HTTP layer (parsing, limits) in the API's words, each with a stable code. */
