@@ -110,6 +110,21 @@ describe('contact lookups: statuses, tags, services, traffic sources', () => {
       expect(fetched.body).toEqual(tag.body);
     });
 
+    it('puts a new status after the last one, past 10000 too, and orders equal positions by name either way', async () => {
+      const [{ top }] = await t.db.query('SELECT max(position)::int AS top FROM contact_statuses');
+      const far = await create('/api/v1/contact-statuses', { name: unique('far'), stage: 'other', position: Math.max(top + 1, 10000) });
+      const next = await create('/api/v1/contact-statuses', { name: unique('next'), stage: 'other' });
+      expect(next.position).toBe((far.position as number) + 1);
+      const zed = await create('/api/v1/contact-statuses', { name: `Zed ${unique('tie')}`, stage: 'other', position: next.position });
+      const abe = await create('/api/v1/contact-statuses', { name: `Abe ${unique('tie')}`, stage: 'other', position: next.position });
+      const order = async (query: Record<string, string>) =>
+        ((await t.http.get('/api/v1/contact-statuses').query({ limit: 100, ...query }).set(admin.auth).expect(200)).body.data as LookupBody[])
+          .map((status) => status.id)
+          .filter((id) => [next.id, zed.id, abe.id].includes(id));
+      expect(await order({})).toEqual([abe.id, next.id, zed.id]);
+      expect(await order({ sort: 'position' })).toEqual(await order({}));
+    });
+
     it('keeps names unique regardless of case, on create and on rename, with 409 naming the field', async () => {
       for (const list of LISTS) {
         const word = unique('dup');

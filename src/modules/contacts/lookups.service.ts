@@ -31,6 +31,7 @@ import type {
   UpdateNamedLookupDto,
   UpdateTagDto,
 } from './dto/lookup.dto';
+import { STATUS_POSITION_MAX } from './dto/lookup.dto';
 import { type ContactStage, stageOrderSql } from './entities/contact-status.entity';
 import { ContactListTotals } from './list-totals';
 
@@ -265,7 +266,9 @@ export class LookupsService {
     }
     const where = conditions.length ? `WHERE ${conditions.join(' AND ')}` : '';
     const visible = readableContacts(ability, params.length + 1);
-    const order = sort.map(([expression, direction]) => `${expression} ${direction} NULLS LAST`).concat('x.id').join(', ');
+    // Ties (equal positions, counts, days) fall to the name, as in the default order, then the id.
+    const keys = sort.some(([expression]) => expression === 'x.name_key') ? sort : [...sort, ['x.name_key', 'ASC'] as const];
+    const order = keys.map(([expression, direction]) => `${expression} ${direction} NULLS LAST`).concat('x.id').join(', ');
     const [rows, [{ total }]] = await Promise.all([
       this.dataSource.query(`${this.selectSql(definition, visible)} ${where} ORDER BY ${order} LIMIT ${window.limit} OFFSET ${window.offset}`, [
         ...params,
@@ -334,7 +337,7 @@ export class LookupsService {
       const position =
         input.position ??
         ((await manager.query('SELECT coalesce(max(position) + 1, 0)::int AS next FROM contact_statuses')) as Array<{ next: number }>)[0]!.next;
-      return { sql: 'INSERT INTO contact_statuses (name, stage, position) VALUES ($1, $2, $3) RETURNING id', params: [name, input.stage, Math.min(position, 10000)] };
+      return { sql: 'INSERT INTO contact_statuses (name, stage, position) VALUES ($1, $2, $3) RETURNING id', params: [name, input.stage, Math.min(position, STATUS_POSITION_MAX)] };
     });
   }
 

@@ -6,6 +6,9 @@ import { CONTACT_STAGES, type ContactStage } from '../entities/contact-status.en
 import { Omittable, trim } from '../../../core/http/dto-helpers';
 import { LIST_ITEM, listItemMessage, TAG_NAME, TAG_NAME_MESSAGE } from '../contacts.naming';
 
+/** The highest position a status may be given; new ones go after the last, up to it. */
+export const STATUS_POSITION_MAX = 1_000_000;
+
 const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
 const lowerCase = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.toLowerCase() : value);
 
@@ -51,11 +54,11 @@ export class CreateContactStatusDto {
   @IsIn(CONTACT_STAGES)
   stage: ContactStage;
 
-  @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: 10000, description: 'Order in pickers; defaults to after the last status.' })
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: STATUS_POSITION_MAX, description: 'Order in pickers; defaults to after the last status.' })
   @Omittable()
   @IsInt()
   @Min(0)
-  @Max(10000)
+  @Max(STATUS_POSITION_MAX)
   position?: number;
 }
 
@@ -73,11 +76,11 @@ export class UpdateContactStatusDto {
   @IsIn(CONTACT_STAGES)
   stage?: ContactStage;
 
-  @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: 10000 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: STATUS_POSITION_MAX })
   @Omittable()
   @IsInt()
   @Min(0)
-  @Max(10000)
+  @Max(STATUS_POSITION_MAX)
   position?: number;
 }
 
