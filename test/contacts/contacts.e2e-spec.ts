@@ -417,9 +417,11 @@ describe('contacts', () => {
       const id = (await create(admin, { firstName: 'Fields only' }).expect(201)).body.id as string;
       const refused = await t.http.patch(`/api/v1/contacts/${id}`).set(clerk.auth).send({ version: 1, statusId: statuses.Customer }).expect(403);
       expect(refused.body.code).toBe('field_forbidden');
-      await t.http.post('/api/v1/contacts/bulk').set(clerk.auth).send({ selection: { ids: [id] }, action: 'setStatus', statusId: statuses.Customer }).expect(200, { matched: 0, updated: 0 });
-      // Tags are not among the clerk's fields: nothing is selected, so no tag is made either.
-      await t.http.post('/api/v1/contacts/bulk').set(clerk.auth).send({ selection: { ids: [id] }, action: 'addTags', newTags: ['Clerk Tag'] }).expect(200, { matched: 0, updated: 0 });
+      const bulkStatus = await t.http.post('/api/v1/contacts/bulk').set(clerk.auth).send({ selection: { ids: [id] }, action: 'setStatus', statusId: statuses.Customer }).expect(403);
+      expect(bulkStatus.body).toMatchObject({ code: 'field_forbidden', details: [{ field: 'statusId' }] });
+      // Tags are not among the clerk's fields: refused as a whole, so no tag is made either.
+      const bulkTags = await t.http.post('/api/v1/contacts/bulk').set(clerk.auth).send({ selection: { ids: [id] }, action: 'addTags', newTags: ['Clerk Tag'] }).expect(403);
+      expect(bulkTags.body).toMatchObject({ code: 'field_forbidden', details: [{ field: 'tagIds' }] });
       expect(await t.db.query("SELECT 1 FROM tags WHERE name_key = 'clerk tag'")).toEqual([]);
       expect(await row(id)).toMatchObject({ status_id: statuses.Lead, version: 1 });
       await t.http.patch(`/api/v1/contacts/${id}`).set(clerk.auth).send({ version: 1, city: 'Oslo' }).expect(200);
