@@ -96,6 +96,17 @@ describe('the OpenAPI document', () => {
     expect(JSON.stringify(served)).not.toContain('x-reads-only');
   });
 
+  it('names every paged answer, so typed generators make one class of it', () => {
+    const paths = served.paths as Record<string, Record<string, { operationId: string; responses: Record<string, { content?: Record<string, { schema: Record<string, unknown> }> }> }>>;
+    const inline = Object.values(paths).flatMap((item) =>
+      Object.values(item)
+        .filter((operation) => (operation.responses['200']?.content?.['application/json']?.schema?.properties as Record<string, unknown> | undefined)?.meta)
+        .map((operation) => operation.operationId),
+    );
+    expect(inline).toEqual([]);
+    expect((served.components as { schemas: Record<string, unknown> }).schemas.TagPageDto).toMatchObject({ required: ['data', 'meta'] });
+  });
+
   it('documents record ids in paths as UUIDs', () => {
     const paths = served.paths as Record<string, Record<string, { parameters?: Array<{ in: string; name: string; schema?: { format?: string } }> }>>;
     const ids = Object.entries(paths).flatMap(([path, item]) =>

@@ -1,5 +1,5 @@
 import { applyDecorators, Type } from '@nestjs/common';
-import { ApiExtraModels, ApiOkResponse, ApiProperty, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
+import { ApiExtraModels, ApiOkResponse, ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { queryInteger } from './dto-helpers';
@@ -98,19 +98,28 @@ export function toPage<T>(data: T[], total: number, window: { page: number; limi
 
 /** Documents a `{ data, meta }` list response of the given item type. */
 export function ApiPageResponse(item: Type<unknown>) {
-  return applyDecorators(
-    ApiExtraModels(PageMetaDto, item),
-    ApiOkResponse({
-      schema: {
-        type: 'object',
-        required: ['data', 'meta'],
-        properties: {
-          data: { type: 'array', items: { $ref: getSchemaPath(item) } },
-          meta: { $ref: getSchemaPath(PageMetaDto) },
-        },
-      },
-    }),
-  );
+  return applyDecorators(ApiExtraModels(PageMetaDto, item), ApiOkResponse({ type: pageOf(item) }));
+}
+
+const pages = new Map<Type<unknown>, Type<unknown>>();
+
+/**
+ * A named page schema per item (`TagDto` → `TagPageDto`): generators in typed languages make
+ * one class of it, where an inline object would give one per operation.
+ */
+function pageOf(item: Type<unknown>): Type<unknown> {
+  let page = pages.get(item);
+  if (!page) {
+    class Page {
+      data!: unknown[];
+      meta!: PageMetaDto;
+    }
+    ApiProperty({ type: [item] })(Page.prototype, 'data');
+    ApiProperty({ type: PageMetaDto })(Page.prototype, 'meta');
+    Object.defineProperty(Page, 'name', { value: `${item.name.replace(/Dto$/, '')}PageDto` });
+    pages.set(item, (page = Page));
+  }
+  return page;
 }
 
 /** `%q%` for ILIKE, with the user's own `%`, `_` and `\` taken literally. */
