@@ -30,6 +30,11 @@ describe('contacts', () => {
   const create = (session: Session, body: Record<string, unknown>) => t.http.post('/api/v1/contacts').set(session.auth).send(body);
   const list = (session: Session, query: Record<string, string | number | boolean> = {}) => t.http.get('/api/v1/contacts').set(session.auth).query(query);
   const uniqueEmail = (prefix: string) => `${prefix}-${Date.now()}-${Math.round(Math.random() * 1e6)}@example.com`;
+  /** A back-office user whose one role holds `rules`. */
+  const staffWith = async (name: string, rules: unknown[]) => {
+    const role = (await t.http.post('/api/v1/roles').set(admin.auth).send({ name: `${name} ${randomUUID().slice(0, 8)}`, audience: 'staff', rules }).expect(201)).body.id as string;
+    return createUserWithRoles(t, admin, [role], name.replace(/\W/g, '').toLowerCase());
+  };
 
   describe('create and profile', () => {
     it('creates a contact without an account, in Lead by default, with typed tags, services, source, assignee', async () => {
@@ -162,14 +167,7 @@ describe('contacts', () => {
       expect(preferences).toEqual({ preferredChannel: 'sms' });
 
       // A role whose updates are limited to other fields may not change them.
-      const phoneOnly = (
-        await t.http
-          .post('/api/v1/roles')
-          .set(admin.auth)
-          .send({ name: `Phone only ${Date.now()}`, audience: 'staff', rules: [{ action: 'read', subject: 'Contact' }, { action: 'update', subject: 'Contact', fields: ['phone'] }] })
-          .expect(201)
-      ).body.id;
-      const limited = await createUserWithRoles(t, admin, [phoneOnly], 'prefsphoneonly');
+      const limited = await staffWith('Prefs phone only', [{ action: 'read', subject: 'Contact' }, { action: 'update', subject: 'Contact', fields: ['phone'] }]);
       const refused = await t.http.patch(`/api/v1/contacts/${created.id}`).set(limited.auth).send({ version: created.version, preferences: { newsletter: true } }).expect(403);
       expect(refused.body).toMatchObject({ code: 'field_forbidden', details: [{ field: 'preferences' }] });
     });
@@ -387,13 +385,11 @@ describe('contacts', () => {
   });
 
   describe('rights bound every way of changing or counting contacts', () => {
-    const role = async (name: string, rules: unknown[]) =>
-      createUserWithRoles(t, admin, [(await t.http.post('/api/v1/roles').set(admin.auth).send({ name, audience: 'staff', rules }).expect(201)).body.id], name.replace(/\W/g, '').toLowerCase());
     const readLookups = { action: 'read', subject: ['ContactStatus', 'Tag', 'Service', 'TrafficSource', 'CustomField'] };
     const row = async (id: string) => (await t.db.query('SELECT assigned_to_id, status_id, version FROM contacts WHERE id = $1', [id]))[0];
 
     it('bulk actions reach only contacts the caller may read, and assigning needs the same rights as a single edit', async () => {
-      const rep = await role('Bulk rep', [{ action: ['read', 'update'], subject: 'Contact', conditions: { assignedToId: '${user.id}' } }, { action: 'assign', subject: 'Contact' }, readLookups]);
+      const rep = await staffWith('Bulk rep', [{ action: ['read', 'update'], subject: 'Contact', conditions: { assignedToId: '${user.id}' } }, { action: 'assign', subject: 'Contact' }, readLookups]);
       const mine = (await create(admin, { firstName: 'Bulk mine', assignedToId: rep.userId }).expect(201)).body.id as string;
       const theirs = (await create(admin, { firstName: 'Bulk theirs', assignedToId: staff.userId }).expect(201)).body.id as string;
       // Taking every assigned contact: only the caller's own are selected, so nothing changes.
@@ -413,7 +409,7 @@ describe('contacts', () => {
     });
 
     it('bulk changes respect rules limited to some fields, as a single edit does', async () => {
-      const clerk = await role('Phone clerk', [{ action: 'read', subject: 'Contact' }, { action: 'update', subject: 'Contact', fields: ['phone', 'city'] }, readLookups]);
+      const clerk = await staffWith('Phone clerk', [{ action: 'read', subject: 'Contact' }, { action: 'update', subject: 'Contact', fields: ['phone', 'city'] }, readLookups]);
       const id = (await create(admin, { firstName: 'Fields only' }).expect(201)).body.id as string;
       const refused = await t.http.patch(`/api/v1/contacts/${id}`).set(clerk.auth).send({ version: 1, statusId: statuses.Customer }).expect(403);
       expect(refused.body.code).toBe('field_forbidden');
@@ -429,7 +425,7 @@ describe('contacts', () => {
 
     it("an edit's result is judged by the rules for the fields it changes, as in bulk", async () => {
       // An unconditional rule on another field does not open the changed field's conditional one.
-      const promoter = await role('Lead promoter', [
+      const promoter = await staffWith('Lead promoter', [
         { action: 'read', subject: 'Contact' },
         { action: 'update', subject: 'Contact', fields: ['phone'] },
         { action: 'update', subject: 'Contact', fields: ['statusId'], conditions: { statusId: statuses.Lead } },
@@ -442,7 +438,7 @@ describe('contacts', () => {
       expect(await row(lead)).toMatchObject({ status_id: statuses.Lead, version: 1 });
       await t.http.patch(`/api/v1/contacts/${lead}`).set(promoter.auth).send({ version: 1, phone: '+1 555 0101' }).expect(200);
 
-      const rep = await role('Field rep', [
+      const rep = await staffWith('Field rep', [
         { action: ['read', 'assign'], subject: 'Contact' },
         { action: 'update', subject: 'Contact', fields: ['phone'] },
         { action: 'update', subject: 'Contact', fields: ['assignedToId', 'statusId'], conditions: { assignedToId: '${user.id}' } },
@@ -456,8 +452,8 @@ describe('contacts', () => {
     });
 
     it("changing an account's login email through its contact needs the rights the users API asks for", async () => {
-      const rep = await role('Login rep', [{ action: ['read', 'update'], subject: 'Contact', conditions: { assignedToId: '${user.id}' } }, readLookups]);
-      const manager = await role('Account manager', [{ action: ['read', 'update'], subject: 'Contact', conditions: { assignedToId: '${user.id}' } }, { action: ['read', 'update'], subject: 'User' }, readLookups]);
+      const rep = await staffWith('Login rep', [{ action: ['read', 'update'], subject: 'Contact', conditions: { assignedToId: '${user.id}' } }, readLookups]);
+      const manager = await staffWith('Account manager', [{ action: ['read', 'update'], subject: 'Contact', conditions: { assignedToId: '${user.id}' } }, { action: ['read', 'update'], subject: 'User' }, readLookups]);
       const clientEmail = uniqueEmail('login');
       const clientContact = (await create(admin, { firstName: 'Login', email: clientEmail, assignedToId: rep.userId }).expect(201)).body.id as string;
       await t.http.post(`/api/v1/contacts/${clientContact}/account`).set(admin.auth).send({ accountType: 'client', sendInvite: false }).expect(201);
@@ -483,7 +479,7 @@ describe('contacts', () => {
 
     it('tag names create tags only for roles that may create tags', async () => {
       const existing = (await create(admin, { firstName: 'Has tag', newTags: ['Known Label'] }).expect(201)).body.tags[0].id as string;
-      const tagger = await role('Tagger without tags', [{ action: ['read', 'update', 'create'], subject: 'Contact' }, readLookups]);
+      const tagger = await staffWith('Tagger without tags', [{ action: ['read', 'update', 'create'], subject: 'Contact' }, readLookups]);
       const tags = async (name: string) => Number((await t.db.query('SELECT count(*) AS n FROM tags WHERE name_key = lower($1)', [name]))[0].n);
       const id = (await create(tagger, { firstName: 'Tagged by name', newTags: ['known label'] }).expect(201)).body.id as string;
       const refused = await create(tagger, { firstName: 'Tagged anew', newTags: ['Brand New Label'] }).expect(403);
@@ -499,7 +495,7 @@ describe('contacts', () => {
 
     it('a contact created with tag names must satisfy the create conditions once the names are tags', async () => {
       const vip = (await create(admin, { firstName: 'Vip holder', newTags: ['Create Vip'] }).expect(201)).body.tags[0].id as string;
-      const creator = await role('No vip creator', [{ action: ['read', 'create'], subject: 'Contact', conditions: { tagIds: { $nin: [vip] } } }, { action: 'create', subject: 'Tag' }, readLookups]);
+      const creator = await staffWith('No vip creator', [{ action: ['read', 'create'], subject: 'Contact', conditions: { tagIds: { $nin: [vip] } } }, { action: 'create', subject: 'Tag' }, readLookups]);
       const count = async () => Number((await t.db.query(`SELECT count(*) AS n FROM contacts WHERE first_name = 'Named vip'`))[0].n);
       await create(creator, { firstName: 'Named vip', tagIds: [vip] }).expect(403);
       const refused = await create(creator, { firstName: 'Named vip', newTags: ['create vip'] }).expect(403);
@@ -509,7 +505,7 @@ describe('contacts', () => {
     });
 
     it('values sent again as they are stored are not changes: limited roles and deactivated assignees keep working', async () => {
-      const clerk = await role('Resending clerk', [{ action: 'read', subject: 'Contact' }, { action: 'update', subject: 'Contact', fields: ['phone'] }, readLookups]);
+      const clerk = await staffWith('Resending clerk', [{ action: 'read', subject: 'Contact' }, { action: 'update', subject: 'Contact', fields: ['phone'] }, readLookups]);
       const leaving = await createUserWithRoles(t, admin, [await systemRoleId(t, 'staff')], 'leaving');
       const contact = (await create(admin, { firstName: 'Resent', newTags: ['Resent Tag'], serviceIds: [serviceId], assignedToId: leaving.userId }).expect(201)).body;
       await t.http.patch(`/api/v1/users/${leaving.userId}`).set(admin.auth).send({ isActive: false }).expect(200);
@@ -524,7 +520,7 @@ describe('contacts', () => {
     });
 
     it('an edit may not take a contact outside the conditions it was allowed under', async () => {
-      const qualifier = await role('Lead qualifier', [{ action: ['read', 'update'], subject: 'Contact', conditions: { statusId: { $in: [statuses.Lead, statuses.Prospect] } } }, readLookups]);
+      const qualifier = await staffWith('Lead qualifier', [{ action: ['read', 'update'], subject: 'Contact', conditions: { statusId: { $in: [statuses.Lead, statuses.Prospect] } } }, readLookups]);
       const id = (await create(admin, { firstName: 'Qualify me' }).expect(201)).body.id as string;
       const refused = await t.http.patch(`/api/v1/contacts/${id}`).set(qualifier.auth).send({ version: 1, statusId: statuses.Customer }).expect(403);
       expect(refused.body.message).toContain('outside');
@@ -535,8 +531,8 @@ describe('contacts', () => {
     });
 
     it('the profile shows only the recent activities the caller may read', async () => {
-      const own = await role('Own activities', [{ action: 'read', subject: 'Contact' }, { action: ['read', 'create'], subject: 'Activity', conditions: { authorId: '${user.id}' } }]);
-      const none = await role('No activities', [{ action: 'read', subject: 'Contact' }]);
+      const own = await staffWith('Own activities', [{ action: 'read', subject: 'Contact' }, { action: ['read', 'create'], subject: 'Activity', conditions: { authorId: '${user.id}' } }]);
+      const none = await staffWith('No activities', [{ action: 'read', subject: 'Contact' }]);
       const id = (await create(admin, { firstName: 'Busy' }).expect(201)).body.id as string;
       await t.http.post(`/api/v1/contacts/${id}/activities`).set(staff.auth).send({ type: 'call', subject: 'by staff' }).expect(201);
       await t.http.post(`/api/v1/contacts/${id}/activities`).set(own.auth).send({ type: 'note', subject: 'by own' }).expect(201);
@@ -548,7 +544,7 @@ describe('contacts', () => {
     });
 
     it('lookup counts count only the contacts the caller may read', async () => {
-      const counter = await role('Tag counter', [{ action: 'read', subject: 'Contact', conditions: { assignedToId: '${user.id}' } }, readLookups]);
+      const counter = await staffWith('Tag counter', [{ action: 'read', subject: 'Contact', conditions: { assignedToId: '${user.id}' } }, readLookups]);
       const tagName = `Counted ${Date.now().toString(36)}`;
       const tagId = (await create(admin, { firstName: 'Counted one', assignedToId: counter.userId, newTags: [tagName] }).expect(201)).body.tags[0].id as string;
       await create(admin, { firstName: 'Counted two', tagIds: [tagId] }).expect(201);
@@ -581,14 +577,7 @@ describe('contacts', () => {
     });
 
     it('lists for a role only the trashed contacts it may delete, and so restore', async () => {
-      const role = (
-        await t.http
-          .post('/api/v1/roles')
-          .set(admin.auth)
-          .send({ name: `Own deleter ${Date.now()}`, audience: 'staff', rules: [{ action: 'read', subject: 'Contact' }, { action: 'delete', subject: 'Contact', conditions: { assignedToId: '${user.id}' } }] })
-          .expect(201)
-      ).body.id;
-      const deleter = await createUserWithRoles(t, admin, [role], 'owndeleter');
+      const deleter = await staffWith('Own deleter', [{ action: 'read', subject: 'Contact' }, { action: 'delete', subject: 'Contact', conditions: { assignedToId: '${user.id}' } }]);
       const own = (await create(admin, { firstName: 'Own trashed', assignedToId: deleter.userId }).expect(201)).body;
       const other = (await create(admin, { firstName: 'Other trashed' }).expect(201)).body;
       for (const contact of [own, other]) await t.http.delete(`/api/v1/contacts/${contact.id}`).set(admin.auth).expect(204);
@@ -614,14 +603,7 @@ describe('contacts', () => {
 
   describe('bulk actions', () => {
     it('refuses an action the role may take on no contact at all, as the single routes do', async () => {
-      const role = (
-        await t.http
-          .post('/api/v1/roles')
-          .set(admin.auth)
-          .send({ name: `Phone editor ${Date.now()}`, audience: 'staff', rules: [{ action: 'read', subject: 'Contact' }, { action: 'update', subject: 'Contact', fields: ['phone'] }] })
-          .expect(201)
-      ).body.id;
-      const editor = await createUserWithRoles(t, admin, [role], 'bulkphoneeditor');
+      const editor = await staffWith('Bulk phone editor', [{ action: 'read', subject: 'Contact' }, { action: 'update', subject: 'Contact', fields: ['phone'] }]);
       const contact = (await create(admin, { firstName: 'Bulk target' }).expect(201)).body;
       const bulk = (body: Record<string, unknown>) => t.http.post('/api/v1/contacts/bulk').set(editor.auth).send({ selection: { ids: [contact.id] }, ...body });
       expect((await bulk({ action: 'delete' }).expect(403)).body.code).toBe('forbidden');
@@ -818,9 +800,8 @@ describe('contacts', () => {
     });
 
     it("is a change of the contact's hasAccount: refused to roles whose fields or conditions do not allow it, creating nothing", async () => {
-      const role = async (name: string, rules: object[]) => (await t.http.post('/api/v1/roles').set(admin.auth).send({ name: `${name} ${Date.now()}`, audience: 'staff', rules }).expect(201)).body.id as string;
-      const phoneOnly = await createUserWithRoles(t, admin, [await role('Phone only', [{ action: ['read'], subject: 'Contact' }, { action: 'update', subject: 'Contact', fields: ['phone', 'city'] }])], 'phoneonly');
-      const withoutAccounts = await createUserWithRoles(t, admin, [await role('No accounts', [{ action: ['read'], subject: 'Contact' }, { action: 'update', subject: 'Contact', conditions: { hasAccount: false } }])], 'noaccounts');
+      const phoneOnly = await staffWith('Phone only', [{ action: ['read'], subject: 'Contact' }, { action: 'update', subject: 'Contact', fields: ['phone', 'city'] }]);
+      const withoutAccounts = await staffWith('No accounts', [{ action: ['read'], subject: 'Contact' }, { action: 'update', subject: 'Contact', conditions: { hasAccount: false } }]);
       for (const [session, code] of [[phoneOnly, 'field_forbidden'], [withoutAccounts, 'forbidden']] as const) {
         const contact = (await create(admin, { firstName: 'Not yet', email: uniqueEmail('notyet') }).expect(201)).body;
         const refused = await t.http.post(`/api/v1/contacts/${contact.id}/account`).set(session.auth).send({ accountType: 'client' }).expect(403);
