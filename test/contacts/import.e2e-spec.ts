@@ -1,5 +1,6 @@
 import { parse } from 'csv-parse/sync';
 import { randomUUID } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
 import { AuditService } from '../../src/core/audit/audit.service';
 import { setChangeContext } from '../../src/modules/contacts/contacts.change-context';
 import { CONTACT_CHANGED, Decision, EMAIL_TAKEN, writeChunk } from '../../src/modules/contacts/contacts-import.writer';
@@ -297,6 +298,12 @@ describe('CSV import edge cases', () => {
   afterAll(() => t.close());
 
   const upload = (csv: string | Buffer, session = staff) => t.http.post('/api/v1/contacts/imports').set(session.auth).attach('file', Buffer.isBuffer(csv) ? csv : Buffer.from(csv), 'contacts.csv');
+  /** Writes one chunk's decisions as the import job does, started by staff; `through` may stand between the chunk and its session. */
+  const writeDecided = (settings: Parameters<typeof writeChunk>[2], decisions: Decision[], through = (manager: EntityManager) => manager) =>
+    t.db.transaction(async (manager) => {
+      await setChangeContext(manager, staff.userId, 'import');
+      return writeChunk(through(manager), t.app.get(AuditService), settings, 2, decisions, null);
+    });
   const run = async (csv: string, mode: 'create' | 'upsert' | 'update') => {
     const uploaded = (await upload(csv).expect(201)).body;
     await t.http.put(`/api/v1/contacts/imports/${uploaded.id}/settings`).set(staff.auth).send({ columns: uploaded.columns, mode }).expect(200);
@@ -457,10 +464,7 @@ describe('CSV import edge cases', () => {
       { row: 2, outcome: 'created', contactId: randomUUID(), record: { fields: { firstName: 'Late', email: taken.toUpperCase() } } },
       { row: 3, outcome: 'created', contactId: randomUUID(), record: { fields: { firstName: 'Fine', email: `fine.${marker}@example.com` } } },
     ];
-    const written = await t.db.transaction(async (manager) => {
-      await setChangeContext(manager, staff.userId, 'import');
-      return writeChunk(manager, t.app.get(AuditService), settings, 2, decisions, null);
-    });
+    const written = await writeDecided(settings, decisions);
     expect(written.map((d) => [d.row, d.outcome, d.error])).toEqual([
       [2, 'rejected', EMAIL_TAKEN],
       [3, 'created', undefined],
@@ -490,9 +494,8 @@ describe('CSV import edge cases', () => {
     const decisions: Decision[] = [{ row: 2, outcome: 'created', contactId: randomUUID(), record: { fields: { firstName: 'Racer', email }, tagNames: [tagName] } }];
     // The tag is deleted (through the API, committed) right after the chunk's statement that found it.
     let deleted = false;
-    await t.db.transaction(async (manager) => {
-      await setChangeContext(manager, staff.userId, 'import');
-      const racing = new Proxy(manager, {
+    await writeDecided(settings, decisions, (manager) =>
+      new Proxy(manager, {
         get(target, property, receiver) {
           if (property !== 'query') return Reflect.get(target, property, receiver);
           return async (sql: string, params?: unknown[]) => {
@@ -504,9 +507,8 @@ describe('CSV import edge cases', () => {
             return result;
           };
         },
-      });
-      await writeChunk(racing, t.app.get(AuditService), settings, 2, decisions, null);
-    });
+      }),
+    );
     expect(deleted).toBe(true);
     const [contact] = await t.db.query('SELECT id FROM contacts WHERE email = $1', [email]);
     const linked = await t.db.query('SELECT t.id, t.name FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id WHERE ct.contact_id = $1', [contact.id]);
@@ -525,10 +527,7 @@ describe('CSV import edge cases', () => {
     // Since the decision: one contact trashed, one given another email.
     await t.http.delete(`/api/v1/contacts/${ids[0]}`).set(staff.auth).expect(204);
     await t.http.patch(`/api/v1/contacts/${ids[1]}`).set(staff.auth).send({ version: 1, email: `elsewhere.${marker}@example.com` }).expect(200);
-    const written = await t.db.transaction(async (manager) => {
-      await setChangeContext(manager, staff.userId, 'import');
-      return writeChunk(manager, t.app.get(AuditService), settings, 2, decisions, null);
-    });
+    const written = await writeDecided(settings, decisions);
     expect(written.map((d) => [d.row, d.outcome, d.error])).toEqual([
       [2, 'skipped', CONTACT_CHANGED],
       [3, 'skipped', CONTACT_CHANGED],
