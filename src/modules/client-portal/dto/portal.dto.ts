@@ -1,11 +1,11 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform, Type } from 'class-transformer';
-import { IsEmail, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
+import { Transform } from 'class-transformer';
+import { IsEmail, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, MaxLength, Min, MinLength } from 'class-validator';
 import { PageQueryDto } from '../../../core/http/pagination';
 import { PHONE_MESSAGE, PHONE_PATTERN } from '../../../core/http/formats';
 import { ACTIVITY_TYPES, type ActivityType } from '../../contacts/entities/activity.entity';
 import { CUSTOM_FIELD_TYPES, type CustomFieldType } from '../../contacts/entities/custom-field.entity';
-import { ContactPreferencesDto, UpdateContactPreferencesDto } from '../../contacts/dto/contact-preferences.dto';
+import { ContactPreferencesDto, PreferencesChange, type UpdateContactPreferencesDto } from '../../contacts/dto/contact-preferences.dto';
 import { PORTAL_SECTION_FEATURES, type PortalSectionFeature } from '../portal-sections';
 import { asSent, Omittable, trim } from '../../../core/http/dto-helpers';
 
@@ -95,11 +95,7 @@ export class UpdatePortalProfileDto {
   @MaxLength(100)
   country?: string | null;
 
-  @ApiPropertyOptional({ type: UpdateContactPreferencesDto, description: 'Only the keys sent change; null clears one.' })
-  @Omittable()
-  @IsObject({ message: 'must be an object' })
-  @ValidateNested()
-  @Type(() => UpdateContactPreferencesDto)
+  @PreferencesChange('Only the keys sent change; null clears one.')
   preferences?: UpdateContactPreferencesDto;
 
   @ApiPropertyOptional({

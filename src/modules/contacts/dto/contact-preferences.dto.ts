@@ -1,5 +1,8 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { Type } from 'class-transformer';
+import { IsBoolean, IsIn, IsObject, IsOptional, IsString, Matches, MaxLength, ValidateNested } from 'class-validator';
+import { Omittable } from '../../../core/http/dto-helpers';
 
 /** A BCP 47 tag as browsers send it: a 2–3 letter language, then subtags (script, region, variants). */
 const LANGUAGE_TAG = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/;
@@ -38,3 +41,13 @@ export class UpdateContactPreferencesDto {
   @IsBoolean()
   newsletter?: boolean | null;
 }
+
+/** A body's `preferences`: an object of the keys to change, each checked. */
+export const PreferencesChange = (description: string) =>
+  applyDecorators(
+    ApiPropertyOptional({ type: UpdateContactPreferencesDto, description }),
+    Omittable(),
+    IsObject({ message: 'must be an object' }),
+    ValidateNested(),
+    Type(() => UpdateContactPreferencesDto),
+  );

@@ -25,7 +25,7 @@ import { ACTIVITY_TYPES, type ActivityType } from '../entities/activity.entity';
 import { CONTACT_STAGES } from '../entities/contact-status.entity';
 import type { FilterNode } from '../filters/contact-filter.types';
 import { CONTACT_FILTER_NODE } from './contact-filter.dto';
-import { ContactPreferencesDto, UpdateContactPreferencesDto } from './contact-preferences.dto';
+import { ContactPreferencesDto, PreferencesChange, type UpdateContactPreferencesDto } from './contact-preferences.dto';
 import { asSent, Omittable, queryInteger, trim } from '../../../core/http/dto-helpers';
 import { IsDateTime } from '../../../core/http/date-time';
 import { PHONE_MESSAGE, PHONE_PATTERN } from '../../../core/http/formats';
@@ -205,11 +205,7 @@ export class ContactWritableFields {
   @IsObject()
   customFields?: Record<string, unknown>;
 
-  @ApiPropertyOptional({ type: UpdateContactPreferencesDto, description: 'What the person told you of their preferences (clients set them in the portal). Only the keys sent change; null clears one.' })
-  @Omittable()
-  @IsObject({ message: 'must be an object' })
-  @ValidateNested()
-  @Type(() => UpdateContactPreferencesDto)
+  @PreferencesChange('What the person told you of their preferences (clients set them in the portal). Only the keys sent change; null clears one.')
   preferences?: UpdateContactPreferencesDto;
 }
 
