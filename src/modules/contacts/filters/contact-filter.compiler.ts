@@ -375,9 +375,7 @@ const PHONE_QUERY = /^\+?[\d\s().\/-]*\d[\d\s().\/-]*$/;
 export function toPrefixQuery(text: string): string {
   const words = searchWords(text);
   const query = words.map((word) => `'${word}':*`).join(' & ');
-  const digits = phoneDigits(text);
-  if (digits === undefined) return query;
-  const alternatives = [digits, nationalDigits(text)].filter((form): form is string => Boolean(form) && query !== `'${form}':*`);
+  const alternatives = phoneForms(text).filter((form) => query !== `'${form}':*`);
   return alternatives.length ? [`(${query})`, ...alternatives.map((form) => `'${form}':*`)].join(' | ') : query;
 }
 
@@ -399,9 +397,12 @@ function searchWords(text: string): string[] {
     .slice(0, 10);
 }
 
-function phoneDigits(text: string): string | undefined {
+/** What a search typed as a phone number is also looked for as: its digits, and those after a country code set apart. */
+function phoneForms(text: string): string[] {
   const trimmed = text.trim();
-  return PHONE_QUERY.test(trimmed) ? trimmed.replace(/\D/g, '') : undefined;
+  if (!PHONE_QUERY.test(trimmed)) return [];
+  const national = nationalDigits(text);
+  return national ? [trimmed.replace(/\D/g, ''), national] : [trimmed.replace(/\D/g, '')];
 }
 
 /**
@@ -428,8 +429,7 @@ function searchCondition(text: string, p: (value: unknown) => string): string {
     if (!joined(word)) return parsed;
     return `(${parsed} || ${p(`'${word.replace(/^[._+-]+|[._+-]+$/g, '')}':*`)}::tsquery)`;
   });
-  const phone = [phoneDigits(text), nationalDigits(text)]
-    .filter(Boolean)
+  const phone = phoneForms(text)
     .map((digits) => ` || to_tsquery('simple', ${p(`'${digits}':*`)})`)
     .join('');
   return `c.search @@ (${terms.join(' && ')}${phone})`;
