@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import type { AuditService } from '../../core/audit/audit.service';
 import { DEFAULT_STATUS_ORDER } from './contacts.starter-data';
+import { holdTagsNamed } from './held-tags';
 import type { ImportMode } from './dto/import.dto';
 import { ColumnMapping, ImportLookups, ImportRecord, newContactCustomError, readRow } from './import-mapping';
 
@@ -247,22 +248,10 @@ async function linkTags(manager: EntityManager, audit: AuditService, settings: C
     }
   }
   if (!names.length) return;
-  // Names are told apart as the unique index does, by PostgreSQL's lower(): one name per key.
-  const wanted: Array<{ name: string; key: string }> = await manager.query(
-    'SELECT DISTINCT ON (lower(name)) name, lower(name) AS key FROM unnest($1::text[]) AS name ORDER BY lower(name), name',
-    [names],
-  );
-  const keys = wanted.map((tag) => tag.key);
-  const created: Array<{ id: string; name: string }> = [];
-  let held: Array<{ id: string; name_key: string }> = [];
-  for (let attempt = 1; ; attempt += 1) {
-    const missing = wanted.filter((tag) => !held.some((row) => row.name_key === tag.key)).map((tag) => tag.name);
-    created.push(...((await manager.query('INSERT INTO tags (name) SELECT unnest($1::text[]) ON CONFLICT (name_key) DO NOTHING RETURNING id, name', [missing])) as typeof created));
-    held = await manager.query('SELECT id, name_key FROM tags WHERE name_key = ANY($1::text[]) FOR KEY SHARE', [keys]);
-    if (held.length === keys.length) break;
-    // The chunk rolls back and the job runs it again, as after any other failure.
-    if (attempt === 3) throw new Error('Tags named by the chunk kept being deleted while it ran');
-  }
+  const tags = await holdTagsNamed(manager, names);
+  // The chunk rolls back and the job runs it again, as after any other failure.
+  if (!tags) throw new Error('Tags named by the chunk kept being deleted while it ran');
+  const { held, created } = tags;
   for (const tag of created) {
     await audit.record({ actorId: settings.importer_id, action: 'tag.create', subjectType: 'Tag', subjectId: tag.id, after: { name: tag.name, color: null } }, manager);
   }

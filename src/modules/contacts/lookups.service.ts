@@ -13,6 +13,7 @@ import { RequestValidationError } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { setChangeContext } from './contacts.change-context';
 import { storedLookupName } from './contacts.naming';
+import { holdTagsNamed } from './held-tags';
 import { DEFAULT_STATUS_ORDER } from './contacts.starter-data';
 import { CONTACT_RULE_FIELDS, CONTACT_SUBJECTS } from './contacts.subjects';
 import type {
@@ -482,20 +483,9 @@ export class LookupsService {
   async ensureTags(manager: EntityManager, names: string[], ability: AppAbility): Promise<string[]> {
     const titled = this.tagNamesToStore(names);
     if (!titled.length) return [];
-    const created: Array<{ id: string; name: string }> = [];
-    let rows: Array<{ id: string; name: string }> = [];
-    // A tag being deleted meanwhile blocks its insert, then is gone when read: its name is free
-    // again, so it is created anew rather than silently left off.
-    for (let attempt = 1; ; attempt += 1) {
-      const missing = titled.filter((name) => !rows.some((row) => row.name.toLowerCase() === name.toLowerCase()));
-      created.push(...((await manager.query('INSERT INTO tags (name) SELECT unnest($1::text[]) ON CONFLICT (name_key) DO NOTHING RETURNING id, name', [missing])) as typeof created));
-      rows = await manager.query(
-        `SELECT t.id, t.name FROM unnest($1::text[]) WITH ORDINALITY AS wanted (name, ord) JOIN tags t ON t.name_key = lower(wanted.name) ORDER BY wanted.ord FOR KEY SHARE OF t`,
-        [titled],
-      );
-      if (rows.length === titled.length) break;
-      if (attempt === 3) throw new ConflictException({ message: 'A tag was deleted while this change named it; try again', code: 'concurrent_update', details: [{ field: 'newTags', message: 'names a tag deleted meanwhile' }] });
-    }
+    const tags = await holdTagsNamed(manager, titled);
+    if (!tags) throw new ConflictException({ message: 'A tag was deleted while this change named it; try again', code: 'concurrent_update', details: [{ field: 'newTags', message: 'names a tag deleted meanwhile' }] });
+    const { held: rows, created } = tags;
     // A name may find an existing tag the caller's rules hide: it is not theirs to give. Refused
     // in the same words as one they may not create, so the answer tells nothing of hidden tags.
     const refused =
