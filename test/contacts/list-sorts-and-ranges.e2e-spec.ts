@@ -50,6 +50,21 @@ describe('contact lists: sorts, date ranges, phone search, error paths, bulk sel
       expect(keysOf((await list({ q: m, createdFrom: '2026-11-20T00:00:01Z', createdTo: '2026-11-21T00:00:00Z' }).expect(200)).body)).toEqual(['d3', 'd4']);
     });
 
+    it('a time as the API shows it (milliseconds) bounds the contact it was read from, which PostgreSQL keeps to the microsecond', async () => {
+      const { id } = await create({ firstName: 'micro', lastName: m });
+      await t.http.post(`/api/v1/contacts/${id}/activities`).set(admin.auth).send({ type: 'call', occurredAt: '2026-11-18T10:00:00Z' }).expect(201);
+      await t.db.query("UPDATE contacts SET created_at = '2026-11-18T09:00:00.123456Z', last_contacted_at = '2026-11-18T10:00:00.000789Z' WHERE id = $1", [id]);
+      const shown = (await t.http.get(`/api/v1/contacts/${id}`).set(admin.auth).expect(200)).body as { createdAt: string; lastContactedAt: string };
+      expect([shown.createdAt, shown.lastContactedAt]).toEqual(['2026-11-18T09:00:00.123Z', '2026-11-18T10:00:00.000Z']);
+      const found = async (query: Record<string, string>) => ids((await list({ q: m, ...query }).expect(200)).body).includes(id);
+      expect(await found({ createdFrom: shown.createdAt, createdTo: shown.createdAt })).toBe(true);
+      expect(await found({ lastContactedFrom: shown.lastContactedAt, lastContactedTo: shown.lastContactedAt })).toBe(true);
+      expect(await found({ createdTo: '2026-11-18T09:00:00.122Z' })).toBe(false);
+      expect(await found({ lastContactedFrom: '2026-11-18T10:00:00.001Z' })).toBe(false);
+      const after = async (value: string) => ids((await search({ q: m, filter: { field: 'createdAt', op: 'after', value }, limit: 100 }).expect(200)).body).includes(id);
+      expect([await after(shown.createdAt), await after('2026-11-18T09:00:00.122Z'), await after('2026-11-18T09:00:00.123455Z')]).toEqual([false, true, true]);
+    });
+
     it('date-only values in datetime rules cover whole days', async () => {
       const matching = async (op: string, value: string) => keysOf((await search({ q: m, filter: { field: 'custom.at', op, value }, limit: 100 }).expect(200)).body);
       expect(await matching('lte', '2026-11-20')).toEqual(['d1', 'd2', 'd3']);

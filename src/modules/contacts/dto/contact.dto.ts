@@ -37,7 +37,8 @@ const DATE_OR_DATE_TIME_MESSAGE = 'must be an ISO 8601 date or date-time';
 const CURSOR_DESCRIPTION =
   'Keyset paging for deep scrolling: pass `meta.nextCursor` of the previous page, with the same sort. Works with sort createdAt or ' +
   'updatedAt (either direction); `page` is then ignored (and `meta.page` is 1).';
-const DATE_BOUND_DESCRIPTION = 'an ISO 8601 date, standing for that whole UTC day, or a date-time (UTC when it has no offset).';
+const DATE_BOUND_DESCRIPTION =
+  'an ISO 8601 date, standing for that whole UTC day, or a date-time (UTC when it has no offset); a date-time written to the millisecond, as answers show times, stands for that whole millisecond.';
 const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
 /** `a,b` or repeated parameters, as a list. */
 const toList = ({ value }: { value: unknown }) =>
@@ -57,7 +58,8 @@ const FILTER_DESCRIPTION =
   'hasAccount, tags, services, createdAt, updatedAt, lastContactedAt, custom.<key>. Operators depend on the field type: is, isNot, contains, ' +
   'notContains, startsWith, in, notIn, empty, notEmpty, gt, gte, lt, lte, before, after, inLastDays, notInLastDays, hasAny, hasAll, hasNone, matches. ' +
   'A list value holds at most 1000 values (10000 for id, status, trafficSource and assignedTo). A date-only value against a date-time field ' +
-  'stands for that whole UTC day: `lte` and `before`/`lt` take it in or leave it out whole, `gte` starts and `gt`/`after` ends with it. ' +
+  'stands for that whole UTC day: `lte` and `before`/`lt` take it in or leave it out whole, `gte` starts and `gt`/`after` ends with it; ' +
+  'likewise a date-time written to the millisecond, as answers show times (the database keeps microseconds), stands for that whole millisecond. ' +
   '`{"and": []}` matches every contact.';
 const CONTACT_SORT_DESCRIPTION =
   'Comma-separated fields; prefix with `-` for descending, e.g. `-createdAt,lastName`. Sortable: firstName, lastName, email, phone, company, ' +

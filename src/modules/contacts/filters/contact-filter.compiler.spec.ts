@@ -882,7 +882,33 @@ describe('compileFilter (executed against PostgreSQL with the real schema)', () 
       expect(await matching({ field: 'createdAt', op: 'lte', value: '9999-12-31' })).toEqual(live(...LIVE));
       expect(await matching({ field: 'createdAt', op: 'gt', value: '9999-12-31' })).toEqual([]);
       expect(compileFilter({ field: 'createdAt', op: 'lte', value: '2024-01-01' }, resolver)).toEqual({ sql: 'c.created_at < ($1::date + 1)::timestamptz', params: ['2024-01-01'] });
-      expect(compileFilter({ field: 'createdAt', op: 'lte', value: '2024-01-01T00:00:00Z' }, resolver)).toEqual({ sql: 'c.created_at <= $1::timestamptz', params: ['2024-01-01T00:00:00Z'] });
+      expect(compileFilter({ field: 'createdAt', op: 'lte', value: '2024-01-01T00:00:00.000456Z' }, resolver)).toEqual({ sql: 'c.created_at <= $1::timestamptz', params: ['2024-01-01T00:00:00.000456Z'] });
+    });
+
+    it('a date-time written to the millisecond stands for that millisecond; finer ones stay exact', async () => {
+      // PostgreSQL keeps microseconds, the API shows milliseconds: a time read off a contact
+      // must find that contact again as a bound.
+      const stored = '2024-01-01T00:00:00.000456Z';
+      const shown = new Date(stored).toISOString();
+      const at = async (op: 'lt' | 'lte' | 'gt' | 'gte', value: string) =>
+        (
+          await db.query<{ hit: boolean }>(`SELECT EXISTS (SELECT 1 FROM (SELECT $${2}::timestamptz AS created_at) c WHERE ${compileFilter({ field: 'createdAt', op, value }, resolver).sql}) AS hit`, [
+            sqlValue(value),
+            stored,
+          ])
+        ).rows[0]!.hit;
+      const sqlValue = (value: string) => compileFilter({ field: 'createdAt', op: 'gte', value }, resolver).params[0];
+      expect(shown).toBe('2024-01-01T00:00:00.000Z');
+      expect([await at('lte', shown), await at('gte', shown), await at('lt', shown), await at('gt', shown)]).toEqual([true, true, false, false]);
+      expect([await at('lte', '2024-01-01T00:00:00Z'), await at('gt', '2024-01-01T00:00:00+00:00')]).toEqual([true, false]);
+      expect([await at('lte', '2023-12-31T23:59:59.999Z'), await at('gt', '2023-12-31T23:59:59.999Z')]).toEqual([false, true]);
+      // Written to the microsecond: exact.
+      expect([await at('lte', '2024-01-01T00:00:00.000455Z'), await at('gt', '2024-01-01T00:00:00.000455Z')]).toEqual([false, true]);
+      expect([await at('lte', stored), await at('gt', stored), await at('lt', stored)]).toEqual([true, false, false]);
+      expect(compileFilter({ field: 'createdAt', op: 'lte', value: shown }, resolver)).toEqual({
+        sql: "c.created_at < $1::timestamptz + interval '1 millisecond'",
+        params: [shown],
+      });
     });
 
     describe('inLastDays on a date custom field counts calendar days up to today', () => {

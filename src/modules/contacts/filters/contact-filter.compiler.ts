@@ -329,14 +329,16 @@ function condition(field: FilterField, { op, value }: FilterCondition, p: (value
     case 'gt':
     case 'after':
       // A date-only value against a date-time is that whole (UTC) day: "after" it is from the next day on.
-      return wholeDay(field, value) ? `${sql} >= (${p(value)}::date + 1)${cast}` : `${sql} > ${p(value)}${cast}`;
+      if (wholeDay(field, value)) return `${sql} >= (${p(value)}::date + 1)${cast}`;
+      return wholeMillisecond(field, value) ? `${sql} >= ${p(value)}${cast} + interval '1 millisecond'` : `${sql} > ${p(value)}${cast}`;
     case 'gte':
       return `${sql} >= ${p(value)}${cast}`;
     case 'lt':
     case 'before':
       return `${sql} < ${p(value)}${cast}`;
     case 'lte':
-      return wholeDay(field, value) ? `${sql} < (${p(value)}::date + 1)${cast}` : `${sql} <= ${p(value)}${cast}`;
+      if (wholeDay(field, value)) return `${sql} < (${p(value)}::date + 1)${cast}`;
+      return wholeMillisecond(field, value) ? `${sql} < ${p(value)}${cast} + interval '1 millisecond'` : `${sql} <= ${p(value)}${cast}`;
     // "In the last N days" ends now: future values are not in it. Dates count whole days.
     case 'inLastDays':
       return field.kind === 'date'
@@ -354,6 +356,15 @@ function condition(field: FilterField, { op, value }: FilterCondition, p: (value
 /** A date-only value for a date-time field: it stands for the whole day, from its midnight to the next. */
 function wholeDay(field: FilterField, value: unknown): boolean {
   return field.kind === 'datetime' && typeof value === 'string' && ISO_DATE.test(value);
+}
+
+/**
+ * A date-time written to the millisecond, as the API writes every time it shows, stands for
+ * that whole millisecond: PostgreSQL keeps microseconds, so "on or before" a time read off a
+ * contact must take the contact it was read from. Finer values are compared as they are.
+ */
+function wholeMillisecond(field: FilterField, value: unknown): boolean {
+  return field.kind === 'datetime' && typeof value === 'string' && !/\.\d{4}/.test(value);
 }
 
 function escapeLike(value: string): string {
