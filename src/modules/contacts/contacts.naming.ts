@@ -1,30 +1,32 @@
 /**
  * Names of statuses, tags, services and traffic sources are stored Title Cased: "social media" → "Social Media".
  * A first letter whose capital is several letters ("ß" → "SS") stays as it is: the name would
- * otherwise read differently and grow.
+ * otherwise read differently and grow. "İ" is the capital of a plain "i", as in the languages
+ * that write it ("İSTANBUL" → "İstanbul", "KİM" → "Kim"): lower-cased by Unicode's default it
+ * would become i and a combining dot, one character longer and matched apart by PostgreSQL's
+ * lower().
  */
 export function titleCase(name: string): string {
-  return (
-    name
-      // One form for one text: "é" typed as e + accent is the same name as "é".
-      .normalize('NFC')
-      .trim()
-      .replace(/\s+/g, ' ')
-      .toLowerCase()
-      .replace(/(^|[\s\-/(])(\p{L})/gu, (_, separator: string, letter: string) => {
-        const capital = letter.toUpperCase();
-        return separator + ([...capital].length === 1 ? capital : letter);
-      })
-  );
+  // One form for one text: "é" typed as e + accent is the same name as "é".
+  const text = name.normalize('NFC').trim().replace(/\s+/g, ' ');
+  // Past "İ", lower-casing keeps every character's length, so offsets in `lower` are offsets in `text`.
+  const lower = text.replace(/İ/g, 'i').toLowerCase();
+  return lower
+    .replace(/(^|[\s\-/(])(\p{L})/gu, (_, separator: string, letter: string, offset: number) => {
+      if (text.startsWith('İ', offset + separator.length)) return `${separator}İ`;
+      const capital = letter.toUpperCase();
+      return separator + ([...capital].length === 1 ? capital : letter);
+    })
+    .normalize('NFC');
 }
 
 /** The longest name a status, tag, service or traffic source may have, as stored. */
 export const LOOKUP_NAME_MAX = 100;
 
 /**
- * The name as stored, or why it cannot be: Title Casing can lengthen a name that passed the
- * request's length check ("İ" lower-cases to two characters). Counted in characters (code
- * points), as PostgreSQL's length() in the tables' CHECK counts them.
+ * The name as stored, or why it cannot be: an import's cells have no length check of their
+ * own. Counted in characters (code points), as PostgreSQL's length() in the tables' CHECK
+ * counts them.
  */
 export function storedLookupName(raw: string): { name: string; error?: string } {
   // Control and invisible formatting characters (zero-width spaces, direction overrides) make look-alike names.
