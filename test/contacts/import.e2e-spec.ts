@@ -4,6 +4,7 @@ import type { EntityManager } from 'typeorm';
 import { AuditService } from '../../src/core/audit/audit.service';
 import { setChangeContext } from '../../src/modules/contacts/contacts.change-context';
 import { CONTACT_CHANGED, Decision, EMAIL_TAKEN, writeChunk } from '../../src/modules/contacts/contacts-import.writer';
+import { conversionsStatement } from '../../src/modules/dashboard/dashboard.queries';
 import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
 import { until } from '../support/wait';
@@ -682,6 +683,31 @@ describe('CSV import edge cases', () => {
       { from: 'Customer', to: 'Lead', source: 'import', changed_by_id: staff.userId },
       { from: 'Lead', to: 'Customer', source: 'revert', changed_by_id: admin.userId },
     ]);
+  });
+
+  it("a reverted import's lead → customer changes convert nobody, nor do the revert's own", async () => {
+    const email = `converted.${marker}@example.com`;
+    const [lead, customer] = await Promise.all(['Lead', 'Customer'].map(async (name) => (await t.db.query(`SELECT id FROM contact_statuses WHERE name = $1`, [name]))[0].id as string));
+    const contact = (await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Converted', email, statusId: lead }).expect(201)).body;
+    const conversions = async () => {
+      const { sql, params } = conversionsStatement(new Date(Date.now() + 60_000));
+      return (await t.db.query(sql, params))[0].total as number;
+    };
+    const before = await conversions();
+    const { id, done } = await run(`Email,Status\n${email},Customer\n`, 'update');
+    expect(done.counts).toMatchObject({ updated: 1 });
+    expect(await conversions()).toBe(before + 1);
+    await t.http.post(`/api/v1/contacts/imports/${id}/revert`).set(admin.auth).expect(200);
+    expect((await t.http.get(`/api/v1/contacts/${contact.id}`).set(admin.auth).expect(200)).body.status.id).toBe(lead);
+    expect(await conversions()).toBe(before);
+    const history = await t.db.query(`SELECT to_status_id, source, import_id, undone FROM contact_status_history WHERE contact_id = $1 ORDER BY changed_at, id`, [contact.id]);
+    expect(history.slice(-2)).toEqual([
+      { to_status_id: customer, source: 'import', import_id: id, undone: true },
+      { to_status_id: lead, source: 'revert', import_id: null, undone: false },
+    ]);
+    // Changed by the API afterwards, the contact converts again.
+    await t.http.patch(`/api/v1/contacts/${contact.id}`).set(admin.auth).send({ statusId: customer, version: contact.version + 2 }).expect(200);
+    expect(await conversions()).toBe(before + 1);
   });
 
   it('a revert keeps the current assignee and choices where the earlier ones are no longer allowed', async () => {

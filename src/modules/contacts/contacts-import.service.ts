@@ -245,7 +245,7 @@ export class ContactsImportService {
         const customFields = await this.customFields.all();
         let updated = 0;
         await this.dataSource.transaction(async (manager) => {
-          await setChangeContext(manager, importerOf(row), 'import');
+          await setChangeContext(manager, importerOf(row), 'import', importId);
           const locked = await this.load(manager, importId, true);
           // Another worker got here first, or the import was reverted meanwhile (its row lock orders the two).
           if (locked.processed_rows !== row.processed_rows || FINAL_STATUSES.includes(locked.status)) return;
@@ -370,6 +370,11 @@ export class ContactsImportService {
         [id],
       )) as [Array<{ id: string; status: boolean; traffic_source: boolean; assignee: boolean }>, number];
       const restoredIds = restored.map((contact) => contact.id);
+      // The import's status changes put back are undone: they convert nobody.
+      await manager.query(
+        `UPDATE contact_status_history SET undone = true WHERE import_id = $1 AND source = 'import' AND contact_id = ANY($2::uuid[])`,
+        [id, restored.filter((contact) => !contact.status).map((contact) => contact.id)],
+      );
       const keptCurrent: Record<string, number> = {
         status: restored.filter((contact) => contact.status).length,
         trafficSource: restored.filter((contact) => contact.traffic_source).length,

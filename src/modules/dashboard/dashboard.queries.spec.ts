@@ -3,6 +3,7 @@ import { Foundation1763700000000 } from '../../database/migrations/1763700000000
 import { ContactsCore1763800000000 } from '../../database/migrations/1763800000000-ContactsCore';
 import { DashboardSnapshots1764300000000 } from '../../database/migrations/1764300000000-DashboardSnapshots';
 import { StatusHistoryKeepsDeletedStatuses1765000000000 } from '../../database/migrations/1765000000000-StatusHistoryKeepsDeletedStatuses';
+import { RevertedImportsConvertNobody1765220000000 } from '../../database/migrations/1765220000000-RevertedImportsConvertNobody';
 import { memoryDatabase } from '../../database/testing/memory-database';
 import { METRICS, MY_METRICS } from './dashboard.definitions';
 import { myMetrics, snapshotMetrics } from './dashboard.metrics';
@@ -49,7 +50,7 @@ async function one<T>(statement: Statement): Promise<T> {
 }
 
 beforeAll(async () => {
-  db = await memoryDatabase([new Foundation1763700000000(), new ContactsCore1763800000000(), new DashboardSnapshots1764300000000(), new StatusHistoryKeepsDeletedStatuses1765000000000()]);
+  db = await memoryDatabase([new Foundation1763700000000(), new ContactsCore1763800000000(), new DashboardSnapshots1764300000000(), new StatusHistoryKeepsDeletedStatuses1765000000000(), new RevertedImportsConvertNobody1765220000000()]);
 
   await db.query(
     `INSERT INTO contact_statuses (id, name, stage, position) VALUES
@@ -132,6 +133,19 @@ beforeAll(async () => {
   for (const [from, to, contact, changedAt] of history) {
     await db.query('INSERT INTO contact_status_history (from_status_id, to_status_id, contact_id, changed_at) VALUES ($1, $2, $3, $4)', [from, to, contact, changedAt]);
   }
+  // An import's change its revert put back, and the revert's own: neither converts anybody.
+  await db.query(`INSERT INTO contact_status_history (from_status_id, to_status_id, contact_id, changed_at, source, undone) VALUES ($1, $2, $3, $4, 'import', true)`, [
+    STATUS.lead,
+    STATUS.customer,
+    C.c1,
+    '2026-01-05T12:00:00Z',
+  ]);
+  await db.query(`INSERT INTO contact_status_history (from_status_id, to_status_id, contact_id, changed_at, source) VALUES ($1, $2, $3, $4, 'revert')`, [
+    STATUS.lead,
+    STATUS.customer,
+    C.c1,
+    '2026-01-06T12:00:00Z',
+  ]);
 });
 
 afterAll(() => db?.close());
@@ -186,7 +200,7 @@ describe('the snapshot statements', () => {
     expect(new Date(row.last_contacted_at).toISOString()).toBe('2026-03-17T12:00:00.000Z');
   });
 
-  it('count lead → customer conversions per month over twelve months, trashed contacts left out', async () => {
+  it('count lead → customer conversions per month over twelve months, trashed contacts and reverted imports left out', async () => {
     const row = await one<SeriesRow>(statements.conversions);
     expect(row).toEqual({ periods: MONTHS, values: [1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 2], total: 4 });
   });
@@ -200,7 +214,11 @@ describe('the snapshot statements', () => {
       await db.query('DELETE FROM contact_statuses WHERE id = ANY($1::uuid[])', [[STATUS.vip, STATUS.lead]]);
       const row = await one<SeriesRow>(statements.conversions);
       expect(row).toEqual({ periods: MONTHS, values: [1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 2], total: 4 });
-      const kept = await db.query('SELECT from_status_id, from_status_name, from_status_stage, to_status_id, to_status_name, to_status_stage FROM contact_status_history WHERE contact_id = $1 AND changed_at < $2', [C.c3, NOW.toISOString()]);
+      // Its changes, not the entry of its creation.
+      const kept = await db.query(
+        'SELECT from_status_id, from_status_name, from_status_stage, to_status_id, to_status_name, to_status_stage FROM contact_status_history WHERE contact_id = $1 AND changed_at < $2 AND from_status_name IS NOT NULL',
+        [C.c3, NOW.toISOString()],
+      );
       expect(kept.rows).toEqual([{ from_status_id: null, from_status_name: 'Lead', from_status_stage: 'lead', to_status_id: null, to_status_name: 'Vip', to_status_stage: 'customer' }]);
     } finally {
       await db.query('ROLLBACK');
@@ -270,7 +288,7 @@ describe('the snapshot statements', () => {
   });
 
   it('report nobody as last contacted and zero-filled series on an empty database', async () => {
-    const empty = await memoryDatabase([new Foundation1763700000000(), new ContactsCore1763800000000(), new StatusHistoryKeepsDeletedStatuses1765000000000()]);
+    const empty = await memoryDatabase([new Foundation1763700000000(), new ContactsCore1763800000000(), new StatusHistoryKeepsDeletedStatuses1765000000000(), new RevertedImportsConvertNobody1765220000000()]);
     try {
       const run = async <T>(statement: Statement) => (await empty.query<T>(statement.sql, statement.params)).rows;
       expect(await run(statements.lastContacted)).toEqual([]);

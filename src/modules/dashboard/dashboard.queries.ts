@@ -173,8 +173,9 @@ export function conversionsStatement(now: Date): Statement {
         LEFT JOIN contact_statuses t ON t.id = h.to_status_id
        -- A deleted status's stage is kept on the history row.
        WHERE coalesce(f.stage, h.from_status_stage) = 'lead' AND coalesce(t.stage, h.to_status_stage) = 'customer'
-         -- An import's revert puts back a status a contact had: no conversion.
-         AND h.source <> 'revert'
+         -- An import's revert puts back a status a contact had: neither the import's change
+         -- nor the revert's converts anybody.
+         AND h.source <> 'revert' AND NOT h.undone
          AND h.changed_at >= ${MONTHS_FROM} AND h.changed_at <= ${NOW}
          AND ${LIVE_CONTACT('h.contact_id')}
        GROUP BY 1
