@@ -19,6 +19,7 @@ export class AppConfig {
     refreshTtlSeconds: number;
     passwordResetTtlSeconds: number;
     inviteTtlSeconds: number;
+    signUpTtlSeconds: number;
   };
   readonly throttle: { loginLimit: number; forgotPasswordLimit: number; windowSeconds: number };
   readonly mail: { smtpUrl?: string; from: string };
@@ -56,6 +57,7 @@ export class AppConfig {
       refreshTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
       passwordResetTtlSeconds: e.PASSWORD_RESET_TTL_SECONDS,
       inviteTtlSeconds: e.INVITE_TTL_SECONDS,
+      signUpTtlSeconds: e.SIGN_UP_TTL_SECONDS,
     };
     this.throttle = {
       loginLimit: e.THROTTLE_LOGIN_LIMIT,

@@ -114,6 +114,12 @@ export class Environment {
   @Max(2592000, { message: 'must be a number of seconds between 3600 and 2592000' })
   INVITE_TTL_SECONDS = 7 * 24 * 3600;
 
+  @Transform(toInteger)
+  @IsInt({ message: 'must be a number of seconds between 300 and 604800' })
+  @Min(300, { message: 'must be a number of seconds between 300 and 604800' })
+  @Max(604800, { message: 'must be a number of seconds between 300 and 604800' })
+  SIGN_UP_TTL_SECONDS = 24 * 3600;
+
   @IsString()
   @Matches(/^https?:\/\/[^\s]+$/, { message: 'must be an http:// or https:// URL' })
   PUBLIC_URL = 'http://localhost:3000';

@@ -1,8 +1,9 @@
 import { JwtService } from '@nestjs/jwt';
 import { createHash } from 'node:crypto';
 import type { Test } from 'supertest';
-import { latestTokenFor, login, newPerson, register, Session, sessionFrom } from '../support/actors';
+import { latestTokenFor, login, newPerson, register, Session, sessionFrom, signUp, signUpTokenFor } from '../support/actors';
 import { startTestApp, TEST_JWT_SECRET, TestApp } from '../support/test-app';
+import { until } from '../support/wait';
 
 const PASSWORD = 'a-long-enough-password';
 
@@ -88,12 +89,23 @@ describe('auth: registration, sign-in, sessions and passwords', () => {
       expect(sources.map((s) => s.name).sort()).toEqual(['Advertising', 'Event', 'Other', 'Referral', 'Social Media', 'Website']);
     });
 
-    it('registers later users as clients whose contact is a Lead', async () => {
+    it('registers later users as clients whose contact is a Lead, once they confirm their address', async () => {
       clientPerson = newPerson('client');
-      const response = await t.http.post('/api/v1/auth/register').send(clientPerson).expect(201);
+      const accepted = await t.http.post('/api/v1/auth/register').send(clientPerson).expect(202);
+      expect(accepted.body).toEqual({ message: expect.any(String) });
+      // Nothing is made until the mailed link is followed.
+      const [{ accounts }] = await t.db.query('SELECT count(*)::int AS accounts FROM users WHERE email_key = lower($1)', [clientPerson.email]);
+      expect(accounts).toBe(0);
+      const [{ contacts }] = await t.db.query('SELECT count(*)::int AS contacts FROM contacts WHERE email_key = lower($1)', [clientPerson.email]);
+      expect(contacts).toBe(0);
+      const [mail] = await t.db.query(`SELECT subject, text_body FROM mail_outbox WHERE to_address = $1 AND template = 'sign-up-confirm'`, [clientPerson.email]);
+      expect(mail.text_body).toContain('/confirm-sign-up?token=');
+      const token = await signUpTokenFor(t, clientPerson.email);
+      const response = await t.http.post('/api/v1/auth/register/confirm').send({ token }).expect(201);
       expect(response.body.user.accountType).toBe('client');
       expect(response.body.user.roles).toEqual([expect.objectContaining({ systemKey: 'client', audience: 'client' })]);
       client = sessionFrom(response.body);
+      await login(t, clientPerson.email, clientPerson.password);
 
       const rows: Array<{ first_name: string; last_name: string; email: string; phone: string; status: string; stage: string; user_contact: string }> = await t.db.query(
         `SELECT c.first_name, c.last_name, c.email, c.phone, s.name AS status, s.stage, u.contact_id AS user_contact
@@ -114,20 +126,93 @@ describe('auth: registration, sign-in, sessions and passwords', () => {
       ]);
       const roles: Array<{ system_key: string }> = await t.db.query('SELECT r.system_key FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = $1', [client.userId]);
       expect(roles).toEqual([{ system_key: 'client' }]);
+      // The link works once.
+      const again = await t.http.post('/api/v1/auth/register/confirm').send({ token }).expect(400);
+      expect(again.body).toMatchObject({ code: 'invalid_token', details: [{ field: 'token', message: expect.any(String) }] });
     });
 
-    it('refuses a second account with the same email, in any case, with 409 on the email field', async () => {
-      const response = await t.http
+    it('answers a sign-up with an address in use exactly as one with a free address, and mails the account instead', async () => {
+      const free = await t.http.post('/api/v1/auth/register').send(newPerson('free')).expect(202);
+      const taken = await t.http
         .post('/api/v1/auth/register')
         .send({ ...newPerson('dup'), email: clientPerson.email.toUpperCase() })
-        .expect(409);
-      expectErrorBody(response.body, 409);
-      expect(response.body.code).toBe('email_taken');
-      expect(response.body.details).toEqual([expect.objectContaining({ field: 'email' })]);
+        .expect(202);
+      expect(taken.body).toEqual(free.body);
+      expect(Object.keys(taken.headers).sort()).toEqual(Object.keys(free.headers).sort());
       const [{ count }] = await t.db.query('SELECT count(*)::int AS count FROM users WHERE email_key = lower($1)', [clientPerson.email]);
       expect(count).toBe(1);
-      const [{ contacts }] = await t.db.query('SELECT count(*)::int AS contacts FROM contacts WHERE email_key = lower($1)', [clientPerson.email]);
+      const [{ requests }] = await t.db.query('SELECT count(*)::int AS requests FROM sign_up_requests WHERE lower(email) = lower($1)', [clientPerson.email]);
+      expect(requests).toBe(0);
+      await until(async () => {
+        const mails: Array<{ to_address: string; template: string }> = await t.db.query(`SELECT to_address, template FROM mail_outbox WHERE lower(to_address) = lower($1)`, [
+          clientPerson.email,
+        ]);
+        return mails.some((mail) => mail.template === 'sign-up-existing-account' && mail.to_address === clientPerson.email) || undefined;
+      }, 5_000, 'the note to the existing account');
+      await login(t, clientPerson.email, clientPerson.password);
+    });
+
+    it('refuses a confirmation token that is unknown, expired, or ended by another sign-up of the address, naming the field', async () => {
+      const unknown = await t.http.post('/api/v1/auth/register/confirm').send({ token: 'x'.repeat(43) }).expect(400);
+      expect(unknown.body).toMatchObject({ code: 'invalid_token', details: [{ field: 'token', message: 'is invalid, expired or already used' }] });
+      const short = await t.http.post('/api/v1/auth/register/confirm').send({ token: 'abc' }).expect(400);
+      expect(short.body.details).toEqual([expect.objectContaining({ field: 'token' })]);
+
+      const late = newPerson('late');
+      await t.http.post('/api/v1/auth/register').send(late).expect(202);
+      const lateToken = await signUpTokenFor(t, late.email);
+      await t.db.query(`UPDATE sign_up_requests SET expires_at = now() - interval '1 second' WHERE lower(email) = lower($1)`, [late.email]);
+      expect((await t.http.post('/api/v1/auth/register/confirm').send({ token: lateToken }).expect(400)).body.code).toBe('invalid_token');
+
+      // Two sign-ups of one address: the first link followed opens the account, the other one ends.
+      const twice = newPerson('twice');
+      await t.http.post('/api/v1/auth/register').send(twice).expect(202);
+      const firstToken = await signUpTokenFor(t, twice.email);
+      await t.http.post('/api/v1/auth/register').send({ ...twice, password: 'another-long-password' }).expect(202);
+      const secondToken = await until(async () => {
+        const token = await signUpTokenFor(t, twice.email);
+        return token !== firstToken ? token : undefined;
+      }, 5_000, 'the second confirmation');
+      const opened = await t.http.post('/api/v1/auth/register/confirm').send({ token: secondToken }).expect(201);
+      expect(opened.body.user.email).toBe(twice.email);
+      expect((await t.http.post('/api/v1/auth/register/confirm').send({ token: firstToken }).expect(400)).body.code).toBe('invalid_token');
+      await login(t, twice.email, 'another-long-password');
+      await t.http.post('/api/v1/auth/login').send({ email: twice.email, password: twice.password }).expect(401);
+    });
+
+    it("makes a confirmed sign-up the account of the contact staff entered with that address, keeping the contact's details", async () => {
+      const person = newPerson('known');
+      const entered = (
+        await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Entered', lastName: 'By Staff', email: person.email.toUpperCase(), company: 'Acme' }).expect(201)
+      ).body;
+      const session = await signUp(t, person);
+      expect(session.contactId).toBe(entered.id);
+      const profile = (await t.http.get(`/api/v1/contacts/${entered.id}`).set(admin.auth).expect(200)).body;
+      expect(profile).toMatchObject({ firstName: 'Entered', lastName: 'By Staff', company: 'Acme', hasAccount: true, version: entered.version + 1 });
+      const me = (await t.http.get('/api/v1/auth/me').set(session.auth).expect(200)).body;
+      expect(me).toMatchObject({ contactId: entered.id, firstName: 'Entered', lastName: 'By Staff', accountType: 'client' });
+      const [{ contacts }] = await t.db.query('SELECT count(*)::int AS contacts FROM contacts WHERE email_key = lower($1)', [person.email]);
       expect(contacts).toBe(1);
+    });
+
+    it('refuses to confirm a sign-up whose address became a trashed contact or an account meanwhile, with 409 on the email', async () => {
+      const trashed = newPerson('trashed');
+      await t.http.post('/api/v1/auth/register').send(trashed).expect(202);
+      const trashedToken = await signUpTokenFor(t, trashed.email);
+      const contact = (await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Binned', email: trashed.email }).expect(201)).body;
+      await t.http.delete(`/api/v1/contacts/${contact.id}`).set(admin.auth).expect(204);
+      const refused = await t.http.post('/api/v1/auth/register/confirm').send({ token: trashedToken }).expect(409);
+      expectErrorBody(refused.body, 409);
+      expect(refused.body).toMatchObject({ code: 'email_taken', details: [{ field: 'email', message: 'is already in use' }] });
+
+      const staffed = newPerson('staffed');
+      await t.http.post('/api/v1/auth/register').send(staffed).expect(202);
+      const staffedToken = await signUpTokenFor(t, staffed.email);
+      const staffRole = (await t.db.query(`SELECT id FROM roles WHERE system_key = 'staff'`))[0].id as string;
+      await t.http.post('/api/v1/users').set(admin.auth).send({ firstName: 'Made', lastName: 'By Admin', email: staffed.email, roleIds: [staffRole], sendInvite: false }).expect(201);
+      expect((await t.http.post('/api/v1/auth/register/confirm').send({ token: staffedToken }).expect(409)).body.code).toBe('email_taken');
+      const [{ accounts }] = await t.db.query('SELECT count(*)::int AS accounts FROM users WHERE email_key = lower($1)', [staffed.email]);
+      expect(accounts).toBe(1);
     });
   });
 
@@ -227,8 +312,7 @@ describe('auth: registration, sign-in, sessions and passwords', () => {
 
     beforeAll(async () => {
       person = newPerson('forgetful');
-      const response = await t.http.post('/api/v1/auth/register').send(person).expect(201);
-      session = sessionFrom(response.body);
+      session = await signUp(t, person);
     });
 
     it('answers forgot-password with the same 202 for known and unknown emails; only the known one gets mail', async () => {
@@ -238,9 +322,10 @@ describe('auth: registration, sign-in, sessions and passwords', () => {
       expect(known.body).toEqual(unknown.body);
       expect(known.body).toEqual({ message: expect.any(String) });
 
-      resetToken = await latestTokenFor(t, admin, person.email);
+      resetToken = await latestTokenFor(t, admin, person.email, 'password-reset');
       const outbox = await t.http.get('/api/v1/mail/outbox').query({ to: person.email }).set(admin.auth).expect(200);
-      expect(outbox.body.data).toHaveLength(1);
+      // The sign-up's confirmation, then the reset link.
+      expect(outbox.body.data.map((mail: { template: string }) => mail.template)).toEqual(['password-reset', 'sign-up-confirm']);
       expect(outbox.body.data[0]).toMatchObject({ toAddress: person.email, template: 'password-reset' });
       expect(outbox.body.data[0].textBody).toContain(`Token: ${resetToken}`);
 
@@ -313,15 +398,16 @@ describe('auth: two simultaneous first registrations', () => {
   });
   afterAll(() => t.close());
 
-  it('makes exactly one of them admin', async () => {
-    const [a, b] = await Promise.all([
-      t.http.post('/api/v1/auth/register').send(newPerson('racer')),
-      t.http.post('/api/v1/auth/register').send(newPerson('racer')),
-    ]);
-    expect([a.status, b.status]).toEqual([201, 201]);
-    const kinds = [a.body.user.roles[0].systemKey, b.body.user.roles[0].systemKey].sort();
-    expect(kinds).toEqual(['admin', 'client']);
-    expect([a.body.user.accountType, b.body.user.accountType].sort()).toEqual(['client', 'staff']);
+  it('makes exactly one of them admin; the other waits for its address to be confirmed', async () => {
+    const people = [newPerson('racer'), newPerson('racer')];
+    const answers = await Promise.all(people.map((person) => t.http.post('/api/v1/auth/register').send(person)));
+    expect(answers.map((answer) => answer.status).sort()).toEqual([201, 202]);
+    const first = answers.find((answer) => answer.status === 201)!;
+    expect(first.body.user).toMatchObject({ accountType: 'staff', roles: [expect.objectContaining({ systemKey: 'admin' })] });
+    const second = people[answers.indexOf(answers.find((answer) => answer.status === 202)!)]!;
+    const confirmed = sessionFrom((await t.http.post('/api/v1/auth/register/confirm').send({ token: await signUpTokenFor(t, second.email) }).expect(201)).body);
+    const me = (await t.http.get('/api/v1/auth/me').set(confirmed.auth).expect(200)).body;
+    expect(me).toMatchObject({ accountType: 'client', roles: [expect.objectContaining({ systemKey: 'client' })] });
 
     const [{ admins }] = await t.db.query(
       `SELECT count(*)::int AS admins FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE r.system_key = 'admin'`,
@@ -344,7 +430,7 @@ describe('auth: throttling sign-in attempts', () => {
   it('answers the 4th attempt for the same email within the window with 429 and the shared error body', async () => {
     const person = newPerson('throttled');
     await register(t, 'throttled-admin');
-    await t.http.post('/api/v1/auth/register').send(person).expect(201);
+    await signUp(t, person);
 
     await t.http.post('/api/v1/auth/login').send({ email: person.email, password: 'wrong-password-1' }).expect(401);
     await t.http.post('/api/v1/auth/login').send({ email: person.email, password: 'wrong-password-2' }).expect(401);
@@ -357,13 +443,13 @@ describe('auth: throttling sign-in attempts', () => {
 
     // The budget is per email: another account from the same address can still sign in.
     const other = newPerson('unthrottled');
-    await t.http.post('/api/v1/auth/register').send(other).expect(201);
+    await signUp(t, other);
     await login(t, other.email, other.password);
   });
 
   it('does not let a client reset the budget of an email by sending its own X-Forwarded-For header', async () => {
     const person = newPerson('spoofer');
-    await t.http.post('/api/v1/auth/register').send(person).expect(201);
+    await signUp(t, person);
     for (let i = 1; i <= 3; i += 1) {
       await t.http.post('/api/v1/auth/login').send({ email: person.email, password: `wrong-password-${i}` }).expect(401);
     }

@@ -3,7 +3,7 @@ import type { Response } from 'supertest';
 import type { QueryRunner } from 'typeorm';
 import { PasswordService } from '../../src/core/auth/password.service';
 import { IdentityService } from '../../src/core/identity/identity.service';
-import { newPerson, register, Session, sessionFrom } from '../support/actors';
+import { newPerson, register, Session, signUp } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
 import { untilWaitingForLocks } from '../support/wait';
 
@@ -124,7 +124,7 @@ describe('sessions under concurrent changes', () => {
 
   it('a sign-in checked against the old password fails if the password changes before it completes', async () => {
     const person = newPerson('login-vs-password');
-    const registered: Session = sessionFrom((await t.http.post('/api/v1/auth/register').send(person).expect(201)).body);
+    const registered: Session = await signUp(t, person);
     const newHash = await t.app.get(PasswordService).hash('a-different-long-password');
     const held = await holdAccount(registered.userId);
     let signIn!: Sent;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { PortalSectionsRegistry } from '../../src/modules/client-portal/portal-sections';
-import { createUserWithRoles, login, newPerson, register, Session, sessionFrom, systemRoleId } from '../support/actors';
+import { createUserWithRoles, login, newPerson, register, Session, sessionFrom, signUpTokenFor, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
 
 /**
@@ -81,7 +81,8 @@ describe('client portal', () => {
     let client: Session;
 
     it('registers as a client (the second registration) and signs in as one', async () => {
-      const registered = await t.http.post('/api/v1/auth/register').send(person).expect(201);
+      await t.http.post('/api/v1/auth/register').send(person).expect(202);
+      const registered = await t.http.post('/api/v1/auth/register/confirm').send({ token: await signUpTokenFor(t, person.email) }).expect(201);
       expect(registered.body.user).toMatchObject({ email: person.email, accountType: 'client', roles: [expect.objectContaining({ systemKey: 'client' })] });
 
       const signedIn = await t.http.post('/api/v1/auth/login').send({ email: person.email, password: person.password }).expect(200);

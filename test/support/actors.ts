@@ -29,9 +29,34 @@ export function sessionFrom(body: { accessToken: string; refreshToken: string; u
   };
 }
 
+/**
+ * Signs a new person up: the first account of the app is signed in at once (and made admin);
+ * later ones confirm their address with the mailed link, as a person would.
+ */
 export async function register(t: TestApp, prefix = 'person'): Promise<Session> {
-  const response = await t.http.post('/api/v1/auth/register').send(newPerson(prefix)).expect(201);
-  return sessionFrom(response.body);
+  return signUp(t, newPerson(prefix));
+}
+
+export async function signUp(t: TestApp, person: ReturnType<typeof newPerson>): Promise<Session> {
+  const response = await t.http.post('/api/v1/auth/register').send(person);
+  if (response.status === 201) return sessionFrom(response.body);
+  if (response.status !== 202) throw new Error(`Sign-up answered ${response.status}: ${JSON.stringify(response.body)}`);
+  const token = await signUpTokenFor(t, person.email);
+  return sessionFrom((await t.http.post('/api/v1/auth/register/confirm').send({ token }).expect(201)).body);
+}
+
+/** The token of the newest sign-up confirmation mailed to `email` (read from the outbox table: no admin needed). */
+export async function signUpTokenFor(t: TestApp, email: string, attempts = 50): Promise<string> {
+  for (let i = 0; i < attempts; i += 1) {
+    const [mail] = (await t.db.query(
+      `SELECT text_body FROM mail_outbox WHERE lower(to_address) = lower($1) AND template = 'sign-up-confirm' ORDER BY created_at DESC LIMIT 1`,
+      [email],
+    )) as Array<{ text_body: string }>;
+    const match = mail ? /Token: (\S+)/.exec(mail.text_body) : null;
+    if (match) return match[1]!;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`No sign-up confirmation reached ${email}`);
 }
 
 export async function login(t: TestApp, email: string, password = 'a-long-enough-password'): Promise<Session> {
@@ -55,14 +80,15 @@ export async function createUserWithRoles(t: TestApp, admin: Session, roleIds: s
 /** Asks for an admin-sent reset and reads the token from the outbox. */
 export async function issueResetToken(t: TestApp, admin: Session, userId: string, email: string): Promise<{ token: string }> {
   await t.http.post(`/api/v1/users/${userId}/password-reset`).set(admin.auth).send({ mode: 'send' }).expect(202);
-  return { token: await latestTokenFor(t, admin, email) };
+  return { token: await latestTokenFor(t, admin, email, 'password-reset') };
 }
 
-/** The token in the newest outbox message to `email`. */
-export async function latestTokenFor(t: TestApp, admin: Session, email: string, attempts = 50): Promise<string> {
+/** The token in the newest outbox message to `email`, of the given template if one is named. */
+export async function latestTokenFor(t: TestApp, admin: Session, email: string, template?: string, attempts = 50): Promise<string> {
   for (let i = 0; i < attempts; i += 1) {
-    const response = await t.http.get('/api/v1/mail/outbox').query({ to: email, limit: 1 }).set(admin.auth).expect(200);
-    const body: string | undefined = response.body.data[0]?.textBody;
+    const response = await t.http.get('/api/v1/mail/outbox').query({ to: email, limit: 20 }).set(admin.auth).expect(200);
+    const mails = response.body.data as Array<{ template: string; textBody: string }>;
+    const body = mails.find((mail) => template === undefined || mail.template === template)?.textBody;
     const match = body ? /Token: (\S+)/.exec(body) : null;
     if (match) return match[1]!;
     await new Promise((resolve) => setTimeout(resolve, 100));

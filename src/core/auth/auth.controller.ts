@@ -1,6 +1,7 @@
-import { Body, Controller, Get, HttpCode, HttpStatus, Post, Req, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, HttpStatus, Post, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
+import type { FastifyReply } from 'fastify';
 import { Authenticated, Public } from '../access/authorize.decorator';
 import { CurrentUser } from '../access/request-ability.decorator';
 import { ApiErrors } from '../http/api-errors.decorator';
@@ -10,6 +11,7 @@ import { AuthService } from './auth.service';
 import {
   AcceptedDto,
   ChangePasswordDto,
+  ConfirmSignUpDto,
   ForgotPasswordDto,
   LoginDto,
   MeDto,
@@ -41,13 +43,35 @@ export class AuthController {
   @SkipThrottle({ forgot: true, 'forgot-account': true })
   @ApiOperation({
     summary: 'Create an account',
-    description: 'Creates a client account with a contact in status Lead. The first account ever created becomes admin.',
+    description:
+      'The first account of a deployment becomes admin and is signed in at once (201). Every later one is a client account with a contact in ' +
+      'status Lead, opened when the address is confirmed: the answer is 202 whether or not the address is in use, and a link to confirm it is ' +
+      'mailed (`POST /auth/register/confirm`), or, to an address that already has an account, a note saying so.',
     operationId: 'register',
   })
-  @ApiCreatedResponse({ type: TokensDto })
-  @ApiErrors(400, 409, 413, 429)
-  register(@Body() body: RegisterDto, @Req() request: RequestWithClient): Promise<TokensDto> {
-    return this.auth.register(body, clientOf(request));
+  @ApiCreatedResponse({ type: TokensDto, description: 'The first account: made admin and signed in.' })
+  @ApiAcceptedResponse({ type: AcceptedDto, description: 'A confirmation link is on its way to the address.' })
+  @ApiErrors(400, 413, 429)
+  async register(@Body() body: RegisterDto, @Req() request: RequestWithClient, @Res({ passthrough: true }) reply: FastifyReply): Promise<TokensDto | AcceptedDto> {
+    const signedIn = await this.auth.register(body, clientOf(request));
+    if (signedIn) return signedIn;
+    void reply.status(HttpStatus.ACCEPTED);
+    return { message: 'Check your mail: a link to confirm the address is on its way.' };
+  }
+
+  @Post('register/confirm')
+  @Public()
+  @ApiOperation({
+    summary: 'Confirm a sign-up and sign in',
+    description:
+      'Opens the account with the token from the mailed link. An address a contact already has (without an account) becomes that ' +
+      "contact's account, keeping its names and details. The link works once.",
+    operationId: 'confirmSignUp',
+  })
+  @ApiCreatedResponse({ type: TokensDto, description: 'Account opened and signed in.' })
+  @ApiErrors(400, 409, 413)
+  confirmSignUp(@Body() body: ConfirmSignUpDto, @Req() request: RequestWithClient): Promise<TokensDto> {
+    return this.auth.confirmSignUp(body.token, clientOf(request));
   }
 
   @Post('login')

@@ -1,20 +1,26 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { AppConfig } from '../../config/app-config';
 import { AbilityFactory } from '../access/ability.factory';
 import { AuditService } from '../audit/audit.service';
 import type { AuthUser } from '../identity/auth-user';
 import { ContactDirectory } from '../identity/contact-directory';
 import { IdentityService } from '../identity/identity.service';
 import { RolesCache } from '../identity/roles-cache.service';
+import { MailService } from '../mail/mail.service';
 import { EmailTakenError, emailTakenOnConflict, InvalidCredentialsError, InvalidPasswordTokenError, InvalidRefreshTokenError, WrongCurrentPasswordError } from './auth.errors';
 import type { ChangePasswordDto, MeDto, RegisterDto, TokensDto } from './dto/auth.dto';
 import { PasswordService } from './password.service';
 import { PasswordTokensService } from './password-tokens.service';
+import { hashSecretToken, newSecretToken } from './secret-token';
 import { ClientInfo, TokenService } from './token.service';
 
-/** Serialises sign-ups so exactly one of two simultaneous first registrations becomes admin. */
+/** Serialises sign-ups so exactly one of two simultaneous first registrations becomes admin, and confirmations with them. */
 const REGISTRATION_LOCK_KEY = 7_316_482_114;
+
+/** A sign-up kept until its link is followed, or the address of the account that already has its email. */
+type SignUp = { token: string } | { existingAccount: string };
 
 @Injectable()
 export class AuthService {
@@ -30,47 +36,141 @@ export class AuthService {
     private readonly abilities: AbilityFactory,
     private readonly rolesCache: RolesCache,
     private readonly audit: AuditService,
+    private readonly mail: MailService,
+    private readonly config: AppConfig,
   ) {}
 
   /**
-   * Public sign-up: a client account with a Lead contact. The very first account instead
-   * becomes admin, and at that moment the roles and starter lists are put in place.
+   * Public sign-up. The very first account becomes admin at once, and at that moment the
+   * roles and starter lists are put in place. Every later one is a client account, made when
+   * its address is confirmed through a mailed link (see confirmSignUp): until then nothing
+   * tells the caller whether the address is in use, and nobody signs up with an address they
+   * do not read. An address that already has an account is mailed a note saying so instead.
    */
-  async register(input: RegisterDto, client: ClientInfo): Promise<TokensDto> {
+  async register(input: RegisterDto, client: ClientInfo): Promise<TokensDto | null> {
     const passwordHash = await this.passwords.hash(input.password);
-    const { user, tokens, first } = await this.dataSource.transaction(async (manager) => {
+    const outcome = await this.dataSource.transaction(async (manager) => {
       await manager.query('SELECT pg_advisory_xact_lock($1)', [REGISTRATION_LOCK_KEY]);
       const [{ count }] = (await manager.query('SELECT count(*)::int AS count FROM users')) as Array<{ count: number }>;
-      const first = count === 0;
+      if (count > 0) return { kind: 'sign-up' as const, signUp: await this.requestSignUp(manager, input, passwordHash) };
       await this.identity.ensureSystemRoles(manager);
-      if (first) await this.contacts.ensureStarterData(manager);
-      const taken: unknown[] = await manager.query(
-        'SELECT 1 FROM users WHERE email_key = lower($1) UNION ALL SELECT 1 FROM contacts WHERE email_key = lower($1) LIMIT 1',
-        [input.email],
-      );
-      if (taken.length) throw new EmailTakenError();
+      await this.contacts.ensureStarterData(manager);
       const contact = await this.contacts.createForAccount(
         manager,
-        { firstName: input.firstName, lastName: input.lastName, email: input.email, phone: input.phone ?? null, accountType: first ? 'staff' : 'client' },
+        { firstName: input.firstName, lastName: input.lastName, email: input.email, phone: input.phone ?? null, accountType: 'staff' },
         null,
       );
-      const roleId = await this.identity.systemRoleId(manager, first ? 'admin' : 'client');
       const user = await this.identity.createAccount(manager, {
         contactId: contact.id,
         email: input.email,
         firstName: input.firstName,
         lastName: input.lastName,
         passwordHash,
-        roleIds: [roleId],
+        roleIds: [await this.identity.systemRoleId(manager, 'admin')],
       });
-      await this.audit.record({ actorId: user.id, action: first ? 'user.bootstrap-admin' : 'user.register', subjectType: 'User', subjectId: user.id }, manager);
-      const tokens = await this.tokens.issue(manager, user, client);
-      return { user, tokens, first };
-    }).catch(emailTakenOnConflict);
+      await this.audit.record({ actorId: user.id, action: 'user.bootstrap-admin', subjectType: 'User', subjectId: user.id }, manager);
+      return { kind: 'first' as const, user, tokens: await this.tokens.issue(manager, user, client) };
+    });
+    if (outcome.kind === 'sign-up') {
+      const { signUp } = outcome;
+      // After the answer, as for password resets: the time taken does not tell which mail goes out.
+      setImmediate(() => void this.sendSignUpMail(input, signUp).catch((error: Error) => this.logger.error(`Sign-up mail failed: ${error.message}`)));
+      return null;
+    }
     this.rolesCache.invalidate();
     this.contacts.changed();
-    if (first) this.logger.log(`First account ${user.email} registered and made admin`);
-    return { ...tokens, tokenType: 'Bearer', user: await this.me(this.identity.toAuthUser(user, user.roles)) };
+    this.logger.log(`First account ${outcome.user.email} registered and made admin`);
+    return { ...outcome.tokens, tokenType: 'Bearer', user: await this.me(this.identity.toAuthUser(outcome.user, outcome.user.roles)) };
+  }
+
+  /** Keeps a sign-up until its link is followed; none for an address an account already has. */
+  private async requestSignUp(manager: EntityManager, input: RegisterDto, passwordHash: string): Promise<SignUp> {
+    await manager.query('DELETE FROM sign_up_requests WHERE expires_at <= now()');
+    const [account] = (await manager.query('SELECT email FROM users WHERE email_key = lower($1)', [input.email])) as Array<{ email: string }>;
+    if (account) return { existingAccount: account.email };
+    const { token, hash } = newSecretToken();
+    await manager.query(
+      `INSERT INTO sign_up_requests (email, first_name, last_name, phone, password_hash, token_hash, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))`,
+      [input.email, input.firstName, input.lastName, input.phone ?? null, passwordHash, hash, this.config.auth.signUpTtlSeconds],
+    );
+    return { token };
+  }
+
+  private async sendSignUpMail(input: RegisterDto, signUp: SignUp): Promise<void> {
+    if ('existingAccount' in signUp) {
+      await this.mail.send({
+        to: signUp.existingAccount,
+        template: 'sign-up-existing-account',
+        subject: 'You already have a Maestro CRM account',
+        text:
+          `Hello,\n\nSomeone asked to create a Maestro CRM account with this address, which already has one. ` +
+          `Sign in with it, or ask for a new password if you have forgotten it:\n${this.config.http.publicUrl}/forgot-password\n\n` +
+          `If you did not ask for this, ignore this message: nothing has changed.\n`,
+      });
+      return;
+    }
+    const hours = Math.round(this.config.auth.signUpTtlSeconds / 3600);
+    const link = `${this.config.http.publicUrl}/confirm-sign-up?token=${encodeURIComponent(signUp.token)}`;
+    await this.mail.send({
+      to: input.email,
+      template: 'sign-up-confirm',
+      subject: 'Confirm your Maestro CRM account',
+      text:
+        `Hello ${input.firstName},\n\nConfirm this address to open your account (valid ${hours} hours):\n${link}\n\nToken: ${signUp.token}\n\n` +
+        `If you did not ask for this, ignore this message: no account is made.\n`,
+    });
+  }
+
+  /**
+   * Opens the account a sign-up asked for, once its link is followed, and signs it in. An
+   * address a contact already has (entered by staff, without an account) becomes that
+   * contact's account, which keeps its names and details; the sign-up's password is the
+   * account's. The link works once; other sign-ups with the same address end with it.
+   */
+  async confirmSignUp(token: string, client: ClientInfo): Promise<TokensDto> {
+    const { user, linked } = await this.dataSource
+      .transaction(async (manager) => {
+        await manager.query('SELECT pg_advisory_xact_lock($1)', [REGISTRATION_LOCK_KEY]);
+        const [request] = (
+          (await manager.query('DELETE FROM sign_up_requests WHERE token_hash = $1 AND expires_at > now() RETURNING *', [hashSecretToken(token)])) as [
+            Array<{ email: string; first_name: string; last_name: string; phone: string | null; password_hash: string }>,
+            number,
+          ]
+        )[0];
+        if (!request) throw new InvalidPasswordTokenError();
+        await manager.query('DELETE FROM sign_up_requests WHERE lower(email) = lower($1)', [request.email]);
+        const taken: unknown[] = await manager.query('SELECT 1 FROM users WHERE email_key = lower($1)', [request.email]);
+        if (taken.length) throw new EmailTakenError();
+        const existing = await this.contacts.claimForSignUp(manager, request.email);
+        if (existing === 'taken') throw new EmailTakenError();
+        const contact =
+          existing ??
+          (await this.contacts.createForAccount(
+            manager,
+            { firstName: request.first_name, lastName: request.last_name, email: request.email, phone: request.phone, accountType: 'client' },
+            null,
+          ));
+        const user = await this.identity.createAccount(manager, {
+          contactId: contact.id,
+          email: contact.email ?? request.email,
+          firstName: contact.firstName,
+          lastName: contact.lastName,
+          passwordHash: request.password_hash,
+          roleIds: [await this.identity.systemRoleId(manager, 'client')],
+        });
+        if (existing) await this.contacts.accountChanged(manager, contact.id);
+        await this.audit.record(
+          { actorId: user.id, action: 'user.register', subjectType: 'User', subjectId: user.id, after: { contactId: contact.id, existingContact: Boolean(existing) } },
+          manager,
+        );
+        return { user: { ...user, tokens: await this.tokens.issue(manager, user, client) }, linked: Boolean(existing) };
+      })
+      .catch(emailTakenOnConflict);
+    this.rolesCache.invalidate();
+    this.contacts.changed();
+    if (linked) this.logger.log(`Sign-up confirmed for an existing contact (${user.contactId})`);
+    return { ...user.tokens, tokenType: 'Bearer', user: await this.me(this.identity.toAuthUser(user, user.roles)) };
   }
 
   async login(email: string, password: string, client: ClientInfo): Promise<TokensDto> {

@@ -31,6 +31,13 @@ export abstract class ContactDirectory {
    */
   abstract createForAccount(manager: EntityManager, details: ContactDetails, actorId: string | null): Promise<ContactSummary>;
 
+  /**
+   * The contact a confirmed sign-up with this email becomes the account of, locked: a live
+   * contact without an account. `taken` when the address is a trashed contact's or an
+   * account's; null when no contact has it.
+   */
+  abstract claimForSignUp(manager: EntityManager, email: string): Promise<ContactSummary | 'taken' | null>;
+
   /** Takes the contacts assigned to a user whose account goes off them, as edits (new version). How many. */
   abstract unassignFrom(manager: EntityManager, userId: string): Promise<number>;
 

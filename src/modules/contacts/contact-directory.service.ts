@@ -36,6 +36,16 @@ export class ContactDirectoryService extends ContactDirectory {
     return contact ? { id: contact.id, firstName: contact.firstName, lastName: contact.lastName, email: contact.email, phone: contact.phone } : null;
   }
 
+  async claimForSignUp(manager: EntityManager, email: string): Promise<ContactSummary | 'taken' | null> {
+    const [contact] = (await manager.query(
+      `SELECT c.id, c.deleted_at IS NOT NULL OR EXISTS (SELECT 1 FROM users u WHERE u.contact_id = c.id) AS taken
+         FROM contacts c WHERE c.email_key = lower($1) FOR UPDATE`,
+      [email],
+    )) as Array<{ id: string; taken: boolean }>;
+    if (!contact) return null;
+    return contact.taken ? 'taken' : this.findById(manager, contact.id);
+  }
+
   async unassignFrom(manager: EntityManager, userId: string): Promise<number> {
     // In id order, as every writer of several contacts locks them.
     const [{ count }] = (await manager.query(

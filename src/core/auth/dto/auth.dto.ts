@@ -82,6 +82,14 @@ export class ResetPasswordDto extends PasswordField {
   token: string;
 }
 
+export class ConfirmSignUpDto {
+  @ApiProperty({ description: 'The token from the sign-up confirmation link.' })
+  @IsString()
+  @MinLength(10)
+  @MaxLength(200)
+  token: string;
+}
+
 export class ChangePasswordDto extends PasswordField {
   @ApiProperty({ format: 'password', maxLength: PASSWORD_RULE.max })
   @IsString()
