@@ -180,6 +180,46 @@ describe('contacts changed through their accounts', () => {
     expect(entry.after).toEqual({ roleIds: [clientRole], contactsUnassigned: 1 });
   });
 
+  it('a contact given to a staff member while they are made a client waits, and is refused on its field: no client is ever an assignee', async () => {
+    const clientRole = await systemRoleId(t, 'client');
+    const assignments: Array<[string, (userId: string) => PromiseLike<{ status: number; body: { details?: unknown } }>]> = [
+      ['create', (userId) => t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Given', assignedToId: userId })],
+      [
+        'update',
+        async (userId) => {
+          const contact = (await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Given' }).expect(201)).body;
+          return t.http.patch(`/api/v1/contacts/${contact.id}`).set(admin.auth).send({ version: contact.version, assignedToId: userId });
+        },
+      ],
+      [
+        'bulk',
+        async (userId) => {
+          const contact = (await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Given' }).expect(201)).body;
+          return t.http.post('/api/v1/contacts/bulk').set(admin.auth).send({ selection: { ids: [contact.id] }, action: 'assign', assignedToId: userId });
+        },
+      ],
+    ];
+    for (const [way, assign] of assignments) {
+      const user = await createUserWithRoles(t, admin, [staffRole], `demoted-${way}`);
+      let request!: PromiseLike<{ status: number; body: { details?: unknown } }>;
+      // The demotion holds the account as PUT /users/:id/roles does, and changes its roles meanwhile.
+      const answer = await whileHolding(
+        t.db,
+        { sql: 'SELECT id FROM users WHERE id = $1 FOR UPDATE', params: [user.userId] },
+        () => (request = assign(user.userId)),
+        (query) => query('UPDATE user_roles SET role_id = $2 WHERE user_id = $1', [user.userId, clientRole]),
+      );
+      expect({ way, status: answer.status, details: answer.body.details }).toEqual({
+        way,
+        status: 422,
+        details: [{ field: 'assignedToId', message: expect.stringContaining('active staff user') }],
+      });
+      await request;
+      const [{ assigned }] = await t.db.query('SELECT count(*)::int AS assigned FROM contacts WHERE assigned_to_id = $1', [user.userId]);
+      expect({ way, assigned }).toEqual({ way, assigned: 0 });
+    }
+  });
+
   it('an account renamed through its contact is renamed at once for its own sessions', async () => {
     const user = await createUserWithRoles(t, admin, [staffRole], 'renamed');
     expect((await t.http.get('/api/v1/auth/me').set(user.auth).expect(200)).body.firstName).not.toBe('Renamed');

@@ -7,7 +7,7 @@ import { CONTACT_CHANGED, Decision, EMAIL_TAKEN, writeChunk } from '../../src/mo
 import { conversionsStatement } from '../../src/modules/dashboard/dashboard.queries';
 import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
-import { until } from '../support/wait';
+import { until, whileHolding } from '../support/wait';
 
 describe.each([
   ['PostgreSQL + Redis (BullMQ)', {}],
@@ -683,6 +683,23 @@ describe('CSV import edge cases', () => {
       { from: 'Customer', to: 'Lead', source: 'import', changed_by_id: staff.userId },
       { from: 'Lead', to: 'Customer', source: 'revert', changed_by_id: admin.userId },
     ]);
+  });
+
+  it('a row naming an owner who is made a client while the chunk runs waits, and is rejected: no client is ever an assignee', async () => {
+    const owner = await createUserWithRoles(t, admin, [await systemRoleId(t, 'staff')], 'owner');
+    const clientRole = await systemRoleId(t, 'client');
+    const email = `owned.${marker}@example.com`;
+    // The demotion holds the account as PUT /users/:id/roles does, and changes its roles meanwhile.
+    const { done, rejected } = await whileHolding(
+      t.db,
+      { sql: 'SELECT id FROM users WHERE id = $1 FOR UPDATE', params: [owner.userId] },
+      () => run(`First Name,Email,Owner\nOwned,${email},${owner.email}\n`, 'create'),
+      (query) => query('UPDATE user_roles SET role_id = $2 WHERE user_id = $1', [owner.userId, clientRole]),
+    );
+    expect(done.counts).toMatchObject({ created: 0, failed: 1 });
+    expect(rejected.map((row) => row.Error)).toEqual([expect.stringContaining('is not an active staff user')]);
+    const [{ assigned }] = await t.db.query('SELECT count(*)::int AS assigned FROM contacts WHERE assigned_to_id = $1', [owner.userId]);
+    expect(assigned).toBe(0);
   });
 
   it("a reverted import's lead → customer changes convert nobody, nor do the revert's own", async () => {

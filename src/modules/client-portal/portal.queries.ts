@@ -1,3 +1,4 @@
+import { activeStaffSql } from '../contacts/contacts.queries';
 import type { ActivityType } from '../contacts/entities/activity.entity';
 
 /**
@@ -39,7 +40,8 @@ export const DASHBOARD_SELECT = `
          au.id AS assignee_id, au.first_name AS assignee_first_name, au.last_name AS assignee_last_name,
          au.email AS assignee_email, ac.phone AS assignee_phone
     FROM contacts c
-    LEFT JOIN users au ON au.id = c.assigned_to_id AND au.is_active
+    -- Only ever shown as the client's contact person while an active staff account.
+    LEFT JOIN users au ON au.id = c.assigned_to_id AND ${activeStaffSql('au.id')}
     LEFT JOIN contacts ac ON ac.id = au.contact_id
    WHERE c.id = $1 AND c.deleted_at IS NULL`;
 

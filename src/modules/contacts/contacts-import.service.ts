@@ -257,6 +257,10 @@ export class ContactsImportService {
             const live = held.find((row) => row.key === field.key);
             return live ? { ...field, id: live.id, type: live.type as CustomField['type'], options: live.options } : field;
           });
+          // The staff an owner column can name are held first, so none stops being staff before the chunk commits.
+          if (locked.mapping!.some((column) => column.target === 'assignedTo')) {
+            await manager.query(`SELECT staff.id FROM users staff WHERE ${activeStaffSql('staff.id')} ORDER BY staff.id FOR KEY SHARE OF staff`);
+          }
           const lookups = { ...(await loadLookups(manager, asHeld)), administratorAccount };
           // Decided and written at once: rows and decisions die young, which keeps the worker's memory flat.
           const decisions = await decideChunk(manager, settingsOf(locked), await this.chunk(manager, locked, from, to), lookups);

@@ -174,6 +174,18 @@ export function decodeCursor(raw: string): ContactCursor {
   throw new RequestValidationError([{ field: 'cursor', message: 'is not a cursor this API handed out' }]);
 }
 
+/**
+ * Holds a user as an assignee until the transaction ends: their roles, activity and account
+ * cannot change meanwhile (those edits lock the user for update first, then take their
+ * assigned contacts away), so an assignment checked against them is still true when it
+ * commits. Taken before the contacts are locked, so the two orders cannot cross. A key-share
+ * lock: their sign-ins, which only stamp the row, do not wait for it.
+ */
+export async function holdAssignees(manager: EntityManager, userIds: Array<string | null | undefined>): Promise<void> {
+  const ids = [...new Set(userIds.filter((id): id is string => Boolean(id)).map((id) => id.toLowerCase()))].sort();
+  if (ids.length) await manager.query('SELECT id FROM users WHERE id = ANY($1::uuid[]) ORDER BY id FOR KEY SHARE', [ids]);
+}
+
 /** Whether the user `userId` (an SQL expression) is an active staff account: what contacts may be assigned to. */
 export const activeStaffSql = (userId: string): string =>
   `EXISTS (SELECT 1 FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id WHERE u.id = ${userId} AND u.is_active AND r.audience = 'staff')`;

@@ -29,6 +29,7 @@ import {
 } from './contacts.errors';
 import {
   activeStaffSql,
+  holdAssignees,
   compileSelection,
   ContactListRow,
   ContactSelection,
@@ -250,6 +251,7 @@ export class ContactsService {
     if (custom.errors.length) throw new RequestValidationError(custom.errors);
     const id = await this.writing(async (manager) => {
       await setChangeContext(manager, actor.id, 'api');
+      await holdAssignees(manager, [input.assignedToId]);
       const statusId = input.statusId === undefined ? await this.defaultStatusId(manager, ability) : input.statusId;
       await this.checkReferences(manager, ability, input);
       if (input.email) await this.assertEmailFree(manager, ability, input.email, null);
@@ -294,6 +296,7 @@ export class ContactsService {
     let account: string | undefined;
     await this.writing(async (manager) => {
       await setChangeContext(manager, actor.id, 'api');
+      await holdAssignees(manager, [input.assignedToId]);
       const before = await this.findVisible(ability, id, 'update', manager, true);
       if (before.version !== input.version) throw new StaleContactVersionError(before.version);
       const changed = this.changedFields(before, input, custom.values);
@@ -428,6 +431,7 @@ export class ContactsService {
 
     const result = await this.writing(async (manager) => {
       await setChangeContext(manager, actor.id, 'bulk');
+      await holdAssignees(manager, [input.assignedToId]);
       // The selected rows are locked first, in id order, before the entries they are given (as
       // every writer of several contacts locks them, so two cannot deadlock); the change then runs
       // as a statement of its own, whose snapshot sees whatever was committed while it waited.
