@@ -702,6 +702,39 @@ describe('CSV import edge cases', () => {
     expect(assigned).toBe(0);
   });
 
+  it("a revert needs the delete right on every contact, and leaves an administrator's contact to administrators", async () => {
+    const lookupRights = [
+      { action: 'read', subject: ['ContactStatus', 'TrafficSource', 'Tag', 'Service', 'CustomField'] },
+      { action: 'create', subject: 'Tag' },
+    ];
+    const role = await t.http
+      .post('/api/v1/roles')
+      .set(admin.auth)
+      .send({ name: `No delete ${marker}`, audience: 'staff', rules: [{ action: ['read', 'create', 'update', 'assign', 'import'], subject: 'Contact' }, ...lookupRights] })
+      .expect(201);
+    const importer = await createUserWithRoles(t, admin, [role.body.id], 'nodelete');
+    const otherAdmin = await createUserWithRoles(t, admin, [await systemRoleId(t, 'admin')], 'otheradmin');
+    const created = `created.nodelete.${marker}@example.com`;
+    // Run by an administrator: it renames the other administrator and creates a contact.
+    const uploaded = (await upload(`First Name,Last Name,Email\nRenamed,Admin,${otherAdmin.email}\nNew,Person,${created}\n`, admin).expect(201)).body;
+    await t.http.put(`/api/v1/contacts/imports/${uploaded.id}/settings`).set(admin.auth).send({ columns: uploaded.columns, mode: 'upsert' }).expect(200);
+    await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/run`).set(admin.auth).expect(202);
+    await until(async () => ((await t.http.get(`/api/v1/contacts/imports/${uploaded.id}`).set(admin.auth).expect(200)).body.status === 'completed' ? true : undefined));
+    expect((await t.db.query('SELECT first_name FROM users WHERE id = $1', [otherAdmin.userId]))[0].first_name).toBe('Renamed');
+
+    const refused = await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/revert`).set(importer.auth).expect(403);
+    expect(refused.body).toMatchObject({ code: 'forbidden', message: expect.stringContaining('delete right on every contact') });
+    expect(await contactByEmail(created)).toBeDefined();
+
+    // Staff may delete contacts, not change an administrator's account: the created contact goes, the administrator keeps the name.
+    const reverted = await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/revert`).set(staff.auth).expect(200);
+    expect(reverted.body.status).toBe('reverted');
+    expect(await contactByEmail(created)).toBeUndefined();
+    expect((await t.db.query('SELECT first_name FROM users WHERE id = $1', [otherAdmin.userId]))[0].first_name).toBe('Renamed');
+    const [entry] = await t.db.query(`SELECT after FROM audit_logs WHERE action = 'contact-import.revert' AND subject_id = $1`, [uploaded.id]);
+    expect(entry.after).toMatchObject({ removed: 1, restored: 0, keptAdministrators: 1 });
+  });
+
   it("a reverted import's lead → customer changes convert nobody, nor do the revert's own", async () => {
     const email = `converted.${marker}@example.com`;
     const [lead, customer] = await Promise.all(['Lead', 'Customer'].map(async (name) => (await t.db.query(`SELECT id FROM contact_statuses WHERE name = $1`, [name]))[0].id as string));

@@ -12,7 +12,7 @@ import type { AuthUser } from '../../core/identity/auth-user';
 import { ContactsImportService } from './contacts-import.service';
 import { DryRunDto, ImportDto, ImportQueryDto, ImportSettingsDto, SavedMappingDto, SaveMappingDto, UploadDto } from './dto/import.dto';
 import type { ColumnMapping } from './import-mapping';
-import { WholeContactRightsGuard } from './contacts-import.guard';
+import { WholeContactDeleteGuard, WholeContactRightsGuard } from './contacts-import.guard';
 import { ReadsOnly } from '../../core/openapi/reads-only.decorator';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -137,13 +137,15 @@ export class ContactsImportController {
 
   @Post('imports/:id/revert')
   @Authorize('import', 'Contact')
+  @UseGuards(WholeContactDeleteGuard)
   @HttpCode(HttpStatus.OK)
   @ApiOperation({
     summary: 'Undo an import: remove the contacts it created, restore the ones it updated',
     description:
       'Only what is still as the import left it: a contact changed since keeps its changes, and a created contact that was edited, ' +
       'given activities or an account since stays. Where the status, traffic source, assignee, a tag or a service it had before was deleted since, ' +
-      'the contact keeps what it has now for that field (never left without one).',
+      'the contact keeps what it has now for that field (never left without one). Needs the delete right on every contact (created contacts ' +
+      "are removed for good); the contact of an administrator's account is restored only by an administrator.",
     operationId: 'revertContactImport',
   })
   @ApiOkResponse({ type: ImportDto })

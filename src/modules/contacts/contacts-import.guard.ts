@@ -43,3 +43,21 @@ export class WholeContactRightsGuard implements CanActivate {
     return true;
   }
 }
+
+/**
+ * Reverting removes the contacts an import created for good (they skip the trash): only a role
+ * that may delete every contact may do it.
+ */
+@Injectable()
+export class WholeContactDeleteGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    const ability = context.switchToHttp().getRequest<AuthorizedRequest>().ability ?? buildAbility([]);
+    if (!hasWholeRight(ability, 'delete', 'Contact')) {
+      throw new ForbiddenException({
+        message: 'Reverting an import removes the contacts it created for good: it needs the delete right on every contact, which your role limits',
+        code: 'forbidden',
+      });
+    }
+    return true;
+  }
+}

@@ -324,7 +324,7 @@ export class ContactsImportService {
 
   /** Removes the contacts the import created and puts back what it changed on the others. */
   async revert(actor: AuthUser, id: string): Promise<ImportDto> {
-    let reverted: { removed: number; restored: number; keptUpdated: number; keptCurrent: Record<string, number>; tagsRemoved: number } | undefined;
+    let reverted: { removed: number; restored: number; keptUpdated: number; keptCurrent: Record<string, number>; tagsRemoved: number; keptAdministrators: number } | undefined;
     let removedTags: string[] = [];
     await this.dataSource.transaction(async (manager) => {
       await setChangeContext(manager, actor.id, 'revert');
@@ -342,6 +342,17 @@ export class ContactsImportService {
             AND NOT EXISTS (SELECT 1 FROM activities a WHERE a.contact_id = c.id)`,
         [id],
       )) as [unknown, number];
+      // Names and email of an administrator's account are an administrator's to change (they are the account's).
+      const administratorAccount = await this.accountGuardOf(actor.id);
+      const administrators: string[] = [];
+      if (administratorAccount) {
+        const accounts = (await manager.query(
+          `SELECT b.contact_id, array(SELECT role_id FROM user_roles ur WHERE ur.user_id = u.id) AS role_ids
+             FROM contact_import_changes b JOIN users u ON u.contact_id = b.contact_id WHERE b.import_id = $1`,
+          [id],
+        )) as Array<{ contact_id: string; role_ids: string[] }>;
+        for (const account of accounts) if (await administratorAccount(account.role_ids)) administrators.push(account.contact_id);
+      }
       // The import bumped each contact it updated by one version. A status, traffic source or
       // assignee deleted since is not put back as nothing: the contact keeps the one it has now
       // (a deletion's replaceWith or detach decided for the contacts that used it then). Nor is
@@ -369,9 +380,9 @@ export class ContactsImportService {
               NOT EXISTS (SELECT 1 FROM contact_statuses s WHERE s.id = (b.before->>'status_id')::uuid) AND b.before->>'status_id' IS NOT NULL AS status,
               NOT EXISTS (SELECT 1 FROM traffic_sources ts WHERE ts.id = (b.before->>'traffic_source_id')::uuid) AND b.before->>'traffic_source_id' IS NOT NULL AS traffic_source,
               NOT ${activeStaffSql("(b.before->>'assigned_to_id')::uuid")} AND b.before->>'assigned_to_id' IS NOT NULL AS assignee) gone
-         WHERE b.import_id = $1 AND c.id = b.contact_id AND c.version = (b.before->>'version')::int + 1
+         WHERE b.import_id = $1 AND c.id = b.contact_id AND c.version = (b.before->>'version')::int + 1 AND c.id <> ALL($2::uuid[])
         RETURNING c.id, gone.status, gone.traffic_source, gone.assignee`,
-        [id],
+        [id, administrators],
       )) as [Array<{ id: string; status: boolean; traffic_source: boolean; assignee: boolean }>, number];
       const restoredIds = restored.map((contact) => contact.id);
       // The import's status changes put back are undone: they convert nobody.
@@ -416,7 +427,7 @@ export class ContactsImportService {
         [id],
       );
       removedTags = await this.lookups.deleteUnusedTags(manager, actor.id, createdTags.map((tag) => tag.tag_id), { importReverted: id });
-      reverted = { removed, restored: restoredIds.length, keptUpdated: kept, keptCurrent, tagsRemoved: removedTags.length };
+      reverted = { removed, restored: restoredIds.length, keptUpdated: kept, keptCurrent, tagsRemoved: removedTags.length, keptAdministrators: administrators.length };
       await manager.query(`UPDATE contact_imports SET status = 'reverted', updated_at = now() WHERE id = $1`, [id]);
       await this.audit.record({ actorId: actor.id, action: 'contact-import.revert', subjectType: 'ContactImport', subjectId: id, after: reverted }, manager);
     });
