@@ -59,6 +59,26 @@ describe('readRow', () => {
     expect(read(`short one; SHORT ONE; ${'y'.repeat(100)}; ßeta`).record!.tagNames).toEqual(['Short One', `Y${'y'.repeat(99)}`, 'ßeta']);
   });
 
+  it('finds statuses, traffic sources and services however their names are spaced, cased or composed, as tags are', () => {
+    const columns: ColumnMapping[] = [
+      ...mapping,
+      { index: 2, header: 'Status', target: 'status' },
+      { index: 3, header: 'Source', target: 'trafficSource' },
+      { index: 4, header: 'Services', target: 'services' },
+    ];
+    // Keyed as the lists key them: PostgreSQL's lower() of the stored (Title Cased, NFC) name.
+    const known: ImportLookups = {
+      ...lookups(),
+      statuses: new Map([['qualifié', 'status-id']]),
+      trafficSources: new Map([['social media', 'source-id']]),
+      services: new Map([['café setup', 'service-id']]),
+    };
+    const read = (status: string, source: string, services: string) => readRow(['Ann', 'ann@example.com', status, source, services], 5, columns, known, 'ann@example.com');
+    const record = read('Qualifie\u0301', 'Social  Media', ' cafe\u0301 SETUP ').record!;
+    expect([record.statusId, record.trafficSourceId, record.serviceIds]).toEqual(['status-id', 'source-id', ['service-id']]);
+    expect(read('Qualified', '', '').error).toBe('unknown status "Qualified"');
+  });
+
   it('leaves required custom fields to the create decision: an update may omit them', () => {
     const { record, error } = readRow(['Upd', 'upd@example.com'], 2, mapping, lookups([field('consent', 'boolean', true)]), 'upd@example.com');
     expect(error).toBeUndefined();

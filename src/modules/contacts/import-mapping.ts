@@ -1,7 +1,7 @@
 import type { FieldErrorDto } from '../../core/http/error-response.dto';
 import { isEmailAddress, PHONE_PATTERN } from '../../core/http/formats';
 import { CSV_CORE_COLUMNS, CsvCoreField, restoreNeutralised } from './contacts.csv';
-import { storedLookupName } from './contacts.naming';
+import { storedLookupName, titleCase } from './contacts.naming';
 import { checkCustomValues } from './custom-field-values';
 import type { CustomField } from './entities/custom-field.entity';
 
@@ -119,6 +119,9 @@ export function stagedEmailSql(index: string, padding: string): string {
   return `regexp_replace(btrim(cells->>(${index}::int), ${padding}::text), '^''(''*[=+@\\t\\r-])', '\\1')`;
 }
 
+/** A status, traffic source or service name as its list keys it: spelt as stored (see titleCase), ignoring case. */
+const lookupKey = (cell: string) => titleCase(cell).toLowerCase();
+
 /**
  * Maps and checks one CSV row. Empty cells mean "no value" (on updates: keep what is there).
  * `email` is the email cell as stagedEmailSql made it; the row's own email cell is not read.
@@ -148,13 +151,13 @@ export function readRow(
     }
     switch (target as CsvCoreField) {
       case 'status': {
-        const id = lookups.statuses.get(cell.toLowerCase());
+        const id = lookups.statuses.get(lookupKey(cell));
         if (!id) return { error: `unknown status "${cell}"` };
         record.statusId = id;
         break;
       }
       case 'trafficSource': {
-        const id = lookups.trafficSources.get(cell.toLowerCase());
+        const id = lookups.trafficSources.get(lookupKey(cell));
         if (!id) return { error: `unknown traffic source "${cell}"` };
         record.trafficSourceId = id;
         break;
@@ -168,7 +171,7 @@ export function readRow(
       case 'services': {
         const ids: string[] = [];
         for (const name of splitList(cell)) {
-          const id = lookups.services.get(name.toLowerCase());
+          const id = lookups.services.get(lookupKey(name));
           if (!id) return { error: `unknown service "${name}"` };
           ids.push(id);
         }
