@@ -1,5 +1,5 @@
 import { parse } from 'csv-parse/sync';
-import { CSV_OPTIONS, readCsv } from './contacts-import.csv-reader';
+import { CSV_OPTIONS, readCsv, RECORD_CHARS_MAX, RecordTooLongError } from './contacts-import.csv-reader';
 
 /** What csv-parse makes of the whole text at once: the reference the reader must match. */
 function reference(text: string, delimiter = ','): string[][] | 'error' {
@@ -114,5 +114,39 @@ describe('readCsv', () => {
     expect(batches.length).toBeGreaterThan(1);
     // csv-parse batches hold at most 1000 records: bigger ones come from the fast reader.
     expect(Math.max(...batches)).toBeGreaterThan(1000);
+  });
+});
+
+describe('rows longer than RECORD_CHARS_MAX', () => {
+  const CHUNK = 64 * 1024;
+  /** The text in upload-sized pieces, as a multipart stream hands it over. */
+  const pieces = (text: string) => Array.from({ length: Math.ceil(text.length / CHUNK) }, (_, i) => text.slice(i * CHUNK, (i + 1) * CHUNK));
+  const failure = async (text: string) => {
+    try {
+      await read(pieces(text));
+      return undefined;
+    } catch (error) {
+      return error;
+    }
+  };
+  const long = 'x'.repeat(RECORD_CHARS_MAX + 1);
+
+  it.each([
+    ['an unquoted cell', `a,b\n1,2\n3,${long}\n5,6\n`, 3],
+    ['a quoted cell', `a,b\n1,"${long}"\n`, 2],
+    ['a row of many cells', `a,b\n${Array(3).fill('y'.repeat(RECORD_CHARS_MAX / 2)).join(',')}\n`, 2],
+    ['the header', `${long},b\n1,2\n`, 1],
+    ['the last row, unterminated', `a,b\n1,${long}`, 2],
+    ['a file read by csv-parse (lone CR line ends)', `a,b\r1,2\r3,${long}\r`, 3],
+  ])('fails on %s, naming the row, before reading it whole', async (_, text, row) => {
+    const error = await failure(text);
+    expect(error).toBeInstanceOf(RecordTooLongError);
+    expect((error as RecordTooLongError).row).toBe(row);
+  });
+
+  it('reads a row just under the limit, and a long row stays linear to read', async () => {
+    const cell = 'z'.repeat(RECORD_CHARS_MAX - 10);
+    expect(await read(pieces(`a,b\n1,${cell}\n`))).toEqual([['a', 'b'], ['1', cell]]);
+    expect(await read(pieces(`a,b\n1,"${cell}"\n`))).toEqual([['a', 'b'], ['1', cell]]);
   });
 });

@@ -11,6 +11,19 @@ export const CSV_OPTIONS: Options = {
   relax_quotes: true,
 };
 
+/**
+ * The longest row a file may hold, in characters: far past any contact (a row of every field at
+ * its limit is a few hundred kilobytes). A longer one fails the upload before it is read whole,
+ * so neither the reader nor a chunk of the import ever holds more than this of one row.
+ */
+export const RECORD_CHARS_MAX = 1024 * 1024;
+
+export class RecordTooLongError extends Error {
+  constructor(readonly row: number) {
+    super(`row ${row} is longer than ${RECORD_CHARS_MAX} characters; no contact needs that much`);
+  }
+}
+
 /** A record and where the next one starts (null: an empty line, skipped), or why there is none yet. */
 type Step = { record: string[] | null; next: number } | 'incomplete' | 'unusual';
 
@@ -37,19 +50,25 @@ export async function* readCsv(text: AsyncIterable<string>): AsyncGenerator<stri
         for (let more = await input.next(); !more.done; more = await input.next()) yield more.value;
       };
       // The rest of the file keeps the line ending found so far, as it would in one csv-parse run.
-      const parser = parse({ ...CSV_OPTIONS, delimiter: separator, ...(delimiter ? { record_delimiter: delimiter } : {}) });
+      const parser = parse({ ...CSV_OPTIONS, max_record_size: RECORD_CHARS_MAX, delimiter: separator, ...(delimiter ? { record_delimiter: delimiter } : {}) });
       const feeding = pipeline(Readable.from(remaining(), { objectMode: false }), parser);
       feeding.catch(() => undefined); // the iteration below throws the same error
       let batch: string[][] = [];
-      for await (const record of parser as AsyncIterable<string[]>) {
-        batch.push(record);
-        if (batch.length >= 1000) {
-          yield batch;
-          batch = [];
+      try {
+        for await (const record of parser as AsyncIterable<string[]>) {
+          batch.push(record);
+          if (batch.length >= 1000) {
+            yield batch;
+            batch = [];
+          }
         }
+        await feeding;
+      } catch (error) {
+        // csv-parse counts the records it had read before the one too long.
+        const { code, records } = error as { code?: string; records?: number };
+        throw code === 'CSV_MAX_RECORD_SIZE' ? new RecordTooLongError(reader.records + (records ?? 0) + 1) : error;
       }
       if (batch.length) yield batch;
-      await feeding;
       return;
     }
     if (next.done) return;
@@ -72,6 +91,8 @@ export function separatorOf(headerLine: string): string {
 
 class WellFormedCsv {
   private pending = '';
+  /** Records read so far (empty lines are none), the header first: the next one is row `records + 1`. */
+  records = 0;
   private started = false;
   /** The record delimiter, found at the end of the first record as csv-parse finds it. */
   private delimiter: '\n' | '\r\n' | undefined;
@@ -88,6 +109,7 @@ class WellFormedCsv {
     if (this.separator === undefined) {
       const lineEnd = text.search(/[\r\n]/);
       if (lineEnd === -1 && !final) {
+        if (text.length > RECORD_CHARS_MAX) throw new RecordTooLongError(1);
         this.pending = text;
         return { records: [] };
       }
@@ -104,7 +126,7 @@ class WellFormedCsv {
         if (end === -1 && !final) break;
         const line = end === -1 ? text.slice(pos) : text.slice(pos, end);
         if (line.indexOf('"') === -1) {
-          if (line.length) records.push(line.split(separator));
+          if (line.length) this.add(records, line.split(separator));
           pos = end === -1 ? text.length : end + delimiter.length;
           continue;
         }
@@ -115,11 +137,18 @@ class WellFormedCsv {
         this.pending = '';
         return { records, rest: text.slice(pos), delimiter: this.delimiter, separator };
       }
-      if (step.record) records.push(step.record);
+      if (step.record) this.add(records, step.record);
       pos = step.next;
     }
+    if (text.length - pos > RECORD_CHARS_MAX) throw new RecordTooLongError(this.records + 1);
     this.pending = text.slice(pos);
     return { records };
+  }
+
+  private add(records: string[][], record: string[]): void {
+    this.records += 1;
+    if (record.reduce((length, cell) => length + cell.length, 0) > RECORD_CHARS_MAX) throw new RecordTooLongError(this.records);
+    records.push(record);
   }
 
   /** One record from `pos`, character by character: quoted cells, and the first record (which sets the delimiter). */
