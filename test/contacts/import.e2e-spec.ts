@@ -3,7 +3,11 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { AuditService } from '../../src/core/audit/audit.service';
 import { setChangeContext } from '../../src/modules/contacts/contacts.change-context';
+import { RECORD_CHARS_MAX } from '../../src/modules/contacts/contacts-import.csv-reader';
+import { ContactsImportRecovery } from '../../src/modules/contacts/contacts-import.recovery';
+import { stagedChunkEnd } from '../../src/modules/contacts/contacts-import.service';
 import { CONTACT_CHANGED, Decision, EMAIL_TAKEN, writeChunk } from '../../src/modules/contacts/contacts-import.writer';
+import { IMPORT_COLUMNS_MAX, IMPORT_HEADER_MAX } from '../../src/modules/contacts/dto/import.dto';
 import { conversionsStatement } from '../../src/modules/dashboard/dashboard.queries';
 import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
@@ -813,5 +817,94 @@ describe('CSV import edge cases', () => {
 
     const badHeader = await upload(`First Name,No\u0000tes\nX,y\n`).expect(400);
     expect(badHeader.body.details[0]).toMatchObject({ field: 'file', message: expect.stringContaining('header 2 must not contain the NUL character') });
+  });
+});
+
+/**
+ * Files with long rows and many columns: bounded as they are read and as a chunk loads them, and
+ * uploads that never finished.
+ */
+describe('CSV import sizes', () => {
+  let t: TestApp;
+  let staff: Session;
+  const marker = `size${Date.now().toString(36)}`;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    const admin = await register(t, 'admin');
+    staff = await createUserWithRoles(t, admin, [await systemRoleId(t, 'staff')], 'staff');
+  });
+  afterAll(() => t.close());
+
+  const upload = (csv: string, fileName = 'contacts.csv') => t.http.post('/api/v1/contacts/imports').set(staff.auth).attach('file', Buffer.from(csv), fileName);
+
+  it('refuses a row longer than the limit, naming it, and keeps nothing', async () => {
+    const before = (await t.db.query('SELECT count(*)::int AS n FROM contact_imports'))[0].n as number;
+    for (const cell of ['x'.repeat(RECORD_CHARS_MAX + 1), `"${'x'.repeat(RECORD_CHARS_MAX + 1)}"`]) {
+      const refused = await upload(`First Name,Email,Notes\nAnn,ann.${marker}@example.com,short\nBob,bob.${marker}@example.com,${cell}\n`).expect(400);
+      expect(refused.body.details).toEqual([{ field: 'file', message: `row 3 is longer than ${RECORD_CHARS_MAX} characters; no contact needs that much` }]);
+    }
+    expect((await t.db.query('SELECT count(*)::int AS n FROM contact_imports'))[0].n).toBe(before);
+  });
+
+  it('takes back the mapping it proposes for the widest file and longest headers it accepts, and refuses wider ones at upload', async () => {
+    const headers = ['First Name', 'Email', 'q'.repeat(IMPORT_HEADER_MAX), ...Array.from({ length: IMPORT_COLUMNS_MAX - 3 }, (_, i) => `Extra ${i}`)];
+    const row = ['Wide', `wide.${marker}@example.com`, ...Array(IMPORT_COLUMNS_MAX - 2).fill('')];
+    const uploaded = (await upload(`${headers.join(',')}\n${row.join(',')}\n`).expect(201)).body;
+    expect(uploaded.columns).toHaveLength(IMPORT_COLUMNS_MAX);
+    await t.http.put(`/api/v1/contacts/imports/${uploaded.id}/settings`).set(staff.auth).send({ columns: uploaded.columns, mode: 'create' }).expect(200);
+
+    const wider = await upload(`${[...headers, 'One more'].join(',')}\n${[...row, ''].join(',')}\n`).expect(400);
+    expect(wider.body.details).toEqual([{ field: 'file', message: `has ${IMPORT_COLUMNS_MAX + 1} columns; at most ${IMPORT_COLUMNS_MAX} can be mapped` }]);
+    const longer = await upload(`First Name,${'q'.repeat(IMPORT_HEADER_MAX + 1)}\nA,b\n`).expect(400);
+    expect(longer.body.details).toEqual([{ field: 'file', message: `header 2 is longer than ${IMPORT_HEADER_MAX} characters` }]);
+  });
+
+  it('reads long rows a few at a time, and previews their cells cut short', async () => {
+    const notes = 'n'.repeat(900_000);
+    const lines = ['First Name,Email,Notes', ...Array.from({ length: 12 }, (_, i) => `Long${i},long${i}.${marker}@example.com,${notes}`)];
+    const uploaded = (await upload(lines.join('\n')).expect(201)).body;
+    expect(uploaded.sample[0]).toEqual(['Long0', `long0.${marker}@example.com`, 'n'.repeat(1000)]);
+    expect(JSON.stringify((await t.http.get(`/api/v1/contacts/imports/${uploaded.id}`).set(staff.auth).expect(200)).body).length).toBeLessThan(20_000);
+    // Nine rows of ~900 KB fill the 8 MB a chunk holds; the next chunk takes the last three (rows 11 to 13).
+    expect(await stagedChunkEnd(t.db.manager, uploaded.id, 2, 2000)).toBe(10);
+    expect(await stagedChunkEnd(t.db.manager, uploaded.id, 11, 2000)).toBe(13);
+    // However long a single row, a chunk holds it.
+    expect(await stagedChunkEnd(t.db.manager, uploaded.id, 2, 2000, 10)).toBe(2);
+
+    await t.http.put(`/api/v1/contacts/imports/${uploaded.id}/settings`).set(staff.auth).send({ columns: uploaded.columns, mode: 'create' }).expect(200);
+    await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/run`).set(staff.auth).expect(202);
+    const done = await until(async () => {
+      const body = (await t.http.get(`/api/v1/contacts/imports/${uploaded.id}`).set(staff.auth).expect(200)).body;
+      return ['completed', 'failed'].includes(body.status) ? body : undefined;
+    });
+    expect(done).toMatchObject({ status: 'completed', processedRows: 12, counts: { created: 12, failed: 0 } });
+  });
+
+  it('keeps a file name without the NUL PostgreSQL cannot store, in the import and its audit', async () => {
+    const uploaded = (await upload(`First Name,Email\nNamed,named.${marker}@example.com\n`, 'a\u0000b.csv').expect(201)).body;
+    expect(uploaded.fileName).toBe('ab.csv');
+    const [entry] = await t.db.query(`SELECT after FROM audit_logs WHERE action = 'contact-import.upload' AND subject_id = $1`, [uploaded.id]);
+    expect(entry.after).toEqual({ fileName: 'ab.csv', rows: 1 });
+  });
+
+  it('offers an import for settings and runs only once its file is staged; one abandoned half-staged is removed', async () => {
+    const insert = async (age: string) =>
+      (
+        await t.db.query(
+          `INSERT INTO contact_imports (created_by_id, file_name, status, headers, created_at) VALUES ($1, 'cut.csv', 'uploading', '["Email"]', now() - $2::interval) RETURNING id`,
+          [staff.userId, age],
+        )
+      )[0].id as string;
+    const [fresh, abandoned] = [await insert('1 minute'), await insert('2 hours')];
+    const settings = { columns: [{ index: 0, header: 'Email', target: 'email' }], mode: 'create' };
+    const waiting = await t.http.put(`/api/v1/contacts/imports/${fresh}/settings`).set(staff.auth).send(settings).expect(409);
+    expect(waiting.body).toMatchObject({ code: 'import_uploading', message: 'The file is still being uploaded' });
+    await t.http.post(`/api/v1/contacts/imports/${fresh}/run`).set(staff.auth).expect(409);
+    expect((await t.http.get(`/api/v1/contacts/imports/${fresh}`).set(staff.auth).expect(200)).body.status).toBe('uploading');
+
+    await t.app.get(ContactsImportRecovery).unfinished();
+    const left = (await t.db.query('SELECT id FROM contact_imports WHERE id = ANY($1::uuid[])', [[fresh, abandoned]])).map((row: { id: string }) => row.id);
+    expect(left).toEqual([fresh]);
   });
 });

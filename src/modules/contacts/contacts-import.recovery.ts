@@ -11,9 +11,11 @@ import { IMPORT_QUEUE } from './contacts-import.service';
  * ones stay failed (they can be reverted).
  */
 const RETRY_WINDOW = '1 hour';
+/** How long an upload may take before it counts as abandoned (the largest files stage in minutes). */
+const ABANDONED_UPLOAD = '1 hour';
 
 /**
- * Imports whose job the queue lost (Redis restarted without its data; an embedded process
+ * Uploads abandoned half-staged are removed. Imports whose job the queue lost (Redis restarted without its data; an embedded process
  * stopped with the job in memory) are enqueued again under the same job id. The job resumes
  * from the import's checkpoint, so nothing is applied twice.
  */
@@ -29,6 +31,8 @@ export class ContactsImportRecovery implements OnModuleInit {
   }
 
   async unfinished(): Promise<Array<ExpectedJob<{ importId: string }>>> {
+    // An upload still staging an hour on stopped with the process that read it: nothing will finish it.
+    await this.dataSource.query(`DELETE FROM contact_imports WHERE status = 'uploading' AND created_at < now() - interval '${ABANDONED_UPLOAD}'`);
     const rows: Array<{ id: string; status: string }> = await this.dataSource.query(
       `SELECT id, status FROM contact_imports
         WHERE status IN ('queued', 'running') OR (status = 'failed' AND updated_at > now() - interval '${RETRY_WINDOW}')

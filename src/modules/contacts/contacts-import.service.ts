@@ -16,8 +16,8 @@ import { setChangeContext } from './contacts.change-context';
 import { neutraliseFormula } from './contacts.csv';
 import { CustomFieldsService } from './custom-fields.service';
 import type { CustomField } from './entities/custom-field.entity';
-import type { DryRunDto, ImportDto, ImportMode, ImportSettingsDto, RowReasonDto, SavedMappingDto } from './dto/import.dto';
-import { readCsv } from './contacts-import.csv-reader';
+import { IMPORT_COLUMNS_MAX, IMPORT_HEADER_MAX, type DryRunDto, type ImportDto, type ImportMode, type ImportSettingsDto, type RowReasonDto, type SavedMappingDto } from './dto/import.dto';
+import { readCsv, RecordTooLongError } from './contacts-import.csv-reader';
 import { RowStager, rowStager } from './contacts-import.staging';
 import { ChunkSettings, countOutcomes, decideChunk, loadLookups, StagedRow, writeChunk } from './contacts-import.writer';
 import { ColumnMapping, EMAIL_PADDING, type ImportLookups, proposeMapping, stagedEmailSql } from './import-mapping';
@@ -27,6 +27,11 @@ import { LookupsService } from './lookups.service';
 
 export const IMPORT_QUEUE = 'contacts.import';
 
+/** The characters of each cell an import's preview shows. */
+const SAMPLE_CELL_MAX = 1_000;
+/** The most cell text a chunk holds, however long its rows: the worker's heap stays small. */
+const CHUNK_TEXT_BYTES = 8 * 1024 * 1024;
+
 /**
  * Rows per chunk (one transaction and checkpoint each). A few thousand rows: the per-chunk
  * round trips stay around 1-2% of the time, a chunk's data is a few MB in the worker, and a
@@ -34,6 +39,21 @@ export const IMPORT_QUEUE = 'contacts.import';
  */
 export function chunkRows(totalRows: number): number {
   return Math.min(5_000, Math.max(2_000, Math.ceil(totalRows / 20)));
+}
+
+/**
+ * The last row of the chunk that starts at `from`: `size` rows, fewer when their cells hold more
+ * than `textBytes`, never none. Rows of long notes or HTML would otherwise fill the worker's heap
+ * a chunk at a time.
+ */
+export async function stagedChunkEnd(manager: EntityManager, importId: string, from: number, size: number, textBytes = CHUNK_TEXT_BYTES): Promise<number> {
+  const [{ last }] = (await manager.query(
+    `SELECT coalesce(max(row_number) FILTER (WHERE text_bytes <= $4 OR row_number = $2), $2 + $3 - 1)::int AS last FROM (
+       SELECT row_number, sum(octet_length(cells::text)) OVER (ORDER BY row_number) AS text_bytes
+         FROM contact_import_rows WHERE import_id = $1 AND row_number BETWEEN $2 AND $2 + $3 - 1) chunk`,
+    [importId, from, size, textBytes],
+  )) as Array<{ last: number }>;
+  return last;
 }
 
 interface ImportRow {
@@ -97,6 +117,8 @@ export class ContactsImportService {
    */
   async upload(actor: AuthUser, fileName: string, file: UploadedFile, savedMappingId?: string): Promise<ImportDto> {
     const id = randomUUID();
+    // PostgreSQL text (and jsonb) holds no NUL; the name is only shown back.
+    const storedName = fileName.replace(/\u0000/g, '').slice(0, 255);
     // Before a byte is staged: a refused upload leaves nothing behind.
     const saved = savedMappingId ? await this.savedMapping(savedMappingId) : undefined;
     let headers: string[] | undefined;
@@ -110,13 +132,16 @@ export class ContactsImportService {
           headers = records[0]!.map((header) => header.trim());
           first = 1;
           if (headers.every((header) => header === '')) throw new ImportFileError('the first row must hold the column headers');
+          if (headers.length > IMPORT_COLUMNS_MAX) throw new ImportFileError(`has ${headers.length} columns; at most ${IMPORT_COLUMNS_MAX} can be mapped`);
+          const long = headers.findIndex((header) => header.length > IMPORT_HEADER_MAX);
+          if (long !== -1) throw new ImportFileError(`header ${long + 1} is longer than ${IMPORT_HEADER_MAX} characters`);
           const unstorable = unstorableText(headers);
           if (unstorable) throw new ImportFileError(`header ${Number(unstorable.field) + 1} ${unstorable.message}; save the file as CSV UTF-8 and upload it again`);
-          await this.dataSource.query(`INSERT INTO contact_imports (id, created_by_id, file_name, status, headers) VALUES ($1, $2, $3, 'uploaded', $4)`, [
+          // 'uploading' until every row is staged: an upload cut short is never offered for a run.
+          await this.dataSource.query(`INSERT INTO contact_imports (id, created_by_id, file_name, status, headers) VALUES ($1, $2, $3, 'uploading', $4)`, [
             id,
             actor.id,
-            // PostgreSQL text holds no NUL; the name is only shown back.
-            fileName.replace(/\u0000/g, '').slice(0, 255),
+            storedName,
             JSON.stringify(headers),
           ]);
           stager = rowStager(this.dataSource, id, headers);
@@ -132,6 +157,7 @@ export class ContactsImportService {
       await stager?.abort(error as Error);
       await this.dataSource.query('DELETE FROM contact_imports WHERE id = $1', [id]);
       if (error instanceof ImportFileError) throw error;
+      if (error instanceof RecordTooLongError) throw new ImportFileError(error.message);
       const message = (error as Error).message;
       if ((error as { code?: string }).code === 'ERR_ENCODING_INVALID_ENCODED_DATA') throw new ImportFileError('is not UTF-8 text; save it as CSV UTF-8 and upload it again');
       if ((error as { code?: string }).code?.startsWith('CSV_')) throw new ImportFileError(`is not valid CSV: ${message}`);
@@ -144,14 +170,23 @@ export class ContactsImportService {
     }
     const definitions = await this.customFields.all();
     const mapping = saved ? this.fitMapping(saved.columns as ColumnMapping[], headers) : proposeMapping(headers, definitions);
-    await this.dataSource.query('UPDATE contact_imports SET total_rows = $2, mapping = $3, updated_at = now() WHERE id = $1', [id, rowNumber - 1, JSON.stringify(mapping)]);
-    await this.audit.record({ actorId: actor.id, action: 'contact-import.upload', subjectType: 'ContactImport', subjectId: id, after: { fileName, rows: rowNumber - 1 } });
+    await this.dataSource.query(`UPDATE contact_imports SET status = 'uploaded', total_rows = $2, mapping = $3, updated_at = now() WHERE id = $1`, [
+      id,
+      rowNumber - 1,
+      JSON.stringify(mapping),
+    ]);
+    await this.audit.record({ actorId: actor.id, action: 'contact-import.upload', subjectType: 'ContactImport', subjectId: id, after: { fileName: storedName, rows: rowNumber - 1 } });
     return this.get(id);
   }
 
   async get(id: string): Promise<ImportDto> {
     const row = await this.load(this.dataSource.manager, id);
-    const sample: Array<{ cells: string[] }> = await this.dataSource.query('SELECT cells FROM contact_import_rows WHERE import_id = $1 ORDER BY row_number LIMIT 5', [id]);
+    // Cells cut to what a preview shows: a progress poll must not carry whole long cells each time.
+    const sample: Array<{ cells: string[] }> = await this.dataSource.query(
+      `SELECT (SELECT coalesce(jsonb_agg(left(cell, $2) ORDER BY n), '[]'::jsonb) FROM jsonb_array_elements_text(cells) WITH ORDINALITY AS e(cell, n)) AS cells
+         FROM contact_import_rows WHERE import_id = $1 ORDER BY row_number LIMIT 5`,
+      [id, SAMPLE_CELL_MAX],
+    );
     return toDto(row, sample.map((s) => s.cells));
   }
 
@@ -163,6 +198,7 @@ export class ContactsImportService {
 
   async configure(actor: AuthUser, id: string, settings: ImportSettingsDto): Promise<ImportDto> {
     const row = await this.load(this.dataSource.manager, id);
+    assertUploaded(row);
     if (row.status !== 'uploaded') throw new ConflictException({ message: `The import is ${row.status}; its settings can no longer change`, code: 'import_started' });
     const mapping = await this.checkMapping(row.headers, settings.columns as ColumnMapping[], settings.mode);
     await this.dataSource.query('UPDATE contact_imports SET mapping = $2, mode = $3, updated_at = now() WHERE id = $1', [id, JSON.stringify(mapping), settings.mode]);
@@ -184,6 +220,7 @@ export class ContactsImportService {
   /** Reports what the import would do, writing nothing. */
   async dryRun(actor: AuthUser, id: string): Promise<DryRunDto> {
     const row = await this.load(this.dataSource.manager, id);
+    assertUploaded(row);
     if (!row.mode || !row.mapping) throw new ConflictException({ message: 'Set the mapping and mode first', code: 'import_not_configured' });
     const counts = { created: 0, updated: 0, skipped: 0, failed: 0 };
     const samples: RowReasonDto[] = [];
@@ -191,8 +228,9 @@ export class ContactsImportService {
     const duplicateOf = await this.repeatedEmails(this.dataSource.manager, row, false);
     const lookups = { ...(await loadLookups(this.dataSource.manager, await this.customFields.all())), administratorAccount: await this.accountGuardOf(actor.id) };
     const size = chunkRows(row.total_rows);
-    for (let from = 2; from <= row.total_rows + 1; from += size) {
-      const rows = await this.chunk(this.dataSource.manager, row, from, from + size - 1);
+    for (let from = 2, to = 0; from <= row.total_rows + 1; from = to + 1) {
+      to = await stagedChunkEnd(this.dataSource.manager, row.id, from, size);
+      const rows = await this.chunk(this.dataSource.manager, row, from, to);
       for (const decision of await decideChunk(this.dataSource.manager, { ...settingsOf(row), importer_id: actor.id }, rows, lookups, duplicateOf)) {
         counts[decision.outcome === 'rejected' ? 'failed' : decision.outcome] += 1;
         if (decision.error?.startsWith('duplicate')) duplicates += 1;
@@ -204,6 +242,7 @@ export class ContactsImportService {
 
   async start(actor: AuthUser, id: string): Promise<ImportDto> {
     const row = await this.load(this.dataSource.manager, id);
+    assertUploaded(row);
     if (!row.mode || !row.mapping) throw new ConflictException({ message: 'Set the mapping and mode first', code: 'import_not_configured' });
     if (row.status !== 'uploaded') throw new ConflictException({ message: `The import is already ${row.status}`, code: 'import_started' });
     // Its rows are written as the one who starts it: the rights it is judged by are theirs.
@@ -240,8 +279,8 @@ export class ContactsImportService {
       const size = chunkRows(row.total_rows);
       while (row.processed_rows < row.total_rows) {
         const from = row.processed_rows + 2; // data rows start at row 2 (the header is row 1)
-        const to = from + size - 1;
         // Read before the transaction: on the embedded database it holds the only session.
+        const to = await stagedChunkEnd(this.dataSource.manager, importId, from, size);
         const customFields = await this.customFields.all();
         let updated = 0;
         await this.dataSource.transaction(async (manager) => {
@@ -268,7 +307,7 @@ export class ContactsImportService {
           await manager.query(
             `UPDATE contact_imports SET processed_rows = $2, created_count = created_count + $3, updated_count = updated_count + $4,
                     skipped_count = skipped_count + $5, failed_count = failed_count + $6, updated_at = now() WHERE id = $1`,
-            [importId, Math.min(locked.processed_rows + size, locked.total_rows), count.created, count.updated, count.skipped, count.rejected],
+            [importId, Math.min(to - 1, locked.total_rows), count.created, count.updated, count.skipped, count.rejected],
           );
           updated = count.updated;
         });
@@ -326,6 +365,9 @@ export class ContactsImportService {
   async revert(actor: AuthUser, id: string): Promise<ImportDto> {
     let reverted: { removed: number; restored: number; keptUpdated: number; keptCurrent: Record<string, number>; tagsRemoved: number; keptAdministrators: number } | undefined;
     let removedTags: string[] = [];
+    // Names and email of an administrator's account are an administrator's to change (they are the
+    // account's). Read before the transaction: on the embedded database it holds the only session.
+    const administratorAccount = await this.accountGuardOf(actor.id);
     await this.dataSource.transaction(async (manager) => {
       await setChangeContext(manager, actor.id, 'revert');
       const row = await this.load(manager, id, true);
@@ -342,8 +384,6 @@ export class ContactsImportService {
             AND NOT EXISTS (SELECT 1 FROM activities a WHERE a.contact_id = c.id)`,
         [id],
       )) as [unknown, number];
-      // Names and email of an administrator's account are an administrator's to change (they are the account's).
-      const administratorAccount = await this.accountGuardOf(actor.id);
       const administrators: string[] = [];
       if (administratorAccount) {
         const accounts = (await manager.query(
@@ -566,6 +606,11 @@ export class ContactsImportService {
     );
     return new Map(repeats.map((repeat) => [repeat.row_number, repeat.first_row]));
   }
+}
+
+/** Settings, dry runs and runs wait for the whole file. */
+function assertUploaded(row: ImportRow): void {
+  if (row.status === 'uploading') throw new ConflictException({ message: 'The file is still being uploaded', code: 'import_uploading' });
 }
 
 /** The live custom fields the mapping writes values to. */

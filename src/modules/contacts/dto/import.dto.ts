@@ -4,6 +4,9 @@ import { ArrayMaxSize, IsArray, IsIn, IsInt, IsString, Matches, MaxLength, Min, 
 import { PageQueryDto } from '../../../core/http/pagination';
 
 export const IMPORT_MODES = ['create', 'upsert', 'update'] as const;
+/** The columns a file may have and a mapping name, and the longest header either takes. */
+export const IMPORT_COLUMNS_MAX = 500;
+export const IMPORT_HEADER_MAX = 10_000;
 export type ImportMode = (typeof IMPORT_MODES)[number];
 
 const TARGET_PATTERN = /^(ignore|firstName|lastName|email|phone|company|jobTitle|addressLine1|addressLine2|city|region|postalCode|country|status|tags|services|trafficSource|assignedTo|custom\.[a-z][a-z0-9_]{0,49})$/;
@@ -14,9 +17,9 @@ export class ColumnMappingDto {
   @Min(0)
   index: number;
 
-  @ApiProperty({ description: 'The header of that column, as uploaded.' })
+  @ApiProperty({ description: 'The header of that column, as uploaded.', maxLength: IMPORT_HEADER_MAX })
   @IsString()
-  @MaxLength(500)
+  @MaxLength(IMPORT_HEADER_MAX)
   header: string;
 
   @ApiProperty({
@@ -29,9 +32,9 @@ export class ColumnMappingDto {
 }
 
 export class ImportSettingsDto {
-  @ApiProperty({ type: [ColumnMappingDto], maxItems: 500 })
+  @ApiProperty({ type: [ColumnMappingDto], maxItems: IMPORT_COLUMNS_MAX })
   @IsArray()
-  @ArrayMaxSize(500)
+  @ArrayMaxSize(IMPORT_COLUMNS_MAX)
   @ValidateNested({ each: true })
   @Type(() => ColumnMappingDto)
   columns: ColumnMappingDto[];
@@ -49,9 +52,9 @@ export class SaveMappingDto {
   @MaxLength(100)
   name: string;
 
-  @ApiProperty({ type: [ColumnMappingDto], maxItems: 500 })
+  @ApiProperty({ type: [ColumnMappingDto], maxItems: IMPORT_COLUMNS_MAX })
   @IsArray()
-  @ArrayMaxSize(500)
+  @ArrayMaxSize(IMPORT_COLUMNS_MAX)
   @ValidateNested({ each: true })
   @Type(() => ColumnMappingDto)
   columns: ColumnMappingDto[];
@@ -64,7 +67,7 @@ export class SavedMappingDto {
   @ApiProperty()
   name: string;
 
-  @ApiProperty({ type: [ColumnMappingDto], maxItems: 500 })
+  @ApiProperty({ type: [ColumnMappingDto], maxItems: IMPORT_COLUMNS_MAX })
   columns: ColumnMappingDto[];
 
   @ApiProperty({ format: 'date-time' })
@@ -92,7 +95,10 @@ export class ImportDto {
   @ApiProperty()
   fileName: string;
 
-  @ApiProperty({ enum: ['uploaded', 'queued', 'running', 'completed', 'failed', 'reverting', 'reverted'] })
+  @ApiProperty({
+    enum: ['uploading', 'uploaded', 'queued', 'running', 'completed', 'failed', 'reverting', 'reverted'],
+    description: 'uploading: the file is still being staged (settings and runs wait for uploaded).',
+  })
   status: string;
 
   @ApiProperty({ type: [String] })
