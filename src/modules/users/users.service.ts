@@ -1,11 +1,12 @@
-import { Injectable } from '@nestjs/common';
+import { ForbiddenException, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
 import { abilityToSql } from '../../core/access/ability-to-sql';
 import { AbilityFactory } from '../../core/access/ability.factory';
 import type { AppAbility } from '../../core/access/app-ability';
-import { assertAdministrator, assertCanOnRecord } from '../../core/access/record-access';
+import { subjectOf } from '../../core/access/app-ability';
+import { assertAdministrator, assertCanOnRecord, dependsOnRecord } from '../../core/access/record-access';
 import { SubjectRegistry } from '../../core/access/subject-registry';
 import { AuditService } from '../../core/audit/audit.service';
 import { emailTakenOnConflict } from '../../core/auth/auth.errors';
@@ -61,7 +62,7 @@ export class UsersService {
 
   async get(ability: AppAbility, id: string): Promise<UserDto> {
     const row = await this.view(this.dataSource.manager, id);
-    assertCanOnRecord(ability, 'read', 'User', row && { id: row.id, contactId: row.contact_id, email: row.email, isActive: row.is_active }, 'User not found');
+    assertCanOnRecord(ability, 'read', 'User', row && userRecordOf(row), 'User not found');
     return toUserDto(row!);
   }
 
@@ -111,6 +112,7 @@ export class UsersService {
       if (input.phone !== undefined) await this.contacts.updatePhone(manager, before.contact_id, input.phone || null);
       if (input.isActive === false && before.is_active) await this.identity.revokeSessions(manager, id);
       if (input.isActive !== undefined && input.isActive !== before.is_active) await this.contacts.accountChanged(manager, before.contact_id);
+      await this.assertStoredWithinRights(manager, ability, id);
       await this.audit.record({ actorId: actor.id, action: 'user.update', subjectType: 'User', subjectId: id, before: pick(before, input), after: input }, manager);
     }).catch(emailTakenOnConflict);
     await this.identity.changed(id);
@@ -197,11 +199,24 @@ export class UsersService {
     const locked: unknown[] = await manager.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [id]);
     if (!locked.length) throw new UserNotFoundError();
     const row = (await this.view(manager, id))!;
-    assertCanOnRecord(ability, action, 'User', { id: row.id, contactId: row.contact_id, email: row.email, isActive: row.is_active }, 'User not found');
+    assertCanOnRecord(ability, action, 'User', userRecordOf(row), 'User not found');
     // Whoever could change an administrator's email or password could become one: the admin
     // role's holders and those of any role made its equal.
     if (await this.abilities.isAdministratorAccount(row.roles.map((role) => role.id))) assertAdministrator(ability, "change an administrator's account");
     return row;
+  }
+
+  /**
+   * Conditions bound what an edit makes of an account as well as the account edited: a role that
+   * may update inactive accounts may not reactivate one. Refuses (the transaction rolls back) an
+   * account written beyond the caller's conditional `update User` rules.
+   */
+  private async assertStoredWithinRights(manager: EntityManager, ability: AppAbility, id: string): Promise<void> {
+    if (!dependsOnRecord(ability, 'update', 'User')) return;
+    const [after] = (await manager.query('SELECT id, contact_id, email, is_active FROM users WHERE id = $1', [id])) as UserRuleRow[];
+    if (!after || !ability.can('update', subjectOf('User', userRecordOf(after)))) {
+      throw new ForbiddenException({ message: 'The change would take this account outside what you may change; nothing was changed', code: 'forbidden' });
+    }
   }
 
   private async assertRolesExist(manager: EntityManager, roleIds: string[]): Promise<void> {
@@ -243,6 +258,14 @@ export class UsersService {
 /** Choosing roles is choosing permissions: whoever could would choose the admin role. */
 function assertMayGrantRoles(ability: AppAbility): void {
   assertAdministrator(ability, 'choose the roles of users');
+}
+
+/** The columns of an account that access rules look at. */
+type UserRuleRow = Pick<UserViewRow, 'id' | 'contact_id' | 'email' | 'is_active'>;
+
+/** An account as access rules see it (the fields of the `User` subject). */
+function userRecordOf(row: UserRuleRow): { id: string; contactId: string; email: string; isActive: boolean } {
+  return { id: row.id, contactId: row.contact_id, email: row.email, isActive: row.is_active };
 }
 
 function toUserDto(row: UserViewRow): UserDto {
