@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createUserWithRoles, newPerson, register, Session, systemRoleId } from '../support/actors';
 import { unique } from '../support/names';
 import { startTestApp, TestApp } from '../support/test-app';
@@ -60,6 +61,63 @@ describe('account writes', () => {
       // Within the conditions, the same role edits the account.
       const renamed = await t.http.patch(`/api/v1/users/${victim.id}`).set(fixer.auth).send({ firstName: 'Resting' }).expect(200);
       expect(renamed.body).toMatchObject({ firstName: 'Resting', isActive: false });
+    });
+  });
+
+  describe('an account the caller may not see', () => {
+    let self: Session;
+    let other: Session;
+
+    beforeAll(async () => {
+      const role = await createRole([{ action: ['read', 'update', 'delete'], subject: 'User', conditions: { id: '${user.id}' } }], 'client');
+      self = await createUserWithRoles(t, admin, [clientRoleId, role], 'self');
+      other = await createUserWithRoles(t, admin, [clientRoleId], 'other');
+    });
+
+    it('is answered on every write route as an unknown id is, with the body GET gives', async () => {
+      const unknown = randomUUID();
+      const missing = (await t.http.get(`/api/v1/users/${unknown}`).set(self.auth).expect(404)).body;
+      expect((await t.http.get(`/api/v1/users/${other.userId}`).set(self.auth).expect(404)).body).toEqual(missing);
+      const writes: Array<[string, (id: string) => Promise<{ status: number; body: unknown }>]> = [
+        ['PATCH', (id) => t.http.patch(`/api/v1/users/${id}`).set(self.auth).send({ firstName: 'Probe' })],
+        ['DELETE', (id) => t.http.delete(`/api/v1/users/${id}`).set(self.auth)],
+        ['password-reset', (id) => t.http.post(`/api/v1/users/${id}/password-reset`).set(self.auth).send({ mode: 'send' })],
+      ];
+      for (const [route, write] of writes) {
+        for (const id of [unknown, other.userId]) {
+          const response = await write(id);
+          expect({ route, status: response.status, body: response.body }).toEqual({ route, status: 404, body: missing });
+        }
+      }
+      // Choosing roles is for administrators, who see every account: an unknown id is all they can miss.
+      const roles = await t.http.put(`/api/v1/users/${unknown}/roles`).set(admin.auth).send({ roleIds: [staffRoleId] }).expect(404);
+      expect(roles.body).toEqual((await t.http.get(`/api/v1/users/${unknown}`).set(admin.auth).expect(404)).body);
+      expect((await t.http.get(`/api/v1/users/${other.userId}`).set(admin.auth).expect(200)).body.firstName).not.toBe('Probe');
+    });
+
+    it("is answered without waiting for that account's rows, which the caller may not lock", async () => {
+      const holder = t.db.createQueryRunner();
+      await holder.connect();
+      try {
+        await holder.startTransaction();
+        await holder.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [other.contactId]);
+        await holder.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [other.userId]);
+        const answered = async (request: PromiseLike<{ status: number }>) => {
+          let timer: NodeJS.Timeout | undefined;
+          const late = new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still waiting'), 3000)));
+          try {
+            return await Promise.race([Promise.resolve(request).then((response) => response.status), late]);
+          } finally {
+            clearTimeout(timer);
+          }
+        };
+        expect(await answered(t.http.patch(`/api/v1/users/${other.userId}`).set(self.auth).send({ firstName: 'Probe' }))).toBe(404);
+        expect(await answered(t.http.delete(`/api/v1/users/${other.userId}`).set(self.auth))).toBe(404);
+        expect(await answered(t.http.post(`/api/v1/users/${other.userId}/password-reset`).set(self.auth).send({ mode: 'force' }))).toBe(404);
+      } finally {
+        await holder.rollbackTransaction();
+        await holder.release();
+      }
     });
   });
 });

@@ -1,11 +1,5 @@
 import { ConflictException, NotFoundException, UnprocessableEntityException } from '@nestjs/common';
 
-export class UserNotFoundError extends NotFoundException {
-  constructor() {
-    super({ message: 'User not found', code: 'user_not_found' });
-  }
-}
-
 export class RoleNotFoundError extends NotFoundException {
   constructor() {
     super({ message: 'Role not found', code: 'role_not_found' });

@@ -16,7 +16,7 @@ import { ContactDirectory } from '../../core/identity/contact-directory';
 import { IdentityService } from '../../core/identity/identity.service';
 import { containsPattern, Page, pageWindow, parseSort, toPage } from '../../core/http/pagination';
 import type { CreateUserDto, UpdateUserDto, UserDto, UserQueryDto } from './dto/user.dto';
-import { AccountEmailTakenError, LastAdminError, UnknownRolesError, UserNotFoundError } from './users.errors';
+import { AccountEmailTakenError, LastAdminError, UnknownRolesError } from './users.errors';
 import { USER_SORTS, USER_VIEW_SELECT, UserViewRow } from './users.queries';
 
 @Injectable()
@@ -192,18 +192,23 @@ export class UsersService {
 
   /** Locks the user and checks the caller may do `action` on this very account (404 when not even visible). */
   private async lockedView(manager: EntityManager, id: string, ability: AppAbility, action: 'update' | 'delete'): Promise<UserViewRow> {
+    // Seen before locked: a hidden account answers as a missing one, and holds nobody up.
+    const account = await this.ruleRow(manager, id);
+    assertCanOnRecord(ability, 'read', 'User', account && userRecordOf(account), 'User not found');
     // The contact first, as contact edits lock them: each side's trigger writes the other row.
-    const [account] = (await manager.query('SELECT contact_id FROM users WHERE id = $1', [id])) as Array<{ contact_id: string }>;
-    if (!account) throw new UserNotFoundError();
-    await manager.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [account.contact_id]);
+    await manager.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [account!.contact_id]);
     const locked: unknown[] = await manager.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [id]);
-    if (!locked.length) throw new UserNotFoundError();
-    const row = (await this.view(manager, id))!;
-    assertCanOnRecord(ability, action, 'User', userRecordOf(row), 'User not found');
+    const row = locked.length ? await this.view(manager, id) : undefined;
+    assertCanOnRecord(ability, action, 'User', row && userRecordOf(row), 'User not found');
     // Whoever could change an administrator's email or password could become one: the admin
     // role's holders and those of any role made its equal.
-    if (await this.abilities.isAdministratorAccount(row.roles.map((role) => role.id))) assertAdministrator(ability, "change an administrator's account");
-    return row;
+    if (await this.abilities.isAdministratorAccount(row!.roles.map((role) => role.id))) assertAdministrator(ability, "change an administrator's account");
+    return row!;
+  }
+
+  private async ruleRow(manager: EntityManager, id: string): Promise<UserRuleRow | undefined> {
+    const rows: UserRuleRow[] = await manager.query('SELECT id, contact_id, email, is_active FROM users WHERE id = $1', [id]);
+    return rows[0];
   }
 
   /**
@@ -213,7 +218,7 @@ export class UsersService {
    */
   private async assertStoredWithinRights(manager: EntityManager, ability: AppAbility, id: string): Promise<void> {
     if (!dependsOnRecord(ability, 'update', 'User')) return;
-    const [after] = (await manager.query('SELECT id, contact_id, email, is_active FROM users WHERE id = $1', [id])) as UserRuleRow[];
+    const after = await this.ruleRow(manager, id);
     if (!after || !ability.can('update', subjectOf('User', userRecordOf(after)))) {
       throw new ForbiddenException({ message: 'The change would take this account outside what you may change; nothing was changed', code: 'forbidden' });
     }
