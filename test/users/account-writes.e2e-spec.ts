@@ -62,6 +62,24 @@ describe('account writes', () => {
       const renamed = await t.http.patch(`/api/v1/users/${victim.id}`).set(fixer.auth).send({ firstName: 'Resting' }).expect(200);
       expect(renamed.body).toMatchObject({ firstName: 'Resting', isActive: false });
     });
+    it('is told that an email is taken, never by whom, when it may not read every contact', async () => {
+      const victim = await createUser([clientRoleId]);
+      await t.http.patch(`/api/v1/users/${victim.id}`).set(admin.auth).send({ isActive: false }).expect(200);
+      const live = (await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Live', email: `${unique('live')}@example.com` }).expect(201)).body;
+      const trashed = (await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Trashed', email: `${unique('trashed')}@example.com` }).expect(201)).body;
+      await t.http.delete(`/api/v1/contacts/${trashed.id}`).set(admin.auth).expect(204);
+      const account = await createUser([clientRoleId]);
+      await t.http.get('/api/v1/contacts').set(fixer.auth).expect(403);
+
+      const neutral = { statusCode: 409, error: 'Conflict', message: 'This email is already in use', code: 'email_taken', details: [{ field: 'email', message: 'is already in use' }] };
+      for (const email of [live.email, trashed.email, account.email.toUpperCase()]) {
+        const taken = await t.http.patch(`/api/v1/users/${victim.id}`).set(fixer.auth).send({ email });
+        expect({ email, status: taken.status, body: taken.body }).toEqual({ email, status: 409, body: neutral });
+      }
+      // Whoever reads every contact is still told which record holds it.
+      const told = await t.http.patch(`/api/v1/users/${victim.id}`).set(admin.auth).send({ email: trashed.email }).expect(409);
+      expect(told.body.message).toBe('A contact in the trash has this email');
+    });
   });
 
   describe('an account the caller may not see', () => {

@@ -39,22 +39,22 @@ export class UnknownRolesError extends UnprocessableEntityException {
 /**
  * An email another record holds, told to whoever manages accounts: which kind, and for a
  * contact without an account, that the account is opened from it rather than made beside it.
+ * `unseen` for a caller who may not read every contact: that the address is taken, not where.
  */
 export class AccountEmailTakenError extends ConflictException {
   /** `creating`: the request would add an account, which opening the contact's own may replace. */
-  constructor(holder: { kind: 'account' } | { kind: 'contact'; contactId: string; inTrash: boolean }, creating: boolean) {
+  constructor(holder: { kind: 'account' } | { kind: 'contact'; contactId: string; inTrash: boolean } | { kind: 'unseen' }, creating: boolean) {
     const message =
-      holder.kind === 'account'
-        ? 'Another account has this email'
-        : !creating
-          ? `A contact${holder.inTrash ? ' in the trash' : ''} has this email`
-          : holder.inTrash
-            ? `A contact in the trash has this email: restore it, then open its account with POST /api/v1/contacts/${holder.contactId}/account`
-            : `A contact has this email: open its account with POST /api/v1/contacts/${holder.contactId}/account instead`;
-    super({
-      message,
-      code: 'email_taken',
-      details: [{ field: 'email', message: holder.kind === 'account' ? 'is already used by another account' : 'is the email of a contact without an account' }],
-    });
+      holder.kind === 'unseen'
+        ? 'This email is already in use'
+        : holder.kind === 'account'
+          ? 'Another account has this email'
+          : !creating
+            ? `A contact${holder.inTrash ? ' in the trash' : ''} has this email`
+            : holder.inTrash
+              ? `A contact in the trash has this email: restore it, then open its account with POST /api/v1/contacts/${holder.contactId}/account`
+              : `A contact has this email: open its account with POST /api/v1/contacts/${holder.contactId}/account instead`;
+    const detail = holder.kind === 'unseen' ? 'is already in use' : holder.kind === 'account' ? 'is already used by another account' : 'is the email of a contact without an account';
+    super({ message, code: 'email_taken', details: [{ field: 'email', message: detail }] });
   }
 }

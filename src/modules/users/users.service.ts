@@ -6,7 +6,7 @@ import { abilityToSql } from '../../core/access/ability-to-sql';
 import { AbilityFactory } from '../../core/access/ability.factory';
 import type { AppAbility } from '../../core/access/app-ability';
 import { subjectOf } from '../../core/access/app-ability';
-import { assertAdministrator, assertCanOnRecord, dependsOnRecord } from '../../core/access/record-access';
+import { assertAdministrator, assertCanOnRecord, dependsOnRecord, hasWholeRight } from '../../core/access/record-access';
 import { SubjectRegistry } from '../../core/access/subject-registry';
 import { AuditService } from '../../core/audit/audit.service';
 import { emailTakenOnConflict } from '../../core/auth/auth.errors';
@@ -71,7 +71,7 @@ export class UsersService {
     assertMayGrantRoles(ability);
     const user = await this.dataSource.transaction(async (manager) => {
       await this.assertRolesExist(manager, input.roleIds);
-      await this.assertEmailFree(manager, input.email, true);
+      await this.assertEmailFree(manager, ability, input.email, true);
       const staff = await this.grantsStaff(manager, input.roleIds);
       const contact = await this.contacts.createForAccount(
         manager,
@@ -97,7 +97,7 @@ export class UsersService {
   async update(ability: AppAbility, actor: AuthUser, id: string, input: UpdateUserDto): Promise<UserDto> {
     await this.dataSource.transaction(async (manager) => {
       const before = await this.lockedView(manager, id, ability, 'update');
-      if (input.email && input.email.toLowerCase() !== before.email.toLowerCase()) await this.assertEmailFree(manager, input.email, false);
+      if (input.email && input.email.toLowerCase() !== before.email.toLowerCase()) await this.assertEmailFree(manager, ability, input.email, false);
       if (input.isActive === false && before.is_active && before.roles.some((r) => r.systemKey === 'admin')) await this.assertOtherAdmin(manager, id);
       const changes: Record<string, unknown> = {};
       if (input.firstName !== undefined) changes.first_name = input.firstName;
@@ -237,7 +237,7 @@ export class UsersService {
     return staff;
   }
 
-  private async assertEmailFree(manager: EntityManager, email: string, creating: boolean): Promise<void> {
+  private async assertEmailFree(manager: EntityManager, ability: AppAbility, email: string, creating: boolean): Promise<void> {
     const [holder] = (await manager.query(
       `(SELECT 'account' AS kind, NULL::uuid AS contact_id, false AS in_trash FROM users WHERE email_key = lower($1))
        UNION ALL
@@ -246,6 +246,8 @@ export class UsersService {
       [email],
     )) as Array<{ kind: 'account' | 'contact'; contact_id: string | null; in_trash: boolean }>;
     if (!holder) return;
+    // Every account is a contact too: which record holds the address is for those who may read them all.
+    if (!hasWholeRight(ability, 'read', 'Contact')) throw new AccountEmailTakenError({ kind: 'unseen' }, creating);
     throw new AccountEmailTakenError(holder.kind === 'account' ? { kind: 'account' } : { kind: 'contact', contactId: holder.contact_id!, inTrash: holder.in_trash }, creating);
   }
 
