@@ -82,6 +82,18 @@ describe('account writes', () => {
     });
   });
 
+  describe('roles named more than once', () => {
+    it('are given once, however the id is written, when a user is made and when roles are replaced', async () => {
+      for (const roleIds of [[staffRoleId, staffRoleId], [staffRoleId, staffRoleId.toUpperCase()], [staffRoleId.toUpperCase()]]) {
+        const person = newPerson('repeat');
+        const created = await t.http.post('/api/v1/users').set(admin.auth).send({ firstName: person.firstName, lastName: person.lastName, email: person.email, roleIds, sendInvite: false });
+        expect({ roleIds, status: created.status, roles: created.body.roles?.map((role: { id: string }) => role.id) }).toEqual({ roleIds, status: 201, roles: [staffRoleId] });
+        const replaced = await t.http.put(`/api/v1/users/${created.body.id}/roles`).set(admin.auth).send({ roleIds: [clientRoleId.toUpperCase(), ...roleIds, clientRoleId] });
+        expect({ roleIds, status: replaced.status, roles: replaced.body.roles?.map((role: { id: string }) => role.id).sort() }).toEqual({ roleIds, status: 200, roles: [clientRoleId, staffRoleId].sort() });
+      }
+    });
+  });
+
   describe('an account the caller may not see', () => {
     let self: Session;
     let other: Session;

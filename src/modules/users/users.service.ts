@@ -69,10 +69,11 @@ export class UsersService {
   /** Creates the contact and the account together; the person is invited to choose a password. */
   async create(ability: AppAbility, actor: AuthUser, input: CreateUserDto): Promise<UserDto> {
     assertMayGrantRoles(ability);
+    const roleIds = distinctIds(input.roleIds);
     const user = await this.dataSource.transaction(async (manager) => {
-      await this.assertRolesExist(manager, input.roleIds);
+      await this.assertRolesExist(manager, roleIds);
       await this.assertEmailFree(manager, ability, input.email, true);
-      const staff = await this.grantsStaff(manager, input.roleIds);
+      const staff = await this.grantsStaff(manager, roleIds);
       const contact = await this.contacts.createForAccount(
         manager,
         { firstName: input.firstName, lastName: input.lastName, email: input.email, phone: input.phone ?? null, accountType: staff ? 'staff' : 'client' },
@@ -84,9 +85,9 @@ export class UsersService {
         firstName: input.firstName,
         lastName: input.lastName,
         passwordHash: null,
-        roleIds: input.roleIds,
+        roleIds,
       });
-      await this.audit.record({ actorId: actor.id, action: 'user.create', subjectType: 'User', subjectId: created.id, after: { email: created.email, roleIds: input.roleIds } }, manager);
+      await this.audit.record({ actorId: actor.id, action: 'user.create', subjectType: 'User', subjectId: created.id, after: { email: created.email, roleIds } }, manager);
       return created;
     }).catch(emailTakenOnConflict);
     this.contacts.changed();
@@ -122,7 +123,7 @@ export class UsersService {
 
   async setRoles(ability: AppAbility, actor: AuthUser, id: string, roleIds: string[]): Promise<UserDto> {
     assertMayGrantRoles(ability);
-    const unique = [...new Set(roleIds)];
+    const unique = distinctIds(roleIds);
     let unassigned = 0;
     await this.dataSource.transaction(async (manager) => {
       const before = await this.lockedView(manager, id, ability, 'update');
@@ -260,6 +261,11 @@ export class UsersService {
     );
     if (!rows.length) throw new LastAdminError();
   }
+}
+
+/** Each role once: a repeated id, or one written in other letter cases, names the same role. */
+function distinctIds(ids: string[]): string[] {
+  return [...new Set(ids.map((id) => id.toLowerCase()))];
 }
 
 /** Choosing roles is choosing permissions: whoever could would choose the admin role. */
