@@ -94,6 +94,18 @@ describe('account writes', () => {
     });
   });
 
+  describe('an admin-sent password reset', () => {
+    it('answers with the status the API document gives it', async () => {
+      const user = await createUser([staffRoleId]);
+      const sent = await t.http.post(`/api/v1/users/${user.id}/password-reset`).set(admin.auth).send({ mode: 'send' });
+      const document = (await t.http.get('/docs-json').expect(200)).body as { paths: Record<string, Record<string, { responses: Record<string, { description?: string }> }>> };
+      const responses = document.paths['/api/v1/users/{id}/password-reset']!.post!.responses;
+      const documented = Object.keys(responses).filter((status) => status.startsWith('2'));
+      expect({ sent: sent.status, documented }).toEqual({ sent: 202, documented: ['202'] });
+      expect(responses['202']!.description).toEqual(expect.any(String));
+    });
+  });
+
   describe('an account the caller may not see', () => {
     let self: Session;
     let other: Session;

@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Patch, Post, Put, Query } from '@nestjs/common';
-import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { AppAbility } from '../../core/access/app-ability';
 import { Authorize } from '../../core/access/authorize.decorator';
 import { CurrentUser, RequestAbility } from '../../core/access/request-ability.decorator';
@@ -76,7 +76,7 @@ export class UsersController {
   @Authorize('update', 'User')
   @HttpCode(HttpStatus.ACCEPTED)
   @ApiOperation({ summary: 'Send (or force) a password reset for a user', operationId: 'resetUserPassword' })
-  @ApiNoContentResponse({ description: 'The reset link was sent.' })
+  @ApiAcceptedResponse({ description: 'The reset link is queued for mailing to the user.' })
   @ApiErrors(400, 401, 403, 404)
   async passwordReset(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string, @Body() body: PasswordResetRequestDto): Promise<void> {
     await this.users.requestPasswordReset(ability, actor, id, body.mode);
