@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createUserWithRoles, newPerson, register, Session, systemRoleId } from '../support/actors';
 import { unique } from '../support/names';
 import { startTestApp, TestApp } from '../support/test-app';
+import { whileHolding } from '../support/wait';
 
 /** Writes to accounts by callers whose rules reach only some of them, and writes that race others. */
 describe('account writes', () => {
@@ -160,6 +161,28 @@ describe('account writes', () => {
         await holder.rollbackTransaction();
         await holder.release();
       }
+    });
+  });
+
+  describe('racing other writes', () => {
+    it('a role deleted while it is being given is an unknown role, as it is once deleted', async () => {
+      const user = await createUser([clientRoleId]);
+      const deleteWhileGiven = (roleId: string, request: () => PromiseLike<{ status: number; body: { code?: string; details?: unknown } }>) =>
+        whileHolding(t.db, { sql: 'SELECT id FROM roles WHERE id = $1 FOR UPDATE', params: [roleId] }, request, (query) => query('DELETE FROM roles WHERE id = $1', [roleId]));
+      const unknownRoles = { status: 422, code: 'unknown_roles', details: [{ field: 'roleIds', message: 'contains unknown role ids' }] };
+
+      const replacedWith = await createRole([]);
+      const replaced = await deleteWhileGiven(replacedWith, () => t.http.put(`/api/v1/users/${user.id}/roles`).set(admin.auth).send({ roleIds: [staffRoleId, replacedWith] }));
+      expect({ status: replaced.status, code: replaced.body.code, details: replaced.body.details }).toEqual(unknownRoles);
+      expect(await t.db.query('SELECT role_id FROM user_roles WHERE user_id = $1', [user.id])).toEqual([{ role_id: clientRoleId }]);
+
+      const createdWith = await createRole([]);
+      const person = newPerson('racing');
+      const created = await deleteWhileGiven(createdWith, () =>
+        t.http.post('/api/v1/users').set(admin.auth).send({ firstName: person.firstName, lastName: person.lastName, email: person.email, roleIds: [createdWith], sendInvite: false }),
+      );
+      expect({ status: created.status, code: created.body.code, details: created.body.details }).toEqual(unknownRoles);
+      expect(await t.db.query('SELECT id FROM users WHERE email_key = lower($1)', [person.email])).toEqual([]);
     });
   });
 });

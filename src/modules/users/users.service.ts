@@ -225,8 +225,12 @@ export class UsersService {
     }
   }
 
+  /**
+   * Holds the roles until commit, as the grants' foreign keys would: a role being deleted is
+   * waited for and then missing here; a deletion that comes later waits and finds it given.
+   */
   private async assertRolesExist(manager: EntityManager, roleIds: string[]): Promise<void> {
-    const rows: Array<{ id: string }> = await manager.query('SELECT id FROM roles WHERE id = ANY($1::uuid[])', [roleIds]);
+    const rows: Array<{ id: string }> = await manager.query('SELECT id FROM roles WHERE id = ANY($1::uuid[]) FOR KEY SHARE', [roleIds]);
     const found = new Set(rows.map((row) => row.id));
     const missing = roleIds.filter((roleId) => !found.has(roleId));
     if (missing.length) throw new UnknownRolesError(missing);
