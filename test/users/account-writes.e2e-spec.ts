@@ -184,5 +184,33 @@ describe('account writes', () => {
       expect({ status: created.status, code: created.body.code, details: created.body.details }).toEqual(unknownRoles);
       expect(await t.db.query('SELECT id FROM users WHERE email_key = lower($1)', [person.email])).toEqual([]);
     });
+
+    it('an email a contact takes first is refused with the answer the check gives, not the sign-up one', async () => {
+      // The contact's insert is held uncommitted until the request waits on its email.
+      const takeFirst = <T>(email: string, request: () => PromiseLike<T>) =>
+        whileHolding(t.db, { sql: `INSERT INTO contacts (first_name, email) VALUES ('Winner', $1)`, params: [email.toUpperCase()] }, request, async () => undefined);
+      const contactWith = async (email: string) => ((await t.db.query('SELECT id FROM contacts WHERE email_key = lower($1)', [email])) as Array<{ id: string }>)[0]!.id;
+
+      const person = newPerson('race');
+      const created = await takeFirst(person.email, () =>
+        t.http.post('/api/v1/users').set(admin.auth).send({ firstName: person.firstName, lastName: person.lastName, email: person.email, roleIds: [staffRoleId], sendInvite: false }),
+      );
+      expect({ status: created.status, body: created.body }).toEqual({
+        status: 409,
+        body: expect.objectContaining({
+          code: 'email_taken',
+          message: `A contact has this email: open its account with POST /api/v1/contacts/${await contactWith(person.email)}/account instead`,
+          details: [{ field: 'email', message: 'is the email of a contact without an account' }],
+        }),
+      });
+      expect(await t.db.query('SELECT id FROM users WHERE email_key = lower($1)', [person.email])).toEqual([]);
+
+      // An edit that loses the same race is answered as its own check answers.
+      const user = await createUser([clientRoleId]);
+      const email = newPerson('race').email;
+      const edited = await takeFirst(email, () => t.http.patch(`/api/v1/users/${user.id}`).set(admin.auth).send({ email }));
+      expect({ status: edited.status, message: edited.body.message, code: edited.body.code }).toEqual({ status: 409, message: 'A contact has this email', code: 'email_taken' });
+      expect((await t.db.query('SELECT email FROM users WHERE id = $1', [user.id]))[0].email).toBe(user.email);
+    });
   });
 });

@@ -9,14 +9,13 @@ import { subjectOf } from '../../core/access/app-ability';
 import { assertAdministrator, assertCanOnRecord, dependsOnRecord, hasWholeRight } from '../../core/access/record-access';
 import { SubjectRegistry } from '../../core/access/subject-registry';
 import { AuditService } from '../../core/audit/audit.service';
-import { emailTakenOnConflict } from '../../core/auth/auth.errors';
 import { PasswordTokensService } from '../../core/auth/password-tokens.service';
 import { accountTypeOf, AuthUser } from '../../core/identity/auth-user';
 import { ContactDirectory } from '../../core/identity/contact-directory';
 import { IdentityService } from '../../core/identity/identity.service';
 import { containsPattern, Page, pageWindow, parseSort, toPage } from '../../core/http/pagination';
 import type { CreateUserDto, UpdateUserDto, UserDto, UserQueryDto } from './dto/user.dto';
-import { AccountEmailTakenError, LastAdminError, UnknownRolesError } from './users.errors';
+import { AccountEmailTakenError, isEmailConflict, LastAdminError, UnknownRolesError } from './users.errors';
 import { USER_SORTS, USER_VIEW_SELECT, UserViewRow } from './users.queries';
 
 @Injectable()
@@ -89,7 +88,7 @@ export class UsersService {
       });
       await this.audit.record({ actorId: actor.id, action: 'user.create', subjectType: 'User', subjectId: created.id, after: { email: created.email, roleIds } }, manager);
       return created;
-    }).catch(emailTakenOnConflict);
+    }).catch((error: unknown) => this.emailTakenOnConflict(error, ability, input.email, true));
     this.contacts.changed();
     if (input.sendInvite !== false) await this.passwordTokens.issueAndSend(user, 'invite');
     return toUserDto((await this.view(this.dataSource.manager, user.id))!);
@@ -115,7 +114,7 @@ export class UsersService {
       if (input.isActive !== undefined && input.isActive !== before.is_active) await this.contacts.accountChanged(manager, before.contact_id);
       await this.assertStoredWithinRights(manager, ability, id);
       await this.audit.record({ actorId: actor.id, action: 'user.update', subjectType: 'User', subjectId: id, before: pick(before, input), after: input }, manager);
-    }).catch(emailTakenOnConflict);
+    }).catch((error: unknown) => this.emailTakenOnConflict(error, ability, input.email, false));
     await this.identity.changed(id);
     this.contacts.changed();
     return toUserDto((await this.view(this.dataSource.manager, id))!);
@@ -254,6 +253,17 @@ export class UsersService {
     // Every account is a contact too: which record holds the address is for those who may read them all.
     if (!hasWholeRight(ability, 'read', 'Contact')) throw new AccountEmailTakenError({ kind: 'unseen' }, creating);
     throw new AccountEmailTakenError(holder.kind === 'account' ? { kind: 'account' } : { kind: 'contact', contactId: holder.contact_id!, inTrash: holder.in_trash }, creating);
+  }
+
+  /**
+   * A write that lost a race for its email to a concurrent one: answered as the check before it
+   * answers, now that the winner has committed.
+   */
+  private async emailTakenOnConflict(error: unknown, ability: AppAbility, email: string | undefined, creating: boolean): Promise<never> {
+    if (!email || !isEmailConflict(error)) throw error;
+    await this.assertEmailFree(this.dataSource.manager, ability, email, creating);
+    // The winner has let the address go since: refused all the same, naming no holder.
+    throw new AccountEmailTakenError({ kind: 'unseen' }, creating);
   }
 
   /** Locks the admins so two concurrent demotions cannot both pass this check. */
