@@ -358,8 +358,8 @@ export function profileStatements(id: string): Record<'contact' | 'services' | '
     },
     activities: profileActivitiesStatement(id),
     history: {
-      sql: `SELECT h.id, h.changed_at, h.source, f.id AS from_id, coalesce(f.name, h.from_status_name) AS from_name, coalesce(f.stage, h.from_status_stage) AS from_stage,
-                   t.id AS to_id, coalesce(t.name, h.to_status_name) AS to_name, coalesce(t.stage, h.to_status_stage) AS to_stage,
+      sql: `SELECT h.id, h.changed_at, h.source, f.id AS from_id, coalesce(f.name, h.from_status_name) AS from_name, coalesce(h.from_status_stage, f.stage) AS from_stage,
+                   t.id AS to_id, coalesce(t.name, h.to_status_name) AS to_name, coalesce(h.to_status_stage, t.stage) AS to_stage,
                    u.id AS by_id, u.first_name AS by_first_name, u.last_name AS by_last_name
               FROM contact_status_history h
               LEFT JOIN contact_statuses f ON f.id = h.from_status_id

@@ -724,7 +724,7 @@ export class ContactsService {
   private toProfile({ row, services, account, activities, history, definitions, lookups }: ProfileRead): ContactDto {
     const active = new Set(definitions.filter((d) => !d.deletedAt).map((d) => d.key));
     const item = toListItem(row, lookups);
-    // A deleted status keeps its name and stage in the history, without an id.
+    // A change shows the stages its statuses had then; a deleted status keeps its name too, without an id.
     const ref = (idValue: unknown, name: unknown, stage: unknown) => (name ? { id: idValue ? String(idValue) : null, name: String(name), stage: String(stage) } : null);
     return {
       ...item,

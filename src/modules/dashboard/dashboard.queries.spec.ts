@@ -1,9 +1,11 @@
 import type { PGlite as PGliteClass } from '@electric-sql/pglite';
+import type { QueryRunner } from 'typeorm';
 import { Foundation1763700000000 } from '../../database/migrations/1763700000000-Foundation';
 import { ContactsCore1763800000000 } from '../../database/migrations/1763800000000-ContactsCore';
 import { DashboardSnapshots1764300000000 } from '../../database/migrations/1764300000000-DashboardSnapshots';
 import { StatusHistoryKeepsDeletedStatuses1765000000000 } from '../../database/migrations/1765000000000-StatusHistoryKeepsDeletedStatuses';
 import { RevertedImportsConvertNobody1765220000000 } from '../../database/migrations/1765220000000-RevertedImportsConvertNobody';
+import { StatusHistoryKeepsStages1765240000000 } from '../../database/migrations/1765240000000-StatusHistoryKeepsStages';
 import { memoryDatabase } from '../../database/testing/memory-database';
 import { METRICS, MY_METRICS } from './dashboard.definitions';
 import { myMetrics, snapshotMetrics } from './dashboard.metrics';
@@ -146,6 +148,8 @@ beforeAll(async () => {
     C.c1,
     '2026-01-06T12:00:00Z',
   ]);
+  // The rows above are history recorded before changes kept their stages: the migration gives them the current ones.
+  await new StatusHistoryKeepsStages1765240000000().up({ query: (sql: string) => db.exec(sql) } as unknown as QueryRunner);
 });
 
 afterAll(() => db?.close());
@@ -225,6 +229,30 @@ describe('the snapshot statements', () => {
     }
   });
 
+  it('count conversions with the stages the statuses had when they changed, whatever their stages are now', async () => {
+    const converted = { periods: MONTHS, values: [1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 3], total: 5 };
+    await db.query('BEGIN');
+    try {
+      // A lead converted through the trigger (dated inside the series), then Customer moved out of the customer stage and Lead into it.
+      await db.query('UPDATE contacts SET status_id = $2 WHERE id = $1', [C.l1, STATUS.customer]);
+      const recorded = await db.query(
+        `UPDATE contact_status_history SET changed_at = '2026-03-12T12:00:00Z' WHERE contact_id = $1 AND from_status_id IS NOT NULL RETURNING from_status_stage, to_status_stage`,
+        [C.l1],
+      );
+      expect(recorded.rows).toEqual([{ from_status_stage: 'lead', to_status_stage: 'customer' }]);
+      expect(await one<SeriesRow>(statements.conversions)).toEqual(converted);
+      await db.query(`UPDATE contact_statuses SET stage = 'other' WHERE id = $1`, [STATUS.customer]);
+      await db.query(`UPDATE contact_statuses SET stage = 'customer' WHERE id = $1`, [STATUS.lead]);
+      expect(await one<SeriesRow>(statements.conversions)).toEqual(converted);
+      // Deleted once in another stage: the changes keep the stage they were made with.
+      await db.query('UPDATE contacts SET status_id = $2 WHERE status_id = $1', [STATUS.customer, STATUS.vip]);
+      await db.query('DELETE FROM contact_statuses WHERE id = $1', [STATUS.customer]);
+      expect(await one<SeriesRow>(statements.conversions)).toEqual(converted);
+    } finally {
+      await db.query('ROLLBACK');
+    }
+  });
+
   it('count new contacts per month and traffic source, every source listed, then those without one', async () => {
     const row = await one<BreakdownSeriesRow>(statements.newContacts);
     expect(row).toEqual({
@@ -288,7 +316,7 @@ describe('the snapshot statements', () => {
   });
 
   it('report nobody as last contacted and zero-filled series on an empty database', async () => {
-    const empty = await memoryDatabase([new Foundation1763700000000(), new ContactsCore1763800000000(), new StatusHistoryKeepsDeletedStatuses1765000000000(), new RevertedImportsConvertNobody1765220000000()]);
+    const empty = await memoryDatabase([new Foundation1763700000000(), new ContactsCore1763800000000(), new StatusHistoryKeepsDeletedStatuses1765000000000(), new RevertedImportsConvertNobody1765220000000(), new StatusHistoryKeepsStages1765240000000()]);
     try {
       const run = async <T>(statement: Statement) => (await empty.query<T>(statement.sql, statement.params)).rows;
       expect(await run(statements.lastContacted)).toEqual([]);

@@ -171,8 +171,9 @@ export function conversionsStatement(now: Date): Statement {
         FROM contact_status_history h
         LEFT JOIN contact_statuses f ON f.id = h.from_status_id
         LEFT JOIN contact_statuses t ON t.id = h.to_status_id
-       -- A deleted status's stage is kept on the history row.
-       WHERE coalesce(f.stage, h.from_status_stage) = 'lead' AND coalesce(t.stage, h.to_status_stage) = 'customer'
+       -- The stages the statuses had when the change was made, kept on the row; a row written
+       -- without them (bypassing the trigger) reads the statuses' current ones.
+       WHERE coalesce(h.from_status_stage, f.stage) = 'lead' AND coalesce(h.to_status_stage, t.stage) = 'customer'
          -- An import's revert puts back a status a contact had: neither the import's change
          -- nor the revert's converts anybody.
          AND h.source <> 'revert' AND NOT h.undone

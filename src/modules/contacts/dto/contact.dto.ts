@@ -535,7 +535,7 @@ export class AccountSummaryDto {
   accountType: 'staff' | 'client';
 }
 
-/** A status as a change recorded it: a deleted status keeps its name and stage, without an id. */
+/** A status as a change recorded it: its stage at the time; a deleted status keeps its name, without an id. */
 export class HistoryStatusRefDto {
   @ApiProperty({ format: 'uuid', nullable: true, type: String, description: 'Null once the status was deleted.' })
   id: string | null;
@@ -543,7 +543,7 @@ export class HistoryStatusRefDto {
   @ApiProperty()
   name: string;
 
-  @ApiProperty({ enum: CONTACT_STAGES, enumName: 'ContactStage' })
+  @ApiProperty({ enum: CONTACT_STAGES, enumName: 'ContactStage', description: 'The stage the status had when the change was made.' })
   stage: string;
 }
 
