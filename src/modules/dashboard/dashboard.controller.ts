@@ -47,7 +47,7 @@ export class DashboardController {
   @HttpCode(HttpStatus.ACCEPTED)
   @ApiOperation({
     summary: 'Recompute the snapshot now, in the background',
-    description: 'Queues a refresh and returns its job id; asking again within a few seconds returns the same job. Follow it on `GET /dashboard` (`computedAt` moves on).',
+    description: 'Queues a refresh and returns its job id; asking again while it waits or runs returns the same job; asked again once it finished, that job runs again. Follow it on `GET /dashboard` (`computedAt` moves on).',
     operationId: 'refreshDashboard',
   })
   @ApiAcceptedResponse({ type: DashboardRefreshDto })

@@ -32,7 +32,7 @@ import { DASHBOARD_REFRESH_QUEUE, DashboardRefreshPayload } from './jobs/dashboa
 
 /** Snapshots kept; older ones are deleted whenever a new one is written. */
 export const SNAPSHOTS_KEPT = 100;
-/** Refreshes asked for within the same window are one job (same job id), so repeated clicks queue nothing more. */
+/** Refreshes asked for within the same window while one waits or runs are that job (same job id), so repeated clicks queue nothing more. */
 export const REFRESH_WINDOW_MS = 5000;
 /** Told to every process when a snapshot has been written, so they drop the one they keep. */
 export const SNAPSHOT_WRITTEN = 'dashboard.snapshot-written';
@@ -204,9 +204,15 @@ export class DashboardService implements OnModuleInit {
     this.latestSnapshot = undefined;
   }
 
-  private requestRefresh(): Promise<string> {
-    const window = Math.floor(Date.now() / REFRESH_WINDOW_MS);
-    return this.jobs.enqueue<DashboardRefreshPayload>(DASHBOARD_REFRESH_QUEUE, { trigger: 'manual' }, { jobId: `dashboard-manual-${window}` });
+  /**
+   * A refresh still waiting or running is shared; one of the same window that already finished
+   * runs again, so a change made after it is counted. The queue keeps finished jobs, and adding
+   * one under a kept id would do nothing.
+   */
+  private async requestRefresh(): Promise<string> {
+    const jobId = `dashboard-manual-${Math.floor(Date.now() / REFRESH_WINDOW_MS)}`;
+    await this.jobs.ensure<DashboardRefreshPayload>(DASHBOARD_REFRESH_QUEUE, { trigger: 'manual' }, jobId);
+    return jobId;
   }
 
   /** Runs an aggregate statement (in a transaction of its own, for WITHOUT_JIT_SQL) and returns its row. */

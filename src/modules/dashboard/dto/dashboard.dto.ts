@@ -208,7 +208,7 @@ export class DashboardDto {
 }
 
 export class DashboardRefreshDto {
-  @ApiProperty({ example: 'dashboard-manual-352816001', description: 'Asking again within a few seconds returns the same job instead of queueing another.' })
+  @ApiProperty({ example: 'dashboard-manual-352816001', description: 'Asking again while this job waits or runs returns it instead of queueing another; once it finished, asking again runs it again.' })
   jobId: string;
 
   @ApiProperty({ format: 'date-time', description: 'The snapshot the dashboard shows now (null if none yet); a newer `computedAt` on `GET /dashboard` means the refresh is done.', nullable: true, type: String })
