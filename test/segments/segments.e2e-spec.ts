@@ -418,6 +418,28 @@ describe('segments', () => {
     });
   });
 
+  describe('rules that leave out things that are gone', () => {
+    it('say that the clause now holds for every contact it used to leave out, as explain and the counts show', async () => {
+      const spam = (await t.http.post('/api/v1/tags').set(admin.auth).send({ name: `${M} spam` }).expect(201)).body.id as string;
+      const junk = (await t.http.post('/api/v1/tags').set(admin.auth).send({ name: `${M} junk` }).expect(201)).body.id as string;
+      await t.db.query('INSERT INTO contact_tags (contact_id, tag_id) VALUES ($1, $2)', [ids.ada, spam]);
+      const notSpam = await dynamicSegment(scoped({ field: 'tags', op: 'hasNone', value: [spam] }));
+      const notSpamNegated = await dynamicSegment(scoped({ not: { field: 'tags', op: 'hasAny', value: [spam] } }));
+      expect([notSpam.contactCount, notSpamNegated.contactCount]).toEqual([4, 4]);
+
+      await t.http.delete(`/api/v1/tags/${spam}`).query({ replaceWith: junk }).set(admin.auth).expect(204);
+      const after = (await t.http.get(`/api/v1/segments/${notSpam.id}`).set(admin.auth).expect(200)).body;
+      expect(after.contactCount).toBe(5);
+      expect(after.warnings).toEqual([`rule.and.1: the tag ${spam} no longer exists; it excludes no contact, so this condition now holds for every contact, those it used to exclude included`]);
+      const explained = (await t.http.get(`/api/v1/segments/${notSpam.id}/explain/${ids.ada}`).set(admin.auth).expect(200)).body;
+      expect(explained).toMatchObject({ matched: true, rule: { and: [{ matched: true }, { field: 'tags', op: 'hasNone', matched: true }] }, warnings: after.warnings });
+
+      const negated = (await t.http.get(`/api/v1/segments/${notSpamNegated.id}`).set(admin.auth).expect(200)).body;
+      expect(negated.contactCount).toBe(5);
+      expect(negated.warnings).toEqual([`rule.and.1.not: the tag ${spam} no longer exists; it excludes no contact, so the "not" around it now holds for every contact, those it used to exclude included`]);
+    });
+  });
+
   describe('a role that may read only its own contacts', () => {
     it('sees only its contacts in segment lists, counts, member changes, previews and explanations', async () => {
       const everyone = (await createSegment(admin, { name: `${M} Everyone`, kind: 'static' }).expect(201)).body;

@@ -195,9 +195,32 @@ describe('rules that name things that are gone', () => {
     const missing = (await db.query<{ field: string; id: string }>(statement.sql, statement.params)).rows;
     expect(missingReferenceWarnings(references, missing)).toEqual([
       `rule.or.0: the tag ${ghost.toUpperCase()} no longer exists; no contact matches it`,
-      `rule.or.2: the service ${ghost} no longer exists; no contact matches it`,
+      `rule.or.2: the service ${ghost} no longer exists; it excludes no contact, so this condition now holds for every contact, those it used to exclude included`,
       `rule.or.3: the traffic source ${ghost} no longer exists; no contact matches it`,
     ]);
+  });
+
+  it('say what a clause leaving contacts out does once its record is gone: it leaves nobody out', async () => {
+    const ghost = uuid('dead0000', 3);
+    const cases: Array<[FilterNode, string, number]> = [
+      [{ field: 'tags', op: 'hasNone', value: [ghost] }, `rule: the tag ${ghost} no longer exists; it excludes no contact, so this condition now holds for every contact, those it used to exclude included`, 4],
+      [{ field: 'status', op: 'isNot', value: ghost }, `rule: the status ${ghost} no longer exists; it excludes no contact, so this condition now holds for every contact, those it used to exclude included`, 4],
+      [{ field: 'status', op: 'notIn', value: [STATUS.lead, ghost] }, `rule: the status ${ghost} no longer exists; it excludes no contact, so contacts it alone used to exclude now pass this condition`, 2],
+      [{ not: { field: 'tags', op: 'hasAny', value: [ghost] } }, `rule.not: the tag ${ghost} no longer exists; it excludes no contact, so the "not" around it now holds for every contact, those it used to exclude included`, 4],
+      [{ not: { field: 'tags', op: 'hasAll', value: [TAG.vip, ghost] } }, `rule.not: the tag ${ghost} no longer exists; it excludes no contact, so the "not" around it now holds for every contact, those it used to exclude included`, 4],
+      [{ not: { field: 'assignedTo', op: 'in', value: [USER.alice, ghost] } }, `rule.not: the assignee ${ghost} no longer exists; it excludes no contact, so contacts it alone used to exclude now pass the "not" around it`, 2],
+      [{ not: { not: { field: 'tags', op: 'hasAny', value: [ghost] } } }, `rule.not.not: the tag ${ghost} no longer exists; no contact matches it`, 0],
+      [{ not: { field: 'tags', op: 'hasNone', value: [ghost] } }, `rule.not: the tag ${ghost} no longer exists; no contact matches it`, 0],
+    ];
+    for (const [rule, warning, count] of cases) {
+      const references = referencesOf(rule);
+      const statement = missingReferencesStatement(references);
+      const missing = (await db.query<{ field: string; id: string }>(statement.sql, statement.params)).rows;
+      expect(missingReferenceWarnings(references, missing)).toEqual([warning]);
+      // What the warning says is what the rule does.
+      const counted = dynamicCountStatement(everyone, rule, []);
+      expect([rule, (await db.query<{ count: number }>(counted.sql, counted.params)).rows[0]!.count]).toEqual([rule, count]);
+    }
   });
 
   it('look only in the tables of the kinds a rule names', async () => {

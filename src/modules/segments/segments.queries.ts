@@ -159,21 +159,30 @@ export interface RuleReference {
   path: string;
   field: string;
   id: string;
+  op: string;
+  /** Under an odd number of `not`: what the clause matches is left out. */
+  negated: boolean;
+  /** Every id of the clause, this one included. */
+  clauseIds: string[];
 }
+
+/** Operators whose ids say which contacts a clause leaves out: an id that no longer exists leaves out nobody. */
+const EXCLUDING_OPS = new Set(['isNot', 'notIn', 'hasNone']);
 
 /** Every tag, service, status, traffic source and assignee id a rule names, with its clause. */
 export function referencesOf(rule: FilterNode, path = 'rule'): RuleReference[] {
   const found: RuleReference[] = [];
-  const walk = (node: FilterNode, at: string) => {
-    if ('and' in node) return node.and.forEach((child, i) => walk(child, `${at}.and.${i}`));
-    if ('or' in node) return node.or.forEach((child, i) => walk(child, `${at}.or.${i}`));
-    if ('not' in node) return walk(node.not, `${at}.not`);
+  const walk = (node: FilterNode, at: string, negated: boolean) => {
+    if ('and' in node) return node.and.forEach((child, i) => walk(child, `${at}.and.${i}`, negated));
+    if ('or' in node) return node.or.forEach((child, i) => walk(child, `${at}.or.${i}`, negated));
+    if ('not' in node) return walk(node.not, `${at}.not`, !negated);
     const condition = node as FilterCondition;
     if (!Object.hasOwn(REFERENCE_FIELDS, condition.field)) return;
     const values = Array.isArray(condition.value) ? condition.value : condition.value === undefined ? [] : [condition.value];
-    for (const id of values) if (typeof id === 'string') found.push({ path: at, field: condition.field, id });
+    const clauseIds = values.filter((id): id is string => typeof id === 'string');
+    for (const id of clauseIds) found.push({ path: at, field: condition.field, id, op: condition.op, negated, clauseIds });
   };
-  walk(rule, path);
+  walk(rule, path, false);
   return found;
 }
 
@@ -188,11 +197,27 @@ export function missingReferencesStatement(references: RuleReference[]): SqlStat
   return { sql, params };
 }
 
+/**
+ * What each clause naming a record that no longer exists now does. An id that names nothing
+ * matches no contact: in a clause that selects contacts (is, in, hasAny, hasAll) it selects
+ * nobody; in one that leaves contacts out (isNot, notIn, hasNone, or any clause under `not`)
+ * it leaves nobody out, so the contacts it used to leave out are back in.
+ */
 export function missingReferenceWarnings(references: RuleReference[], missing: Array<{ field: string; id: string }>): string[] {
   const gone = new Set(missing.map((row) => `${row.field}:${row.id}`));
+  const isGone = (field: string, id: string) => gone.has(`${field}:${id.toLowerCase()}`);
   return references
-    .filter((ref) => gone.has(`${ref.field}:${ref.id.toLowerCase()}`))
-    .map((ref) => `${ref.path}: the ${REFERENCE_FIELDS[ref.field]!.label} ${ref.id} no longer exists; no contact matches it`);
+    .filter((ref) => isGone(ref.field, ref.id))
+    .map((ref) => {
+      const lost = `${ref.path}: the ${REFERENCE_FIELDS[ref.field]!.label} ${ref.id} no longer exists`;
+      if (EXCLUDING_OPS.has(ref.op) === ref.negated) return `${lost}; no contact matches it`;
+      // The clause is true for everyone once it names nothing left (hasAll: once any of its ids is gone).
+      const allGone = ref.op === 'hasAll' ? true : ref.clauseIds.every((id) => isGone(ref.field, id));
+      const clause = ref.negated ? 'the "not" around it' : 'this condition';
+      return allGone
+        ? `${lost}; it excludes no contact, so ${clause} now holds for every contact, those it used to exclude included`
+        : `${lost}; it excludes no contact, so contacts it alone used to exclude now pass ${clause}`;
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
