@@ -52,6 +52,22 @@ export function checkCustomValues(
   return { values: normalised, errors };
 }
 
+/** Types whose values are stored in a normal form (trimmed; a URL as the URL parser writes it). */
+const NORMALISED_TYPES = new Set<CustomField['type']>(['email', 'url', 'phone']);
+
+/**
+ * A filter value for a custom field, written as a stored value of that type is, so equality
+ * finds what was typed into a contact; text that is no valid value of the type stays as it
+ * is (it matches no stored value either way). Undefined for types stored as typed.
+ */
+export function filterValueNormaliser(type: CustomField['type']): ((value: string) => string) | undefined {
+  if (!NORMALISED_TYPES.has(type)) return undefined;
+  return (value) => {
+    const checked = checkValue({ type } as CustomField, value);
+    return typeof checked === 'object' && typeof checked.value === 'string' ? checked.value : value;
+  };
+}
+
 /** The years inYearRange takes, for messages. */
 const MIN_YEAR = '0001';
 const MAX_YEAR = '9999';

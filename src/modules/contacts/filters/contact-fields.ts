@@ -1,3 +1,4 @@
+import { filterValueNormaliser } from '../custom-field-values';
 import type { CustomFieldType } from '../entities/custom-field.entity';
 import { CONTACT_STAGES } from '../entities/contact-status.entity';
 import type { FilterField, FilterFieldKind } from './contact-filter.types';
@@ -54,5 +55,6 @@ export function customFilterField(key: string, type: CustomFieldType): FilterFie
   const kind = KIND_OF_CUSTOM[type];
   const casts: Partial<Record<FilterFieldKind, string>> = { number: '::numeric', boolean: '::boolean', date: '::date', datetime: '::timestamptz' };
   const sql = kind === 'textSet' ? raw : casts[kind] ? `(${text}${casts[kind]})` : text;
-  return { kind, sql, sortable: kind !== 'textSet' };
+  const normalise = filterValueNormaliser(type);
+  return { kind, sql, sortable: kind !== 'textSet', ...(normalise ? { normalise } : {}) };
 }

@@ -4,6 +4,7 @@ import { Foundation1763700000000 } from '../../../database/migrations/1763700000
 import { ContactsCore1763800000000 } from '../../../database/migrations/1763800000000-ContactsCore';
 import { ContactPhoneSearch1765120000000 } from '../../../database/migrations/1765120000000-ContactPhoneSearch';
 import { fieldResolver } from '../contacts.queries';
+import { checkCustomValues } from '../custom-field-values';
 import type { CustomField, CustomFieldType } from '../entities/custom-field.entity';
 import { compileFilter, reportAs, toPrefixQuery, validateFilter } from './contact-filter.compiler';
 import type { FilterNode } from './contact-filter.types';
@@ -1250,5 +1251,41 @@ describe('toPrefixQuery', () => {
     expect(await hit('(ada | !love):*')).toBe(true);
     expect(await hit("ada' love")).toBe(true);
     expect(await hit('ada grace')).toBe(false);
+  });
+});
+
+describe('custom fields stored in a normal form (URL, email, phone)', () => {
+  const typed = [definition(20, 'site', 'url'), definition(21, 'mail', 'email'), definition(22, 'line', 'phone')];
+  const typedResolver = fieldResolver(typed);
+  const CONTACT = uuid('c2000000', 1);
+
+  it('find a contact by the value typed into it, not only by the form it is stored in', async () => {
+    const stored = checkCustomValues(typed, { site: 'https://Example.com', mail: ' Sales@Example.com ', line: ' +1 555 0100 ' }, true);
+    expect(stored).toEqual({ values: { site: 'https://example.com/', mail: 'Sales@Example.com', line: '+1 555 0100' }, errors: [] });
+    await db.query('BEGIN');
+    try {
+      await db.query(`INSERT INTO contacts (id, first_name, custom_fields) VALUES ($1, 'Urly', $2::jsonb)`, [CONTACT, JSON.stringify(stored.values)]);
+      const found = async (filter: FilterNode) => {
+        expect(validateFilter(filter, typedResolver).errors).toEqual([]);
+        const { sql, params } = compileFilter(filter, typedResolver);
+        return (await db.query<{ id: string }>(`SELECT c.id FROM contacts c WHERE c.id = $${params.length + 1} AND ${sql}`, [...params, CONTACT])).rows.length === 1;
+      };
+      expect(await found({ field: 'custom.site', op: 'is', value: 'https://Example.com' })).toBe(true);
+      expect(await found({ field: 'custom.site', op: 'is', value: 'https://example.com/' })).toBe(true);
+      expect(await found({ field: 'custom.site', op: 'in', value: ['https://example.com', 'https://other.example'] })).toBe(true);
+      expect(await found({ field: 'custom.site', op: 'in', value: ['https://EXAMPLE.com'] })).toBe(true);
+      expect(await found({ field: 'custom.site', op: 'isNot', value: ' https://Example.com ' })).toBe(false);
+      expect(await found({ field: 'custom.site', op: 'notIn', value: ['https://example.com'] })).toBe(false);
+      expect(await found({ field: 'custom.site', op: 'is', value: 'https://example.com/other' })).toBe(false);
+      // Not a URL: compared as typed, finding nothing rather than failing.
+      expect(await found({ field: 'custom.site', op: 'is', value: 'example.com' })).toBe(false);
+      expect(await found({ field: 'custom.site', op: 'contains', value: 'Example.COM' })).toBe(true);
+      expect(await found({ field: 'custom.mail', op: 'is', value: ' sales@example.com ' })).toBe(true);
+      expect(await found({ field: 'custom.mail', op: 'in', value: ['Sales@Example.com '] })).toBe(true);
+      expect(await found({ field: 'custom.line', op: 'is', value: '+1 555 0100 ' })).toBe(true);
+      expect(await found({ field: 'custom.line', op: 'notIn', value: [' +1 555 0100'] })).toBe(false);
+    } finally {
+      await db.query('ROLLBACK');
+    }
   });
 });

@@ -211,6 +211,9 @@ function condition(field: FilterField, { op, value }: FilterCondition, p: (value
   // Finer than PostgreSQL keeps: cut, so the end of 9999 cannot round into a year it refuses;
   // offsets as UTC, so PostgreSQL never meets one past the ±15:59 it takes.
   if (field.kind === 'datetime') value = Array.isArray(value) ? value.map(sqlDateTime) : sqlDateTime(value);
+  // Stored normalised (https://Example.com is kept as https://example.com/): a whole value is compared in that form.
+  const normalise = field.normalise;
+  if (normalise && (op === 'is' || op === 'isNot' || op === 'in' || op === 'notIn')) value = Array.isArray(value) ? value.map((v) => normalise(String(v))) : normalise(String(value));
   if (field.link) {
     const { table, column } = field.link;
     const exists = (extra = '') => `EXISTS (SELECT 1 FROM ${table} l WHERE l.contact_id = c.id${extra})`;

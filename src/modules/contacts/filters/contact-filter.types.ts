@@ -53,6 +53,8 @@ export interface FilterField {
   lookup?: { column: string; table: string; key: string; value: string };
   /** For text: an indexed column holding lower(sql), so case-insensitive equality can use it. */
   lowerKey?: string;
+  /** For text stored in a normal form (custom URLs, emails, phones): what a whole value compared with it is written as first. */
+  normalise?: (value: string) => string;
   /** For booleans: the SQL is a predicate that is never NULL (an EXISTS), usable as is. */
   predicate?: boolean;
   /** Allowed values for enum fields. */
