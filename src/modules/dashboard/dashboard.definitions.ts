@@ -42,7 +42,7 @@ export const METRICS = {
     definition:
       'Leads that became customers, per calendar month (UTC) over the last 12 months, this month included: status changes in contact_status_history ' +
       'whose previous status is at the lead stage and whose new status is at the customer stage, counted in the month of changed_at. ' +
-      `A contact that went through another stage first (lead → prospect → customer) is not counted. Each status counts with the stage it had when the change was made, even if its stage changed or it was deleted since. ${LIVE}`,
+      `A contact that went through another stage first (lead → prospect → customer) is not counted, nor are contacts moved by deleting their status in favour of another, or by an import's revert. Each status counts with the stage it had when the change was made, even if its stage changed or it was deleted since. ${LIVE}`,
   },
   newContactsPerMonthBySource: {
     label: 'New contacts per month by traffic source',

@@ -148,6 +148,13 @@ beforeAll(async () => {
     C.c1,
     '2026-01-06T12:00:00Z',
   ]);
+  // A lead-stage status merged into a customer-stage one: no sale.
+  await db.query(`INSERT INTO contact_status_history (from_status_id, to_status_id, contact_id, changed_at, source) VALUES ($1, $2, $3, $4, 'lookup')`, [
+    STATUS.lead,
+    STATUS.customer,
+    C.c7,
+    '2026-03-11T12:00:00Z',
+  ]);
   // The rows above are history recorded before changes kept their stages: the migration gives them the current ones.
   await new StatusHistoryKeepsStages1765240000000().up({ query: (sql: string) => db.exec(sql) } as unknown as QueryRunner);
 });
@@ -204,7 +211,7 @@ describe('the snapshot statements', () => {
     expect(new Date(row.last_contacted_at).toISOString()).toBe('2026-03-17T12:00:00.000Z');
   });
 
-  it('count lead → customer conversions per month over twelve months, trashed contacts and reverted imports left out', async () => {
+  it('count lead → customer conversions per month over twelve months, trashed contacts, reverted imports and merged statuses left out', async () => {
     const row = await one<SeriesRow>(statements.conversions);
     expect(row).toEqual({ periods: MONTHS, values: [1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 2], total: 4 });
   });

@@ -175,8 +175,9 @@ export function conversionsStatement(now: Date): Statement {
        -- without them (bypassing the trigger) reads the statuses' current ones.
        WHERE coalesce(h.from_status_stage, f.stage) = 'lead' AND coalesce(h.to_status_stage, t.stage) = 'customer'
          -- An import's revert puts back a status a contact had: neither the import's change
-         -- nor the revert's converts anybody.
-         AND h.source <> 'revert' AND NOT h.undone
+         -- nor the revert's converts anybody. Nor does merging statuses (a status deleted with
+         -- its contacts moved to another): it reorganises the settings, it sells nothing.
+         AND h.source NOT IN ('revert', 'lookup') AND NOT h.undone
          AND h.changed_at >= ${MONTHS_FROM} AND h.changed_at <= ${NOW}
          AND ${LIVE_CONTACT('h.contact_id')}
        GROUP BY 1
