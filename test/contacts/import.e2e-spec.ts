@@ -706,6 +706,28 @@ describe('CSV import edge cases', () => {
     expect(assigned).toBe(0);
   });
 
+  it('imports the first row of a repeated email that can be written: a repeat of a rejected row is not its duplicate', async () => {
+    const [one, two] = [`dupfirst.${marker}@example.com`, `dupsecond.${marker}@example.com`];
+    const csv = [
+      'First Name,Email,Status',
+      `Typo,${one},Custmer`,
+      `Good,${one.toUpperCase()},Customer`,
+      `Again,${one},`,
+      `,${two},`,
+      `Good2,${two},`,
+    ].join('\n');
+    const { dry, done, rejected } = await run(csv, 'upsert');
+    expect(dry).toMatchObject({ counts: { created: 2, updated: 0, skipped: 0, failed: 3 }, duplicates: 1 });
+    expect(done).toMatchObject({ status: 'completed', counts: { created: 2, updated: 0, skipped: 0, failed: 3 } });
+    expect(rejected.map((row) => [row['First Name'], row.Error])).toEqual([
+      ['Typo', 'row 2: unknown status "Custmer"'],
+      ['Again', 'row 4: duplicate email in the file (first at row 3)'],
+      ['', 'row 5: first name is required for a new contact'],
+    ]);
+    expect((await contactByEmail(one)).first_name).toBe('Good');
+    expect((await contactByEmail(two)).first_name).toBe('Good2');
+  });
+
   it("a revert needs the delete right on every contact, and leaves an administrator's contact to administrators", async () => {
     const lookupRights = [
       { action: 'read', subject: ['ContactStatus', 'TrafficSource', 'Tag', 'Service', 'CustomField'] },
@@ -879,6 +901,36 @@ describe('CSV import sizes', () => {
       return ['completed', 'failed'].includes(body.status) ? body : undefined;
     });
     expect(done).toMatchObject({ status: 'completed', processedRows: 12, counts: { created: 12, failed: 0 } });
+  });
+
+  it('imports the repeat of a rejected row in a later chunk, and rejects the repeat of a written one there', async () => {
+    const [rejectedFirst, writtenFirst] = [`later.${marker}@example.com`, `written.${marker}@example.com`];
+    const filler = Array.from({ length: 2100 }, (_, i) => `Filler${i},filler${i}.${marker}@example.com,`);
+    const csv = ['First Name,Email,Status', `Typo,${rejectedFirst},Custmer`, `First,${writtenFirst},`, ...filler, `Later,${rejectedFirst},Customer`, `Again,${writtenFirst},`].join('\n');
+    const uploaded = (await upload(csv).expect(201)).body;
+    await t.http.put(`/api/v1/contacts/imports/${uploaded.id}/settings`).set(staff.auth).send({ columns: uploaded.columns, mode: 'create' }).expect(200);
+    expect(await stagedChunkEnd(t.db.manager, uploaded.id, 2, 2000)).toBe(2001);
+    const dry = (await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/dry-run`).set(staff.auth).expect(200)).body;
+    expect(dry).toMatchObject({ counts: { created: 2102, failed: 2 }, duplicates: 1 });
+    await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/run`).set(staff.auth).expect(202);
+    const done = await until(async () => {
+      const body = (await t.http.get(`/api/v1/contacts/imports/${uploaded.id}`).set(staff.auth).expect(200)).body;
+      return ['completed', 'failed'].includes(body.status) ? body : undefined;
+    });
+    expect(done).toMatchObject({ status: 'completed', counts: { created: 2102, failed: 2 } });
+    const names = await t.db.query('SELECT email, first_name FROM contacts WHERE email_key = ANY($1::text[]) ORDER BY email', [[rejectedFirst, writtenFirst]]);
+    expect(names).toEqual([
+      { email: rejectedFirst, first_name: 'Later' },
+      { email: writtenFirst, first_name: 'First' },
+    ]);
+    const errors = (await t.db.query(`SELECT row_number, error FROM contact_import_rows WHERE import_id = $1 AND outcome = 'rejected' ORDER BY row_number`, [uploaded.id])) as Array<{
+      row_number: number;
+      error: string;
+    }>;
+    expect(errors).toEqual([
+      { row_number: 2, error: 'unknown status "Custmer"' },
+      { row_number: 2105, error: 'duplicate email in the file (first at row 3)' },
+    ]);
   });
 
   it('keeps a file name without the NUL PostgreSQL cannot store, in the import and its audit', async () => {

@@ -19,7 +19,7 @@ import type { CustomField } from './entities/custom-field.entity';
 import { IMPORT_COLUMNS_MAX, IMPORT_HEADER_MAX, type DryRunDto, type ImportDto, type ImportMode, type ImportSettingsDto, type RowReasonDto, type SavedMappingDto } from './dto/import.dto';
 import { readCsv, RecordTooLongError } from './contacts-import.csv-reader';
 import { RowStager, rowStager } from './contacts-import.staging';
-import { ChunkSettings, countOutcomes, decideChunk, loadLookups, StagedRow, writeChunk } from './contacts-import.writer';
+import { ChunkSettings, countOutcomes, decideChunk, loadLookups, RepeatGroups, settleRepeats, StagedRow, writeChunk } from './contacts-import.writer';
 import { ColumnMapping, EMAIL_PADDING, type ImportLookups, proposeMapping, stagedEmailSql } from './import-mapping';
 import { ContactListTotals } from './list-totals';
 import { activeStaffSql } from './contacts.queries';
@@ -225,13 +225,15 @@ export class ContactsImportService {
     const counts = { created: 0, updated: 0, skipped: 0, failed: 0 };
     const samples: RowReasonDto[] = [];
     let duplicates = 0;
-    const duplicateOf = await this.repeatedEmails(this.dataSource.manager, row, false);
+    const groups = await this.repeatGroups(this.dataSource.manager, row);
+    const written = new Map<number, number>();
     const lookups = { ...(await loadLookups(this.dataSource.manager, await this.customFields.all())), administratorAccount: await this.accountGuardOf(actor.id) };
     const size = chunkRows(row.total_rows);
     for (let from = 2, to = 0; from <= row.total_rows + 1; from = to + 1) {
       to = await stagedChunkEnd(this.dataSource.manager, row.id, from, size);
       const rows = await this.chunk(this.dataSource.manager, row, from, to);
-      for (const decision of await decideChunk(this.dataSource.manager, { ...settingsOf(row), importer_id: actor.id }, rows, lookups, duplicateOf)) {
+      const decided = await decideChunk(this.dataSource.manager, { ...settingsOf(row), importer_id: actor.id }, rows, lookups);
+      for (const decision of settleRepeats(decided, groups, written)) {
         counts[decision.outcome === 'rejected' ? 'failed' : decision.outcome] += 1;
         if (decision.error?.startsWith('duplicate')) duplicates += 1;
         if (decision.error && samples.length < 20) samples.push({ row: decision.row, reason: decision.error });
@@ -274,7 +276,7 @@ export class ContactsImportService {
     if (!started) return;
     let wrote = false;
     try {
-      await this.markDuplicates(row);
+      const groups = await this.repeatGroups(this.dataSource.manager, row);
       const administratorAccount = await this.accountGuardOf(importerOf(row));
       const size = chunkRows(row.total_rows);
       while (row.processed_rows < row.total_rows) {
@@ -302,7 +304,8 @@ export class ContactsImportService {
           }
           const lookups = { ...(await loadLookups(manager, asHeld)), administratorAccount };
           // Decided and written at once: rows and decisions die young, which keeps the worker's memory flat.
-          const decisions = await decideChunk(manager, settingsOf(locked), await this.chunk(manager, locked, from, to), lookups);
+          const decided = await decideChunk(manager, settingsOf(locked), await this.chunk(manager, locked, from, to), lookups);
+          const decisions = settleRepeats(decided, groups, await writtenRepeats(manager, importId, groups, from, to));
           const count = countOutcomes(await writeChunk(manager, this.audit, settingsOf(locked), from, decisions, lookups.leadStatusId));
           await manager.query(
             `UPDATE contact_imports SET processed_rows = $2, created_count = created_count + $3, updated_count = updated_count + $4,
@@ -571,26 +574,11 @@ export class ContactsImportService {
     );
   }
 
-  /** Later rows repeating an earlier row's email are rejected up front, once, before any chunk. */
-  private async markDuplicates(row: ImportRow): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
-      const repeats = await this.repeatedEmails(manager, row, true);
-      if (!repeats.size) return;
-      await manager.query(
-        `UPDATE contact_import_rows r SET outcome = 'rejected', error = 'duplicate email in the file (first at row ' || d.first_row || ')'
-           FROM unnest($2::int[], $3::int[]) AS d(row_number, first_row)
-          WHERE r.import_id = $1 AND r.row_number = d.row_number AND r.outcome IS NULL`,
-        [row.id, [...repeats.keys()], [...repeats.values()]],
-      );
-    });
-  }
-
   /**
-   * Rows whose email an earlier row of the file already has, with that first row. Only the
-   * repeats leave the database: a handful of rows, not the whole file. `unhandled` leaves out
-   * rows already given an outcome (marked on an earlier run).
+   * The rows whose email another row of the file has, grouped (see RepeatGroups). Only those rows
+   * leave the database: a handful, not the whole file.
    */
-  private async repeatedEmails(manager: EntityManager, row: ImportRow, unhandled: boolean): Promise<Map<number, number>> {
+  private async repeatGroups(manager: EntityManager, row: ImportRow): Promise<RepeatGroups> {
     const email = row.mapping?.find((column) => column.target === 'email');
     if (!email) return new Map();
     // One sort of the whole file: enough memory for it to stay out of temporary files.
@@ -598,14 +586,32 @@ export class ContactsImportService {
     // Keyed as contacts.email_key keys the email a row would store: what the chunks decide on.
     const repeats: Array<{ row_number: number; first_row: number }> = await manager.query(
       `SELECT row_number, first_row FROM (
-         SELECT row_number, outcome, min(row_number) OVER (PARTITION BY lower(email)) AS first_row
-           FROM (SELECT row_number, outcome, ${stagedEmailSql('$2', '$3')} AS email FROM contact_import_rows WHERE import_id = $1 OFFSET 0) staged
+         SELECT row_number, min(row_number) OVER (PARTITION BY lower(email)) AS first_row, count(*) OVER (PARTITION BY lower(email)) AS rows
+           FROM (SELECT row_number, ${stagedEmailSql('$2', '$3')} AS email FROM contact_import_rows WHERE import_id = $1 OFFSET 0) staged
           WHERE email <> '') all_rows
-        WHERE row_number <> first_row${unhandled ? ' AND outcome IS NULL' : ''}`,
+        WHERE rows > 1`,
       [row.id, email.index, EMAIL_PADDING],
     );
     return new Map(repeats.map((repeat) => [repeat.row_number, repeat.first_row]));
   }
+}
+
+/**
+ * Per group with a row in rows from..to, the row of it an earlier chunk wrote: rows before the
+ * chunk are all handled, and only those skipped or rejected carry an outcome.
+ */
+async function writtenRepeats(manager: EntityManager, importId: string, groups: RepeatGroups, from: number, to: number): Promise<Map<number, number>> {
+  const inChunk = new Set<number>();
+  for (const [row, group] of groups) if (row >= from && row <= to) inChunk.add(group);
+  const earlier = [...groups].filter(([row, group]) => row < from && inChunk.has(group)).map(([row]) => row);
+  const written = new Map<number, number>();
+  if (!earlier.length) return written;
+  const rows: Array<{ row_number: number }> = await manager.query(
+    `SELECT row_number FROM contact_import_rows WHERE import_id = $1 AND row_number = ANY($2::int[]) AND outcome IS NULL ORDER BY row_number`,
+    [importId, earlier],
+  );
+  for (const { row_number: row } of rows) if (!written.has(groups.get(row)!)) written.set(groups.get(row)!, row);
+  return written;
 }
 
 /** Settings, dry runs and runs wait for the whole file. */

@@ -64,19 +64,11 @@ export async function loadLookups(manager: EntityManager, customFields: ImportLo
 /**
  * What happens to each row of a chunk: create, update, skip or reject. Nothing is written here;
  * the dry run and the job share it, so the dry run reports what the job does.
- * `duplicateOf` names the first row of a repeated email, for rows not yet marked as repeats.
+ * Rows repeating an email of the file are settled afterwards (see settleRepeats).
  */
-export async function decideChunk(
-  manager: EntityManager,
-  settings: ChunkSettings,
-  rows: StagedRow[],
-  lookups: ImportLookups,
-  duplicateOf?: Map<number, number>,
-): Promise<Decision[]> {
+export async function decideChunk(manager: EntityManager, settings: ChunkSettings, rows: StagedRow[], lookups: ImportLookups): Promise<Decision[]> {
   const read = rows.map((row): { row: number; record?: ImportRecord; error?: string; recorded?: boolean } => {
     if (row.outcome) return { row: row.row_number, error: row.error ?? 'already handled', recorded: true };
-    const first = duplicateOf?.get(row.row_number);
-    if (first !== undefined) return { row: row.row_number, error: `duplicate email in the file (first at row ${first})` };
     // Parsed here and dropped at once: a chunk's cells never pile up in the worker's heap.
     return { row: row.row_number, ...readRow(JSON.parse(row.cells) as string[], settings.headers.length, settings.mapping, lookups, row.email) };
   });
@@ -114,6 +106,29 @@ export async function decideChunk(
     const customError = newContactCustomError(record, lookups.customFields);
     if (customError) return { row: item.row, outcome: 'rejected', error: customError };
     return { row: item.row, outcome: 'created', contactId: randomUUID(), record };
+  });
+}
+
+/**
+ * The rows of the file that share an email, as groups: each row of a group keyed by the group's
+ * first row. Only rows in a group are ever looked at again, a handful in most files.
+ */
+export type RepeatGroups = Map<number, number>;
+
+/**
+ * Of the rows sharing an email, the first one that is written (created or updated) is the one
+ * imported: later ones are rejected as its duplicates. A row rejected or skipped for its own
+ * reasons does not hold the email, so a later row with it is imported instead. `written` holds,
+ * per group, the row written so far (from earlier chunks), and is kept up to date.
+ */
+export function settleRepeats(decisions: Decision[], groups: RepeatGroups, written: Map<number, number>): Decision[] {
+  return decisions.map((decision) => {
+    const group = groups.get(decision.row);
+    if (group === undefined || decision.recorded) return decision;
+    const holder = written.get(group);
+    if (holder !== undefined) return { row: decision.row, outcome: 'rejected', error: `duplicate email in the file (first at row ${holder})` };
+    if (decision.outcome === 'created' || decision.outcome === 'updated') written.set(group, decision.row);
+    return decision;
   });
 }
 
