@@ -272,6 +272,8 @@ interface RunContext {
   /** 20 hex digits: UUIDv7 time of the run, version, kind, variant. Row keys fill the last 12. */
   idPrefix: { contact: string; activity: string; history: string };
   statusIds: [string, string, string, string];
+  /** Their stages, which status history keeps as they were at each change. */
+  statusStages: string[];
   staffIds: string[];
   tagIds: string[];
   serviceIds: string[];
@@ -461,17 +463,20 @@ class Generator {
     const p = new Params();
     const now = p.add(this.run.now, 'timestamptz');
     const statuses = p.add(this.run.statusIds, 'uuid[]');
+    const stages = p.add(this.run.statusStages, 'text[]');
     const staff = p.add(this.run.staffIds, 'uuid[]');
     const keep = Math.min(this.o.statusChangesPerContact, 3) + 1;
     const stepKey = `(c.i * ${CHILD_SLOTS} + s.k)`;
     const source = this.contactSource(from, to, { path: this.u(Salt.StatusPath) });
     const sql = `
-      INSERT INTO contact_status_history (id, contact_id, from_status_id, to_status_id, changed_at, changed_by_id, source)
+      INSERT INTO contact_status_history (id, contact_id, from_status_id, to_status_id, from_status_stage, to_status_stage, changed_at, changed_by_id, source)
       SELECT
         ${this.id('history', stepKey)},
         c.cid,
         CASE WHEN s.k > 1 THEN ${statuses}[k.path[s.k - 1]] END,
         ${statuses}[k.path[s.k]],
+        CASE WHEN s.k > 1 THEN ${stages}[k.path[s.k - 1]] END,
+        ${stages}[k.path[s.k]],
         CASE WHEN s.k = 1 THEN ${this.createdAt(now)}
              ELSE ${this.at(now, `((s.k - 2) + ${this.u(Salt.ChangeTime, stepKey)}) / (cardinality(k.path) - 1)`)} END,
         CASE WHEN c.assigned THEN ${staff}[c.si] END,
@@ -727,7 +732,7 @@ async function count(runner: QueryRunner, sql: string, params: unknown[] = []): 
 }
 
 /** Roles, statuses, services and traffic sources the app seeds, plus the Inactive status; returns ids in use. */
-async function ensureLookups(runner: QueryRunner): Promise<Pick<RunContext, 'statusIds' | 'serviceIds' | 'trafficSourceIds'> & { staffRoleId: string }> {
+async function ensureLookups(runner: QueryRunner): Promise<Pick<RunContext, 'statusIds' | 'statusStages' | 'serviceIds' | 'trafficSourceIds'> & { staffRoleId: string }> {
   for (const [key, role] of Object.entries(SYSTEM_ROLES)) {
     await runner.query(
       `INSERT INTO roles (system_key, name, description, audience) VALUES ($1, $2, $3, $4) ON CONFLICT (system_key) DO NOTHING`,
@@ -753,9 +758,14 @@ async function ensureLookups(runner: QueryRunner): Promise<Pick<RunContext, 'sta
     return rows.map((row) => row.id);
   };
   const statusIds = await idsByName('contact_statuses', ['Lead', 'Prospect', 'Customer', 'Inactive']);
+  const stages: Array<{ stage: string }> = await runner.query(
+    'SELECT s.stage FROM unnest($1::uuid[]) WITH ORDINALITY AS w (id, ord) JOIN contact_statuses s ON s.id = w.id ORDER BY w.ord',
+    [statusIds],
+  );
   const [role] = (await runner.query(`SELECT id FROM roles WHERE system_key = 'staff'`)) as Array<{ id: string }>;
   return {
     statusIds: statusIds as RunContext['statusIds'],
+    statusStages: stages.map((row) => row.stage),
     serviceIds: await idsByName('services', STARTER_SERVICES),
     trafficSourceIds: await idsByName('traffic_sources', STARTER_TRAFFIC_SOURCES),
     staffRoleId: role!.id,

@@ -218,10 +218,13 @@ describe('seed:demo', () => {
   });
 
   it('writes status history: a creation row per contact, then transitions ending at the current status, with lead → customer conversions', async () => {
-    const history = await one<{ contacts: number; created: number; misdated: number; conversions: number; last_mismatch: number }>(
+    const history = await one<{ contacts: number; created: number; misdated: number; conversions: number; last_mismatch: number; unstaged: number }>(
       main,
       `WITH h AS (SELECT h.*, c.created_at, c.status_id AS current FROM contact_status_history h JOIN contacts c ON c.id = h.contact_id)
        SELECT (SELECT count(*) FROM contacts)::int AS contacts,
+              -- Each change keeps the stages its statuses had, as the app's trigger writes them.
+              count(*) FILTER (WHERE to_status_stage IS DISTINCT FROM (SELECT stage FROM contact_statuses WHERE id = to_status_id)
+                                  OR from_status_stage IS DISTINCT FROM (SELECT stage FROM contact_statuses WHERE id = from_status_id))::int AS unstaged,
               count(*) FILTER (WHERE from_status_id IS NULL AND changed_at = created_at)::int AS created,
               count(*) FILTER (WHERE changed_at < created_at OR changed_at > now())::int AS misdated,
               count(*) FILTER (WHERE from_status_id = (SELECT id FROM contact_statuses WHERE name_key = 'lead')
@@ -235,6 +238,7 @@ describe('seed:demo', () => {
     expect(history.misdated).toBe(0);
     expect(history.conversions).toBeGreaterThan(CONTACTS * 0.05);
     expect(history.last_mismatch).toBe(0);
+    expect(history.unstaged).toBe(0);
   });
 
   it('leaves the bookkeeping triggers enabled', async () => {
