@@ -728,6 +728,20 @@ describe('CSV import edge cases', () => {
     expect((await contactByEmail(two)).first_name).toBe('Good2');
   });
 
+  it("a revert leaves a created contact that was put in a static segment since, with its membership", async () => {
+    const [kept, gone] = [`segmented.${marker}@example.com`, `unsegmented.${marker}@example.com`];
+    const { id } = await run(`First Name,Email\nKept,${kept}\nGone,${gone}\n`, 'create');
+    const segment = (await t.http.post('/api/v1/segments').set(admin.auth).send({ name: `Picked ${marker}`, kind: 'static' }).expect(201)).body;
+    const contact = await t.db.query('SELECT id FROM contacts WHERE email_key = $1', [kept]);
+    await t.http.post(`/api/v1/segments/${segment.id}/members`).set(admin.auth).send({ contactIds: [contact[0].id] }).expect(200);
+
+    await t.http.post(`/api/v1/contacts/imports/${id}/revert`).set(staff.auth).expect(200);
+    expect(await contactByEmail(kept)).toBeDefined();
+    expect(await contactByEmail(gone)).toBeUndefined();
+    const members = (await t.http.get(`/api/v1/segments/${segment.id}/contacts`).set(admin.auth).expect(200)).body.data.map((c: { id: string }) => c.id);
+    expect(members).toEqual([contact[0].id]);
+  });
+
   it("a revert needs the delete right on every contact, and leaves an administrator's contact to administrators", async () => {
     const lookupRights = [
       { action: 'read', subject: ['ContactStatus', 'TrafficSource', 'Tag', 'Service', 'CustomField'] },

@@ -143,7 +143,7 @@ export class ContactsImportController {
     summary: 'Undo an import: remove the contacts it created, restore the ones it updated',
     description:
       'Only what is still as the import left it: a contact changed since keeps its changes, and a created contact that was edited, ' +
-      'given activities or an account since stays. Where the status, traffic source, assignee, a tag or a service it had before was deleted since, ' +
+      'given activities or an account since, or put in a static segment, stays. Where the status, traffic source, assignee, a tag or a service it had before was deleted since, ' +
       'the contact keeps what it has now for that field (never left without one). Needs the delete right on every contact (created contacts ' +
       "are removed for good); the contact of an administrator's account is restored only by an administrator.",
     operationId: 'revertContactImport',

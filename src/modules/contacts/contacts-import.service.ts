@@ -17,6 +17,7 @@ import { neutraliseFormula } from './contacts.csv';
 import { CustomFieldsService } from './custom-fields.service';
 import type { CustomField } from './entities/custom-field.entity';
 import { IMPORT_COLUMNS_MAX, IMPORT_HEADER_MAX, type DryRunDto, type ImportDto, type ImportMode, type ImportSettingsDto, type RowReasonDto, type SavedMappingDto } from './dto/import.dto';
+import { ContactReferences } from './contact-references';
 import { readCsv, RecordTooLongError } from './contacts-import.csv-reader';
 import { RowStager, rowStager } from './contacts-import.staging';
 import { ChunkSettings, countOutcomes, decideChunk, loadLookups, RepeatGroups, settleRepeats, StagedRow, writeChunk } from './contacts-import.writer';
@@ -109,6 +110,7 @@ export class ContactsImportService {
     private readonly abilities: AbilityFactory,
     private readonly identity: IdentityService,
     private readonly lookups: LookupsService,
+    private readonly references: ContactReferences,
   ) {}
 
   /**
@@ -376,7 +378,8 @@ export class ContactsImportService {
       const row = await this.load(manager, id, true);
       if (row.status !== 'completed' && row.status !== 'failed') throw new ConflictException({ message: `An import that is ${row.status} cannot be reverted`, code: 'import_not_revertible' });
       // Only what is still as the import left it is undone: a contact edited since keeps the
-      // edit (and a created one edited, given activities or an account since, stays).
+      // edit (and a created one edited, given activities or an account since, or kept by another
+      // module, such as a static segment's members, stays).
       // Created ids are kept per chunk; imports run before that kept them on their rows.
       const [, removed] = (await manager.query(
         `DELETE FROM contacts c USING (
@@ -384,7 +387,8 @@ export class ContactsImportService {
             UNION ALL SELECT contact_id FROM contact_import_rows WHERE import_id = $1 AND outcome = 'created') x
           WHERE c.id = x.id AND c.version = 1
             AND NOT EXISTS (SELECT 1 FROM users u WHERE u.contact_id = c.id)
-            AND NOT EXISTS (SELECT 1 FROM activities a WHERE a.contact_id = c.id)`,
+            AND NOT EXISTS (SELECT 1 FROM activities a WHERE a.contact_id = c.id)
+            AND NOT ${this.references.keptSql('c.id')}`,
         [id],
       )) as [unknown, number];
       const administrators: string[] = [];

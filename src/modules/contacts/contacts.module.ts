@@ -5,6 +5,7 @@ import { ContactDirectory } from '../../core/identity/contact-directory';
 import { ActivitiesController } from './activities.controller';
 import { ActivitiesService } from './activities.service';
 import { ContactDirectoryService } from './contact-directory.service';
+import { ContactReferences } from './contact-references';
 import { ContactsExportController } from './contacts-export.controller';
 import { ContactsImportController } from './contacts-import.controller';
 import { ContactsImportRecovery } from './contacts-import.recovery';
@@ -51,9 +52,10 @@ import { TrafficSourcesController } from './traffic-sources.controller';
     LookupsService,
     ContactDirectoryService,
     ContactListTotals,
+    ContactReferences,
     { provide: ContactDirectory, useExisting: ContactDirectoryService },
   ],
-  exports: [ActivitiesService, ContactDirectory, ContactsService, CustomFieldsService, LookupsService],
+  exports: [ActivitiesService, ContactDirectory, ContactReferences, ContactsService, CustomFieldsService, LookupsService],
 })
 export class ContactsModule implements OnModuleInit {
   constructor(
