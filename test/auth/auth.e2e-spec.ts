@@ -101,7 +101,7 @@ describe('auth: registration, sign-in, sessions and passwords', () => {
       const [mail] = await t.db.query(`SELECT subject, text_body FROM mail_outbox WHERE to_address = $1 AND template = 'sign-up-confirm'`, [clientPerson.email]);
       expect(mail.text_body).toContain('/confirm-sign-up?token=');
       const token = await signUpTokenFor(t, clientPerson.email);
-      const response = await t.http.post('/api/v1/auth/register/confirm').send({ token }).expect(201);
+      const response = await t.http.post('/api/v1/auth/register/confirm').send({ token, password: clientPerson.password }).expect(201);
       expect(response.body.user.accountType).toBe('client');
       expect(response.body.user.roles).toEqual([expect.objectContaining({ systemKey: 'client', audience: 'client' })]);
       client = sessionFrom(response.body);
@@ -127,7 +127,7 @@ describe('auth: registration, sign-in, sessions and passwords', () => {
       const roles: Array<{ system_key: string }> = await t.db.query('SELECT r.system_key FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = $1', [client.userId]);
       expect(roles).toEqual([{ system_key: 'client' }]);
       // The link works once.
-      const again = await t.http.post('/api/v1/auth/register/confirm').send({ token }).expect(400);
+      const again = await t.http.post('/api/v1/auth/register/confirm').send({ token, password: clientPerson.password }).expect(400);
       expect(again.body).toMatchObject({ code: 'invalid_token', details: [{ field: 'token', message: expect.any(String) }] });
     });
 
@@ -153,16 +153,16 @@ describe('auth: registration, sign-in, sessions and passwords', () => {
     });
 
     it('refuses a confirmation token that is unknown, expired, or ended by another sign-up of the address, naming the field', async () => {
-      const unknown = await t.http.post('/api/v1/auth/register/confirm').send({ token: 'x'.repeat(43) }).expect(400);
+      const unknown = await t.http.post('/api/v1/auth/register/confirm').send({ token: 'x'.repeat(43), password: 'a-long-enough-password' }).expect(400);
       expect(unknown.body).toMatchObject({ code: 'invalid_token', details: [{ field: 'token', message: 'is invalid, expired or already used' }] });
-      const short = await t.http.post('/api/v1/auth/register/confirm').send({ token: 'abc' }).expect(400);
+      const short = await t.http.post('/api/v1/auth/register/confirm').send({ token: 'abc', password: 'a-long-enough-password' }).expect(400);
       expect(short.body.details).toEqual([expect.objectContaining({ field: 'token' })]);
 
       const late = newPerson('late');
       await t.http.post('/api/v1/auth/register').send(late).expect(202);
       const lateToken = await signUpTokenFor(t, late.email);
       await t.db.query(`UPDATE sign_up_requests SET expires_at = now() - interval '1 second' WHERE lower(email) = lower($1)`, [late.email]);
-      expect((await t.http.post('/api/v1/auth/register/confirm').send({ token: lateToken }).expect(400)).body.code).toBe('invalid_token');
+      expect((await t.http.post('/api/v1/auth/register/confirm').send({ token: lateToken, password: late.password }).expect(400)).body.code).toBe('invalid_token');
 
       // Two sign-ups of one address: the first link followed opens the account, the other one ends.
       const twice = newPerson('twice');
@@ -173,11 +173,33 @@ describe('auth: registration, sign-in, sessions and passwords', () => {
         const token = await signUpTokenFor(t, twice.email);
         return token !== firstToken ? token : undefined;
       }, 5_000, 'the second confirmation');
-      const opened = await t.http.post('/api/v1/auth/register/confirm').send({ token: secondToken }).expect(201);
+      const opened = await t.http.post('/api/v1/auth/register/confirm').send({ token: secondToken, password: 'another-long-password' }).expect(201);
       expect(opened.body.user.email).toBe(twice.email);
-      expect((await t.http.post('/api/v1/auth/register/confirm').send({ token: firstToken }).expect(400)).body.code).toBe('invalid_token');
+      expect((await t.http.post('/api/v1/auth/register/confirm').send({ token: firstToken, password: twice.password }).expect(400)).body.code).toBe('invalid_token');
       await login(t, twice.email, 'another-long-password');
       await t.http.post('/api/v1/auth/login').send({ email: twice.email, password: twice.password }).expect(401);
+    });
+
+    it("opens a sign-up only with the password chosen for it: a stranger's sign-up of someone's address cannot be confirmed by them", async () => {
+      const victim = newPerson('victim');
+      // A stranger signs the address up first, with a password of their own; then its owner does.
+      await t.http.post('/api/v1/auth/register').send({ ...victim, password: 'the-strangers-password' }).expect(202);
+      const strangers = await signUpTokenFor(t, victim.email);
+      await t.http.post('/api/v1/auth/register').send(victim).expect(202);
+      const owners = await until(async () => {
+        const token = await signUpTokenFor(t, victim.email);
+        return token !== strangers ? token : undefined;
+      }, 5_000, "the owner's confirmation");
+      // The owner follows the stranger's link first, with their own password: refused, nothing opened.
+      const refused = await t.http.post('/api/v1/auth/register/confirm').send({ token: strangers, password: victim.password }).expect(400);
+      expect(refused.body).toMatchObject({ code: 'sign_up_password_mismatch', details: [{ field: 'password', message: 'is not the password chosen for this sign-up' }] });
+      const [{ accounts }] = await t.db.query('SELECT count(*)::int AS accounts FROM users WHERE email_key = lower($1)', [victim.email]);
+      expect(accounts).toBe(0);
+      // Their own link opens their account; the stranger's password never signs in.
+      await t.http.post('/api/v1/auth/register/confirm').send({ token: owners, password: victim.password }).expect(201);
+      await t.http.post('/api/v1/auth/login').send({ email: victim.email, password: 'the-strangers-password' }).expect(401);
+      await login(t, victim.email, victim.password);
+      expect((await t.http.post('/api/v1/auth/register/confirm').send({ token: strangers, password: 'the-strangers-password' }).expect(400)).body.code).toBe('invalid_token');
     });
 
     it("makes a confirmed sign-up the account of the contact staff entered with that address, keeping the contact's details", async () => {
@@ -201,7 +223,7 @@ describe('auth: registration, sign-in, sessions and passwords', () => {
       const trashedToken = await signUpTokenFor(t, trashed.email);
       const contact = (await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Binned', email: trashed.email }).expect(201)).body;
       await t.http.delete(`/api/v1/contacts/${contact.id}`).set(admin.auth).expect(204);
-      const refused = await t.http.post('/api/v1/auth/register/confirm').send({ token: trashedToken }).expect(409);
+      const refused = await t.http.post('/api/v1/auth/register/confirm').send({ token: trashedToken, password: trashed.password }).expect(409);
       expectErrorBody(refused.body, 409);
       expect(refused.body).toMatchObject({ code: 'email_taken', details: [{ field: 'email', message: 'is already in use' }] });
 
@@ -210,7 +232,7 @@ describe('auth: registration, sign-in, sessions and passwords', () => {
       const staffedToken = await signUpTokenFor(t, staffed.email);
       const staffRole = (await t.db.query(`SELECT id FROM roles WHERE system_key = 'staff'`))[0].id as string;
       await t.http.post('/api/v1/users').set(admin.auth).send({ firstName: 'Made', lastName: 'By Admin', email: staffed.email, roleIds: [staffRole], sendInvite: false }).expect(201);
-      expect((await t.http.post('/api/v1/auth/register/confirm').send({ token: staffedToken }).expect(409)).body.code).toBe('email_taken');
+      expect((await t.http.post('/api/v1/auth/register/confirm').send({ token: staffedToken, password: staffed.password }).expect(409)).body.code).toBe('email_taken');
       const [{ accounts }] = await t.db.query('SELECT count(*)::int AS accounts FROM users WHERE email_key = lower($1)', [staffed.email]);
       expect(accounts).toBe(1);
     });
@@ -405,7 +427,7 @@ describe('auth: two simultaneous first registrations', () => {
     const first = answers.find((answer) => answer.status === 201)!;
     expect(first.body.user).toMatchObject({ accountType: 'staff', roles: [expect.objectContaining({ systemKey: 'admin' })] });
     const second = people[answers.indexOf(answers.find((answer) => answer.status === 202)!)]!;
-    const confirmed = sessionFrom((await t.http.post('/api/v1/auth/register/confirm').send({ token: await signUpTokenFor(t, second.email) }).expect(201)).body);
+    const confirmed = sessionFrom((await t.http.post('/api/v1/auth/register/confirm').send({ token: await signUpTokenFor(t, second.email), password: second.password }).expect(201)).body);
     const me = (await t.http.get('/api/v1/auth/me').set(confirmed.auth).expect(200)).body;
     expect(me).toMatchObject({ accountType: 'client', roles: [expect.objectContaining({ systemKey: 'client' })] });
 
@@ -462,5 +484,31 @@ describe('auth: throttling sign-in attempts', () => {
       outcomes.push({ status: response.status, signedIn: 'accessToken' in response.body });
     }
     expect(outcomes).toEqual(Array(3).fill({ status: 429, signedIn: false }));
+  });
+});
+
+describe('auth: sign-ups on a new deployment and their throttling', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ THROTTLE_FORGOT_PASSWORD_LIMIT: '2' });
+  });
+  afterAll(() => t.close());
+
+  it('refuses a first account whose address a contact already has with 409 on the email, then takes another', async () => {
+    const person = newPerson('first');
+    await t.db.query(`INSERT INTO contacts (first_name, email) VALUES ('Entered', $1)`, [person.email]);
+    const refused = await t.http.post('/api/v1/auth/register').send(person).expect(409);
+    expect(refused.body).toMatchObject({ code: 'email_taken', details: [{ field: 'email', message: 'is already in use' }] });
+    await t.http.post('/api/v1/auth/register').send(newPerson('first')).expect(201);
+  });
+
+  it('mails an address at most as often as password resets may: later sign-ups of it are throttled', async () => {
+    const person = newPerson('flooded');
+    await t.http.post('/api/v1/auth/register').send(person).expect(202);
+    await t.http.post('/api/v1/auth/register').send(person).expect(202);
+    const blocked = await t.http.post('/api/v1/auth/register').send(person).expect(429);
+    expectErrorBody(blocked.body, 429);
+    const [{ mails }] = await t.db.query('SELECT count(*)::int AS mails FROM mail_outbox WHERE to_address = $1', [person.email]);
+    expect(mails).toBeLessThanOrEqual(2);
   });
 });

@@ -82,7 +82,7 @@ describe('client portal', () => {
 
     it('registers as a client (the second registration) and signs in as one', async () => {
       await t.http.post('/api/v1/auth/register').send(person).expect(202);
-      const registered = await t.http.post('/api/v1/auth/register/confirm').send({ token: await signUpTokenFor(t, person.email) }).expect(201);
+      const registered = await t.http.post('/api/v1/auth/register/confirm').send({ token: await signUpTokenFor(t, person.email), password: person.password }).expect(201);
       expect(registered.body.user).toMatchObject({ email: person.email, accountType: 'client', roles: [expect.objectContaining({ systemKey: 'client' })] });
 
       const signedIn = await t.http.post('/api/v1/auth/login').send({ email: person.email, password: person.password }).expect(200);

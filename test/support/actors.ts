@@ -42,7 +42,7 @@ export async function signUp(t: TestApp, person: ReturnType<typeof newPerson>): 
   if (response.status === 201) return sessionFrom(response.body);
   if (response.status !== 202) throw new Error(`Sign-up answered ${response.status}: ${JSON.stringify(response.body)}`);
   const token = await signUpTokenFor(t, person.email);
-  return sessionFrom((await t.http.post('/api/v1/auth/register/confirm').send({ token }).expect(201)).body);
+  return sessionFrom((await t.http.post('/api/v1/auth/register/confirm').send({ token, password: person.password }).expect(201)).body);
 }
 
 /** The token of the newest sign-up confirmation mailed to `email` (read from the outbox table: no admin needed). */

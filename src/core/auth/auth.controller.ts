@@ -40,7 +40,8 @@ export class AuthController {
   @Post('register')
   @Public()
   @UseGuards(AuthThrottlerGuard)
-  @SkipThrottle({ forgot: true, 'forgot-account': true })
+  // Every sign-up mails its address: throttled as password resets are, so it cannot flood a mailbox.
+  @SkipThrottle({ login: true, 'login-account': true })
   @ApiOperation({
     summary: 'Create an account',
     description:
@@ -64,14 +65,15 @@ export class AuthController {
   @ApiOperation({
     summary: 'Confirm a sign-up and sign in',
     description:
-      'Opens the account with the token from the mailed link. An address a contact already has (without an account) becomes that ' +
-      "contact's account, keeping its names and details. The link works once.",
+      'Opens the account with the token from the mailed link and the password chosen when signing up (a link opens only the sign-up it was ' +
+      "sent for). An address a contact already has (without an account) becomes that contact's account, keeping its names and details. " +
+      'The link works once.',
     operationId: 'confirmSignUp',
   })
   @ApiCreatedResponse({ type: TokensDto, description: 'Account opened and signed in.' })
   @ApiErrors(400, 409, 413)
   confirmSignUp(@Body() body: ConfirmSignUpDto, @Req() request: RequestWithClient): Promise<TokensDto> {
-    return this.auth.confirmSignUp(body.token, clientOf(request));
+    return this.auth.confirmSignUp(body.token, body.password, clientOf(request));
   }
 
   @Post('login')

@@ -19,6 +19,16 @@ export class InvalidPasswordTokenError extends BadRequestException {
   }
 }
 
+export class SignUpPasswordMismatchError extends BadRequestException {
+  constructor() {
+    super({
+      message: 'The password is not the one chosen for the sign-up this link confirms: use the link of your own sign-up',
+      code: 'sign_up_password_mismatch',
+      details: [{ field: 'password', message: 'is not the password chosen for this sign-up' }],
+    });
+  }
+}
+
 export class EmailTakenError extends ConflictException {
   constructor() {
     super({

@@ -9,7 +9,15 @@ import { ContactDirectory } from '../identity/contact-directory';
 import { IdentityService } from '../identity/identity.service';
 import { RolesCache } from '../identity/roles-cache.service';
 import { MailService } from '../mail/mail.service';
-import { EmailTakenError, emailTakenOnConflict, InvalidCredentialsError, InvalidPasswordTokenError, InvalidRefreshTokenError, WrongCurrentPasswordError } from './auth.errors';
+import {
+  EmailTakenError,
+  emailTakenOnConflict,
+  InvalidCredentialsError,
+  InvalidPasswordTokenError,
+  InvalidRefreshTokenError,
+  SignUpPasswordMismatchError,
+  WrongCurrentPasswordError,
+} from './auth.errors';
 import type { ChangePasswordDto, MeDto, RegisterDto, TokensDto } from './dto/auth.dto';
 import { PasswordService } from './password.service';
 import { PasswordTokensService } from './password-tokens.service';
@@ -70,7 +78,7 @@ export class AuthService {
       });
       await this.audit.record({ actorId: user.id, action: 'user.bootstrap-admin', subjectType: 'User', subjectId: user.id }, manager);
       return { kind: 'first' as const, user, tokens: await this.tokens.issue(manager, user, client) };
-    });
+    }).catch(emailTakenOnConflict);
     if (outcome.kind === 'sign-up') {
       const { signUp } = outcome;
       // After the answer, as for password resets: the time taken does not tell which mail goes out.
@@ -123,12 +131,20 @@ export class AuthService {
   }
 
   /**
-   * Opens the account a sign-up asked for, once its link is followed, and signs it in. An
-   * address a contact already has (entered by staff, without an account) becomes that
-   * contact's account, which keeps its names and details; the sign-up's password is the
-   * account's. The link works once; other sign-ups with the same address end with it.
+   * Opens the account a sign-up asked for, once its link is followed with the password chosen
+   * for it, and signs it in. Anyone may sign up with any address, so a link alone proves only
+   * that the mailbox's owner followed it: asking for the sign-up's password as well keeps a
+   * stranger's sign-up (whose password the stranger knows) from being confirmed by that owner.
+   * An address a contact already has (entered by staff, without an account) becomes that
+   * contact's account, which keeps its names and details. The link works once; other sign-ups
+   * with the same address end with it.
    */
-  async confirmSignUp(token: string, client: ClientInfo): Promise<TokensDto> {
+  async confirmSignUp(token: string, password: string, client: ClientInfo): Promise<TokensDto> {
+    const [pending] = (await this.dataSource.query('SELECT password_hash FROM sign_up_requests WHERE token_hash = $1 AND expires_at > now()', [hashSecretToken(token)])) as Array<{
+      password_hash: string;
+    }>;
+    if (!pending) throw new InvalidPasswordTokenError();
+    if (!(await this.passwords.verify(pending.password_hash, password))) throw new SignUpPasswordMismatchError();
     const { user, linked } = await this.dataSource
       .transaction(async (manager) => {
         await manager.query('SELECT pg_advisory_xact_lock($1)', [REGISTRATION_LOCK_KEY]);

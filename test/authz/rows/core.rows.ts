@@ -7,7 +7,7 @@ export const CORE_ROWS: MatrixRow[] = [
   { method: 'get', path: '/health', expect: all(200) },
   { method: 'get', path: '/health/ready', expect: all(200) },
   { method: 'post', path: '/api/v1/auth/register', body: () => newPerson('matrix'), expect: all(202) },
-  { method: 'post', path: '/api/v1/auth/register/confirm', body: () => ({ token: 'not-a-real-sign-up-token' }), expect: all(400) },
+  { method: 'post', path: '/api/v1/auth/register/confirm', body: () => ({ token: 'not-a-real-sign-up-token', password: 'a-long-enough-password' }), expect: all(400) },
   { method: 'post', path: '/api/v1/auth/login', body: (f) => ({ email: f.loginEmail, password: 'a-long-enough-password' }), expect: all(200) },
   { method: 'post', path: '/api/v1/auth/refresh', body: () => ({ refreshToken: 'not-a-real-refresh-token' }), expect: all(401) },
   { method: 'post', path: '/api/v1/auth/logout', body: () => ({ refreshToken: 'not-a-real-refresh-token' }), expect: all(204) },

@@ -88,6 +88,12 @@ export class ConfirmSignUpDto {
   @MinLength(10)
   @MaxLength(200)
   token: string;
+
+  @ApiProperty({ format: 'password', maxLength: PASSWORD_RULE.max, description: 'The password chosen when signing up: a link opens only the sign-up it was sent for.' })
+  @IsString()
+  @MinLength(1, { message: 'must not be empty' })
+  @MaxLength(PASSWORD_RULE.max)
+  password: string;
 }
 
 export class ChangePasswordDto extends PasswordField {
