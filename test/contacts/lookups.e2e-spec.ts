@@ -236,6 +236,16 @@ describe('contact lookups: statuses, tags, services, traffic sources', () => {
       expect(tag.name).toBe(`Straße ${titled(word)}`);
     });
 
+    it('renames "İ…" to "I…" as a change of its own name, not a clash with itself', async () => {
+      const word = unique('zmir');
+      const status = await create('/api/v1/contact-statuses', { name: `İ${word} lead`, stage: 'lead' });
+      expect(status.name).toBe(`İ${word} Lead`);
+      const renamed = await t.http.patch(`/api/v1/contact-statuses/${status.id}`).set(admin.auth).send({ name: `I${word} lead` }).expect(200);
+      expect(renamed.body.name).toBe(`I${word} Lead`);
+      // Another entry spelt either way is the same name.
+      expect((await t.http.post('/api/v1/contact-statuses').set(admin.auth).send({ name: `İ${word} LEAD`, stage: 'lead' }).expect(409)).body.code).toBe('status_name_taken');
+    });
+
     it('edits a tag colour and a status stage and position; null removes the colour', async () => {
       const tag = await create('/api/v1/tags', { name: unique('coloured'), color: '#1E90FF' });
       expect(tag.color).toBe('#1e90ff');

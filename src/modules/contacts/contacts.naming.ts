@@ -20,6 +20,14 @@ export function titleCase(name: string): string {
     .normalize('NFC');
 }
 
+/**
+ * A stored name as its list's unique key reads it (PostgreSQL's lower()), where JavaScript's
+ * toLowerCase() differs: it turns "İ" into i and a combining dot, PostgreSQL into a plain i.
+ */
+export function nameKey(name: string): string {
+  return name.replace(/İ/g, 'i').toLowerCase();
+}
+
 /** The longest name a status, tag, service or traffic source may have, as stored. */
 export const LOOKUP_NAME_MAX = 100;
 

@@ -77,6 +77,11 @@ describe('readRow', () => {
     const record = read('Qualifie\u0301', 'Social  Media', ' cafe\u0301 SETUP ').record!;
     expect([record.statusId, record.trafficSourceId, record.serviceIds]).toEqual(['status-id', 'source-id', ['service-id']]);
     expect(read('Qualified', '', '').error).toBe('unknown status "Qualified"');
+    // "İ" keyed as PostgreSQL's lower() keys it: a plain i.
+    const turkish: ImportLookups = { ...lookups(), statuses: new Map([['istanbul lead', 'istanbul-id']]) };
+    for (const cell of ['İstanbul Lead', 'İSTANBUL LEAD', 'istanbul lead']) {
+      expect(readRow(['Ann', 'ann@example.com', cell, '', ''], 5, columns, turkish, 'ann@example.com').record!.statusId).toBe('istanbul-id');
+    }
   });
 
   it('leaves required custom fields to the create decision: an update may omit them', () => {

@@ -1,7 +1,7 @@
 import type { FieldErrorDto } from '../../core/http/error-response.dto';
 import { isEmailAddress, PHONE_PATTERN } from '../../core/http/formats';
 import { CSV_CORE_COLUMNS, CsvCoreField, restoreNeutralised } from './contacts.csv';
-import { storedLookupName, titleCase } from './contacts.naming';
+import { nameKey, storedLookupName, titleCase } from './contacts.naming';
 import { checkCustomValues } from './custom-field-values';
 import type { CustomField } from './entities/custom-field.entity';
 
@@ -119,8 +119,8 @@ export function stagedEmailSql(index: string, padding: string): string {
   return `regexp_replace(btrim(cells->>(${index}::int), ${padding}::text), '^''(''*[=+@\\t\\r-])', '\\1')`;
 }
 
-/** A status, traffic source or service name as its list keys it: spelt as stored (see titleCase), ignoring case. */
-const lookupKey = (cell: string) => titleCase(cell).toLowerCase();
+/** A status, traffic source or service name as its list keys it: spelt as stored (see titleCase), then its key. */
+const lookupKey = (cell: string) => nameKey(titleCase(cell));
 
 /**
  * Maps and checks one CSV row. Empty cells mean "no value" (on updates: keep what is there).

@@ -12,7 +12,7 @@ import { containsPattern, Page, pageWindow, parseSort, SortDirection, toPage } f
 import { RequestValidationError } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { setChangeContext } from './contacts.change-context';
-import { storedLookupName } from './contacts.naming';
+import { nameKey, storedLookupName } from './contacts.naming';
 import { holdTagsNamed } from './held-tags';
 import { DEFAULT_STATUS_ORDER } from './contacts.starter-data';
 import { CONTACT_RULE_FIELDS, CONTACT_SUBJECTS } from './contacts.subjects';
@@ -474,7 +474,7 @@ export class LookupsService {
       const { name, error } = storedLookupName(raw);
       if (!name) throw new RequestValidationError([{ field: 'newTags', message: 'must not hold a blank name' }]);
       if (error) throw new RequestValidationError([{ field: 'newTags', message: `"${raw}" ${error}` }]);
-      const key = name.toLowerCase();
+      const key = nameKey(name);
       if (!wanted.has(key)) wanted.set(key, name);
     }
     return [...wanted.values()];
@@ -582,7 +582,7 @@ export class LookupsService {
           if (!ability.can('update', subjectOf(definition.subject, ruleRecordOf({ id, name })))) {
             throw new ForbiddenException({ message: `The change would take this ${definition.label} outside what you may change; nothing was changed`, code: 'forbidden' });
           }
-          if (name.toLowerCase() !== before.name.toLowerCase()) await this.assertNameFree(manager, definition, name);
+          if (nameKey(name) !== nameKey(before.name)) await this.assertNameFree(manager, definition, name);
           changes.name = name;
         }
       }
