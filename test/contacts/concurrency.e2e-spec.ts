@@ -132,7 +132,7 @@ describe('contacts under concurrent writes', () => {
     expect(answer.body.tags[0]!.id).not.toBe(tag);
   });
 
-  it('accounts opened at once with one email: one is made, the others are told the email is taken', async () => {
+  it('accounts opened at once with one email: one is made, the others are told another account has it, as when not racing', async () => {
     const email = `${unique('twin')}@example.com`.toLowerCase();
     const answers = await Promise.all(
       Array.from({ length: 6 }, () => t.http.post('/api/v1/users').set(admin.auth).send({ firstName: 'Twin', lastName: 'Account', email, roleIds: [staffRole], sendInvite: false })),
@@ -140,7 +140,7 @@ describe('contacts under concurrent writes', () => {
     expect(answers.filter((answer) => answer.status === 201)).toHaveLength(1);
     for (const answer of answers.filter((answer) => answer.status !== 201)) {
       expect(answer.status).toBe(409);
-      expect(answer.body).toMatchObject({ code: 'email_taken', details: [{ field: 'email', message: 'is already in use' }] });
+      expect(answer.body).toMatchObject({ code: 'email_taken', details: [{ field: 'email', message: 'is already used by another account' }] });
     }
   });
 });

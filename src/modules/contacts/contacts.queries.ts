@@ -178,8 +178,11 @@ export function decodeCursor(raw: string): ContactCursor {
  * Holds a user as an assignee until the transaction ends: their roles, activity and account
  * cannot change meanwhile (those edits lock the user for update first, then take their
  * assigned contacts away), so an assignment checked against them is still true when it
- * commits. Taken before the contacts are locked, so the two orders cannot cross. A key-share
- * lock: their sign-ins, which only stamp the row, do not wait for it.
+ * commits. Taken before the contacts are locked, as those edits take the user after the
+ * contacts they unassign. The one order that still crosses: a change of the assignee's own
+ * contact (which user edits lock first) assigned to them while their account changes; PostgreSQL
+ * then ends one of the two, answered 409 concurrent_update. A key-share lock: their sign-ins,
+ * which only stamp the row, do not wait for it.
  */
 export async function holdAssignees(manager: EntityManager, userIds: Array<string | null | undefined>): Promise<void> {
   const ids = [...new Set(userIds.filter((id): id is string => Boolean(id)).map((id) => id.toLowerCase()))].sort();
