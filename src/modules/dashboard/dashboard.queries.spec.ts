@@ -2,6 +2,7 @@ import type { PGlite as PGliteClass } from '@electric-sql/pglite';
 import type { QueryRunner } from 'typeorm';
 import { Foundation1763700000000 } from '../../database/migrations/1763700000000-Foundation';
 import { ContactsCore1763800000000 } from '../../database/migrations/1763800000000-ContactsCore';
+import { ContactImports1764200000000 } from '../../database/migrations/1764200000000-ContactImports';
 import { DashboardSnapshots1764300000000 } from '../../database/migrations/1764300000000-DashboardSnapshots';
 import { StatusHistoryKeepsDeletedStatuses1765000000000 } from '../../database/migrations/1765000000000-StatusHistoryKeepsDeletedStatuses';
 import { RevertedImportsConvertNobody1765220000000 } from '../../database/migrations/1765220000000-RevertedImportsConvertNobody';
@@ -52,7 +53,7 @@ async function one<T>(statement: Statement): Promise<T> {
 }
 
 beforeAll(async () => {
-  db = await memoryDatabase([new Foundation1763700000000(), new ContactsCore1763800000000(), new DashboardSnapshots1764300000000(), new StatusHistoryKeepsDeletedStatuses1765000000000(), new RevertedImportsConvertNobody1765220000000()]);
+  db = await memoryDatabase([new Foundation1763700000000(), new ContactsCore1763800000000(), new ContactImports1764200000000(), new DashboardSnapshots1764300000000(), new StatusHistoryKeepsDeletedStatuses1765000000000(), new RevertedImportsConvertNobody1765220000000()]);
 
   await db.query(
     `INSERT INTO contact_statuses (id, name, stage, position) VALUES
@@ -323,7 +324,7 @@ describe('the snapshot statements', () => {
   });
 
   it('report nobody as last contacted and zero-filled series on an empty database', async () => {
-    const empty = await memoryDatabase([new Foundation1763700000000(), new ContactsCore1763800000000(), new StatusHistoryKeepsDeletedStatuses1765000000000(), new RevertedImportsConvertNobody1765220000000(), new StatusHistoryKeepsStages1765240000000()]);
+    const empty = await memoryDatabase([new Foundation1763700000000(), new ContactsCore1763800000000(), new ContactImports1764200000000(), new StatusHistoryKeepsDeletedStatuses1765000000000(), new RevertedImportsConvertNobody1765220000000(), new StatusHistoryKeepsStages1765240000000()]);
     try {
       const run = async <T>(statement: Statement) => (await empty.query<T>(statement.sql, statement.params)).rows;
       expect(await run(statements.lastContacted)).toEqual([]);
