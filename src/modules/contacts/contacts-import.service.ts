@@ -227,7 +227,7 @@ export class ContactsImportService {
     const counts = { created: 0, updated: 0, skipped: 0, failed: 0 };
     const samples: RowReasonDto[] = [];
     let duplicates = 0;
-    const groups = await this.repeatGroups(this.dataSource.manager, row);
+    const groups = await this.repeatGroups(row);
     const written = new Map<number, number>();
     const lookups = { ...(await loadLookups(this.dataSource.manager, await this.customFields.all())), administratorAccount: await this.accountGuardOf(actor.id) };
     const size = chunkRows(row.total_rows);
@@ -278,7 +278,7 @@ export class ContactsImportService {
     if (!started) return;
     let wrote = false;
     try {
-      const groups = await this.repeatGroups(this.dataSource.manager, row);
+      const groups = await this.repeatGroups(row);
       const administratorAccount = await this.accountGuardOf(importerOf(row));
       const size = chunkRows(row.total_rows);
       while (row.processed_rows < row.total_rows) {
@@ -582,21 +582,24 @@ export class ContactsImportService {
    * The rows whose email another row of the file has, grouped (see RepeatGroups). Only those rows
    * leave the database: a handful, not the whole file.
    */
-  private async repeatGroups(manager: EntityManager, row: ImportRow): Promise<RepeatGroups> {
+  private async repeatGroups(row: ImportRow): Promise<RepeatGroups> {
     const email = row.mapping?.find((column) => column.target === 'email');
-    if (!email) return new Map();
-    // One sort of the whole file: enough memory for it to stay out of temporary files.
-    if (manager.queryRunner?.isTransactionActive) await manager.query(`SELECT set_config('work_mem', '128MB', true)`);
-    // Keyed as contacts.email_key keys the email a row would store: what the chunks decide on.
-    const repeats: Array<{ row_number: number; first_row: number }> = await manager.query(
-      `SELECT row_number, first_row FROM (
-         SELECT row_number, min(row_number) OVER (PARTITION BY lower(email)) AS first_row, count(*) OVER (PARTITION BY lower(email)) AS rows
-           FROM (SELECT row_number, ${stagedEmailSql('$2', '$3')} AS email FROM contact_import_rows WHERE import_id = $1 OFFSET 0) staged
-          WHERE email <> '') all_rows
-        WHERE rows > 1`,
-      [row.id, email.index, EMAIL_PADDING],
-    );
-    return new Map(repeats.map((repeat) => [repeat.row_number, repeat.first_row]));
+    if (!email) return new RepeatGroups();
+    const repeats = await this.dataSource.transaction(async (manager) => {
+      // One sort of the whole file: enough memory for it to stay out of temporary files.
+      await manager.query(`SELECT set_config('work_mem', '128MB', true)`);
+      // Keyed as contacts.email_key keys the email a row would store: what the chunks decide on.
+      return (await manager.query(
+        `SELECT row_number AS "row", first_row AS "group" FROM (
+           SELECT row_number, min(row_number) OVER (PARTITION BY lower(email)) AS first_row, count(*) OVER (PARTITION BY lower(email)) AS rows
+             FROM (SELECT row_number, ${stagedEmailSql('$2', '$3')} AS email FROM contact_import_rows WHERE import_id = $1 OFFSET 0) staged
+            WHERE email <> '') all_rows
+          WHERE rows > 1
+          ORDER BY row_number`,
+        [row.id, email.index, EMAIL_PADDING],
+      )) as Array<{ row: number; group: number }>;
+    });
+    return new RepeatGroups(repeats);
   }
 }
 
@@ -605,16 +608,14 @@ export class ContactsImportService {
  * chunk are all handled, and only those skipped or rejected carry an outcome.
  */
 async function writtenRepeats(manager: EntityManager, importId: string, groups: RepeatGroups, from: number, to: number): Promise<Map<number, number>> {
-  const inChunk = new Set<number>();
-  for (const [row, group] of groups) if (row >= from && row <= to) inChunk.add(group);
-  const earlier = [...groups].filter(([row, group]) => row < from && inChunk.has(group)).map(([row]) => row);
+  const earlier = groups.earlierMembers(from, to);
   const written = new Map<number, number>();
   if (!earlier.length) return written;
   const rows: Array<{ row_number: number }> = await manager.query(
     `SELECT row_number FROM contact_import_rows WHERE import_id = $1 AND row_number = ANY($2::int[]) AND outcome IS NULL ORDER BY row_number`,
     [importId, earlier],
   );
-  for (const { row_number: row } of rows) if (!written.has(groups.get(row)!)) written.set(groups.get(row)!, row);
+  for (const { row_number: row } of rows) if (!written.has(groups.of(row)!)) written.set(groups.of(row)!, row);
   return written;
 }
 

@@ -110,10 +110,37 @@ export async function decideChunk(manager: EntityManager, settings: ChunkSetting
 }
 
 /**
- * The rows of the file that share an email, as groups: each row of a group keyed by the group's
- * first row. Only rows in a group are ever looked at again, a handful in most files.
+ * The rows of the file that share an email, as groups, each named by its first row. Only rows
+ * in a group are ever looked at again, a handful in most files.
  */
-export type RepeatGroups = Map<number, number>;
+export class RepeatGroups {
+  private readonly groupOf = new Map<number, number>();
+  private readonly members = new Map<number, number[]>();
+
+  /** `rows` in row order. */
+  constructor(rows: Array<{ row: number; group: number }> = []) {
+    for (const { row, group } of rows) {
+      this.groupOf.set(row, group);
+      const members = this.members.get(group);
+      if (members) members.push(row);
+      else this.members.set(group, [row]);
+    }
+  }
+
+  of(row: number): number | undefined {
+    return this.groupOf.get(row);
+  }
+
+  /** The rows before `from` of every group with a row in from..to: read per chunk, never the whole file. */
+  earlierMembers(from: number, to: number): number[] {
+    const groups = new Set<number>();
+    for (let row = from; row <= to; row += 1) {
+      const group = this.groupOf.get(row);
+      if (group !== undefined && group < from) groups.add(group);
+    }
+    return [...groups].flatMap((group) => this.members.get(group)!.filter((row) => row < from));
+  }
+}
 
 /**
  * Of the rows sharing an email, the first one that is written (created or updated) is the one
@@ -123,7 +150,7 @@ export type RepeatGroups = Map<number, number>;
  */
 export function settleRepeats(decisions: Decision[], groups: RepeatGroups, written: Map<number, number>): Decision[] {
   return decisions.map((decision) => {
-    const group = groups.get(decision.row);
+    const group = groups.of(decision.row);
     if (group === undefined || decision.recorded) return decision;
     const holder = written.get(group);
     if (holder !== undefined) return { row: decision.row, outcome: 'rejected', error: `duplicate email in the file (first at row ${holder})` };
