@@ -52,8 +52,8 @@ export async function signUpTokenFor(t: TestApp, email: string, attempts = 50): 
       `SELECT text_body FROM mail_outbox WHERE lower(to_address) = lower($1) AND template = 'sign-up-confirm' ORDER BY created_at DESC LIMIT 1`,
       [email],
     )) as Array<{ text_body: string }>;
-    const match = mail ? /Token: (\S+)/.exec(mail.text_body) : null;
-    if (match) return match[1]!;
+    const token = mail && tokenIn(mail.text_body);
+    if (token) return token;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`No sign-up confirmation reached ${email}`);
@@ -89,11 +89,16 @@ export async function latestTokenFor(t: TestApp, admin: Session, email: string, 
     const response = await t.http.get('/api/v1/mail/outbox').query({ to: email, limit: 20 }).set(admin.auth).expect(200);
     const mails = response.body.data as Array<{ template: string; textBody: string }>;
     const body = mails.find((mail) => template === undefined || mail.template === template)?.textBody;
-    const match = body ? /Token: (\S+)/.exec(body) : null;
-    if (match) return match[1]!;
+    const token = body && tokenIn(body);
+    if (token) return token;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`No mail with a token reached ${email}`);
+}
+
+/** The token a mail carries on its `Token:` line. */
+function tokenIn(text: string): string | undefined {
+  return /Token: (\S+)/.exec(text)?.[1];
 }
 
 export async function systemRoleId(t: TestApp, key: 'admin' | 'staff' | 'client'): Promise<string> {
