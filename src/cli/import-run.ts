@@ -116,7 +116,7 @@ class ImportRun {
     });
     this.out.write(`Import ${id} (${current.fileName}) is ${current.status}: ${formatCount(current.processedRows)}/${formatCount(current.totalRows)} rows\n`);
     if (current.status === 'completed') return this.report(current, undefined);
-    if (current.status === 'reverting' || current.status === 'reverted') throw new CliError(`the import was ${current.status === 'reverting' ? 'being reverted' : 'reverted'}; there is nothing to resume`);
+    if (ENDED_FOR_GOOD.includes(current.status)) throw new CliError(`the import was ${endedAs(current.status)}; there is nothing to resume`);
     if (current.status === 'uploaded') {
       if (!current.mode) throw new CliError('the import was uploaded but never configured; import the file again', EXIT.usage);
       await this.imports.start(actor, id);
@@ -176,7 +176,7 @@ class ImportRun {
           failedForGood = (await this.jobs.failed(IMPORT_QUEUE, 1, 100)).some((job) => job.id === jobId);
           if (!failedForGood) snapshot.note = 'retrying after an error';
         }
-        if (current.status === 'completed' || failedForGood || current.status === 'reverting' || current.status === 'reverted') {
+        if (current.status === 'completed' || failedForGood || ENDED_FOR_GOOD.includes(current.status)) {
           reporter.finish(snapshot);
           if (current.status === 'completed') return this.report(current, { began, fromRow: firstProcessed ?? 0 });
           if (failedForGood) {
@@ -185,7 +185,7 @@ class ImportRun {
                 `fix the cause, then continue from the last checkpoint with: npm run cli -- import --resume ${id}`,
             );
           }
-          throw new CliError(`import ${id} was ${current.status === 'reverting' ? 'being reverted' : 'reverted'} while it ran`);
+          throw new CliError(`import ${id} was ${endedAs(current.status)} while it ran`);
         }
         reporter.update(snapshot);
         if (interrupted) return this.interrupted(reporter, id);
@@ -359,6 +359,13 @@ async function checkedSettings(columns: ImportDto['columns'], mode: ImportMode):
 }
 
 /** Turns the service's field errors into lines naming what the user typed. */
+/** Statuses after which an import never runs again, whatever its job does. */
+const ENDED_FOR_GOOD = ['cancelled', 'reverting', 'reverted'];
+
+function endedAs(status: string): string {
+  return status === 'reverting' ? 'being reverted' : status;
+}
+
 function reword(error: unknown, nameField: FieldNamer): unknown {
   const described = describeError(error, nameField);
   return described.fault ? error : new CliError(described.lines.join('\n'), described.exitCode);

@@ -273,6 +273,20 @@ describe('admin command line: import', () => {
     }
   }, 180_000);
 
+  it('--resume of a cancelled import says there is nothing to resume, and writes nothing', async () => {
+    const cancelMarker = `${marker}cancel`;
+    const uploaded = (
+      await t.http.post('/api/v1/contacts/imports').set(admin.auth).attach('file', Buffer.from(`First Name,Last Name,Email\nNia,${cancelMarker},nia.${cancelMarker}@example.com\n`), 'cancel.csv').expect(201)
+    ).body;
+    await t.http.put(`/api/v1/contacts/imports/${uploaded.id}/settings`).set(admin.auth).send({ columns: uploaded.columns, mode: 'create' }).expect(200);
+    await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/cancel`).set(admin.auth).expect(200);
+
+    const resumed = await cli(['import', '--resume', uploaded.id]);
+    expect({ code: resumed.code, errors: errorLines(resumed) }).toEqual({ code: 1, errors: ['error: the import was cancelled; there is nothing to resume'] });
+    expect(resumed.stdout).toContain(`Import ${uploaded.id} (cancel.csv) is cancelled: 0/1 rows`);
+    expect(await contactsWith(cancelMarker)).toBe(0);
+  }, 60_000);
+
   describe('with REDIS_URL', () => {
     let worker: ChildProcess | undefined;
     afterAll(async () => {

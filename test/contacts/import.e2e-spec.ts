@@ -5,13 +5,13 @@ import { AuditService } from '../../src/core/audit/audit.service';
 import { setChangeContext } from '../../src/modules/contacts/contacts.change-context';
 import { RECORD_CHARS_MAX } from '../../src/modules/contacts/contacts-import.csv-reader';
 import { ContactsImportRecovery } from '../../src/modules/contacts/contacts-import.recovery';
-import { stagedChunkEnd } from '../../src/modules/contacts/contacts-import.service';
+import { ContactsImportService, stagedChunkEnd } from '../../src/modules/contacts/contacts-import.service';
 import { CONTACT_CHANGED, Decision, EMAIL_TAKEN, writeChunk } from '../../src/modules/contacts/contacts-import.writer';
 import { IMPORT_COLUMNS_MAX, IMPORT_HEADER_MAX } from '../../src/modules/contacts/dto/import.dto';
 import { conversionsStatement } from '../../src/modules/dashboard/dashboard.queries';
 import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
-import { until, whileHolding } from '../support/wait';
+import { until, untilWaitingForLocks, whileHolding } from '../support/wait';
 
 describe.each([
   ['PostgreSQL + Redis (BullMQ)', {}],
@@ -280,6 +280,83 @@ describe.each([
     );
     const whole = await createUserWithRoles(t, admin, [await roleWith('Whole importer', [contactRights, ...lookupRights])], 'wholeimporter');
     await upload('First Name\nX\n', whole).expect(201);
+  });
+
+  const importJobsLeft = async () => {
+    const overview = (await t.http.get('/api/v1/jobs').set(admin.auth).expect(200)).body;
+    const counts = overview.queues.find((q: { queue: string }) => q.queue === 'contacts.import').counts;
+    return counts.waiting + counts.active + counts.delayed;
+  };
+
+  it('cancels a running import after the chunk it is writing: that chunk stays, no later one is written, and a revert undoes it', async () => {
+    const cancelled = `cancelled${marker}`;
+    // Three chunks of 2,000 rows; the budget column makes each chunk hold its custom field.
+    const csv = ['First Name,Last Name,Email,Budget', ...Array.from({ length: 4_500 }, (_, i) => `Row${i},${cancelled},row${i}.${cancelled}@example.com,${i}`)].join('\n');
+    const uploaded = (await upload(csv).expect(201)).body;
+    await t.http.put(`/api/v1/contacts/imports/${uploaded.id}/settings`).set(staff.auth).send({ columns: uploaded.columns, mode: 'create' }).expect(200);
+    let cancel: Promise<{ status: number; body: Record<string, unknown> }> | undefined;
+    // The first chunk waits for the field the test holds; the cancel then waits for that chunk.
+    await whileHolding(
+      t.db,
+      { sql: `SELECT id FROM custom_fields WHERE key = 'budget' FOR UPDATE`, params: [] },
+      () => t.http.post(`/api/v1/contacts/imports/${uploaded.id}/run`).set(staff.auth).expect(202),
+      async () => {
+        cancel = Promise.resolve(t.http.post(`/api/v1/contacts/imports/${uploaded.id}/cancel`).set(staff.auth));
+        await untilWaitingForLocks(t.db, 2, 'the cancel to wait for the chunk being written');
+      },
+    );
+    const answer = await cancel!;
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ status: 'cancelled', processedRows: 2_000, counts: { created: 2_000, updated: 0, skipped: 0, failed: 0 }, finishedAt: expect.any(String) });
+    await until(async () => ((await importJobsLeft()) === 0 ? true : undefined), 30_000, 'the import job to end');
+
+    const after = (await t.http.get(`/api/v1/contacts/imports/${uploaded.id}`).set(staff.auth).expect(200)).body;
+    expect(after).toMatchObject({ status: 'cancelled', processedRows: 2_000, counts: { created: 2_000 } });
+    const [{ written }] = await t.db.query('SELECT count(*)::int AS written FROM contacts WHERE last_name = $1', [cancelled]);
+    expect(written).toBe(2_000);
+    expect((await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/run`).set(staff.auth).expect(409)).body.code).toBe('import_started');
+    expect((await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/cancel`).set(staff.auth).expect(409)).body).toMatchObject({
+      code: 'import_not_cancellable',
+      message: 'An import that is cancelled cannot be cancelled',
+    });
+    const [audit] = await t.db.query(`SELECT actor_id, before, after FROM audit_logs WHERE action = 'contact-import.cancel' AND subject_id = $1`, [uploaded.id]);
+    expect(audit).toMatchObject({ actor_id: staff.userId, before: { status: 'running' }, after: { processedRows: 2_000 } });
+
+    expect((await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/revert`).set(staff.auth).expect(200)).body.status).toBe('reverted');
+    expect((await t.db.query('SELECT count(*)::int AS left FROM contacts WHERE last_name = $1', [cancelled]))[0].left).toBe(0);
+  }, 90_000);
+
+  it('cancels an import before it runs: it is never run, configured or offered to the job queue again', async () => {
+    const email = `never.${marker}@example.com`;
+    const uploaded = (await upload(`First Name,Email\nNever,${email}\n`).expect(201)).body;
+    const cancelled = (await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/cancel`).set(staff.auth).expect(200)).body;
+    expect(cancelled).toMatchObject({ status: 'cancelled', processedRows: 0, counts: { created: 0 } });
+    expect((await t.http.put(`/api/v1/contacts/imports/${uploaded.id}/settings`).set(staff.auth).send({ columns: uploaded.columns, mode: 'create' }).expect(409)).body.code).toBe(
+      'import_started',
+    );
+    await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/run`).set(staff.auth).expect(409);
+    // A job for it that was already queued (or is retried later) ends without writing.
+    await t.app.get(ContactsImportService).process(uploaded.id, { id: `import-${uploaded.id}`, attempt: 1, progress: async () => undefined });
+    expect((await t.http.get(`/api/v1/contacts/imports/${uploaded.id}`).set(staff.auth).expect(200)).body).toMatchObject({ status: 'cancelled', processedRows: 0 });
+    expect(await t.db.query('SELECT 1 FROM contacts WHERE email_key = $1', [email])).toEqual([]);
+    const expected = await t.app.get(ContactsImportRecovery).unfinished();
+    expect(expected.map((job) => job.payload.importId)).not.toContain(uploaded.id);
+  });
+
+  it('refuses to cancel an import that has ended, and one that does not exist', async () => {
+    const uploaded = (await upload(`First Name,Email\nDone,done.cancel.${marker}@example.com\n`).expect(201)).body;
+    const id = uploaded.id as string;
+    await t.http.put(`/api/v1/contacts/imports/${id}/settings`).set(staff.auth).send({ columns: uploaded.columns, mode: 'create' }).expect(200);
+    await t.http.post(`/api/v1/contacts/imports/${id}/run`).set(staff.auth).expect(202);
+    expect((await settle(id)).status).toBe('completed');
+    expect((await t.http.post(`/api/v1/contacts/imports/${id}/cancel`).set(staff.auth).expect(409)).body).toMatchObject({
+      code: 'import_not_cancellable',
+      message: 'An import that is completed cannot be cancelled',
+    });
+    await t.http.post(`/api/v1/contacts/imports/${id}/revert`).set(staff.auth).expect(200);
+    expect((await t.http.post(`/api/v1/contacts/imports/${id}/cancel`).set(staff.auth).expect(409)).body.code).toBe('import_not_cancellable');
+    expect((await t.http.post(`/api/v1/contacts/imports/${randomUUID()}/cancel`).set(staff.auth).expect(404)).body.code).toBe('import_not_found');
+    expect((await t.http.post('/api/v1/contacts/imports/not-a-uuid/cancel').set(staff.auth).expect(400)).body.details[0]).toMatchObject({ field: 'id' });
   });
 });
 

@@ -135,6 +135,22 @@ export class ContactsImportController {
     await reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', `attachment; filename="rejected-${id}.csv"`).send(stream);
   }
 
+  @Post('imports/:id/cancel')
+  @Authorize('import', 'Contact')
+  @HttpCode(HttpStatus.OK)
+  @ApiOperation({
+    summary: 'Stop an import for good',
+    description:
+      'For an import that is uploaded, queued, running or failed (retrying or not). A running import stops after the chunk it is writing: ' +
+      'the rows written so far stay (processedRows and the counts say how many) and POST /revert undoes them. A cancelled import never runs again.',
+    operationId: 'cancelContactImport',
+  })
+  @ApiOkResponse({ type: ImportDto })
+  @ApiErrors(400, 401, 403, 404, 409)
+  cancel(@CurrentUser() actor: AuthUser, @UuidParam() id: string): Promise<ImportDto> {
+    return this.imports.cancel(actor, id);
+  }
+
   @Post('imports/:id/revert')
   @Authorize('import', 'Contact')
   @UseGuards(WholeContactDeleteGuard)

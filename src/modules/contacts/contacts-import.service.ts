@@ -93,7 +93,9 @@ export class ImportFileTooLargeError extends PayloadTooLargeException {
 export type UploadedFile = Readable & { truncated?: boolean };
 
 /** An import in one of these is done with: no job may (re)start or go on writing it. */
-const FINAL_STATUSES = ['completed', 'reverting', 'reverted'];
+const FINAL_STATUSES = ['completed', 'cancelled', 'reverting', 'reverted'];
+/** An import in one of these can be cancelled: it has not run, or has not run to the end. */
+const CANCELLABLE_STATUSES = ['uploaded', 'queued', 'running', 'failed'];
 
 /** Upload, map, dry-run, run (as a job, chunk by chunk with a checkpoint), report and revert CSV imports. */
 @Injectable()
@@ -366,6 +368,28 @@ export class ContactsImportService {
     return output;
   }
 
+  /**
+   * Stops the import for good. A chunk being written holds the import's row, so the cancel waits
+   * for it to commit and takes effect before the next one: what was written stays, whole chunks
+   * only, and a revert undoes it. Its job, wherever it is (waiting, retrying after an error,
+   * crashing its worker), finds the import done with and ends without writing.
+   */
+  async cancel(actor: AuthUser, id: string): Promise<ImportDto> {
+    await this.dataSource.transaction(async (manager) => {
+      const row = await this.load(manager, id, true);
+      assertUploaded(row);
+      if (!CANCELLABLE_STATUSES.includes(row.status)) {
+        throw new ConflictException({ message: `An import that is ${row.status} cannot be cancelled`, code: 'import_not_cancellable' });
+      }
+      await manager.query(`UPDATE contact_imports SET status = 'cancelled', finished_at = now(), updated_at = now() WHERE id = $1`, [id]);
+      await this.audit.record(
+        { actorId: actor.id, action: 'contact-import.cancel', subjectType: 'ContactImport', subjectId: id, before: { status: row.status }, after: { processedRows: row.processed_rows } },
+        manager,
+      );
+    });
+    return this.get(id);
+  }
+
   /** Removes the contacts the import created and puts back what it changed on the others. */
   async revert(actor: AuthUser, id: string): Promise<ImportDto> {
     let reverted: { removed: number; restored: number; keptUpdated: number; keptCurrent: Record<string, number>; tagsRemoved: number; keptAdministrators: number } | undefined;
@@ -376,7 +400,7 @@ export class ContactsImportService {
     await this.dataSource.transaction(async (manager) => {
       await setChangeContext(manager, actor.id, 'revert');
       const row = await this.load(manager, id, true);
-      if (row.status !== 'completed' && row.status !== 'failed') throw new ConflictException({ message: `An import that is ${row.status} cannot be reverted`, code: 'import_not_revertible' });
+      if (!['completed', 'failed', 'cancelled'].includes(row.status)) throw new ConflictException({ message: `An import that is ${row.status} cannot be reverted`, code: 'import_not_revertible' });
       // Only what is still as the import left it is undone: a contact edited since keeps the
       // edit (and a created one edited, given activities or an account since, or kept by another
       // module, such as a static segment's members, stays).

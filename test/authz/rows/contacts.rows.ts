@@ -101,6 +101,7 @@ export const CONTACTS_ROWS: MatrixRow[] = [
   { method: 'post', path: '/api/v1/contacts/imports/{id}/dry-run', feature: 'contacts', params: async (f) => ({ id: await shared.importId(f) }), expect: backOffice(200) },
   { method: 'post', path: '/api/v1/contacts/imports/{id}/run', feature: 'contacts', params: async (f) => ({ id: await uploadImport(f, true) }), expect: backOffice(202) },
   { method: 'get', path: '/api/v1/contacts/imports/{id}/rejected', feature: 'contacts', params: async (f) => ({ id: await shared.importId(f) }), expect: backOffice(200) },
+  { method: 'post', path: '/api/v1/contacts/imports/{id}/cancel', feature: 'contacts', params: async (f) => ({ id: await uploadImport(f) }), expect: backOffice(200) },
   // Not yet run: past authorization, reverting is a conflict.
   { method: 'post', path: '/api/v1/contacts/imports/{id}/revert', feature: 'contacts', params: async (f) => ({ id: await shared.importId(f) }), expect: backOffice(409) },
   { method: 'get', path: '/api/v1/contacts/import-mappings', feature: 'contacts', expect: backOffice(200) },

@@ -96,8 +96,10 @@ export class ImportDto {
   fileName: string;
 
   @ApiProperty({
-    enum: ['uploading', 'uploaded', 'queued', 'running', 'completed', 'failed', 'reverting', 'reverted'],
-    description: 'uploading: the file is still being staged (settings and runs wait for uploaded).',
+    enum: ['uploading', 'uploaded', 'queued', 'running', 'completed', 'failed', 'cancelled', 'reverting', 'reverted'],
+    description:
+      'uploading: the file is still being staged (settings and runs wait for uploaded). failed: an attempt failed; it is retried unless its retries ran out. ' +
+      'cancelled: stopped for good; what it wrote before stays until reverted.',
   })
   status: string;
 
