@@ -123,7 +123,7 @@ describe('the OpenAPI document', () => {
     for (const path of ['/api/v1/contacts', '/api/v1/contacts/export']) {
       const filter = paths[path].get.parameters!.find((parameter) => parameter.name === 'filter')!;
       expect(filter).not.toHaveProperty('schema');
-      expect(filter.content).toMatchObject({ 'application/json': { schema: { oneOf: expect.arrayContaining([{ $ref: '#/components/schemas/ContactFilterAllDto' }]) } } });
+      expect(filter.content).toEqual({ 'application/json': { schema: { $ref: '#/components/schemas/ContactFilter' } } });
     }
     // Every other query parameter is a plain value, named enums included.
     const asJson = Object.entries(paths).flatMap(([path, item]) =>
@@ -132,7 +132,21 @@ describe('the OpenAPI document', () => {
     expect(asJson.sort()).toEqual(['get /api/v1/contacts filter', 'get /api/v1/contacts/export filter']);
     const schemas = (served.components as { schemas: Record<string, unknown> }).schemas;
     expect(schemas.ContactFilterConditionDto).toMatchObject({ required: ['field', 'op'], properties: { op: { enum: expect.arrayContaining(['is', 'hasAny']) } } });
-    expect(schemas.ContactFilterAllDto).toMatchObject({ properties: { and: { type: 'array', items: { oneOf: expect.any(Array) } } } });
+    expect(schemas.ContactFilterAllDto).toMatchObject({ properties: { and: { type: 'array', items: { $ref: '#/components/schemas/ContactFilter' } } } });
+    expect(schemas.ContactFilter).toMatchObject({
+      oneOf: ['All', 'Any', 'Not', 'Condition'].map((node) => ({ $ref: `#/components/schemas/ContactFilter${node}Dto` })),
+    });
+    // Named once: generators make one type of it, not one per property that holds a filter.
+    const unions: string[] = [];
+    const visit = (node: unknown, at: string): void => {
+      if (Array.isArray(node)) return node.forEach((item, index) => visit(item, `${at}/${index}`));
+      if (!node || typeof node !== 'object') return;
+      const branches = (node as { oneOf?: Array<{ $ref?: string }> }).oneOf;
+      if (branches?.some((branch) => branch.$ref === '#/components/schemas/ContactFilterAllDto')) unions.push(at);
+      for (const [key, value] of Object.entries(node)) visit(value, `${at}/${key}`);
+    };
+    visit(served, '');
+    expect(unions).toEqual(['/components/schemas/ContactFilter']);
   });
 
   it('generates a typed client that type-checks', async () => {

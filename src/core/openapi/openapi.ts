@@ -5,6 +5,7 @@ import { READS_ONLY_EXTENSION } from './reads-only.decorator';
 import { FEATURE_EXTENSION } from '../features/feature.decorator';
 import { ErrorResponseDto, FieldErrorDto } from '../http/error-response.dto';
 import { PageMetaDto } from '../http/pagination';
+import { schemaComponents } from './schema-components';
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head', 'trace'] as const;
 
@@ -23,6 +24,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     extraModels: [ErrorResponseDto, FieldErrorDto, PageMetaDto],
     operationIdFactory: (controllerKey, methodKey) => `${controllerKey}_${methodKey}`,
   });
+  document.components = { ...document.components, schemas: { ...document.components?.schemas, ...schemaComponents() } };
   documentBodyErrors(document);
   documentConcurrentWrites(document);
   describeBareResponses(document);
@@ -95,6 +97,11 @@ function documentJsonQueryParameters(document: OpenAPIObject): void {
   for (const item of Object.values(document.paths)) {
     for (const method of HTTP_METHODS) {
       for (const parameter of (item[method]?.parameters ?? []) as unknown as Array<Record<string, unknown>>) {
+        // A wrapped reference (a property's allOf) is left beside a query parameter's schema; it is the schema.
+        if (Array.isArray(parameter.allOf)) {
+          parameter.schema = parameter.allOf.length === 1 ? parameter.allOf[0] : { allOf: parameter.allOf };
+          delete parameter.allOf;
+        }
         const schema = parameter.schema as Record<string, unknown> | undefined;
         if (parameter.in !== 'query' || !schema || !describesObject(schema)) continue;
         delete parameter.schema;

@@ -1,4 +1,5 @@
 import { ApiExtraModels, ApiProperty, ApiPropertyOptional, type ApiPropertyOptions, getSchemaPath } from '@nestjs/swagger';
+import { schemaComponent } from '../../../core/openapi/schema-components';
 import { FILTER_OPERATORS } from '../filters/contact-filter.types';
 
 /**
@@ -8,13 +9,17 @@ import { FILTER_OPERATORS } from '../filters/contact-filter.types';
  */
 const NODE_NAMES = ['ContactFilterAllDto', 'ContactFilterAnyDto', 'ContactFilterNotDto', 'ContactFilterConditionDto'] as const;
 
+/** Any node of the tree: a group, a negation or a condition; named once in the document. */
+const CONTACT_FILTER = schemaComponent('ContactFilter', {
+  oneOf: NODE_NAMES.map((name) => ({ $ref: getSchemaPath(name) })),
+  description: 'A node of the contacts rule language: a group of nodes (`and`, `or`), a negation (`not`) or a condition on one field.',
+});
 /**
- * Any node of the tree: a group, a negation or a condition. The explicit object type keeps the
- * property's reflected type (an interface, so `Object`) out of the schema; nothing else is
- * said of the node itself, so the branches alone decide which keys it takes.
+ * A property holding a filter tree. Wrapped, so the property's own description stays beside the
+ * reference; the explicit object type keeps the property's reflected type (an interface, so
+ * `Object`) from being documented instead.
  */
-const NODE_UNION = { oneOf: NODE_NAMES.map((name) => ({ $ref: getSchemaPath(name) })) };
-export const CONTACT_FILTER_NODE = { type: 'object', ...NODE_UNION } as ApiPropertyOptions;
+export const CONTACT_FILTER_NODE = { type: 'object', allOf: [CONTACT_FILTER] } as ApiPropertyOptions;
 
 export class ContactFilterConditionDto {
   @ApiProperty({ example: 'stage', description: 'A contact field (see the filter’s description) or `custom.<key>` for a custom field.' })
@@ -32,12 +37,12 @@ export class ContactFilterConditionDto {
 }
 
 export class ContactFilterAllDto {
-  @ApiProperty({ type: 'array', items: NODE_UNION, description: 'Contacts matching every node; an empty list matches every contact.' })
+  @ApiProperty({ type: 'array', items: CONTACT_FILTER, description: 'Contacts matching every node; an empty list matches every contact.' })
   and: unknown[];
 }
 
 export class ContactFilterAnyDto {
-  @ApiProperty({ type: 'array', items: NODE_UNION, minItems: 1, description: 'Contacts matching at least one of these nodes; the list may not be empty.' })
+  @ApiProperty({ type: 'array', items: CONTACT_FILTER, minItems: 1, description: 'Contacts matching at least one of these nodes; the list may not be empty.' })
   or: unknown[];
 }
 
