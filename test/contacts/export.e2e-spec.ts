@@ -230,6 +230,18 @@ describe('contacts export (CSV)', () => {
       // The list shows such a clause with a warning saying what it does.
       const listed = (await t.http.get('/api/v1/contacts').set(staff.auth).query({ filter: JSON.stringify({ field: 'custom.retired', op: 'is', value: 'x' }) }).expect(200)).body;
       expect(listed.meta.warnings).toEqual(['filter: the custom field "custom.retired" was deleted; this condition holds for no contact']);
+      // Under `not`, or with an operator that leaves contacts out, it leaves nobody out: the list shows everyone and says so.
+      const everyone = (await t.http.get('/api/v1/contacts').set(staff.auth).query({ q: marker, limit: 100 }).expect(200)).body.meta.total;
+      const leavingOut: Array<[unknown, string]> = [
+        [{ not: { field: 'custom.retired', op: 'is', value: 'x' } }, 'filter.and.1.not: the custom field "custom.retired" was deleted; it excludes no contact, so the "not" around it now holds for every contact, those it used to exclude included'],
+        [{ field: 'custom.retired', op: 'notContains', value: 'x' }, 'filter.and.1: the custom field "custom.retired" was deleted; it excludes no contact, so this condition now holds for every contact, those it used to exclude included'],
+      ];
+      for (const [clause, warning] of leavingOut) {
+        const page = (await t.http.get('/api/v1/contacts').set(staff.auth).query({ filter: JSON.stringify({ and: [{ field: 'q', op: 'matches', value: marker }, clause] }), limit: 100 }).expect(200)).body;
+        expect([page.meta.total, page.meta.warnings]).toEqual([everyone, [warning]]);
+        const refusedToo = await exportCsv(staff, { filter: JSON.stringify(clause) }).expect(400);
+        expect(refusedToo.body.details[0].message).toBe('the custom field "custom.retired" was deleted');
+      }
     });
   });
 

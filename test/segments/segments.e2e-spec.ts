@@ -440,6 +440,52 @@ describe('segments', () => {
     });
   });
 
+  describe('rules that leave out by a custom field that is gone', () => {
+    it('say that the clause, or the "not" around it, now excludes no contact, as the counts, lists and explain show', async () => {
+      const field = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'origin', label: 'Origin', type: 'text' }).expect(201)).body;
+      const setOrigin = (id: string, origin: string) => t.db.query(`UPDATE contacts SET custom_fields = custom_fields || jsonb_build_object('origin', $2::text) WHERE id = $1`, [id, origin]);
+      await setOrigin(ids.ada, 'EU');
+      await setOrigin(ids.bob, 'US');
+      const isNot = await dynamicSegment(scoped({ field: 'custom.origin', op: 'isNot', value: 'EU' }));
+      const notIs = await dynamicSegment(scoped({ not: { field: 'custom.origin', op: 'is', value: 'EU' } }));
+      const notIsNot = await dynamicSegment(scoped({ not: { field: 'custom.origin', op: 'isNot', value: 'EU' } }));
+      expect([isNot.contactCount, notIs.contactCount, notIsNot.contactCount]).toEqual([4, 4, 1]);
+
+      await t.http.delete(`/api/v1/custom-fields/${field.id}`).set(admin.auth).expect(204);
+      const gone = 'the custom field "custom.origin" was deleted';
+      const expected: Array<[{ id: string }, string[], string]> = [
+        [isNot, ['ada', 'bob', 'cy', 'di', 'ed'], `rule.and.1: ${gone}; it excludes no contact, so this condition now holds for every contact, those it used to exclude included`],
+        [notIs, ['ada', 'bob', 'cy', 'di', 'ed'], `rule.and.1.not: ${gone}; it excludes no contact, so the "not" around it now holds for every contact, those it used to exclude included`],
+        [notIsNot, [], `rule.and.1.not: ${gone}; this condition now holds for every contact, so the "not" around it holds for no contact`],
+      ];
+      for (const [segment, members, warning] of expected) {
+        const after = (await t.http.get(`/api/v1/segments/${segment.id}`).set(admin.auth).expect(200)).body;
+        expect([after.contactCount, after.warnings]).toEqual([members.length, [warning]]);
+        const listed = (await contactsOf(admin, segment.id).expect(200)).body;
+        expect([keys(listed), listed.meta.warnings]).toEqual([members, [warning]]);
+        // Ada still holds "EU" in the deleted field: whether she is in, explain says as the list does.
+        const explained = (await t.http.get(`/api/v1/segments/${segment.id}/explain/${ids.ada}`).set(admin.auth).expect(200)).body;
+        expect([explained.matched, explained.warnings]).toEqual([members.includes('ada'), [warning]]);
+      }
+      const preview = (await t.http.post('/api/v1/segments/preview').set(admin.auth).send({ rule: scoped({ not: { field: 'custom.origin', op: 'is', value: 'EU' } }), limit: 100 }).expect(200)).body;
+      expect([keys(preview), preview.meta.warnings]).toEqual([['ada', 'bob', 'cy', 'di', 'ed'], [expected[1]![2]]]);
+
+      // Purged: the values are gone as well, and the clause reads the same.
+      await t.http.delete(`/api/v1/custom-fields/${field.id}/purge`).set(admin.auth).expect(204);
+      const purged = (await t.http.get(`/api/v1/segments/${isNot.id}`).set(admin.auth).expect(200)).body;
+      expect([purged.contactCount, purged.warnings]).toEqual([
+        5,
+        ['rule.and.1: the custom field "custom.origin" no longer exists; it excludes no contact, so this condition now holds for every contact, those it used to exclude included'],
+      ]);
+      const purgedNegated = (await t.http.get(`/api/v1/segments/${notIs.id}/explain/${ids.ada}`).set(admin.auth).expect(200)).body;
+      expect(purgedNegated).toMatchObject({
+        matched: true,
+        rule: { and: [{ matched: true }, { matched: true, not: { field: 'custom.origin', op: 'is', value: 'EU', matched: false } }] },
+        warnings: ['rule.and.1.not: the custom field "custom.origin" no longer exists; it excludes no contact, so the "not" around it now holds for every contact, those it used to exclude included'],
+      });
+    });
+  });
+
   describe('a role that may read only its own contacts', () => {
     it('sees only its contacts in segment lists, counts, member changes, previews and explanations', async () => {
       const everyone = (await createSegment(admin, { name: `${M} Everyone`, kind: 'static' }).expect(201)).body;

@@ -264,6 +264,17 @@ describe('compileSelection', () => {
       expect(await select({ ability: everything, action: 'read', filter })).toEqual([]);
     });
 
+    it('says that a clause on a deleted custom field under `not`, or with a negative operator, excludes nobody, and runs it so', async () => {
+      for (const filter of [{ not: { field: 'custom.old', op: 'is', value: 'x' } }, { field: 'custom.old', op: 'notContains', value: 'x' }] as FilterNode[]) {
+        const compiled = compileSelection({ ability: everything, action: 'read', filter }, DEFINITIONS);
+        const clause = 'not' in filter ? 'the "not" around it' : 'this condition';
+        expect(compiled.warnings).toEqual([
+          `filter${'not' in filter ? '.not' : ''}: the custom field "custom.old" was deleted; it excludes no contact, so ${clause} now holds for every contact, those it used to exclude included`,
+        ]);
+        expect(await select({ ability: everything, action: 'read', filter })).toEqual(LIVE);
+      }
+    });
+
     it('renumbers a restriction’s own placeholders after the CASL and filter ones', async () => {
       const ability = buildAbility([{ action: 'read', subject: 'Contact', conditions: { assignedToId: { $in: [USER.alice, USER.bob] } } }]);
       const filter: FilterNode = { field: 'city', op: 'is', value: 'london' };

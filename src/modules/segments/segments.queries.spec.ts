@@ -176,6 +176,67 @@ describe('rules that name things that are gone', () => {
     expect(() => dynamicCountStatement(everyone, usable.rule, DEFINITIONS)).not.toThrow();
   });
 
+  it('say what a clause on a custom field that is gone does under a negative operator or a `not`, and run it so', async () => {
+    // Live: Ann, Ben, Cat, Dan. "budget" is a number now (a text operator on it changed type), "old" is deleted, "purged" is gone.
+    const cases: Array<[FilterNode, FilterNode, string, number]> = [
+      [
+        { field: 'custom.purged', op: 'isNot', value: 'x' },
+        { field: 'id', op: 'notEmpty' },
+        'rule: the custom field "custom.purged" no longer exists; it excludes no contact, so this condition now holds for every contact, those it used to exclude included',
+        4,
+      ],
+      [
+        { not: { field: 'custom.purged', op: 'is', value: 'x' } },
+        { not: { field: 'id', op: 'empty' } },
+        'rule.not: the custom field "custom.purged" no longer exists; it excludes no contact, so the "not" around it now holds for every contact, those it used to exclude included',
+        4,
+      ],
+      [
+        { not: { field: 'custom.purged', op: 'empty' } },
+        { not: { field: 'id', op: 'notEmpty' } },
+        'rule.not: the custom field "custom.purged" no longer exists; this condition now holds for every contact, so the "not" around it holds for no contact',
+        0,
+      ],
+      [
+        { and: [{ field: 'stage', op: 'is', value: 'lead' }, { not: { field: 'custom.budget', op: 'contains', value: 'vip' } }] },
+        { and: [{ field: 'stage', op: 'is', value: 'lead' }, { not: { field: 'id', op: 'empty' } }] },
+        'rule.and.1.not: the custom field "custom.budget" changed type since this rule was saved; it excludes no contact, so the "not" around it now holds for every contact, those it used to exclude included',
+        2,
+      ],
+      [
+        { field: 'custom.budget', op: 'notContains', value: 'vip' },
+        { field: 'id', op: 'notEmpty' },
+        'rule: the custom field "custom.budget" changed type since this rule was saved; it excludes no contact, so this condition now holds for every contact, those it used to exclude included',
+        4,
+      ],
+      [
+        { not: { field: 'custom.old', op: 'is', value: 'x' } },
+        { not: { field: 'custom.old', op: 'is', value: 'x' } },
+        'rule.not: the custom field "custom.old" was deleted; it excludes no contact, so the "not" around it now holds for every contact, those it used to exclude included',
+        4,
+      ],
+      [
+        { field: 'custom.old', op: 'isNot', value: 'x' },
+        { field: 'custom.old', op: 'isNot', value: 'x' },
+        'rule: the custom field "custom.old" was deleted; it excludes no contact, so this condition now holds for every contact, those it used to exclude included',
+        4,
+      ],
+      [
+        { not: { not: { field: 'custom.old', op: 'is', value: 'x' } } },
+        { not: { not: { field: 'custom.old', op: 'is', value: 'x' } } },
+        'rule.not.not: the custom field "custom.old" was deleted; this condition holds for no contact',
+        0,
+      ],
+    ];
+    for (const [rule, runs, warning, count] of cases) {
+      const usable = usableRule(rule, DEFINITIONS);
+      expect(usable).toEqual({ rule: runs, warnings: [warning] });
+      // What the warning says is what the rule does.
+      const counted = dynamicCountStatement(everyone, usable.rule, DEFINITIONS);
+      expect([rule, (await db.query<{ count: number }>(counted.sql, counted.params)).rows[0]!.count]).toEqual([rule, count]);
+    }
+  });
+
   it('report tag, status, service, traffic source and assignee ids that no longer exist, by clause', async () => {
     const ghost = uuid('dead0000', 1);
     const rule: FilterNode = {
@@ -261,6 +322,27 @@ describe('explain', () => {
     const ben = await explain(rule, C.ben);
     expect(ben.matched).toBe(false);
     expect(ben.and!.map((node) => node.matched)).toEqual([false, true]);
+  });
+
+  it('shows a clause on a field that is gone under `not` or a negative operator as it runs: excluding nobody', async () => {
+    const rule: FilterNode = {
+      and: [
+        { not: { field: 'custom.purged', op: 'is', value: 'x' } },
+        { not: { field: 'custom.old', op: 'is', value: 'x' } },
+        { field: 'custom.old', op: 'isNot', value: 'x' },
+        { field: 'custom.purged', op: 'notIn', value: ['x'] },
+      ],
+    };
+    // Dan still holds "x" in the deleted field: no clause on it leaves him out any more.
+    expect(await explain(rule, C.dan)).toEqual({
+      matched: true,
+      and: [
+        { matched: true, not: { field: 'custom.purged', op: 'is', value: 'x', matched: false } },
+        { matched: true, not: { field: 'custom.old', op: 'is', value: 'x', matched: false } },
+        { field: 'custom.old', op: 'isNot', value: 'x', matched: true },
+        { field: 'custom.purged', op: 'notIn', value: ['x'], matched: true },
+      ],
+    });
   });
 
   it('shows clauses on purged fields as saved, evaluated as matching nothing', async () => {

@@ -1,7 +1,7 @@
 import { abilityToSql } from '../../core/access/ability-to-sql';
 import type { AppAbility } from '../../core/access/app-ability';
 import { compileSelection, fieldResolver, type SqlStatement } from '../contacts/contacts.queries';
-import { compileFilter, type FieldResolver, validateFilter } from '../contacts/filters/contact-filter.compiler';
+import { compileFilter, type FieldResolver, goneFieldHolds, goneFieldWarning, validateFilter } from '../contacts/filters/contact-filter.compiler';
 import type { FilterCondition, FilterNode } from '../contacts/filters/contact-filter.types';
 import type { CustomField } from '../contacts/entities/custom-field.entity';
 import type { ExplainNodeDto } from './dto/segment.dto';
@@ -113,36 +113,35 @@ export function dynamicCountStatement(ability: AppAbility, rule: FilterNode, def
 // Rules
 // ---------------------------------------------------------------------------------------------
 
-/** The contact id is never NULL: a valid clause that is false for every contact. */
+/** The contact id is never NULL: valid clauses that are false, and true, for every contact. */
 const MATCHES_NOTHING: FilterNode = { field: 'id', op: 'empty' };
+const MATCHES_EVERYTHING: FilterNode = { field: 'id', op: 'notEmpty' };
 
 /**
- * A saved rule made safe to run: clauses on custom fields whose definition was purged (not
- * just deleted), or defined again with another type, become a clause that matches nothing, as
- * deleted ones already do, so one purge cannot break every list that shows the segment. The
- * tree keeps its shape and paths.
+ * A saved rule made safe to run: a clause on a custom field whose definition was purged (not
+ * just deleted), or defined again with another type, becomes a clause that holds for every
+ * contact or for none, as one on a deleted field does (see {@link goneFieldHolds}), so one
+ * purge cannot break every list that shows the segment. The tree keeps its shape and paths.
  */
 export function usableRule(rule: FilterNode, definitions: CustomField[], path = 'rule'): { rule: FilterNode; warnings: string[] } {
   const resolver = fieldResolver(definitions);
   const warnings: string[] = [];
-  const walk = (node: FilterNode, at: string): FilterNode => {
-    if ('and' in node) return { and: node.and.map((child, i) => walk(child, `${at}.and.${i}`)) };
-    if ('or' in node) return { or: node.or.map((child, i) => walk(child, `${at}.or.${i}`)) };
-    if ('not' in node) return { not: walk(node.not, `${at}.not`) };
+  const walk = (node: FilterNode, at: string, negated: boolean): FilterNode => {
+    if ('and' in node) return { and: node.and.map((child, i) => walk(child, `${at}.and.${i}`, negated)) };
+    if ('or' in node) return { or: node.or.map((child, i) => walk(child, `${at}.or.${i}`, negated)) };
+    if ('not' in node) return { not: walk(node.not, `${at}.not`, !negated) };
     if (typeof node.field === 'string' && node.field.startsWith('custom.')) {
-      if (resolver.resolve(node.field) === undefined) {
-        warnings.push(`${at}: the custom field "${node.field}" no longer exists; this condition holds for no contact`);
-        return MATCHES_NOTHING;
-      }
+      const gone = (how: string) => {
+        warnings.push(goneFieldWarning(at, node.field, how, node.op, negated));
+        return goneFieldHolds(node.op) ? MATCHES_EVERYTHING : MATCHES_NOTHING;
+      };
+      if (resolver.resolve(node.field) === undefined) return gone('no longer exists');
       // Purged and defined again with another type: the saved operator or value may no longer fit it.
-      if (validateFilter(node, resolver, at).errors.length) {
-        warnings.push(`${at}: the custom field "${node.field}" changed type since this rule was saved; this condition holds for no contact`);
-        return MATCHES_NOTHING;
-      }
+      if (validateFilter(node, resolver, at).errors.length) return gone('changed type since this rule was saved');
     }
     return node;
   };
-  const usable = walk(rule, path);
+  const usable = walk(rule, path, false);
   return { rule: usable, warnings: [...warnings, ...validateFilter(usable, resolver, path).warnings] };
 }
 

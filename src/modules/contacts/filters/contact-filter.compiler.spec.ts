@@ -617,6 +617,22 @@ describe('validateFilter', () => {
       });
     });
 
+    it('say what the clause does under a negative operator or a `not`', () => {
+      const gone = 'the custom field "custom.legacy" was deleted';
+      const cases: Array<[FilterNode, string]> = [
+        [{ field: 'custom.legacy', op: 'isNot', value: 'x' }, `filter: ${gone}; it excludes no contact, so this condition now holds for every contact, those it used to exclude included`],
+        [{ field: 'custom.legacy', op: 'empty' }, `filter: ${gone}; it excludes no contact, so this condition now holds for every contact, those it used to exclude included`],
+        [{ not: { field: 'custom.legacy', op: 'is', value: 'x' } }, `filter.not: ${gone}; it excludes no contact, so the "not" around it now holds for every contact, those it used to exclude included`],
+        [{ not: { and: [{ field: 'city', op: 'empty' }, { field: 'custom.legacy', op: 'contains', value: 'x' }] } }, `filter.not.and.1: ${gone}; it excludes no contact, so the "not" around it now holds for every contact, those it used to exclude included`],
+        [{ not: { field: 'custom.legacy', op: 'notIn', value: ['x'] } }, `filter.not: ${gone}; this condition now holds for every contact, so the "not" around it holds for no contact`],
+        [{ not: { not: { field: 'custom.legacy', op: 'is', value: 'x' } } }, `filter.not.not: ${gone}; this condition holds for no contact`],
+      ];
+      for (const [filter, warning] of cases) expect(validateFilter(filter, resolver)).toEqual({ errors: [], warnings: [warning] });
+      // A query parameter that became a condition is reported under its own name, wherever it stands.
+      const asParameter = reportAs({ field: 'custom.legacy', op: 'isNot' as const, value: 'x' }, 'custom.legacy', true);
+      expect(validateFilter({ not: asParameter }, resolver).warnings).toEqual([`custom.legacy: ${gone}; this condition now holds for every contact, so the "not" around it holds for no contact`]);
+    });
+
     it('are not type-checked any more (a saved segment keeps loading)', () => {
       const checked = validateFilter({ or: [{ field: 'custom.legacy', op: 'gt', value: { weird: true } }, { field: 'custom.legacy', op: 'bogus' }] }, resolver);
       expect(checked.errors).toEqual([]);
@@ -1142,6 +1158,44 @@ describe('compileFilter (executed against PostgreSQL with the real schema)', () 
       expect(sql).toBe('FALSE');
       expect(params).toEqual([]);
       expect(await matching(filter)).toEqual([]);
+    });
+
+    it('a deleted custom field reads as holding no value: a clause that excludes by it excludes nobody', async () => {
+      const everyone: FilterNode[] = [
+        { field: 'custom.legacy', op: 'isNot', value: 'old value' },
+        { field: 'custom.legacy', op: 'notIn', value: ['old value'] },
+        { field: 'custom.legacy', op: 'notContains', value: 'old' },
+        { field: 'custom.legacy', op: 'empty' },
+      ];
+      for (const filter of everyone) {
+        expect(compileFilter(filter, resolver)).toEqual({ sql: 'TRUE', params: [] });
+        expect(await matching(filter)).toEqual(live(...LIVE));
+      }
+      const nobody: FilterNode[] = [
+        { field: 'custom.legacy', op: 'in', value: ['old value'] },
+        { field: 'custom.legacy', op: 'contains', value: 'old' },
+        { field: 'custom.legacy', op: 'startsWith', value: 'old' },
+        { field: 'custom.legacy', op: 'notEmpty' },
+      ];
+      for (const filter of nobody) expect(await matching(filter)).toEqual([]);
+    });
+
+    it('on a deleted custom field, isNot says what `not` around is says, and a clause and its `not` cover every live row once', async () => {
+      expect(await matching({ field: 'custom.legacy', op: 'isNot', value: 'old value' })).toEqual(await matching({ not: { field: 'custom.legacy', op: 'is', value: 'old value' } }));
+      expect(await matching({ field: 'custom.legacy', op: 'empty' })).toEqual(await matching({ not: { field: 'custom.legacy', op: 'notEmpty' } }));
+      const rules: FilterNode[] = [
+        { field: 'custom.legacy', op: 'is', value: 'old value' },
+        { field: 'custom.legacy', op: 'isNot', value: 'old value' },
+        { field: 'custom.legacy', op: 'notContains', value: 'old' },
+        { field: 'custom.legacy', op: 'empty' },
+        { and: [{ field: 'city', op: 'is', value: 'london' }, { field: 'custom.legacy', op: 'notIn', value: ['x'] }] },
+      ];
+      for (const rule of rules) {
+        const yes = await matching(rule);
+        const no = await matching({ not: rule });
+        expect([...yes, ...no].sort()).toEqual(live(...LIVE));
+        expect(yes.filter((k) => no.includes(k))).toEqual([]);
+      }
     });
 
     it('a field unknown at compile time compiles to FALSE', () => {

@@ -75,8 +75,8 @@ export interface ValidateOptions {
   emptyAnd?: boolean;
   /**
    * A clause on a deleted custom field is an error rather than a warning: for one-off changes
-   * (bulk actions), where a clause that matches nothing, or under `not` everything, must not
-   * act unseen.
+   * (bulk actions, exports), where a clause that now holds for no contact, or for every one,
+   * must not act unseen.
    */
   refuseDeletedFields?: boolean;
 }
@@ -85,26 +85,27 @@ export interface ValidateOptions {
  * Checks a rule tree: known fields, operators that suit the field's type, values of the
  * right shape. Errors carry the path of the bad clause (`filter.and.1.op`).
  * Clauses on deleted custom fields are reported in `warnings`, not errors, so saved
- * segments keep working (such a clause matches nothing).
+ * segments keep working (see {@link goneFieldWarning} for what such a clause does).
  */
 export function validateFilter(node: unknown, fields: FieldResolver, path = 'filter', options: ValidateOptions = {}): { errors: FieldErrorDto[]; warnings: string[] } {
   const errors: FieldErrorDto[] = [];
   const warnings: string[] = [];
   let count = 0;
   let wholeAt: string | undefined;
-  const walk = (current: unknown, computed: string, depth: number) => {
+  const walk = (current: unknown, computed: string, depth: number, negated: boolean) => {
     const origin = current && typeof current === 'object' ? origins.get(current) : undefined;
     if (origin?.whole) {
       const before = wholeAt;
       wholeAt = origin.path;
-      check(current, origin.path, depth);
+      check(current, origin.path, depth, negated);
       wholeAt = before;
       return;
     }
-    check(current, origin?.path ?? computed, depth);
+    check(current, origin?.path ?? computed, depth, negated);
   };
   const fail = (field: string, message: string) => errors.push({ field: wholeAt ?? field, message });
-  const check = (current: unknown, at: string, depth: number) => {
+  // `negated`: under an odd number of `not`, which turns what a clause on a deleted field does around.
+  const check = (current: unknown, at: string, depth: number, negated: boolean) => {
     if (depth > MAX_DEPTH) return fail(at, `nests deeper than ${MAX_DEPTH} levels`);
     if (!current || typeof current !== 'object' || Array.isArray(current)) return fail(at, 'must be an object: {and}, {or}, {not} or {field, op, value}');
     const node = current as Record<string, unknown>;
@@ -115,13 +116,13 @@ export function validateFilter(node: unknown, fields: FieldResolver, path = 'fil
         const children = node[group];
         const allowedEmpty = group === 'and' && options.emptyAnd === true;
         if (!Array.isArray(children) || (children.length === 0 && !allowedEmpty)) return fail(`${at}.${group}`, 'must be a non-empty list of rules');
-        children.forEach((child, i) => walk(child, `${at}.${group}.${i}`, depth + 1));
+        children.forEach((child, i) => walk(child, `${at}.${group}.${i}`, depth + 1, negated));
         return;
       }
     }
     if ('not' in node) {
       if (keys.length !== 1) return fail(at, 'a negation has only the "not" key');
-      return walk(node.not, `${at}.not`, depth + 1);
+      return walk(node.not, `${at}.not`, depth + 1, !negated);
     }
     count += 1;
     if (count > MAX_CONDITIONS) return fail(at, `more than ${MAX_CONDITIONS} conditions`);
@@ -130,7 +131,7 @@ export function validateFilter(node: unknown, fields: FieldResolver, path = 'fil
     if (typeof node.field !== 'string') return fail(`${at}.field`, 'must be a field name');
     const field = fields.resolve(node.field);
     if (field === 'deleted' && options.refuseDeletedFields) return fail(`${at}.field`, `the custom field "${node.field}" was deleted`);
-    if (field === 'deleted') return warnings.push(`${wholeAt ?? at}: the custom field "${node.field}" was deleted; this condition holds for no contact`);
+    if (field === 'deleted') return warnings.push(goneFieldWarning(wholeAt ?? at, node.field, 'was deleted', node.op, negated));
     if (!field) return fail(`${at}.field`, `unknown field "${node.field}"`);
     if (typeof node.op !== 'string' || !(FILTER_OPERATORS as readonly string[]).includes(node.op)) {
       return fail(`${at}.op`, `must be one of ${OPERATORS_BY_KIND[field.kind].join(', ')}`);
@@ -141,8 +142,38 @@ export function validateFilter(node: unknown, fields: FieldResolver, path = 'fil
     const problem = valueProblem(field, node as unknown as FilterCondition);
     if (problem) fail(`${at}.value`, wholeAt ? problem.replace(/ \(\w+\)$/, '') : problem);
   };
-  walk(node, path, 0);
+  walk(node, path, 0, false);
   return { errors, warnings };
+}
+
+/**
+ * Operators that hold for a contact with no value for the field: each is the negation of
+ * another one (isNot of is, empty of notEmpty, …), as it is for a live field.
+ */
+const HOLD_WITHOUT_A_VALUE: ReadonlySet<unknown> = new Set(['isNot', 'notIn', 'notContains', 'hasNone', 'notInLastDays', 'empty']);
+
+/**
+ * Whether a clause on a custom field that is gone (deleted, purged, or defined again with
+ * another type) holds, for every contact, or else for none. No contact shows a value for such
+ * a field, and a purged one holds none: the clause reads every contact as having no value, so
+ * that `isNot` still says the same as `not` around `is`, as for tags and statuses that are gone.
+ */
+export function goneFieldHolds(op: unknown): boolean {
+  return HOLD_WITHOUT_A_VALUE.has(op);
+}
+
+/**
+ * What a clause on a custom field that is gone does where it stands (`negated`: under an odd
+ * number of `not`), in the words used for tags and statuses that no longer exist. `how` says
+ * how the field is gone ("was deleted", "no longer exists", …).
+ */
+export function goneFieldWarning(at: string, field: string, how: string, op: unknown, negated: boolean): string {
+  const lost = `${at}: the custom field "${field}" ${how}`;
+  const holds = goneFieldHolds(op);
+  if (holds && negated) return `${lost}; this condition now holds for every contact, so the "not" around it holds for no contact`;
+  if (!holds && !negated) return `${lost}; this condition holds for no contact`;
+  const clause = negated ? 'the "not" around it' : 'this condition';
+  return `${lost}; it excludes no contact, so ${clause} now holds for every contact, those it used to exclude included`;
 }
 
 function valueProblem(field: FilterField, condition: FilterCondition): string | undefined {
@@ -200,7 +231,8 @@ export function compileFilter(node: FilterNode, fields: FieldResolver, firstPara
     if ('or' in current) return `(${current.or.map(walk).join(' OR ')})`;
     if ('not' in current) return `NOT COALESCE(${walk(current.not)}, FALSE)`;
     const field = fields.resolve(current.field);
-    if (!field || field === 'deleted') return 'FALSE';
+    if (field === 'deleted') return goneFieldHolds(current.op) ? 'TRUE' : 'FALSE';
+    if (!field) return 'FALSE';
     return condition(field, current, p);
   };
   return { sql: walk(node), params };
