@@ -189,7 +189,7 @@ export class SegmentDto {
 
   @ApiProperty({
     type: [String],
-    description: 'Parts of the rule that match nothing any more: deleted custom fields, and tags, statuses, services, traffic sources or assignees that no longer exist.',
+    description: 'Clauses of the rule on what is gone (custom fields deleted, purged or of another type now; tags, statuses, services, traffic sources or assignees that no longer exist), each with what it now does: hold for no contact, or exclude no contact.',
   })
   warnings: string[];
 
