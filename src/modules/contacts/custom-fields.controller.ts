@@ -46,7 +46,14 @@ export class CustomFieldsController {
 
   @Patch(':id')
   @Authorize('update', 'CustomField')
-  @ApiOperation({ summary: 'Edit a custom field (its key and type cannot change)', operationId: 'updateCustomField' })
+  @ApiOperation({
+    summary: 'Edit a custom field (its key and type cannot change)',
+    description:
+      'Options can be added, removed (see `dropRemovedValues`) and renamed (`renameOptions`): a rename keeps every value, rewriting contacts and dynamic segment rules ' +
+      'in the same transaction. With both, renames apply first and `options` lists the new names, e.g. `{"renameOptions": [{"from": "Gold", "to": "Gold tier"}], "options": ["Silver", "Gold tier", "Platinum"]}` ' +
+      'renames Gold and adds Platinum.',
+    operationId: 'updateCustomField',
+  })
   @ApiOkResponse({ type: CustomFieldDto })
   @ApiErrors(400, 401, 403, 404, 409, 422)
   update(@RequestAbility() ability: AppAbility, @CurrentUser() actor: AuthUser, @UuidParam() id: string, @Body() body: UpdateCustomFieldDto): Promise<CustomFieldDto> {

@@ -9,6 +9,8 @@ import type { AuthUser } from '../../core/identity/auth-user';
 import type { CreateCustomFieldDto, UpdateCustomFieldDto } from './dto/custom-field.dto';
 import { LIST_ITEM, listItemMessage } from './contacts.naming';
 import { CustomField } from './entities/custom-field.entity';
+import { holdsOptionsSql, OptionRename, planOptionRenames, RenamePlan, renamedValueSql, renameOptionsInRule } from './custom-field-renames';
+import type { FilterNode } from './filters/contact-filter.types';
 import { ContactListTotals } from './list-totals';
 
 const CHOICE_TYPES = new Set(['select', 'multi_select']);
@@ -19,6 +21,11 @@ export interface HeldField {
   key: string;
   type: string;
   options: string[];
+}
+/** What renaming options changed besides the definition, for the audit trail. */
+interface RenamedValues {
+  contactsRenamed: number;
+  segmentsRewritten: number;
 }
 export const CUSTOM_FIELDS_CHANGED = 'custom-fields.changed';
 
@@ -93,35 +100,70 @@ export class CustomFieldsService implements OnModuleInit {
   }
 
   async update(ability: AppAbility, actor: AuthUser, id: string, input: UpdateCustomFieldDto): Promise<CustomField> {
-    const { dropRemovedValues, ...changes } = input;
+    const { dropRemovedValues, renameOptions, ...changes } = input;
     let contactsCleared = 0;
+    let renamed: RenamedValues | undefined;
     const updated = await this.changing(async (manager) => {
-      if (changes.options && dropRemovedValues) {
-        // The contacts whose values go are locked first, in id order, as a contact edit locks its
-        // contact before the definitions it holds: the other order deadlocks with such an edit.
-        const current = await manager.findOne(CustomField, { where: { id } });
-        const removed = current?.options.filter((option) => !changes.options!.includes(option)) ?? [];
-        if (current && removed.length) {
-          await manager.query(`SELECT id FROM contacts WHERE ${holdsSql(current)} ORDER BY id FOR UPDATE`, [current.key, removed]);
-        }
+      // The contacts whose values change are locked first, in id order, as a contact edit locks its
+      // contact before the definitions it holds: the other order deadlocks with such an edit.
+      const current = await manager.findOne(CustomField, { where: { id } });
+      const touched = current ? optionsTouched(current, renameOptions ?? [], changes.options, dropRemovedValues === true) : [];
+      if (current && touched.length) {
+        await manager.query(`SELECT id FROM contacts WHERE ${holdsSql(current)} ORDER BY id FOR UPDATE`, [current.key, touched]);
       }
       const before = visible(ability, 'update', await manager.findOne(CustomField, { where: { id }, lock: { mode: 'pessimistic_write' } }));
+      const plan = renameOptions ? planOptionRenames(before, renameOptions, changes.options) : undefined;
+      // Renames come first: `options` names the options by their new names.
+      const offered = plan?.options ?? before.options;
+      if (plan?.from.length) renamed = await this.renameOptionValues(manager, before, plan);
       if (changes.options) {
         this.checkOptions(before.type, changes.options);
-        const removed = before.options.filter((option) => !changes.options!.includes(option));
+        const removed = offered.filter((option) => !changes.options!.includes(option));
         // How many contacts hold each is told only to callers who may read every contact.
         const countsShown = hasWholeRight(ability, 'read', 'Contact');
         if (removed.length) contactsCleared = await this.removeOptionValues(manager, before, removed, dropRemovedValues === true, countsShown);
       }
-      await manager.update(CustomField, { id }, { ...changes, ...(changes.options ? { options: changes.options as never } : {}) });
-      await this.audit.record(
-        { actorId: actor.id, action: 'custom-field.update', subjectType: 'CustomField', subjectId: id, before, after: contactsCleared ? { ...changes, contactsCleared } : changes },
-        manager,
-      );
+      const options = changes.options ?? (plan ? offered : undefined);
+      await manager.update(CustomField, { id }, { ...changes, ...(options ? { options: options as never } : {}) });
+      const after = { ...changes, ...(renameOptions ? { renameOptions } : {}), ...(renamed ?? {}), ...(contactsCleared ? { contactsCleared } : {}) };
+      await this.audit.record({ actorId: actor.id, action: 'custom-field.update', subjectType: 'CustomField', subjectId: id, before, after }, manager);
       return manager.findOneByOrFail(CustomField, { id });
     });
-    if (contactsCleared) await this.listTotals.changedEverywhere();
+    if (contactsCleared || renamed?.contactsRenamed) await this.listTotals.changedEverywhere();
     return updated;
+  }
+
+  /**
+   * Renames the options' values wherever they are kept: on contacts (trashed ones included), in
+   * dynamic segments' rules, and in what imports keep to revert to. Contacts keep their version
+   * and last update, as when a tag is renamed: the option is the same, only its name changed, and
+   * a stale edit still cannot store the old name (it is no option any more). An import's revert
+   * thus still applies to them, and puts back the option under its new name.
+   */
+  private async renameOptionValues(manager: EntityManager, field: CustomField, plan: RenamePlan): Promise<RenamedValues> {
+    const multi = field.type === 'multi_select';
+    const params = [field.key, plan.from, plan.to];
+    const [, contactsRenamed] = (await manager.query(
+      `UPDATE contacts SET custom_fields = jsonb_set(custom_fields, ARRAY[$1::text], ${renamedValueSql('custom_fields', multi)}) WHERE ${holdsSql(field)}`,
+      params,
+    )) as [unknown, number];
+    const kept = "before -> 'custom_fields'";
+    await manager.query(
+      `UPDATE contact_import_changes SET before = jsonb_set(before, ARRAY['custom_fields', $1::text], ${renamedValueSql(kept, multi)}) WHERE ${holdsOptionsSql(field.type, kept)}`,
+      params,
+    );
+    const segments: Array<{ id: string; rule: FilterNode }> = await manager.query(
+      `SELECT id, rule FROM segments WHERE kind = 'dynamic' AND strpos(rule::text, $1) > 0 ORDER BY id FOR UPDATE`,
+      [JSON.stringify(`custom.${field.key}`)],
+    );
+    let segmentsRewritten = 0;
+    for (const segment of segments) {
+      const rule = renameOptionsInRule(segment.rule, field, plan);
+      if (!rule) continue;
+      await manager.query('UPDATE segments SET rule = $2::jsonb WHERE id = $1', [segment.id, JSON.stringify(rule)]);
+      segmentsRewritten += 1;
+    }
+    return { contactsRenamed, segmentsRewritten };
   }
 
   /**
@@ -280,5 +322,18 @@ function visible(ability: AppAbility, action: string, field: CustomField | null)
 
 /** Contacts holding any of the options `$2` of the field keyed `$1`. */
 function holdsSql(field: CustomField): string {
-  return field.type === 'multi_select' ? `custom_fields -> $1::text ?| $2::text[]` : `custom_fields ->> $1::text = ANY($2::text[])`;
+  return holdsOptionsSql(field.type, 'custom_fields');
+}
+
+/**
+ * The stored options an edit renames or clears, by the field's options as last read (before
+ * the definition is locked): those whose contacts are locked first. Lenient: the edit is
+ * checked once the definition is held.
+ */
+function optionsTouched(field: CustomField, renames: OptionRename[], listed: string[] | undefined, drop: boolean): string[] {
+  const renamedTo = new Map(renames.map(({ from, to }) => [from.toLowerCase(), to]));
+  const renamed = field.options.filter((option) => renamedTo.has(option.toLowerCase()));
+  const offered = field.options.map((option) => renamedTo.get(option.toLowerCase()) ?? option);
+  const removed = listed && drop ? field.options.filter((_, at) => !listed.includes(offered[at]!)) : [];
+  return [...new Set([...renamed, ...removed])];
 }

@@ -14,7 +14,7 @@ import { IDENTITY_CHANGED } from '../../core/identity/identity.service';
 import { PooledSql } from '../../database/pooled-sql';
 import { compileSelection, contactOrder, fieldResolver, mentionsCustomFields } from '../contacts/contacts.queries';
 import { ContactsService } from '../contacts/contacts.service';
-import { CustomFieldsService } from '../contacts/custom-fields.service';
+import { CUSTOM_FIELDS_CHANGED, CustomFieldsService } from '../contacts/custom-fields.service';
 import type { ContactPageDto } from '../contacts/dto/contact.dto';
 import type { CustomField } from '../contacts/entities/custom-field.entity';
 import { validateFilter } from '../contacts/filters/contact-filter.compiler';
@@ -100,6 +100,8 @@ export class SegmentsService implements OnModuleInit {
   onModuleInit(): void {
     this.cluster.on(SEGMENT_CHANGED, (payload) => this.dropKeptRow((payload as { id?: string } | undefined)?.id));
     this.cluster.on(LOOKUP_DELETED, () => this.dropKeptMissing());
+    // Renaming a field's options rewrites the rules that name them.
+    this.cluster.on(CUSTOM_FIELDS_CHANGED, () => this.dropKeptRow(undefined));
     this.cluster.on(IDENTITY_CHANGED, () => this.dropKeptMissing());
     this.cluster.on('cluster.reconnected', () => {
       this.dropKeptRow(undefined);

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform } from 'class-transformer';
-import { ArrayMaxSize, ArrayUnique, IsArray, IsBoolean, IsIn, IsInt, IsNotIn, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { Transform, Type } from 'class-transformer';
+import { ArrayMaxSize, ArrayUnique, IsArray, IsBoolean, IsIn, IsInt, IsNotIn, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
 import { CUSTOM_FIELD_TYPES, type CustomFieldType } from '../entities/custom-field.entity';
 import { Omittable, trim } from '../../../core/http/dto-helpers';
 
@@ -71,6 +71,28 @@ export class CreateCustomFieldDto {
   position?: number;
 }
 
+/** One option's new name. */
+export class OptionRenameDto {
+  @ApiProperty({ example: 'Gold', maxLength: 100, description: 'An option of the field, as listed (compared ignoring case).' })
+  @Transform(trim)
+  @IsString()
+  @MinLength(1, { message: 'must not be empty' })
+  @MaxLength(100)
+  from: string;
+
+  @ApiProperty({ example: 'Gold tier', maxLength: 100, description: 'Its new name: trimmed, held by no other option ignoring case; for a multi_select, without "," or ";".' })
+  @Transform(trim)
+  @IsString()
+  @MinLength(1, { message: 'must not be empty' })
+  @MaxLength(100)
+  to: string;
+}
+
+const renameIdentity = (side: 'from' | 'to') => (rename: unknown) => {
+  const name = (rename as Record<string, unknown> | null)?.[side];
+  return typeof name === 'string' ? name.toLowerCase() : name;
+};
+
 export class UpdateCustomFieldDto {
   @ApiPropertyOptional({ maxLength: 100 })
   @Omittable()
@@ -95,6 +117,26 @@ export class UpdateCustomFieldDto {
   @MinLength(1, { each: true, message: 'must not hold an empty option' })
   @MaxLength(100, { each: true })
   options?: string[];
+
+  @ApiPropertyOptional({
+    type: [OptionRenameDto],
+    maxItems: 200,
+    example: [{ from: 'Gold', to: 'Gold tier' }],
+    description:
+      'Renames options of a select or multi_select field, keeping their values: in the same transaction every contact (trashed ones too) holding one, ' +
+      "dynamic segments' rules comparing whole values of the field (is, isNot, in, notIn, hasAny, hasAll, hasNone; not contains or startsWith) " +
+      "and what imports keep to revert to get the new name. Contacts keep their version and last update, as when a tag is renamed; an edit still sending an old name is refused. " +
+      'Renames apply at once (two options may swap names) and before `options`, which then lists the new names; a rename onto a name another option keeps is refused ' +
+      '(409 `option_name_taken`: options are not merged), as are unknown `from` names (422 `unknown_option`) and renames of fields without options (422 `options_not_allowed`).',
+  })
+  @Omittable()
+  @IsArray()
+  @ArrayMaxSize(200)
+  @ArrayUnique(renameIdentity('from'), { message: 'must not rename an option twice, even in another case' })
+  @ArrayUnique(renameIdentity('to'), { message: 'must not give two options one name, even in another case (filters ignore case)' })
+  @ValidateNested({ each: true })
+  @Type(() => OptionRenameDto)
+  renameOptions?: OptionRenameDto[];
 
   @ApiPropertyOptional({
     default: false,
