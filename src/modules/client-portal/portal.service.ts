@@ -16,6 +16,7 @@ import { containsPattern, Page, pageWindow, parseSort, toPage } from '../../core
 import { RequestValidationError } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { IdentityService } from '../../core/identity/identity.service';
+import { holdUsers } from '../../core/identity/lock-order';
 import { type ContactPreferences, mergePreferences, samePreferences, toPreferencesDto } from '../contacts/contact-preferences';
 import { ContactsService } from '../contacts/contacts.service';
 import { checkCustomValues } from '../contacts/custom-field-values';
@@ -142,6 +143,8 @@ export class PortalService {
 
     const id = user.contactId;
     const changedFields = await this.dataSource.transaction(async (manager) => {
+      // Names reach the account through a trigger: the account is held before its contact (the order of core/identity/lock-order).
+      if (input.firstName !== undefined || input.lastName !== undefined) await holdUsers(manager, [[user.id, 'no key update']]);
       const before = await this.contacts.findVisible(ability, id, 'update', manager, true);
       if (input.email !== undefined && input.email.toLowerCase() !== (before.email ?? '').toLowerCase()) throw new EmailChangeRefusedError();
       if (before.version !== input.version) throw new PortalStaleVersionError(before.version);

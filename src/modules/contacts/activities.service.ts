@@ -11,6 +11,7 @@ import type { AuthUser } from '../../core/identity/auth-user';
 import { JobsService } from '../../core/jobs/jobs.service';
 import { ContactsService } from './contacts.service';
 import { ACTIVITY_RULE_FIELDS } from './contacts.subjects';
+import { holdContactWriteUsers } from './contacts.queries';
 import type { ActivityDto, ActivityQueryDto, CreateActivityDto, UpdateActivityDto } from './dto/activity.dto';
 import type { ActivityType } from './entities/activity.entity';
 import { ContactListTotals } from './list-totals';
@@ -147,6 +148,8 @@ export class ActivitiesService implements OnModuleInit {
 
   async create(actor: AuthUser, ability: AppAbility, contactId: string, input: CreateActivityDto): Promise<ActivityDto> {
     const id = await this.dataSource.transaction(async (manager) => {
+      // The author the activity names is held first, as its reference would hold it (the order of core/identity/lock-order).
+      await holdContactWriteUsers(manager, { actorId: actor.id });
       // Held until the activity is written: a contact removed meanwhile (a purge, an import's
       // revert) is then a missing contact, not a broken reference.
       await manager.query('SELECT id FROM contacts WHERE id = $1 FOR KEY SHARE', [contactId]);

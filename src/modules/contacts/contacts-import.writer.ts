@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import type { AuditService } from '../../core/audit/audit.service';
+import { holdUsers, type UserHold } from '../../core/identity/lock-order';
 import { DEFAULT_STATUS_ORDER } from './contacts.starter-data';
 import { holdTagsNamed } from './held-tags';
 import type { ImportMode } from './dto/import.dto';
@@ -169,7 +170,7 @@ const RECORD_COLUMNS = `id uuid, first_name text, last_name text, email text, ph
   city text, region text, postal_code text, country text, status_id uuid, traffic_source_id uuid, assigned_to_id uuid, custom_fields jsonb`;
 
 /** Why a row decided "update" left its contact alone when it was written. */
-export const CONTACT_CHANGED = 'the contact was trashed or given another email while the import ran';
+export const CONTACT_CHANGED = 'the contact was trashed, given another email or given an account while the import ran';
 
 /** Why a row decided "create" found its email taken when it was written. */
 export const EMAIL_TAKEN = 'another contact already has this email';
@@ -193,13 +194,24 @@ export async function writeChunk(
   let creates = decisions.filter((d) => d.outcome === 'created');
   let updates = decisions.filter((d) => d.outcome === 'updated');
   if (updates.length) {
+    // Users before contacts (core/identity/lock-order): the accounts whose names follow their
+    // contacts' through a trigger, and the importer the status history names.
+    const accounts: Array<{ id: string }> = await manager.query('SELECT id FROM users WHERE contact_id = ANY($1::uuid[])', [updates.map((d) => d.contactId)]);
+    await holdUsers(manager, [[settings.importer_id, 'key share'], ...accounts.map((account): [string, UserHold] => [account.id, 'no key update'])]);
     // Decided on an unlocked read: the contacts are locked now (in id order, as every writer of
-    // several contacts locks them), and one trashed or given another email since is left alone.
-    const kept: Array<{ id: string }> = await manager.query(
+    // several contacts locks them), and one trashed, given another email or an account since is left alone.
+    const locked: Array<{ id: string }> = await manager.query(
       `SELECT c.id FROM contacts c JOIN unnest($1::uuid[], $2::text[]) AS m(id, email) ON c.id = m.id
         WHERE c.deleted_at IS NULL AND c.email_key = lower(m.email) ORDER BY c.id FOR UPDATE OF c`,
       [updates.map((d) => d.contactId), updates.map((d) => d.record!.fields.email)],
     );
+    // Read after the lock, so an account opened while it waited is seen: it would be written unheld.
+    const opened: Array<{ contact_id: string }> = await manager.query('SELECT contact_id FROM users WHERE contact_id = ANY($1::uuid[]) AND id <> ALL($2::uuid[])', [
+      locked.map((contact) => contact.id),
+      accounts.map((account) => account.id),
+    ]);
+    const unheld = new Set(opened.map((account) => account.contact_id));
+    const kept = locked.filter((contact) => !unheld.has(contact.id));
     if (kept.length < updates.length) {
       const live = new Set(kept.map((row) => row.id));
       decisions = decisions.map((d) => (d.outcome === 'updated' && !live.has(d.contactId!) ? { row: d.row, outcome: 'skipped', error: CONTACT_CHANGED } : d));

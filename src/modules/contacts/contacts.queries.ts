@@ -1,4 +1,5 @@
 import type { EntityManager } from 'typeorm';
+import { holdUsers, type UserHold } from '../../core/identity/lock-order';
 import { abilityToSql } from '../../core/access/ability-to-sql';
 import type { AppAbility } from '../../core/access/app-ability';
 import { RequestValidationError } from '../../core/http/validation';
@@ -175,18 +176,22 @@ export function decodeCursor(raw: string): ContactCursor {
 }
 
 /**
- * Holds a user as an assignee until the transaction ends: their roles, activity and account
- * cannot change meanwhile (those edits lock the user for update first, then take their
- * assigned contacts away), so an assignment checked against them is still true when it
- * commits. Taken before the contacts are locked, as those edits take the user after the
- * contacts they unassign. The one order that still crosses: a change of the assignee's own
- * contact (which user edits lock first) assigned to them while their account changes; PostgreSQL
- * then ends one of the two, answered 409 concurrent_update. A key-share lock: their sign-ins,
- * which only stamp the row, do not wait for it.
+ * The users a contact write holds before it locks contacts, in the order of
+ * core/identity/lock-order: the assignee it gives, the actor its rows name (a status change's
+ * history, an activity's author) and the account whose names or email it writes. An assignee is
+ * key-shared: its roles, activity and account cannot change until the write commits (those
+ * edits lock the user for update, then its contacts), so an assignment checked against them is
+ * still true when it commits, while their sign-ins, which only stamp the row, do not wait.
  */
-export async function holdAssignees(manager: EntityManager, userIds: Array<string | null | undefined>): Promise<void> {
-  const ids = [...new Set(userIds.filter((id): id is string => Boolean(id)).map((id) => id.toLowerCase()))].sort();
-  if (ids.length) await manager.query('SELECT id FROM users WHERE id = ANY($1::uuid[]) ORDER BY id FOR KEY SHARE', [ids]);
+export async function holdContactWriteUsers(
+  manager: EntityManager,
+  users: { assigneeId?: string | null; actorId?: string | null; account?: { id: string; hold: UserHold } },
+): Promise<void> {
+  await holdUsers(manager, [
+    [users.assigneeId, 'key share'],
+    [users.actorId, 'key share'],
+    [users.account?.id, users.account?.hold ?? 'key share'],
+  ]);
 }
 
 /** Whether the user `userId` (an SQL expression) is an active staff account: what contacts may be assigned to. */

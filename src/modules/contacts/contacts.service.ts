@@ -29,7 +29,7 @@ import {
 } from './contacts.errors';
 import {
   activeStaffSql,
-  holdAssignees,
+  holdContactWriteUsers,
   compileSelection,
   ContactListRow,
   ContactSelection,
@@ -251,7 +251,7 @@ export class ContactsService {
     if (custom.errors.length) throw new RequestValidationError(custom.errors);
     const id = await this.writing(async (manager) => {
       await setChangeContext(manager, actor.id, 'api');
-      await holdAssignees(manager, [input.assignedToId]);
+      await holdContactWriteUsers(manager, { assigneeId: input.assignedToId });
       const statusId = input.statusId === undefined ? await this.defaultStatusId(manager, ability) : input.statusId;
       await this.checkReferences(manager, ability, input);
       if (input.email) await this.assertEmailFree(manager, ability, input.email, null);
@@ -296,7 +296,13 @@ export class ContactsService {
     let account: string | undefined;
     await this.writing(async (manager) => {
       await setChangeContext(manager, actor.id, 'api');
-      await holdAssignees(manager, [input.assignedToId]);
+      // An account whose names or email the edit may write is held before the contact, as its trigger writes it.
+      const accountId = ACCOUNT_FIELDS.some((field) => (input as unknown as Record<string, unknown>)[field] !== undefined) ? await this.accountOf(manager, id) : undefined;
+      await holdContactWriteUsers(manager, {
+        assigneeId: input.assignedToId,
+        actorId: input.statusId !== undefined ? actor.id : null,
+        account: accountId ? { id: accountId, hold: input.email !== undefined ? 'update' : 'no key update' } : undefined,
+      });
       const before = await this.findVisible(ability, id, 'update', manager, true);
       if (before.version !== input.version) throw new StaleContactVersionError(before.version);
       const changed = this.changedFields(before, input, custom.values);
@@ -315,6 +321,8 @@ export class ContactsService {
       });
       if (before.hasAccount && changed.includes('email') && !input.email) throw new ContactRuleError('A contact with a user account must keep an email address (it is the login)', [{ field: 'email', message: 'is required while the contact has an account' }]);
       if (before.hasAccount && changed.some((field) => ACCOUNT_FIELDS.includes(field))) account = await this.assertMayChangeAccount(manager, ability, id, changed);
+      // The trigger writes the account, so it must be the one held: one opened since the look-up makes the version stale.
+      if (account && account !== accountId) throw new StaleContactVersionError(before.version);
       if (changed.includes('email') && input.email) await this.assertEmailFree(manager, ability, input.email, id);
       const sets: string[] = [];
       const params: unknown[] = [id];
@@ -431,7 +439,7 @@ export class ContactsService {
 
     const result = await this.writing(async (manager) => {
       await setChangeContext(manager, actor.id, 'bulk');
-      await holdAssignees(manager, [input.assignedToId]);
+      await holdContactWriteUsers(manager, { assigneeId: input.assignedToId, actorId: input.action === 'setStatus' ? actor.id : null });
       // The selected rows are locked first, in id order, before the entries they are given (as
       // every writer of several contacts locks them, so two cannot deadlock); the change then runs
       // as a statement of its own, whose snapshot sees whatever was committed while it waited.
@@ -527,6 +535,12 @@ export class ContactsService {
       }
     }
     return account.id;
+  }
+
+  /** The account of the contact, if it has one. */
+  private async accountOf(manager: EntityManager, contactId: string): Promise<string | undefined> {
+    const [account] = (await manager.query('SELECT id FROM users WHERE contact_id = $1', [contactId])) as Array<{ id: string }>;
+    return account?.id;
   }
 
   /** Refuses (rolling back) a change that took contacts outside what the caller may change this way. */

@@ -96,9 +96,13 @@ export class UsersService {
 
   async update(ability: AppAbility, actor: AuthUser, id: string, input: UpdateUserDto): Promise<UserDto> {
     await this.dataSource.transaction(async (manager) => {
-      const before = await this.lockedView(manager, id, ability, 'update');
+      const account = await this.lockedView(manager, id, ability, 'update');
+      // Other administrators are users: locked before any contact.
+      if (input.isActive === false && account.is_active && account.roles.some((r) => r.systemKey === 'admin')) await this.assertOtherAdmin(manager, id);
+      await lockAccountContacts(manager, account.contact_id, null);
+      // Read again now that the contact (its phone) is locked too.
+      const before = (await this.view(manager, id))!;
       if (input.email && input.email.toLowerCase() !== before.email.toLowerCase()) await this.assertEmailFree(manager, ability, input.email, false);
-      if (input.isActive === false && before.is_active && before.roles.some((r) => r.systemKey === 'admin')) await this.assertOtherAdmin(manager, id);
       const changes: Record<string, unknown> = {};
       if (input.firstName !== undefined) changes.first_name = input.firstName;
       if (input.lastName !== undefined) changes.last_name = input.lastName;
@@ -129,11 +133,12 @@ export class UsersService {
       await this.assertRolesExist(manager, unique);
       const adminId = await this.identity.systemRoleId(manager, 'admin');
       if (before.roles.some((r) => r.id === adminId) && !unique.includes(adminId)) await this.assertOtherAdmin(manager, id);
-      await manager.query('DELETE FROM user_roles WHERE user_id = $1', [id]);
-      await manager.query('INSERT INTO user_roles (user_id, role_id) SELECT $1, unnest($2::uuid[])', [id, unique]);
       // An account that is no longer staff is nobody's assignee: its contacts lose it as edits, as on deletion.
       const staff = await this.grantsStaff(manager, unique);
       const wasStaff = before.roles.some((r) => r.audience === 'staff');
+      await lockAccountContacts(manager, before.contact_id, wasStaff && !staff ? id : null);
+      await manager.query('DELETE FROM user_roles WHERE user_id = $1', [id]);
+      await manager.query('INSERT INTO user_roles (user_id, role_id) SELECT $1, unnest($2::uuid[])', [id, unique]);
       unassigned = wasStaff && !staff ? await this.contacts.unassignFrom(manager, id) : 0;
       if (wasStaff !== staff) await this.contacts.accountChanged(manager, before.contact_id);
       await this.audit.record(
@@ -158,6 +163,7 @@ export class UsersService {
     await this.dataSource.transaction(async (manager) => {
       const before = await this.lockedView(manager, id, ability, 'delete');
       if (before.roles.some((r) => r.systemKey === 'admin')) await this.assertOtherAdmin(manager, id);
+      await lockAccountContacts(manager, before.contact_id, id);
       // Contacts lose their assignee as edits do, so clients that follow versions see it.
       const unassigned = await this.contacts.unassignFrom(manager, id);
       await manager.query('DELETE FROM users WHERE id = $1', [id]);
@@ -190,13 +196,14 @@ export class UsersService {
     return rows[0];
   }
 
-  /** Locks the user and checks the caller may do `action` on this very account (404 when not even visible). */
+  /**
+   * Locks the user and checks the caller may do `action` on this very account (404 when not even
+   * visible). A change that writes its contact locks it next, with `lockAccountContacts`.
+   */
   private async lockedView(manager: EntityManager, id: string, ability: AppAbility, action: 'update' | 'delete'): Promise<UserViewRow> {
     // Seen before locked: a hidden account answers as a missing one, and holds nobody up.
     const account = await this.ruleRow(manager, id);
     assertCanOnRecord(ability, 'read', 'User', account && userRecordOf(account), 'User not found');
-    // The contact first, as contact edits lock them: each side's trigger writes the other row.
-    await manager.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [account!.contact_id]);
     const locked: unknown[] = await manager.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [id]);
     const row = locked.length ? await this.view(manager, id) : undefined;
     assertCanOnRecord(ability, action, 'User', row && userRecordOf(row), 'User not found');
@@ -275,6 +282,16 @@ export class UsersService {
     );
     if (!rows.length) throw new LastAdminError();
   }
+}
+
+/**
+ * Locks an account's own contact and, given `assigneeId`, the contacts assigned to it, in one
+ * pass in id order, as every writer of several contacts locks them. After the user, in the
+ * order of core/identity/lock-order (each side's trigger writes the other row); new
+ * assignments to the user, locked for update, wait meanwhile.
+ */
+async function lockAccountContacts(manager: EntityManager, contactId: string, assigneeId: string | null): Promise<void> {
+  await manager.query('SELECT id FROM contacts WHERE id = $1 OR assigned_to_id = $2 ORDER BY id FOR UPDATE', [contactId, assigneeId]);
 }
 
 /** Each role once: a repeated id, or one written in other letter cases, names the same role. */

@@ -1,0 +1,35 @@
+import type { EntityManager } from 'typeorm';
+
+/** How a transaction holds a user row, weakest first. */
+export type UserHold = 'key share' | 'no key update' | 'update';
+
+const STRENGTH: Record<UserHold, number> = { 'key share': 0, 'no key update': 1, update: 2 };
+
+/**
+ * The one order in which transactions lock users and contacts, so that none waits in a circle:
+ *
+ *   users first, in id order, each once in the strongest mode the transaction needs (an
+ *   assignee, the actor its rows will name, the account whose names or email it writes);
+ *   then contacts, in id order (an account's own contact among them, never before its user).
+ *
+ * Triggers write a contact's account when its names or email change and the reverse, and rows
+ * naming a user take a key share on it: both are held here before the contacts are locked.
+ */
+export async function holdUsers(manager: EntityManager, holds: Array<[string | null | undefined, UserHold]>): Promise<void> {
+  const strongest = new Map<string, UserHold>();
+  for (const [id, mode] of holds) {
+    if (!id) continue;
+    const key = id.toLowerCase();
+    const held = strongest.get(key);
+    if (!held || STRENGTH[mode] > STRENGTH[held]) strongest.set(key, mode);
+  }
+  // One statement per run of ids held alike: still a single pass in id order.
+  const ids = [...strongest.keys()].sort();
+  for (let start = 0; start < ids.length; ) {
+    const mode = strongest.get(ids[start]!)!;
+    let end = start + 1;
+    while (end < ids.length && strongest.get(ids[end]!) === mode) end += 1;
+    await manager.query(`SELECT id FROM users WHERE id = ANY($1::uuid[]) ORDER BY id FOR ${mode.toUpperCase()}`, [ids.slice(start, end)]);
+    start = end;
+  }
+}
