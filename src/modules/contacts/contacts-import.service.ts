@@ -8,6 +8,7 @@ import { AppConfig } from '../../config/app-config';
 import { AbilityFactory } from '../../core/access/ability.factory';
 import { AuditService } from '../../core/audit/audit.service';
 import { IdentityService } from '../../core/identity/identity.service';
+import { holdUsers, type UserHold } from '../../core/identity/lock-order';
 import { RequestValidationError, unstorableText } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { JobsService } from '../../core/jobs/jobs.service';
@@ -401,6 +402,15 @@ export class ContactsImportService {
       await setChangeContext(manager, actor.id, 'revert');
       const row = await this.load(manager, id, true);
       if (!['completed', 'failed', 'cancelled'].includes(row.status)) throw new ConflictException({ message: `An import that is ${row.status} cannot be reverted`, code: 'import_not_revertible' });
+      // Users before contacts (core/identity/lock-order): the actor the status history names, the
+      // assignees put back, and the accounts whose names and email follow their contacts'. An
+      // account opened since gave its contact a new version, which is then not put back.
+      const users = (await manager.query(
+        `SELECT u.id, 'update' AS hold FROM contact_import_changes b JOIN users u ON u.contact_id = b.contact_id WHERE b.import_id = $1
+         UNION ALL SELECT (b.before->>'assigned_to_id')::uuid, 'key share' FROM contact_import_changes b WHERE b.import_id = $1 AND b.before->>'assigned_to_id' IS NOT NULL`,
+        [id],
+      )) as Array<{ id: string; hold: UserHold }>;
+      await holdUsers(manager, [[actor.id, 'key share'], ...users.map((user): [string, UserHold] => [user.id, user.hold])]);
       // Only what is still as the import left it is undone: a contact edited since keeps the
       // edit (and a created one edited, given activities or an account since, or kept by another
       // module, such as a static segment's members, stays).

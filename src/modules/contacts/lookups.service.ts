@@ -11,6 +11,7 @@ import { ClusterEventsService } from '../../core/cluster/cluster-events.service'
 import { containsPattern, Page, pageWindow, parseSort, SortDirection, toPage } from '../../core/http/pagination';
 import { RequestValidationError } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
+import { holdUsers } from '../../core/identity/lock-order';
 import { setChangeContext } from './contacts.change-context';
 import { nameKey, storedLookupName } from './contacts.naming';
 import { holdTagsNamed } from './held-tags';
@@ -381,7 +382,11 @@ export class LookupsService {
       throw new RequestValidationError([{ field: 'detach', message: 'cannot be combined with replaceWith' }]);
     }
     const contactsChanged = await this.dataSource.transaction(async (manager) => {
-      if (kind === 'status') await setChangeContext(manager, actor.id, 'lookup');
+      if (kind === 'status') {
+        await setChangeContext(manager, actor.id, 'lookup');
+        // The status history of the contacts changed names the actor: a user, held before contacts (core/identity/lock-order).
+        await holdUsers(manager, [[actor.id, 'key share']]);
+      }
       // Contacts first, in id order as every writer of several contacts locks them: an edit holds
       // its contact while its status history refers to the entry, so taking the entry first
       // would deadlock with it.

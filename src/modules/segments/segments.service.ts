@@ -11,6 +11,7 @@ import { containsPattern, Page, pageWindow, parseSort, toPage } from '../../core
 import { RequestValidationError } from '../../core/http/validation';
 import type { AuthUser } from '../../core/identity/auth-user';
 import { IDENTITY_CHANGED } from '../../core/identity/identity.service';
+import { holdUsers } from '../../core/identity/lock-order';
 import { PooledSql } from '../../database/pooled-sql';
 import { compileSelection, contactOrder, fieldResolver, mentionsCustomFields } from '../contacts/contacts.queries';
 import { ContactsService } from '../contacts/contacts.service';
@@ -247,6 +248,8 @@ export class SegmentsService implements OnModuleInit {
     const result = await this.dataSource.transaction(async (manager) => {
       const segment = await this.findVisible(ability, id, 'update', manager, true);
       if (segment.kind !== 'static') throw new SegmentKindError("A dynamic segment's contacts come from its rule; change the rule instead");
+      // The members name the actor: a user, held before the contacts (core/identity/lock-order).
+      await holdUsers(manager, [[actor.id, 'key share']]);
       const statement = addMembersStatement(selection, id, actor.id);
       const [{ matched, added }] = (await manager.query(statement.sql, statement.params)) as Array<{ matched: number; added: number }>;
       await this.audit.record(
