@@ -291,7 +291,8 @@ export class UsersService {
  * assignments to the user, locked for update, wait meanwhile.
  */
 async function lockAccountContacts(manager: EntityManager, contactId: string, assigneeId: string | null): Promise<void> {
-  await manager.query('SELECT id FROM contacts WHERE id = $1 OR assigned_to_id = $2 ORDER BY id FOR UPDATE', [contactId, assigneeId]);
+  if (!assigneeId) await manager.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [contactId]);
+  else await manager.query('SELECT id FROM contacts WHERE id = $1 OR assigned_to_id = $2 ORDER BY id FOR UPDATE', [contactId, assigneeId]);
 }
 
 /** Each role once: a repeated id, or one written in other letter cases, names the same role. */
