@@ -11,7 +11,7 @@ import { IMPORT_COLUMNS_MAX, IMPORT_HEADER_MAX } from '../../src/modules/contact
 import { conversionsStatement } from '../../src/modules/dashboard/dashboard.queries';
 import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
-import { until, untilWaitingForLocks, whileHolding } from '../support/wait';
+import { behindHeldRow, until, untilWaitingForLocks, whileHolding } from '../support/wait';
 
 describe.each([
   ['PostgreSQL + Redis (BullMQ)', {}],
@@ -618,6 +618,50 @@ describe('CSV import edge cases', () => {
     const names = await t.db.query('SELECT id, first_name FROM contacts WHERE id = ANY($1::uuid[])', [ids]);
     expect(Object.fromEntries(names.map((row: { id: string; first_name: string }) => [row.id, row.first_name]))).toEqual({ [ids[0]!]: 'Before', [ids[1]!]: 'Before', [ids[2]!]: 'After' });
     expect(await t.db.query('SELECT contact_id FROM contact_import_changes WHERE import_id = $1', [uploaded.id])).toEqual([{ contact_id: ids[2] }]);
+  });
+
+  it('renames the contact of an account while an admin renames that account: both land, one after the other', async () => {
+    const client = await register(t, 'imported');
+    const uploaded = (await upload(`First Name,Email\nChunk,${client.email}\n`).expect(201)).body;
+    const settings = { id: uploaded.id, mode: 'upsert' as const, mapping: uploaded.columns, headers: uploaded.headers, importer_id: staff.userId };
+    const decisions: Decision[] = [{ row: 2, outcome: 'updated', contactId: client.contactId, record: { fields: { firstName: 'Chunk', email: client.email } } }];
+    const [written, renamed] = await behindHeldRow(
+      t.db,
+      { sql: 'SELECT id FROM contacts WHERE id = $1 FOR KEY SHARE', params: [client.contactId] },
+      () => writeDecided(settings, decisions),
+      () => t.http.patch(`/api/v1/users/${client.userId}`).set(admin.auth).send({ lastName: 'Admin' }),
+    );
+    expect({ outcomes: written.map((d) => d.outcome), renamed: renamed.status }).toEqual({ outcomes: ['updated'], renamed: 200 });
+    const [user] = await t.db.query('SELECT first_name, last_name FROM users WHERE id = $1', [client.userId]);
+    expect(user).toEqual({ first_name: 'Chunk', last_name: 'Admin' });
+  });
+
+  it('leaves alone a contact given an account after the chunk looked its accounts up: that account was not held', async () => {
+    const email = `opened.${marker}@example.com`;
+    const contact = (await t.http.post('/api/v1/contacts').set(staff.auth).send({ firstName: 'Before', email }).expect(201)).body.id as string;
+    const uploaded = (await upload(`First Name,Email\nAfter,${email}\n`).expect(201)).body;
+    const settings = { id: uploaded.id, mode: 'upsert' as const, mapping: uploaded.columns, headers: uploaded.headers, importer_id: staff.userId };
+    const decisions: Decision[] = [{ row: 2, outcome: 'updated', contactId: contact, record: { fields: { firstName: 'After', email } } }];
+    let opened = false;
+    const written = await writeDecided(settings, decisions, (manager) =>
+      new Proxy(manager, {
+        get(target, property, receiver) {
+          if (property !== 'query') return Reflect.get(target, property, receiver);
+          return async (sql: string, params?: unknown[]) => {
+            const result = await target.query(sql, params);
+            if (!opened && sql.startsWith('SELECT id FROM users WHERE contact_id')) {
+              opened = true;
+              await t.http.post(`/api/v1/contacts/${contact}/account`).set(admin.auth).send({ accountType: 'client', sendInvite: false }).expect(201);
+            }
+            return result;
+          };
+        },
+      }),
+    );
+    expect(opened).toBe(true);
+    expect(written.map((d) => [d.outcome, d.error])).toEqual([['skipped', CONTACT_CHANGED]]);
+    const [user] = await t.db.query('SELECT first_name FROM users WHERE contact_id = $1', [contact]);
+    expect(user).toEqual({ first_name: 'Before' });
   });
 
   it('holds new contacts to the required custom fields as POST /contacts does; updates may leave them out', async () => {

@@ -1,17 +1,11 @@
 import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
-import { untilWaitingForLocks } from '../support/wait';
-
-interface Answer {
-  status: number;
-  body: { code?: string; details?: unknown };
-}
+import { behindHeldRow } from '../support/wait';
 
 /**
- * An account change meeting a write to that account's own contact. The test holds one row so
- * that the first request stops on it partway through its locks, sends the second while the
- * first waits, then lets go: two writers taking the user and its contact in opposite orders
- * are then caught in a deadlock every time, one of them answered 409 concurrent_update.
+ * An account change meeting a write to that account's own contact, made to meet partway through
+ * their locks: writers taking the user and its contact in opposite orders would deadlock every
+ * time, one of them answered 409 concurrent_update.
  */
 describe('users and their contacts locked in one order', () => {
   let t: TestApp;
@@ -29,31 +23,6 @@ describe('users and their contacts locked in one order', () => {
 
   const version = async (contactId: string) => (await t.http.get(`/api/v1/contacts/${contactId}`).set(admin.auth).expect(200)).body.version as number;
 
-  /** Sends `first`, which stops on the row `lock` holds; then `second`; then lets the row go. */
-  async function behindHeldRow(lock: { sql: string; params: unknown[] }, first: () => PromiseLike<Answer>, second: () => PromiseLike<Answer>): Promise<[Answer, Answer]> {
-    const holding = t.db.createQueryRunner();
-    await holding.connect();
-    try {
-      await holding.startTransaction();
-      await holding.query(lock.sql, lock.params);
-      let firstDone = false;
-      let secondDone = false;
-      const firstAnswer = Promise.resolve(first()).finally(() => (firstDone = true));
-      firstAnswer.catch(() => undefined);
-      await untilWaitingForLocks(t.db, 1, 'the first request to wait for the held row', () => firstDone);
-      expect(firstDone).toBe(false);
-      const secondAnswer = Promise.resolve(second()).finally(() => (secondDone = true));
-      secondAnswer.catch(() => undefined);
-      // The second either waits behind the first or goes through: both are fine, a cycle is not.
-      await untilWaitingForLocks(t.db, 2, 'the second request to wait or finish', () => secondDone);
-      await holding.commitTransaction();
-      return await Promise.all([firstAnswer, secondAnswer]);
-    } finally {
-      if (holding.isTransactionActive) await holding.rollbackTransaction();
-      await holding.release();
-    }
-  }
-
   const holdUser = (userId: string) => ({ sql: 'SELECT id FROM users WHERE id = $1 FOR KEY SHARE', params: [userId] });
   const holdContact = (contactId: string, mode = 'KEY SHARE') => ({ sql: `SELECT id FROM contacts WHERE id = $1 FOR ${mode}`, params: [contactId] });
   const refusedAssignee = { status: 422, details: [{ field: 'assignedToId', message: expect.stringContaining('active staff user') }] };
@@ -62,6 +31,7 @@ describe('users and their contacts locked in one order', () => {
     const staff = await createUserWithRoles(t, admin, [staffRole], 'self-demoted');
     const contactVersion = await version(staff.contactId);
     const [demoted, assigned] = await behindHeldRow(
+      t.db,
       holdUser(staff.userId),
       () => t.http.put(`/api/v1/users/${staff.userId}/roles`).set(admin.auth).send({ roleIds: [clientRole] }),
       () => t.http.patch(`/api/v1/contacts/${staff.contactId}`).set(admin.auth).send({ version: contactVersion, assignedToId: staff.userId }),
@@ -76,6 +46,7 @@ describe('users and their contacts locked in one order', () => {
     const staff = await createUserWithRoles(t, admin, [staffRole], 'self-deactivated');
     const other = (await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Other' }).expect(201)).body.id as string;
     const [deactivated, assigned] = await behindHeldRow(
+      t.db,
       holdUser(staff.userId),
       () => t.http.patch(`/api/v1/users/${staff.userId}`).set(admin.auth).send({ isActive: false }),
       () => t.http.post('/api/v1/contacts/bulk').set(admin.auth).send({ selection: { ids: [staff.contactId, other] }, action: 'assign', assignedToId: staff.userId }),
@@ -88,6 +59,7 @@ describe('users and their contacts locked in one order', () => {
     const staff = await createUserWithRoles(t, admin, [staffRole], 'renamed-twice');
     const contactVersion = await version(staff.contactId);
     const [byContact, byUser] = await behindHeldRow(
+      t.db,
       holdContact(staff.contactId),
       () => t.http.patch(`/api/v1/contacts/${staff.contactId}`).set(admin.auth).send({ version: contactVersion, firstName: 'Contact' }),
       () => t.http.patch(`/api/v1/users/${staff.userId}`).set(admin.auth).send({ lastName: 'Account' }),
@@ -102,6 +74,7 @@ describe('users and their contacts locked in one order', () => {
     const client = await register(t, 'portal-renamed');
     const { version: portalVersion } = (await t.http.get('/api/v1/portal/me').set(client.auth).expect(200)).body as { version: number };
     const [byClient, byAdmin] = await behindHeldRow(
+      t.db,
       holdContact(client.contactId),
       () => t.http.patch('/api/v1/portal/me').set(client.auth).send({ version: portalVersion, firstName: 'Self' }),
       () => t.http.patch(`/api/v1/users/${client.userId}`).set(admin.auth).send({ lastName: 'Admin' }),
@@ -114,6 +87,7 @@ describe('users and their contacts locked in one order', () => {
   it('a staff member logging an activity on their own contact while their account is renamed: both land', async () => {
     const staff = await createUserWithRoles(t, admin, [staffRole], 'self-noted');
     const [renamed, logged] = await behindHeldRow(
+      t.db,
       holdContact(staff.contactId, 'NO KEY UPDATE'),
       () => t.http.patch(`/api/v1/users/${staff.userId}`).set(admin.auth).send({ lastName: 'Noted' }),
       () => t.http.post(`/api/v1/contacts/${staff.contactId}/activities`).set(staff.auth).send({ type: 'note', subject: 'About me' }),

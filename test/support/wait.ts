@@ -73,3 +73,36 @@ export async function whileHolding<T>(
   }
   return pending!;
 }
+
+/**
+ * Makes two writers meet partway through their locks: `first` is sent and stops on the row
+ * `lock` holds; `second` is sent and either waits too or finishes; then the row is let go. Two
+ * writers taking the same rows in opposite orders are then caught in a deadlock every time.
+ */
+export async function behindHeldRow<A, B>(
+  db: Transactional & Queryable,
+  lock: { sql: string; params: unknown[] },
+  first: () => PromiseLike<A>,
+  second: () => PromiseLike<B>,
+): Promise<[A, B]> {
+  const holding = db.createQueryRunner();
+  await holding.connect();
+  try {
+    await holding.startTransaction();
+    await holding.query(lock.sql, lock.params);
+    let firstDone = false;
+    let secondDone = false;
+    const firstAnswer = Promise.resolve(first()).finally(() => (firstDone = true));
+    firstAnswer.catch(() => undefined);
+    await untilWaitingForLocks(db, 1, 'the first writer to wait for the held row', () => firstDone);
+    if (firstDone) throw new Error('The first writer did not wait for the held row');
+    const secondAnswer = Promise.resolve(second()).finally(() => (secondDone = true));
+    secondAnswer.catch(() => undefined);
+    await untilWaitingForLocks(db, 2, 'the second writer to wait or finish', () => secondDone);
+    await holding.commitTransaction();
+    return await Promise.all([firstAnswer, secondAnswer]);
+  } finally {
+    if (holding.isTransactionActive) await holding.rollbackTransaction();
+    await holding.release();
+  }
+}
