@@ -406,8 +406,11 @@ export class ContactsImportService {
       // assignees put back, and the accounts whose names and email follow their contacts'. An
       // account opened since gave its contact a new version, which is then not put back.
       const users = (await manager.query(
-        `SELECT u.id, 'update' AS hold FROM contact_import_changes b JOIN users u ON u.contact_id = b.contact_id WHERE b.import_id = $1
-         UNION ALL SELECT (b.before->>'assigned_to_id')::uuid, 'key share' FROM contact_import_changes b WHERE b.import_id = $1 AND b.before->>'assigned_to_id' IS NOT NULL`,
+        // One row per user, not per contact: an import may have changed a million contacts.
+        `SELECT id, CASE WHEN bool_or(hold = 'update') THEN 'update' ELSE 'key share' END AS hold FROM (
+           SELECT u.id, 'update' AS hold FROM contact_import_changes b JOIN users u ON u.contact_id = b.contact_id WHERE b.import_id = $1
+           UNION ALL SELECT (b.before->>'assigned_to_id')::uuid, 'key share' FROM contact_import_changes b WHERE b.import_id = $1 AND b.before->>'assigned_to_id' IS NOT NULL) held
+          GROUP BY id`,
         [id],
       )) as Array<{ id: string; hold: UserHold }>;
       await holdUsers(manager, [[actor.id, 'key share'], ...users.map((user): [string, UserHold] => [user.id, user.hold])]);
