@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Test } from 'supertest';
 import { createUserWithRoles, latestTokenFor, login, newPerson, register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
+import { behindHeldRow } from '../support/wait';
+import { ADMIN_REMOVAL_LOCK_KEY } from '../../src/modules/users/users.service';
 
 const PASSWORD = 'a-long-enough-password';
 
@@ -468,6 +470,32 @@ describe('users and roles administration', () => {
       expect(await activeAdmins()).toBe(1);
       const again = await t.http.delete(`/api/v1/users/${admin.userId}`).set(admin.auth).expect(409);
       expect(again.body.code).toBe('last_admin');
+    });
+
+    it('changes that take administrators away wait for one another: two go while a third stays, and of the last two only one', async () => {
+      const holdRemovals = { sql: 'SELECT pg_advisory_xact_lock($1)', params: [ADMIN_REMOVAL_LOCK_KEY] };
+      const [first, second] = await Promise.all(['racing-admin-a', 'racing-admin-b'].map((name) => createUserWithRoles(t, admin, [adminRoleId], name)));
+      const [deactivated, demoted] = await behindHeldRow(
+        t.db,
+        holdRemovals,
+        () => t.http.patch(`/api/v1/users/${first!.userId}`).set(admin.auth).send({ isActive: false }),
+        () => t.http.put(`/api/v1/users/${second!.userId}/roles`).set(admin.auth).send({ roleIds: [staffRoleId] }),
+      );
+      expect([deactivated.status, demoted.status]).toEqual([200, 200]);
+      expect(await activeAdmins()).toBe(1);
+
+      // Two administrators left, each taking the other away: the one that waited longer goes first.
+      await t.http.put(`/api/v1/users/${second!.userId}/roles`).set(admin.auth).send({ roleIds: [adminRoleId] }).expect(200);
+      const [byAdmin, bySecond] = await behindHeldRow(
+        t.db,
+        holdRemovals,
+        () => t.http.put(`/api/v1/users/${second!.userId}/roles`).set(admin.auth).send({ roleIds: [staffRoleId] }),
+        () => t.http.put(`/api/v1/users/${admin.userId}/roles`).set(second!.auth).send({ roleIds: [staffRoleId] }),
+      );
+      expect([byAdmin.status, bySecond.status, bySecond.body.code]).toEqual([200, 409, 'last_admin']);
+      expect(await activeAdmins()).toBe(1);
+      const me = await t.http.get('/api/v1/auth/me').set(admin.auth).expect(200);
+      expect(me.body.roles.map((r: { systemKey: string }) => r.systemKey)).toEqual(['admin']);
     });
   });
 

@@ -18,6 +18,9 @@ import type { CreateUserDto, UpdateUserDto, UserDto, UserQueryDto } from './dto/
 import { AccountEmailTakenError, isEmailConflict, LastAdminError, UnknownRolesError } from './users.errors';
 import { USER_SORTS, USER_VIEW_SELECT, UserViewRow } from './users.queries';
 
+/** Held by every change that may leave one administrator fewer, for its transaction. */
+export const ADMIN_REMOVAL_LOCK_KEY = 7_316_482_115;
+
 @Injectable()
 export class UsersService {
   constructor(
@@ -97,7 +100,7 @@ export class UsersService {
   async update(ability: AppAbility, actor: AuthUser, id: string, input: UpdateUserDto): Promise<UserDto> {
     await this.dataSource.transaction(async (manager) => {
       const account = await this.lockedView(manager, id, ability, 'update');
-      // Other administrators are users: locked before any contact.
+      // Before any contact: the check waits for other changes that may take an administrator away.
       if (input.isActive === false && account.is_active && account.roles.some((r) => r.systemKey === 'admin')) await this.assertOtherAdmin(manager, id);
       await lockAccountContacts(manager, account.contact_id, null);
       // Read again now that the contact (its phone) is locked too.
@@ -273,11 +276,17 @@ export class UsersService {
     throw new AccountEmailTakenError({ kind: 'unseen' }, creating);
   }
 
-  /** Locks the admins so two concurrent demotions cannot both pass this check. */
+  /**
+   * Changes that may take an administrator away wait for one another here, so two of them cannot
+   * both count the other as the administrator left. Taken after the account's own row: locking
+   * the other administrators' rows instead would take users out of id order (core/identity/lock-order).
+   * The count is read once the lock is held, so it sees the one before it committed.
+   */
   private async assertOtherAdmin(manager: EntityManager, exceptUserId: string): Promise<void> {
+    await manager.query('SELECT pg_advisory_xact_lock($1)', [ADMIN_REMOVAL_LOCK_KEY]);
     const rows: unknown[] = await manager.query(
       `SELECT u.id FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id
-        WHERE r.system_key = 'admin' AND u.is_active AND u.id <> $1 FOR UPDATE OF u`,
+        WHERE r.system_key = 'admin' AND u.is_active AND u.id <> $1 LIMIT 1`,
       [exceptUserId],
     );
     if (!rows.length) throw new LastAdminError();
