@@ -4,7 +4,7 @@ import { abilityToSql } from '../../core/access/ability-to-sql';
 import type { AppAbility } from '../../core/access/app-ability';
 import { RequestValidationError } from '../../core/http/validation';
 import { CONTACT_RULE_FIELDS } from './contacts.subjects';
-import { compileFilter, FieldResolver, isIsoDateTime, validateFilter } from './filters/contact-filter.compiler';
+import { compileFilter, FieldResolver, readIsoDateTime, validateFilter } from './filters/contact-filter.compiler';
 import type { FilterField, FilterNode } from './filters/contact-filter.types';
 import { CONTACT_FILTER_FIELDS, customFilterField } from './filters/contact-fields';
 import type { CustomField } from './entities/custom-field.entity';
@@ -164,8 +164,10 @@ export function encodeCursor(cursor: ContactCursor): string {
 
 export function decodeCursor(raw: string): ContactCursor {
   try {
-    const [value, id, sort] = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as [unknown, unknown, unknown];
-    if (typeof value === 'string' && isIsoDateTime(value) && typeof id === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) {
+    const [written, id, sort] = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as [unknown, unknown, unknown];
+    // Handed on as read: an offset PostgreSQL refuses (past ±15:59) is turned into the UTC instant it names.
+    const value = typeof written === 'string' ? readIsoDateTime(written) : undefined;
+    if (value !== undefined && typeof id === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) {
       if (sort === undefined) return { value, id };
       if (typeof sort === 'string' && CURSOR_SORTS.has(sort)) return { value, id, sort };
     }

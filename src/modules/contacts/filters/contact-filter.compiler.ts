@@ -46,6 +46,12 @@ export function isIsoDateTime(value: string): boolean {
   return 'value' in readDateTime(value, DATE_TIME_FORMS);
 }
 
+/** A date or date-time read as isIsoDateTime reads it, as handed to PostgreSQL (see sqlDateTime); undefined when it is none. */
+export function readIsoDateTime(value: string): string | undefined {
+  const read = readDateTime(value, DATE_TIME_FORMS);
+  return 'value' in read ? read.value : undefined;
+}
+
 /** The value handed to PostgreSQL: UTC for one with an offset, cut to the microseconds it keeps. */
 function sqlDateTime(value: unknown): unknown {
   if (typeof value !== 'string') return value;

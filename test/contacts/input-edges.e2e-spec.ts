@@ -1,0 +1,39 @@
+import { randomUUID } from 'node:crypto';
+import { register, Session } from '../support/actors';
+import { startTestApp, TestApp } from '../support/test-app';
+
+/**
+ * Input at the edges of what the contacts API reads: each case must be answered with a 4xx in
+ * the shared error shape that names the field and the reason, or be taken whole; never a 5xx,
+ * never a value quietly dropped.
+ */
+describe('contacts: input at the edges', () => {
+  let t: TestApp;
+  let admin: Session;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    admin = await register(t, 'admin');
+  });
+  afterAll(() => t.close());
+
+  const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+  describe('keyset cursors', () => {
+    it('a cursor whose time has an offset PostgreSQL refuses pages from the UTC instant it names', async () => {
+      const first = await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Cursor', lastName: 'Offset' }).expect(201);
+      // 2099-01-01T23:59 at +23:59 is 2099-01-01T00:00Z: after every contact, so a descending page holds them all.
+      const cursor = b64(['2099-01-01T23:59:00+23:59', randomUUID(), '-createdAt']);
+      const listed = await t.http.get('/api/v1/contacts').set(admin.auth).query({ cursor, sort: '-createdAt' }).expect(200);
+      expect(listed.body.data.map((c: { id: string }) => c.id)).toContain(first.body.id);
+      const searched = await t.http.post('/api/v1/contacts/search').set(admin.auth).send({ cursor, sort: '-createdAt' }).expect(200);
+      expect(searched.body.data.map((c: { id: string }) => c.id)).toContain(first.body.id);
+    });
+
+    it('a segment page takes the same cursor', async () => {
+      const segment = await t.http.post('/api/v1/segments').set(admin.auth).send({ name: `Edges ${randomUUID()}`, kind: 'static' }).expect(201);
+      const cursor = b64(['2099-01-01T23:59:00+23:59', randomUUID(), '-createdAt']);
+      await t.http.get(`/api/v1/segments/${segment.body.id}/contacts`).set(admin.auth).query({ cursor, sort: '-createdAt' }).expect(200);
+    });
+  });
+});
