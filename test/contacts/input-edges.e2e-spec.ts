@@ -19,6 +19,38 @@ describe('contacts: input at the edges', () => {
 
   const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
+  describe('keys named like what every JavaScript object has', () => {
+    it('a custom field cannot be keyed "prototype": a value sent under it was dropped unseen', async () => {
+      const refused = await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'prototype', label: 'Prototype', type: 'text' }).expect(400);
+      expect(refused.body.details).toEqual([{ field: 'key', message: 'is reserved: every object has a property of that name' }]);
+    });
+
+    it.each([
+      ['constructor', { firstName: 'Ada', constructor: 'x' }],
+      ['prototype', { firstName: 'Ada', prototype: 'x' }],
+      ['hasOwnProperty', { firstName: 'Ada', hasOwnProperty: 'x' }],
+      ['customFields.constructor', { firstName: 'Ada', customFields: { constructor: 'x' } }],
+      ['customFields.prototype', { firstName: 'Ada', customFields: { prototype: 'x' } }],
+      ['preferences.toString', { firstName: 'Ada', preferences: { toString: 'x' } }],
+    ])('a body with %s is refused with that field named, and nothing is created', async (field, body) => {
+      const before = await t.db.query('SELECT count(*)::int AS n FROM contacts');
+      const refused = await t.http.post('/api/v1/contacts').set(admin.auth).send(body).expect(400);
+      expect(refused.body.details).toEqual([{ field, message: 'is not an accepted field (a reserved name)' }]);
+      expect(await t.db.query('SELECT count(*)::int AS n FROM contacts')).toEqual(before);
+    });
+
+    it.each(['constructor', 'toString', 'prototype'])('a query parameter named %s is refused like any unknown one', async (name) => {
+      const refused = await t.http.get('/api/v1/contacts').set(admin.auth).query({ [name]: 'x' }).expect(400);
+      expect(refused.body.details).toEqual([{ field: name, message: 'is not an accepted field (a reserved name)' }]);
+    });
+
+    it('so is a reserved key inside a filter sent in the query string', async () => {
+      const filter = JSON.stringify({ field: 'firstName', op: 'is', value: 'Ada', constructor: 'x' });
+      const refused = await t.http.get('/api/v1/contacts').set(admin.auth).query({ filter }).expect(400);
+      expect(refused.body.details).toEqual([{ field: 'filter.constructor', message: 'is not an accepted field (a reserved name)' }]);
+    });
+  });
+
   describe('keyset cursors', () => {
     it('a cursor whose time has an offset PostgreSQL refuses pages from the UTC instant it names', async () => {
       const first = await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Cursor', lastName: 'Offset' }).expect(201);

@@ -57,8 +57,8 @@ class RequestValidationPipe extends ValidationPipe {
 
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     if (metadata.type !== 'custom') {
-      // Request data may not nest deeper than MAX_NESTING either.
-      const problem = firstProblem(value, metadata.type === 'body' ? '' : (metadata.data ?? ''), MAX_NESTING);
+      // Request data may not nest deeper than MAX_NESTING either, nor use reserved names as keys.
+      const problem = firstProblem(value, metadata.type === 'body' ? '' : (metadata.data ?? ''), MAX_NESTING, true);
       if (problem) throw new RequestValidationError([{ field: problem.field || metadata.type, message: problem.message }]);
     }
     if (metadata.type === 'body' && metadata.metatype && metadata.metatype !== Object) {
@@ -76,10 +76,10 @@ class RequestValidationPipe extends ValidationPipe {
     return validated;
   }
 
-  /** A query parameter sent as JSON (a filter) holds strings only once parsed: they are checked as a body's are. */
+  /** A query parameter sent as JSON (a filter) holds strings and keys only once parsed: they are checked as a body's are. */
   private checkedParsedQuery<T>(validated: T, metadata: ArgumentMetadata): T {
     if (metadata.type !== 'query') return validated;
-    const problem = firstProblem(validated, '', MAX_NESTING);
+    const problem = firstProblem(validated, '', MAX_NESTING, true);
     if (problem) throw new RequestValidationError([{ field: problem.field || 'query', message: problem.message }]);
     return validated;
   }
@@ -152,17 +152,26 @@ interface DataProblem {
 }
 
 /**
- * The first string (or key) PostgreSQL could not store, or the first nesting deeper than
- * `maxNesting`, as a dotted path with the reason. Walked depth first in document order,
- * without recursion.
+ * Names every JavaScript object has (`constructor`, `toString`…), and `prototype`. Request data
+ * may not use them as keys: the class conversion skips them and Nest's pipe deletes
+ * `constructor` and `prototype`, so such a key would vanish unseen, an unknown field accepted or a
+ * custom value not stored, instead of being refused.
  */
-function firstProblem(value: unknown, path: string, maxNesting: number): DataProblem | undefined {
-  const pending: Array<{ value: unknown; path: string; depth: number }> = [{ value, path, depth: 0 }];
+export const RESERVED_KEYS: ReadonlySet<string> = new Set([...Object.getOwnPropertyNames(Object.prototype), 'prototype']);
+
+/**
+ * The first string (or key) PostgreSQL could not store, the first nesting deeper than
+ * `maxNesting`, or (with `reservedKeys`) the first key of RESERVED_KEYS, as a dotted path with
+ * the reason. Walked depth first in document order, without recursion.
+ */
+function firstProblem(value: unknown, path: string, maxNesting: number, reservedKeys = false): DataProblem | undefined {
+  const pending: Array<{ value: unknown; path: string; depth: number; key?: boolean }> = [{ value, path, depth: 0 }];
   while (pending.length) {
     const current = pending.pop()!;
     if (typeof current.value === 'string') {
       const found = unstorableString(current.value, current.path);
       if (found) return found;
+      if (current.key && reservedKeys && RESERVED_KEYS.has(current.value)) return { field: current.path, message: 'is not an accepted field (a reserved name)' };
       continue;
     }
     if (current.value === null || typeof current.value !== 'object' || current.value instanceof Date) continue;
@@ -171,7 +180,7 @@ function firstProblem(value: unknown, path: string, maxNesting: number): DataPro
     for (let i = entries.length - 1; i >= 0; i -= 1) {
       const [key, item] = entries[i]!;
       const field = current.path ? `${current.path}.${key}` : key;
-      pending.push({ value: item, path: field, depth: current.depth + 1 }, { value: key, path: field, depth: current.depth + 1 });
+      pending.push({ value: item, path: field, depth: current.depth + 1 }, { value: key, path: field, depth: current.depth + 1, key: true });
     }
   }
   return undefined;

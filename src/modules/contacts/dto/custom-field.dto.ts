@@ -3,6 +3,7 @@ import { Transform, Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayUnique, IsArray, IsBoolean, IsIn, IsInt, IsNotIn, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
 import { CUSTOM_FIELD_TYPES, type CustomFieldType } from '../entities/custom-field.entity';
 import { Omittable, trim } from '../../../core/http/dto-helpers';
+import { RESERVED_KEYS } from '../../../core/http/validation';
 
 /** Options are told apart ignoring case, as filters compare them. */
 const optionIdentity = (option: unknown) => (typeof option === 'string' ? option.toLowerCase() : option);
@@ -21,14 +22,14 @@ export class CustomFieldQueryDto {
   includeDeleted?: boolean;
 }
 
-/** Names every JavaScript object has (`constructor`): values kept under them would be shadowed. */
-const RESERVED_KEYS = Object.getOwnPropertyNames(Object.prototype);
+/** Names request data may not use as keys (`constructor`, `prototype`…): a value sent under one could not be read. */
+const RESERVED_FIELD_KEYS = [...RESERVED_KEYS];
 
 export class CreateCustomFieldDto {
   @ApiProperty({ example: 'budget', description: 'Lower-case letters, digits and underscores; cannot change later.', pattern: '^[a-z][a-z0-9_]{0,49}$' })
   @IsString()
   @Matches(/^[a-z][a-z0-9_]{0,49}$/, { message: 'must start with a lower-case letter and hold only a-z, 0-9 and _ (50 at most)' })
-  @IsNotIn(RESERVED_KEYS, { message: 'is reserved: every object has a property of that name' })
+  @IsNotIn(RESERVED_FIELD_KEYS, { message: 'is reserved: every object has a property of that name' })
   key: string;
 
   @ApiProperty({ example: 'Budget', maxLength: 100 })
