@@ -3,13 +3,14 @@ import { RequestMethod } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule } from '@nestjs/swagger';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { AppModule } from './app.module';
 import { AppConfig } from './config/app-config';
 import { NodeEnvironment, validateEnvironment } from './config/environment';
 import { FeaturesService } from './core/features/features.service';
 import { attachResponseSchemas, ResponseContractCheck, useResponseSerializers } from './core/http/response-serialization';
+import { HttpExceptionFilter } from './core/http/http-exception.filter';
 import { securityHeaders } from './core/http/security-headers';
 import { createValidationPipe, RequestValidationError } from './core/http/validation';
 import { createRootLogger, PinoNestLogger } from './core/logging/logger';
@@ -17,15 +18,26 @@ import { buildOpenApiDocument, documentForFeatures } from './core/openapi/openap
 
 export const API_PREFIX = 'api/v1';
 
+/** Words the router's own refusals in the API's error shape. */
+const routerErrors = new HttpExceptionFilter();
+
 /** Builds the HTTP application exactly as `main.ts` serves it; tests boot it the same way. */
 export async function createApp(): Promise<NestFastifyApplication> {
   const config = new AppConfig(validateEnvironment(process.env));
   const rootLogger = createRootLogger(config.log.level, config.log.pretty);
+  // helmet's headers (no CSP: this serves JSON), worked out once and set on every response, 404s and errors included.
+  const headers = securityHeaders({ contentSecurityPolicy: false });
   const adapter = new FastifyAdapter({
     loggerInstance: rootLogger,
     bodyLimit: config.http.bodyLimit,
     trustProxy: config.http.trustProxy as boolean | string[],
     genReqId: () => randomUUID(),
+    // The router refuses a malformed URL or an over-long path parameter before any hook or
+    // filter runs: answered here, in the API's error shape and with its headers.
+    frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+      const body = routerErrors.toBody(error);
+      void reply.headers(headers).status(body.statusCode).header('content-type', 'application/json; charset=utf-8').send(body);
+    },
   });
   const logger = new PinoNestLogger(rootLogger);
   // Bodies are JSON (multipart is registered for uploads below): Nest's default parsers would
@@ -40,8 +52,6 @@ export async function createApp(): Promise<NestFastifyApplication> {
   if (unmatched.length) logger.warn(`Documented answers without a route to write them: ${unmatched.join(', ')}`, 'OpenAPI');
   app.useGlobalPipes(createValidationPipe());
 
-  // helmet's headers (no CSP: this serves JSON), worked out once and set on every response, 404s and errors included.
-  const headers = securityHeaders({ contentSecurityPolicy: false });
   app
     .getHttpAdapter()
     .getInstance()

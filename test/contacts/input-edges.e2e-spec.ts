@@ -51,6 +51,20 @@ describe('contacts: input at the edges', () => {
     });
   });
 
+  describe('paths the router refuses before any route runs', () => {
+    it('an id longer than a path parameter may be is answered in the API error shape, with its headers', async () => {
+      const response = await t.http.get(`/api/v1/contacts/${'a'.repeat(101)}`).set(admin.auth).expect(414);
+      expect(response.body).toEqual({ statusCode: 414, error: 'URI Too Long', message: 'A path parameter is too long (100 characters at most)', code: 'uri_too_long' });
+      expect(response.headers['x-content-type-options']).toBe('nosniff');
+    });
+
+    it('a malformed percent-encoding in the path is a 400 in the API error shape that does not echo the URL', async () => {
+      const response = await t.http.get('/api/v1/contacts/%zz').set(admin.auth).expect(400);
+      expect(response.body).toEqual({ statusCode: 400, error: 'Bad Request', message: expect.stringContaining('malformed percent-encoding'), code: 'invalid_url' });
+      expect(response.headers['x-content-type-options']).toBe('nosniff');
+    });
+  });
+
   describe('keyset cursors', () => {
     it('a cursor whose time has an offset PostgreSQL refuses pages from the UTC instant it names', async () => {
       const first = await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Cursor', lastName: 'Offset' }).expect(201);

@@ -97,7 +97,10 @@ function friendlyFastifyError(error: { code?: string; message?: string }): Pick<
       return { message: 'Body cannot be empty when content-type is set to application/json', code: 'invalid_json' };
     case 'FST_ERR_MAX_PARAM_LENGTH':
     case 'FST_ERR_PARAM_TOO_LONG':
-      return { message: 'A path parameter is too long', code: 'uri_too_long' };
+      return { message: 'A path parameter is too long (100 characters at most)', code: 'uri_too_long' };
+    case 'FST_ERR_BAD_URL':
+      // The URL itself is not echoed: it is what was malformed.
+      return { message: 'The URL path holds a malformed percent-encoding (a % not followed by the two hex digits of valid UTF-8)', code: 'invalid_url' };
   }
   const message = error.message ?? '';
   if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || /JSON/i.test(message)) return { message: 'Malformed JSON body', code: 'invalid_json' };
