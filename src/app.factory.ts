@@ -81,18 +81,29 @@ function responseCheckFor(env: NodeEnvironment): ResponseContractCheck {
   return env === NodeEnvironment.Test ? 'throw' : env === NodeEnvironment.Production ? 'off' : 'log';
 }
 
+/** Decodes UTF-8 strictly: a lenient decoder would store U+FFFD in place of each byte that is none. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 /**
- * JSON is the only body the API reads (415 for others). Keys that would reach an object's
+ * JSON is the only body the API reads (415 for others), and JSON is UTF-8: a body that is not is
+ * refused rather than read with its bad bytes replaced. Keys that would reach an object's
  * prototype (`__proto__`, `constructor.prototype`) are refused by the parser, named as the
  * unknown fields they are rather than as malformed JSON.
  */
 function useJsonBodies(server: FastifyInstance): void {
   const parseJson = server.getDefaultJsonParser('error', 'error');
   server.removeAllContentTypeParsers();
-  server.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    parseJson(request, body as string, (error, value) => {
-      if (error && (error as { code?: string }).code === 'FST_ERR_CTP_INVALID_JSON_BODY' && isJson(body as string)) {
-        const field = /"__proto__"\s*:/.test(body as string) ? '__proto__' : 'constructor';
+  server.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, raw, done) => {
+    let body: string;
+    try {
+      body = utf8.decode(raw as Buffer);
+    } catch {
+      done(new RequestValidationError([{ field: 'body', message: 'must be UTF-8 text (it holds bytes that are not UTF-8)' }]), undefined);
+      return;
+    }
+    parseJson(request, body, (error, value) => {
+      if (error && (error as { code?: string }).code === 'FST_ERR_CTP_INVALID_JSON_BODY' && isJson(body)) {
+        const field = /"__proto__"\s*:/.test(body) ? '__proto__' : 'constructor';
         done(new RequestValidationError([{ field, message: 'is not an accepted field' }]), undefined);
         return;
       }

@@ -51,6 +51,25 @@ describe('contacts: input at the edges', () => {
     });
   });
 
+  describe('bodies that are not UTF-8', () => {
+    // Sent as the bytes they are: a JSON content type would otherwise have the client serialise the Buffer.
+    const asBytes = (body: unknown) => body as string;
+    it('a body holding bytes that are not UTF-8 is refused, not stored with them replaced', async () => {
+      // {"firstName":"Ren\xe9"}: "é" as Latin-1, one byte that UTF-8 has no character for.
+      const latin1 = Buffer.concat([Buffer.from('{"firstName":"Ren'), Buffer.from([0xe9]), Buffer.from('"}')]);
+      const before = await t.db.query('SELECT count(*)::int AS n FROM contacts');
+      const refused = await t.http.post('/api/v1/contacts').set(admin.auth).set('content-type', 'application/json').serialize(asBytes).send(latin1).expect(400);
+      expect(refused.body.details).toEqual([{ field: 'body', message: 'must be UTF-8 text (it holds bytes that are not UTF-8)' }]);
+      expect(await t.db.query('SELECT count(*)::int AS n FROM contacts')).toEqual(before);
+    });
+
+    it('UTF-8 text, a leading byte order mark included, is read as before', async () => {
+      const text = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"firstName":"René"}')]);
+      const created = await t.http.post('/api/v1/contacts').set(admin.auth).set('content-type', 'application/json').serialize(asBytes).send(text).expect(201);
+      expect(created.body.firstName).toBe('René');
+    });
+  });
+
   describe('paths the router refuses before any route runs', () => {
     it('an id longer than a path parameter may be is answered in the API error shape, with its headers', async () => {
       const response = await t.http.get(`/api/v1/contacts/${'a'.repeat(101)}`).set(admin.auth).expect(414);
