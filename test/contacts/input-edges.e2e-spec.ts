@@ -70,6 +70,17 @@ describe('contacts: input at the edges', () => {
     });
   });
 
+  describe('bodies that are not JSON', () => {
+    it.each([
+      ['malformed JSON', '{"firstName":', 'is not valid JSON'],
+      ['a trailing comma', '{"firstName":"Ada",}', 'is not valid JSON'],
+      ['an empty body', '', 'is empty: send a JSON object'],
+    ])('%s is a 400 naming body', async (_label, text, message) => {
+      const refused = await t.http.post('/api/v1/contacts').set(admin.auth).set('content-type', 'application/json').send(text).expect(400);
+      expect(refused.body).toEqual(expect.objectContaining({ code: 'invalid_json', details: [{ field: 'body', message }] }));
+    });
+  });
+
   describe('paths the router refuses before any route runs', () => {
     it('an id longer than a path parameter may be is answered in the API error shape, with its headers', async () => {
       const response = await t.http.get(`/api/v1/contacts/${'a'.repeat(101)}`).set(admin.auth).expect(414);

@@ -94,7 +94,7 @@ function friendlyFastifyError(error: { code?: string; message?: string }): Pick<
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return { message: 'Unsupported content type: send application/json (a file upload: multipart/form-data)', code: 'unsupported_media_type' };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return { message: 'Body cannot be empty when content-type is set to application/json', code: 'invalid_json' };
+      return { message: 'Body cannot be empty when content-type is set to application/json', code: 'invalid_json', details: [{ field: 'body', message: 'is empty: send a JSON object' }] };
     case 'FST_ERR_MAX_PARAM_LENGTH':
     case 'FST_ERR_PARAM_TOO_LONG':
       return { message: 'A path parameter is too long (100 characters at most)', code: 'uri_too_long' };
@@ -103,7 +103,9 @@ function friendlyFastifyError(error: { code?: string; message?: string }): Pick<
       return { message: 'The URL path holds a malformed percent-encoding (a % not followed by the two hex digits of valid UTF-8)', code: 'invalid_url' };
   }
   const message = error.message ?? '';
-  if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || /JSON/i.test(message)) return { message: 'Malformed JSON body', code: 'invalid_json' };
+  if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || /JSON/i.test(message)) {
+    return { message: 'Malformed JSON body', code: 'invalid_json', details: [{ field: 'body', message: 'is not valid JSON' }] };
+  }
   return { message: message || 'Bad request', code: error.code ? error.code.replace(/^FST_ERR_/, '').toLowerCase() : 'bad_request' };
 }
 
