@@ -81,6 +81,26 @@ describe('contacts: input at the edges', () => {
     });
   });
 
+  describe('a unique value taken between the check and the write', () => {
+    it('a custom field key that another transaction commits meanwhile is a 409 naming key', async () => {
+      const runner = t.db.createQueryRunner();
+      await runner.connect();
+      try {
+        await runner.startTransaction();
+        await runner.query(`INSERT INTO custom_fields (key, label, type) VALUES ('raced', 'Raced', 'text')`);
+        // The service's check does not see the uncommitted row; its insert then waits on the unique index.
+        const pending = t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: 'raced', label: 'Raced too', type: 'text' }).then((r) => r);
+        await waitForLockWait(t);
+        await runner.commitTransaction();
+        const refused = await pending;
+        expect(refused.status).toBe(409);
+        expect(refused.body.details).toEqual([{ field: 'key', message: 'is already in use' }]);
+      } finally {
+        await runner.release();
+      }
+    });
+  });
+
   describe('paths the router refuses before any route runs', () => {
     it('an id longer than a path parameter may be is answered in the API error shape, with its headers', async () => {
       const response = await t.http.get(`/api/v1/contacts/${'a'.repeat(101)}`).set(admin.auth).expect(414);
@@ -113,3 +133,13 @@ describe('contacts: input at the edges', () => {
     });
   });
 });
+
+/** Waits until some session of the app's database waits on a lock. */
+async function waitForLockWait(t: TestApp): Promise<void> {
+  for (let i = 0; i < 100; i += 1) {
+    const [{ n }] = (await t.db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)) as Array<{ n: number }>;
+    if (n > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('No session came to wait on a lock');
+}

@@ -70,6 +70,10 @@ export class HttpExceptionFilter implements ExceptionFilter {
         // So does a column's own CHECK, named <table>_<column>_check by PostgreSQL (a length the request's check counted otherwise).
         const checked = pgCode === '23514' && table && constraint?.startsWith(`${table}_`) && constraint.endsWith('_check') ? constraint.slice(table.length + 1, -'_check'.length) : undefined;
         if (checked) body.details = [{ field: apiField(checked), message: 'cannot be stored as given (for text: too many characters)' }];
+        // A unique constraint, <table>_<column>_key, names its field too: an insert that lost a race
+        // with one of the same value gets past the service's own check but not the constraint.
+        const unique = pgCode === '23505' && table && constraint?.startsWith(`${table}_`) && constraint.endsWith('_key') ? constraint.slice(table.length + 1, -'_key'.length) : undefined;
+        if (unique) body.details = [{ field: apiField(FOLDED_KEY_COLUMNS[unique] ?? unique), message: 'is already in use' }];
         return body;
       }
     }
@@ -80,6 +84,9 @@ export class HttpExceptionFilter implements ExceptionFilter {
     return { statusCode: HttpStatus.INTERNAL_SERVER_ERROR, error: 'Internal Server Error', message: 'Internal server error' };
   }
 }
+
+/** Columns that hold a field case-folded, so that it is unique regardless of case: the field is the one named. */
+const FOLDED_KEY_COLUMNS: Record<string, string> = { name_key: 'name', email_key: 'email' };
 
 /** A column's name as the API's field: camel-cased. */
 function apiField(column: string): string {
