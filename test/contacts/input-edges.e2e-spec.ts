@@ -101,6 +101,14 @@ describe('contacts: input at the edges', () => {
     });
   });
 
+  describe('rule trees past their limits', () => {
+    it('a rule of thousands of conditions is refused with one error, at the first condition too many', async () => {
+      const or = Array.from({ length: 5000 }, (_, i) => ({ field: 'city', op: 'is', value: `c${i}` }));
+      const refused = await t.http.post('/api/v1/segments/preview').set(admin.auth).send({ rule: { or } }).expect(400);
+      expect(refused.body.details).toEqual([{ field: 'rule.or.100', message: 'more than 100 conditions' }]);
+    });
+  });
+
   describe('paths the router refuses before any route runs', () => {
     it('an id longer than a path parameter may be is answered in the API error shape, with its headers', async () => {
       const response = await t.http.get(`/api/v1/contacts/${'a'.repeat(101)}`).set(admin.auth).expect(414);

@@ -607,6 +607,11 @@ describe('validateFilter', () => {
       const split = { and: [{ or: or.slice(0, 60) }, { not: { or: or.slice(60) } }] };
       expect(errorsOf(split)).toEqual([{ field: 'filter.and.1.not.or.40', message: 'more than 100 conditions' }]);
     });
+
+    it('tells it once, however many conditions follow', () => {
+      const or = Array.from({ length: 5000 }, (_, i) => ({ field: 'city', op: 'is', value: `c${i}` }));
+      expect(errorsOf({ or })).toEqual([{ field: 'filter.or.100', message: 'more than 100 conditions' }]);
+    });
   });
 
   describe('deleted custom fields', () => {
