@@ -109,6 +109,21 @@ describe('contacts: input at the edges', () => {
     });
   });
 
+  describe('segments sent what their kind does not take', () => {
+    it('a rule for a static segment, or members for a dynamic one, is refused naming the field sent', async () => {
+      const fixed = await t.http.post('/api/v1/segments').set(admin.auth).send({ name: `Fixed ${randomUUID()}`, kind: 'static' }).expect(201);
+      const withRule = await t.http.patch(`/api/v1/segments/${fixed.body.id}`).set(admin.auth).send({ rule: { field: 'city', op: 'is', value: 'Oslo' } }).expect(422);
+      expect(withRule.body).toMatchObject({ code: 'segment_kind', details: [{ field: 'rule', message: expect.any(String) }] });
+
+      const rule = { field: 'city', op: 'is', value: 'Oslo' };
+      const dynamic = await t.http.post('/api/v1/segments').set(admin.auth).send({ name: `Ruled ${randomUUID()}`, kind: 'dynamic', rule }).expect(201);
+      const added = await t.http.post(`/api/v1/segments/${dynamic.body.id}/members`).set(admin.auth).send({ filter: rule }).expect(422);
+      expect(added.body).toMatchObject({ code: 'segment_kind', details: [{ field: 'filter', message: expect.any(String) }] });
+      const removed = await t.http.delete(`/api/v1/segments/${dynamic.body.id}/members`).set(admin.auth).send({ contactIds: [randomUUID()] }).expect(422);
+      expect(removed.body).toMatchObject({ code: 'segment_kind', details: [{ field: 'contactIds', message: expect.any(String) }] });
+    });
+  });
+
   describe('paths the router refuses before any route runs', () => {
     it('an id longer than a path parameter may be is answered in the API error shape, with its headers', async () => {
       const response = await t.http.get(`/api/v1/contacts/${'a'.repeat(101)}`).set(admin.auth).expect(414);

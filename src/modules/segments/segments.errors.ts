@@ -12,9 +12,9 @@ export class SegmentNameTakenError extends ConflictException {
   }
 }
 
-/** Members belong to static segments; a dynamic segment's contacts come from its rule. */
+/** Members belong to static segments; a dynamic segment's contacts come from its rule. `field`: the part of the request that does not fit the kind. */
 export class SegmentKindError extends UnprocessableEntityException {
-  constructor(message: string) {
-    super({ message, code: 'segment_kind' });
+  constructor(message: string, field?: { field: string; message: string }) {
+    super({ message, code: 'segment_kind', ...(field ? { details: [field] } : {}) });
   }
 }

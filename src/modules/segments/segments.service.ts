@@ -207,7 +207,9 @@ export class SegmentsService implements OnModuleInit {
       this.dataSource.transaction(async (manager) => {
         const before = await this.findVisible(ability, id, 'update', manager, true);
         if (input.rule !== undefined) {
-          if (before.kind !== 'dynamic') throw new SegmentKindError('A static segment has members, not a rule; add or remove members instead');
+          if (before.kind !== 'dynamic') {
+            throw new SegmentKindError('A static segment has members, not a rule; add or remove members instead', { field: 'rule', message: 'a static segment has members, not a rule; leave it out' });
+          }
           this.checkRule(input.rule, await this.definitionsFor(input.rule));
         }
         if (input.name !== undefined && input.name.toLowerCase() !== before.name.toLowerCase()) await this.assertNameFree(manager, input.name);
@@ -247,7 +249,10 @@ export class SegmentsService implements OnModuleInit {
       : compileSelection({ ability, action: 'read', filter: input.filter, refuseDeletedFields: true }, await this.definitionsFor(input.filter));
     const result = await this.dataSource.transaction(async (manager) => {
       const segment = await this.findVisible(ability, id, 'update', manager, true);
-      if (segment.kind !== 'static') throw new SegmentKindError("A dynamic segment's contacts come from its rule; change the rule instead");
+      if (segment.kind !== 'static') {
+        const sent = input.contactIds ? 'contactIds' : 'filter';
+        throw new SegmentKindError("A dynamic segment's contacts come from its rule; change the rule instead", { field: sent, message: 'a dynamic segment takes no members: its rule decides them' });
+      }
       // The members name the actor: a user, held before the contacts (core/identity/lock-order).
       await holdUsers(manager, [[actor.id, 'key share']]);
       const statement = addMembersStatement(selection, id, actor.id);
@@ -267,7 +272,9 @@ export class SegmentsService implements OnModuleInit {
     const selection = compileSelection({ ability, action: 'read', restrict: contactsWithIds(input.contactIds) }, []);
     const removed = await this.dataSource.transaction(async (manager) => {
       const segment = await this.findVisible(ability, id, 'update', manager, true);
-      if (segment.kind !== 'static') throw new SegmentKindError("A dynamic segment's contacts come from its rule; change the rule instead");
+      if (segment.kind !== 'static') {
+        throw new SegmentKindError("A dynamic segment's contacts come from its rule; change the rule instead", { field: 'contactIds', message: 'a dynamic segment takes no members: its rule decides them' });
+      }
       const statement = removeMembersStatement(selection, id);
       const [{ removed: count }] = (await manager.query(statement.sql, statement.params)) as Array<{ removed: number }>;
       await this.audit.record({ actorId: actor.id, action: 'segment.members.remove', subjectType: 'Segment', subjectId: id, after: { contactIds: input.contactIds, removed: count } }, manager);
