@@ -101,6 +101,16 @@ describe('contacts: input at the edges', () => {
     });
   });
 
+  describe('a filter in the query string', () => {
+    it('filter=null is refused like any other JSON that is no rule tree, not taken as no filter', async () => {
+      for (const filter of ['null', '[]', '"x"']) {
+        const refused = await t.http.get('/api/v1/contacts').set(admin.auth).query({ filter }).expect(400);
+        expect(refused.body.details).toEqual([{ field: 'filter', message: 'must be a JSON object' }]);
+      }
+      await t.http.get('/api/v1/contacts/export').set(admin.auth).query({ filter: 'null' }).expect(400);
+    });
+  });
+
   describe('rule trees past their limits', () => {
     it('a rule of thousands of conditions is refused with one error, at the first condition too many', async () => {
       const or = Array.from({ length: 5000 }, (_, i) => ({ field: 'city', op: 'is', value: `c${i}` }));

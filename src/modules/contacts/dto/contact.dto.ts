@@ -348,7 +348,8 @@ export class ContactQueryDto extends PageQueryDto {
   notContactedForDays?: number;
 
   @ApiPropertyOptional({ ...CONTACT_FILTER_NODE, description: `${FILTER_DESCRIPTION} Sent as JSON in the query string.` })
-  @IsOptional()
+  // Omittable: `filter=null` parses to null, which is no rule tree (IsOptional would take it as no filter).
+  @Omittable()
   @Transform(parseJson)
   @IsObject({ message: 'must be a JSON object' })
   filter?: FilterNode;
