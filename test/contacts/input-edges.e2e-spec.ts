@@ -101,6 +101,23 @@ describe('contacts: input at the edges', () => {
     });
   });
 
+  describe('select options', () => {
+    it.each([
+      ['an invisible option', ['Red', '\u200b']],
+      ['a control character', ['Red', 'Gr\u0085een']],
+      ['a direction override', ['\u202eRed']],
+    ])('%s is refused, as in the names of tags and statuses', async (_label, options) => {
+      const refused = await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: `pick_${randomUUID().slice(0, 8)}`, label: 'Pick', type: 'select', options }).expect(400);
+      expect(refused.body.details).toEqual([{ field: 'options', message: 'must not contain control or invisible characters' }]);
+    });
+
+    it('an edit that brings one in is refused too; spaces inside an option stay fine', async () => {
+      const field = await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: `size_${randomUUID().slice(0, 8)}`, label: 'Size', type: 'multi_select', options: ['Extra large', 'Small'] }).expect(201);
+      const refused = await t.http.patch(`/api/v1/custom-fields/${field.body.id}`).set(admin.auth).send({ options: ['Extra large', 'Small', 'Tiny\u200b'] }).expect(400);
+      expect(refused.body.details).toEqual([{ field: 'options', message: 'must not contain control or invisible characters' }]);
+    });
+  });
+
   describe('a filter in the query string', () => {
     it('filter=null is refused like any other JSON that is no rule tree, not taken as no filter', async () => {
       for (const filter of ['null', '[]', '"x"']) {

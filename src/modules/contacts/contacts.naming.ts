@@ -28,6 +28,13 @@ export function nameKey(name: string): string {
   return name.replace(/İ/g, 'i').toLowerCase();
 }
 
+/**
+ * Text without control or invisible formatting characters (zero-width spaces, direction
+ * overrides), white space aside: they make look-alike names, and a name of them alone looks empty.
+ */
+export const VISIBLE_TEXT = /^(?:\s|[^\p{Cc}\p{Cf}])*$/u;
+export const VISIBLE_TEXT_MESSAGE = 'must not contain control or invisible characters';
+
 /** The longest name a status, tag, service or traffic source may have, as stored. */
 export const LOOKUP_NAME_MAX = 100;
 
@@ -37,8 +44,7 @@ export const LOOKUP_NAME_MAX = 100;
  * counts them.
  */
 export function storedLookupName(raw: string): { name: string; error?: string } {
-  // Control and invisible formatting characters (zero-width spaces, direction overrides) make look-alike names.
-  if (/[\p{Cc}\p{Cf}]/u.test(raw.replace(/\s+/g, ' '))) return { name: raw, error: 'must not contain control or invisible characters' };
+  if (!VISIBLE_TEXT.test(raw)) return { name: raw, error: VISIBLE_TEXT_MESSAGE };
   const name = titleCase(raw);
   const length = [...name].length;
   return length > LOOKUP_NAME_MAX ? { name, error: `is ${length} characters long once Title Cased; at most ${LOOKUP_NAME_MAX} are allowed` } : { name };

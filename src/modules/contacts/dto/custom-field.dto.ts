@@ -4,6 +4,7 @@ import { ArrayMaxSize, ArrayUnique, IsArray, IsBoolean, IsIn, IsInt, IsNotIn, Is
 import { CUSTOM_FIELD_TYPES, type CustomFieldType } from '../entities/custom-field.entity';
 import { Omittable, trim } from '../../../core/http/dto-helpers';
 import { RESERVED_KEYS } from '../../../core/http/validation';
+import { VISIBLE_TEXT, VISIBLE_TEXT_MESSAGE } from '../contacts.naming';
 
 /** Options are told apart ignoring case, as filters compare them. */
 const optionIdentity = (option: unknown) => (typeof option === 'string' ? option.toLowerCase() : option);
@@ -57,6 +58,7 @@ export class CreateCustomFieldDto {
   @IsString({ each: true })
   @MinLength(1, { each: true, message: 'must not hold an empty option' })
   @MaxLength(100, { each: true })
+  @Matches(VISIBLE_TEXT, { each: true, message: VISIBLE_TEXT_MESSAGE })
   options?: string[];
 
   @ApiPropertyOptional({ default: false, description: 'Internal fields are hidden from clients in the portal.' })
@@ -117,6 +119,7 @@ export class UpdateCustomFieldDto {
   @IsString({ each: true })
   @MinLength(1, { each: true, message: 'must not hold an empty option' })
   @MaxLength(100, { each: true })
+  @Matches(VISIBLE_TEXT, { each: true, message: VISIBLE_TEXT_MESSAGE })
   options?: string[];
 
   @ApiPropertyOptional({
