@@ -118,6 +118,21 @@ describe('contacts: input at the edges', () => {
     });
   });
 
+  describe('names that are invisible', () => {
+    it('a segment name, a custom field label or a saved mapping name holding a zero-width space or a control character is refused', async () => {
+      const segment = await t.http.post('/api/v1/segments').set(admin.auth).send({ name: '\u200b', kind: 'static' }).expect(400);
+      expect(segment.body.details).toEqual([{ field: 'name', message: 'must not contain control or invisible characters' }]);
+      const field = await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: `lbl_${randomUUID().slice(0, 8)}`, label: '\u200b', type: 'text' }).expect(400);
+      expect(field.body.details).toEqual([{ field: 'label', message: 'must not contain control or invisible characters' }]);
+      const mapping = await t.http
+        .post('/api/v1/contacts/import-mappings')
+        .set(admin.auth)
+        .send({ name: 'Leads\u0007', columns: [{ index: 0, header: 'Name', target: 'firstName' }] })
+        .expect(400);
+      expect(mapping.body.details).toEqual([{ field: 'name', message: 'must not contain control or invisible characters' }]);
+    });
+  });
+
   describe('a filter in the query string', () => {
     it('filter=null is refused like any other JSON that is no rule tree, not taken as no filter', async () => {
       for (const filter of ['null', '[]', '"x"']) {

@@ -5,6 +5,13 @@ export const PHONE_PATTERN = /^(?=.*\d)[+0-9 ()./-]{3,50}$/;
 export const PHONE_MESSAGE = 'must be a phone number (digits, spaces, + ( ) . / -)';
 
 /**
+ * Text without control or invisible formatting characters (zero-width spaces, direction
+ * overrides), white space aside: they make look-alike names, and a name of them alone looks empty.
+ */
+export const VISIBLE_TEXT = /^(?:\s|[^\p{Cc}\p{Cf}])*$/u;
+export const VISIBLE_TEXT_MESSAGE = 'must not contain control or invisible characters';
+
+/**
  * An email address as every route checks it (`@IsEmail()`), for values that do not come
  * through a DTO (CSV cells, custom field values): one rule, wherever an address is written.
  */

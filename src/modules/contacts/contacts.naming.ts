@@ -1,3 +1,5 @@
+import { VISIBLE_TEXT, VISIBLE_TEXT_MESSAGE } from '../../core/http/formats';
+
 /**
  * Names of statuses, tags, services and traffic sources are stored Title Cased: "social media" → "Social Media".
  * A first letter whose capital is several letters ("ß" → "SS") stays as it is: the name would
@@ -27,13 +29,6 @@ export function titleCase(name: string): string {
 export function nameKey(name: string): string {
   return name.replace(/İ/g, 'i').toLowerCase();
 }
-
-/**
- * Text without control or invisible formatting characters (zero-width spaces, direction
- * overrides), white space aside: they make look-alike names, and a name of them alone looks empty.
- */
-export const VISIBLE_TEXT = /^(?:\s|[^\p{Cc}\p{Cf}])*$/u;
-export const VISIBLE_TEXT_MESSAGE = 'must not contain control or invisible characters';
 
 /** The longest name a status, tag, service or traffic source may have, as stored. */
 export const LOOKUP_NAME_MAX = 100;

@@ -4,7 +4,7 @@ import { ArrayMaxSize, ArrayUnique, IsArray, IsBoolean, IsIn, IsInt, IsNotIn, Is
 import { CUSTOM_FIELD_TYPES, type CustomFieldType } from '../entities/custom-field.entity';
 import { Omittable, trim } from '../../../core/http/dto-helpers';
 import { RESERVED_KEYS } from '../../../core/http/validation';
-import { VISIBLE_TEXT, VISIBLE_TEXT_MESSAGE } from '../contacts.naming';
+import { VISIBLE_TEXT, VISIBLE_TEXT_MESSAGE } from '../../../core/http/formats';
 
 /** Options are told apart ignoring case, as filters compare them. */
 const optionIdentity = (option: unknown) => (typeof option === 'string' ? option.toLowerCase() : option);
@@ -38,6 +38,7 @@ export class CreateCustomFieldDto {
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
   @MaxLength(100)
+  @Matches(VISIBLE_TEXT, { message: VISIBLE_TEXT_MESSAGE })
   label: string;
 
   @ApiProperty({ enum: CUSTOM_FIELD_TYPES, enumName: 'CustomFieldType', description: 'Cannot change later. number takes whole numbers; decimal a double-precision number (about 15 significant digits: longer ones are rounded).' })
@@ -103,6 +104,7 @@ export class UpdateCustomFieldDto {
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
   @MaxLength(100)
+  @Matches(VISIBLE_TEXT, { message: VISIBLE_TEXT_MESSAGE })
   label?: string;
 
   @ApiPropertyOptional()
