@@ -116,6 +116,13 @@ describe('contacts: input at the edges', () => {
       const refused = await t.http.patch(`/api/v1/custom-fields/${field.body.id}`).set(admin.auth).send({ options: ['Extra large', 'Small', 'Tiny\u200b'] }).expect(400);
       expect(refused.body.details).toEqual([{ field: 'options', message: 'must not contain control or invisible characters' }]);
     });
+
+    it('so is a rename onto such a name, and the option keeps its name', async () => {
+      const field = await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: `tier_${randomUUID().slice(0, 8)}`, label: 'Tier', type: 'select', options: ['Gold', 'Silver'] }).expect(201);
+      const refused = await t.http.patch(`/api/v1/custom-fields/${field.body.id}`).set(admin.auth).send({ renameOptions: [{ from: 'Gold', to: '\u200b' }] }).expect(400);
+      expect(refused.body.details).toEqual([{ field: 'renameOptions.0.to', message: 'must not contain control or invisible characters' }]);
+      expect((await t.http.get(`/api/v1/custom-fields/${field.body.id}`).set(admin.auth).expect(200)).body.options).toEqual(['Gold', 'Silver']);
+    });
   });
 
   describe('names that are invisible', () => {

@@ -89,6 +89,7 @@ export class OptionRenameDto {
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
   @MaxLength(100)
+  @Matches(VISIBLE_TEXT, { message: VISIBLE_TEXT_MESSAGE })
   to: string;
 }
 
