@@ -1,6 +1,7 @@
 import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
 import { unique } from '../support/names';
 import { startTestApp, TestApp } from '../support/test-app';
+import { assignedToSql } from '../../src/modules/contacts/contact-directory.service';
 import { whileHolding } from '../support/wait';
 
 /**
@@ -178,6 +179,33 @@ describe('contacts changed through their accounts', () => {
     expect({ assignedTo: after.assignedTo, version: after.version }).toEqual({ assignedTo: null, version: contact.version + 1 });
     const [entry] = await t.db.query(`SELECT after FROM audit_logs WHERE action = 'user.roles' AND subject_id = $1`, [user.userId]);
     expect(entry.after).toEqual({ roleIds: [clientRole], contactsUnassigned: 1 });
+  });
+
+  it("a demoted staff member's contacts, trashed ones included, are found through the assignee indexes, not by reading every contact", async () => {
+    const user = await createUserWithRoles(t, admin, [staffRole], 'demotedtrash');
+    const live = (await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Live', assignedToId: user.userId }).expect(201)).body;
+    const trashed = (await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Trashed', assignedToId: user.userId }).expect(201)).body;
+    await t.http.delete(`/api/v1/contacts/${trashed.id}`).set(admin.auth).expect(204);
+    const plan = await t.db.transaction(async (manager) => {
+      // A few rows would be read whole anyway: the question is whether the indexes can answer.
+      await manager.query('SET LOCAL enable_seqscan = off');
+      const rows: Array<{ 'QUERY PLAN': string }> = await manager.query(
+        `EXPLAIN SELECT id FROM contacts WHERE ${assignedToSql('$1')} ORDER BY id FOR UPDATE`,
+        [user.userId],
+      );
+      return rows.map((row) => row['QUERY PLAN']).join('\n');
+    });
+    expect(plan).toContain('contacts_trashed_assignee_idx');
+    expect(plan).not.toContain('Seq Scan');
+
+    await t.http.put(`/api/v1/users/${user.userId}/roles`).set(admin.auth).send({ roleIds: [await systemRoleId(t, 'client')] }).expect(200);
+    const assignees = await t.db.query('SELECT id, assigned_to_id FROM contacts WHERE id = ANY($1::uuid[]) ORDER BY first_name', [[live.id, trashed.id]]);
+    expect(assignees).toEqual([
+      { id: live.id, assigned_to_id: null },
+      { id: trashed.id, assigned_to_id: null },
+    ]);
+    const [entry] = await t.db.query(`SELECT after FROM audit_logs WHERE action = 'user.roles' AND subject_id = $1`, [user.userId]);
+    expect(entry.after).toMatchObject({ contactsUnassigned: 2 });
   });
 
   it('a contact given to a staff member while they are made a client waits, and is refused on its field: no client is ever an assignee', async () => {

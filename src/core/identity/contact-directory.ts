@@ -38,6 +38,13 @@ export abstract class ContactDirectory {
    */
   abstract claimForSignUp(manager: EntityManager, email: string): Promise<ContactSummary | 'taken' | null>;
 
+  /**
+   * Locks an account's own contact and, given `assigneeId`, every contact assigned to it (trashed
+   * ones included), in one pass in id order, as every writer of several contacts locks them.
+   * Taken after the user (core/identity/lock-order); new assignments to the user wait meanwhile.
+   */
+  abstract lockForAccountChange(manager: EntityManager, contactId: string, assigneeId: string | null): Promise<void>;
+
   /** Takes the contacts assigned to a user whose account goes off them, as edits (new version). How many. */
   abstract unassignFrom(manager: EntityManager, userId: string): Promise<number>;
 

@@ -46,10 +46,15 @@ export class ContactDirectoryService extends ContactDirectory {
     return contact.taken ? 'taken' : this.findById(manager, contact.id);
   }
 
+  async lockForAccountChange(manager: EntityManager, contactId: string, assigneeId: string | null): Promise<void> {
+    if (!assigneeId) await manager.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [contactId]);
+    else await manager.query(`SELECT id FROM contacts WHERE id = $1 OR ${assignedToSql('$2')} ORDER BY id FOR UPDATE`, [contactId, assigneeId]);
+  }
+
   async unassignFrom(manager: EntityManager, userId: string): Promise<number> {
     // In id order, as every writer of several contacts locks them.
     const [{ count }] = (await manager.query(
-      `WITH picked AS (SELECT id FROM contacts WHERE assigned_to_id = $1 ORDER BY id FOR UPDATE),
+      `WITH picked AS (SELECT id FROM contacts WHERE ${assignedToSql('$1')} ORDER BY id FOR UPDATE),
             changed AS (UPDATE contacts c SET assigned_to_id = NULL, version = c.version + 1, updated_at = now() FROM picked WHERE c.id = picked.id RETURNING c.id)
        SELECT count(*)::int AS count FROM changed`,
       [userId],
@@ -84,4 +89,13 @@ export class ContactDirectoryService extends ContactDirectory {
       await manager.query('INSERT INTO traffic_sources (name) VALUES ($1) ON CONFLICT (name_key) DO NOTHING', [name]);
     }
   }
+}
+
+/**
+ * Contacts assigned to a user, live or trashed, as two conditions the live and the trashed
+ * assignee indexes each answer: the plain `assigned_to_id = $1` matches neither partial index
+ * and reads the whole table.
+ */
+export function assignedToSql(userParam: string): string {
+  return `(assigned_to_id = ${userParam} AND deleted_at IS NULL OR assigned_to_id = ${userParam} AND deleted_at IS NOT NULL)`;
 }

@@ -102,7 +102,7 @@ export class UsersService {
       const account = await this.lockedView(manager, id, ability, 'update');
       // Before any contact: the check waits for other changes that may take an administrator away.
       if (input.isActive === false && account.is_active && account.roles.some((r) => r.systemKey === 'admin')) await this.assertOtherAdmin(manager, id);
-      await lockAccountContacts(manager, account.contact_id, null);
+      await this.contacts.lockForAccountChange(manager, account.contact_id, null);
       // Read again now that the contact (its phone) is locked too.
       const before = (await this.view(manager, id))!;
       if (input.email && input.email.toLowerCase() !== before.email.toLowerCase()) await this.assertEmailFree(manager, ability, input.email, false);
@@ -139,7 +139,7 @@ export class UsersService {
       // An account that is no longer staff is nobody's assignee: its contacts lose it as edits, as on deletion.
       const staff = await this.grantsStaff(manager, unique);
       const wasStaff = before.roles.some((r) => r.audience === 'staff');
-      await lockAccountContacts(manager, before.contact_id, wasStaff && !staff ? id : null);
+      await this.contacts.lockForAccountChange(manager, before.contact_id, wasStaff && !staff ? id : null);
       await manager.query('DELETE FROM user_roles WHERE user_id = $1', [id]);
       await manager.query('INSERT INTO user_roles (user_id, role_id) SELECT $1, unnest($2::uuid[])', [id, unique]);
       unassigned = wasStaff && !staff ? await this.contacts.unassignFrom(manager, id) : 0;
@@ -166,7 +166,7 @@ export class UsersService {
     await this.dataSource.transaction(async (manager) => {
       const before = await this.lockedView(manager, id, ability, 'delete');
       if (before.roles.some((r) => r.systemKey === 'admin')) await this.assertOtherAdmin(manager, id);
-      await lockAccountContacts(manager, before.contact_id, id);
+      await this.contacts.lockForAccountChange(manager, before.contact_id, id);
       // Contacts lose their assignee as edits do, so clients that follow versions see it.
       const unassigned = await this.contacts.unassignFrom(manager, id);
       await manager.query('DELETE FROM users WHERE id = $1', [id]);
@@ -201,7 +201,7 @@ export class UsersService {
 
   /**
    * Locks the user and checks the caller may do `action` on this very account (404 when not even
-   * visible). A change that writes its contact locks it next, with `lockAccountContacts`.
+   * visible). A change that writes its contact locks it next, with `ContactDirectory.lockForAccountChange`.
    */
   private async lockedView(manager: EntityManager, id: string, ability: AppAbility, action: 'update' | 'delete'): Promise<UserViewRow> {
     // Seen before locked: a hidden account answers as a missing one, and holds nobody up.
@@ -291,17 +291,6 @@ export class UsersService {
     );
     if (!rows.length) throw new LastAdminError();
   }
-}
-
-/**
- * Locks an account's own contact and, given `assigneeId`, the contacts assigned to it, in one
- * pass in id order, as every writer of several contacts locks them. After the user, in the
- * order of core/identity/lock-order (each side's trigger writes the other row); new
- * assignments to the user, locked for update, wait meanwhile.
- */
-async function lockAccountContacts(manager: EntityManager, contactId: string, assigneeId: string | null): Promise<void> {
-  if (!assigneeId) await manager.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [contactId]);
-  else await manager.query('SELECT id FROM contacts WHERE id = $1 OR assigned_to_id = $2 ORDER BY id FOR UPDATE', [contactId, assigneeId]);
 }
 
 /** Each role once: a repeated id, or one written in other letter cases, names the same role. */
