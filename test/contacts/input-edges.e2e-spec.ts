@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { register, Session } from '../support/actors';
+import { newPerson, register, Session, signUp, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
 
 /**
@@ -137,6 +137,38 @@ describe('contacts: input at the edges', () => {
         .send({ name: 'Leads\u0007', columns: [{ index: 0, header: 'Name', target: 'firstName' }] })
         .expect(400);
       expect(mapping.body.details).toEqual([{ field: 'name', message: 'must not contain control or invisible characters' }]);
+    });
+  });
+
+  describe("people's names", () => {
+    const INVISIBLE = 'must not contain control or invisible characters';
+
+    it('a first or last name with a control or invisible character is refused on every route that writes one, and nothing is written', async () => {
+      const contact = (await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Named' }).expect(201)).body;
+      const staffRole = await systemRoleId(t, 'staff');
+      const client = await signUp(t, newPerson('names'));
+      const clientVersion = (await t.http.get('/api/v1/portal/me').set(client.auth).expect(200)).body.version;
+      const before = await t.db.query('SELECT count(*)::int AS n FROM contacts');
+      const refusals: Array<[string, () => PromiseLike<{ status: number; body: { details?: unknown } }>, string]> = [
+        ['POST /contacts', () => t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'A\u0007B' }), 'firstName'],
+        ['POST /contacts', () => t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Ok', lastName: '\u200b' }), 'lastName'],
+        ['PATCH /contacts/:id', () => t.http.patch(`/api/v1/contacts/${contact.id}`).set(admin.auth).send({ version: contact.version, lastName: 'Evil\u202eName' }), 'lastName'],
+        ['POST /users', () => t.http.post('/api/v1/users').set(admin.auth).send({ firstName: 'Line\nBreak', lastName: 'Ok', email: `names.${randomUUID()}@example.com`, roleIds: [staffRole] }), 'firstName'],
+        ['PATCH /users/:id', () => t.http.patch(`/api/v1/users/${admin.userId}`).set(admin.auth).send({ lastName: 'Zero\u200bWidth' }), 'lastName'],
+        ['PATCH /portal/me', () => t.http.patch('/api/v1/portal/me').set(client.auth).send({ version: clientVersion, firstName: 'Line\u2028Separated' }), 'firstName'],
+        ['POST /auth/register', () => t.http.post('/api/v1/auth/register').send({ firstName: 'Tab\tbed', lastName: 'Ok', email: `names.${randomUUID()}@example.com`, password: 'a-long-enough-password' }), 'firstName'],
+      ];
+      for (const [route, send, field] of refusals) {
+        const answer = await send();
+        expect({ route, status: answer.status, details: answer.body.details }).toEqual({ route, status: 400, details: [{ field, message: INVISIBLE }] });
+      }
+      expect(await t.db.query('SELECT count(*)::int AS n FROM contacts')).toEqual(before);
+      expect((await t.http.get(`/api/v1/contacts/${contact.id}`).set(admin.auth).expect(200)).body).toMatchObject({ lastName: '', version: contact.version });
+    });
+
+    it('the zero-width joiners Persian and Indic names need inside words are kept', async () => {
+      const created = await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'می\u200cخواهم', lastName: 'क्\u200dष' }).expect(201);
+      expect(created.body).toMatchObject({ firstName: 'می\u200cخواهم', lastName: 'क्\u200dष' });
     });
   });
 

@@ -1,4 +1,5 @@
-import { ValidateIf } from 'class-validator';
+import { Matches, ValidateIf } from 'class-validator';
+import { PERSON_NAME, VISIBLE_TEXT_MESSAGE } from './formats';
 
 /** `@Transform` that trims strings and leaves anything else for the validators to judge. */
 export const trim = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.trim() : value);
@@ -17,3 +18,6 @@ export const Omittable = (): PropertyDecorator => ValidateIf((_object: object, v
  * would otherwise lose keys such as `toString` in the class conversion, silently.
  */
 export const asSent = ({ obj, key }: { obj: Record<string, unknown>; key: string }): unknown => obj[key];
+
+/** A person's first or last name (see PERSON_NAME), wherever one is written. */
+export const IsPersonName = (): PropertyDecorator => Matches(PERSON_NAME, { message: VISIBLE_TEXT_MESSAGE });

@@ -12,6 +12,12 @@ export const VISIBLE_TEXT = /^(?:\s|[^\p{Cc}\p{Cf}])*$/u;
 export const VISIBLE_TEXT_MESSAGE = 'must not contain control or invisible characters';
 
 /**
+ * A person's name: one line, without control or invisible formatting characters, except the
+ * zero-width (non-)joiners that Persian and Indic names need inside words.
+ */
+export const PERSON_NAME = /^(?:[\u200c\u200d]|[^\p{Cc}\p{Cf}\u2028\u2029])*$/u;
+
+/**
  * An email address as every route checks it (`@IsEmail()`), for values that do not come
  * through a DTO (CSV cells, custom field values): one rule, wherever an address is written.
  */

@@ -51,6 +51,16 @@ describe('readRow', () => {
     }
   });
 
+  it('rejects a name with control or invisible characters, naming the column, and keeps the joiners Persian and Indic names need', () => {
+    const columns: ColumnMapping[] = [...mapping, { index: 2, header: 'Surname', target: 'lastName' }];
+    const read = (first: string, last: string) => readRow([first, 'name@example.com', last], 3, columns, lookups(), 'name@example.com');
+    expect(read('A\u0007B', 'Ok')).toEqual({ error: 'First Name must not contain control or invisible characters' });
+    expect(read('Ok', '\u200b')).toEqual({ error: 'Surname must not contain control or invisible characters' });
+    expect(read('Ok', 'Line\nBreak').error).toBe('Surname must not contain control or invisible characters');
+    expect(read('Ok', 'Evil\u202eName').error).toBe('Surname must not contain control or invisible characters');
+    expect(read('می\u200cخواهم', 'क्\u200dष').record!.fields).toMatchObject({ firstName: 'می\u200cخواهم', lastName: 'क्\u200dष' });
+  });
+
   it('rejects a row with a tag name too long once Title Cased, naming the column, instead of dropping the tag', () => {
     const columns: ColumnMapping[] = [...mapping, { index: 2, header: 'Labels', target: 'tags' }];
     const read = (tags: string) => readRow(['Tag', 'tag@example.com', tags], 3, columns, lookups(), 'tag@example.com');

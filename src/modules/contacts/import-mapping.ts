@@ -1,5 +1,5 @@
 import type { FieldErrorDto } from '../../core/http/error-response.dto';
-import { isEmailAddress, PHONE_PATTERN } from '../../core/http/formats';
+import { isEmailAddress, PERSON_NAME, PHONE_PATTERN, VISIBLE_TEXT_MESSAGE } from '../../core/http/formats';
 import { CSV_CORE_COLUMNS, CsvCoreField, restoreNeutralised } from './contacts.csv';
 import { nameKey, storedLookupName, titleCase } from './contacts.naming';
 import { checkCustomValues } from './custom-field-values';
@@ -193,6 +193,7 @@ export function readRow(
         const field = target as keyof ImportRecord['fields'];
         const limit = LIMITS[field];
         if (limit && cell.length > limit) return { error: `${column.header} is longer than ${limit} characters` };
+        if ((field === 'firstName' || field === 'lastName') && !PERSON_NAME.test(cell)) return { error: `${column.header} ${VISIBLE_TEXT_MESSAGE}` };
         if (field === 'email' && !isEmailAddress(cell)) return { error: `invalid email "${cell}"` };
         if (field === 'phone' && !PHONE_PATTERN.test(cell)) return { error: `invalid phone "${cell}"` };
         record.fields[field] = cell;

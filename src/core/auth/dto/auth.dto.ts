@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsEmail, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
-import { trim } from '../../http/dto-helpers';
+import { IsPersonName, trim } from '../../http/dto-helpers';
 
 
 export const PASSWORD_RULE = { min: 10, max: 200 };
@@ -20,6 +20,7 @@ export class RegisterDto extends PasswordField {
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
   @MaxLength(100)
+  @IsPersonName()
   firstName: string;
 
   @ApiProperty({ maxLength: 100, example: 'Lovelace' })
@@ -27,6 +28,7 @@ export class RegisterDto extends PasswordField {
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
   @MaxLength(100)
+  @IsPersonName()
   lastName: string;
 
   @ApiProperty({ format: 'email', maxLength: 254, example: 'ada@example.com' })

@@ -7,7 +7,7 @@ import { ACTIVITY_TYPES, type ActivityType } from '../../contacts/entities/activ
 import { CUSTOM_FIELD_TYPES, type CustomFieldType } from '../../contacts/entities/custom-field.entity';
 import { ContactPreferencesDto, PreferencesChange, type UpdateContactPreferencesDto } from '../../contacts/dto/contact-preferences.dto';
 import { PORTAL_SECTION_FEATURES, type PortalSectionFeature } from '../portal-sections';
-import { asSent, Omittable, trim } from '../../../core/http/dto-helpers';
+import { asSent, IsPersonName, Omittable, trim } from '../../../core/http/dto-helpers';
 
 const emptyToNull = ({ value }: { value: unknown }) => (typeof value === 'string' ? (value.trim() === '' ? null : value.trim()) : value);
 
@@ -36,6 +36,7 @@ export class UpdatePortalProfileDto {
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
   @MaxLength(100)
+  @IsPersonName()
   firstName?: string;
 
   @ApiPropertyOptional({ maxLength: 100, nullable: true, type: String })
@@ -43,6 +44,7 @@ export class UpdatePortalProfileDto {
   @Transform(emptyToNull)
   @IsString()
   @MaxLength(100)
+  @IsPersonName()
   lastName?: string | null;
 
   @ApiPropertyOptional({ maxLength: 50, nullable: true, type: String, example: '+44 20 7946 0958' })

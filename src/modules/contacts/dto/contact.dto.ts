@@ -26,7 +26,7 @@ import { CONTACT_STAGES } from '../entities/contact-status.entity';
 import type { FilterNode } from '../filters/contact-filter.types';
 import { CONTACT_FILTER_NODE } from './contact-filter.dto';
 import { ContactPreferencesDto, PreferencesChange, type UpdateContactPreferencesDto } from './contact-preferences.dto';
-import { asSent, Omittable, queryInteger, trim } from '../../../core/http/dto-helpers';
+import { asSent, IsPersonName, Omittable, queryInteger, trim } from '../../../core/http/dto-helpers';
 import { IsDateTime } from '../../../core/http/date-time';
 import { PHONE_MESSAGE, PHONE_PATTERN } from '../../../core/http/formats';
 import { TAG_NAME, TAG_NAME_MESSAGE } from '../contacts.naming';
@@ -77,6 +77,7 @@ export class ContactWritableFields {
   @ValidateIf((_, value) => value !== null)
   @IsString()
   @MaxLength(100)
+  @IsPersonName()
   lastName?: string | null;
 
   @ApiPropertyOptional({ format: 'email', maxLength: 254, nullable: true, type: String })
@@ -217,6 +218,7 @@ export class CreateContactDto extends ContactWritableFields {
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
   @MaxLength(100)
+  @IsPersonName()
   firstName: string;
 }
 
@@ -227,6 +229,7 @@ export class UpdateContactDto extends ContactWritableFields {
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
   @MaxLength(100)
+  @IsPersonName()
   firstName?: string;
 
   @ApiProperty({ type: 'integer', description: 'The version you read; a stale one is refused with 409 instead of overwriting a newer change.', example: 3 })

@@ -3,7 +3,7 @@ import { Transform } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsEmail, IsIn, IsOptional, IsString, IsUUID, Matches, MaxLength, MinLength } from 'class-validator';
 import { RoleSummaryDto } from '../../../core/auth/dto/auth.dto';
 import { PageQueryDto } from '../../../core/http/pagination';
-import { Omittable, trim } from '../../../core/http/dto-helpers';
+import { IsPersonName, Omittable, trim } from '../../../core/http/dto-helpers';
 
 const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
 
@@ -31,12 +31,14 @@ export class CreateUserDto {
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
   @MaxLength(100)
+  @IsPersonName()
   firstName: string;
 
   @ApiProperty({ maxLength: 100 })
   @Transform(trim)
   @IsString()
   @MaxLength(100)
+  @IsPersonName()
   lastName: string;
 
   @ApiProperty({ format: 'email', maxLength: 254 })
@@ -73,6 +75,7 @@ export class UpdateUserDto {
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
   @MaxLength(100)
+  @IsPersonName()
   firstName?: string;
 
   @ApiPropertyOptional({ maxLength: 100 })
@@ -80,6 +83,7 @@ export class UpdateUserDto {
   @Transform(trim)
   @IsString()
   @MaxLength(100)
+  @IsPersonName()
   lastName?: string;
 
   @ApiPropertyOptional({ format: 'email', maxLength: 254 })
