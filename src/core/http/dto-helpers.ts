@@ -1,5 +1,5 @@
 import { Matches, ValidateIf } from 'class-validator';
-import { PERSON_NAME, VISIBLE_TEXT_MESSAGE } from './formats';
+import { PERSON_NAME, VISIBLE_TEXT, VISIBLE_TEXT_MESSAGE } from './formats';
 
 /** `@Transform` that trims strings and leaves anything else for the validators to judge. */
 export const trim = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.trim() : value);
@@ -21,3 +21,6 @@ export const asSent = ({ obj, key }: { obj: Record<string, unknown>; key: string
 
 /** A person's first or last name (see PERSON_NAME), wherever one is written. */
 export const IsPersonName = (): PropertyDecorator => Matches(PERSON_NAME, { message: VISIBLE_TEXT_MESSAGE });
+
+/** Text shown as a name or label (see VISIBLE_TEXT); `each` for every item of a list. */
+export const IsVisibleText = (options: { each?: boolean } = {}): PropertyDecorator => Matches(VISIBLE_TEXT, { ...options, message: VISIBLE_TEXT_MESSAGE });

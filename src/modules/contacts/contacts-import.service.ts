@@ -97,6 +97,8 @@ export type UploadedFile = Readable & { truncated?: boolean };
 const FINAL_STATUSES = ['completed', 'cancelled', 'reverting', 'reverted'];
 /** An import in one of these can be cancelled: it has not run, or has not run to the end. */
 const CANCELLABLE_STATUSES = ['uploaded', 'queued', 'running', 'failed'];
+/** An import in one of these can be reverted: no chunk of it is being written. */
+const REVERTIBLE_STATUSES = ['completed', 'failed', 'cancelled'];
 
 /** Upload, map, dry-run, run (as a job, chunk by chunk with a checkpoint), report and revert CSV imports. */
 @Injectable()
@@ -401,7 +403,7 @@ export class ContactsImportService {
     await this.dataSource.transaction(async (manager) => {
       await setChangeContext(manager, actor.id, 'revert');
       const row = await this.load(manager, id, true);
-      if (!['completed', 'failed', 'cancelled'].includes(row.status)) throw new ConflictException({ message: `An import that is ${row.status} cannot be reverted`, code: 'import_not_revertible' });
+      if (!REVERTIBLE_STATUSES.includes(row.status)) throw new ConflictException({ message: `An import that is ${row.status} cannot be reverted`, code: 'import_not_revertible' });
       // Users before contacts (core/identity/lock-order): the actor the status history names, the
       // assignees put back, and the accounts whose names and email follow their contacts'. An
       // account opened since gave its contact a new version, which is then not put back.

@@ -1,7 +1,7 @@
 import { ConflictException, UnprocessableEntityException } from '@nestjs/common';
 import type { FieldErrorDto } from '../../core/http/error-response.dto';
 import { LIST_ITEM, listItemMessage } from './contacts.naming';
-import type { CustomField } from './entities/custom-field.entity';
+import { CHOICE_FIELD_TYPES, type CustomField } from './entities/custom-field.entity';
 import type { FilterNode } from './filters/contact-filter.types';
 
 export interface OptionRename {
@@ -19,7 +19,6 @@ export interface RenamePlan {
   options: string[];
 }
 
-const CHOICE_TYPES = new Set(['select', 'multi_select']);
 
 /** Options are told apart ignoring case (filters compare them so), and so is `from`. */
 const identity = (option: string) => option.toLowerCase();
@@ -31,7 +30,7 @@ const identity = (option: string) => option.toLowerCase();
  * that would merge two options, which a rename does not do.
  */
 export function planOptionRenames(field: Pick<CustomField, 'key' | 'type' | 'options'>, renames: OptionRename[], listed?: string[]): RenamePlan {
-  if (!CHOICE_TYPES.has(field.type)) {
+  if (!CHOICE_FIELD_TYPES.has(field.type)) {
     throw new UnprocessableEntityException({
       message: `Only select and multi_select fields have options to rename; "${field.key}" is a ${field.type} field`,
       code: 'options_not_allowed',

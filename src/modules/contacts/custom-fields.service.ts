@@ -8,12 +8,11 @@ import { ClusterEventsService } from '../../core/cluster/cluster-events.service'
 import type { AuthUser } from '../../core/identity/auth-user';
 import type { CreateCustomFieldDto, UpdateCustomFieldDto } from './dto/custom-field.dto';
 import { LIST_ITEM, listItemMessage } from './contacts.naming';
-import { CustomField } from './entities/custom-field.entity';
+import { CHOICE_FIELD_TYPES, CustomField } from './entities/custom-field.entity';
 import { holdsOptionsSql, OptionRename, planOptionRenames, RenamePlan, renamedValueSql, renameOptionsInRule } from './custom-field-renames';
 import type { FilterNode } from './filters/contact-filter.types';
 import { ContactListTotals } from './list-totals';
 
-const CHOICE_TYPES = new Set(['select', 'multi_select']);
 
 /** A definition as a write holds it: what its values must be until the write commits. */
 export interface HeldField {
@@ -156,14 +155,14 @@ export class CustomFieldsService implements OnModuleInit {
       `SELECT id, rule FROM segments WHERE kind = 'dynamic' AND strpos(rule::text, $1) > 0 ORDER BY id FOR UPDATE`,
       [JSON.stringify(`custom.${field.key}`)],
     );
-    let segmentsRewritten = 0;
-    for (const segment of segments) {
+    const rewritten = segments.flatMap((segment) => {
       const rule = renameOptionsInRule(segment.rule, field, plan);
-      if (!rule) continue;
-      await manager.query('UPDATE segments SET rule = $2::jsonb WHERE id = $1', [segment.id, JSON.stringify(rule)]);
-      segmentsRewritten += 1;
+      return rule ? [{ id: segment.id, rule }] : [];
+    });
+    if (rewritten.length) {
+      await manager.query(`UPDATE segments s SET rule = r.rule FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, rule jsonb) WHERE s.id = r.id`, [JSON.stringify(rewritten)]);
     }
-    return { contactsRenamed, segmentsRewritten };
+    return { contactsRenamed, segmentsRewritten: rewritten.length };
   }
 
   /**
@@ -262,7 +261,7 @@ export class CustomFieldsService implements OnModuleInit {
       });
     }
     const withdrawn = values
-      ? live.filter(({ key, type, options }) => CHOICE_TYPES.has(type) && ([] as unknown[]).concat(values[key] ?? []).some((choice) => !options.includes(choice as string)))
+      ? live.filter(({ key, type, options }) => CHOICE_FIELD_TYPES.has(type) && ([] as unknown[]).concat(values[key] ?? []).some((choice) => !options.includes(choice as string)))
       : [];
     if (withdrawn.length) {
       throw new ConflictException({
@@ -297,10 +296,10 @@ export class CustomFieldsService implements OnModuleInit {
         details: separated.map((index) => ({ field: `options.${index}`, message: listItemMessage('the values of a multi-select field') })),
       });
     }
-    if (CHOICE_TYPES.has(type) && options.length === 0) {
+    if (CHOICE_FIELD_TYPES.has(type) && options.length === 0) {
       throw new UnprocessableEntityException({ message: 'Select fields need at least one option', code: 'options_required', details: [{ field: 'options', message: 'must list at least one option' }] });
     }
-    if (!CHOICE_TYPES.has(type) && options.length > 0) {
+    if (!CHOICE_FIELD_TYPES.has(type) && options.length > 0) {
       throw new UnprocessableEntityException({ message: 'Only select fields have options', code: 'options_not_allowed', details: [{ field: 'options', message: 'only select and multi_select fields take options' }] });
     }
   }

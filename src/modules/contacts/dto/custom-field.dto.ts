@@ -2,9 +2,8 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayUnique, IsArray, IsBoolean, IsIn, IsInt, IsNotIn, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
 import { CUSTOM_FIELD_TYPES, type CustomFieldType } from '../entities/custom-field.entity';
-import { Omittable, trim } from '../../../core/http/dto-helpers';
+import { IsVisibleText, Omittable, trim } from '../../../core/http/dto-helpers';
 import { RESERVED_KEYS } from '../../../core/http/validation';
-import { VISIBLE_TEXT, VISIBLE_TEXT_MESSAGE } from '../../../core/http/formats';
 
 /** Options are told apart ignoring case, as filters compare them. */
 const optionIdentity = (option: unknown) => (typeof option === 'string' ? option.toLowerCase() : option);
@@ -38,7 +37,7 @@ export class CreateCustomFieldDto {
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
   @MaxLength(100)
-  @Matches(VISIBLE_TEXT, { message: VISIBLE_TEXT_MESSAGE })
+  @IsVisibleText()
   label: string;
 
   @ApiProperty({ enum: CUSTOM_FIELD_TYPES, enumName: 'CustomFieldType', description: 'Cannot change later. number takes whole numbers; decimal a double-precision number (about 15 significant digits: longer ones are rounded).' })
@@ -59,7 +58,7 @@ export class CreateCustomFieldDto {
   @IsString({ each: true })
   @MinLength(1, { each: true, message: 'must not hold an empty option' })
   @MaxLength(100, { each: true })
-  @Matches(VISIBLE_TEXT, { each: true, message: VISIBLE_TEXT_MESSAGE })
+  @IsVisibleText({ each: true })
   options?: string[];
 
   @ApiPropertyOptional({ default: false, description: 'Internal fields are hidden from clients in the portal.' })
@@ -89,7 +88,7 @@ export class OptionRenameDto {
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
   @MaxLength(100)
-  @Matches(VISIBLE_TEXT, { message: VISIBLE_TEXT_MESSAGE })
+  @IsVisibleText()
   to: string;
 }
 
@@ -105,7 +104,7 @@ export class UpdateCustomFieldDto {
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
   @MaxLength(100)
-  @Matches(VISIBLE_TEXT, { message: VISIBLE_TEXT_MESSAGE })
+  @IsVisibleText()
   label?: string;
 
   @ApiPropertyOptional()
@@ -122,7 +121,7 @@ export class UpdateCustomFieldDto {
   @IsString({ each: true })
   @MinLength(1, { each: true, message: 'must not hold an empty option' })
   @MaxLength(100, { each: true })
-  @Matches(VISIBLE_TEXT, { each: true, message: VISIBLE_TEXT_MESSAGE })
+  @IsVisibleText({ each: true })
   options?: string[];
 
   @ApiPropertyOptional({

@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional, PickType } from '@nestjs/swagger';
+import { IsVisibleText } from '../../../core/http/dto-helpers';
 import { Transform, Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsIn, IsInt, IsString, Matches, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
-import { VISIBLE_TEXT, VISIBLE_TEXT_MESSAGE } from '../../../core/http/formats';
 import { PageQueryDto } from '../../../core/http/pagination';
 
 export const IMPORT_MODES = ['create', 'upsert', 'update'] as const;
@@ -51,7 +51,7 @@ export class SaveMappingDto {
   @IsString()
   @MinLength(1)
   @MaxLength(100)
-  @Matches(VISIBLE_TEXT, { message: VISIBLE_TEXT_MESSAGE })
+  @IsVisibleText()
   name: string;
 
   @ApiProperty({ type: [ColumnMappingDto], maxItems: IMPORT_COLUMNS_MAX })

@@ -2,6 +2,8 @@ import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, UpdateDateCol
 
 export const CUSTOM_FIELD_TYPES = ['text', 'number', 'decimal', 'boolean', 'date', 'datetime', 'select', 'multi_select', 'email', 'url', 'phone'] as const;
 export type CustomFieldType = (typeof CUSTOM_FIELD_TYPES)[number];
+/** The types whose values are chosen from the field's options. */
+export const CHOICE_FIELD_TYPES: ReadonlySet<string> = new Set<CustomFieldType>(['select', 'multi_select']);
 
 /** An admin-defined contact field; values live in contacts.custom_fields under `key`. */
 @Entity({ name: 'custom_fields' })

@@ -6,8 +6,7 @@ import { PersonRefDto } from '../../contacts/dto/contact.dto';
 import { CONTACT_FILTER_NODE } from '../../contacts/dto/contact-filter.dto';
 import type { FilterNode } from '../../contacts/filters/contact-filter.types';
 import { SEGMENT_KINDS, type SegmentKind } from '../entities/segment.entity';
-import { asSent, Omittable, trim } from '../../../core/http/dto-helpers';
-import { VISIBLE_TEXT, VISIBLE_TEXT_MESSAGE } from '../../../core/http/formats';
+import { asSent, IsVisibleText, Omittable, trim } from '../../../core/http/dto-helpers';
 
 
 
@@ -52,7 +51,7 @@ export class CreateSegmentDto {
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
   @MaxLength(100)
-  @Matches(VISIBLE_TEXT, { message: VISIBLE_TEXT_MESSAGE })
+  @IsVisibleText()
   name: string;
 
   @ApiPropertyOptional({ nullable: true, maxLength: 1000 })
@@ -79,7 +78,7 @@ export class UpdateSegmentDto {
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
   @MaxLength(100)
-  @Matches(VISIBLE_TEXT, { message: VISIBLE_TEXT_MESSAGE })
+  @IsVisibleText()
   name?: string;
 
   @ApiPropertyOptional({ maxLength: 1000 })
