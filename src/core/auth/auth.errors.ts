@@ -48,9 +48,14 @@ export class WrongCurrentPasswordError extends BadRequestException {
 /** The unique keys an email of an account or contact is checked against. */
 const EMAIL_KEYS = ['users_email_key_key', 'contacts_email_key_key'];
 
+/** Whether a write broke the unique email of accounts or of contacts: it lost a race for the address. */
+export function isEmailConflict(error: unknown): boolean {
+  const driverError = error instanceof QueryFailedError ? (error.driverError as { code?: string; constraint?: string }) : undefined;
+  return driverError?.code === '23505' && EMAIL_KEYS.includes(driverError.constraint ?? '');
+}
+
 /** A write that lost a race for an email to a concurrent one: answered as the pre-check answers. */
 export function emailTakenOnConflict(error: unknown): never {
-  const driverError = error instanceof QueryFailedError ? (error.driverError as { code?: string; constraint?: string }) : undefined;
-  if (driverError?.code === '23505' && EMAIL_KEYS.includes(driverError.constraint ?? '')) throw new EmailTakenError();
+  if (isEmailConflict(error)) throw new EmailTakenError();
   throw error;
 }

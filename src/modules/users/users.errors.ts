@@ -1,5 +1,4 @@
 import { ConflictException, NotFoundException, UnprocessableEntityException } from '@nestjs/common';
-import { QueryFailedError } from 'typeorm';
 
 export class RoleNotFoundError extends NotFoundException {
   constructor() {
@@ -58,10 +57,4 @@ export class AccountEmailTakenError extends ConflictException {
     const detail = holder.kind === 'unseen' ? 'is already in use' : holder.kind === 'account' ? 'is already used by another account' : 'is the email of a contact without an account';
     super({ message, code: 'email_taken', details: [{ field: 'email', message: detail }] });
   }
-}
-
-/** Whether a write broke the unique email of accounts or of contacts: it lost a race for the address. */
-export function isEmailConflict(error: unknown): boolean {
-  const driverError = error instanceof QueryFailedError ? (error.driverError as { code?: string; constraint?: string }) : undefined;
-  return driverError?.code === '23505' && ['users_email_key_key', 'contacts_email_key_key'].includes(driverError.constraint ?? '');
 }

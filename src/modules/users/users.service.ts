@@ -9,13 +9,14 @@ import { subjectOf } from '../../core/access/app-ability';
 import { assertAdministrator, assertCanOnRecord, dependsOnRecord, hasWholeRight } from '../../core/access/record-access';
 import { SubjectRegistry } from '../../core/access/subject-registry';
 import { AuditService } from '../../core/audit/audit.service';
+import { isEmailConflict } from '../../core/auth/auth.errors';
 import { PasswordTokensService } from '../../core/auth/password-tokens.service';
 import { accountTypeOf, AuthUser } from '../../core/identity/auth-user';
 import { ContactDirectory } from '../../core/identity/contact-directory';
 import { IdentityService } from '../../core/identity/identity.service';
 import { containsPattern, Page, pageWindow, parseSort, toPage } from '../../core/http/pagination';
 import type { CreateUserDto, UpdateUserDto, UserDto, UserQueryDto } from './dto/user.dto';
-import { AccountEmailTakenError, isEmailConflict, LastAdminError, UnknownRolesError } from './users.errors';
+import { AccountEmailTakenError, LastAdminError, UnknownRolesError } from './users.errors';
 import { USER_SORTS, USER_VIEW_SELECT, UserViewRow } from './users.queries';
 
 /** Held by every change that may leave one administrator fewer, for its transaction. */
