@@ -5,6 +5,7 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { SwaggerModule } from '@nestjs/swagger';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
+import { maxHeaderSize } from 'node:http';
 import { AppModule } from './app.module';
 import { AppConfig } from './config/app-config';
 import { NodeEnvironment, validateEnvironment } from './config/environment';
@@ -32,8 +33,11 @@ export async function createApp(): Promise<NestFastifyApplication> {
     bodyLimit: config.http.bodyLimit,
     trustProxy: config.http.trustProxy as boolean | string[],
     genReqId: () => randomUUID(),
-    // The router refuses a malformed URL or an over-long path parameter before any hook or
-    // filter runs: answered here, in the API's error shape and with its headers.
+    // Every path parameter reaches its route, whose own check names it (an id that is no UUID
+    // is a 400 on `id`); the request line cannot outgrow Node's header limit anyway.
+    routerOptions: { maxParamLength: maxHeaderSize },
+    // The router refuses a malformed URL before any hook or filter runs: answered here, in the
+    // API's error shape and with its headers.
     frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
       const body = routerErrors.toBody(error);
       void reply.headers(headers).status(body.statusCode).header('content-type', 'application/json; charset=utf-8').send(body);

@@ -205,11 +205,16 @@ describe('contacts: input at the edges', () => {
     });
   });
 
-  describe('paths the router refuses before any route runs', () => {
-    it('an id longer than a path parameter may be is answered in the API error shape, with its headers', async () => {
-      const response = await t.http.get(`/api/v1/contacts/${'a'.repeat(101)}`).set(admin.auth).expect(414);
-      expect(response.body).toEqual({ statusCode: 414, error: 'URI Too Long', message: 'A path parameter is too long (100 characters at most)', code: 'uri_too_long' });
+  describe('malformed and over-long paths', () => {
+    it.each([101, 5000])('an id of %i characters reaches its route, which names the parameter', async (length) => {
+      const response = await t.http.get(`/api/v1/contacts/${'a'.repeat(length)}`).set(admin.auth).expect(400);
+      expect(response.body).toMatchObject({ statusCode: 400, details: [{ field: 'id', message: 'must be a UUID' }] });
       expect(response.headers['x-content-type-options']).toBe('nosniff');
+      const nested = await t.http.post(`/api/v1/contacts/imports/${'b'.repeat(length)}/cancel`).set(admin.auth).expect(400);
+      expect(nested.body.details).toEqual([{ field: 'id', message: 'must be a UUID' }]);
+      // Parameters that are names, not ids, are looked up and not found.
+      await t.http.patch(`/api/v1/features/${'c'.repeat(length)}`).set(admin.auth).send({ enabled: true }).expect(404);
+      await t.http.post(`/api/v1/jobs/contacts.import/${'d'.repeat(length)}/retry`).set(admin.auth).expect(404);
     });
 
     it('a malformed percent-encoding in the path is a 400 in the API error shape that does not echo the URL', async () => {

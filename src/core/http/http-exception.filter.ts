@@ -102,9 +102,6 @@ function friendlyFastifyError(error: { code?: string; message?: string }): Pick<
       return { message: 'Unsupported content type: send application/json (a file upload: multipart/form-data)', code: 'unsupported_media_type' };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return { message: 'Body cannot be empty when content-type is set to application/json', code: 'invalid_json', details: [{ field: 'body', message: 'is empty: send a JSON object' }] };
-    case 'FST_ERR_MAX_PARAM_LENGTH':
-    case 'FST_ERR_PARAM_TOO_LONG':
-      return { message: 'A path parameter is too long (100 characters at most)', code: 'uri_too_long' };
     case 'FST_ERR_BAD_URL':
       // The URL itself is not echoed: it is what was malformed.
       return { message: 'The URL path holds a malformed percent-encoding (a % not followed by the two hex digits of valid UTF-8)', code: 'invalid_url' };
