@@ -293,6 +293,22 @@ describe('validateRules', () => {
     expect(validate([{ action: 'read', subject: 'Contact', conditions: { $and: ['email'] } }])).toEqual([
       { field: 'rules.0.conditions.$and.0', message: 'must be an object' },
     ]);
+    expect(validate([{ action: 'read', subject: 'Contact', conditions: { $and: [[]] } }])).toEqual([
+      { field: 'rules.0.conditions.$and.0', message: 'must be an object' },
+    ]);
+    expect(validate([{ action: 'read', subject: 'Contact', conditions: { $or: [{ email: 'x' }, {}] } }])).toEqual([
+      { field: 'rules.0.conditions.$or.1', message: 'must not be an empty object' },
+    ]);
+  });
+
+  it('refuses $lt, $lte, $gt and $gte on lists and on true-or-false fields, which have no order', () => {
+    expect(validate([{ action: 'read', subject: 'Contact', conditions: { tags: { $gte: 'a' } } }])).toEqual([
+      { field: 'rules.0.conditions.tags.$gte', message: '"tags" is a list: compare it with $eq, $ne, $in, $nin or $exists' },
+    ]);
+    expect(validate([{ action: 'read', subject: 'User', conditions: { isActive: { $lt: true } } }])).toEqual([
+      { field: 'rules.0.conditions.isActive.$lt', message: '"isActive" is true or false, which has no order: use $eq or $ne' },
+    ]);
+    expect(validate([{ action: 'read', subject: 'Contact', conditions: { id: { $gt: '5a000000-0000-4000-8000-00000000000a' }, email: { $lte: 'm' }, createdAt: { $lt: '2024-01-01' } } }])).toEqual([]);
   });
 
   it('reports errors of several rules, each under its own index', () => {

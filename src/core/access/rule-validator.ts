@@ -5,6 +5,9 @@ import type { FieldErrorDto } from '../http/error-response.dto';
 
 const FIELD_OPERATORS = new Set(['$eq', '$ne', '$in', '$nin', '$lt', '$lte', '$gt', '$gte', '$exists']);
 const LOGICAL_OPERATORS = new Set(['$and', '$or', '$nor']);
+const ORDERING_OPERATORS = new Set(['$lt', '$lte', '$gt', '$gte']);
+/** Field types whose values have an order both CASL and PostgreSQL compare by. */
+const ORDERED_TYPES: ReadonlySet<FieldType> = new Set(['uuid', 'string', 'number', 'date']);
 
 /**
  * Checks rules before they are saved: known actions and subjects, fields the subject has (and
@@ -79,7 +82,13 @@ function checkConditions(
   for (const [key, value] of Object.entries(conditions)) {
     if (LOGICAL_OPERATORS.has(key)) {
       if (!Array.isArray(value) || value.length === 0) at(`${path}.${key}`, 'must be a non-empty list of conditions');
-      else value.forEach((inner, i) => (inner && typeof inner === 'object' ? checkConditions(inner as Record<string, unknown>, `${path}.${key}.${i}`, fieldKnown, fieldOf, at) : at(`${path}.${key}.${i}`, 'must be an object')));
+      else
+        value.forEach((inner, i) => {
+          // An empty entry (or a list, read as one) would match everything unsaid, as an empty `conditions` would.
+          if (!inner || typeof inner !== 'object' || Array.isArray(inner)) at(`${path}.${key}.${i}`, 'must be an object');
+          else if (Object.keys(inner).length === 0) at(`${path}.${key}.${i}`, 'must not be an empty object');
+          else checkConditions(inner as Record<string, unknown>, `${path}.${key}.${i}`, fieldKnown, fieldOf, at);
+        });
       continue;
     }
     if (key.startsWith('$')) {
@@ -109,6 +118,9 @@ function checkConditions(
           if (typeof operand !== 'boolean') at(`${path}.${key}.${operator}`, 'must be true or false');
         } else if (operand === null && operator !== '$eq' && operator !== '$ne') {
           at(`${path}.${key}.${operator}`, 'must not be null: a missing value is neither less nor greater than anything');
+        } else if (ORDERING_OPERATORS.has(operator) && field && field.conditions !== false && !ORDERED_TYPES.has(field.type)) {
+          // Neither the in-memory check nor SQL orders these: the role's every check and list would fail.
+          at(`${path}.${key}.${operator}`, field.type.endsWith('[]') ? `"${key}" is a list: compare it with $eq, $ne, $in, $nin or $exists` : `"${key}" is true or false, which has no order: use $eq or $ne`);
         } else if (FIELD_OPERATORS.has(operator)) {
           checkValue(`${path}.${key}.${operator}`, operand);
         }

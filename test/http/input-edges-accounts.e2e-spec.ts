@@ -1,0 +1,63 @@
+import { randomUUID } from 'node:crypto';
+import { createUserWithRoles, register, Session } from '../support/actors';
+import { startTestApp, TestApp } from '../support/test-app';
+
+/**
+ * Input at the edges of what the account routes read (sign-up, users, roles and their rules):
+ * each case must be answered with a 4xx in the shared error shape that names the field and the
+ * reason, before anything is written; never a 5xx later, never a value quietly taken.
+ */
+describe('accounts: input at the edges', () => {
+  let t: TestApp;
+  let admin: Session;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    admin = await register(t, 'admin');
+  });
+  afterAll(() => t.close());
+
+  const count = async (table: string) => ((await t.db.query(`SELECT count(*)::int AS n FROM ${table}`)) as Array<{ n: number }>)[0]!.n;
+
+  describe('role rules', () => {
+    const tagId = randomUUID();
+    it.each([
+      ['a list field compared with $lt', { tagIds: { $lt: tagId } }, 'Contact', 'rules.0.conditions.tagIds.$lt', '"tagIds" is a list: compare it with $eq, $ne, $in, $nin or $exists'],
+      ['a list field compared with $gte', { serviceIds: { $gte: tagId } }, 'Contact', 'rules.0.conditions.serviceIds.$gte', '"serviceIds" is a list: compare it with $eq, $ne, $in, $nin or $exists'],
+      ['a true-or-false field compared with $gt', { hasAccount: { $gt: false } }, 'Contact', 'rules.0.conditions.hasAccount.$gt', '"hasAccount" is true or false, which has no order: use $eq or $ne'],
+      ['a true-or-false field compared with $lte', { isActive: { $lte: true } }, 'User', 'rules.0.conditions.isActive.$lte', '"isActive" is true or false, which has no order: use $eq or $ne'],
+      ['an empty condition in $and', { $and: [{}] }, 'Contact', 'rules.0.conditions.$and.0', 'must not be an empty object'],
+      ['an empty condition in $or', { $or: [{ city: 'Oslo' }, {}] }, 'Contact', 'rules.0.conditions.$or.1', 'must not be an empty object'],
+      ['a list in $nor', { $nor: [[]] }, 'Contact', 'rules.0.conditions.$nor.0', 'must be an object'],
+    ])('%s is refused when the role is saved, not failed on every request of its users', async (_label, conditions, subject, field, message) => {
+      const before = await count('roles');
+      const refused = await t.http.post('/api/v1/roles').set(admin.auth).send({ name: `Odd ${randomUUID()}`, rules: [{ action: 'read', subject, conditions }] }).expect(400);
+      expect(refused.body).toMatchObject({ code: 'validation_failed', details: [{ field, message }] });
+      expect(await count('roles')).toBe(before);
+    });
+
+    it('an edit bringing one in is refused too, and the role keeps its rules', async () => {
+      const rules = [{ action: 'read', subject: 'Contact', conditions: { hasAccount: true } }];
+      const role = await t.http.post('/api/v1/roles').set(admin.auth).send({ name: `Kept ${randomUUID()}`, rules }).expect(201);
+      const refused = await t.http
+        .patch(`/api/v1/roles/${role.body.id}`)
+        .set(admin.auth)
+        .send({ rules: [{ action: 'read', subject: 'Contact', conditions: { hasAccount: { $lt: true } } }] })
+        .expect(400);
+      expect(refused.body.details).toEqual([{ field: 'rules.0.conditions.hasAccount.$lt', message: '"hasAccount" is true or false, which has no order: use $eq or $ne' }]);
+      expect((await t.http.get(`/api/v1/roles/${role.body.id}`).set(admin.auth).expect(200)).body.rules).toEqual(rules);
+    });
+
+    it('ordered fields still take $lt, $lte, $gt and $gte, and a user of the role lists by them', async () => {
+      const rules = [
+        { action: 'read', subject: 'Contact', conditions: { createdAt: { $gte: '2000-01-01T00:00:00Z' }, lastName: { $lt: '\uffff' }, id: { $gt: '00000000-0000-4000-8000-000000000000' } } },
+        { action: 'read', subject: 'User', conditions: { email: { $lte: '\uffff' } } },
+      ];
+      const role = await t.http.post('/api/v1/roles').set(admin.auth).send({ name: `Ordered ${randomUUID()}`, rules }).expect(201);
+      const user = await createUserWithRoles(t, admin, [role.body.id], 'ordered');
+      const contacts = await t.http.get('/api/v1/contacts').set(user.auth).expect(200);
+      expect(contacts.body.data.map((contact: { id: string }) => contact.id)).toContain(user.contactId);
+      await t.http.get(`/api/v1/users/${user.userId}`).set(user.auth).expect(200);
+    });
+  });
+});
