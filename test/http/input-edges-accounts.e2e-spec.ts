@@ -60,4 +60,31 @@ describe('accounts: input at the edges', () => {
       await t.http.get(`/api/v1/users/${user.userId}`).set(user.auth).expect(200);
     });
   });
+
+  describe('role names', () => {
+    const INVISIBLE = 'must not contain control or invisible characters';
+
+    it.each([
+      ['a zero-width space alone', '\u200b'],
+      ['a control character', 'Sales\u0007'],
+      ['a direction override', '\u202eSupport'],
+    ])('%s is refused on create and on rename, and nothing changes', async (_label, name) => {
+      const before = await count('roles');
+      const created = await t.http.post('/api/v1/roles').set(admin.auth).send({ name, rules: [] }).expect(400);
+      expect(created.body.details).toEqual([{ field: 'name', message: INVISIBLE }]);
+      expect(await count('roles')).toBe(before);
+
+      const role = await t.http.post('/api/v1/roles').set(admin.auth).send({ name: `Named ${randomUUID()}`, rules: [] }).expect(201);
+      const renamed = await t.http.patch(`/api/v1/roles/${role.body.id}`).set(admin.auth).send({ name }).expect(400);
+      expect(renamed.body.details).toEqual([{ field: 'name', message: INVISIBLE }]);
+      expect((await t.http.get(`/api/v1/roles/${role.body.id}`).set(admin.auth).expect(200)).body.name).toBe(role.body.name);
+    });
+
+    it('a description sent as null on an edit is refused as the field it is, before the database is asked', async () => {
+      const role = await t.http.post('/api/v1/roles').set(admin.auth).send({ name: `Described ${randomUUID()}`, description: 'Kept', rules: [] }).expect(201);
+      const refused = await t.http.patch(`/api/v1/roles/${role.body.id}`).set(admin.auth).send({ description: null }).expect(400);
+      expect(refused.body).toMatchObject({ code: 'validation_failed', details: [{ field: 'description', message: 'must be a string' }] });
+      expect((await t.http.get(`/api/v1/roles/${role.body.id}`).set(admin.auth).expect(200)).body.description).toBe('Kept');
+    });
+  });
 });

@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsObject, IsOptional, IsString, MaxLength, MinLength, ValidateNested } from 'class-validator';
-import { asSent, Omittable, trim } from '../../../core/http/dto-helpers';
+import { asSent, IsVisibleText, Omittable, trim } from '../../../core/http/dto-helpers';
 
 
 export class RuleDto {
@@ -51,6 +51,7 @@ export class CreateRoleDto {
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
   @MaxLength(100)
+  @IsVisibleText()
   name: string;
 
   @ApiPropertyOptional({ nullable: true, maxLength: 500 })
@@ -79,10 +80,11 @@ export class UpdateRoleDto {
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
   @MaxLength(100)
+  @IsVisibleText()
   name?: string;
 
   @ApiPropertyOptional({ maxLength: 500 })
-  @IsOptional()
+  @Omittable()
   @IsString()
   @MaxLength(500)
   description?: string;
