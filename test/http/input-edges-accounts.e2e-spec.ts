@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createUserWithRoles, register, Session } from '../support/actors';
+import { createUserWithRoles, newPerson, register, Session, signUp, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
 
 /**
@@ -85,6 +85,34 @@ describe('accounts: input at the edges', () => {
       const refused = await t.http.patch(`/api/v1/roles/${role.body.id}`).set(admin.auth).send({ description: null }).expect(400);
       expect(refused.body).toMatchObject({ code: 'validation_failed', details: [{ field: 'description', message: 'must be a string' }] });
       expect((await t.http.get(`/api/v1/roles/${role.body.id}`).set(admin.auth).expect(200)).body.description).toBe('Kept');
+    });
+  });
+
+  describe('users', () => {
+    const PHONE = 'must be a phone number (digits, spaces, + ( ) . / -)';
+
+    it.each(['---', '(((', '. / .'])('a phone of %j, without a digit, is refused wherever an account is written, as on contacts', async (phone) => {
+      const staffRole = await systemRoleId(t, 'staff');
+      const users = await count('users');
+      const signUps = await count('sign_up_requests');
+      const created = await t.http
+        .post('/api/v1/users')
+        .set(admin.auth)
+        .send({ firstName: 'No', lastName: 'Digits', email: `phone.${randomUUID()}@example.com`, phone, roleIds: [staffRole], sendInvite: false })
+        .expect(400);
+      expect(created.body.details).toEqual([{ field: 'phone', message: PHONE }]);
+      const edited = await t.http.patch(`/api/v1/users/${admin.userId}`).set(admin.auth).send({ phone }).expect(400);
+      expect(edited.body.details).toEqual([{ field: 'phone', message: PHONE }]);
+      const registered = await t.http.post('/api/v1/auth/register').send({ ...newPerson('phone'), phone }).expect(400);
+      expect(registered.body.details).toEqual([{ field: 'phone', message: PHONE }]);
+      expect({ users: await count('users'), signUps: await count('sign_up_requests') }).toEqual({ users, signUps });
+      expect((await t.http.get(`/api/v1/users/${admin.userId}`).set(admin.auth).expect(200)).body.phone).toBe('+1 555 0100');
+    });
+
+    it('a phone sent as null still clears it', async () => {
+      const client = await signUp(t, newPerson('clears'));
+      const cleared = await t.http.patch(`/api/v1/users/${client.userId}`).set(admin.auth).send({ phone: null }).expect(200);
+      expect(cleared.body.phone).toBeNull();
     });
   });
 });

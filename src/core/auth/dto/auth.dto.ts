@@ -2,6 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsEmail, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
 import { IsPersonName, trim } from '../../http/dto-helpers';
+import { PHONE_MESSAGE, PHONE_PATTERN } from '../../http/formats';
 
 
 export const PASSWORD_RULE = { min: 10, max: 200 };
@@ -42,7 +43,7 @@ export class RegisterDto extends PasswordField {
   @Transform(trim)
   @IsString()
   @MaxLength(50)
-  @Matches(/^[+0-9 ()./-]{3,50}$/, { message: 'must be a phone number (digits, spaces, + ( ) . / -)' })
+  @Matches(PHONE_PATTERN, { message: PHONE_MESSAGE })
   phone?: string;
 }
 

@@ -4,6 +4,7 @@ import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsEmail, IsIn, IsOption
 import { RoleSummaryDto } from '../../../core/auth/dto/auth.dto';
 import { PageQueryDto } from '../../../core/http/pagination';
 import { IsPersonName, Omittable, trim } from '../../../core/http/dto-helpers';
+import { PHONE_MESSAGE, PHONE_PATTERN } from '../../../core/http/formats';
 
 const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
 
@@ -52,7 +53,7 @@ export class CreateUserDto {
   @Transform(trim)
   @IsString()
   @MaxLength(50)
-  @Matches(/^[+0-9 ()./-]{3,50}$/, { message: 'must be a phone number (digits, spaces, + ( ) . / -)' })
+  @Matches(PHONE_PATTERN, { message: PHONE_MESSAGE })
   phone?: string;
 
   @ApiProperty({ type: [String], format: 'uuid', description: 'Roles to give; at least one.' })
@@ -98,7 +99,7 @@ export class UpdateUserDto {
   @Transform(trim)
   @IsString()
   @MaxLength(50)
-  @Matches(/^[+0-9 ()./-]{3,50}$/, { message: 'must be a phone number (digits, spaces, + ( ) . / -)' })
+  @Matches(PHONE_PATTERN, { message: PHONE_MESSAGE })
   phone?: string;
 
   @ApiPropertyOptional({ description: 'false deactivates the account and ends its sessions.' })
