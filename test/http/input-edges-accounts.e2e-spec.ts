@@ -109,6 +109,15 @@ describe('accounts: input at the edges', () => {
       expect((await t.http.get(`/api/v1/users/${admin.userId}`).set(admin.auth).expect(200)).body.phone).toBe('+1 555 0100');
     });
 
+    it.each(['firstName', 'lastName', 'email', 'isActive'])('%s sent as null on an edit is refused as the field it is, before the database is asked', async (field) => {
+      const client = await signUp(t, newPerson('nulls'));
+      const before = (await t.http.get(`/api/v1/users/${client.userId}`).set(admin.auth).expect(200)).body;
+      const refused = await t.http.patch(`/api/v1/users/${client.userId}`).set(admin.auth).send({ [field]: null }).expect(400);
+      expect(refused.body.code).toBe('validation_failed');
+      expect(refused.body.details.map((detail: { field: string }) => detail.field)).toEqual(expect.arrayContaining([field]));
+      expect((await t.http.get(`/api/v1/users/${client.userId}`).set(admin.auth).expect(200)).body).toEqual(before);
+    });
+
     it('a phone sent as null still clears it', async () => {
       const client = await signUp(t, newPerson('clears'));
       const cleared = await t.http.patch(`/api/v1/users/${client.userId}`).set(admin.auth).send({ phone: null }).expect(200);

@@ -71,7 +71,7 @@ export class CreateUserDto {
 
 export class UpdateUserDto {
   @ApiPropertyOptional({ maxLength: 100 })
-  @IsOptional()
+  @Omittable()
   @Transform(trim)
   @IsString()
   @MinLength(1, { message: 'must not be empty' })
@@ -80,7 +80,7 @@ export class UpdateUserDto {
   firstName?: string;
 
   @ApiPropertyOptional({ maxLength: 100 })
-  @IsOptional()
+  @Omittable()
   @Transform(trim)
   @IsString()
   @MaxLength(100)
@@ -88,7 +88,7 @@ export class UpdateUserDto {
   lastName?: string;
 
   @ApiPropertyOptional({ format: 'email', maxLength: 254 })
-  @IsOptional()
+  @Omittable()
   @Transform(trim)
   @IsEmail({}, { message: 'must be an email address' })
   @MaxLength(254)
@@ -103,7 +103,7 @@ export class UpdateUserDto {
   phone?: string;
 
   @ApiPropertyOptional({ description: 'false deactivates the account and ends its sessions.' })
-  @IsOptional()
+  @Omittable()
   @IsBoolean()
   isActive?: boolean;
 }
