@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createUserWithRoles, newPerson, register, Session, signUp, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
+import { until } from '../support/wait';
 
 /**
  * Input at the edges of what the account routes read (sign-up, users, roles and their rules):
@@ -122,6 +123,44 @@ describe('accounts: input at the edges', () => {
       const client = await signUp(t, newPerson('clears'));
       const cleared = await t.http.patch(`/api/v1/users/${client.userId}`).set(admin.auth).send({ phone: null }).expect(200);
       expect(cleared.body.phone).toBeNull();
+    });
+  });
+
+  describe('email addresses', () => {
+    const EMAIL = [{ field: 'email', message: 'must be an email address' }];
+    const lookalike = (tag: string) => [`${tag}\u200b@example.com`, `\u202e${tag}@example.com`, `${tag}@exa\u2060mple.com`, `${tag}\u0007@example.com`];
+
+    it('one holding an invisible or control character is refused wherever an address is written', async () => {
+      const staffRole = await systemRoleId(t, 'staff');
+      const contact = (await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Mail' }).expect(201)).body as { id: string; version: number };
+      const field = `mail_${randomUUID().slice(0, 8)}`;
+      await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key: field, label: 'Mail', type: 'email' }).expect(201);
+      const counts = { users: await count('users'), contacts: await count('contacts'), signUps: await count('sign_up_requests') };
+      for (const email of lookalike(`look${Date.now()}`)) {
+        const registered = await t.http.post('/api/v1/auth/register').send({ ...newPerson('look'), email }).expect(400);
+        expect(registered.body.details).toEqual(EMAIL);
+        const created = await t.http.post('/api/v1/users').set(admin.auth).send({ firstName: 'Look', lastName: 'Alike', email, roleIds: [staffRole], sendInvite: false }).expect(400);
+        expect(created.body.details).toEqual(EMAIL);
+        expect((await t.http.patch(`/api/v1/users/${admin.userId}`).set(admin.auth).send({ email }).expect(400)).body.details).toEqual(EMAIL);
+        expect((await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Look', email }).expect(400)).body.details).toEqual(EMAIL);
+        const edited = await t.http.patch(`/api/v1/contacts/${contact.id}`).set(admin.auth).send({ version: contact.version, email }).expect(400);
+        expect(edited.body.details).toEqual(EMAIL);
+        const valued = await t.http.patch(`/api/v1/contacts/${contact.id}`).set(admin.auth).send({ version: contact.version, customFields: { [field]: email } }).expect(400);
+        expect(valued.body.details).toEqual([{ field: `customFields.${field}`, message: 'must be an email address' }]);
+      }
+      expect({ users: await count('users'), contacts: await count('contacts'), signUps: await count('sign_up_requests') }).toEqual(counts);
+    });
+
+    it('an account stored with one before can still sign in and ask for a reset', async () => {
+      const person = newPerson('stored');
+      const account = await signUp(t, person);
+      const stored = person.email.replace('@', '\u200b@');
+      await t.db.query('UPDATE users SET email = $2 WHERE id = $1', [account.userId, stored]);
+      const signedIn = await t.http.post('/api/v1/auth/login').send({ email: stored, password: person.password }).expect(200);
+      expect(signedIn.body.user.email).toBe(stored);
+      await t.http.post('/api/v1/auth/forgot-password').send({ email: stored }).expect(202);
+      const mailed = async () => ((await t.db.query(`SELECT 1 FROM mail_outbox WHERE to_address = $1 AND template = 'password-reset'`, [stored])) as unknown[])[0];
+      await until(mailed, 10_000, 'the reset mail');
     });
   });
 });

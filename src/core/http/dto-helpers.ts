@@ -1,5 +1,5 @@
-import { Matches, ValidateIf } from 'class-validator';
-import { PERSON_NAME, VISIBLE_TEXT, VISIBLE_TEXT_MESSAGE } from './formats';
+import { Matches, ValidateBy, ValidateIf } from 'class-validator';
+import { EMAIL_MESSAGE, isEmailAddress, PERSON_NAME, VISIBLE_TEXT, VISIBLE_TEXT_MESSAGE } from './formats';
 
 /** `@Transform` that trims strings and leaves anything else for the validators to judge. */
 export const trim = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.trim() : value);
@@ -24,3 +24,7 @@ export const IsPersonName = (): PropertyDecorator => Matches(PERSON_NAME, { mess
 
 /** Text shown as a name or label (see VISIBLE_TEXT); `each` for every item of a list. */
 export const IsVisibleText = (options: { each?: boolean } = {}): PropertyDecorator => Matches(VISIBLE_TEXT, { ...options, message: VISIBLE_TEXT_MESSAGE });
+
+/** An email address (see isEmailAddress), wherever one is written. */
+export const IsEmailAddress = (): PropertyDecorator =>
+  ValidateBy({ name: 'isEmailAddress', validator: { validate: (value) => typeof value === 'string' && isEmailAddress(value), defaultMessage: () => EMAIL_MESSAGE } });

@@ -18,9 +18,12 @@ export const VISIBLE_TEXT_MESSAGE = 'must not contain control or invisible chara
 export const PERSON_NAME = /^(?:[\u200c\u200d]|[^\p{Cc}\p{Cf}\u2028\u2029])*$/u;
 
 /**
- * An email address as every route checks it (`@IsEmail()`), for values that do not come
- * through a DTO (CSV cells, custom field values): one rule, wherever an address is written.
+ * An email address as every route checks it (`@IsEmailAddress()`), CSV cells and custom field
+ * values included: one rule, wherever an address is written. Invisible characters are refused:
+ * `a\u200b@example.com` would be an account that looks like another one.
  */
 export function isEmailAddress(text: string): boolean {
-  return isEmail(text);
+  return !/[\p{Cc}\p{Cf}]/u.test(text) && isEmail(text);
 }
+
+export const EMAIL_MESSAGE = 'must be an email address';

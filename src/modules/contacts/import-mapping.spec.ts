@@ -40,6 +40,10 @@ describe('readRow', () => {
     expect(readRow(['Dee', '\t'], 2, mapping, lookups(), '').record!.fields).toEqual({ firstName: 'Dee' });
   });
 
+  it('rejects an email holding an invisible character, as every route does', () => {
+    expect(readRow(['Dee', 'dee\u200b@example.com'], 2, mapping, lookups(), 'dee\u200b@example.com').error).toBe('invalid email "dee\u200b@example.com"');
+  });
+
   it('reads back what an export wrote: decimals in exponent form, text that starts with apostrophes', () => {
     const fields = [field('ratio', 'decimal', false), field('note', 'text', false)];
     const columns: ColumnMapping[] = [...mapping, { index: 2, header: 'custom.ratio', target: 'custom.ratio' }, { index: 3, header: 'custom.note', target: 'custom.note' }];

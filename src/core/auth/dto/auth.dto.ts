@@ -1,7 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsEmail, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
-import { IsPersonName, trim } from '../../http/dto-helpers';
+import { IsEmailAddress, IsPersonName, trim } from '../../http/dto-helpers';
+import { EMAIL_MESSAGE } from '../../http/formats';
 import { PHONE_MESSAGE, PHONE_PATTERN } from '../../http/formats';
 
 
@@ -34,7 +35,7 @@ export class RegisterDto extends PasswordField {
 
   @ApiProperty({ format: 'email', maxLength: 254, example: 'ada@example.com' })
   @Transform(trim)
-  @IsEmail({}, { message: 'must be an email address' })
+  @IsEmailAddress()
   @MaxLength(254)
   email: string;
 
@@ -50,7 +51,8 @@ export class RegisterDto extends PasswordField {
 export class LoginDto {
   @ApiProperty({ format: 'email', maxLength: 254, example: 'ada@example.com' })
   @Transform(trim)
-  @IsEmail({}, { message: 'must be an email address' })
+  // Not IsEmailAddress: an account stored before its stricter rule must still be able to sign in.
+  @IsEmail({}, { message: EMAIL_MESSAGE })
   @MaxLength(254)
   email: string;
 
@@ -72,7 +74,8 @@ export class RefreshDto {
 export class ForgotPasswordDto {
   @ApiProperty({ format: 'email', maxLength: 254 })
   @Transform(trim)
-  @IsEmail({}, { message: 'must be an email address' })
+  // Not IsEmailAddress: a reset must reach an account stored before its stricter rule.
+  @IsEmail({}, { message: EMAIL_MESSAGE })
   @MaxLength(254)
   email: string;
 }

@@ -1,11 +1,12 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsEmail, IsIn, IsOptional, MaxLength } from 'class-validator';
 import { PageQueryDto } from '../../http/pagination';
+import { EMAIL_MESSAGE } from '../../http/formats';
 
 export class OutboxQueryDto extends PageQueryDto {
   @ApiPropertyOptional({ format: 'email', description: 'Only messages to this address.' })
   @IsOptional()
-  @IsEmail({}, { message: 'must be an email address' })
+  @IsEmail({}, { message: EMAIL_MESSAGE })
   @MaxLength(254)
   to?: string;
 

@@ -1,13 +1,13 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsEmail, IsIn, IsInt, IsObject, IsOptional, IsString, Matches, MaxLength, Min, MinLength } from 'class-validator';
+import { IsIn, IsInt, IsObject, IsOptional, IsString, Matches, MaxLength, Min, MinLength } from 'class-validator';
 import { PageQueryDto } from '../../../core/http/pagination';
 import { PHONE_MESSAGE, PHONE_PATTERN } from '../../../core/http/formats';
 import { ACTIVITY_TYPES, type ActivityType } from '../../contacts/entities/activity.entity';
 import { CUSTOM_FIELD_TYPES, type CustomFieldType } from '../../contacts/entities/custom-field.entity';
 import { ContactPreferencesDto, PreferencesChange, type UpdateContactPreferencesDto } from '../../contacts/dto/contact-preferences.dto';
 import { PORTAL_SECTION_FEATURES, type PortalSectionFeature } from '../portal-sections';
-import { asSent, IsPersonName, Omittable, trim } from '../../../core/http/dto-helpers';
+import { asSent, IsEmailAddress, IsPersonName, Omittable, trim } from '../../../core/http/dto-helpers';
 
 const emptyToNull = ({ value }: { value: unknown }) => (typeof value === 'string' ? (value.trim() === '' ? null : value.trim()) : value);
 
@@ -118,7 +118,7 @@ export class UpdatePortalProfileDto {
   })
   @Omittable()
   @Transform(trim)
-  @IsEmail({}, { message: 'must be an email address' })
+  @IsEmailAddress()
   @MaxLength(254)
   email?: string;
 

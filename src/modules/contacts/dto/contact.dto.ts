@@ -4,7 +4,6 @@ import {
   ArrayMaxSize,
   IsArray,
   IsBoolean,
-  IsEmail,
   IsIn,
   IsInt,
   IsObject,
@@ -26,7 +25,7 @@ import { CONTACT_STAGES } from '../entities/contact-status.entity';
 import type { FilterNode } from '../filters/contact-filter.types';
 import { CONTACT_FILTER_NODE } from './contact-filter.dto';
 import { ContactPreferencesDto, PreferencesChange, type UpdateContactPreferencesDto } from './contact-preferences.dto';
-import { asSent, IsPersonName, Omittable, queryInteger, trim } from '../../../core/http/dto-helpers';
+import { asSent, IsEmailAddress, IsPersonName, Omittable, queryInteger, trim } from '../../../core/http/dto-helpers';
 import { IsDateTime } from '../../../core/http/date-time';
 import { PHONE_MESSAGE, PHONE_PATTERN } from '../../../core/http/formats';
 import { TAG_NAME, TAG_NAME_MESSAGE } from '../contacts.naming';
@@ -84,7 +83,7 @@ export class ContactWritableFields {
   @IsOptional()
   @Transform(emptyToNull)
   @ValidateIf((_, value) => value !== null)
-  @IsEmail({}, { message: 'must be an email address' })
+  @IsEmailAddress()
   @MaxLength(254)
   email?: string | null;
 

@@ -1,9 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsEmail, IsIn, IsOptional, IsString, IsUUID, Matches, MaxLength, MinLength } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsIn, IsOptional, IsString, IsUUID, Matches, MaxLength, MinLength } from 'class-validator';
 import { RoleSummaryDto } from '../../../core/auth/dto/auth.dto';
 import { PageQueryDto } from '../../../core/http/pagination';
-import { IsPersonName, Omittable, trim } from '../../../core/http/dto-helpers';
+import { IsEmailAddress, IsPersonName, Omittable, trim } from '../../../core/http/dto-helpers';
 import { PHONE_MESSAGE, PHONE_PATTERN } from '../../../core/http/formats';
 
 const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
@@ -44,7 +44,7 @@ export class CreateUserDto {
 
   @ApiProperty({ format: 'email', maxLength: 254 })
   @Transform(trim)
-  @IsEmail({}, { message: 'must be an email address' })
+  @IsEmailAddress()
   @MaxLength(254)
   email: string;
 
@@ -90,7 +90,7 @@ export class UpdateUserDto {
   @ApiPropertyOptional({ format: 'email', maxLength: 254 })
   @Omittable()
   @Transform(trim)
-  @IsEmail({}, { message: 'must be an email address' })
+  @IsEmailAddress()
   @MaxLength(254)
   email?: string;
 
