@@ -416,6 +416,18 @@ export class ContactsImportService {
         [id],
       )) as Array<{ id: string; hold: UserHold }>;
       await holdUsers(manager, [[actor.id, 'key share'], ...users.map((user): [string, UserHold] => [user.id, user.hold])]);
+      // Then every contact it may delete or put back, in id order: the statements below take them
+      // in join order, which a writer of two of them locking in id order would meet crosswise.
+      // Counted in the database: a revert may lock a million contacts.
+      await manager.query(
+        `SELECT count(*) FROM (
+           SELECT c.id FROM contacts c
+            WHERE c.id IN (SELECT unnest(created_ids) FROM contact_import_batches WHERE import_id = $1
+                           UNION ALL SELECT contact_id FROM contact_import_rows WHERE import_id = $1 AND outcome = 'created'
+                           UNION ALL SELECT contact_id FROM contact_import_changes WHERE import_id = $1)
+            ORDER BY c.id FOR UPDATE OF c) touched`,
+        [id],
+      );
       // Only what is still as the import left it is undone: a contact edited since keeps the
       // edit (and a created one edited, given activities or an account since, or kept by another
       // module, such as a static segment's members, stays).

@@ -1,0 +1,61 @@
+import { randomBytes } from 'node:crypto';
+import { register, Session } from '../support/actors';
+import { startTestApp, TestApp } from '../support/test-app';
+import { behindHeldRow, until } from '../support/wait';
+
+/**
+ * Writers of many contacts at once meeting a bulk action on two of their contacts, made to meet
+ * partway through their locks. The bulk action takes them in id order; a writer taking them in
+ * another order (a join's, a scan's, the order a foreign key's check or action meets them) would
+ * deadlock with it every time, one of the two answered 409 concurrent_update.
+ */
+describe('writers of many contacts lock them in id order', () => {
+  let t: TestApp;
+  let admin: Session;
+  const marker = `lob${Date.now().toString(36)}`;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    admin = await register(t, 'admin');
+  });
+  afterAll(() => t.close());
+
+  const holdContact = (contactId: string) => ({ sql: 'SELECT id FROM contacts WHERE id = $1 FOR UPDATE', params: [contactId] });
+  const tagBoth = (ids: string[], tag: string) => () => t.http.post('/api/v1/contacts/bulk').set(admin.auth).send({ selection: { ids }, action: 'addTags', newTags: [tag] });
+  const tagsOf = async (contactId: string) => ((await t.db.query('SELECT t.name_key FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id WHERE ct.contact_id = $1', [contactId])) as Array<{ name_key: string }>).map((row) => row.name_key);
+
+  it("an import's revert while a bulk action takes a contact it changed and one it created: the revert lands, then the bulk action", async () => {
+    // The contact the import changes has an id below any other: the revert deletes the one it
+    // created (a higher id) before it puts this one back.
+    const changedId = `00000000-0000-4000-8000-${randomBytes(6).toString('hex')}`;
+    const changedEmail = `changed.${marker}@example.com`;
+    await t.db.query(`INSERT INTO contacts (id, first_name, last_name, email) VALUES ($1, 'Before', $2, $3)`, [changedId, marker, changedEmail]);
+    const csv = `First Name,Last Name,Email\nAfter,${marker},${changedEmail}\nCreated,${marker},created.${marker}@example.com\n`;
+    const uploaded = (await t.http.post('/api/v1/contacts/imports').set(admin.auth).attach('file', Buffer.from(csv), 'contacts.csv').expect(201)).body;
+    await t.http.put(`/api/v1/contacts/imports/${uploaded.id}/settings`).set(admin.auth).send({ columns: uploaded.columns, mode: 'upsert' }).expect(200);
+    await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/run`).set(admin.auth).expect(202);
+    const done = await until(async () => {
+      const body = (await t.http.get(`/api/v1/contacts/imports/${uploaded.id}`).set(admin.auth).expect(200)).body;
+      return ['completed', 'failed'].includes(body.status) ? body : undefined;
+    });
+    expect(done.counts).toEqual({ created: 1, updated: 1, skipped: 0, failed: 0 });
+    const [{ id: createdId }] = (await t.db.query('SELECT id FROM contacts WHERE email_key = $1', [`created.${marker}@example.com`])) as Array<{ id: string }>;
+    expect(changedId < createdId!).toBe(true);
+
+    const tag = `reverted${marker}`;
+    const [reverted, tagged] = await behindHeldRow(
+      t.db,
+      holdContact(createdId!),
+      () => t.http.post(`/api/v1/contacts/imports/${uploaded.id}/revert`).set(admin.auth),
+      tagBoth([changedId, createdId!], tag),
+    );
+    expect([reverted.status, tagged.status]).toEqual([200, 200]);
+    expect(reverted.body.status).toBe('reverted');
+    // The created contact was gone when the bulk action got to it; the changed one was put back, then tagged.
+    expect(tagged.body).toEqual({ matched: 1, updated: 1 });
+    expect(await t.db.query('SELECT id FROM contacts WHERE id = $1', [createdId])).toEqual([]);
+    const changed = (await t.http.get(`/api/v1/contacts/${changedId}`).set(admin.auth).expect(200)).body;
+    expect({ firstName: changed.firstName, version: changed.version }).toEqual({ firstName: 'Before', version: 4 });
+    expect(await tagsOf(changedId)).toEqual([tag]);
+  });
+});
