@@ -24,6 +24,26 @@ describe('writers of many contacts lock them in id order', () => {
   const tagBoth = (ids: string[], tag: string) => () => t.http.post('/api/v1/contacts/bulk').set(admin.auth).send({ selection: { ids }, action: 'addTags', newTags: [tag] });
   const tagsOf = async (contactId: string) => ((await t.db.query('SELECT t.name_key FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id WHERE ct.contact_id = $1', [contactId])) as Array<{ name_key: string }>).map((row) => row.name_key);
 
+  /**
+   * Makes contacts named `<prefix>-00`, `<prefix>-01`, … with `create` until two of them lie
+   * against id order both in the table and by last name: a scan of the table, or of the
+   * last-name index, meets `first` before `second`, whose id is the lower.
+   */
+  async function againstIdOrder(prefix: string, create: (lastName: string) => Promise<unknown>): Promise<{ first: string; second: string; lastNames: string[] }> {
+    const lastNames: string[] = [];
+    for (;;) {
+      const [pair] = (await t.db.query(
+        `SELECT a.id AS first, b.id AS second FROM contacts a JOIN contacts b ON a.ctid < b.ctid AND a.last_name < b.last_name AND a.id > b.id
+          WHERE a.last_name = ANY($1::text[]) AND b.last_name = ANY($1::text[]) LIMIT 1`,
+        [lastNames],
+      )) as Array<{ first: string; second: string }>;
+      if (pair) return { ...pair, lastNames };
+      if (lastNames.length === 30) throw new Error('No two contacts lie against id order');
+      lastNames.push(`${prefix}-${String(lastNames.length).padStart(2, '0')}`);
+      await create(lastNames.at(-1)!);
+    }
+  }
+
   it("an import's revert while a bulk action takes a contact it changed and one it created: the revert lands, then the bulk action", async () => {
     // The contact the import changes has an id below any other: the revert deletes the one it
     // created (a higher id) before it puts this one back.
@@ -57,5 +77,26 @@ describe('writers of many contacts lock them in id order', () => {
     const changed = (await t.http.get(`/api/v1/contacts/${changedId}`).set(admin.auth).expect(200)).body;
     expect({ firstName: changed.firstName, version: changed.version }).toEqual({ firstName: 'Before', version: 4 });
     expect(await tagsOf(changedId)).toEqual([tag]);
+  });
+
+  it('members added to a static segment by a filter while a bulk action takes two of them: both land, one after the other', async () => {
+    const { first, second, lastNames } = await againstIdOrder(`member${marker}`, (lastName) =>
+      t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Member', lastName }).expect(201),
+    );
+    const segment = (await t.http.post('/api/v1/segments').set(admin.auth).send({ name: `Members ${marker}`, kind: 'static' }).expect(201)).body;
+
+    const tag = `members${marker}`;
+    const [added, tagged] = await behindHeldRow(
+      t.db,
+      holdContact(first),
+      () => t.http.post(`/api/v1/segments/${segment.id}/members`).set(admin.auth).send({ filter: { field: 'lastName', op: 'in', value: lastNames } }),
+      tagBoth([first, second], tag),
+    );
+    expect([added.status, tagged.status]).toEqual([200, 200]);
+    expect(added.body).toEqual({ matched: lastNames.length, added: lastNames.length, alreadyMembers: 0, contactCount: lastNames.length });
+    expect(tagged.body).toEqual({ matched: 2, updated: 2 });
+    const members = (await t.db.query('SELECT contact_id FROM segment_members WHERE segment_id = $1', [segment.id])) as Array<{ contact_id: string }>;
+    expect(members.map((member) => member.contact_id)).toEqual(expect.arrayContaining([first, second]));
+    expect([await tagsOf(first), await tagsOf(second)]).toEqual([[tag], [tag]]);
   });
 });

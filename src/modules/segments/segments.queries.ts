@@ -56,11 +56,16 @@ export function contactsWithIds(ids: string[]): { sql: string; params: unknown[]
   return { sql: 'c.id = ANY($1::uuid[])', params: [ids] };
 }
 
-/** Adds the selected contacts to a segment; returns how many were selected and how many were new. */
+/**
+ * Adds the selected contacts to a segment; returns how many were selected and how many were new.
+ * The members' foreign keys hold their contacts (key share) in the order rows are inserted, the
+ * selection's scan order: they are held here first, in id order, as every writer of several
+ * contacts takes them (core/identity/lock-order).
+ */
 export function addMembersStatement(selection: { where: string; params: unknown[] }, segmentId: string, actorId: string): SqlStatement {
   const params = [...selection.params, segmentId, actorId];
   return {
-    sql: `WITH selected AS (SELECT c.id FROM contacts c WHERE ${selection.where}),
+    sql: `WITH selected AS (SELECT c.id FROM contacts c WHERE ${selection.where} ORDER BY c.id FOR KEY SHARE OF c),
                inserted AS (
                  INSERT INTO segment_members (segment_id, contact_id, added_by_id)
                  SELECT $${params.length - 1}::uuid, selected.id, $${params.length}::uuid FROM selected
