@@ -170,6 +170,19 @@ describe('contacts changed through their accounts', () => {
     expect(entry.after).toEqual({ contactsUnassigned: 1 });
   });
 
+  it("a deleted user's contacts lose it as creator too, unseen: no new version for that, one for the assignee", async () => {
+    const user = await createUserWithRoles(t, admin, [staffRole], 'creating');
+    const created = (await t.http.post('/api/v1/contacts').set(user.auth).send({ firstName: 'Created' }).expect(201)).body;
+    const both = (await t.http.post('/api/v1/contacts').set(user.auth).send({ firstName: 'Both', assignedToId: user.userId }).expect(201)).body;
+    await t.http.delete(`/api/v1/users/${user.userId}`).set(admin.auth).expect(204);
+    const rows = await t.db.query('SELECT id, created_by_id, assigned_to_id, version, updated_at FROM contacts WHERE id = ANY($1::uuid[])', [[created.id, both.id]]);
+    const byId = Object.fromEntries(rows.map((row: { id: string }) => [row.id, row]));
+    expect(byId[created.id]).toMatchObject({ created_by_id: null, assigned_to_id: null, version: created.version, updated_at: new Date(created.updatedAt) });
+    expect(byId[both.id]).toMatchObject({ created_by_id: null, assigned_to_id: null, version: both.version + 1 });
+    const [entry] = await t.db.query(`SELECT after FROM audit_logs WHERE action = 'user.delete' AND subject_id = $1`, [user.userId]);
+    expect(entry.after).toEqual({ contactsUnassigned: 1 });
+  });
+
   it('a staff member made a client loses their contacts as an edit would, as on deletion', async () => {
     const user = await createUserWithRoles(t, admin, [staffRole], 'demoted');
     const contact = (await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Kept', assignedToId: user.userId }).expect(201)).body;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { register, Session } from '../support/actors';
+import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
 import { behindHeldRow, until } from '../support/wait';
 
@@ -97,6 +97,25 @@ describe('writers of many contacts lock them in id order', () => {
     expect(tagged.body).toEqual({ matched: 2, updated: 2 });
     const members = (await t.db.query('SELECT contact_id FROM segment_members WHERE segment_id = $1', [segment.id])) as Array<{ contact_id: string }>;
     expect(members.map((member) => member.contact_id)).toEqual(expect.arrayContaining([first, second]));
+    expect([await tagsOf(first), await tagsOf(second)]).toEqual([[tag], [tag]]);
+  });
+
+  it('an account deleted while a bulk action takes two contacts it created: both land, and the contacts keep no creator', async () => {
+    const staff = await createUserWithRoles(t, admin, [await systemRoleId(t, 'staff')], 'creator');
+    const { first, second } = await againstIdOrder(`created${marker}`, (lastName) =>
+      t.http.post('/api/v1/contacts').set(staff.auth).send({ firstName: 'Created', lastName }).expect(201),
+    );
+    const versions = async () => ((await t.db.query('SELECT version FROM contacts WHERE id = ANY($1::uuid[]) ORDER BY id', [[first, second]])) as Array<{ version: number }>).map((row) => row.version);
+    const before = await versions();
+
+    const tag = `created${marker}`;
+    const [deleted, tagged] = await behindHeldRow(t.db, holdContact(first), () => t.http.delete(`/api/v1/users/${staff.userId}`).set(admin.auth), tagBoth([first, second], tag));
+    expect([deleted.status, tagged.status]).toEqual([204, 200]);
+    expect(tagged.body).toEqual({ matched: 2, updated: 2 });
+    expect(await t.db.query('SELECT id FROM users WHERE id = $1', [staff.userId])).toEqual([]);
+    expect(await t.db.query('SELECT id FROM contacts WHERE created_by_id = $1', [staff.userId])).toEqual([]);
+    // Who created a contact is not part of its profile: losing the creator is no new version, the tags are.
+    expect(await versions()).toEqual(before.map((version) => version + 1));
     expect([await tagsOf(first), await tagsOf(second)]).toEqual([[tag], [tag]]);
   });
 });

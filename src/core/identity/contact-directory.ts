@@ -38,15 +38,18 @@ export abstract class ContactDirectory {
    */
   abstract claimForSignUp(manager: EntityManager, email: string): Promise<ContactSummary | 'taken' | null>;
 
-  /**
-   * Locks an account's own contact and, given `assigneeId`, every contact assigned to it (trashed
-   * ones included), in one pass in id order, as every writer of several contacts locks them.
-   * Taken after the user (core/identity/lock-order); new assignments to the user wait meanwhile.
-   */
-  abstract lockForAccountChange(manager: EntityManager, contactId: string, assigneeId: string | null): Promise<void>;
+  /** Locks an account's own contact, after the user (core/identity/lock-order). */
+  abstract lockForAccountChange(manager: EntityManager, contactId: string): Promise<void>;
 
-  /** Takes the contacts assigned to a user whose account goes off them, as edits (new version). How many. */
-  abstract unassignFrom(manager: EntityManager, userId: string): Promise<number>;
+  /**
+   * Takes a user off contacts, trashed ones included: as their assignee (an edit: a new version,
+   * as the profile shows it) and, for an account being deleted (`created`), as their creator (not
+   * shown, no new version), so the foreign keys' ON DELETE SET NULL, which would lock them in
+   * table order, finds none left. Locks the account's own contact `contactId` with them, in one
+   * pass in id order, as every writer of several contacts locks them. Taken after the user, held
+   * for update: new ties to it wait meanwhile. How many contacts were unassigned.
+   */
+  abstract releaseFrom(manager: EntityManager, userId: string, contactId: string, ties: { created: boolean }): Promise<number>;
 
   /**
    * The contact's account was opened, removed, (de)activated or changed kind, all of which its

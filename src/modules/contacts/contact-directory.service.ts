@@ -46,20 +46,28 @@ export class ContactDirectoryService extends ContactDirectory {
     return contact.taken ? 'taken' : this.findById(manager, contact.id);
   }
 
-  async lockForAccountChange(manager: EntityManager, contactId: string, assigneeId: string | null): Promise<void> {
-    if (!assigneeId) await manager.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [contactId]);
-    else await manager.query(`SELECT id FROM contacts WHERE id = $1 OR ${assignedToSql('$2')} ORDER BY id FOR UPDATE`, [contactId, assigneeId]);
+  async lockForAccountChange(manager: EntityManager, contactId: string): Promise<void> {
+    await manager.query('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [contactId]);
   }
 
-  async unassignFrom(manager: EntityManager, userId: string): Promise<number> {
-    // In id order, as every writer of several contacts locks them.
-    const [{ count }] = (await manager.query(
-      `WITH picked AS (SELECT id FROM contacts WHERE ${assignedToSql('$1')} ORDER BY id FOR UPDATE),
-            changed AS (UPDATE contacts c SET assigned_to_id = NULL, version = c.version + 1, updated_at = now() FROM picked WHERE c.id = picked.id RETURNING c.id)
-       SELECT count(*)::int AS count FROM changed`,
-      [userId],
-    )) as Array<{ count: number }>;
-    return count;
+  async releaseFrom(manager: EntityManager, userId: string, contactId: string, ties: { created: boolean }): Promise<number> {
+    const [{ unassigned }] = (await manager.query(
+      `WITH picked AS (
+         SELECT id, assigned_to_id IS NOT DISTINCT FROM $1 AS assigned FROM contacts
+          WHERE id = $2 OR ${assignedToSql('$1')}${ties.created ? ' OR created_by_id = $1' : ''}
+          ORDER BY id FOR UPDATE),
+       changed AS (
+         UPDATE contacts c SET
+             assigned_to_id = CASE WHEN picked.assigned THEN NULL ELSE c.assigned_to_id END,
+             created_by_id = CASE WHEN $3 AND c.created_by_id = $1 THEN NULL ELSE c.created_by_id END,
+             version = c.version + picked.assigned::int,
+             updated_at = CASE WHEN picked.assigned THEN now() ELSE c.updated_at END
+           FROM picked WHERE c.id = picked.id AND (picked.assigned OR $3 AND c.created_by_id = $1)
+         RETURNING picked.assigned)
+       SELECT count(*) FILTER (WHERE assigned)::int AS unassigned FROM changed`,
+      [userId, contactId, ties.created],
+    )) as Array<{ unassigned: number }>;
+    return unassigned;
   }
 
   async accountChanged(manager: EntityManager, contactId: string): Promise<void> {

@@ -103,7 +103,7 @@ export class UsersService {
       const account = await this.lockedView(manager, id, ability, 'update');
       // Before any contact: the check waits for other changes that may take an administrator away.
       if (input.isActive === false && account.is_active && account.roles.some((r) => r.systemKey === 'admin')) await this.assertOtherAdmin(manager, id);
-      await this.contacts.lockForAccountChange(manager, account.contact_id, null);
+      await this.contacts.lockForAccountChange(manager, account.contact_id);
       // Read again now that the contact (its phone) is locked too.
       const before = (await this.view(manager, id))!;
       if (input.email && input.email.toLowerCase() !== before.email.toLowerCase()) await this.assertEmailFree(manager, ability, input.email, false);
@@ -140,10 +140,10 @@ export class UsersService {
       // An account that is no longer staff is nobody's assignee: its contacts lose it as edits, as on deletion.
       const staff = await this.grantsStaff(manager, unique);
       const wasStaff = before.roles.some((r) => r.audience === 'staff');
-      await this.contacts.lockForAccountChange(manager, before.contact_id, wasStaff && !staff ? id : null);
+      if (wasStaff && !staff) unassigned = await this.contacts.releaseFrom(manager, id, before.contact_id, { created: false });
+      else await this.contacts.lockForAccountChange(manager, before.contact_id);
       await manager.query('DELETE FROM user_roles WHERE user_id = $1', [id]);
       await manager.query('INSERT INTO user_roles (user_id, role_id) SELECT $1, unnest($2::uuid[])', [id, unique]);
-      unassigned = wasStaff && !staff ? await this.contacts.unassignFrom(manager, id) : 0;
       if (wasStaff !== staff) await this.contacts.accountChanged(manager, before.contact_id);
       await this.audit.record(
         {
@@ -167,9 +167,9 @@ export class UsersService {
     await this.dataSource.transaction(async (manager) => {
       const before = await this.lockedView(manager, id, ability, 'delete');
       if (before.roles.some((r) => r.systemKey === 'admin')) await this.assertOtherAdmin(manager, id);
-      await this.contacts.lockForAccountChange(manager, before.contact_id, id);
-      // Contacts lose their assignee as edits do, so clients that follow versions see it.
-      const unassigned = await this.contacts.unassignFrom(manager, id);
+      // Contacts lose their assignee as edits do, so clients that follow versions see it, and
+      // their creator before the DELETE, whose foreign key would take them in table order.
+      const unassigned = await this.contacts.releaseFrom(manager, id, before.contact_id, { created: true });
       await manager.query('DELETE FROM users WHERE id = $1', [id]);
       await this.contacts.accountChanged(manager, before.contact_id);
       await this.audit.record(
