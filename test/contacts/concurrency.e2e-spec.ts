@@ -183,6 +183,25 @@ describe('contacts changed through their accounts', () => {
     expect(entry.after).toEqual({ contactsUnassigned: 1 });
   });
 
+  it("the contacts an account created are found through an index, by its deletion and by the foreign key's SET NULL, not by reading every contact", async () => {
+    const user = await createUserWithRoles(t, admin, [staffRole], 'indexed');
+    await t.http.post('/api/v1/contacts').set(user.auth).send({ firstName: 'Indexed' }).expect(201);
+    const plans = await t.db.transaction(async (manager) => {
+      await manager.query('SET LOCAL enable_seqscan = off');
+      const explain = async (sql: string, params: unknown[]) =>
+        ((await manager.query(`EXPLAIN ${sql}`, params)) as Array<{ 'QUERY PLAN': string }>).map((row) => row['QUERY PLAN']).join('\n');
+      return [
+        await explain(`SELECT id FROM contacts WHERE id = $2 OR ${assignedToSql('$1')} OR created_by_id = $1 ORDER BY id FOR UPDATE`, [user.userId, user.contactId]),
+        // The statement PostgreSQL runs for ON DELETE SET NULL.
+        await explain('UPDATE ONLY contacts SET created_by_id = NULL WHERE $1 = created_by_id', [user.userId]),
+      ];
+    });
+    for (const plan of plans) {
+      expect(plan).toContain('contacts_created_by_idx');
+      expect(plan).not.toContain('Seq Scan');
+    }
+  });
+
   it('a staff member made a client loses their contacts as an edit would, as on deletion', async () => {
     const user = await createUserWithRoles(t, admin, [staffRole], 'demoted');
     const contact = (await t.http.post('/api/v1/contacts').set(admin.auth).send({ firstName: 'Kept', assignedToId: user.userId }).expect(201)).body;

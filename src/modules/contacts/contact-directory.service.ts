@@ -51,6 +51,7 @@ export class ContactDirectoryService extends ContactDirectory {
   }
 
   async releaseFrom(manager: EntityManager, userId: string, contactId: string, ties: { created: boolean }): Promise<number> {
+    // Found through indexes: the assignee ones (see assignedToSql) and contacts_created_by_idx.
     const [{ unassigned }] = (await manager.query(
       `WITH picked AS (
          SELECT id, assigned_to_id IS NOT DISTINCT FROM $1 AS assigned FROM contacts
