@@ -106,12 +106,12 @@ describe('contacts under concurrent writes', () => {
     const key = `colour${Date.now().toString(36)}`;
     const field = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: key, type: 'select', options: ['red', 'blue'] }).expect(201)).body.id as string;
     const contact = await newContact({ customFields: { [key]: 'red' } });
-    // The test does what a contact edit does: its contact first, then the definition it stores a value of.
+    // The test does what a contact edit does: the definition it stores a value of first, then its contact.
     const answer = await whileHolding(
       t.db,
-      { sql: 'SELECT id FROM contacts WHERE id = $1 FOR UPDATE', params: [contact] },
+      { sql: 'SELECT key FROM custom_fields WHERE id = $1 FOR SHARE', params: [field] },
       () => t.http.patch(`/api/v1/custom-fields/${field}`).set(admin.auth).send({ options: ['blue'], dropRemovedValues: true }),
-      (held) => held('SELECT key FROM custom_fields WHERE id = $1 FOR SHARE', [field]),
+      (held) => held('SELECT id FROM contacts WHERE id = $1 FOR UPDATE', [contact]),
     );
     expect({ status: answer.status, code: answer.body.code }).toEqual({ status: 200, code: undefined });
     expect(await t.db.query(`SELECT id FROM contacts WHERE custom_fields ->> $1 = 'red'`, [key])).toEqual([]);

@@ -1,7 +1,9 @@
+import type { ConflictException } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
+import { CustomFieldsService } from '../../src/modules/contacts/custom-fields.service';
 import { createUserWithRoles, latestTokenFor, login, register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
-import { untilWaitingForLocks, whileHolding } from '../support/wait';
+import { behindHeldRow, untilWaitingForLocks } from '../support/wait';
 
 describe('contacts', () => {
   let t: TestApp;
@@ -1014,50 +1016,62 @@ describe('contacts', () => {
 
   describe('custom fields changed while a write is under way', () => {
     /**
-     * The test holds the contact: the edit is checked against the field as it is, then waits for
-     * the row while `meanwhile` changes the field; its answer once the row is let go.
+     * The test holds the field: `change` waits for it, then the edit, checked against the field as
+     * it still is, waits too. Let go, the change commits first; the edit's answer.
      */
-    const editWhileHeld = (contactId: string, body: Record<string, unknown>, meanwhile: () => Promise<unknown>) =>
-      whileHolding(t.db, { sql: 'SELECT id FROM contacts WHERE id = $1 FOR UPDATE', params: [contactId] }, () => t.http.patch(`/api/v1/contacts/${contactId}`).set(staff.auth).send(body), meanwhile);
+    const editBehindChange = async (fieldId: string, change: () => PromiseLike<unknown>, contactId: string, body: Record<string, unknown>) => {
+      const [, answer] = await behindHeldRow(
+        t.db,
+        { sql: 'SELECT id FROM custom_fields WHERE id = $1 FOR UPDATE', params: [fieldId] },
+        change,
+        () => t.http.patch(`/api/v1/contacts/${contactId}`).set(staff.auth).send(body),
+      );
+      return answer;
+    };
     const storedCustom = async (contactId: string) => (await t.db.query('SELECT custom_fields FROM contacts WHERE id = $1', [contactId]))[0].custom_fields;
 
-    it('refuses a value whose field was removed and purged before the edit committed, storing nothing', async () => {
+    it('refuses a value whose field was removed before the edit held it, storing nothing', async () => {
       const key = `race${Date.now().toString(36)}`;
       const field = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: `Race ${key}`, type: 'text' }).expect(201)).body;
       const contact = (await create(staff, { firstName: 'Racing' }).expect(201)).body;
-      const answer = await editWhileHeld(contact.id, { version: contact.version, customFields: { [key]: 'late' } }, async () => {
-        await t.http.delete(`/api/v1/custom-fields/${field.id}`).set(admin.auth).expect(204);
-        await t.http.delete(`/api/v1/custom-fields/${field.id}/purge`).set(admin.auth).expect(204);
+      const answer = await editBehindChange(field.id, () => t.http.delete(`/api/v1/custom-fields/${field.id}`).set(admin.auth).expect(204), contact.id, {
+        version: contact.version,
+        customFields: { [key]: 'late' },
       });
       expect(answer.status).toBe(409);
       expect(answer.body.code).toBe('custom_field_removed');
       expect(await storedCustom(contact.id)).toEqual({});
     });
 
-    it('refuses a value whose field was removed, purged and defined again with another type before the edit committed', async () => {
+    it('refuses values checked against a field that was removed, purged and defined again with another type since', async () => {
+      const fields = t.app.get(CustomFieldsService);
       const key = `retyped${Date.now().toString(36)}`;
       const field = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: `Retyped ${key}`, type: 'text' }).expect(201)).body;
-      const contact = (await create(staff, { firstName: 'Retyping' }).expect(201)).body;
-      const answer = await editWhileHeld(contact.id, { version: contact.version, customFields: { [key]: 'abc' } }, async () => {
-        await t.http.delete(`/api/v1/custom-fields/${field.id}`).set(admin.auth).expect(204);
-        await t.http.delete(`/api/v1/custom-fields/${field.id}/purge`).set(admin.auth).expect(204);
-        await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: `Retyped ${key}`, type: 'number' }).expect(201);
-      });
-      expect(answer.status).toBe(409);
-      expect(answer.body).toMatchObject({ code: 'custom_field_removed', details: [{ field: `customFields.${key}` }] });
-      expect(await storedCustom(contact.id)).toEqual({});
+      // What an edit checks its values against, read before its transaction.
+      const checkedAgainst = await fields.all();
+      await t.http.delete(`/api/v1/custom-fields/${field.id}`).set(admin.auth).expect(204);
+      await t.http.delete(`/api/v1/custom-fields/${field.id}/purge`).set(admin.auth).expect(204);
+      await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: `Retyped ${key}`, type: 'number' }).expect(201);
+      const refused = await t.db
+        .transaction((manager) => fields.hold(manager, [key], { [key]: 'abc' }, checkedAgainst))
+        .then(
+          () => undefined,
+          (error: ConflictException) => error.getResponse(),
+        );
+      expect(refused).toMatchObject({ code: 'custom_field_removed', details: [{ field: `customFields.${key}` }] });
       // The field as now defined filters and sorts as ever.
       await list(staff, { filter: JSON.stringify({ field: `custom.${key}`, op: 'gt', value: 1 }), sort: `custom.${key}` }).expect(200);
     });
 
-    it('refuses a choice whose option was removed before the edit committed, storing nothing', async () => {
+    it('refuses a choice whose option was removed before the edit held the field, storing nothing', async () => {
       const key = `choice${Date.now().toString(36)}`;
       const field = (await t.http.post('/api/v1/custom-fields').set(admin.auth).send({ key, label: `Choice ${key}`, type: 'select', options: ['Kept', 'Dropped'] }).expect(201)).body;
       const contact = (await create(staff, { firstName: 'Choosing' }).expect(201)).body;
       // No contact holds the option yet, so it goes without dropRemovedValues.
-      const answer = await editWhileHeld(contact.id, { version: contact.version, customFields: { [key]: 'Dropped' } }, () =>
-        t.http.patch(`/api/v1/custom-fields/${field.id}`).set(admin.auth).send({ options: ['Kept'] }).expect(200),
-      );
+      const answer = await editBehindChange(field.id, () => t.http.patch(`/api/v1/custom-fields/${field.id}`).set(admin.auth).send({ options: ['Kept'] }).expect(200), contact.id, {
+        version: contact.version,
+        customFields: { [key]: 'Dropped' },
+      });
       expect(answer.status).toBe(409);
       expect(answer.body).toMatchObject({ code: 'custom_field_options_changed', details: [{ field: `customFields.${key}`, message: 'must now be one of Kept' }] });
       expect(await storedCustom(contact.id)).toEqual({});

@@ -1,6 +1,6 @@
 import { register, Session } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
-import { until, whileHolding } from '../support/wait';
+import { behindHeldRow, until, whileHolding } from '../support/wait';
 
 /**
  * Renaming options of select and multi-select fields keeps every value: contacts, dynamic
@@ -134,7 +134,7 @@ describe('renaming custom field options', () => {
   it('a value written by an edit holding the field while the rename waits is renamed too', async () => {
     const { id, key } = await defineField('select', ['Red', 'Blue']);
     const contact = await newContact({});
-    // The test does what a contact edit does: it holds its contact and the definition it stores a value of, then writes the value.
+    // The test does what a contact edit does: it holds the definition it stores a value of and its contact, then writes the value.
     const answer = await whileHolding(
       t.db,
       { sql: 'SELECT c.id FROM contacts c, custom_fields f WHERE c.id = $1 AND f.id = $2 FOR UPDATE OF c FOR SHARE OF f', params: [contact.id, id] },
@@ -148,12 +148,15 @@ describe('renaming custom field options', () => {
   it('an edit sending the old name, caught behind the rename, is refused and stores nothing', async () => {
     const { id, key } = await defineField('select', ['Red', 'Blue']);
     const contact = await newContact({});
-    const answer = await whileHolding(
+    const holder = await newContact({ [key]: 'Red' });
+    // The rename holds the field and waits for a contact holding the option; the edit waits for the field.
+    const [renamed, answer] = await behindHeldRow(
       t.db,
-      { sql: 'SELECT id FROM contacts WHERE id = $1 FOR UPDATE', params: [contact.id] },
+      { sql: 'SELECT id FROM contacts WHERE id = $1 FOR KEY SHARE', params: [holder.id] },
+      () => rename(id, { renameOptions: [{ from: 'Red', to: 'Crimson' }] }),
       () => t.http.patch(`/api/v1/contacts/${contact.id}`).set(admin.auth).send({ version: contact.version, customFields: { [key]: 'Red' } }),
-      () => rename(id, { renameOptions: [{ from: 'Red', to: 'Crimson' }] }).expect(200),
     );
+    expect(renamed.status).toBe(200);
     expect(answer.status).toBe(409);
     expect(answer.body).toMatchObject({ code: 'custom_field_options_changed', details: [{ field: `customFields.${key}`, message: 'must now be one of Crimson, Blue' }] });
     expect((await stored(contact.id)).custom_fields).toEqual({});

@@ -6,14 +6,20 @@ export type UserHold = 'key share' | 'no key update' | 'update';
 const STRENGTH: Record<UserHold, number> = { 'key share': 0, 'no key update': 1, update: 2 };
 
 /**
- * The one order in which transactions lock users and contacts, so that none waits in a circle:
+ * The one order in which transactions lock custom field definitions, users and contacts, so
+ * that none waits in a circle:
  *
- *   users first, in id order, each once in the strongest mode the transaction needs (an
+ *   custom field definitions first, in id order: shared by a write storing values of them (an
+ *   import chunk for the fields its mapping writes, once per chunk; a contact edit for the values
+ *   it sends), exclusive for an edit of the field (options renamed or removed with their values,
+ *   a purge) that then changes the contacts holding its values;
+ *   then users, in id order, each once in the strongest mode the transaction needs (an
  *   assignee, the actor its rows will name, the account whose names or email it writes);
  *   then contacts, in id order (an account's own contact among them, never before its user).
  *
  * Triggers write a contact's account when its names or email change and the reverse, and rows
  * naming a user take a key share on it: both are held here before the contacts are locked.
+ * Definitions are held by the contacts module (CustomFieldsService.hold), before this is called.
  */
 export async function holdUsers(manager: EntityManager, holds: Array<[string | null | undefined, UserHold]>): Promise<void> {
   const strongest = new Map<string, UserHold>();

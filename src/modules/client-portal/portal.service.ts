@@ -142,8 +142,11 @@ export class PortalService {
     if (custom.errors.length) throw new RequestValidationError(custom.errors);
 
     const id = user.contactId;
+    const sent = Object.fromEntries(Object.entries(custom.values).filter(([, value]) => value !== null));
     const changedFields = await this.dataSource.transaction(async (manager) => {
-      // Names reach the account through a trigger: the account is held before its contact (the order of core/identity/lock-order).
+      // Definitions of the values sent, then the account, then the contact (core/identity/lock-order):
+      // which values change is known only once the contact is locked. Names reach the account through a trigger.
+      await this.customFields.hold(manager, Object.keys(sent), sent, definitions);
       if (input.firstName !== undefined || input.lastName !== undefined) await holdUsers(manager, [[user.id, 'no key update']]);
       const before = await this.contacts.findVisible(ability, id, 'update', manager, true);
       if (input.email !== undefined && input.email.toLowerCase() !== (before.email ?? '').toLowerCase()) throw new EmailChangeRefusedError();
@@ -182,7 +185,6 @@ export class PortalService {
         afterValues.customFields = Object.fromEntries(customChanged.map((key) => [key, custom.values[key]]));
         const cleared = customChanged.filter((key) => custom.values[key] === null);
         const set = Object.fromEntries(customChanged.filter((key) => custom.values[key] !== null).map((key) => [key, custom.values[key]]));
-        await this.customFields.hold(manager, Object.keys(set), set, definitions);
         sets.push(`custom_fields = (custom_fields - $${params.push(cleared)}::text[]) || $${params.push(JSON.stringify(set))}::jsonb`);
       }
 

@@ -298,7 +298,8 @@ export class ContactsImportService {
           // Another worker got here first, or the import was reverted meanwhile (its row lock orders the two).
           if (locked.processed_rows !== row.processed_rows || FINAL_STATUSES.includes(locked.status)) return;
           // Held until the chunk commits, so a purge of a mapped field waits and then clears what it
-          // wrote; rows are judged by the options held, which no edit can take away meanwhile.
+          // wrote; rows are judged by the options held, which no edit can take away meanwhile. Once
+          // per chunk, before any user or contact is locked (core/identity/lock-order).
           const held = await this.customFields.hold(manager, mappedCustomKeys(locked.mapping!, customFields));
           const asHeld = customFields.map((field) => {
             // A field defined again meanwhile is judged as it is now defined.

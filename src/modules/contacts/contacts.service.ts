@@ -249,8 +249,11 @@ export class ContactsService {
     const definitions = await this.customFields.all();
     const custom = checkCustomValues(definitions, input.customFields ?? {}, true);
     if (custom.errors.length) throw new RequestValidationError(custom.errors);
+    const stored = stripNulls(custom.values);
     const id = await this.writing(async (manager) => {
       await setChangeContext(manager, actor.id, 'api');
+      // Definitions, then users, then contacts (core/identity/lock-order).
+      await this.customFields.hold(manager, Object.keys(stored), stored, definitions);
       await holdContactWriteUsers(manager, { assigneeId: input.assignedToId });
       const statusId = input.statusId === undefined ? await this.defaultStatusId(manager, ability) : input.statusId;
       await this.checkReferences(manager, ability, input);
@@ -262,8 +265,6 @@ export class ContactsService {
       if (input.assignedToId && !ability.can('assign', subjectOf('Contact', candidate))) {
         throw new ForbiddenException({ message: 'You may not assign contacts', code: 'forbidden' });
       }
-      const stored = stripNulls(custom.values);
-      await this.customFields.hold(manager, Object.keys(stored), stored, definitions);
       const columns: Record<string, unknown> = {
         created_by_id: actor.id,
         status_id: statusId,
@@ -294,8 +295,12 @@ export class ContactsService {
     if (custom.errors.length) throw new RequestValidationError(custom.errors);
     // The account whose names or email the edit changes, if any: its kept copy goes after commit.
     let account: string | undefined;
+    const stored = stripNulls(custom.values);
     await this.writing(async (manager) => {
       await setChangeContext(manager, actor.id, 'api');
+      // Definitions, then users, then contacts (core/identity/lock-order): the definitions of every
+      // value sent, as which of them change is known only once the contact is locked.
+      await this.customFields.hold(manager, Object.keys(stored), stored, definitions);
       // An account whose names or email the edit may write is held before the contact, as its trigger writes it.
       const accountId = ACCOUNT_FIELDS.some((field) => (input as unknown as Record<string, unknown>)[field] !== undefined) ? await this.accountOf(manager, id) : undefined;
       await holdContactWriteUsers(manager, {
@@ -335,8 +340,6 @@ export class ContactsService {
       }
       if (changed.includes('customFields')) {
         const cleared = Object.keys(custom.values).filter((key) => custom.values[key] === null);
-        const stored = stripNulls(custom.values);
-        await this.customFields.hold(manager, Object.keys(stored), stored, definitions);
         params.push(JSON.stringify(stored), cleared);
         sets.push(`custom_fields = (custom_fields - $${params.length}::text[]) || $${params.length - 1}::jsonb`);
       }

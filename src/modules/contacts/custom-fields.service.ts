@@ -9,7 +9,7 @@ import type { AuthUser } from '../../core/identity/auth-user';
 import type { CreateCustomFieldDto, UpdateCustomFieldDto } from './dto/custom-field.dto';
 import { LIST_ITEM, listItemMessage } from './contacts.naming';
 import { CHOICE_FIELD_TYPES, CustomField } from './entities/custom-field.entity';
-import { holdsOptionsSql, OptionRename, planOptionRenames, RenamePlan, renamedValueSql, renameOptionsInRule } from './custom-field-renames';
+import { holdsOptionsSql, planOptionRenames, RenamePlan, renamedValueSql, renameOptionsInRule } from './custom-field-renames';
 import type { FilterNode } from './filters/contact-filter.types';
 import { ContactListTotals } from './list-totals';
 
@@ -103,20 +103,17 @@ export class CustomFieldsService implements OnModuleInit {
     let contactsCleared = 0;
     let renamed: RenamedValues | undefined;
     const updated = await this.changing(async (manager) => {
-      // The contacts whose values change are locked first, in id order, as a contact edit locks its
-      // contact before the definitions it holds: the other order deadlocks with such an edit.
-      const current = await manager.findOne(CustomField, { where: { id } });
-      const touched = current ? optionsTouched(current, renameOptions ?? [], changes.options, dropRemovedValues === true) : [];
-      if (current && touched.length) {
-        await manager.query(`SELECT id FROM contacts WHERE ${holdsSql(current)} ORDER BY id FOR UPDATE`, [current.key, touched]);
-      }
+      // The definition first, then the contacts whose values change, in id order (core/identity/lock-order).
+      // Writes storing values of the field hold it until they commit: no contact takes one of its options meanwhile.
       const before = visible(ability, 'update', await manager.findOne(CustomField, { where: { id }, lock: { mode: 'pessimistic_write' } }));
       const plan = renameOptions ? planOptionRenames(before, renameOptions, changes.options) : undefined;
+      if (changes.options) this.checkOptions(before.type, changes.options);
+      const touched = optionsTouched(before, plan, changes.options, dropRemovedValues === true);
+      if (touched.length) await manager.query(`SELECT id FROM contacts WHERE ${holdsSql(before)} ORDER BY id FOR UPDATE`, [before.key, touched]);
       // Renames come first: `options` names the options by their new names.
       const offered = plan?.options ?? before.options;
       if (plan?.from.length) renamed = await this.renameOptionValues(manager, before, plan);
       if (changes.options) {
-        this.checkOptions(before.type, changes.options);
         const removed = offered.filter((option) => !changes.options!.includes(option));
         // How many contacts hold each is told only to callers who may read every contact.
         const countsShown = hasWholeRight(ability, 'read', 'Contact');
@@ -238,7 +235,9 @@ export class CustomFieldsService implements OnModuleInit {
   }
 
   /**
-   * Holds the definitions a write stores values for until its transaction ends. Removing or
+   * Holds the definitions a write stores values for until its transaction ends, in id order.
+   * Called before the write locks users or contacts (core/identity/lock-order): an edit of a
+   * field's options locks the field, then the contacts holding its values. Removing or
    * purging a field locks its definition, so a purge waits for the write and then clears its
    * values too, and a write that comes after a removal is refused rather than storing values
    * of a field that is gone. Given the definitions the values were checked against, a field
@@ -248,7 +247,7 @@ export class CustomFieldsService implements OnModuleInit {
   async hold(manager: EntityManager, keys: string[], values?: Record<string, unknown>, checkedAgainst?: ReadonlyArray<Pick<CustomField, 'id' | 'key'>>): Promise<HeldField[]> {
     if (!keys.length) return [];
     const live: HeldField[] = await manager.query(
-      'SELECT id, key, type, options FROM custom_fields WHERE key = ANY($1::text[]) AND deleted_at IS NULL FOR SHARE',
+      'SELECT id, key, type, options FROM custom_fields WHERE key = ANY($1::text[]) AND deleted_at IS NULL ORDER BY id FOR SHARE',
       [keys],
     );
     const checkedId = (key: string) => checkedAgainst?.find((definition) => definition.key === key)?.id;
@@ -324,15 +323,9 @@ function holdsSql(field: CustomField): string {
   return holdsOptionsSql(field.type, 'custom_fields');
 }
 
-/**
- * The stored options an edit renames or clears, by the field's options as last read (before
- * the definition is locked): those whose contacts are locked first. Lenient: the edit is
- * checked once the definition is held.
- */
-function optionsTouched(field: CustomField, renames: OptionRename[], listed: string[] | undefined, drop: boolean): string[] {
-  const renamedTo = new Map(renames.map(({ from, to }) => [from.toLowerCase(), to]));
-  const renamed = field.options.filter((option) => renamedTo.has(option.toLowerCase()));
-  const offered = field.options.map((option) => renamedTo.get(option.toLowerCase()) ?? option);
+/** The options, as stored, whose values an edit renames or clears: the contacts holding them are locked. */
+function optionsTouched(field: CustomField, plan: RenamePlan | undefined, listed: string[] | undefined, drop: boolean): string[] {
+  const offered = plan?.options ?? field.options;
   const removed = listed && drop ? field.options.filter((_, at) => !listed.includes(offered[at]!)) : [];
-  return [...new Set([...renamed, ...removed])];
+  return [...new Set([...(plan?.from ?? []), ...removed])];
 }
