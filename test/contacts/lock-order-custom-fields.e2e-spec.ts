@@ -144,4 +144,26 @@ describe('custom field definitions and contacts locked in one order', () => {
       await t.http.patch(`/api/v1/roles/${clientRole}`).set(admin.auth).send({ rules }).expect(200);
     }
   });
+
+  it('a removed field purged while a bulk change takes in contacts holding its values: both land, one after the other', async () => {
+    const { id, key } = await defineField(['Bronze', 'Silver', 'Gold']);
+    const made = [await newContact({ customFields: { [key]: 'Gold' } }), await newContact({ customFields: { [key]: 'Silver' } })];
+    const [low, high] = made.map((contact) => contact.id).sort();
+    // Found by a scan, the values meet their update in the order they are stored: made the reverse of id order here.
+    const scanned = async () => ((await t.db.query('SELECT id FROM contacts WHERE custom_fields ? $1', [key])) as Array<{ id: string }>).map((row) => row.id);
+    for (let moves = 0; (await scanned())[0] !== high; moves += 1) {
+      if (moves === 10) throw new Error('The contact of the lower id stayed first in storage');
+      await t.db.query('UPDATE contacts SET custom_fields = custom_fields WHERE id = $1', [low]);
+    }
+    await t.http.delete(`/api/v1/custom-fields/${id}`).set(admin.auth).expect(204);
+    // The bulk change waits for the contact of the lower id; the purge then waits too.
+    const [bulk, purged] = await behindHeldRow(
+      t.db,
+      { sql: 'SELECT id FROM contacts WHERE id = $1 FOR SHARE', params: [low] },
+      () => t.http.post('/api/v1/contacts/bulk').set(admin.auth).send({ selection: { ids: [low, high] }, action: 'addTags', newTags: [unique('purged')] }),
+      () => t.http.delete(`/api/v1/custom-fields/${id}/purge`).set(admin.auth),
+    );
+    expect([bulk.status, bulk.body.updated, purged.status]).toEqual([200, 2, 204]);
+    expect(await scanned()).toEqual([]);
+  });
 });

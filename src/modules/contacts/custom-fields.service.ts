@@ -214,6 +214,8 @@ export class CustomFieldsService implements OnModuleInit {
     await this.changing(async (manager) => {
       const field = visible(ability, 'delete', await manager.findOne(CustomField, { where: { id }, lock: { mode: 'pessimistic_write' } }));
       if (!field.deletedAt) throw new ConflictException({ message: 'Remove the field before purging it', code: 'custom_field_active' });
+      // Its contacts in id order (core/identity/lock-order), not in the order the update finds them.
+      await manager.query('SELECT id FROM contacts WHERE custom_fields ? $1 ORDER BY id FOR UPDATE', [field.key]);
       // A new version: the contacts changed, so a stale edit is refused and an import's revert leaves them alone.
       const result: [unknown[], number] = await manager.query(
         'UPDATE contacts SET custom_fields = custom_fields - $1, version = version + 1, updated_at = now() WHERE custom_fields ? $1',
