@@ -106,6 +106,33 @@ describe('custom field definitions and contacts locked in one order', () => {
     expect(audited.after).toMatchObject({ contactsCleared: 2 });
   });
 
+  it("an import's revert putting back a field's values while its options are renamed: the rename waits, and no contact gets the old name back", async () => {
+    const { id, key } = await defineField(['Silver', 'Gold']);
+    const lastName = unique('reverted');
+    const email = `kept.${lastName}@example.com`;
+    const contact = await newContact({ lastName, email, customFields: { [key]: 'Gold' } });
+    const run = await preparedImport(key, lastName, [['After', email, 'Silver']]);
+    const imported = await run();
+    expect(imported.counts).toMatchObject({ updated: 1 });
+    // The revert's own UPDATE is stopped partway, on this contact, once its statement has begun:
+    // what it puts back was read then, so a rename landing meanwhile would be undone by it.
+    await t.db.query(`CREATE FUNCTION pause_on_contact() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NEW; END $$`);
+    await t.db.query(`CREATE TRIGGER pause_on_contact BEFORE UPDATE ON contacts FOR EACH ROW WHEN (OLD.id = '${contact.id}') EXECUTE FUNCTION pause_on_contact()`);
+    try {
+      const [reverted, renamed] = await behindHeldRow(
+        t.db,
+        { sql: 'SELECT pg_advisory_xact_lock(4242)', params: [] },
+        () => t.http.post(`/api/v1/contacts/imports/${imported.id}/revert`).set(admin.auth),
+        () => editField(id, { renameOptions: [{ from: 'Gold', to: 'Gold tier' }] }),
+      );
+      expect([reverted.status, renamed.status]).toEqual([200, 200]);
+    } finally {
+      await t.db.query('DROP TRIGGER pause_on_contact ON contacts');
+      await t.db.query('DROP FUNCTION pause_on_contact()');
+    }
+    expect(await storedBy(lastName, key)).toEqual({ [email]: ['Before', 'Gold tier'] });
+  });
+
   it("a contact edit storing a field's value while that field's options are renamed: both land, one after the other", async () => {
     const { id, key } = await defineField(['Bronze', 'Silver', 'Gold']);
     const contact = await newContact({ customFields: { [key]: 'Gold' } });

@@ -11,8 +11,9 @@ const STRENGTH: Record<UserHold, number> = { 'key share': 0, 'no key update': 1,
  *
  *   custom field definitions first, in id order: shared by a write storing values of them (an
  *   import chunk for the fields its mapping writes, once per chunk; a contact edit for the values
- *   it sends), exclusive for an edit of the field (options renamed or removed with their values,
- *   a purge) that then changes the contacts holding its values;
+ *   it sends; an import's revert for every definition), exclusive for an edit of the field
+ *   (options renamed or removed with their values, a purge) that then changes the contacts
+ *   holding its values;
  *   then users, in id order, each once in the strongest mode the transaction needs (an
  *   assignee, the actor its rows will name, the account whose names or email it writes);
  *   then contacts, in id order (an account's own contact among them, never before its user).

@@ -405,6 +405,9 @@ export class ContactsImportService {
       await setChangeContext(manager, actor.id, 'revert');
       const row = await this.load(manager, id, true);
       if (!REVERTIBLE_STATUSES.includes(row.status)) throw new ConflictException({ message: `An import that is ${row.status} cannot be reverted`, code: 'import_not_revertible' });
+      // Field definitions first (core/identity/lock-order): the values put back are checked against
+      // their options, which an option rename or removal would otherwise change mid-statement.
+      await this.customFields.holdEvery(manager);
       // Users before contacts (core/identity/lock-order): the actor the status history names, the
       // assignees put back, and the accounts whose names and email follow their contacts'. An
       // account opened since gave its contact a new version, which is then not put back.

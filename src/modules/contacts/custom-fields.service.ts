@@ -237,6 +237,15 @@ export class CustomFieldsService implements OnModuleInit {
   }
 
   /**
+   * Every definition, removed ones included, held (FOR SHARE) against edits of fields until the
+   * transaction ends, in id order: for a write that puts back values of any field, checked
+   * against its options (an import's revert), first of its locks (core/identity/lock-order).
+   */
+  async holdEvery(manager: EntityManager): Promise<void> {
+    await manager.query('SELECT id FROM custom_fields ORDER BY id FOR SHARE');
+  }
+
+  /**
    * Holds the definitions a write stores values for until its transaction ends, in id order.
    * Called before the write locks users or contacts (core/identity/lock-order): an edit of a
    * field's options locks the field, then the contacts holding its values. Removing or
