@@ -41,7 +41,7 @@ async function list(query: ContactQueryDto): Promise<unknown> {
   const { total } = listStatements(selection, order, window);
   const [counted, tableRows] = await Promise.all([totals.count(total), totals.estimatedContacts()]);
   const planKey = ListPlans.key(total, order.sql, window.limit);
-  const plan = plans.choose(planKey, filter !== undefined, counted, tableRows, window.limit);
+  const plan = await plans.pick(planKey, filter !== undefined, counted, tableRows, window.limit);
   const statements = listStatements(selection, order, window, plan);
   const rows = await plans.timed(planKey, plan, () => (preparable({}, window, plan) ? prepared(statements.rows.sql, statements.rows.params) : pool.query(statements.rows.sql, statements.rows.params)));
   const [checked, lookups] = await Promise.all([totals.checked(total, counted, { offset: 0, limit: window.limit, rows: rows.rows.length }), lookupDirectory.resolve(rows.rows)]);

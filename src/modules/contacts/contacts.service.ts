@@ -175,7 +175,7 @@ export class ContactsService {
     const [counted, tableRows] = await Promise.all([this.totals.count(count, window.cursor !== undefined), this.totals.estimatedContacts()]);
     const rowsToPage = window.cursor ? limit : window.offset + limit;
     const planKey = ListPlans.key(count, order.sql, rowsToPage);
-    const plan = this.plans.choose(planKey, request.filter !== undefined, counted, tableRows, rowsToPage);
+    const plan = await this.plans.pick(planKey, request.filter !== undefined, counted, tableRows, rowsToPage);
     const statements = listStatements(selection, order, window, plan);
     const rows = await this.plans.timed(planKey, plan, () =>
       preparable(request, window, plan) ? this.sql.prepared<ContactListRow>(statements.rows.sql, statements.rows.params) : this.sql.query<ContactListRow>(statements.rows.sql, statements.rows.params),
