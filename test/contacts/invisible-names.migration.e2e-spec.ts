@@ -56,4 +56,18 @@ describe('migration: names without control or invisible characters (PGlite)', ()
     expect(await column('SELECT name AS value FROM contact_import_mappings')).toEqual(['Weekly', 'Weekly\u2060'].sort());
     for (const name of ['VIP', 'Multi\nline', 'Plan']) expect(VISIBLE_TEXT.test(name)).toBe(true);
   });
+
+  it('cleans role names, keeping white space and leaving a name that would be empty or equal another', async () => {
+    await db.query(`
+      INSERT INTO roles (name, audience) VALUES
+        ('Sales\u200b', 'staff'), ('\u202eSupport\u0007', 'staff'), ('Two\nlines', 'staff'),
+        ('Billing', 'staff'), ('BILL\u2060ING', 'staff'), ('\u200b', 'client'), ('Plain', 'client')
+    `);
+
+    await target.up(runner);
+
+    const names = (await db.query<{ name: string }>('SELECT name FROM roles')).rows.map((row) => row.name).sort();
+    expect(names).toEqual(['BILL\u2060ING', 'Billing', 'Plain', 'Sales', 'Support', 'Two\nlines', '\u200b'].sort());
+    for (const name of ['Sales', 'Support', 'Two\nlines', 'Billing', 'Plain']) expect(VISIBLE_TEXT.test(name)).toBe(true);
+  });
 });

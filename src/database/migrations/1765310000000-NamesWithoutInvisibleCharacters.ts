@@ -8,8 +8,8 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * - people's names (contacts, their accounts, pending sign-ups): a line break, tab or other
  *   control character becomes a space; invisible formatting characters (zero-width spaces,
  *   direction overrides) go, except the zero-width (non-)joiners Persian and Indic names use;
- * - segment names, custom field labels and saved mapping names: control and formatting
- *   characters that are not white space go.
+ * - segment names, role names, custom field labels and saved mapping names: control and
+ *   formatting characters that are not white space go.
  *
  * A name that would be left empty, or (where names are unique) equal another one, stays as it
  * is: nothing is merged or blanked. Contacts whose names change get a new version, as any edit
@@ -50,7 +50,7 @@ export class NamesWithoutInvisibleCharacters1765310000000 implements MigrationIn
        WHERE label ~ '${hidden}' AND ${visibleText('label')} <> ''
     `);
     // Unique names: one that would equal another is left, row by row.
-    for (const table of ['segments', 'contact_import_mappings']) {
+    for (const [table, alsoSet] of [['segments', ', updated_at = now()'], ['roles', ', updated_at = now()'], ['contact_import_mappings', '']]) {
       await db.query(`
         DO $$
         DECLARE
@@ -59,7 +59,7 @@ export class NamesWithoutInvisibleCharacters1765310000000 implements MigrationIn
           FOR entry IN SELECT id, ${visibleText('name')} AS name FROM ${table} WHERE name ~ '${hidden}' LOOP
             CONTINUE WHEN entry.name = '';
             BEGIN
-              UPDATE ${table} SET name = entry.name WHERE id = entry.id;
+              UPDATE ${table} SET name = entry.name${alsoSet} WHERE id = entry.id;
             EXCEPTION WHEN unique_violation THEN
               NULL;
             END;
