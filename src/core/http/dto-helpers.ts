@@ -1,5 +1,5 @@
 import { Matches, ValidateBy, ValidateIf } from 'class-validator';
-import { EMAIL_MESSAGE, isEmailAddress, PERSON_NAME, VISIBLE_TEXT, VISIBLE_TEXT_MESSAGE } from './formats';
+import { EMAIL_MESSAGE, isEmailAddress, PERSON_NAME, PHONE_MESSAGE, PHONE_PATTERN, VISIBLE_TEXT, VISIBLE_TEXT_MESSAGE } from './formats';
 
 /** `@Transform` that trims strings and leaves anything else for the validators to judge. */
 export const trim = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.trim() : value);
@@ -21,6 +21,9 @@ export const asSent = ({ obj, key }: { obj: Record<string, unknown>; key: string
 
 /** A person's first or last name (see PERSON_NAME), wherever one is written. */
 export const IsPersonName = (): PropertyDecorator => Matches(PERSON_NAME, { message: VISIBLE_TEXT_MESSAGE });
+
+/** A phone number (see PHONE_PATTERN), wherever one is written. */
+export const IsPhone = (): PropertyDecorator => Matches(PHONE_PATTERN, { message: PHONE_MESSAGE });
 
 /** Text shown as a name or label (see VISIBLE_TEXT); `each` for every item of a list. */
 export const IsVisibleText = (options: { each?: boolean } = {}): PropertyDecorator => Matches(VISIBLE_TEXT, { ...options, message: VISIBLE_TEXT_MESSAGE });

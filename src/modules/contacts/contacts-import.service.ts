@@ -97,6 +97,13 @@ export type UploadedFile = Readable & { truncated?: boolean };
 const FINAL_STATUSES = ['completed', 'cancelled', 'reverting', 'reverted'];
 /** An import in one of these can be cancelled: it has not run, or has not run to the end. */
 const CANCELLABLE_STATUSES = ['uploaded', 'queued', 'running', 'failed'];
+/**
+ * The ids of the contacts an import ($1) created, as column `id`: kept per chunk; imports run
+ * before that kept them on their rows.
+ */
+const CREATED_BY_IMPORT = `SELECT unnest(created_ids) AS id FROM contact_import_batches WHERE import_id = $1
+  UNION ALL SELECT contact_id FROM contact_import_rows WHERE import_id = $1 AND outcome = 'created'`;
+
 /** An import in one of these can be reverted: no chunk of it is being written. */
 const REVERTIBLE_STATUSES = ['completed', 'failed', 'cancelled'];
 
@@ -426,20 +433,15 @@ export class ContactsImportService {
       await manager.query(
         `SELECT count(*) FROM (
            SELECT c.id FROM contacts c
-            WHERE c.id IN (SELECT unnest(created_ids) FROM contact_import_batches WHERE import_id = $1
-                           UNION ALL SELECT contact_id FROM contact_import_rows WHERE import_id = $1 AND outcome = 'created'
-                           UNION ALL SELECT contact_id FROM contact_import_changes WHERE import_id = $1)
+            WHERE c.id IN (${CREATED_BY_IMPORT} UNION ALL SELECT contact_id FROM contact_import_changes WHERE import_id = $1)
             ORDER BY c.id FOR UPDATE OF c) touched`,
         [id],
       );
       // Only what is still as the import left it is undone: a contact edited since keeps the
       // edit (and a created one edited, given activities or an account since, or kept by another
       // module, such as a static segment's members, stays).
-      // Created ids are kept per chunk; imports run before that kept them on their rows.
       const [, removed] = (await manager.query(
-        `DELETE FROM contacts c USING (
-            SELECT unnest(created_ids) AS id FROM contact_import_batches WHERE import_id = $1
-            UNION ALL SELECT contact_id FROM contact_import_rows WHERE import_id = $1 AND outcome = 'created') x
+        `DELETE FROM contacts c USING (${CREATED_BY_IMPORT}) x
           WHERE c.id = x.id AND c.version = 1
             AND NOT EXISTS (SELECT 1 FROM users u WHERE u.contact_id = c.id)
             AND NOT EXISTS (SELECT 1 FROM activities a WHERE a.contact_id = c.id)

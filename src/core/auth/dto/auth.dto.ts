@@ -1,9 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsEmail, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
-import { IsEmailAddress, IsPersonName, trim } from '../../http/dto-helpers';
+import { IsEmail, IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
+import { IsEmailAddress, IsPersonName, IsPhone, trim } from '../../http/dto-helpers';
 import { EMAIL_MESSAGE } from '../../http/formats';
-import { PHONE_MESSAGE, PHONE_PATTERN } from '../../http/formats';
 
 
 export const PASSWORD_RULE = { min: 10, max: 200 };
@@ -44,7 +43,7 @@ export class RegisterDto extends PasswordField {
   @Transform(trim)
   @IsString()
   @MaxLength(50)
-  @Matches(PHONE_PATTERN, { message: PHONE_MESSAGE })
+  @IsPhone()
   phone?: string;
 }
 

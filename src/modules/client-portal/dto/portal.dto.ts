@@ -1,13 +1,12 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsIn, IsInt, IsObject, IsOptional, IsString, Matches, MaxLength, Min, MinLength } from 'class-validator';
+import { IsIn, IsInt, IsObject, IsOptional, IsString, MaxLength, Min, MinLength } from 'class-validator';
 import { PageQueryDto } from '../../../core/http/pagination';
-import { PHONE_MESSAGE, PHONE_PATTERN } from '../../../core/http/formats';
 import { ACTIVITY_TYPES, type ActivityType } from '../../contacts/entities/activity.entity';
 import { CUSTOM_FIELD_TYPES, type CustomFieldType } from '../../contacts/entities/custom-field.entity';
 import { ContactPreferencesDto, PreferencesChange, type UpdateContactPreferencesDto } from '../../contacts/dto/contact-preferences.dto';
 import { PORTAL_SECTION_FEATURES, type PortalSectionFeature } from '../portal-sections';
-import { asSent, IsEmailAddress, IsPersonName, Omittable, trim } from '../../../core/http/dto-helpers';
+import { asSent, IsEmailAddress, IsPersonName, IsPhone, Omittable, trim } from '../../../core/http/dto-helpers';
 
 const emptyToNull = ({ value }: { value: unknown }) => (typeof value === 'string' ? (value.trim() === '' ? null : value.trim()) : value);
 
@@ -52,7 +51,7 @@ export class UpdatePortalProfileDto {
   @Transform(emptyToNull)
   @IsString()
   @MaxLength(50)
-  @Matches(PHONE_PATTERN, { message: PHONE_MESSAGE })
+  @IsPhone()
   phone?: string | null;
 
   @ApiPropertyOptional({ maxLength: 200, nullable: true, type: String })

@@ -25,9 +25,8 @@ import { CONTACT_STAGES } from '../entities/contact-status.entity';
 import type { FilterNode } from '../filters/contact-filter.types';
 import { CONTACT_FILTER_NODE } from './contact-filter.dto';
 import { ContactPreferencesDto, PreferencesChange, type UpdateContactPreferencesDto } from './contact-preferences.dto';
-import { asSent, IsEmailAddress, IsPersonName, Omittable, queryInteger, trim } from '../../../core/http/dto-helpers';
+import { asSent, IsEmailAddress, IsPersonName, IsPhone, Omittable, queryInteger, trim } from '../../../core/http/dto-helpers';
 import { IsDateTime } from '../../../core/http/date-time';
-import { PHONE_MESSAGE, PHONE_PATTERN } from '../../../core/http/formats';
 import { TAG_NAME, TAG_NAME_MESSAGE } from '../contacts.naming';
 
 const emptyToNull = ({ value }: { value: unknown }) => (typeof value === 'string' ? (value.trim() === '' ? null : value.trim()) : value);
@@ -92,7 +91,7 @@ export class ContactWritableFields {
   @Transform(emptyToNull)
   @ValidateIf((_, value) => value !== null)
   @IsString()
-  @Matches(PHONE_PATTERN, { message: PHONE_MESSAGE })
+  @IsPhone()
   phone?: string | null;
 
   @ApiPropertyOptional({ maxLength: 200, nullable: true, type: String })

@@ -1,10 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsIn, IsOptional, IsString, IsUUID, Matches, MaxLength, MinLength } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsIn, IsOptional, IsString, IsUUID, MaxLength, MinLength } from 'class-validator';
 import { RoleSummaryDto } from '../../../core/auth/dto/auth.dto';
 import { PageQueryDto } from '../../../core/http/pagination';
-import { IsEmailAddress, IsPersonName, Omittable, trim } from '../../../core/http/dto-helpers';
-import { PHONE_MESSAGE, PHONE_PATTERN } from '../../../core/http/formats';
+import { IsEmailAddress, IsPersonName, IsPhone, Omittable, trim } from '../../../core/http/dto-helpers';
 
 const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
 
@@ -53,7 +52,7 @@ export class CreateUserDto {
   @Transform(trim)
   @IsString()
   @MaxLength(50)
-  @Matches(PHONE_PATTERN, { message: PHONE_MESSAGE })
+  @IsPhone()
   phone?: string;
 
   @ApiProperty({ type: [String], format: 'uuid', description: 'Roles to give; at least one.' })
@@ -99,7 +98,7 @@ export class UpdateUserDto {
   @Transform(trim)
   @IsString()
   @MaxLength(50)
-  @Matches(PHONE_PATTERN, { message: PHONE_MESSAGE })
+  @IsPhone()
   phone?: string;
 
   @ApiPropertyOptional({ description: 'false deactivates the account and ends its sessions.' })
