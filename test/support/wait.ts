@@ -78,12 +78,19 @@ export async function whileHolding<T>(
  * Makes two writers meet partway through their locks: `first` is sent and stops on the row
  * `lock` holds; `second` is sent and either waits too or finishes; then the row is let go. Two
  * writers taking the same rows in opposite orders are then caught in a deadlock every time.
+ *
+ * PostgreSQL looks for a deadlock once per wait, `deadlock_timeout` (1 s) after it began, and the
+ * waiter that finds one is the one aborted. `settleMs` keeps the row that long after both wait,
+ * so the waits begun before it is let go are past their look: a circle formed afterwards is
+ * found, and answered, by the writer that waits anew (a request, say, where a job would retry
+ * unseen).
  */
 export async function behindHeldRow<A, B>(
   db: Transactional & Queryable,
   lock: { sql: string; params: unknown[] },
   first: () => PromiseLike<A>,
   second: () => PromiseLike<B>,
+  options: { settleMs?: number } = {},
 ): Promise<[A, B]> {
   const holding = db.createQueryRunner();
   await holding.connect();
@@ -99,6 +106,7 @@ export async function behindHeldRow<A, B>(
     const secondAnswer = Promise.resolve(second()).finally(() => (secondDone = true));
     secondAnswer.catch(() => undefined);
     await untilWaitingForLocks(db, 2, 'the second writer to wait or finish', () => secondDone);
+    if (options.settleMs) await new Promise((resolve) => setTimeout(resolve, options.settleMs));
     await holding.commitTransaction();
     return await Promise.all([firstAnswer, secondAnswer]);
   } finally {

@@ -181,7 +181,7 @@ export class ActivitiesService implements OnModuleInit {
 
   async update(actor: AuthUser, ability: AppAbility, id: string, input: UpdateActivityDto): Promise<ActivityDto> {
     await this.dataSource.transaction(async (manager) => {
-      const before = await this.locked(manager, ability, id, 'update');
+      const before = await this.locked(manager, ability, id, 'update', input.occurredAt !== undefined);
       const changes: Record<string, unknown> = {};
       if (input.type !== undefined && input.type !== before.type) changes.type = input.type;
       if (input.subject !== undefined && input.subject !== before.subject) changes.subject = input.subject;
@@ -215,7 +215,7 @@ export class ActivitiesService implements OnModuleInit {
 
   async remove(actor: AuthUser, ability: AppAbility, id: string): Promise<void> {
     await this.dataSource.transaction(async (manager) => {
-      const before = await this.locked(manager, ability, id, 'delete');
+      const before = await this.locked(manager, ability, id, 'delete', true);
       await manager.query('DELETE FROM activities WHERE id = $1', [id]);
       await this.audit.record(
         {
@@ -231,8 +231,17 @@ export class ActivitiesService implements OnModuleInit {
     this.listTotals.clear();
   }
 
-  /** Locks the activity and checks its contact is visible and `action` is allowed on it (404 / 403). */
-  private async locked(manager: EntityManager, ability: AppAbility, id: string, action: 'update' | 'delete'): Promise<ActivityViewRow> {
+  /**
+   * Locks the activity and checks its contact is visible and `action` is allowed on it (404 / 403).
+   * A write that changes the contact's last contact (`movesLastContact`: a deletion, a new time)
+   * locks the contact first, as the trigger keeping it would, and as a contact's purge and an
+   * account's deletion take a contact and then its activities.
+   */
+  private async locked(manager: EntityManager, ability: AppAbility, id: string, action: 'update' | 'delete', movesLastContact: boolean): Promise<ActivityViewRow> {
+    if (movesLastContact) {
+      const [activity] = (await manager.query('SELECT contact_id FROM activities WHERE id = $1', [id])) as Array<{ contact_id: string }>;
+      if (activity) await manager.query('SELECT id FROM contacts WHERE id = $1 FOR NO KEY UPDATE', [activity.contact_id]);
+    }
     const locked: Array<{ contact_id: string }> = await manager.query('SELECT contact_id FROM activities WHERE id = $1 FOR UPDATE', [id]);
     if (!locked.length) throw new ActivityNotFoundError();
     await this.visibleContact(manager, ability, locked[0]!.contact_id, 'Activity not found');

@@ -300,10 +300,11 @@ export class ContactsImportService {
         const customFields = await this.customFields.all();
         let updated = 0;
         await this.dataSource.transaction(async (manager) => {
-          await setChangeContext(manager, importerOf(row), 'import', importId);
           const locked = await this.load(manager, importId, true);
           // Another worker got here first, or the import was reverted meanwhile (its row lock orders the two).
           if (locked.processed_rows !== row.processed_rows || FINAL_STATUSES.includes(locked.status)) return;
+          // As locked: an importer whose account was deleted meanwhile is named by nothing it writes.
+          await setChangeContext(manager, importerOf(locked), 'import', importId);
           // Held until the chunk commits, so a purge of a mapped field waits and then clears what it
           // wrote; rows are judged by the options held, which no edit can take away meanwhile. Once
           // per chunk, before any user or contact is locked (core/identity/lock-order).

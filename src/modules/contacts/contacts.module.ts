@@ -1,6 +1,7 @@
 import { Global, Module, OnModuleInit } from '@nestjs/common';
 import { SubjectRegistry } from '../../core/access/subject-registry';
 import { JobsService } from '../../core/jobs/jobs.service';
+import { AccountReferences } from '../../core/identity/account-references';
 import { ContactDirectory } from '../../core/identity/contact-directory';
 import { ActivitiesController } from './activities.controller';
 import { ActivitiesService } from './activities.service';
@@ -62,10 +63,15 @@ export class ContactsModule implements OnModuleInit {
     private readonly subjects: SubjectRegistry,
     private readonly jobs: JobsService,
     private readonly imports: ContactsImportService,
+    private readonly accountReferences: AccountReferences,
   ) {}
 
   onModuleInit(): void {
     this.subjects.register(...CONTACT_SUBJECTS);
     this.jobs.define(contactsImportJob(this.imports));
+    // A chunk holds its import, then its importer and contacts: an importer's deletion takes the import first.
+    this.accountReferences.register('contact_imports', (manager, userId) =>
+      manager.query('SELECT id FROM contact_imports WHERE created_by_id = $1 OR started_by_id = $1 ORDER BY id FOR NO KEY UPDATE', [userId]),
+    );
   }
 }

@@ -109,10 +109,12 @@ export class CustomFieldsService implements OnModuleInit {
       const plan = renameOptions ? planOptionRenames(before, renameOptions, changes.options) : undefined;
       if (changes.options) this.checkOptions(before.type, changes.options);
       const touched = optionsTouched(before, plan, changes.options, dropRemovedValues === true);
+      // Rules naming renamed options before the contacts: an account's deletion holds its segments before its contacts.
+      const rules = plan?.from.length ? await this.lockRulesNaming(manager, before) : [];
       if (touched.length) await manager.query(`SELECT id FROM contacts WHERE ${holdsSql(before)} ORDER BY id FOR UPDATE`, [before.key, touched]);
       // Renames come first: `options` names the options by their new names.
       const offered = plan?.options ?? before.options;
-      if (plan?.from.length) renamed = await this.renameOptionValues(manager, before, plan);
+      if (plan?.from.length) renamed = await this.renameOptionValues(manager, before, plan, rules);
       if (changes.options) {
         const removed = offered.filter((option) => !changes.options!.includes(option));
         // How many contacts hold each is told only to callers who may read every contact.
@@ -136,7 +138,7 @@ export class CustomFieldsService implements OnModuleInit {
    * a stale edit still cannot store the old name (it is no option any more). An import's revert
    * thus still applies to them, and puts back the option under its new name.
    */
-  private async renameOptionValues(manager: EntityManager, field: CustomField, plan: RenamePlan): Promise<RenamedValues> {
+  private async renameOptionValues(manager: EntityManager, field: CustomField, plan: RenamePlan, segments: Array<{ id: string; rule: FilterNode }>): Promise<RenamedValues> {
     const multi = field.type === 'multi_select';
     const params = [field.key, plan.from, plan.to];
     const [, contactsRenamed] = (await manager.query(
@@ -148,10 +150,6 @@ export class CustomFieldsService implements OnModuleInit {
       `UPDATE contact_import_changes SET before = jsonb_set(before, ARRAY['custom_fields', $1::text], ${renamedValueSql(kept, multi)}) WHERE ${holdsOptionsSql(field.type, kept)}`,
       params,
     );
-    const segments: Array<{ id: string; rule: FilterNode }> = await manager.query(
-      `SELECT id, rule FROM segments WHERE kind = 'dynamic' AND strpos(rule::text, $1) > 0 ORDER BY id FOR UPDATE`,
-      [JSON.stringify(`custom.${field.key}`)],
-    );
     const rewritten = segments.flatMap((segment) => {
       const rule = renameOptionsInRule(segment.rule, field, plan);
       return rule ? [{ id: segment.id, rule }] : [];
@@ -160,6 +158,11 @@ export class CustomFieldsService implements OnModuleInit {
       await manager.query(`UPDATE segments s SET rule = r.rule FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, rule jsonb) WHERE s.id = r.id`, [JSON.stringify(rewritten)]);
     }
     return { contactsRenamed, segmentsRewritten: rewritten.length };
+  }
+
+  /** Dynamic segments whose rules name the field, locked: their rules are rewritten with its options' new names. */
+  private lockRulesNaming(manager: EntityManager, field: CustomField): Promise<Array<{ id: string; rule: FilterNode }>> {
+    return manager.query(`SELECT id, rule FROM segments WHERE kind = 'dynamic' AND strpos(rule::text, $1) > 0 ORDER BY id FOR UPDATE`, [JSON.stringify(`custom.${field.key}`)]);
   }
 
   /**

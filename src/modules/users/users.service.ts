@@ -11,6 +11,7 @@ import { SubjectRegistry } from '../../core/access/subject-registry';
 import { AuditService } from '../../core/audit/audit.service';
 import { isEmailConflict } from '../../core/auth/auth.errors';
 import { PasswordTokensService } from '../../core/auth/password-tokens.service';
+import { AccountReferences } from '../../core/identity/account-references';
 import { accountTypeOf, AuthUser } from '../../core/identity/auth-user';
 import { ContactDirectory } from '../../core/identity/contact-directory';
 import { IdentityService } from '../../core/identity/identity.service';
@@ -33,6 +34,7 @@ export class UsersService {
     private readonly subjects: SubjectRegistry,
     private readonly audit: AuditService,
     private readonly abilities: AbilityFactory,
+    private readonly accountReferences: AccountReferences,
   ) {}
 
   async list(ability: AppAbility, query: UserQueryDto): Promise<Page<UserDto>> {
@@ -165,7 +167,9 @@ export class UsersService {
   /** Deletes the account only: the contact and everything the user wrote stay. */
   async remove(ability: AppAbility, actor: AuthUser, id: string): Promise<void> {
     await this.dataSource.transaction(async (manager) => {
-      const before = await this.lockedView(manager, id, ability, 'delete');
+      // What other modules keep naming the account (its imports, its segments) first: their
+      // writers hold those rows, then users and contacts (core/identity/lock-order).
+      const before = await this.lockedView(manager, id, ability, 'delete', () => this.accountReferences.hold(manager, id));
       if (before.roles.some((r) => r.systemKey === 'admin')) await this.assertOtherAdmin(manager, id);
       // Contacts lose their assignee as edits do, so clients that follow versions see it, and
       // their creator before the DELETE, whose foreign key would take them in table order.
@@ -202,12 +206,14 @@ export class UsersService {
 
   /**
    * Locks the user and checks the caller may do `action` on this very account (404 when not even
-   * visible). A change that writes its contact locks it next, with `ContactDirectory.lockForAccountChange`.
+   * visible). A change that writes its contact locks it next, with `ContactDirectory.lockForAccountChange`;
+   * `holdFirst` locks what comes before the user, once the caller is known to see the account.
    */
-  private async lockedView(manager: EntityManager, id: string, ability: AppAbility, action: 'update' | 'delete'): Promise<UserViewRow> {
+  private async lockedView(manager: EntityManager, id: string, ability: AppAbility, action: 'update' | 'delete', holdFirst?: () => Promise<void>): Promise<UserViewRow> {
     // Seen before locked: a hidden account answers as a missing one, and holds nobody up.
     const account = await this.ruleRow(manager, id);
     assertCanOnRecord(ability, 'read', 'User', account && userRecordOf(account), 'User not found');
+    await holdFirst?.();
     const locked: unknown[] = await manager.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [id]);
     const row = locked.length ? await this.view(manager, id) : undefined;
     assertCanOnRecord(ability, action, 'User', row && userRecordOf(row), 'User not found');
