@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import type { AuthUser } from '../identity/auth-user';
 import type { Role } from '../identity/entities/role.entity';
@@ -6,6 +6,7 @@ import { RolesCache } from '../identity/roles-cache.service';
 import { AppAbility, buildAbility } from './app-ability';
 import { grantsAdministration } from './record-access';
 import { interpolateRules, lowerCaseUuids } from './rule-interpolation';
+import { validateRules } from './rule-validator';
 import type { StoredRule } from './rule.types';
 import { SubjectRegistry } from './subject-registry';
 
@@ -21,6 +22,8 @@ const ANONYMOUS: StoredRule[] = [];
 export class AbilityFactory {
   private readonly built = new LRUCache<string, { roles: Array<Role | undefined>; ability: AppAbility }>({ max: 5000 });
   private readonly anonymous = buildAbility(ANONYMOUS);
+  private readonly enforceable = new WeakMap<Role, StoredRule[]>();
+  private readonly logger = new Logger('AbilityFactory');
 
   constructor(
     private readonly subjects: SubjectRegistry,
@@ -57,9 +60,28 @@ export class AbilityFactory {
     for (const role of roles) {
       if (!role) continue;
       if (role.systemKey) builtIn.push(...this.systemRules(role.systemKey));
-      stored.push(...role.rules);
+      stored.push(...this.enforceableRules(role));
     }
     return [...stored, ...builtIn];
+  }
+
+  /**
+   * A role's rules as they can be enforced, worked out once per role object. A rule whose
+   * conditions were saved before a check they now fail (an operator the SQL translation refuses,
+   * say) would fail every request of its holders: until an administrator edits the role, such a
+   * rule grants nothing, and a denying one denies its actions on its subjects outright. (Rules
+   * failing other checks, such as actions reserved to administrators, are enforced by the
+   * services that those checks guard.)
+   */
+  private enforceableRules(role: Role): StoredRule[] {
+    let rules = this.enforceable.get(role);
+    if (!rules) {
+      rules = enforceable(role.rules, this.subjects, (errors) =>
+        this.logger.warn(`Role "${role.name}" (${role.id}) holds rules that are no longer valid, enforced in their strictest form until it is edited: ${errors.join('; ')}`),
+      );
+      this.enforceable.set(role, rules);
+    }
+    return rules;
   }
 
   /** The rules a system role always has, whatever admins add to it. */
@@ -67,4 +89,21 @@ export class AbilityFactory {
     if (key === 'admin') return [{ action: 'manage', subject: 'all' }];
     return this.subjects.all().flatMap((subject) => subject.systemRules?.[key] ?? []);
   }
+}
+
+/** `rules` with each one whose conditions are invalid left out (granting) or made unconditional (denying); `report` hears of any. */
+export function enforceable(rules: StoredRule[], subjects: SubjectRegistry, report: (errors: string[]) => void): StoredRule[] {
+  const errors = validateRules(
+    rules,
+    (name) => subjects.get(name),
+    subjects.all().map((subject) => subject.name),
+    (name) => subjects.actionsFor(name),
+  ).filter((error) => /^rules\.\d+\.conditions(\.|$)/.test(error.field));
+  if (!errors.length) return rules;
+  report(errors.map((error) => `${error.field}: ${error.message}`));
+  const invalid = new Set(errors.map((error) => Number(/^rules\.(\d+)/.exec(error.field)![1])));
+  return rules.flatMap((rule, index): StoredRule[] => {
+    if (!invalid.has(index)) return [rule];
+    return rule.inverted ? [{ action: rule.action, subject: rule.subject, inverted: true, ...(rule.reason ? { reason: rule.reason } : {}) }] : [];
+  });
 }
