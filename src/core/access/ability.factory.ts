@@ -6,7 +6,6 @@ import { RolesCache } from '../identity/roles-cache.service';
 import { AppAbility, buildAbility } from './app-ability';
 import { grantsAdministration } from './record-access';
 import { interpolateRules, lowerCaseUuids } from './rule-interpolation';
-import { validateRules } from './rule-validator';
 import type { StoredRule } from './rule.types';
 import { SubjectRegistry } from './subject-registry';
 
@@ -93,12 +92,7 @@ export class AbilityFactory {
 
 /** `rules` with each one whose conditions are invalid left out (granting) or made unconditional (denying); `report` hears of any. */
 export function enforceable(rules: StoredRule[], subjects: SubjectRegistry, report: (errors: string[]) => void): StoredRule[] {
-  const errors = validateRules(
-    rules,
-    (name) => subjects.get(name),
-    subjects.all().map((subject) => subject.name),
-    (name) => subjects.actionsFor(name),
-  ).filter((error) => /^rules\.\d+\.conditions(\.|$)/.test(error.field));
+  const errors = subjects.check(rules).filter((error) => /^rules\.\d+\.conditions(\.|$)/.test(error.field));
   if (!errors.length) return rules;
   report(errors.map((error) => `${error.field}: ${error.message}`));
   const invalid = new Set(errors.map((error) => Number(/^rules\.(\d+)/.exec(error.field)![1])));

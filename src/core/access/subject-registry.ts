@@ -1,5 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { BASE_ACTIONS, SubjectDefinition } from './rule.types';
+import type { FieldErrorDto } from '../http/error-response.dto';
+import { validateRules } from './rule-validator';
+import { BASE_ACTIONS, type StoredRule, SubjectDefinition } from './rule.types';
 
 /**
  * What can be authorised: each module registers its subjects (with the fields rules may
@@ -25,5 +27,15 @@ export class SubjectRegistry {
     if (name === 'all') return [...new Set([...BASE_ACTIONS, ...this.all().flatMap((s) => s.extraActions ?? [])])];
     const subject = this.subjects.get(name);
     return subject ? [...BASE_ACTIONS, ...(subject.extraActions ?? [])] : [];
+  }
+
+  /** What is wrong with `rules` against the subjects registered (see validateRules); empty when nothing. */
+  check(rules: StoredRule[]): FieldErrorDto[] {
+    return validateRules(
+      rules,
+      (name) => this.get(name),
+      this.all().map((subject) => subject.name),
+      (name) => this.actionsFor(name),
+    );
   }
 }

@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { AbilityFactory } from '../access/ability.factory';
-import type { SubjectRegistry } from '../access/subject-registry';
+import { SubjectRegistry } from '../access/subject-registry';
 import type { ClusterEventsService } from '../cluster/cluster-events.service';
 import type { AuthUser } from './auth-user';
 import type { Role } from './entities/role.entity';
@@ -79,7 +79,7 @@ describe('RolesCache', () => {
     let abilities: AbilityFactory;
 
     beforeEach(() => {
-      abilities = new AbilityFactory({ all: () => [] } as unknown as SubjectRegistry, cache);
+      abilities = new AbilityFactory(new SubjectRegistry(), cache);
     });
 
     it('keeps the built ability while the reloaded role is unchanged, and builds a fresh one once it changed', async () => {

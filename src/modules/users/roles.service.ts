@@ -2,7 +2,6 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AbilityFactory } from '../../core/access/ability.factory';
-import { validateRules } from '../../core/access/rule-validator';
 import type { StoredRule } from '../../core/access/rule.types';
 import { SubjectRegistry } from '../../core/access/subject-registry';
 import { AuditService } from '../../core/audit/audit.service';
@@ -99,12 +98,7 @@ export class RolesService {
       ...(rule.inverted ? { inverted: true } : {}),
       ...(rule.reason ? { reason: rule.reason } : {}),
     }));
-    const errors = validateRules(
-      stored,
-      (name) => this.subjects.get(name),
-      this.subjects.all().map((s) => s.name),
-      (name) => this.subjects.actionsFor(name),
-    );
+    const errors = this.subjects.check(stored);
     if (errors.length) throw new RequestValidationError(errors);
     return stored;
   }
