@@ -1,9 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 
-/** Locks, for update, the rows of one kind that name the account `userId`. */
-export type AccountReferenceHold = (manager: EntityManager, userId: string) => Promise<void>;
-
 /**
  * Rows of other modules that name an account and that their own writers lock before any user or
  * contact (an import its chunks write under, a segment its member additions write under),
@@ -14,16 +11,42 @@ export type AccountReferenceHold = (manager: EntityManager, userId: string) => P
  */
 @Injectable()
 export class AccountReferences {
-  private readonly holds = new Map<string, AccountReferenceHold>();
+  private readonly naming = new Map<string, string>();
 
-  /** `kind` names the rows (a table); kinds are locked in name order, so every deletion takes them alike. */
-  register(kind: string, hold: AccountReferenceHold): void {
-    if (this.holds.has(kind)) throw new Error(`Account references "${kind}" are registered twice`);
-    this.holds.set(kind, hold);
+  /**
+   * `table`'s rows naming the account are those `where` selects, `$1` standing for the account's
+   * id. Tables are locked in name order, so every deletion takes them alike.
+   */
+  register(table: string, where: string): void {
+    if (this.naming.has(table)) throw new Error(`Account references in "${table}" are registered twice`);
+    this.naming.set(table, where);
   }
 
-  /** Locks every registered row naming the account; before the user is locked. */
-  async hold(manager: EntityManager, userId: string): Promise<void> {
-    for (const kind of [...this.holds.keys()].sort()) await this.holds.get(kind)!(manager, userId);
+  /** Locks, for the key-preserving update their foreign keys will make, every row naming the account; how many. Before the user is locked. */
+  async hold(manager: EntityManager, userId: string): Promise<number> {
+    let held = 0;
+    for (const [table, where] of this.sorted()) {
+      const [{ rows }] = (await manager.query(`SELECT count(*)::int AS rows FROM (SELECT id FROM ${table} WHERE ${where} ORDER BY id FOR NO KEY UPDATE) held`, [userId])) as Array<{ rows: number }>;
+      held += rows;
+    }
+    return held;
+  }
+
+  /**
+   * How many rows name the account now, without locking them. Once the user is locked no new one
+   * can be written (each takes a key share on it): more than {@link hold} counted means one was
+   * written between the two, which the deletion then holds out of order; it starts again instead.
+   */
+  async count(manager: EntityManager, userId: string): Promise<number> {
+    let rows = 0;
+    for (const [table, where] of this.sorted()) {
+      const [{ count }] = (await manager.query(`SELECT count(*)::int AS count FROM ${table} WHERE ${where}`, [userId])) as Array<{ count: number }>;
+      rows += count;
+    }
+    return rows;
+  }
+
+  private sorted(): Array<[string, string]> {
+    return [...this.naming].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   }
 }

@@ -70,8 +70,6 @@ export class ContactsModule implements OnModuleInit {
     this.subjects.register(...CONTACT_SUBJECTS);
     this.jobs.define(contactsImportJob(this.imports));
     // A chunk holds its import, then its importer and contacts: an importer's deletion takes the import first.
-    this.accountReferences.register('contact_imports', (manager, userId) =>
-      manager.query('SELECT id FROM contact_imports WHERE created_by_id = $1 OR started_by_id = $1 ORDER BY id FOR NO KEY UPDATE', [userId]),
-    );
+    this.accountReferences.register('contact_imports', 'created_by_id = $1 OR started_by_id = $1');
   }
 }

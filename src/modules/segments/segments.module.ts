@@ -20,8 +20,6 @@ export class SegmentsModule implements OnModuleInit {
     // A static segment's members are someone's choice: an import's revert leaves them in place.
     this.contactReferences.register((contactId) => `EXISTS (SELECT 1 FROM segment_members m WHERE m.contact_id = ${contactId})`);
     // A member addition holds its segment, then its actor and contacts: a creator's deletion takes the segment first.
-    this.accountReferences.register('segments', (manager, userId) =>
-      manager.query('SELECT id FROM segments WHERE created_by_id = $1 ORDER BY id FOR NO KEY UPDATE', [userId]),
-    );
+    this.accountReferences.register('segments', 'created_by_id = $1');
   }
 }

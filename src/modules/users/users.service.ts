@@ -1,4 +1,4 @@
-import { ForbiddenException, Injectable } from '@nestjs/common';
+import { ConflictException, ForbiddenException, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
@@ -19,6 +19,9 @@ import { containsPattern, Page, pageWindow, parseSort, toPage } from '../../core
 import type { CreateUserDto, UpdateUserDto, UserDto, UserQueryDto } from './dto/user.dto';
 import { AccountEmailTakenError, LastAdminError, UnknownRolesError } from './users.errors';
 import { USER_SORTS, USER_VIEW_SELECT, UserViewRow } from './users.queries';
+
+/** How many times a deletion starts again when records naming the account are written meanwhile. */
+const REMOVAL_ATTEMPTS = 3;
 
 /** Held by every change that may leave one administrator fewer, for its transaction. */
 export const ADMIN_REMOVAL_LOCK_KEY = 7_316_482_115;
@@ -166,10 +169,23 @@ export class UsersService {
 
   /** Deletes the account only: the contact and everything the user wrote stay. */
   async remove(ability: AppAbility, actor: AuthUser, id: string): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
+    for (let attempt = 1; !(await this.removeOnce(ability, actor, id)); attempt += 1) {
+      if (attempt === REMOVAL_ATTEMPTS) throw new ConflictException({ message: 'The account kept being named by new records while it was deleted; retry', code: 'concurrent_update' });
+    }
+    await this.identity.changed(id);
+    this.contacts.changed();
+  }
+
+  /** False, having changed nothing, when a record naming the account was written while it was being locked. */
+  private async removeOnce(ability: AppAbility, actor: AuthUser, id: string): Promise<boolean> {
+    return this.dataSource.transaction(async (manager) => {
       // What other modules keep naming the account (its imports, its segments) first: their
       // writers hold those rows, then users and contacts (core/identity/lock-order).
-      const before = await this.lockedView(manager, id, ability, 'delete', () => this.accountReferences.hold(manager, id));
+      let held = 0;
+      const before = await this.lockedView(manager, id, ability, 'delete', async () => void (held = await this.accountReferences.hold(manager, id)));
+      // One written since would be reached by its foreign key last, out of that order: start again.
+      // (Nothing is written yet: the transaction ends, letting go of the locks.)
+      if ((await this.accountReferences.count(manager, id)) !== held) return false;
       if (before.roles.some((r) => r.systemKey === 'admin')) await this.assertOtherAdmin(manager, id);
       // Contacts lose their assignee as edits do, so clients that follow versions see it, and
       // their creator before the DELETE, whose foreign key would take them in table order.
@@ -180,9 +196,8 @@ export class UsersService {
         { actorId: actor.id, action: 'user.delete', subjectType: 'User', subjectId: id, before: { email: before.email, contactId: before.contact_id }, after: { contactsUnassigned: unassigned } },
         manager,
       );
+      return true;
     });
-    await this.identity.changed(id);
-    this.contacts.changed();
   }
 
   async requestPasswordReset(ability: AppAbility, actor: AuthUser, id: string, mode: 'send' | 'force'): Promise<void> {
