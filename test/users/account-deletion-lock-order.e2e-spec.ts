@@ -66,6 +66,47 @@ describe('an account deleted while writers hold what names it', () => {
     expect(await t.db.query('SELECT first_name, assigned_to_id FROM contacts WHERE id = $1', [contact.id])).toEqual([{ first_name: 'Imported', assigned_to_id: null }]);
   });
 
+  it("an import whose starter's account is deleted between two chunks: the later chunk is written as nobody's, not as its uploader's", async () => {
+    const starter = await createUserWithRoles(t, admin, [staffRole], 'starter');
+    const lastName = unique('chunked');
+    // Two chunks: the first 2,000 rows, then the last.
+    const rows = Array.from({ length: 2000 }, (_, i) => `Paused,${lastName},paused${i}.${lastName}@example.com`);
+    const csv = ['First Name,Last Name,Email', ...rows, `Later,${lastName},later.${lastName}@example.com`].join('\n');
+    const uploaded = (await t.http.post('/api/v1/contacts/imports').set(admin.auth).attach('file', Buffer.from(csv), 'contacts.csv').expect(201)).body;
+    await t.http.put(`/api/v1/contacts/imports/${uploaded.id}/settings`).set(admin.auth).send({ columns: uploaded.columns, mode: 'upsert' }).expect(200);
+    const pauseKey = 4344;
+    await t.db.query(`CREATE FUNCTION pause_first_chunk() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock_shared(${pauseKey}); RETURN NEW; END $$`);
+    await t.db.query(`CREATE TRIGGER pause_first_chunk BEFORE INSERT ON contacts FOR EACH ROW WHEN (NEW.last_name = '${lastName}' AND NEW.first_name = 'Paused') EXECUTE FUNCTION pause_first_chunk()`);
+    const pausing = t.db.createQueryRunner();
+    await pausing.connect();
+    try {
+      await pausing.startTransaction();
+      await pausing.query('SELECT pg_advisory_xact_lock($1)', [pauseKey]);
+      await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/run`).set(starter.auth).expect(202);
+      await untilWaitingForLocks(t.db, 1, 'the first chunk to stop');
+      const deletion = Promise.resolve(deleteAccount(starter.userId)());
+      deletion.catch(() => undefined);
+      await untilWaitingForLocks(t.db, 2, 'the deletion to wait for the import');
+      await pausing.commitTransaction();
+      expect((await deletion).status).toBe(204);
+    } finally {
+      if (pausing.isTransactionActive) await pausing.rollbackTransaction();
+      await pausing.release();
+      await t.db.query('DROP TRIGGER pause_first_chunk ON contacts');
+      await t.db.query('DROP FUNCTION pause_first_chunk()');
+    }
+    const done = await until(async () => {
+      const body = (await t.http.get(`/api/v1/contacts/imports/${uploaded.id}`).set(admin.auth).expect(200)).body;
+      return body.status === 'completed' ? body : undefined;
+    });
+    expect(done.counts).toEqual({ created: 2001, updated: 0, skipped: 0, failed: 0 });
+    const creators = (await t.db.query('SELECT first_name, created_by_id, count(*)::int AS contacts FROM contacts WHERE last_name = $1 GROUP BY 1, 2 ORDER BY 1', [lastName])) as unknown[];
+    expect(creators).toEqual([
+      { first_name: 'Later', created_by_id: null, contacts: 1 },
+      { first_name: 'Paused', created_by_id: null, contacts: 2000 },
+    ]);
+  });
+
   it("an activity the account wrote, deleted meanwhile: both land, and the contact's last contact follows", async () => {
     const { staff, contact } = await staffWithContact();
     const activity = (await t.http.post(`/api/v1/contacts/${contact.id}/activities`).set(staff.auth).send({ type: 'call', subject: 'Called' }).expect(201)).body as { id: string };

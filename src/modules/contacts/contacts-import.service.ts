@@ -688,9 +688,9 @@ function mappedCustomKeys(mapping: ColumnMapping[], customFields: CustomField[])
   return keys.filter((key) => customFields.some((field) => field.key === key && !field.deletedAt));
 }
 
-/** Who the import acts as: who started it (imports started before that was kept: the uploader). */
+/** Who the import runs as: who started it, or nobody once that account is deleted (never its uploader, whose rights may be wider). */
 function importerOf(row: ImportRow): string | null {
-  return row.started_by_id ?? row.created_by_id;
+  return row.started_by_id;
 }
 
 function settingsOf(row: ImportRow): ChunkSettings {
