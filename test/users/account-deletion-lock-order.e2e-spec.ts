@@ -4,9 +4,10 @@ import { behindHeldRow, until, untilWaitingForLocks } from '../support/wait';
 
 /**
  * An account's deletion takes the account's contacts off it, deletes it, and its foreign keys
- * then clear what else names it: imports, segments, activities. Writers that hold one of those
- * and then want one of its contacts, made to meet it partway through its locks, would wait in a
- * circle with it; PostgreSQL would abort one of the two (409 concurrent_update for a request).
+ * then clear what else names it: imports and segments (history, such as activities, keeps the
+ * id). Writers that hold one of those and then want one of its contacts, made to meet it partway
+ * through its locks, would wait in a circle with it; PostgreSQL would abort one of the two (409
+ * concurrent_update for a request).
  */
 describe('an account deleted while writers hold what names it', () => {
   let t: TestApp;

@@ -22,8 +22,9 @@ const STRENGTH: Record<UserHold, number> = { 'key share': 0, 'no key update': 1,
  *   then users, in id order, each once in the strongest mode the transaction needs (an
  *   assignee, the actor its rows will name, the account whose names or email it writes);
  *   then contacts, in id order (an account's own contact among them, never before its user);
- *   then the rows that hang off contacts (activities, members), as cascades and ON DELETE SET
- *   NULL reach them: an activity's edit moving its contact's last contact locks the contact first.
+ *   then the rows that hang off contacts (activities, members), as a contact's deletion reaches
+ *   them through its cascades: an activity's edit moving its contact's last contact locks the
+ *   contact first.
  *
  * Triggers write a contact's account when its names or email change and the reverse, and rows
  * naming a user take a key share on it: both are held here before the contacts are locked.

@@ -7,6 +7,7 @@ import { DashboardSnapshots1764300000000 } from '../../database/migrations/17643
 import { StatusHistoryKeepsDeletedStatuses1765000000000 } from '../../database/migrations/1765000000000-StatusHistoryKeepsDeletedStatuses';
 import { RevertedImportsConvertNobody1765220000000 } from '../../database/migrations/1765220000000-RevertedImportsConvertNobody';
 import { StatusHistoryKeepsStages1765240000000 } from '../../database/migrations/1765240000000-StatusHistoryKeepsStages';
+import { HistoryKeepsItsAuthors1765340000000 } from '../../database/migrations/1765340000000-HistoryKeepsItsAuthors';
 import { memoryDatabase } from '../../database/testing/memory-database';
 import { METRICS, MY_METRICS } from './dashboard.definitions';
 import { myMetrics, snapshotMetrics } from './dashboard.metrics';
@@ -38,6 +39,8 @@ const uuid = (prefix: string, n: number) => `${prefix}-0000-4000-8000-${String(n
 const STATUS = { lead: uuid('5a000000', 1), prospect: uuid('5a000000', 2), customer: uuid('5a000000', 3), vip: uuid('5a000000', 4), inactive: uuid('5a000000', 5) };
 const SOURCE = { web: uuid('50000000', 1), fair: uuid('50000000', 2) };
 const USER = { alice: uuid('a0000000', 1), bob: uuid('b0000000', 2) };
+/** The id an activity keeps of an account deleted since: no user has it. */
+const DELETED_USER = uuid('de000000', 1);
 const C = {
   c1: uuid('c0000000', 1), c2: uuid('c0000000', 2), c3: uuid('c0000000', 3), c4: uuid('c0000000', 4), c5: uuid('c0000000', 5),
   c6: uuid('c0000000', 6), c7: uuid('c0000000', 7), l1: uuid('c0000000', 8), l2: uuid('c0000000', 9), p1: uuid('c0000000', 10),
@@ -53,7 +56,7 @@ async function one<T>(statement: Statement): Promise<T> {
 }
 
 beforeAll(async () => {
-  db = await memoryDatabase([new Foundation1763700000000(), new ContactsCore1763800000000(), new ContactImports1764200000000(), new DashboardSnapshots1764300000000(), new StatusHistoryKeepsDeletedStatuses1765000000000(), new RevertedImportsConvertNobody1765220000000()]);
+  db = await memoryDatabase([new Foundation1763700000000(), new ContactsCore1763800000000(), new ContactImports1764200000000(), new DashboardSnapshots1764300000000(), new StatusHistoryKeepsDeletedStatuses1765000000000(), new RevertedImportsConvertNobody1765220000000(), new HistoryKeepsItsAuthors1765340000000()]);
 
   await db.query(
     `INSERT INTO contact_statuses (id, name, stage, position) VALUES
@@ -104,7 +107,7 @@ beforeAll(async () => {
     [C.c6, USER.alice, '2026-03-18T11:00:00Z', 'call', 'Trashed'], // more recent, but the contact is trashed
     [C.c7, USER.alice, '2026-03-11T12:00:00Z', 'sms', 'Exactly a week'], // exactly 7 days: not "more than a week"
     [C.c1, USER.alice, '2026-03-25T09:00:00Z', 'task', 'Future task'], // after the moment described
-    [C.p1, null, '2026-03-16T00:00:00Z', 'note', 'By a deleted account'], // first instant of this week
+    [C.p1, DELETED_USER, '2026-03-16T00:00:00Z', 'note', 'By a deleted account'], // first instant of this week
     [C.p1, USER.bob, '2026-01-25T23:59:59Z', 'call', 'Before the series'], // last second before it
     [C.c1, USER.alice, '2026-03-16T08:00:00Z', 'email', 'Monday email'],
   ];
@@ -210,6 +213,16 @@ describe('the snapshot statements', () => {
       author_last_name: 'Staff',
     });
     expect(new Date(row.last_contacted_at).toISOString()).toBe('2026-03-17T12:00:00.000Z');
+  });
+
+  it('name no author for the last contact made by an account deleted since', async () => {
+    await db.query('BEGIN');
+    try {
+      await db.query('UPDATE activities SET author_id = $2 WHERE id = $1', [A.a1, DELETED_USER]);
+      expect(await one<LastContactedRow>(statements.lastContacted)).toMatchObject({ activity_id: A.a1, author_id: null, author_first_name: null, author_last_name: null });
+    } finally {
+      await db.query('ROLLBACK');
+    }
   });
 
   it('count lead → customer conversions per month over twelve months, trashed contacts, reverted imports and merged statuses left out', async () => {

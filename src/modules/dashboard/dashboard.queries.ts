@@ -139,7 +139,7 @@ export function lastContactedStatement(now: Date): Statement {
   const sql = `
     SELECT c.id AS contact_id, c.first_name, c.last_name, c.last_contacted_at,
            a.id AS activity_id, a.type AS activity_type, a.subject AS activity_subject,
-           a.author_id, u.first_name AS author_first_name, u.last_name AS author_last_name
+           u.id AS author_id, u.first_name AS author_first_name, u.last_name AS author_last_name
       FROM (SELECT id, first_name, last_name, last_contacted_at
               FROM contacts
              WHERE deleted_at IS NULL AND last_contacted_at IS NOT NULL AND last_contacted_at <= ${NOW}
@@ -230,8 +230,10 @@ export function activitiesPerStaffStatement(now: Date): Statement {
   const sql = `
     WITH weeks AS (${WEEKS}),
     counts AS (
-      SELECT a.author_id, date_trunc('week', a.occurred_at AT TIME ZONE 'UTC') AS period, count(*)::int AS n
+      SELECT u.id AS author_id, date_trunc('week', a.occurred_at AT TIME ZONE 'UTC') AS period, count(*)::int AS n
         FROM activities a
+        -- An activity keeps its author's id once the account is deleted: counted under no author.
+        LEFT JOIN users u ON u.id = a.author_id
        WHERE a.occurred_at >= ${WEEKS_FROM} AND a.occurred_at <= ${NOW}
          AND ${LIVE_CONTACT('a.contact_id')}
        GROUP BY 1, 2
