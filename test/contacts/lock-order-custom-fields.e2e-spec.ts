@@ -1,6 +1,6 @@
 import { register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
-import { behindHeldRow, until } from '../support/wait';
+import { behindHeldRow, until, withPausedRows } from '../support/wait';
 
 /**
  * Writers of contacts' custom values and edits of a field's options, made to meet partway
@@ -116,20 +116,15 @@ describe('custom field definitions and contacts locked in one order', () => {
     expect(imported.counts).toMatchObject({ updated: 1 });
     // The revert's own UPDATE is stopped partway, on this contact, once its statement has begun:
     // what it puts back was read then, so a rename landing meanwhile would be undone by it.
-    await t.db.query(`CREATE FUNCTION pause_on_contact() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NEW; END $$`);
-    await t.db.query(`CREATE TRIGGER pause_on_contact BEFORE UPDATE ON contacts FOR EACH ROW WHEN (OLD.id = '${contact.id}') EXECUTE FUNCTION pause_on_contact()`);
-    try {
-      const [reverted, renamed] = await behindHeldRow(
+    const [reverted, renamed] = await withPausedRows(t.db, { name: 'pause_on_contact', table: 'contacts', event: 'UPDATE', when: `OLD.id = '${contact.id}'` }, (hold) =>
+      behindHeldRow(
         t.db,
-        { sql: 'SELECT pg_advisory_xact_lock(4242)', params: [] },
+        hold,
         () => t.http.post(`/api/v1/contacts/imports/${imported.id}/revert`).set(admin.auth),
         () => editField(id, { renameOptions: [{ from: 'Gold', to: 'Gold tier' }] }),
-      );
-      expect([reverted.status, renamed.status]).toEqual([200, 200]);
-    } finally {
-      await t.db.query('DROP TRIGGER pause_on_contact ON contacts');
-      await t.db.query('DROP FUNCTION pause_on_contact()');
-    }
+      ),
+    );
+    expect([reverted.status, renamed.status]).toEqual([200, 200]);
     expect(await storedBy(lastName, key)).toEqual({ [email]: ['Before', 'Gold tier'] });
   });
 

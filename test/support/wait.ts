@@ -114,3 +114,32 @@ export async function behindHeldRow<A, B>(
     await holding.release();
   }
 }
+
+/** Something that runs SQL with parameters: the spec's DataSource. */
+interface Parameterised {
+  query(sql: string, params?: unknown[]): Promise<unknown>;
+}
+
+/**
+ * Stops a writer partway through a statement: a trigger named `name` makes each row `when`
+ * selects (BEFORE `event` ON `table`) wait for a shared advisory lock of that name. `run` is
+ * given the statement that holds the lock exclusively (for `behindHeldRow`, or a transaction of
+ * the test's own): rows wait while it is held. The trigger is removed afterwards.
+ */
+export async function withPausedRows<T>(
+  db: Parameterised,
+  pause: { name: string; table: string; event: 'INSERT' | 'UPDATE' | 'DELETE'; when: string },
+  run: (hold: { sql: string; params: unknown[] }) => Promise<T>,
+): Promise<T> {
+  const { name, table, event, when } = pause;
+  await db.query(
+    `CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock_shared(hashtext('${name}')); RETURN ${event === 'DELETE' ? 'OLD' : 'NEW'}; END $$`,
+  );
+  await db.query(`CREATE TRIGGER ${name} BEFORE ${event} ON ${table} FOR EACH ROW WHEN (${when}) EXECUTE FUNCTION ${name}()`);
+  try {
+    return await run({ sql: 'SELECT pg_advisory_xact_lock(hashtext($1))', params: [name] });
+  } finally {
+    await db.query(`DROP TRIGGER ${name} ON ${table}`);
+    await db.query(`DROP FUNCTION ${name}()`);
+  }
+}

@@ -1,6 +1,6 @@
 import { createUserWithRoles, register, Session, systemRoleId } from '../support/actors';
 import { startTestApp, TestApp } from '../support/test-app';
-import { behindHeldRow, until, untilWaitingForLocks } from '../support/wait';
+import { behindHeldRow, until, untilWaitingForLocks, withPausedRows } from '../support/wait';
 
 /**
  * An account's deletion takes the account's contacts off it, deletes it, and its foreign keys
@@ -75,31 +75,23 @@ describe('an account deleted while writers hold what names it', () => {
     const csv = ['First Name,Last Name,Email', ...rows, `Later,${lastName},later.${lastName}@example.com`].join('\n');
     const uploaded = (await t.http.post('/api/v1/contacts/imports').set(admin.auth).attach('file', Buffer.from(csv), 'contacts.csv').expect(201)).body;
     await t.http.put(`/api/v1/contacts/imports/${uploaded.id}/settings`).set(admin.auth).send({ columns: uploaded.columns, mode: 'upsert' }).expect(200);
-    const pauseKey = 4344;
-    await t.db.query(`CREATE FUNCTION pause_first_chunk() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock_shared(${pauseKey}); RETURN NEW; END $$`);
-    await t.db.query(`CREATE TRIGGER pause_first_chunk BEFORE INSERT ON contacts FOR EACH ROW WHEN (NEW.last_name = '${lastName}' AND NEW.first_name = 'Paused') EXECUTE FUNCTION pause_first_chunk()`);
-    const pausing = t.db.createQueryRunner();
-    await pausing.connect();
-    try {
-      await pausing.startTransaction();
-      await pausing.query('SELECT pg_advisory_xact_lock($1)', [pauseKey]);
-      await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/run`).set(starter.auth).expect(202);
-      await untilWaitingForLocks(t.db, 1, 'the first chunk to stop');
-      const deletion = Promise.resolve(deleteAccount(starter.userId)());
-      deletion.catch(() => undefined);
-      await untilWaitingForLocks(t.db, 2, 'the deletion to wait for the import');
-      await pausing.commitTransaction();
-      expect((await deletion).status).toBe(204);
-    } finally {
-      if (pausing.isTransactionActive) await pausing.rollbackTransaction();
-      await pausing.release();
-      await t.db.query('DROP TRIGGER pause_first_chunk ON contacts');
-      await t.db.query('DROP FUNCTION pause_first_chunk()');
-    }
-    const done = await until(async () => {
-      const body = (await t.http.get(`/api/v1/contacts/imports/${uploaded.id}`).set(admin.auth).expect(200)).body;
-      return body.status === 'completed' ? body : undefined;
-    });
+    const firstChunk = { name: 'pause_first_chunk', table: 'contacts', event: 'INSERT' as const, when: `NEW.last_name = '${lastName}' AND NEW.first_name = 'Paused'` };
+    // The first chunk stops on its first row, holding the import; the deletion then waits for the import.
+    const [done, deleted] = await withPausedRows(t.db, firstChunk, (hold) =>
+      behindHeldRow(
+        t.db,
+        hold,
+        async () => {
+          await t.http.post(`/api/v1/contacts/imports/${uploaded.id}/run`).set(starter.auth).expect(202);
+          return until(async () => {
+            const body = (await t.http.get(`/api/v1/contacts/imports/${uploaded.id}`).set(admin.auth).expect(200)).body;
+            return body.status === 'completed' ? body : undefined;
+          });
+        },
+        deleteAccount(starter.userId),
+      ),
+    );
+    expect(deleted.status).toBe(204);
     expect(done.counts).toEqual({ created: 2001, updated: 0, skipped: 0, failed: 0 });
     const creators = (await t.db.query('SELECT first_name, created_by_id, count(*)::int AS contacts FROM contacts WHERE last_name = $1 GROUP BY 1, 2 ORDER BY 1', [lastName])) as unknown[];
     expect(creators).toEqual([
@@ -133,50 +125,48 @@ describe('an account deleted while writers hold what names it', () => {
 
   it('a segment the account creates while its deletion waits for the account: the deletion starts again, holding it first', async () => {
     const { staff, contact } = await staffWithContact();
-    const pauseKey = 4343;
     // Stops the deletion just before it deletes the account, having locked it and its contacts.
-    await t.db.query(`CREATE FUNCTION pause_account_deletion() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock_shared(${pauseKey}); RETURN OLD; END $$`);
-    await t.db.query(`CREATE TRIGGER pause_account_deletion BEFORE DELETE ON users FOR EACH ROW WHEN (OLD.id = '${staff.userId}') EXECUTE FUNCTION pause_account_deletion()`);
-    const holding = t.db.createQueryRunner();
-    const pausing = t.db.createQueryRunner();
-    await holding.connect();
-    await pausing.connect();
-    try {
-      await holding.startTransaction();
-      await holding.query('SELECT id FROM users WHERE id = $1 FOR KEY SHARE', [staff.userId]);
-      const deletion = Promise.resolve(deleteAccount(staff.userId)());
-      deletion.catch(() => undefined);
-      await untilWaitingForLocks(t.db, 1, 'the deletion to wait for the account');
-      // A key share, as the test's: written while the deletion waits to lock the account.
-      const segment = (await t.http.post('/api/v1/segments').set(staff.auth).send({ name: unique('Made meanwhile '), kind: 'static' }).expect(201)).body as { id: string };
-      await pausing.startTransaction();
-      await pausing.query('SELECT pg_advisory_xact_lock($1)', [pauseKey]);
-      await holding.commitTransaction();
-      await until(
-        async () => {
-          const [{ paused }] = (await t.db.query(`SELECT count(*)::int AS paused FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory'`)) as Array<{ paused: number }>;
-          return paused === 1 ? true : undefined;
-        },
-        10_000,
-        'the deletion to stop before deleting the account',
-      );
-      const addition = Promise.resolve(t.http.post(`/api/v1/segments/${segment.id}/members`).set(admin.auth).send({ contactIds: [contact.id] }));
-      addition.catch(() => undefined);
-      await untilWaitingForLocks(t.db, 2, 'the member addition to wait');
-      // Past the addition's own look for deadlocks: a circle the deletion then closes is its 409.
-      await new Promise((resolve) => setTimeout(resolve, 1500));
-      await pausing.commitTransaction();
-      const [deleted, added] = await Promise.all([deletion, addition]);
-      expect([deleted.status, added.status, added.body]).toEqual([204, 200, { matched: 1, added: 1, alreadyMembers: 0, contactCount: 1 }]);
-      expect(await t.db.query('SELECT created_by_id FROM segments WHERE id = $1', [segment.id])).toEqual([{ created_by_id: null }]);
-    } finally {
-      for (const runner of [holding, pausing]) {
-        if (runner.isTransactionActive) await runner.rollbackTransaction();
-        await runner.release();
+    const beforeDeleting = { name: 'pause_account_deletion', table: 'users', event: 'DELETE' as const, when: `OLD.id = '${staff.userId}'` };
+    await withPausedRows(t.db, beforeDeleting, async (hold) => {
+      const holding = t.db.createQueryRunner();
+      const pausing = t.db.createQueryRunner();
+      await holding.connect();
+      await pausing.connect();
+      try {
+        await holding.startTransaction();
+        await holding.query('SELECT id FROM users WHERE id = $1 FOR KEY SHARE', [staff.userId]);
+        const deletion = Promise.resolve(deleteAccount(staff.userId)());
+        deletion.catch(() => undefined);
+        await untilWaitingForLocks(t.db, 1, 'the deletion to wait for the account');
+        // A key share, as the test's: written while the deletion waits to lock the account.
+        const segment = (await t.http.post('/api/v1/segments').set(staff.auth).send({ name: unique('Made meanwhile '), kind: 'static' }).expect(201)).body as { id: string };
+        await pausing.startTransaction();
+        await pausing.query(hold.sql, hold.params);
+        await holding.commitTransaction();
+        await until(
+          async () => {
+            const [{ paused }] = (await t.db.query(`SELECT count(*)::int AS paused FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory'`)) as Array<{ paused: number }>;
+            return paused === 1 ? true : undefined;
+          },
+          10_000,
+          'the deletion to stop before deleting the account',
+        );
+        const addition = Promise.resolve(t.http.post(`/api/v1/segments/${segment.id}/members`).set(admin.auth).send({ contactIds: [contact.id] }));
+        addition.catch(() => undefined);
+        await untilWaitingForLocks(t.db, 2, 'the member addition to wait');
+        // Past the addition's own look for deadlocks: a circle the deletion then closes is its 409.
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        await pausing.commitTransaction();
+        const [deleted, added] = await Promise.all([deletion, addition]);
+        expect([deleted.status, added.status, added.body]).toEqual([204, 200, { matched: 1, added: 1, alreadyMembers: 0, contactCount: 1 }]);
+        expect(await t.db.query('SELECT created_by_id FROM segments WHERE id = $1', [segment.id])).toEqual([{ created_by_id: null }]);
+      } finally {
+        for (const runner of [holding, pausing]) {
+          if (runner.isTransactionActive) await runner.rollbackTransaction();
+          await runner.release();
+        }
       }
-      await t.db.query('DROP TRIGGER pause_account_deletion ON users');
-      await t.db.query('DROP FUNCTION pause_account_deletion()');
-    }
+    });
   });
 
   it("a field's options renamed in a rule of a segment the account created, on a contact assigned to it: both land, the rename first", async () => {
