@@ -46,7 +46,7 @@ export async function createApp(): Promise<NestFastifyApplication> {
   const logger = new PinoNestLogger(rootLogger);
   // Bodies are JSON (multipart is registered for uploads below): Nest's default parsers would
   // also take forms, and Fastify's would take plain text.
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule, adapter, { logger, bufferLogs: true, bodyParser: false });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule, adapter, { logger, bufferLogs: true, bodyParser: false, abortOnError: false });
   useJsonBodies(adapter.getInstance());
   app.setGlobalPrefix(API_PREFIX, { exclude: [{ path: 'health', method: RequestMethod.GET }, { path: 'health/ready', method: RequestMethod.GET }] });
   // Answers are written from their documented schemas; routes take them when `init` registers them.

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory';
 import { AppConfig } from './config/app-config';
-import { ConfigurationError } from './config/environment';
+import { describeStartupError } from './startup-errors';
 
 async function main(): Promise<void> {
   const app = await createApp();
@@ -36,10 +36,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof ConfigurationError) {
-    console.error(error.message);
-  } else {
-    console.error(error instanceof Error ? (error.stack ?? error.message) : error);
-  }
+  console.error(describeStartupError(error));
   process.exit(1);
 });

@@ -4,6 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module';
 import { AppConfig } from './config/app-config';
 import { ConfigurationError, validateEnvironment } from './config/environment';
+import { describeStartupError } from './startup-errors';
 import { JobsService } from './core/jobs/jobs.service';
 import { createRootLogger, PinoNestLogger } from './core/logging/logger';
 
@@ -17,8 +18,11 @@ async function main(): Promise<void> {
   if (!config.redisUrl) {
     throw new ConfigurationError(['REDIS_URL must be set for a worker process: without Redis, the API process runs jobs itself']);
   }
+  if (config.database.kind === 'pglite') {
+    throw new ConfigurationError(['DATABASE_URL must be set for a worker process: the embedded database belongs to the one process that opened it (the API), which runs jobs itself']);
+  }
   const rootLogger = createRootLogger(config.log.level, config.log.pretty);
-  const app = await NestFactory.createApplicationContext(AppModule, { logger: new PinoNestLogger(rootLogger) });
+  const app = await NestFactory.createApplicationContext(AppModule, { logger: new PinoNestLogger(rootLogger), abortOnError: false });
   const logger = new Logger('Worker');
   logger.log(`Worker running queues: ${app.get(JobsService).queues().join(', ') || 'none'}`);
 
@@ -41,6 +45,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof ConfigurationError ? error.message : error instanceof Error ? (error.stack ?? error.message) : error);
+  console.error(describeStartupError(error));
   process.exit(1);
 });

@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { dataSourceOptions } from './data-source-options';
+import { EmbeddedDatabaseInUseError } from './pglite/data-dir-lock';
 import { PooledSql } from './pooled-sql';
 import { runPendingMigrations } from './run-migrations';
 
@@ -13,7 +14,8 @@ export const DATABASE_MIGRATIONS = Symbol('DATABASE_MIGRATIONS');
   imports: [
     TypeOrmModule.forRootAsync({
       inject: [AppConfig],
-      useFactory: (config: AppConfig) => dataSourceOptions(config),
+      // A directory in use stays in use: say so at once rather than after the retries meant for a server starting up.
+      useFactory: (config: AppConfig) => ({ ...dataSourceOptions(config), toRetry: (error: unknown) => !(error instanceof EmbeddedDatabaseInUseError) }),
       dataSourceFactory: async (options) => new DataSource(options!).initialize(),
     }),
   ],

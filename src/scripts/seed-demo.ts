@@ -8,6 +8,7 @@ import { SYSTEM_ROLES } from '../core/identity/system-roles';
 import { dataSourceOptions } from '../database/data-source-options';
 import { PGlitePool } from '../database/pglite/pglite-pool';
 import { runPendingMigrations } from '../database/run-migrations';
+import { isStartupRefusal } from '../startup-errors';
 import { titleCase } from '../modules/contacts/contacts.naming';
 import { STARTER_SERVICES, STARTER_STATUSES, STARTER_TRAFFIC_SOURCES } from '../modules/contacts/contacts.starter-data';
 
@@ -1139,7 +1140,7 @@ main().catch((error: unknown) => {
   if (error instanceof UsageError) console.error(error.message);
   else if (error instanceof LoadError) console.error(`seed:demo failed: ${error.message}. Statements that finished before stay in the database.`);
   // Configuration and connection problems explain themselves; anything else gets its stack.
-  else if (error instanceof Error && (error.name === 'ConfigurationError' || 'code' in error)) console.error(`seed:demo failed: ${error.message}`);
+  else if (isStartupRefusal(error) || (error instanceof Error && 'code' in error)) console.error(`seed:demo failed: ${error.message}`);
   else console.error(`seed:demo failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   process.exit(process.exitCode && process.exitCode !== 0 ? Number(process.exitCode) : 1);
 });

@@ -74,9 +74,9 @@ function killer(child: ChildProcess): () => Promise<void> {
   };
 }
 
-/** Runs `dist/<script>` with `env` on top of this process's environment. */
-export function startNode(script: string, env: Record<string, string>): Child {
-  const child = spawn(process.execPath, [resolve(ROOT, 'dist', script)], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs `dist/<script>` with `args`, and `env` on top of this process's environment. */
+export function startNode(script: string, env: Record<string, string>, args: string[] = []): Child {
+  const child = spawn(process.execPath, [resolve(ROOT, 'dist', script), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   return { process: child, output: keepOutput(child), kill: killer(child) };
 }
 

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { PGlite, type Results } from '@electric-sql/pglite';
+import { DataDirLock, lockDataDir } from './data-dir-lock';
 
 type ConnectCallback = (err: Error | null, client: PGliteClient | null, release: (err?: unknown) => void) => void;
 
@@ -21,6 +22,8 @@ interface PgStyleResult {
  */
 export class PGlitePool extends EventEmitter {
   private static instances = new Map<string, Promise<PGlite>>();
+  /** Each directory this process opened, held until it is closed: PGlite itself takes no lock. */
+  private static locks = new Map<string, DataDirLock>();
   private static openPools = new Map<string, number>();
   private queue: Array<() => void> = [];
   private held = false;
@@ -35,18 +38,30 @@ export class PGlitePool extends EventEmitter {
   static database(dataDir: string): Promise<PGlite> {
     let instance = PGlitePool.instances.get(dataDir);
     if (!instance) {
-      if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
-      const created: Promise<PGlite> = PGlite.create(dataDir);
-      instance = created;
-      PGlitePool.instances.set(dataDir, created);
+      instance = PGlitePool.open(dataDir);
+      PGlitePool.instances.set(dataDir, instance);
+      // A failed opening is not kept: the next connection tries again.
+      instance.catch(() => PGlitePool.instances.get(dataDir) === instance && PGlitePool.instances.delete(dataDir));
     }
     return instance;
   }
 
+  private static async open(dataDir: string): Promise<PGlite> {
+    if (dataDir.startsWith('memory://')) return PGlite.create(dataDir);
+    mkdirSync(dataDir, { recursive: true });
+    const lock = lockDataDir(dataDir);
+    try {
+      const db = await PGlite.create(dataDir);
+      PGlitePool.locks.set(dataDir, lock);
+      return db;
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+  }
+
   static async closeAll(): Promise<void> {
-    const instances = [...PGlitePool.instances.values()];
-    PGlitePool.instances.clear();
-    for (const instance of instances) await (await instance).close();
+    for (const dataDir of [...PGlitePool.instances.keys()]) await PGlitePool.close(dataDir);
   }
 
   connect(callback?: ConnectCallback): Promise<PGliteClient> | void {
@@ -88,7 +103,12 @@ export class PGlitePool extends EventEmitter {
     const instance = PGlitePool.instances.get(dataDir);
     PGlitePool.instances.delete(dataDir);
     PGlitePool.openPools.delete(dataDir);
-    if (instance) await (await instance).close();
+    try {
+      if (instance) await (await instance).close();
+    } finally {
+      PGlitePool.locks.get(dataDir)?.release();
+      PGlitePool.locks.delete(dataDir);
+    }
   }
 
   get totalCount(): number {
