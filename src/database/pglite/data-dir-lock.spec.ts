@@ -80,8 +80,37 @@ describe('lockDataDir', () => {
 
   it('takes over a lock it cannot read as one', () => {
     writeFileSync(lockFile, 'not a lock');
+    const earlier = new Date(Date.now() - 5_000);
+    utimesSync(lockFile, earlier, earlier);
     lockDataDir(dataDir).release();
     expect(existsSync(lockFile)).toBe(false);
+  });
+
+  it('leaves a lock that does not read as one yet for two seconds: its holder may be writing it', () => {
+    writeFileSync(lockFile, '');
+    const began = Date.now();
+    const lock = lockDataDir(dataDir);
+    expect(Date.now() - began).toBeGreaterThanOrEqual(1_900);
+    expect(holderInFile().pid).toBe(process.pid);
+    lock.release();
+  });
+
+  it('takes the directory on a file system without hard links, by creating the lock exclusively', async () => {
+    // The module's own fs: the same object this module's calls go through.
+    const link = jest.spyOn(jest.requireActual<typeof import('node:fs')>('node:fs'), 'linkSync').mockImplementation(() => {
+      throw Object.assign(new Error('operation not permitted'), { code: 'EPERM' });
+    });
+    try {
+      const lock = lockDataDir(dataDir);
+      expect(holderInFile().pid).toBe(process.pid);
+      expect(readdirSync(dir)).toEqual(['pglite.lock']);
+      lock.release();
+      writeLock({ pid: await liveProcess() });
+      expect(() => lockDataDir(dataDir)).toThrow(EmbeddedDatabaseInUseError);
+      expect(link).toHaveBeenCalled();
+    } finally {
+      link.mockRestore();
+    }
   });
 
   it("judges another host's lock by when its holder last touched it", async () => {

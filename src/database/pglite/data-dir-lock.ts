@@ -14,7 +14,11 @@ export interface DataDirHolder {
 const HEARTBEAT_MS = 15_000;
 /** A lock from another host whose holder has not touched it for this long is taken over. */
 const OTHER_HOST_STALE_MS = 120_000;
-const ATTEMPTS = 5;
+/** A lock that does not read as one yet may be half written (see createWith): it is left this long. */
+const BEING_WRITTEN_MS = 2_000;
+const ATTEMPTS = 40;
+/** Error codes of file systems without hard links (FAT, some network shares). */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
 
 /**
  * The embedded database's directory is in use by another process. Two processes writing one
@@ -60,12 +64,20 @@ export function lockDataDir(dataDir: string): DataDirLock {
     if (found === undefined) continue; // released meanwhile
     const holder = parseHolder(found.text);
     if (holder && holdsIt(holder, found.touchedAt)) throw new EmbeddedDatabaseInUseError(dataDir, lockFile, holder);
+    if (!holder && Date.now() - found.touchedAt < BEING_WRITTEN_MS) {
+      pause(100);
+      continue;
+    }
     takeOver(lockFile, found.text);
   }
   throw new Error(`Could not take ${lockFile}: other processes kept taking it`);
 }
 
-/** Creates the lock file with its content in one step (a reader never sees it empty), or false when it exists. */
+/**
+ * Creates the lock file with its content in one step, so a reader never sees it empty, or
+ * returns false when it exists. Where the file system has no hard links, it is created
+ * exclusively and then written: a reader may find it empty for a moment (see BEING_WRITTEN_MS).
+ */
 function createWith(lockFile: string, content: string): boolean {
   const draft = `${lockFile}.${process.pid}.${randomBytes(4).toString('hex')}`;
   writeFileSync(draft, content, { flag: 'wx' });
@@ -73,11 +85,23 @@ function createWith(lockFile: string, content: string): boolean {
     linkSync(draft, lockFile);
     return true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw error;
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    if (code === 'EEXIST') return false;
+    if (!NO_HARD_LINKS.has(code)) throw error;
   } finally {
     unlinkSync(draft);
   }
+  try {
+    writeFileSync(lockFile, content, { flag: 'wx' });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+}
+
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /** The lock's text and when its holder last touched it; undefined when there is none. */
