@@ -672,10 +672,19 @@ export class LookupsService {
   /** The entries with their contact count, over contacts `visible` allows (all of them without it). */
   private selectSql(definition: LookupDefinition, visible?: SqlCondition): string {
     const readable = visible && visible.sql !== 'TRUE' ? ` AND ${visible.sql}` : '';
-    const count =
-      'column' in definition.usage
-        ? `SELECT count(*)::int AS contact_count FROM contacts c WHERE c.${definition.usage.column} = x.id AND c.deleted_at IS NULL${readable}`
-        : `SELECT count(*)::int AS contact_count FROM ${definition.usage.joinTable} j JOIN contacts c ON c.id = j.contact_id WHERE j.${definition.usage.joinColumn} = x.id AND c.deleted_at IS NULL${readable}`;
+    let count: string;
+    if ('column' in definition.usage) {
+      count = `SELECT count(*)::int AS contact_count FROM contacts c WHERE c.${definition.usage.column} = x.id AND c.deleted_at IS NULL${readable}`;
+    } else if (readable) {
+      count = `SELECT count(*)::int AS contact_count FROM ${definition.usage.joinTable} j JOIN contacts c ON c.id = j.contact_id WHERE j.${definition.usage.joinColumn} = x.id AND c.deleted_at IS NULL${readable}`;
+    } else {
+      // Every link, from the entry's own index, less those of trashed contacts (the few): joining
+      // each link to its contact to see whether it is live cost seconds for fifty tags on a
+      // million contacts, against a tenth of one.
+      const { joinTable, joinColumn } = definition.usage;
+      count = `SELECT ((SELECT count(*) FROM ${joinTable} j WHERE j.${joinColumn} = x.id)
+                     - (SELECT count(*) FROM contacts c JOIN ${joinTable} j ON j.contact_id = c.id WHERE c.deleted_at IS NOT NULL AND j.${joinColumn} = x.id))::int AS contact_count`;
+    }
     const columns = ['x.id', 'x.name', ...definition.extra.map((column) => `x.${column}`), 'u.contact_count', 'x.created_at', 'x.updated_at'];
     return `SELECT ${columns.join(', ')} FROM ${definition.table} x CROSS JOIN LATERAL (${count}) u`;
   }
