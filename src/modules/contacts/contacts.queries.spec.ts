@@ -433,6 +433,23 @@ describe('contactOrder', () => {
     }
   });
 
+  it('sorts by assignee names: equal names tie (broken by id), an empty last name after the others, both ways', async () => {
+    const names = await db.query<{ first_name: string; last_name: string }>('SELECT first_name, last_name FROM users WHERE id = $1', [USER.bob]);
+    const [kept] = names.rows;
+    await db.query('UPDATE users SET (first_name, last_name) = (SELECT first_name, last_name FROM users WHERE id = $2) WHERE id = $1', [USER.bob, USER.alice]);
+    try {
+      // ada is alice's, grace bob's: namesakes now, so their contacts fall to the id.
+      const byId = (['ada', 'grace'] as Key[]).sort((x, y) => (ID[x] < ID[y] ? -1 : 1));
+      expect((await ordered('assignedTo')).slice(0, 2)).toEqual(byId);
+      expect((await ordered('-assignedTo')).slice(0, 2)).toEqual([...byId].reverse());
+      await db.query(`UPDATE users SET last_name = '' WHERE id = $1`, [USER.bob]);
+      expect((await ordered('assignedTo')).slice(0, 2)).toEqual(['ada', 'grace']);
+      expect((await ordered('-assignedTo')).slice(0, 2)).toEqual(['ada', 'grace']);
+    } finally {
+      await db.query('UPDATE users SET first_name = $2, last_name = $3 WHERE id = $1', [USER.bob, kept!.first_name, kept!.last_name]);
+    }
+  });
+
   it('sorts text custom fields case-insensitively, like the built-in text columns', async () => {
     const nick = definition(5, 'nick', 'text');
     const order = contactOrder('custom.nick', [...DEFINITIONS, nick]);

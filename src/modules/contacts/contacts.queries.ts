@@ -42,6 +42,28 @@ export interface CompiledSelection {
 type SortExpressions = string | string[] | { ascending: string; descending: string };
 
 /**
+ * The place of what `reference` names in an order of its table's rows, given by `ranked` (rows
+ * of id and place): one map per statement, read for each contact, where a subquery per row
+ * would look the referenced row up once per contact (seconds for a sort of a million).
+ */
+function rankOf(reference: string, ranked: string): string {
+  return `((SELECT jsonb_object_agg(ranked.id, ranked.place) FROM (${ranked}) AS ranked(id, place)) ->> ${reference}::text)::int`;
+}
+
+/**
+ * An assignee's place among the accounts contacts may be assigned to (those with a staff role),
+ * by first then last name, equal names sharing it. Descending, the names' own descending order
+ * (empty last names still last), negated so that the key sorts descending too.
+ */
+function assigneeRank(direction: 'ASC' | 'DESC'): string {
+  return rankOf(
+    'c.assigned_to_id',
+    `SELECT ao.id, dense_rank() OVER (ORDER BY lower(ao.first_name) ${direction} NULLS LAST, lower(nullif(ao.last_name, '')) ${direction} NULLS LAST) FROM users ao
+      WHERE EXISTS (SELECT 1 FROM user_roles aur JOIN roles ar ON ar.id = aur.role_id WHERE aur.user_id = ao.id AND ar.audience = 'staff')`,
+  );
+}
+
+/**
  * Sortable fields and their SQL (one expression, or several compared in turn); the ones that
  * can be NULL sort their NULLs last. Text sorts case-insensitively. What a row shows by
  * reference sorts by what is shown: a status by the statuses' own order (position, then name),
@@ -58,10 +80,10 @@ export const CONTACT_SORTS: Record<string, SortExpressions> = {
   jobTitle: 'lower(c.job_title)',
   city: 'lower(c.city)',
   country: 'lower(c.country)',
-  status: ['(SELECT so.position FROM contact_statuses so WHERE so.id = c.status_id)', '(SELECT so.name_key FROM contact_statuses so WHERE so.id = c.status_id)'],
-  stage: `(SELECT ${stageOrderSql('so.stage')} FROM contact_statuses so WHERE so.id = c.status_id)`,
-  assignedTo: ['(SELECT lower(ao.first_name) FROM users ao WHERE ao.id = c.assigned_to_id)', "(SELECT lower(nullif(ao.last_name, '')) FROM users ao WHERE ao.id = c.assigned_to_id)"],
-  trafficSource: '(SELECT tso.name_key FROM traffic_sources tso WHERE tso.id = c.traffic_source_id)',
+  status: rankOf('c.status_id', 'SELECT so.id, row_number() OVER (ORDER BY so.position, so.name_key) FROM contact_statuses so'),
+  stage: rankOf('c.status_id', `SELECT so.id, ${stageOrderSql('so.stage')} FROM contact_statuses so`),
+  assignedTo: { ascending: assigneeRank('ASC'), descending: `-${assigneeRank('DESC')}` },
+  trafficSource: rankOf('c.traffic_source_id', 'SELECT tso.id, row_number() OVER (ORDER BY tso.name_key) FROM traffic_sources tso'),
   createdAt: 'c.created_at',
   updatedAt: 'c.updated_at',
   lastContactedAt: 'c.last_contacted_at',
@@ -121,7 +143,7 @@ export function compileSelection(selection: ContactSelection, customFields: Cust
 }
 
 /** ORDER BY for a sort string; custom fields sort as `custom.<key>`. Always ends on c.id for a stable order. */
-export function contactOrder(sort: string | undefined, customFields: CustomField[]): { sql: string; keys: Array<{ expression: string; descending: boolean }> } {
+export function contactOrder(sort: string | undefined, customFields: CustomField[]): ContactOrder {
   const keys: Array<{ expression: string; descending: boolean }> = [];
   const parts = sort ? sort.split(',') : ['-createdAt'];
   for (const part of parts) {
@@ -145,8 +167,18 @@ export function contactOrder(sort: string | undefined, customFields: CustomField
     .map((key) => `${key.expression} ${key.descending ? 'DESC' : 'ASC'}${NOT_NULL_SORTS.has(key.expression) ? '' : ' NULLS LAST'}`)
     .concat(`c.id ${direction}`)
     .join(', ');
-  return { sql, keys };
+  return { sql, keys, walked: parts.length === 1 && WALKED_SORTS.has(parts[0]!) };
 }
+
+export interface ContactOrder {
+  sql: string;
+  keys: Array<{ expression: string; descending: boolean }>;
+  /** Whether an index of live contacts holds this order, so its first page is read by walking it. */
+  walked: boolean;
+}
+
+/** The orders an index of live contacts holds (contacts_live_created_idx, _live_updated_idx, _last_name_idx and _last_name_ascending_idx). */
+const WALKED_SORTS = new Set(['createdAt', '-createdAt', 'updatedAt', '-updatedAt', 'lastName', '-lastName']);
 
 export interface ContactCursor {
   value: string | null;
@@ -302,7 +334,7 @@ export function preparable(request: { restrict?: unknown }, window: { offset: nu
  */
 export function listStatements(
   selection: CompiledSelection,
-  order: ReturnType<typeof contactOrder>,
+  order: ContactOrder,
   window: { limit: number; offset: number; cursor?: ContactCursor },
   plan: ListPlan = 'walk',
 ): { rows: SqlStatement; total: SqlStatement } {
@@ -324,9 +356,11 @@ export function listStatements(
   // A walk that passes over rows (a narrowed selection tests many for each it keeps, an offset
   // skips them) picks the page's ids first, from index entries alone where the indexes hold
   // every column it tests or sorts on, and reads and dresses (names, tags, account) only the
-  // page's rows. The sparse read has its few matches in hand and dresses the page's only.
+  // page's rows. So does an order no index holds: every live contact is sorted for it, and
+  // dressing them all first cost seconds at a million. The sparse read has its few matches in
+  // hand and dresses the page's only.
   let rows: string;
-  if (plan === 'walk' && (selection.narrowed || offset > 0)) {
+  if (plan === 'walk' && (selection.narrowed || offset > 0 || !order.walked)) {
     rows = `SELECT ${CONTACT_LIST_COLUMNS} FROM (SELECT c.id FROM ${matches} ${page}) page JOIN contacts c ON c.id = page.id ORDER BY ${order.sql}`;
   } else if (offset > 0) {
     rows = `SELECT ${CONTACT_LIST_COLUMNS} FROM (SELECT c.* FROM ${matches} ${page}) c ORDER BY ${order.sql}`;
