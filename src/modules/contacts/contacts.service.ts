@@ -474,7 +474,10 @@ export class ContactsService {
           break;
         }
         case 'removeTags':
-          changes = `removed AS (DELETE FROM contact_tags WHERE contact_id IN (SELECT id FROM picked) AND tag_id = ANY(${p(input.tagIds)}::uuid[]) RETURNING contact_id),
+          // Each picked contact's links, found by its own key: filtered by the tags, a tag the
+          // statistics have not seen yet (one just added in bulk) was read as if it had no links,
+          // and the DELETE compared every one of its links with every picked contact.
+          changes = `removed AS (DELETE FROM contact_tags WHERE (contact_id, tag_id) IN (SELECT picked.id, tag FROM picked CROSS JOIN unnest(${p(input.tagIds)}::uuid[]) tag) RETURNING contact_id),
                      changed AS (UPDATE contacts t SET ${bump} WHERE t.id IN (SELECT contact_id FROM removed) RETURNING t.id)`;
           break;
         case 'delete':
