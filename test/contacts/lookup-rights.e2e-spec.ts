@@ -81,6 +81,35 @@ describe('lookup rights: rule conditions on statuses, tags, services and traffic
     return (await t.http.get(path).query({ limit: 100, ...query }).set(session.auth).expect(200)).body as ListBody;
   }
 
+  it("sorts by a restricted caller's own counts, entries none of their contacts use counting 0", async () => {
+    const word = unique('counted');
+    const [none, one, two] = [await create(TAGS, `${word} a`), await create(TAGS, `${word} b`), await create(TAGS, `${word} c`)];
+    const [source, unused] = [await create(SOURCES, `${word} a`), await create(SOURCES, `${word} b`)];
+    const keeper = await userWith([
+      { action: 'read', subject: 'Tag' },
+      { action: 'read', subject: 'TrafficSource' },
+      { action: 'read', subject: 'Contact', conditions: { createdById: '${user.id}' } },
+    ]);
+    const mine = async (trafficSourceId?: string) => {
+      const id = await insertContact({ trafficSourceId });
+      await t.db.query('UPDATE contacts SET created_by_id = $2 WHERE id = $1', [id, keeper.userId]);
+      return id;
+    };
+    const [first, second] = [await mine(source.id), await mine(source.id)];
+    for (const [contactId, tagId] of [[first, one.id], [first, two.id], [second, two.id]] as const) await link('contact_tags', 'tag_id', contactId, tagId);
+    // Contacts the keeper may not read count for nobody but those who may.
+    const hidden = await insertContact({ trafficSourceId: unused.id });
+    await link('contact_tags', 'tag_id', hidden, none.id);
+
+    const counts = (body: ListBody) => body.data.map((entry) => [entry.id, entry.contactCount]);
+    expect(counts(await list(TAGS, keeper, { q: word, sort: 'contactCount' }))).toEqual([[none.id, 0], [one.id, 1], [two.id, 2]]);
+    expect(counts(await list(TAGS, keeper, { q: word, sort: '-contactCount' }))).toEqual([[two.id, 2], [one.id, 1], [none.id, 0]]);
+    expect(counts(await list(SOURCES, keeper, { q: word, sort: '-contactCount' }))).toEqual([[source.id, 2], [unused.id, 0]]);
+    expect((await t.http.get(`${TAGS}/${none.id}`).set(keeper.auth).expect(200)).body.contactCount).toBe(0);
+    expect((await t.http.get(`${TAGS}/${two.id}`).set(keeper.auth).expect(200)).body.contactCount).toBe(2);
+    expect(counts(await list(TAGS, admin, { q: word, sort: '-contactCount' }))).toEqual([[two.id, 2], [none.id, 1], [one.id, 1]]);
+  });
+
   describe('tags', () => {
     it('a role that reads only the tag "Vip…" lists and counts only it, and gets the missing-tag 404 for the others', async () => {
       const word = unique('vip');

@@ -69,7 +69,9 @@ function ruleFieldsOf(subject: string): Record<string, SubjectField> {
   return definition.fields;
 }
 
-const COMMON_SORTS = { name: 'x.name_key', createdAt: 'x.created_at', contactCount: 'u.contact_count' };
+/** An entry's count in selectSql: absent from a caller's counts when none of their contacts uses it. */
+const CONTACT_COUNT = 'coalesce(u.contact_count, 0)';
+const COMMON_SORTS = { name: 'x.name_key', createdAt: 'x.created_at', contactCount: CONTACT_COUNT };
 
 const LOOKUPS: Record<LookupKind, LookupDefinition> = {
   status: {
@@ -671,22 +673,27 @@ export class LookupsService {
 
   /** The entries with their contact count, over contacts `visible` allows (all of them without it). */
   private selectSql(definition: LookupDefinition, visible?: SqlCondition): string {
-    const readable = visible && visible.sql !== 'TRUE' ? ` AND ${visible.sql}` : '';
-    let count: string;
-    if ('column' in definition.usage) {
-      count = `SELECT count(*)::int AS contact_count FROM contacts c WHERE c.${definition.usage.column} = x.id AND c.deleted_at IS NULL${readable}`;
-    } else if (readable) {
-      count = `SELECT count(*)::int AS contact_count FROM ${definition.usage.joinTable} j JOIN contacts c ON c.id = j.contact_id WHERE j.${definition.usage.joinColumn} = x.id AND c.deleted_at IS NULL${readable}`;
-    } else {
-      // Every link, from the entry's own index, less those of trashed contacts (the few): joining
-      // each link to its contact to see whether it is live cost seconds for fifty tags on a
-      // million contacts, against a tenth of one.
-      const { joinTable, joinColumn } = definition.usage;
-      count = `SELECT ((SELECT count(*) FROM ${joinTable} j WHERE j.${joinColumn} = x.id)
-                     - (SELECT count(*) FROM contacts c JOIN ${joinTable} j ON j.contact_id = c.id WHERE c.deleted_at IS NOT NULL AND j.${joinColumn} = x.id))::int AS contact_count`;
+    const columns = ['x.id', 'x.name', ...definition.extra.map((column) => `x.${column}`), `${CONTACT_COUNT} AS contact_count`, 'x.created_at', 'x.updated_at'];
+    const from = `SELECT ${columns.join(', ')} FROM ${definition.table} x`;
+    const usage = definition.usage;
+    if (visible && visible.sql !== 'TRUE') {
+      // The caller's contacts counted once, by entry: counted entry by entry, each read every
+      // contact using it to find the caller's few (0.6 s for a rep's tags or traffic sources at
+      // a million contacts, against a tenth of one).
+      const grouped =
+        'column' in usage
+          ? `SELECT c.${usage.column} AS id, count(*)::int AS contact_count FROM contacts c WHERE c.deleted_at IS NULL AND ${visible.sql} GROUP BY 1`
+          : `SELECT j.${usage.joinColumn} AS id, count(*)::int AS contact_count FROM ${usage.joinTable} j JOIN contacts c ON c.id = j.contact_id WHERE c.deleted_at IS NULL AND ${visible.sql} GROUP BY 1`;
+      return `${from} LEFT JOIN (${grouped}) u ON u.id = x.id`;
     }
-    const columns = ['x.id', 'x.name', ...definition.extra.map((column) => `x.${column}`), 'u.contact_count', 'x.created_at', 'x.updated_at'];
-    return `SELECT ${columns.join(', ')} FROM ${definition.table} x CROSS JOIN LATERAL (${count}) u`;
+    if ('column' in usage) {
+      return `${from} CROSS JOIN LATERAL (SELECT count(*)::int AS contact_count FROM contacts c WHERE c.${usage.column} = x.id AND c.deleted_at IS NULL) u`;
+    }
+    // Every link, from the entry's own index, less those of trashed contacts (the few): joining
+    // each link to its contact to see whether it is live cost seconds for fifty tags on a
+    // million contacts, against a tenth of one.
+    return `${from} CROSS JOIN LATERAL (SELECT ((SELECT count(*) FROM ${usage.joinTable} j WHERE j.${usage.joinColumn} = x.id)
+              - (SELECT count(*) FROM contacts c JOIN ${usage.joinTable} j ON j.contact_id = c.id WHERE c.deleted_at IS NOT NULL AND j.${usage.joinColumn} = x.id))::int AS contact_count) u`;
   }
 
   /** One entry; with `ability`, its contact count is of the contacts that caller may read. */
