@@ -1,6 +1,6 @@
 import { HttpException } from '@nestjs/common';
 import { RequestValidationError } from '../core/http/validation';
-import { EmbeddedDatabaseInUseError } from '../database/pglite/data-dir-lock';
+import { isStartupRefusal } from '../startup-errors';
 
 /** Exit codes: scripts can tell a refused input from a failed run. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
@@ -29,7 +29,7 @@ export type FieldNamer = (field: string) => string;
  */
 export function describeError(error: unknown, nameField: FieldNamer = (field) => field): { lines: string[]; exitCode: number; fault: boolean } {
   if (error instanceof UsageError || error instanceof CliError) return { lines: [error.message], exitCode: error.exitCode, fault: false };
-  if (error instanceof EmbeddedDatabaseInUseError) return { lines: [error.message], exitCode: EXIT.failed, fault: false };
+  if (isStartupRefusal(error)) return { lines: [error.message], exitCode: EXIT.failed, fault: false };
   if (error instanceof RequestValidationError) {
     return { lines: error.details.map((detail) => `${nameField(detail.field)}: ${detail.message}`), exitCode: EXIT.usage, fault: false };
   }

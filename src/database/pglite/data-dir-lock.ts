@@ -85,7 +85,7 @@ function createWith(lockFile: string, content: string): boolean {
     linkSync(draft, lockFile);
     return true;
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? '';
+    const code = errnoOf(error) ?? '';
     if (code === 'EEXIST') return false;
     if (!NO_HARD_LINKS.has(code)) throw error;
   } finally {
@@ -95,9 +95,13 @@ function createWith(lockFile: string, content: string): boolean {
     writeFileSync(lockFile, content, { flag: 'wx' });
     return true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    if (errnoOf(error) === 'EEXIST') return false;
     throw error;
   }
+}
+
+function errnoOf(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException).code;
 }
 
 function pause(ms: number): void {
@@ -110,7 +114,7 @@ function readLock(lockFile: string): { text: string; touchedAt: number } | undef
     const touchedAt = statSync(lockFile).mtimeMs;
     return { text: readFileSync(lockFile, 'utf8'), touchedAt };
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (errnoOf(error) === 'ENOENT') return undefined;
     throw error;
   }
 }
@@ -138,7 +142,7 @@ function isRunning(pid: number): boolean {
     return true;
   } catch (error) {
     // EPERM: it runs, as another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    return errnoOf(error) === 'EPERM';
   }
 }
 
@@ -151,14 +155,14 @@ function takeOver(lockFile: string, staleText: string): void {
   try {
     renameSync(lockFile, aside);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if (errnoOf(error) === 'ENOENT') return;
     throw error;
   }
   try {
     if (readFileSync(aside, 'utf8') !== staleText) linkSync(aside, lockFile);
   } catch (error) {
     // EEXIST: yet another process took the directory meanwhile; the next attempt reads its lock.
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    if (errnoOf(error) !== 'EEXIST') throw error;
   } finally {
     unlinkSync(aside);
   }

@@ -41,7 +41,10 @@ export class PGlitePool extends EventEmitter {
       instance = PGlitePool.open(dataDir);
       PGlitePool.instances.set(dataDir, instance);
       // A failed opening is not kept: the next connection tries again.
-      instance.catch(() => PGlitePool.instances.get(dataDir) === instance && PGlitePool.instances.delete(dataDir));
+      const opening = instance;
+      opening.catch(() => {
+        if (PGlitePool.instances.get(dataDir) === opening) PGlitePool.instances.delete(dataDir);
+      });
     }
     return instance;
   }
